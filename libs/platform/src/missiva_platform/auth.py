@@ -1,0 +1,280 @@
+"""Who is calling: token verification against identity's JWKS and per-method access rules.
+
+Identity signs access tokens as JWTs with Ed25519 (EdDSA; JWS ``alg`` "Ed25519", the
+fully-specified name of RFC 9864). Every service verifies them locally against identity's JWKS,
+cached, and takes the tenant only from the verified token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import enum
+import hashlib
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
+from missiva_platform.errors import PermissionDenied, Unauthenticated
+
+ISSUER = "missiva-identity"
+AUDIENCE = "missiva"
+ALGORITHM = "Ed25519"
+_LEEWAY_SECONDS = 30
+
+
+class CallerKind(enum.StrEnum):
+    USER = "user"
+    SERVICE = "service"
+    API_KEY = "api_key"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The verified caller: the tenant comes only from here."""
+
+    kind: CallerKind
+    subject: str  # user id, service name, or API key id
+    tenant_id: str  # empty for services acting platform-wide
+    roles: frozenset[str] = frozenset()
+    scopes: frozenset[str] = frozenset()
+    mfa: bool = False
+    token_id: str = ""
+    expires_at: float = 0.0
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes or "*" in self.scopes
+
+
+class Access(enum.Enum):
+    """Who may call a method."""
+
+    ANONYMOUS = "anonymous"  # no token needed (sign-up, login, public token links)
+    AUTHENTICATED = "authenticated"  # any verified user, API key or service
+    USER = "user"  # a person or an API key acting for an account
+    SERVICE = "service"  # only another Missiva service
+
+
+@dataclass(frozen=True)
+class MethodRule:
+    access: Access = Access.AUTHENTICATED
+    scopes: frozenset[str] = frozenset()  # all required
+    roles: frozenset[str] = frozenset()  # any one suffices
+    services: frozenset[str] = frozenset()  # allowlist of calling services (SERVICE access)
+
+
+def rule(
+    access: Access = Access.AUTHENTICATED,
+    *,
+    scopes: tuple[str, ...] = (),
+    roles: tuple[str, ...] = (),
+    services: tuple[str, ...] = (),
+) -> MethodRule:
+    return MethodRule(access, frozenset(scopes), frozenset(roles), frozenset(services))
+
+
+_current: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
+    "missiva_principal", default=None
+)
+
+
+def current_principal() -> Principal:
+    """The verified caller of the RPC being served; Unauthenticated when there is none."""
+    principal = _current.get()
+    if principal is None:
+        raise Unauthenticated("this call needs a verified caller")
+    return principal
+
+
+def current_principal_or_none() -> Principal | None:
+    return _current.get()
+
+
+def set_principal(principal: Principal | None) -> contextvars.Token[Principal | None]:
+    return _current.set(principal)
+
+
+def reset_principal(token: contextvars.Token[Principal | None]) -> None:
+    _current.reset(token)
+
+
+def current_tenant() -> str:
+    """The tenant of the verified caller: the only source of a tenant id."""
+    principal = current_principal()
+    if not principal.tenant_id:
+        raise PermissionDenied("this call needs a caller acting for an account")
+    return principal.tenant_id
+
+
+class JwksSource:
+    """Fetches the JWKS document (``{"keys": [...]}``)."""
+
+    async def fetch(self) -> Mapping[str, Any]:
+        raise NotImplementedError
+
+
+class StaticJwks(JwksSource):
+    def __init__(self, document: Mapping[str, Any]) -> None:
+        self.document = document
+
+    async def fetch(self) -> Mapping[str, Any]:
+        return self.document
+
+
+class CallableJwks(JwksSource):
+    """A JWKS fetched by an async callable (e.g. identity's ``GetJwks`` RPC)."""
+
+    def __init__(self, fetch: Callable[[], Awaitable[Mapping[str, Any]]]) -> None:
+        self._fetch = fetch
+
+    async def fetch(self) -> Mapping[str, Any]:
+        return await self._fetch()
+
+
+class TokenVerifier:
+    """Verifies access tokens against a cached JWKS.
+
+    The key set is refreshed after ``cache_seconds``, and at most every ``min_refresh_seconds``
+    when a token names an unknown key id (a fresh key after rotation). Verified tokens are
+    memoised until they expire, since each Ed25519 check costs ~0.2 ms of CPU.
+    """
+
+    def __init__(
+        self,
+        source: JwksSource,
+        *,
+        cache_seconds: float = 300.0,
+        min_refresh_seconds: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.source = source
+        self.cache_seconds = cache_seconds
+        self.min_refresh_seconds = min_refresh_seconds
+        self.clock = clock
+        self._keys: KeySet | None = None
+        self._kids: frozenset[str] = frozenset()
+        self._fetched_at = float("-inf")
+        self._lock = asyncio.Lock()
+        self._memo: dict[bytes, Principal] = {}
+
+    async def _key_set(self, want_kid: str | None) -> KeySet:
+        now = self.clock()
+        stale = now - self._fetched_at > self.cache_seconds
+        unknown = want_kid is not None and want_kid not in self._kids
+        may_refresh = now - self._fetched_at > self.min_refresh_seconds
+        if self._keys is None or stale or (unknown and may_refresh):
+            async with self._lock:
+                if self._keys is None or self.clock() - self._fetched_at > self.min_refresh_seconds:
+                    try:
+                        document = await self.source.fetch()
+                        self._keys = KeySet.import_key_set(dict(document))  # type: ignore[arg-type]
+                        self._kids = frozenset(
+                            str(k.get("kid", "")) for k in document.get("keys", [])
+                        )
+                        self._fetched_at = self.clock()
+                        self._memo.clear()  # a retired key must stop verifying at once
+                    except Exception as exc:
+                        if self._keys is None:
+                            raise Unauthenticated("signing keys are not available yet") from exc
+        assert self._keys is not None
+        return self._keys
+
+    async def verify(self, token: str) -> Principal:
+        """The principal of a valid token; ``Unauthenticated`` for anything else."""
+        digest = hashlib.sha256(token.encode()).digest()
+        now = self.clock()
+        kid = _peek_kid(token)
+        keys = await self._key_set(kid)
+        memo = self._memo.get(digest)
+        if memo is not None and memo.expires_at > now and kid in self._kids:
+            return memo
+        if kid is None or kid not in self._kids:
+            raise Unauthenticated("token signed by an unknown key")
+        try:
+            decoded = jwt.decode(token, keys, algorithms=[ALGORITHM])
+            registry = jwt.JWTClaimsRegistry(
+                now=int(now),
+                leeway=_LEEWAY_SECONDS,
+                iss={"essential": True, "value": ISSUER},
+                aud={"essential": True, "value": AUDIENCE},
+                exp={"essential": True},
+                sub={"essential": True},
+            )
+            registry.validate(decoded.claims)
+        except (JoseError, ValueError) as exc:
+            raise Unauthenticated("invalid or expired token") from exc
+        principal = principal_from_claims(decoded.claims)
+        if len(self._memo) > 50_000:
+            self._memo.clear()
+        self._memo[digest] = principal
+        return principal
+
+
+def _peek_kid(token: str) -> str | None:
+    import base64
+    import json
+
+    try:
+        header_b64 = token.split(".", 1)[0]
+        padded = header_b64 + "=" * (-len(header_b64) % 4)
+        header = json.loads(base64.urlsafe_b64decode(padded))
+        kid = header.get("kid")
+        return str(kid) if kid else None
+    except (ValueError, IndexError):
+        raise Unauthenticated("malformed token") from None
+
+
+def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
+    try:
+        kind = CallerKind(claims.get("typ", "user"))
+    except ValueError:
+        raise Unauthenticated("unknown caller type") from None
+    scope = claims.get("scope", "")
+    return Principal(
+        kind=kind,
+        subject=str(claims["sub"]),
+        tenant_id=str(claims.get("tid", "")),
+        roles=frozenset(claims.get("roles", [])),
+        scopes=frozenset(scope.split()) if isinstance(scope, str) else frozenset(scope),
+        mfa=bool(claims.get("mfa", False)),
+        token_id=str(claims.get("jti", "")),
+        expires_at=float(claims["exp"]),
+    )
+
+
+def authorize(rule_: MethodRule, principal: Principal | None, method: str) -> None:
+    """Apply a method's rule; raise Unauthenticated / PermissionDenied."""
+    if rule_.access is Access.ANONYMOUS:
+        return
+    if principal is None:
+        raise Unauthenticated("this call needs an access token (authorization: Bearer …)")
+    if rule_.access is Access.SERVICE:
+        if principal.kind is not CallerKind.SERVICE:
+            raise PermissionDenied(f"{method} is only for Missiva services")
+        if rule_.services and principal.subject not in rule_.services:
+            raise PermissionDenied(f"service {principal.subject} may not call {method}")
+    if rule_.access is Access.USER and principal.kind is CallerKind.SERVICE:
+        raise PermissionDenied(f"{method} is for account users and API keys")
+    missing = [s for s in rule_.scopes if not principal.has_scope(s)]
+    if missing:
+        raise PermissionDenied(f"the token lacks scope {', '.join(sorted(missing))}")
+    if rule_.roles and not (rule_.roles & principal.roles):
+        raise PermissionDenied(f"{method} needs one of the roles {', '.join(sorted(rule_.roles))}")
+
+
+@dataclass
+class AccessPolicy:
+    """Per-method rules for one server; methods not listed get ``default``."""
+
+    rules: dict[str, MethodRule] = field(default_factory=dict)
+    default: MethodRule = field(default_factory=MethodRule)
+
+    def for_method(self, method: str) -> MethodRule:
+        if method.startswith(("/grpc.health.v1.", "/grpc.reflection.")):
+            return MethodRule(Access.ANONYMOUS)
+        return self.rules.get(method, self.default)
