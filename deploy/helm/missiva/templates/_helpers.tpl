@@ -1,0 +1,342 @@
+{{/*
+Names and labels.
+*/}}
+{{- define "missiva.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "missiva.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "missiva.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/* Selects every pod of the release (the deny-by-default NetworkPolicy uses it). */}}
+{{- define "missiva.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "missiva.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "missiva.labels" -}}
+helm.sh/chart: {{ include "missiva.chart" . }}
+{{ include "missiva.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: missiva
+{{- end }}
+
+{{/* Name of one service's objects. Args: dict "root" $ "name" <services key>. */}}
+{{- define "missiva.componentName" -}}
+{{- printf "%s-%s" (include "missiva.fullname" .root) .name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Selects all pods of one service: its server, migration and retention pods, so the service's
+NetworkPolicy covers all of them. Args: dict "root" $ "name" <key>.
+*/}}
+{{- define "missiva.componentSelectorLabels" -}}
+{{ include "missiva.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .name }}
+{{- end }}
+
+{{/*
+Selects only the server pods of one service (Deployment, Service, PodDisruptionBudget), so a
+migration or retention pod never receives traffic. Args: dict "root" $ "name" <key>.
+*/}}
+{{- define "missiva.serverSelectorLabels" -}}
+{{ include "missiva.componentSelectorLabels" . }}
+missiva.io/workload: server
+{{- end }}
+
+{{/* Args: dict "root" $ "name" <key>. */}}
+{{- define "missiva.componentLabels" -}}
+{{ include "missiva.labels" .root }}
+app.kubernetes.io/component: {{ .name }}
+{{- end }}
+
+{{/*
+One service's configuration: the `default:` block with the entry merged over it, as YAML
+(read it back with fromYaml). Maps merge key by key and the entry wins; probes are taken whole
+from the entry when it sets them, because a probe may have only one handler.
+Args: dict "root" $ "name" <key>.
+*/}}
+{{- define "missiva.config" -}}
+{{- $entry := index .root.Values.services .name | default dict }}
+{{- $cfg := mustMergeOverwrite (deepCopy .root.Values.default) (deepCopy $entry) }}
+{{- range $probe := list "startupProbe" "readinessProbe" "livenessProbe" }}
+{{- if hasKey $entry $probe }}
+{{- $_ := set $cfg $probe (get $entry $probe) }}
+{{- end }}
+{{- end }}
+{{- if not $cfg.module }}
+{{- $_ := set $cfg "module" (printf "missiva_%s" $.name) }}
+{{- end }}
+{{- toYaml $cfg }}
+{{- end }}
+
+{{/* The names of enabled services, sorted. Output: YAML list (read with fromYamlArray). */}}
+{{- define "missiva.enabledServices" -}}
+{{- $names := list }}
+{{- range $name := keys .Values.services | sortAlpha }}
+{{- $cfg := include "missiva.config" (dict "root" $ "name" $name) | fromYaml }}
+{{- if $cfg.enabled }}
+{{- $names = append $names $name }}
+{{- end }}
+{{- end }}
+{{- toYaml $names }}
+{{- end }}
+
+{{/* Args: dict "root" $ "name" <key> "cfg" <config>. */}}
+{{- define "missiva.serviceAccountName" -}}
+{{- if .cfg.serviceAccount.create }}
+{{- default (include "missiva.componentName" .) .cfg.serviceAccount.name }}
+{{- else }}
+{{- default "default" .cfg.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{- define "missiva.sharedSecretName" -}}
+{{- default (printf "%s-shared" (include "missiva.fullname" .)) .Values.secrets.shared.existingSecret }}
+{{- end }}
+
+{{/* Args: dict "root" $ "name" <key> "cfg" <config>. */}}
+{{- define "missiva.secretName" -}}
+{{- default (include "missiva.componentName" .) .cfg.secret.existingSecret }}
+{{- end }}
+
+{{/* Args: dict "root" $ "name" <key> "cfg" <config>. */}}
+{{- define "missiva.image" -}}
+{{- printf "%s:%s" .cfg.image.repository (default .root.Chart.AppVersion .cfg.image.tag) }}
+{{- end }}
+
+{{/*
+A service's plain configuration (its ConfigMap's data), as YAML of strings.
+Args: dict "root" $ "name" <key> "cfg" <config> [ "mode" "migrate" ].
+*/}}
+{{- define "missiva.configData" -}}
+{{- $root := .root }}
+{{- $cfg := .cfg }}
+{{- $data := dict "BIND_HOST" "0.0.0.0" "HTTP_PORT" (toString $cfg.ports.http) "LOG_LEVEL" $cfg.logLevel }}
+{{- if eq $cfg.protocol "grpc" }}
+{{- $_ := set $data "GRPC_PORT" (toString $cfg.ports.grpc) }}
+{{- end }}
+{{- if $cfg.nats }}
+{{- $_ := set $data "NATS_URL" $root.Values.nats.url }}
+{{- end }}
+{{- with $root.Values.otel.endpoint }}
+{{- $_ := set $data "OTEL_EXPORTER_OTLP_ENDPOINT" . }}
+{{- $_ := set $data "OTEL_SERVICE_NAME" (printf "missiva-%s" $.name) }}
+{{- end }}
+{{- range $target := $cfg.calls }}
+{{- if not (hasKey $root.Values.services $target) }}
+{{- fail (printf "services.%s.calls names %q, which is not an entry of services" $.name $target) }}
+{{- end }}
+{{- $targetCfg := include "missiva.config" (dict "root" $root "name" $target) | fromYaml }}
+{{- $host := include "missiva.componentName" (dict "root" $root "name" $target) }}
+{{- $_ := set $data (printf "%s_TARGET" (upper $target)) (printf "%s:%v" $host $targetCfg.ports.grpc) }}
+{{- end }}
+{{- /* The migration Job gets no key files, so it gets no paths to them either. */}}
+{{- if ne (.mode | default "server") "migrate" }}
+{{- if $cfg.secret.mountShared }}
+{{- range $env, $key := $root.Values.secrets.shared.files }}
+{{- $_ := set $data $env (printf "%s/%s" $root.Values.secrets.mountPath $key) }}
+{{- end }}
+{{- end }}
+{{- range $env, $key := $cfg.secret.files }}
+{{- $_ := set $data $env (printf "%s/%s" $root.Values.secrets.mountPath $key) }}
+{{- end }}
+{{- end }}
+{{- range $key, $value := $cfg.env }}
+{{- $_ := set $data $key (toString $value) }}
+{{- end }}
+{{- toYaml $data }}
+{{- end }}
+
+{{/*
+Environment variables read from the service's own Secret.
+Args: dict "root" $ "name" <key> "cfg" <config>.
+*/}}
+{{- define "missiva.secretEnv" -}}
+{{- $secretName := include "missiva.secretName" . }}
+{{- range $key := .cfg.secret.envKeys }}
+- name: {{ $key }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secretName }}
+      key: {{ $key }}
+{{- end }}
+{{- end }}
+
+{{/*
+The pod of a server, a migration or a retention run. Every pod gets a writable /tmp (the root
+filesystem is read-only) and no service-account token (no service talks to the Kubernetes API).
+The migration Job is a pre-install hook: it runs before the release's ConfigMaps, ServiceAccounts
+and shared Secret exist, so it carries its configuration inline, uses the namespace's default
+ServiceAccount and gets only its database URL, never the key files.
+Args: dict "root" $ "name" <key> "cfg" <config> "mode" ("server" | "migrate" | "retention").
+*/}}
+{{- define "missiva.podSpec" -}}
+{{- $root := .root }}
+{{- $cfg := .cfg }}
+{{- $mode := .mode }}
+{{- $fileKeys := dict }}
+{{- if ne $mode "migrate" }}
+{{- $fileKeys = $cfg.secret.files }}
+{{- end }}
+{{- $mountShared := and $cfg.secret.mountShared (ne $mode "migrate") }}
+{{- $command := list "python" "-m" $cfg.module $mode }}
+{{- if eq $mode "server" }}
+{{- $command = $cfg.command | default (list "python" "-m" $cfg.module "serve") }}
+{{- end }}
+{{- with $cfg.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- if ne $mode "migrate" }}
+serviceAccountName: {{ include "missiva.serviceAccountName" . }}
+{{- end }}
+automountServiceAccountToken: false
+securityContext:
+  {{- toYaml $cfg.podSecurityContext | nindent 2 }}
+{{- if eq $mode "server" }}
+terminationGracePeriodSeconds: {{ $cfg.terminationGracePeriodSeconds }}
+{{- else }}
+restartPolicy: Never
+{{- end }}
+containers:
+  - name: {{ .name }}
+    image: {{ include "missiva.image" . | quote }}
+    imagePullPolicy: {{ $cfg.image.pullPolicy }}
+    command:
+      {{- toYaml $command | nindent 6 }}
+    {{- if eq $mode "server" }}
+    ports:
+      {{- if eq $cfg.protocol "grpc" }}
+      - name: grpc
+        containerPort: {{ $cfg.ports.grpc }}
+        protocol: TCP
+      - name: http-metrics
+        containerPort: {{ $cfg.ports.http }}
+        protocol: TCP
+      {{- else }}
+      - name: http
+        containerPort: {{ $cfg.ports.http }}
+        protocol: TCP
+      {{- end }}
+    {{- range $probe := list "startupProbe" "readinessProbe" "livenessProbe" }}
+    {{- with get $cfg $probe }}
+    {{ $probe }}:
+      {{- toYaml . | nindent 6 }}
+    {{- end }}
+    {{- end }}
+    {{- end }}
+    {{- if eq $mode "migrate" }}
+    env:
+      {{- range $key, $value := include "missiva.configData" . | fromYaml }}
+      - name: {{ $key }}
+        value: {{ $value | quote }}
+      {{- end }}
+      {{- if $cfg.database }}
+      {{- include "missiva.secretEnv" (dict "root" $root "name" .name "cfg" (dict "secret" (dict "existingSecret" $cfg.secret.existingSecret "envKeys" (list "DATABASE_URL")))) | trim | nindent 6 }}
+      {{- end }}
+    {{- else }}
+    envFrom:
+      - configMapRef:
+          name: {{ include "missiva.componentName" . }}
+    {{- with include "missiva.secretEnv" . | trim }}
+    env:
+      {{- . | nindent 6 }}
+    {{- end }}
+    {{- end }}
+    resources:
+      {{- toYaml $cfg.resources | nindent 6 }}
+    securityContext:
+      {{- toYaml $cfg.securityContext | nindent 6 }}
+    volumeMounts:
+      - name: tmp
+        mountPath: /tmp
+      {{- if or $mountShared $fileKeys }}
+      - name: secret-files
+        mountPath: {{ $root.Values.secrets.mountPath }}
+        readOnly: true
+      {{- end }}
+volumes:
+  - name: tmp
+    emptyDir:
+      sizeLimit: 64Mi
+  {{- if or $mountShared $fileKeys }}
+  - name: secret-files
+    projected:
+      # 0440: readable by the pod's fsGroup, never writable.
+      defaultMode: 288
+      sources:
+        {{- if $mountShared }}
+        - secret:
+            name: {{ include "missiva.sharedSecretName" $root }}
+            items:
+              {{- range $env, $key := $root.Values.secrets.shared.files }}
+              - key: {{ $key }}
+                path: {{ $key }}
+              {{- end }}
+        {{- end }}
+        {{- with $fileKeys }}
+        - secret:
+            name: {{ include "missiva.secretName" $ }}
+            items:
+              {{- range $env, $key := . }}
+              - key: {{ $key }}
+                path: {{ $key }}
+              {{- end }}
+        {{- end }}
+  {{- end }}
+{{- with $cfg.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $cfg.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $cfg.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- if eq $mode "server" }}
+{{- with $cfg.topologySpreadConstraints }}
+topologySpreadConstraints:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Checksum of the chart-created Secret data a service's pods read (secrets.create only), so a
+changed dev secret rolls the pods. Args: dict "root" $ "name" <key> "cfg" <config>.
+*/}}
+{{- define "missiva.secretChecksum" -}}
+{{- $shared := dict }}
+{{- if .cfg.secret.mountShared }}
+{{- $shared = .root.Values.secrets.shared.data }}
+{{- end }}
+{{- list $shared .cfg.secret.data | toJson | sha256sum }}
+{{- end }}
+
+{{/* A NetworkPolicyEgressRule from {to, ports}; an empty `to` allows any destination. */}}
+{{- define "missiva.egressRule" -}}
+{{- $rule := dict "ports" .ports }}
+{{- with .to }}
+{{- $_ := set $rule "to" . }}
+{{- end }}
+{{- toYaml (list $rule) }}
+{{- end }}

@@ -1,0 +1,459 @@
+"""The Helm chart renders offline and every manifest it renders is valid Kubernetes.
+
+Rendering goes through helm-python-sdk (Helm's Go SDK behind ctypes, no helm binary, no
+cluster); validation goes through kubernetes-validate's strict schemas, so an unknown field
+fails as a real API server would refuse it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import helm_python as helm
+import kubernetes_validate
+import pytest
+import yaml
+
+CHART = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "missiva"
+# The newest Kubernetes that kubernetes-validate (pinned in uv.lock) ships schemas for.
+KUBERNETES_VERSION = "1.37.0"
+RELEASE = "prod"
+NAMESPACE = "missiva"
+PREFIX = f"{RELEASE}-missiva"
+GRPC_SERVICES = ("identity", "consent", "campaign", "delivery", "billing")
+HOOK_KINDS = {"Job"}
+
+Manifest = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def chart() -> Iterator[helm.Chart]:
+    with helm.Chart.load(CHART) as loaded:
+        yield loaded
+
+
+def render(chart: helm.Chart, values: dict[str, Any] | None = None) -> list[Manifest]:
+    """Render like `helm install --dry-run` would, offline; return the parsed manifests."""
+    rendered = chart.render(values or {}, name=RELEASE, namespace=NAMESPACE, is_install=True)
+    manifests: list[Manifest] = []
+    for template, text in sorted(rendered.items()):
+        if template.endswith("NOTES.txt"):
+            continue
+        manifests.extend(doc for doc in yaml.safe_load_all(text) if doc)
+    return manifests
+
+
+@pytest.fixture(scope="module")
+def default_render(chart: helm.Chart) -> tuple[list[Manifest], float]:
+    started = time.perf_counter()
+    manifests = render(chart)
+    return manifests, time.perf_counter() - started
+
+
+@pytest.fixture(scope="module")
+def manifests(default_render: tuple[list[Manifest], float]) -> list[Manifest]:
+    return default_render[0]
+
+
+def invalid(manifests: list[Manifest]) -> list[str]:
+    """Every manifest that the strict Kubernetes schema refuses, with the reason."""
+    problems = []
+    for manifest in manifests:
+        where = f"{manifest.get('kind')}/{manifest.get('metadata', {}).get('name')}"
+        try:
+            kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
+        except kubernetes_validate.ValidationError as error:
+            path = ".".join(str(part) for part in error.path)
+            problems.append(f"{where}: {path}: {error.message}")
+        except kubernetes_validate.SchemaNotFoundError as error:
+            problems.append(f"{where}: {error.message}")
+    return problems
+
+
+def find(manifests: list[Manifest], kind: str, name: str) -> Manifest:
+    matches = [m for m in manifests if m["kind"] == kind and m["metadata"]["name"] == name]
+    assert len(matches) == 1, f"expected one {kind}/{name}, found {len(matches)}"
+    return matches[0]
+
+
+def of_kind(manifests: list[Manifest], kind: str) -> list[Manifest]:
+    return [m for m in manifests if m["kind"] == kind]
+
+
+def pod_spec(workload: Manifest) -> dict[str, Any]:
+    if workload["kind"] == "CronJob":
+        return workload["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    return workload["spec"]["template"]["spec"]
+
+
+def container(workload: Manifest) -> dict[str, Any]:
+    containers = pod_spec(workload)["containers"]
+    assert len(containers) == 1
+    return containers[0]
+
+
+def component(manifest: Manifest) -> str | None:
+    return manifest["metadata"].get("labels", {}).get("app.kubernetes.io/component")
+
+
+def test_default_render_is_valid_kubernetes_and_fast(
+    default_render: tuple[list[Manifest], float],
+) -> None:
+    manifests, seconds = default_render
+    assert manifests
+    assert invalid(manifests) == []
+    assert seconds < 5, f"one render took {seconds:.2f} s"
+
+
+def test_the_chart_passes_helm_lint_strict(chart: helm.Chart) -> None:
+    report = helm.lint(CHART, strict=True, kube_version=f"v{KUBERNETES_VERSION}")
+    assert report["errors"] == []
+    # Severity 1 is informational ("icon is recommended"); warnings and errors are not allowed.
+    assert [m for m in report["messages"] if m["severity"] >= 2] == []
+
+
+def test_every_service_gets_a_deployment_a_service_and_a_migration_job(
+    manifests: list[Manifest],
+) -> None:
+    for name in GRPC_SERVICES:
+        deployment = find(manifests, "Deployment", f"{PREFIX}-{name}")
+        assert container(deployment)["command"] == ["python", "-m", f"missiva_{name}", "serve"]
+        service = find(manifests, "Service", f"{PREFIX}-{name}")
+        assert {p["name"]: p["port"] for p in service["spec"]["ports"]} == {
+            "grpc": 50051,
+            "http-metrics": 9090,
+        }
+        job = find(manifests, "Job", f"{PREFIX}-{name}-migrate")
+        assert container(job)["command"] == ["python", "-m", f"missiva_{name}", "migrate"]
+        find(manifests, "ServiceAccount", f"{PREFIX}-{name}")
+        find(manifests, "ConfigMap", f"{PREFIX}-{name}")
+
+    gateway = find(manifests, "Deployment", f"{PREFIX}-gateway")
+    assert container(gateway)["command"] == ["python", "-m", "missiva_gateway"]
+    service = find(manifests, "Service", f"{PREFIX}-gateway")
+    assert [p["port"] for p in service["spec"]["ports"]] == [8080]
+    assert not [m for m in of_kind(manifests, "Job") if component(m) == "gateway"]
+
+
+def test_a_service_selects_only_its_server_pods_never_migration_or_retention_pods(
+    manifests: list[Manifest],
+) -> None:
+    for service in of_kind(manifests, "Service"):
+        assert service["spec"]["selector"]["missiva.io/workload"] == "server"
+    for job in of_kind(manifests, "Job"):
+        labels = job["spec"]["template"]["metadata"]["labels"]
+        assert labels["missiva.io/workload"] == "migrate"
+
+
+def test_services_probe_grpc_health_and_the_gateway_probes_http(
+    manifests: list[Manifest],
+) -> None:
+    deployments = of_kind(manifests, "Deployment")
+    assert len(deployments) == 6
+    for deployment in deployments:
+        probes = {
+            kind: container(deployment)[kind]
+            for kind in ("startupProbe", "readinessProbe", "livenessProbe")
+        }
+        if component(deployment) == "gateway":
+            assert probes["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+            assert probes["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+            assert all("grpc" not in probe for probe in probes.values())
+        else:
+            assert probes["readinessProbe"]["grpc"] == {"port": 50051}
+            # Liveness asks for the kit's always-SERVING "liveness" name, so a database
+            # outage does not restart pods.
+            assert probes["livenessProbe"]["grpc"] == {"port": 50051, "service": "liveness"}
+            assert all("httpGet" not in probe for probe in probes.values())
+
+
+def test_every_pod_runs_as_non_root_on_a_read_only_root_without_capabilities(
+    manifests: list[Manifest],
+) -> None:
+    workloads = [m for m in manifests if m["kind"] in {"Deployment", "Job", "CronJob"}]
+    assert len(workloads) == 6 + 5 + 5
+    for workload in workloads:
+        pod = pod_spec(workload)
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert pod["automountServiceAccountToken"] is False
+        context = container(workload)["securityContext"]
+        assert context["runAsNonRoot"] is True
+        assert context["readOnlyRootFilesystem"] is True
+        assert context["allowPrivilegeEscalation"] is False
+        assert context["capabilities"] == {"drop": ["ALL"]}
+        assert {"name": "tmp", "mountPath": "/tmp"} in container(workload)["volumeMounts"]
+
+
+def test_a_disabled_service_disappears_and_no_network_path_leads_to_it(
+    chart: helm.Chart,
+) -> None:
+    manifests = render(chart, {"services": {"billing": {"enabled": False}}})
+
+    assert invalid(manifests) == []
+    assert not [m for m in manifests if component(m) == "billing"]
+    assert not [m for m in manifests if "billing" in m["metadata"]["name"]]
+    for policy in of_kind(manifests, "NetworkPolicy"):
+        assert "'app.kubernetes.io/component': 'billing'" not in str(policy["spec"])
+    find(manifests, "Deployment", f"{PREFIX}-campaign")
+
+
+def test_a_service_override_wins_while_the_other_defaults_survive_the_merge(
+    chart: helm.Chart, manifests: list[Manifest]
+) -> None:
+    overridden = render(
+        chart,
+        {
+            "services": {
+                "campaign": {
+                    "replicas": 5,
+                    "resources": {"limits": {"memory": "1Gi"}},
+                    "env": {"CAMPAIGN_BATCH_SIZE": 500},
+                }
+            }
+        },
+    )
+    assert invalid(overridden) == []
+
+    campaign = find(overridden, "Deployment", f"{PREFIX}-campaign")
+    assert campaign["spec"]["replicas"] == 5
+    assert container(campaign)["resources"] == {
+        "requests": {"cpu": "100m", "memory": "192Mi"},
+        "limits": {"cpu": "1", "memory": "1Gi"},
+    }
+    default_campaign = find(manifests, "Deployment", f"{PREFIX}-campaign")
+    assert container(campaign)["securityContext"] == container(default_campaign)["securityContext"]
+    assert container(campaign)["readinessProbe"] == container(default_campaign)["readinessProbe"]
+    assert container(campaign)["image"] == container(default_campaign)["image"]
+
+    config = find(overridden, "ConfigMap", f"{PREFIX}-campaign")["data"]
+    assert config["CAMPAIGN_BATCH_SIZE"] == "500"
+    assert config["LOG_LEVEL"] == "INFO"
+    assert config["IDENTITY_TARGET"] == f"{PREFIX}-identity:50051"
+
+    # The config changed, so the pods roll; other services keep their pods.
+    annotation = "checksum/config"
+    template = campaign["spec"]["template"]["metadata"]["annotations"]
+    default_template = default_campaign["spec"]["template"]["metadata"]["annotations"]
+    assert template[annotation] != default_template[annotation]
+    for name in ("identity", "consent", "delivery", "billing", "gateway"):
+        deployment = find(overridden, "Deployment", f"{PREFIX}-{name}")
+        assert deployment["spec"]["replicas"] == 2
+
+
+def test_a_typo_in_a_service_entry_is_refused_by_the_schema(chart: helm.Chart) -> None:
+    with pytest.raises(helm.HelmValuesError, match="replicsa"):
+        render(chart, {"services": {"identity": {"replicsa": 3}}})
+    with pytest.raises(helm.HelmValuesError, match="replicsa"):
+        chart.validate_schema({"default": {"replicsa": 3}})
+    with pytest.raises(helm.HelmValuesError, match="protocol"):
+        chart.validate_schema({"services": {"identity": {"protocol": "soap"}}})
+
+
+def test_calls_must_name_a_service_of_the_chart(chart: helm.Chart) -> None:
+    with pytest.raises(helm.HelmRenderError, match="idenitty"):
+        render(chart, {"services": {"campaign": {"calls": ["idenitty"]}}})
+
+
+def test_migration_jobs_run_as_pre_install_and_pre_upgrade_hooks(
+    manifests: list[Manifest],
+) -> None:
+    jobs = of_kind(manifests, "Job")
+    assert sorted(component(job) or "" for job in jobs) == sorted(GRPC_SERVICES)
+    for job in jobs:
+        annotations = job["metadata"]["annotations"]
+        assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
+        assert annotations["helm.sh/hook-weight"] == "0"
+        assert "before-hook-creation" in annotations["helm.sh/hook-delete-policy"]
+        pod = pod_spec(job)
+        assert pod["restartPolicy"] == "Never"
+        # Hooks run before the release's ServiceAccounts, ConfigMaps and key files exist.
+        assert "serviceAccountName" not in pod
+        env = {e["name"]: e for e in container(job)["env"]}
+        assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
+            "name": f"{PREFIX}-{component(job)}",
+            "key": "DATABASE_URL",
+        }
+        assert "envFrom" not in container(job)
+        assert not any(name.endswith("_FILE") for name in env)
+        assert [v["name"] for v in pod["volumes"]] == ["tmp"]
+
+
+def test_retention_runs_as_a_cron_job_per_service_on_its_own_schedule(
+    manifests: list[Manifest],
+) -> None:
+    cron_jobs = {component(c): c for c in of_kind(manifests, "CronJob")}
+    assert sorted(cron_jobs) == sorted(GRPC_SERVICES)
+    assert cron_jobs["identity"]["spec"]["schedule"] == "10 3 * * *"
+    assert len({c["spec"]["schedule"] for c in cron_jobs.values()}) == len(cron_jobs)
+    for name, cron_job in cron_jobs.items():
+        assert cron_job["spec"]["concurrencyPolicy"] == "Forbid"
+        assert container(cron_job)["command"] == ["python", "-m", f"missiva_{name}", "retention"]
+
+
+def test_configuration_comes_from_a_config_map_and_secrets_from_secrets(
+    manifests: list[Manifest],
+) -> None:
+    mount = "/var/run/secrets/missiva"
+    identity = find(manifests, "ConfigMap", f"{PREFIX}-identity")["data"]
+    assert identity["GRPC_PORT"] == "50051"
+    assert identity["HTTP_PORT"] == "9090"
+    assert identity["BIND_HOST"] == "0.0.0.0"  # noqa: S104 - a pod listens on its own IP
+    assert identity["JWT_SIGNING_KEYS_FILE"] == f"{mount}/jwt-signing-keys.json"
+    assert identity["TOKEN_KEYRING_FILE"] == f"{mount}/token-keyring.json"
+    for name in ("consent", "campaign", "delivery", "billing"):
+        data = find(manifests, "ConfigMap", f"{PREFIX}-{name}")["data"]
+        assert data["IDENTITY_TARGET"] == f"{PREFIX}-identity:50051"
+        assert data["SERVICE_CREDENTIALS_FILE"] == f"{mount}/service-credentials.json"
+        assert "JWT_SIGNING_KEYS_FILE" not in data  # identity's signing keys stay with identity
+    consent = find(manifests, "ConfigMap", f"{PREFIX}-consent")["data"]
+    assert consent["BILLING_TARGET"] == f"{PREFIX}-billing:50051"
+    gateway = find(manifests, "ConfigMap", f"{PREFIX}-gateway")["data"]
+    assert {k for k in gateway if k.endswith("_TARGET")} == {
+        f"{name.upper()}_TARGET" for name in GRPC_SERVICES
+    }
+    assert gateway["HTTP_PORT"] == "8080"
+
+    delivery = container(find(manifests, "Deployment", f"{PREFIX}-delivery"))
+    secret_env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in delivery["env"]}
+    assert secret_env == {
+        "DATABASE_URL": {"name": f"{PREFIX}-delivery", "key": "DATABASE_URL"},
+        "SMTP_URL": {"name": f"{PREFIX}-delivery", "key": "SMTP_URL"},
+    }
+    assert delivery["envFrom"] == [{"configMapRef": {"name": f"{PREFIX}-delivery"}}]
+    secret_mount = next(m for m in delivery["volumeMounts"] if m["mountPath"] == mount)
+    assert secret_mount["readOnly"] is True
+    assert not of_kind(manifests, "Secret"), "no Secret is created unless secrets.create"
+
+
+def test_existing_secret_names_are_used_as_given(chart: helm.Chart) -> None:
+    manifests = render(
+        chart,
+        {
+            "secrets": {"shared": {"existingSecret": "vault-missiva-keys"}},
+            "services": {"identity": {"secret": {"existingSecret": "vault-identity"}}},
+        },
+    )
+    identity = find(manifests, "Deployment", f"{PREFIX}-identity")
+    sources = pod_spec(identity)["volumes"][1]["projected"]["sources"]
+    assert [s["secret"]["name"] for s in sources] == ["vault-missiva-keys", "vault-identity"]
+    migrate = container(find(manifests, "Job", f"{PREFIX}-identity-migrate"))
+    database_url = next(e for e in migrate["env"] if e["name"] == "DATABASE_URL")
+    assert database_url["valueFrom"]["secretKeyRef"]["name"] == "vault-identity"
+
+
+def dev_secret_values() -> dict[str, Any]:
+    service_data = {
+        "DATABASE_URL": "postgresql://dev@postgresql/dev",
+        "service-credentials.json": "{}",
+    }
+    services: dict[str, Any] = {
+        name: {"secret": {"data": dict(service_data)}} for name in GRPC_SERVICES
+    }
+    services["identity"]["secret"]["data"]["jwt-signing-keys.json"] = "{}"
+    services["delivery"]["secret"]["data"]["SMTP_URL"] = "smtp://mailpit:1025"
+    keys = ("token-keyring.json", "field-keys.json", "email-hash.key", "ip-salts.json")
+    return {
+        "secrets": {"create": True, "shared": {"data": {key: "dev" for key in keys}}},
+        "services": services,
+    }
+
+
+def test_dev_secrets_are_created_only_from_values_that_were_given(chart: helm.Chart) -> None:
+    with pytest.raises(helm.HelmRenderError, match=r"secrets\.shared\.data\."):
+        render(chart, {"secrets": {"create": True}})
+
+    manifests = render(chart, dev_secret_values())
+    assert invalid(manifests) == []
+    secrets = {s["metadata"]["name"]: s for s in of_kind(manifests, "Secret")}
+    assert sorted(secrets) == sorted(
+        [f"{PREFIX}-shared", *(f"{PREFIX}-{name}" for name in GRPC_SERVICES)]
+    )
+    # The migration hook reads DATABASE_URL, so the service Secrets are created before it.
+    identity = secrets[f"{PREFIX}-identity"]["metadata"]["annotations"]
+    assert identity["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert int(identity["helm.sh/hook-weight"]) < 0
+    assert sorted(secrets[f"{PREFIX}-identity"]["data"]) == [
+        "DATABASE_URL",
+        "jwt-signing-keys.json",
+        "service-credentials.json",
+    ]
+    pod = find(manifests, "Deployment", f"{PREFIX}-identity")["spec"]["template"]
+    assert "checksum/secret" in pod["metadata"]["annotations"]
+
+
+def test_network_policies_deny_by_default_and_allow_only_the_architecture_arrows(
+    manifests: list[Manifest],
+) -> None:
+    policies = of_kind(manifests, "NetworkPolicy")
+    assert len(policies) == 7
+
+    deny = find(manifests, "NetworkPolicy", f"{PREFIX}-default-deny")
+    assert deny["spec"]["podSelector"]["matchLabels"] == {
+        "app.kubernetes.io/name": "missiva",
+        "app.kubernetes.io/instance": RELEASE,
+    }
+    assert deny["spec"]["policyTypes"] == ["Ingress", "Egress"]
+    assert "ingress" not in deny["spec"]
+    assert "egress" not in deny["spec"]
+
+    def grpc_callers(name: str) -> set[str]:
+        policy = find(manifests, "NetworkPolicy", f"{PREFIX}-{name}")
+        callers = set()
+        for rule in policy["spec"]["ingress"]:
+            if rule["ports"] == [{"port": 50051, "protocol": "TCP"}]:
+                for peer in rule["from"]:
+                    callers.add(peer["podSelector"]["matchLabels"]["app.kubernetes.io/component"])
+        return callers
+
+    def grpc_callees(name: str) -> set[str]:
+        policy = find(manifests, "NetworkPolicy", f"{PREFIX}-{name}")
+        return {
+            rule["to"][0]["podSelector"]["matchLabels"]["app.kubernetes.io/component"]
+            for rule in policy["spec"]["egress"]
+            if rule["ports"] == [{"port": 50051, "protocol": "TCP"}]
+        }
+
+    # Every service -> identity (JWKS); gateway -> every service; consent -> every service.
+    assert grpc_callers("identity") == {"gateway", "consent", "campaign", "delivery", "billing"}
+    for name in ("campaign", "delivery", "billing"):
+        assert grpc_callers(name) == {"gateway", "consent"}
+    assert grpc_callers("consent") == {"gateway"}
+    assert grpc_callees("gateway") == set(GRPC_SERVICES)
+    assert grpc_callees("consent") == {"identity", "campaign", "delivery", "billing"}
+    assert grpc_callees("campaign") == {"identity"}
+    assert grpc_callees("identity") == set()
+
+    def egress_ports(name: str) -> set[int]:
+        policy = find(manifests, "NetworkPolicy", f"{PREFIX}-{name}")
+        return {p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]}
+
+    assert egress_ports("delivery") == {53, 4222, 5432, 25, 465, 587, 50051}
+    assert egress_ports("billing") == {53, 4222, 5432, 50051}
+    assert egress_ports("gateway") == {53, 50051}  # no database, no NATS, no SMTP
+
+    gateway = find(manifests, "NetworkPolicy", f"{PREFIX}-gateway")
+    assert gateway["spec"]["ingress"] == [{"ports": [{"port": 8080, "protocol": "TCP"}]}]
+
+
+def test_network_policies_can_be_switched_off(chart: helm.Chart) -> None:
+    manifests = render(chart, {"networkPolicy": {"enabled": False}})
+    assert not of_kind(manifests, "NetworkPolicy")
+    assert len(of_kind(manifests, "Deployment")) == 6
+
+
+def test_adding_a_service_is_adding_a_map_entry(chart: helm.Chart) -> None:
+    manifests = render(chart, {"services": {"analytics": {"calls": ["identity", "campaign"]}}})
+
+    assert invalid(manifests) == []
+    deployment = find(manifests, "Deployment", f"{PREFIX}-analytics")
+    assert container(deployment)["command"] == ["python", "-m", "missiva_analytics", "serve"]
+    find(manifests, "Service", f"{PREFIX}-analytics")
+    find(manifests, "Job", f"{PREFIX}-analytics-migrate")
+    find(manifests, "CronJob", f"{PREFIX}-analytics-retention")
+    campaign = find(manifests, "NetworkPolicy", f"{PREFIX}-campaign")
+    callers = str(campaign["spec"]["ingress"])
+    assert "'app.kubernetes.io/component': 'analytics'" in callers
