@@ -1,0 +1,762 @@
+import datetime
+
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
+from google.protobuf import struct_pb2 as _struct_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from missiva.common.v1 import types_pb2 as _types_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ContactSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONTACT_SOURCE_UNSPECIFIED: _ClassVar[ContactSource]
+    CONTACT_SOURCE_FORM: _ClassVar[ContactSource]
+    CONTACT_SOURCE_IMPORT: _ClassVar[ContactSource]
+    CONTACT_SOURCE_API: _ClassVar[ContactSource]
+    CONTACT_SOURCE_MANUAL: _ClassVar[ContactSource]
+
+class CampaignStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CAMPAIGN_STATUS_UNSPECIFIED: _ClassVar[CampaignStatus]
+    CAMPAIGN_STATUS_DRAFT: _ClassVar[CampaignStatus]
+    CAMPAIGN_STATUS_SCHEDULED: _ClassVar[CampaignStatus]
+    CAMPAIGN_STATUS_SENDING: _ClassVar[CampaignStatus]
+    CAMPAIGN_STATUS_PAUSED: _ClassVar[CampaignStatus]
+    CAMPAIGN_STATUS_COMPLETED: _ClassVar[CampaignStatus]
+    CAMPAIGN_STATUS_CANCELLED: _ClassVar[CampaignStatus]
+CONTACT_SOURCE_UNSPECIFIED: ContactSource
+CONTACT_SOURCE_FORM: ContactSource
+CONTACT_SOURCE_IMPORT: ContactSource
+CONTACT_SOURCE_API: ContactSource
+CONTACT_SOURCE_MANUAL: ContactSource
+CAMPAIGN_STATUS_UNSPECIFIED: CampaignStatus
+CAMPAIGN_STATUS_DRAFT: CampaignStatus
+CAMPAIGN_STATUS_SCHEDULED: CampaignStatus
+CAMPAIGN_STATUS_SENDING: CampaignStatus
+CAMPAIGN_STATUS_PAUSED: CampaignStatus
+CAMPAIGN_STATUS_COMPLETED: CampaignStatus
+CAMPAIGN_STATUS_CANCELLED: CampaignStatus
+
+class Contact(_message.Message):
+    __slots__ = ("contact_id", "email", "person_key", "first_name", "last_name", "locale", "attributes", "tags", "list_ids", "source", "suppressed", "created_at", "updated_at", "last_interaction_at")
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    PERSON_KEY_FIELD_NUMBER: _ClassVar[int]
+    FIRST_NAME_FIELD_NUMBER: _ClassVar[int]
+    LAST_NAME_FIELD_NUMBER: _ClassVar[int]
+    LOCALE_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    LIST_IDS_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_INTERACTION_AT_FIELD_NUMBER: _ClassVar[int]
+    contact_id: str
+    email: str
+    person_key: str
+    first_name: str
+    last_name: str
+    locale: str
+    attributes: _struct_pb2.Struct
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    list_ids: _containers.RepeatedScalarFieldContainer[str]
+    source: ContactSource
+    suppressed: bool
+    created_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    last_interaction_at: _timestamp_pb2.Timestamp
+    def __init__(self, contact_id: _Optional[str] = ..., email: _Optional[str] = ..., person_key: _Optional[str] = ..., first_name: _Optional[str] = ..., last_name: _Optional[str] = ..., locale: _Optional[str] = ..., attributes: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tags: _Optional[_Iterable[str]] = ..., list_ids: _Optional[_Iterable[str]] = ..., source: _Optional[_Union[ContactSource, str]] = ..., suppressed: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_interaction_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ContactList(_message.Message):
+    __slots__ = ("list_id", "name", "description", "purpose_id", "member_count", "created_at")
+    LIST_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_ID_FIELD_NUMBER: _ClassVar[int]
+    MEMBER_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    list_id: str
+    name: str
+    description: str
+    purpose_id: str
+    member_count: int
+    created_at: _timestamp_pb2.Timestamp
+    def __init__(self, list_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., purpose_id: _Optional[str] = ..., member_count: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Tag(_message.Message):
+    __slots__ = ("name", "contact_count")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CONTACT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    contact_count: int
+    def __init__(self, name: _Optional[str] = ..., contact_count: _Optional[int] = ...) -> None: ...
+
+class Segment(_message.Message):
+    __slots__ = ("segment_id", "name", "rule_tree_json", "created_at", "updated_at")
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    RULE_TREE_JSON_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    segment_id: str
+    name: str
+    rule_tree_json: str
+    created_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    def __init__(self, segment_id: _Optional[str] = ..., name: _Optional[str] = ..., rule_tree_json: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Template(_message.Message):
+    __slots__ = ("template_id", "name", "subject", "preheader", "html_body", "text_body", "revision", "created_at", "updated_at")
+    TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    PREHEADER_FIELD_NUMBER: _ClassVar[int]
+    HTML_BODY_FIELD_NUMBER: _ClassVar[int]
+    TEXT_BODY_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    template_id: str
+    name: str
+    subject: str
+    preheader: str
+    html_body: str
+    text_body: str
+    revision: int
+    created_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    def __init__(self, template_id: _Optional[str] = ..., name: _Optional[str] = ..., subject: _Optional[str] = ..., preheader: _Optional[str] = ..., html_body: _Optional[str] = ..., text_body: _Optional[str] = ..., revision: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Sender(_message.Message):
+    __slots__ = ("from_name", "from_address", "reply_to", "sender_domain_id")
+    FROM_NAME_FIELD_NUMBER: _ClassVar[int]
+    FROM_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    REPLY_TO_FIELD_NUMBER: _ClassVar[int]
+    SENDER_DOMAIN_ID_FIELD_NUMBER: _ClassVar[int]
+    from_name: str
+    from_address: str
+    reply_to: str
+    sender_domain_id: str
+    def __init__(self, from_name: _Optional[str] = ..., from_address: _Optional[str] = ..., reply_to: _Optional[str] = ..., sender_domain_id: _Optional[str] = ...) -> None: ...
+
+class Campaign(_message.Message):
+    __slots__ = ("campaign_id", "name", "status", "category", "purpose_id", "template_id", "list_ids", "segment_ids", "excluded_list_ids", "sender", "scheduled_at", "started_at", "completed_at", "created_at", "updated_at", "pause_reason")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_ID_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
+    LIST_IDS_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDED_LIST_IDS_FIELD_NUMBER: _ClassVar[int]
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULED_AT_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    COMPLETED_AT_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    PAUSE_REASON_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    name: str
+    status: CampaignStatus
+    category: _types_pb2.EmailCategory
+    purpose_id: str
+    template_id: str
+    list_ids: _containers.RepeatedScalarFieldContainer[str]
+    segment_ids: _containers.RepeatedScalarFieldContainer[str]
+    excluded_list_ids: _containers.RepeatedScalarFieldContainer[str]
+    sender: Sender
+    scheduled_at: _timestamp_pb2.Timestamp
+    started_at: _timestamp_pb2.Timestamp
+    completed_at: _timestamp_pb2.Timestamp
+    created_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    pause_reason: str
+    def __init__(self, campaign_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[_Union[CampaignStatus, str]] = ..., category: _Optional[_Union[_types_pb2.EmailCategory, str]] = ..., purpose_id: _Optional[str] = ..., template_id: _Optional[str] = ..., list_ids: _Optional[_Iterable[str]] = ..., segment_ids: _Optional[_Iterable[str]] = ..., excluded_list_ids: _Optional[_Iterable[str]] = ..., sender: _Optional[_Union[Sender, _Mapping]] = ..., scheduled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pause_reason: _Optional[str] = ...) -> None: ...
+
+class CampaignStats(_message.Message):
+    __slots__ = ("recipients", "suppressed", "sent", "delivered", "deferred", "hard_bounces", "soft_bounces", "complaints", "opens", "unique_opens", "clicks", "unique_clicks", "unsubscribes", "links", "updated_at")
+    RECIPIENTS_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
+    SENT_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    DEFERRED_FIELD_NUMBER: _ClassVar[int]
+    HARD_BOUNCES_FIELD_NUMBER: _ClassVar[int]
+    SOFT_BOUNCES_FIELD_NUMBER: _ClassVar[int]
+    COMPLAINTS_FIELD_NUMBER: _ClassVar[int]
+    OPENS_FIELD_NUMBER: _ClassVar[int]
+    UNIQUE_OPENS_FIELD_NUMBER: _ClassVar[int]
+    CLICKS_FIELD_NUMBER: _ClassVar[int]
+    UNIQUE_CLICKS_FIELD_NUMBER: _ClassVar[int]
+    UNSUBSCRIBES_FIELD_NUMBER: _ClassVar[int]
+    LINKS_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    recipients: int
+    suppressed: int
+    sent: int
+    delivered: int
+    deferred: int
+    hard_bounces: int
+    soft_bounces: int
+    complaints: int
+    opens: int
+    unique_opens: int
+    clicks: int
+    unique_clicks: int
+    unsubscribes: int
+    links: _containers.RepeatedCompositeFieldContainer[LinkStats]
+    updated_at: _timestamp_pb2.Timestamp
+    def __init__(self, recipients: _Optional[int] = ..., suppressed: _Optional[int] = ..., sent: _Optional[int] = ..., delivered: _Optional[int] = ..., deferred: _Optional[int] = ..., hard_bounces: _Optional[int] = ..., soft_bounces: _Optional[int] = ..., complaints: _Optional[int] = ..., opens: _Optional[int] = ..., unique_opens: _Optional[int] = ..., clicks: _Optional[int] = ..., unique_clicks: _Optional[int] = ..., unsubscribes: _Optional[int] = ..., links: _Optional[_Iterable[_Union[LinkStats, _Mapping]]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class LinkStats(_message.Message):
+    __slots__ = ("position", "url", "clicks")
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    CLICKS_FIELD_NUMBER: _ClassVar[int]
+    position: int
+    url: str
+    clicks: int
+    def __init__(self, position: _Optional[int] = ..., url: _Optional[str] = ..., clicks: _Optional[int] = ...) -> None: ...
+
+class ContactImportRow(_message.Message):
+    __slots__ = ("row_number", "email", "first_name", "last_name", "attributes", "tags")
+    class AttributesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ROW_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    FIRST_NAME_FIELD_NUMBER: _ClassVar[int]
+    LAST_NAME_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTES_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    row_number: int
+    email: str
+    first_name: str
+    last_name: str
+    attributes: _containers.ScalarMap[str, str]
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, row_number: _Optional[int] = ..., email: _Optional[str] = ..., first_name: _Optional[str] = ..., last_name: _Optional[str] = ..., attributes: _Optional[_Mapping[str, str]] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ImportOptions(_message.Message):
+    __slots__ = ("list_id", "tags", "update_existing", "consent_source_detail", "require_double_opt_in", "idempotency_key")
+    LIST_ID_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_EXISTING_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_SOURCE_DETAIL_FIELD_NUMBER: _ClassVar[int]
+    REQUIRE_DOUBLE_OPT_IN_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    list_id: str
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    update_existing: bool
+    consent_source_detail: str
+    require_double_opt_in: bool
+    idempotency_key: str
+    def __init__(self, list_id: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., update_existing: _Optional[bool] = ..., consent_source_detail: _Optional[str] = ..., require_double_opt_in: _Optional[bool] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class ImportRowError(_message.Message):
+    __slots__ = ("row_number", "field", "message")
+    ROW_NUMBER_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    row_number: int
+    field: str
+    message: str
+    def __init__(self, row_number: _Optional[int] = ..., field: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
+
+class CreateContactRequest(_message.Message):
+    __slots__ = ("contact", "idempotency_key")
+    CONTACT_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    contact: Contact
+    idempotency_key: str
+    def __init__(self, contact: _Optional[_Union[Contact, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class CreateContactResponse(_message.Message):
+    __slots__ = ("contact",)
+    CONTACT_FIELD_NUMBER: _ClassVar[int]
+    contact: Contact
+    def __init__(self, contact: _Optional[_Union[Contact, _Mapping]] = ...) -> None: ...
+
+class GetContactRequest(_message.Message):
+    __slots__ = ("contact_id",)
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    contact_id: str
+    def __init__(self, contact_id: _Optional[str] = ...) -> None: ...
+
+class GetContactResponse(_message.Message):
+    __slots__ = ("contact",)
+    CONTACT_FIELD_NUMBER: _ClassVar[int]
+    contact: Contact
+    def __init__(self, contact: _Optional[_Union[Contact, _Mapping]] = ...) -> None: ...
+
+class UpdateContactRequest(_message.Message):
+    __slots__ = ("contact", "update_mask")
+    CONTACT_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    contact: Contact
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, contact: _Optional[_Union[Contact, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdateContactResponse(_message.Message):
+    __slots__ = ("contact",)
+    CONTACT_FIELD_NUMBER: _ClassVar[int]
+    contact: Contact
+    def __init__(self, contact: _Optional[_Union[Contact, _Mapping]] = ...) -> None: ...
+
+class DeleteContactRequest(_message.Message):
+    __slots__ = ("contact_id",)
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    contact_id: str
+    def __init__(self, contact_id: _Optional[str] = ...) -> None: ...
+
+class DeleteContactResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListContactsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "list_id", "tag", "segment_id", "query")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    LIST_ID_FIELD_NUMBER: _ClassVar[int]
+    TAG_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    list_id: str
+    tag: str
+    segment_id: str
+    query: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., list_id: _Optional[str] = ..., tag: _Optional[str] = ..., segment_id: _Optional[str] = ..., query: _Optional[str] = ...) -> None: ...
+
+class ListContactsResponse(_message.Message):
+    __slots__ = ("contacts", "next_page_token")
+    CONTACTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    contacts: _containers.RepeatedCompositeFieldContainer[Contact]
+    next_page_token: str
+    def __init__(self, contacts: _Optional[_Iterable[_Union[Contact, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class CreateListRequest(_message.Message):
+    __slots__ = ("list", "idempotency_key")
+    LIST_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    list: ContactList
+    idempotency_key: str
+    def __init__(self, list: _Optional[_Union[ContactList, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class CreateListResponse(_message.Message):
+    __slots__ = ("list",)
+    LIST_FIELD_NUMBER: _ClassVar[int]
+    list: ContactList
+    def __init__(self, list: _Optional[_Union[ContactList, _Mapping]] = ...) -> None: ...
+
+class ListListsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListListsResponse(_message.Message):
+    __slots__ = ("lists", "next_page_token")
+    LISTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    lists: _containers.RepeatedCompositeFieldContainer[ContactList]
+    next_page_token: str
+    def __init__(self, lists: _Optional[_Iterable[_Union[ContactList, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class AddToListRequest(_message.Message):
+    __slots__ = ("list_id", "contact_ids", "idempotency_key")
+    LIST_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTACT_IDS_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    list_id: str
+    contact_ids: _containers.RepeatedScalarFieldContainer[str]
+    idempotency_key: str
+    def __init__(self, list_id: _Optional[str] = ..., contact_ids: _Optional[_Iterable[str]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class AddToListResponse(_message.Message):
+    __slots__ = ("added",)
+    ADDED_FIELD_NUMBER: _ClassVar[int]
+    added: int
+    def __init__(self, added: _Optional[int] = ...) -> None: ...
+
+class RemoveFromListRequest(_message.Message):
+    __slots__ = ("list_id", "contact_ids")
+    LIST_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTACT_IDS_FIELD_NUMBER: _ClassVar[int]
+    list_id: str
+    contact_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, list_id: _Optional[str] = ..., contact_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RemoveFromListResponse(_message.Message):
+    __slots__ = ("removed",)
+    REMOVED_FIELD_NUMBER: _ClassVar[int]
+    removed: int
+    def __init__(self, removed: _Optional[int] = ...) -> None: ...
+
+class AddTagsRequest(_message.Message):
+    __slots__ = ("contact_ids", "tags")
+    CONTACT_IDS_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    contact_ids: _containers.RepeatedScalarFieldContainer[str]
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, contact_ids: _Optional[_Iterable[str]] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class AddTagsResponse(_message.Message):
+    __slots__ = ("updated",)
+    UPDATED_FIELD_NUMBER: _ClassVar[int]
+    updated: int
+    def __init__(self, updated: _Optional[int] = ...) -> None: ...
+
+class RemoveTagsRequest(_message.Message):
+    __slots__ = ("contact_ids", "tags")
+    CONTACT_IDS_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    contact_ids: _containers.RepeatedScalarFieldContainer[str]
+    tags: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, contact_ids: _Optional[_Iterable[str]] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RemoveTagsResponse(_message.Message):
+    __slots__ = ("updated",)
+    UPDATED_FIELD_NUMBER: _ClassVar[int]
+    updated: int
+    def __init__(self, updated: _Optional[int] = ...) -> None: ...
+
+class ListTagsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListTagsResponse(_message.Message):
+    __slots__ = ("tags", "next_page_token")
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    tags: _containers.RepeatedCompositeFieldContainer[Tag]
+    next_page_token: str
+    def __init__(self, tags: _Optional[_Iterable[_Union[Tag, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class CreateSegmentRequest(_message.Message):
+    __slots__ = ("segment", "idempotency_key")
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    segment: Segment
+    idempotency_key: str
+    def __init__(self, segment: _Optional[_Union[Segment, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class CreateSegmentResponse(_message.Message):
+    __slots__ = ("segment",)
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    segment: Segment
+    def __init__(self, segment: _Optional[_Union[Segment, _Mapping]] = ...) -> None: ...
+
+class ListSegmentsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListSegmentsResponse(_message.Message):
+    __slots__ = ("segments", "next_page_token")
+    SEGMENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    segments: _containers.RepeatedCompositeFieldContainer[Segment]
+    next_page_token: str
+    def __init__(self, segments: _Optional[_Iterable[_Union[Segment, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class PreviewSegmentRequest(_message.Message):
+    __slots__ = ("rule_tree_json", "sample_size")
+    RULE_TREE_JSON_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    rule_tree_json: str
+    sample_size: int
+    def __init__(self, rule_tree_json: _Optional[str] = ..., sample_size: _Optional[int] = ...) -> None: ...
+
+class PreviewSegmentResponse(_message.Message):
+    __slots__ = ("matching_count", "sample")
+    MATCHING_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_FIELD_NUMBER: _ClassVar[int]
+    matching_count: int
+    sample: _containers.RepeatedCompositeFieldContainer[Contact]
+    def __init__(self, matching_count: _Optional[int] = ..., sample: _Optional[_Iterable[_Union[Contact, _Mapping]]] = ...) -> None: ...
+
+class ImportContactsRequest(_message.Message):
+    __slots__ = ("options", "rows")
+    OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    ROWS_FIELD_NUMBER: _ClassVar[int]
+    options: ImportOptions
+    rows: _containers.RepeatedCompositeFieldContainer[ContactImportRow]
+    def __init__(self, options: _Optional[_Union[ImportOptions, _Mapping]] = ..., rows: _Optional[_Iterable[_Union[ContactImportRow, _Mapping]]] = ...) -> None: ...
+
+class ImportContactsResponse(_message.Message):
+    __slots__ = ("import_id", "received", "created", "updated", "skipped", "rejected", "errors")
+    IMPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    REJECTED_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    import_id: str
+    received: int
+    created: int
+    updated: int
+    skipped: int
+    rejected: int
+    errors: _containers.RepeatedCompositeFieldContainer[ImportRowError]
+    def __init__(self, import_id: _Optional[str] = ..., received: _Optional[int] = ..., created: _Optional[int] = ..., updated: _Optional[int] = ..., skipped: _Optional[int] = ..., rejected: _Optional[int] = ..., errors: _Optional[_Iterable[_Union[ImportRowError, _Mapping]]] = ...) -> None: ...
+
+class CreateTemplateRequest(_message.Message):
+    __slots__ = ("template", "idempotency_key")
+    TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    template: Template
+    idempotency_key: str
+    def __init__(self, template: _Optional[_Union[Template, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class CreateTemplateResponse(_message.Message):
+    __slots__ = ("template",)
+    TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    template: Template
+    def __init__(self, template: _Optional[_Union[Template, _Mapping]] = ...) -> None: ...
+
+class GetTemplateRequest(_message.Message):
+    __slots__ = ("template_id",)
+    TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
+    template_id: str
+    def __init__(self, template_id: _Optional[str] = ...) -> None: ...
+
+class GetTemplateResponse(_message.Message):
+    __slots__ = ("template",)
+    TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    template: Template
+    def __init__(self, template: _Optional[_Union[Template, _Mapping]] = ...) -> None: ...
+
+class ListTemplatesRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListTemplatesResponse(_message.Message):
+    __slots__ = ("templates", "next_page_token")
+    TEMPLATES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    templates: _containers.RepeatedCompositeFieldContainer[Template]
+    next_page_token: str
+    def __init__(self, templates: _Optional[_Iterable[_Union[Template, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class UpdateTemplateRequest(_message.Message):
+    __slots__ = ("template", "update_mask")
+    TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    template: Template
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, template: _Optional[_Union[Template, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdateTemplateResponse(_message.Message):
+    __slots__ = ("template",)
+    TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    template: Template
+    def __init__(self, template: _Optional[_Union[Template, _Mapping]] = ...) -> None: ...
+
+class RenderPreviewRequest(_message.Message):
+    __slots__ = ("template_id", "template", "contact_id", "merge_fields")
+    class MergeFieldsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    MERGE_FIELDS_FIELD_NUMBER: _ClassVar[int]
+    template_id: str
+    template: Template
+    contact_id: str
+    merge_fields: _containers.ScalarMap[str, str]
+    def __init__(self, template_id: _Optional[str] = ..., template: _Optional[_Union[Template, _Mapping]] = ..., contact_id: _Optional[str] = ..., merge_fields: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class RenderPreviewResponse(_message.Message):
+    __slots__ = ("subject", "html_body", "text_body", "warnings")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    HTML_BODY_FIELD_NUMBER: _ClassVar[int]
+    TEXT_BODY_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    html_body: str
+    text_body: str
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, subject: _Optional[str] = ..., html_body: _Optional[str] = ..., text_body: _Optional[str] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CreateCampaignRequest(_message.Message):
+    __slots__ = ("campaign", "idempotency_key")
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    campaign: Campaign
+    idempotency_key: str
+    def __init__(self, campaign: _Optional[_Union[Campaign, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class CreateCampaignResponse(_message.Message):
+    __slots__ = ("campaign",)
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    campaign: Campaign
+    def __init__(self, campaign: _Optional[_Union[Campaign, _Mapping]] = ...) -> None: ...
+
+class GetCampaignRequest(_message.Message):
+    __slots__ = ("campaign_id",)
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    def __init__(self, campaign_id: _Optional[str] = ...) -> None: ...
+
+class GetCampaignResponse(_message.Message):
+    __slots__ = ("campaign",)
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    campaign: Campaign
+    def __init__(self, campaign: _Optional[_Union[Campaign, _Mapping]] = ...) -> None: ...
+
+class ListCampaignsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token", "status")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    status: CampaignStatus
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., status: _Optional[_Union[CampaignStatus, str]] = ...) -> None: ...
+
+class ListCampaignsResponse(_message.Message):
+    __slots__ = ("campaigns", "next_page_token")
+    CAMPAIGNS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    campaigns: _containers.RepeatedCompositeFieldContainer[Campaign]
+    next_page_token: str
+    def __init__(self, campaigns: _Optional[_Iterable[_Union[Campaign, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class UpdateCampaignRequest(_message.Message):
+    __slots__ = ("campaign", "update_mask")
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    campaign: Campaign
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, campaign: _Optional[_Union[Campaign, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdateCampaignResponse(_message.Message):
+    __slots__ = ("campaign",)
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    campaign: Campaign
+    def __init__(self, campaign: _Optional[_Union[Campaign, _Mapping]] = ...) -> None: ...
+
+class ScheduleCampaignRequest(_message.Message):
+    __slots__ = ("campaign_id", "send_at", "idempotency_key")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    SEND_AT_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    send_at: _timestamp_pb2.Timestamp
+    idempotency_key: str
+    def __init__(self, campaign_id: _Optional[str] = ..., send_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class ScheduleCampaignResponse(_message.Message):
+    __slots__ = ("campaign",)
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    campaign: Campaign
+    def __init__(self, campaign: _Optional[_Union[Campaign, _Mapping]] = ...) -> None: ...
+
+class SendCampaignNowRequest(_message.Message):
+    __slots__ = ("campaign_id", "idempotency_key")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    idempotency_key: str
+    def __init__(self, campaign_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class SendCampaignNowResponse(_message.Message):
+    __slots__ = ("campaign", "recipient_count")
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    campaign: Campaign
+    recipient_count: int
+    def __init__(self, campaign: _Optional[_Union[Campaign, _Mapping]] = ..., recipient_count: _Optional[int] = ...) -> None: ...
+
+class PauseCampaignRequest(_message.Message):
+    __slots__ = ("campaign_id", "reason", "idempotency_key")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    reason: str
+    idempotency_key: str
+    def __init__(self, campaign_id: _Optional[str] = ..., reason: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class PauseCampaignResponse(_message.Message):
+    __slots__ = ("campaign",)
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    campaign: Campaign
+    def __init__(self, campaign: _Optional[_Union[Campaign, _Mapping]] = ...) -> None: ...
+
+class ResumeCampaignRequest(_message.Message):
+    __slots__ = ("campaign_id", "idempotency_key")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    idempotency_key: str
+    def __init__(self, campaign_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class ResumeCampaignResponse(_message.Message):
+    __slots__ = ("campaign",)
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    campaign: Campaign
+    def __init__(self, campaign: _Optional[_Union[Campaign, _Mapping]] = ...) -> None: ...
+
+class CancelCampaignRequest(_message.Message):
+    __slots__ = ("campaign_id", "reason", "idempotency_key")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    reason: str
+    idempotency_key: str
+    def __init__(self, campaign_id: _Optional[str] = ..., reason: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class CancelCampaignResponse(_message.Message):
+    __slots__ = ("campaign",)
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    campaign: Campaign
+    def __init__(self, campaign: _Optional[_Union[Campaign, _Mapping]] = ...) -> None: ...
+
+class GetCampaignStatsRequest(_message.Message):
+    __slots__ = ("campaign_id",)
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    def __init__(self, campaign_id: _Optional[str] = ...) -> None: ...
+
+class GetCampaignStatsResponse(_message.Message):
+    __slots__ = ("stats",)
+    STATS_FIELD_NUMBER: _ClassVar[int]
+    stats: CampaignStats
+    def __init__(self, stats: _Optional[_Union[CampaignStats, _Mapping]] = ...) -> None: ...

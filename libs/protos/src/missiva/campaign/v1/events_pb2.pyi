@@ -1,0 +1,169 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from missiva.campaign.v1 import campaign_service_pb2 as _campaign_service_pb2
+from missiva.common.v1 import types_pb2 as _types_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class ContactCreated(_message.Message):
+    __slots__ = ("contact_id", "person_key", "source", "list_ids")
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    PERSON_KEY_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    LIST_IDS_FIELD_NUMBER: _ClassVar[int]
+    contact_id: str
+    person_key: str
+    source: _campaign_service_pb2.ContactSource
+    list_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, contact_id: _Optional[str] = ..., person_key: _Optional[str] = ..., source: _Optional[_Union[_campaign_service_pb2.ContactSource, str]] = ..., list_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ContactUpdated(_message.Message):
+    __slots__ = ("contact_id", "person_key", "changed_fields", "previous_person_key")
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    PERSON_KEY_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELDS_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_PERSON_KEY_FIELD_NUMBER: _ClassVar[int]
+    contact_id: str
+    person_key: str
+    changed_fields: _containers.RepeatedScalarFieldContainer[str]
+    previous_person_key: str
+    def __init__(self, contact_id: _Optional[str] = ..., person_key: _Optional[str] = ..., changed_fields: _Optional[_Iterable[str]] = ..., previous_person_key: _Optional[str] = ...) -> None: ...
+
+class ContactDeleted(_message.Message):
+    __slots__ = ("contact_id", "person_key")
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    PERSON_KEY_FIELD_NUMBER: _ClassVar[int]
+    contact_id: str
+    person_key: str
+    def __init__(self, contact_id: _Optional[str] = ..., person_key: _Optional[str] = ...) -> None: ...
+
+class CampaignScheduled(_message.Message):
+    __slots__ = ("campaign_id", "send_at", "category", "purpose_id")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    SEND_AT_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_ID_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    send_at: _timestamp_pb2.Timestamp
+    category: _types_pb2.EmailCategory
+    purpose_id: str
+    def __init__(self, campaign_id: _Optional[str] = ..., send_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., category: _Optional[_Union[_types_pb2.EmailCategory, str]] = ..., purpose_id: _Optional[str] = ...) -> None: ...
+
+class CampaignStarted(_message.Message):
+    __slots__ = ("campaign_id", "recipient_count", "excluded_count", "category", "batch_count")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    EXCLUDED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    BATCH_COUNT_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    recipient_count: int
+    excluded_count: int
+    category: _types_pb2.EmailCategory
+    batch_count: int
+    def __init__(self, campaign_id: _Optional[str] = ..., recipient_count: _Optional[int] = ..., excluded_count: _Optional[int] = ..., category: _Optional[_Union[_types_pb2.EmailCategory, str]] = ..., batch_count: _Optional[int] = ...) -> None: ...
+
+class CampaignPaused(_message.Message):
+    __slots__ = ("campaign_id", "reason", "paused_by_user_id")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_BY_USER_ID_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    reason: str
+    paused_by_user_id: str
+    def __init__(self, campaign_id: _Optional[str] = ..., reason: _Optional[str] = ..., paused_by_user_id: _Optional[str] = ...) -> None: ...
+
+class CampaignResumed(_message.Message):
+    __slots__ = ("campaign_id", "resumed_by_user_id")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    RESUMED_BY_USER_ID_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    resumed_by_user_id: str
+    def __init__(self, campaign_id: _Optional[str] = ..., resumed_by_user_id: _Optional[str] = ...) -> None: ...
+
+class CampaignCompleted(_message.Message):
+    __slots__ = ("campaign_id", "sent_count", "suppressed_count", "failed_count")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    SENT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    FAILED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    sent_count: int
+    suppressed_count: int
+    failed_count: int
+    def __init__(self, campaign_id: _Optional[str] = ..., sent_count: _Optional[int] = ..., suppressed_count: _Optional[int] = ..., failed_count: _Optional[int] = ...) -> None: ...
+
+class CampaignCancelled(_message.Message):
+    __slots__ = ("campaign_id", "reason", "cancelled_by_user_id", "sent_count")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    CANCELLED_BY_USER_ID_FIELD_NUMBER: _ClassVar[int]
+    SENT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    reason: str
+    cancelled_by_user_id: str
+    sent_count: int
+    def __init__(self, campaign_id: _Optional[str] = ..., reason: _Optional[str] = ..., cancelled_by_user_id: _Optional[str] = ..., sent_count: _Optional[int] = ...) -> None: ...
+
+class Recipient(_message.Message):
+    __slots__ = ("contact_id", "person_key", "email", "merge_fields", "engagement_tracking")
+    class MergeFieldsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    PERSON_KEY_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    MERGE_FIELDS_FIELD_NUMBER: _ClassVar[int]
+    ENGAGEMENT_TRACKING_FIELD_NUMBER: _ClassVar[int]
+    contact_id: str
+    person_key: str
+    email: str
+    merge_fields: _containers.ScalarMap[str, str]
+    engagement_tracking: bool
+    def __init__(self, contact_id: _Optional[str] = ..., person_key: _Optional[str] = ..., email: _Optional[str] = ..., merge_fields: _Optional[_Mapping[str, str]] = ..., engagement_tracking: _Optional[bool] = ...) -> None: ...
+
+class RenderedContent(_message.Message):
+    __slots__ = ("subject", "preheader", "html_body", "text_body", "template_id", "template_revision")
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    PREHEADER_FIELD_NUMBER: _ClassVar[int]
+    HTML_BODY_FIELD_NUMBER: _ClassVar[int]
+    TEXT_BODY_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_REVISION_FIELD_NUMBER: _ClassVar[int]
+    subject: str
+    preheader: str
+    html_body: str
+    text_body: str
+    template_id: str
+    template_revision: int
+    def __init__(self, subject: _Optional[str] = ..., preheader: _Optional[str] = ..., html_body: _Optional[str] = ..., text_body: _Optional[str] = ..., template_id: _Optional[str] = ..., template_revision: _Optional[int] = ...) -> None: ...
+
+class SendBatch(_message.Message):
+    __slots__ = ("campaign_id", "batch_id", "recipients", "content", "category", "purpose_id", "sender", "credit_reservation_id")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENTS_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_ID_FIELD_NUMBER: _ClassVar[int]
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    batch_id: str
+    recipients: _containers.RepeatedCompositeFieldContainer[Recipient]
+    content: RenderedContent
+    category: _types_pb2.EmailCategory
+    purpose_id: str
+    sender: _campaign_service_pb2.Sender
+    credit_reservation_id: str
+    def __init__(self, campaign_id: _Optional[str] = ..., batch_id: _Optional[str] = ..., recipients: _Optional[_Iterable[_Union[Recipient, _Mapping]]] = ..., content: _Optional[_Union[RenderedContent, _Mapping]] = ..., category: _Optional[_Union[_types_pb2.EmailCategory, str]] = ..., purpose_id: _Optional[str] = ..., sender: _Optional[_Union[_campaign_service_pb2.Sender, _Mapping]] = ..., credit_reservation_id: _Optional[str] = ...) -> None: ...

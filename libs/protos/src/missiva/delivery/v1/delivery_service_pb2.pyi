@@ -1,0 +1,354 @@
+import datetime
+
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from missiva.common.v1 import types_pb2 as _types_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class MessageStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MESSAGE_STATUS_UNSPECIFIED: _ClassVar[MessageStatus]
+    MESSAGE_STATUS_QUEUED: _ClassVar[MessageStatus]
+    MESSAGE_STATUS_SENDING: _ClassVar[MessageStatus]
+    MESSAGE_STATUS_SENT: _ClassVar[MessageStatus]
+    MESSAGE_STATUS_DELIVERED: _ClassVar[MessageStatus]
+    MESSAGE_STATUS_DEFERRED: _ClassVar[MessageStatus]
+    MESSAGE_STATUS_BOUNCED: _ClassVar[MessageStatus]
+    MESSAGE_STATUS_FAILED: _ClassVar[MessageStatus]
+    MESSAGE_STATUS_SUPPRESSED: _ClassVar[MessageStatus]
+
+class BounceType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    BOUNCE_TYPE_UNSPECIFIED: _ClassVar[BounceType]
+    BOUNCE_TYPE_HARD: _ClassVar[BounceType]
+    BOUNCE_TYPE_SOFT: _ClassVar[BounceType]
+
+class FeedbackSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FEEDBACK_SOURCE_UNSPECIFIED: _ClassVar[FeedbackSource]
+    FEEDBACK_SOURCE_SMTP: _ClassVar[FeedbackSource]
+    FEEDBACK_SOURCE_DSN: _ClassVar[FeedbackSource]
+    FEEDBACK_SOURCE_ARF: _ClassVar[FeedbackSource]
+    FEEDBACK_SOURCE_WEBHOOK: _ClassVar[FeedbackSource]
+
+class SenderDomainStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SENDER_DOMAIN_STATUS_UNSPECIFIED: _ClassVar[SenderDomainStatus]
+    SENDER_DOMAIN_STATUS_PENDING: _ClassVar[SenderDomainStatus]
+    SENDER_DOMAIN_STATUS_VERIFIED: _ClassVar[SenderDomainStatus]
+    SENDER_DOMAIN_STATUS_FAILED: _ClassVar[SenderDomainStatus]
+
+class DnsRecordPurpose(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DNS_RECORD_PURPOSE_UNSPECIFIED: _ClassVar[DnsRecordPurpose]
+    DNS_RECORD_PURPOSE_DKIM: _ClassVar[DnsRecordPurpose]
+    DNS_RECORD_PURPOSE_SPF: _ClassVar[DnsRecordPurpose]
+    DNS_RECORD_PURPOSE_DMARC: _ClassVar[DnsRecordPurpose]
+    DNS_RECORD_PURPOSE_RETURN_PATH: _ClassVar[DnsRecordPurpose]
+MESSAGE_STATUS_UNSPECIFIED: MessageStatus
+MESSAGE_STATUS_QUEUED: MessageStatus
+MESSAGE_STATUS_SENDING: MessageStatus
+MESSAGE_STATUS_SENT: MessageStatus
+MESSAGE_STATUS_DELIVERED: MessageStatus
+MESSAGE_STATUS_DEFERRED: MessageStatus
+MESSAGE_STATUS_BOUNCED: MessageStatus
+MESSAGE_STATUS_FAILED: MessageStatus
+MESSAGE_STATUS_SUPPRESSED: MessageStatus
+BOUNCE_TYPE_UNSPECIFIED: BounceType
+BOUNCE_TYPE_HARD: BounceType
+BOUNCE_TYPE_SOFT: BounceType
+FEEDBACK_SOURCE_UNSPECIFIED: FeedbackSource
+FEEDBACK_SOURCE_SMTP: FeedbackSource
+FEEDBACK_SOURCE_DSN: FeedbackSource
+FEEDBACK_SOURCE_ARF: FeedbackSource
+FEEDBACK_SOURCE_WEBHOOK: FeedbackSource
+SENDER_DOMAIN_STATUS_UNSPECIFIED: SenderDomainStatus
+SENDER_DOMAIN_STATUS_PENDING: SenderDomainStatus
+SENDER_DOMAIN_STATUS_VERIFIED: SenderDomainStatus
+SENDER_DOMAIN_STATUS_FAILED: SenderDomainStatus
+DNS_RECORD_PURPOSE_UNSPECIFIED: DnsRecordPurpose
+DNS_RECORD_PURPOSE_DKIM: DnsRecordPurpose
+DNS_RECORD_PURPOSE_SPF: DnsRecordPurpose
+DNS_RECORD_PURPOSE_DMARC: DnsRecordPurpose
+DNS_RECORD_PURPOSE_RETURN_PATH: DnsRecordPurpose
+
+class Message(_message.Message):
+    __slots__ = ("message_id", "rfc822_message_id", "campaign_id", "batch_id", "contact_id", "person_key", "template_key", "category", "status", "subject", "attempts", "bounce_type", "last_smtp_response", "queued_at", "sent_at", "updated_at")
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    RFC822_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    PERSON_KEY_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_KEY_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    BOUNCE_TYPE_FIELD_NUMBER: _ClassVar[int]
+    LAST_SMTP_RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_AT_FIELD_NUMBER: _ClassVar[int]
+    SENT_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    message_id: str
+    rfc822_message_id: str
+    campaign_id: str
+    batch_id: str
+    contact_id: str
+    person_key: str
+    template_key: str
+    category: _types_pb2.EmailCategory
+    status: MessageStatus
+    subject: str
+    attempts: int
+    bounce_type: BounceType
+    last_smtp_response: str
+    queued_at: _timestamp_pb2.Timestamp
+    sent_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    def __init__(self, message_id: _Optional[str] = ..., rfc822_message_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., batch_id: _Optional[str] = ..., contact_id: _Optional[str] = ..., person_key: _Optional[str] = ..., template_key: _Optional[str] = ..., category: _Optional[_Union[_types_pb2.EmailCategory, str]] = ..., status: _Optional[_Union[MessageStatus, str]] = ..., subject: _Optional[str] = ..., attempts: _Optional[int] = ..., bounce_type: _Optional[_Union[BounceType, str]] = ..., last_smtp_response: _Optional[str] = ..., queued_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class MessageEvent(_message.Message):
+    __slots__ = ("status", "occurred_at", "detail")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    status: MessageStatus
+    occurred_at: _timestamp_pb2.Timestamp
+    detail: str
+    def __init__(self, status: _Optional[_Union[MessageStatus, str]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class RecentMessage(_message.Message):
+    __slots__ = ("message_id", "subject", "sender", "category", "sent_at", "status")
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    SENT_AT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    message_id: str
+    subject: str
+    sender: str
+    category: _types_pb2.EmailCategory
+    sent_at: _timestamp_pb2.Timestamp
+    status: MessageStatus
+    def __init__(self, message_id: _Optional[str] = ..., subject: _Optional[str] = ..., sender: _Optional[str] = ..., category: _Optional[_Union[_types_pb2.EmailCategory, str]] = ..., sent_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[MessageStatus, str]] = ...) -> None: ...
+
+class DnsRecord(_message.Message):
+    __slots__ = ("purpose", "type", "name", "value", "verified", "found_value")
+    PURPOSE_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    VERIFIED_FIELD_NUMBER: _ClassVar[int]
+    FOUND_VALUE_FIELD_NUMBER: _ClassVar[int]
+    purpose: DnsRecordPurpose
+    type: str
+    name: str
+    value: str
+    verified: bool
+    found_value: str
+    def __init__(self, purpose: _Optional[_Union[DnsRecordPurpose, str]] = ..., type: _Optional[str] = ..., name: _Optional[str] = ..., value: _Optional[str] = ..., verified: _Optional[bool] = ..., found_value: _Optional[str] = ...) -> None: ...
+
+class SenderDomain(_message.Message):
+    __slots__ = ("sender_domain_id", "domain", "status", "dns_records", "dkim_selector", "created_at", "verified_at", "last_checked_at", "dkim_rotated_at")
+    SENDER_DOMAIN_ID_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    DNS_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    DKIM_SELECTOR_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    VERIFIED_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_CHECKED_AT_FIELD_NUMBER: _ClassVar[int]
+    DKIM_ROTATED_AT_FIELD_NUMBER: _ClassVar[int]
+    sender_domain_id: str
+    domain: str
+    status: SenderDomainStatus
+    dns_records: _containers.RepeatedCompositeFieldContainer[DnsRecord]
+    dkim_selector: str
+    created_at: _timestamp_pb2.Timestamp
+    verified_at: _timestamp_pb2.Timestamp
+    last_checked_at: _timestamp_pb2.Timestamp
+    dkim_rotated_at: _timestamp_pb2.Timestamp
+    def __init__(self, sender_domain_id: _Optional[str] = ..., domain: _Optional[str] = ..., status: _Optional[_Union[SenderDomainStatus, str]] = ..., dns_records: _Optional[_Iterable[_Union[DnsRecord, _Mapping]]] = ..., dkim_selector: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., verified_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_checked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dkim_rotated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class DeliveryStats(_message.Message):
+    __slots__ = ("queued", "sent", "delivered", "deferred", "hard_bounces", "soft_bounces", "complaints", "suppressed", "failed", "resent", "opens", "clicks")
+    QUEUED_FIELD_NUMBER: _ClassVar[int]
+    SENT_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    DEFERRED_FIELD_NUMBER: _ClassVar[int]
+    HARD_BOUNCES_FIELD_NUMBER: _ClassVar[int]
+    SOFT_BOUNCES_FIELD_NUMBER: _ClassVar[int]
+    COMPLAINTS_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    RESENT_FIELD_NUMBER: _ClassVar[int]
+    OPENS_FIELD_NUMBER: _ClassVar[int]
+    CLICKS_FIELD_NUMBER: _ClassVar[int]
+    queued: int
+    sent: int
+    delivered: int
+    deferred: int
+    hard_bounces: int
+    soft_bounces: int
+    complaints: int
+    suppressed: int
+    failed: int
+    resent: int
+    opens: int
+    clicks: int
+    def __init__(self, queued: _Optional[int] = ..., sent: _Optional[int] = ..., delivered: _Optional[int] = ..., deferred: _Optional[int] = ..., hard_bounces: _Optional[int] = ..., soft_bounces: _Optional[int] = ..., complaints: _Optional[int] = ..., suppressed: _Optional[int] = ..., failed: _Optional[int] = ..., resent: _Optional[int] = ..., opens: _Optional[int] = ..., clicks: _Optional[int] = ...) -> None: ...
+
+class LinkClicks(_message.Message):
+    __slots__ = ("position", "url", "clicks")
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    CLICKS_FIELD_NUMBER: _ClassVar[int]
+    position: int
+    url: str
+    clicks: int
+    def __init__(self, position: _Optional[int] = ..., url: _Optional[str] = ..., clicks: _Optional[int] = ...) -> None: ...
+
+class SendTransactionalRequest(_message.Message):
+    __slots__ = ("idempotency_key", "template_key", "to_address", "to_name", "locale", "variables", "category", "person_key")
+    class VariablesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    TEMPLATE_KEY_FIELD_NUMBER: _ClassVar[int]
+    TO_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    TO_NAME_FIELD_NUMBER: _ClassVar[int]
+    LOCALE_FIELD_NUMBER: _ClassVar[int]
+    VARIABLES_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    PERSON_KEY_FIELD_NUMBER: _ClassVar[int]
+    idempotency_key: str
+    template_key: str
+    to_address: str
+    to_name: str
+    locale: str
+    variables: _containers.ScalarMap[str, str]
+    category: _types_pb2.EmailCategory
+    person_key: str
+    def __init__(self, idempotency_key: _Optional[str] = ..., template_key: _Optional[str] = ..., to_address: _Optional[str] = ..., to_name: _Optional[str] = ..., locale: _Optional[str] = ..., variables: _Optional[_Mapping[str, str]] = ..., category: _Optional[_Union[_types_pb2.EmailCategory, str]] = ..., person_key: _Optional[str] = ...) -> None: ...
+
+class SendTransactionalResponse(_message.Message):
+    __slots__ = ("message_id", "status")
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    message_id: str
+    status: MessageStatus
+    def __init__(self, message_id: _Optional[str] = ..., status: _Optional[_Union[MessageStatus, str]] = ...) -> None: ...
+
+class GetMessageStatusRequest(_message.Message):
+    __slots__ = ("message_id",)
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    message_id: str
+    def __init__(self, message_id: _Optional[str] = ...) -> None: ...
+
+class GetMessageStatusResponse(_message.Message):
+    __slots__ = ("message", "events")
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    message: Message
+    events: _containers.RepeatedCompositeFieldContainer[MessageEvent]
+    def __init__(self, message: _Optional[_Union[Message, _Mapping]] = ..., events: _Optional[_Iterable[_Union[MessageEvent, _Mapping]]] = ...) -> None: ...
+
+class ListRecentMessagesRequest(_message.Message):
+    __slots__ = ("person", "limit")
+    PERSON_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    person: _types_pb2.PersonRef
+    limit: int
+    def __init__(self, person: _Optional[_Union[_types_pb2.PersonRef, _Mapping]] = ..., limit: _Optional[int] = ...) -> None: ...
+
+class ListRecentMessagesResponse(_message.Message):
+    __slots__ = ("messages",)
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    messages: _containers.RepeatedCompositeFieldContainer[RecentMessage]
+    def __init__(self, messages: _Optional[_Iterable[_Union[RecentMessage, _Mapping]]] = ...) -> None: ...
+
+class CreateSenderDomainRequest(_message.Message):
+    __slots__ = ("domain", "idempotency_key")
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    domain: str
+    idempotency_key: str
+    def __init__(self, domain: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class CreateSenderDomainResponse(_message.Message):
+    __slots__ = ("sender_domain",)
+    SENDER_DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    sender_domain: SenderDomain
+    def __init__(self, sender_domain: _Optional[_Union[SenderDomain, _Mapping]] = ...) -> None: ...
+
+class VerifySenderDomainRequest(_message.Message):
+    __slots__ = ("sender_domain_id",)
+    SENDER_DOMAIN_ID_FIELD_NUMBER: _ClassVar[int]
+    sender_domain_id: str
+    def __init__(self, sender_domain_id: _Optional[str] = ...) -> None: ...
+
+class VerifySenderDomainResponse(_message.Message):
+    __slots__ = ("sender_domain",)
+    SENDER_DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    sender_domain: SenderDomain
+    def __init__(self, sender_domain: _Optional[_Union[SenderDomain, _Mapping]] = ...) -> None: ...
+
+class ListSenderDomainsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListSenderDomainsResponse(_message.Message):
+    __slots__ = ("sender_domains", "next_page_token")
+    SENDER_DOMAINS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    sender_domains: _containers.RepeatedCompositeFieldContainer[SenderDomain]
+    next_page_token: str
+    def __init__(self, sender_domains: _Optional[_Iterable[_Union[SenderDomain, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class RotateDkimKeyRequest(_message.Message):
+    __slots__ = ("sender_domain_id", "idempotency_key")
+    SENDER_DOMAIN_ID_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    sender_domain_id: str
+    idempotency_key: str
+    def __init__(self, sender_domain_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class RotateDkimKeyResponse(_message.Message):
+    __slots__ = ("sender_domain", "new_selector", "old_key_retire_at")
+    SENDER_DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    NEW_SELECTOR_FIELD_NUMBER: _ClassVar[int]
+    OLD_KEY_RETIRE_AT_FIELD_NUMBER: _ClassVar[int]
+    sender_domain: SenderDomain
+    new_selector: str
+    old_key_retire_at: _timestamp_pb2.Timestamp
+    def __init__(self, sender_domain: _Optional[_Union[SenderDomain, _Mapping]] = ..., new_selector: _Optional[str] = ..., old_key_retire_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetCampaignDeliveryStatsRequest(_message.Message):
+    __slots__ = ("campaign_id",)
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    def __init__(self, campaign_id: _Optional[str] = ...) -> None: ...
+
+class GetCampaignDeliveryStatsResponse(_message.Message):
+    __slots__ = ("stats", "links")
+    STATS_FIELD_NUMBER: _ClassVar[int]
+    LINKS_FIELD_NUMBER: _ClassVar[int]
+    stats: DeliveryStats
+    links: _containers.RepeatedCompositeFieldContainer[LinkClicks]
+    def __init__(self, stats: _Optional[_Union[DeliveryStats, _Mapping]] = ..., links: _Optional[_Iterable[_Union[LinkClicks, _Mapping]]] = ...) -> None: ...
