@@ -376,6 +376,7 @@ def test_every_event_and_command_round_trips_through_the_envelope(
     message_class: type[Message],
 ) -> None:
     from google.protobuf.timestamp_pb2 import Timestamp
+
     from missiva.common.v1.envelope_pb2 import EventEnvelope
 
     event = _populate(message_class())

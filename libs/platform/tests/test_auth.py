@@ -69,7 +69,7 @@ async def test_expired_or_foreign_tokens_are_refused(overrides, problem):
 async def test_a_tampered_token_is_refused():
     issuer = TestIssuer()
     verifier = TokenVerifier(issuer.source())
-    header, payload, signature = issuer.token(tenant_id="acme").split(".")
+    header, _payload, signature = issuer.token(tenant_id="acme").split(".")
     forged = issuer.token(tenant_id="evil").split(".")[1]
     with pytest.raises(Unauthenticated):
         await verifier.verify(f"{header}.{forged}.{signature}")

@@ -2,7 +2,10 @@ import pytest
 
 from missiva_platform.config import ConfigError, ServiceSettings, load_settings, read_secret_file
 
-GOOD = {"DATABASE_URL": "postgresql://u:p@127.0.0.1:5432/consent", "NATS_URL": "nats://127.0.0.1:4222"}
+GOOD = {
+    "DATABASE_URL": "postgresql://u:p@127.0.0.1:5432/consent",
+    "NATS_URL": "nats://127.0.0.1:4222",
+}
 
 
 def test_settings_come_typed_from_the_environment():
@@ -14,7 +17,7 @@ def test_settings_come_typed_from_the_environment():
 
 
 def test_a_missing_required_variable_is_named():
-    with pytest.raises(ConfigError, match="^configuration error: DATABASE_URL is required"):
+    with pytest.raises(ConfigError, match=r"^configuration error: DATABASE_URL is required"):
         load_settings(ServiceSettings, {})
 
 

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
+
 from missiva_platform.crypto import (
     DecryptionError,
     EmailHasher,
@@ -22,7 +24,6 @@ from missiva_platform.crypto import (
     normalise_email,
     reencrypt_column,
 )
-from psycopg import sql
 
 NOW = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
 

@@ -7,8 +7,13 @@ import nats
 import psycopg
 import pytest
 
-from missiva_platform.db import MigrationSet, check_migrated, kit_migrations, migrate
-from missiva_platform.db import MigrationError
+from missiva_platform.db import (
+    MigrationError,
+    MigrationSet,
+    check_migrated,
+    kit_migrations,
+    migrate,
+)
 from missiva_platform.devstack.ports import PortInUse, ensure_port_free
 
 

@@ -5,9 +5,6 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from opentelemetry import propagate, trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from missiva_platform import metrics
 from missiva_platform.auth import Access, AccessPolicy, TokenVerifier, current_tenant, rule
@@ -47,13 +44,9 @@ async def public(request: bytes, context) -> bytes:
     return b"hello"
 
 
-@pytest.fixture(scope="module")
-def spans():
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    trace.set_tracer_provider(provider)
-    return exporter
+@pytest.fixture
+def spans(span_exporter):
+    return span_exporter
 
 
 @pytest.fixture
@@ -63,7 +56,10 @@ async def server(spans):
     handlers = {
         name: grpc.unary_unary_rpc_method_handler(fn, _ident, _ident)
         for name, fn in {
-            "WhoAmI": whoami, "Invalid": invalid, "Missing": missing, "Crash": crash,
+            "WhoAmI": whoami,
+            "Invalid": invalid,
+            "Missing": missing,
+            "Crash": crash,
             "Public": public,
         }.items()
     }
@@ -90,16 +86,16 @@ def bearer(token):
 
 async def test_the_tenant_comes_from_the_verified_token(server):
     channel, issuer = server
-    reply = await call(channel, "WhoAmI")(b"", metadata=bearer(issuer.token(tenant_id="acme")),
-                                          timeout=5)
+    reply = await call(channel, "WhoAmI")(
+        b"", metadata=bearer(issuer.token(tenant_id="acme")), timeout=5
+    )
     assert reply == b"acme"
 
 
 async def test_streaming_calls_see_the_principal_too(server):
     channel, issuer = server
     stream = channel.unary_stream(f"/{SERVICE}/Stream", _ident, _ident)
-    items = [i async for i in stream(b"", metadata=bearer(issuer.token(tenant_id="t9")),
-                                     timeout=5)]
+    items = [i async for i in stream(b"", metadata=bearer(issuer.token(tenant_id="t9")), timeout=5)]
     assert items == [b"t9"] * 3
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from joserfc import jwt
+
 from missiva_platform.secrets import (
     EMAIL_HASH_KEY_FILE,
     FIELD_KEYS_FILE,

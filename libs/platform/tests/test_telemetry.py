@@ -10,6 +10,13 @@ from collections.abc import Iterator
 import pytest
 from joserfc import jwt
 from joserfc.jwk import OctKey
+from opentelemetry import propagate
+from opentelemetry import trace as trace_api
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.util._once import Once
+
 from missiva_platform.crypto import TokenKeyring
 from missiva_platform.telemetry import (
     build_tracer_provider,
@@ -17,12 +24,6 @@ from missiva_platform.telemetry import (
     configure_tracing,
     redact_text,
 )
-from opentelemetry import propagate
-from opentelemetry import trace as trace_api
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.util._once import Once
 
 
 @pytest.fixture

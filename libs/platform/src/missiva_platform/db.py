@@ -117,8 +117,12 @@ async def migrate(url: str, sets: list[MigrationSet]) -> list[Migration]:
                     await conn.execute(
                         "INSERT INTO schema_migrations (namespace, version, name, checksum) "
                         "VALUES (%s, %s, %s, %s)",
-                        (migration.namespace, migration.version, migration.name,
-                         migration.checksum),
+                        (
+                            migration.namespace,
+                            migration.version,
+                            migration.name,
+                            migration.checksum,
+                        ),
                     )
                 log.info(
                     "applied migration",
@@ -152,10 +156,10 @@ def make_pool(url: str, *, min_size: int = 1, max_size: int = 10, name: str = "d
     )
 
 
-async def ping(pool: AsyncConnectionPool, timeout: float = 2.0) -> bool:
-    """True when a connection can be had and answers within ``timeout``."""
+async def ping(pool: AsyncConnectionPool, within: float = 2.0) -> bool:
+    """True when a connection can be had and answers ``within`` seconds."""
     try:
-        async with pool.connection(timeout=timeout) as conn:
+        async with pool.connection(timeout=within) as conn:
             await conn.execute("SELECT 1")
         return True
     except Exception:  # any failure means "not reachable right now"

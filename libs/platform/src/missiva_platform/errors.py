@@ -77,9 +77,7 @@ class FailedPrecondition(DomainError):
             return []
         failure = error_details_pb2.PreconditionFailure(
             violations=[
-                error_details_pb2.PreconditionFailure.Violation(
-                    type=t, subject=s, description=d
-                )
+                error_details_pb2.PreconditionFailure.Violation(type=t, subject=s, description=d)
                 for t, s, d in self.violations
             ]
         )

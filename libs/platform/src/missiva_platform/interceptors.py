@@ -35,9 +35,7 @@ tracer = trace.get_tracer("missiva.grpc")
 def _rpc_metrics() -> tuple[Any, Any]:
     return (
         metrics.counter("grpc_server_handled_total", "RPCs handled", ("method", "code")),
-        metrics.histogram(
-            "grpc_server_handling_seconds", "RPC latency", ("method",)
-        ),
+        metrics.histogram("grpc_server_handling_seconds", "RPC latency", ("method",)),
     )
 
 

@@ -82,7 +82,8 @@ async def apply_rule(conn: psycopg.AsyncConnection, rule: RetentionRule, now: da
     else:
         assignments = sql.SQL(", ").join(
             sql.SQL("{} = {}").format(
-                sql.Identifier(column), sql.SQL(expr) if expr else sql.SQL("NULL")  # type: ignore[arg-type]
+                sql.Identifier(column),
+                sql.SQL(expr) if expr else sql.SQL("NULL"),  # type: ignore[arg-type]
             )
             for column, expr in rule.anonymise.items()
         )

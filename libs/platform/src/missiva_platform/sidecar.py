@@ -1,4 +1,4 @@
-"""The side HTTP port of every service: ``/metrics``, ``/healthz`` (alive), ``/readyz`` (serving)."""
+"""The side HTTP port of every service: ``/metrics``, ``/healthz`` (alive), ``/readyz``."""
 
 from __future__ import annotations
 
@@ -62,7 +62,11 @@ class EmbeddedServer(uvicorn.Server):
 
 def side_server(host: str, port: int, is_ready: Callable[[], bool]) -> EmbeddedServer:
     config = uvicorn.Config(
-        side_app(is_ready), host=host, port=port, log_level="warning", access_log=False,
+        side_app(is_ready),
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
         lifespan="off",
     )
     return EmbeddedServer(config)

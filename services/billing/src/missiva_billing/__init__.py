@@ -1,0 +1,3 @@
+"""Missiva billing service."""
+
+SERVICE_NAME = "billing"

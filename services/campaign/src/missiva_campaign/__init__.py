@@ -1,0 +1,3 @@
+"""Missiva campaign service."""
+
+SERVICE_NAME = "campaign"

@@ -1,0 +1,3 @@
+"""Missiva consent service."""
+
+SERVICE_NAME = "consent"

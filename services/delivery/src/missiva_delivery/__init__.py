@@ -1,0 +1,3 @@
+"""Missiva delivery service."""
+
+SERVICE_NAME = "delivery"

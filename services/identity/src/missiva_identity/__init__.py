@@ -1,0 +1,3 @@
+"""Missiva identity service."""
+
+SERVICE_NAME = "identity"

@@ -15,7 +15,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from missiva_platform.devstack.ports import ensure_port_free, wait_for_port
@@ -39,19 +40,29 @@ class ManagedProcess:
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def _spawn(self, argv: Sequence[str], *, user: str | None = None, env: dict | None = None):
+    def _spawn(
+        self,
+        argv: Sequence[str],
+        *,
+        user: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        """Start ``argv``: own process group, output appended to the log, dies with us."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
-        self.proc = subprocess.Popen(
-            list(argv),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            user=user,
-            env=env,
-            preexec_fn=die_with_parent,  # noqa: PLW1509 - no threads exist yet at spawn time
-        )
-        log.close()
+        with open(self.log_path, "ab") as log:
+            stamp = datetime.now(UTC).isoformat(timespec="seconds")
+            log.write(f"--- {self.name} starting at {stamp}\n".encode())
+            log.flush()
+            self.proc = subprocess.Popen(
+                list(argv),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                user=user,
+                env=dict(env) if env is not None else None,
+                process_group=0,  # a terminal's Ctrl-C reaches only the supervisor
+                preexec_fn=die_with_parent,  # spawned before any thread of ours exists
+            )
 
     @property
     def running(self) -> bool:
@@ -132,11 +143,14 @@ class PostgresServer(ManagedProcess):
             subprocess.run(
                 [
                     str(_postgres_bin() / "initdb"),
-                    "-D", str(self.pgdata),
-                    "-U", self.superuser,
+                    "-D",
+                    str(self.pgdata),
+                    "-U",
+                    self.superuser,
                     "--auth=scram-sha-256",
                     f"--pwfile={pwfile}",
-                    "-E", "UTF8",
+                    "-E",
+                    "UTF8",
                     "--locale=C",
                 ],
                 check=True,
@@ -156,17 +170,29 @@ class PostgresServer(ManagedProcess):
             os.chown(socket_dir, pwd.getpwnam(self.run_as).pw_uid, -1)
         argv = [
             str(_postgres_bin() / "postgres"),
-            "-D", str(self.pgdata),
-            "-h", "127.0.0.1",
-            "-p", str(self.port),
-            "-k", str(socket_dir),
-            "-c", "max_connections=300",
-            "-c", "shared_buffers=128MB",
+            "-D",
+            str(self.pgdata),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-k",
+            str(socket_dir),
+            "-c",
+            "max_connections=300",
+            "-c",
+            "shared_buffers=128MB",
         ]
         if not self.durable:
             # Tests: throwaway data, so trade durability for speed.
-            argv += ["-c", "fsync=off", "-c", "synchronous_commit=off",
-                     "-c", "full_page_writes=off"]
+            argv += [
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ]
         self._spawn(argv, user=self.run_as)
         self._wait_ready(timeout)
 
@@ -211,8 +237,9 @@ def _unprivileged_user() -> str:
     try:
         pwd.getpwnam(name)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", name], check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", name], check=True, capture_output=True
+        )
     return name
 
 
@@ -254,11 +281,15 @@ class NatsServer(ManagedProcess):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         argv = [
             _nats_bin(),
-            "-a", "127.0.0.1",
-            "-p", str(self.port),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
             "-js",
-            "-sd", str(self.data_dir / "jetstream"),
-            "--server_name", "missiva-embedded",
+            "-sd",
+            str(self.data_dir / "jetstream"),
+            "--server_name",
+            "missiva-embedded",
         ]
         if self.monitor_port:
             argv += ["-m", str(self.monitor_port)]

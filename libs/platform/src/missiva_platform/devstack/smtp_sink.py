@@ -53,7 +53,7 @@ class SinkHandler:
         if self.folder:
             self.folder.mkdir(parents=True, exist_ok=True)
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         received = ReceivedMessage(
             mail_from=envelope.mail_from,
             rcpt_tos=tuple(envelope.rcpt_tos),

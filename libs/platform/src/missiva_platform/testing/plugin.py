@@ -10,12 +10,17 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import itertools
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from missiva_platform.db import MigrationSet, migrate
 from missiva_platform.devstack.ports import free_port
@@ -67,7 +72,9 @@ class DatabaseFactory:
         if template is None:
             template = _db_name("tpl_" + "_".join(s.namespace for s in sets))
             url = self.server.create_database(template)
-            asyncio.run(migrate(url, sets))
+            # A thread of its own: callers may be inside a running event loop.
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                pool.submit(asyncio.run, migrate(url, sets)).result()
             self._templates[key] = template
         return self.server.create_database(_db_name(hint), template=template)
 
@@ -86,6 +93,28 @@ def database_url(database_factory: DatabaseFactory, request: pytest.FixtureReque
 def make_database(database_factory: DatabaseFactory) -> Callable[..., str]:
     """``make_database(sets, hint)`` → URL of a fresh database with ``sets`` migrated."""
     return database_factory.migrated
+
+
+@pytest.fixture(scope="session")
+def _span_exporter_session() -> InMemorySpanExporter:
+    """One SDK tracer provider for the session (OpenTelemetry allows setting it once)."""
+    exporter = InMemorySpanExporter()
+    processor = SimpleSpanProcessor(exporter)
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        current.add_span_processor(processor)
+    else:
+        provider = TracerProvider()
+        provider.add_span_processor(processor)
+        trace.set_tracer_provider(provider)
+    return exporter
+
+
+@pytest.fixture
+def span_exporter(_span_exporter_session: InMemorySpanExporter) -> InMemorySpanExporter:
+    """Finished spans of this test (an in-memory exporter on the global provider)."""
+    _span_exporter_session.clear()
+    return _span_exporter_session
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,59 @@
+"""The ``missiva`` command: ``up`` runs the whole platform, ``status`` reports on it."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from missiva_platform.devstack.platform import (
+    DEFAULT_BASE_PORT,
+    DEFAULT_DATA_DIR,
+    run_status,
+    run_up,
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    data_default = os.environ.get("MISSIVA_DATA_DIR") or DEFAULT_DATA_DIR
+    parser = argparse.ArgumentParser(prog="missiva", description="Missiva on this machine")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser(
+        "up",
+        help="start PostgreSQL, NATS, an SMTP sink, the five services and the gateway",
+        description=(
+            "Start the whole platform and keep it running until Ctrl-C. Set "
+            "<SVC>_DATABASE_URL, NATS_URL or SMTP_URL to use an external dependency instead."
+        ),
+    )
+    up.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(data_default),
+        help=f"state that survives restarts (default: $MISSIVA_DATA_DIR or {DEFAULT_DATA_DIR})",
+    )
+    up.add_argument(
+        "--base-port",
+        type=int,
+        default=DEFAULT_BASE_PORT,
+        help=f"gRPC on base+1..+5, gateway on base+30 (default: {DEFAULT_BASE_PORT})",
+    )
+
+    status = commands.add_parser("status", help="which processes of the platform are alive")
+    status.add_argument("--data-dir", type=Path, default=Path(data_default))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``missiva`` console script."""
+    args = _parser().parse_args(argv)
+    if args.command == "up":
+        sys.exit(run_up(args.data_dir, args.base_port))
+    sys.exit(run_status(args.data_dir))
+
+
+if __name__ == "__main__":
+    main()

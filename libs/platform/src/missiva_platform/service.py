@@ -1,0 +1,346 @@
+"""ServiceApp: the runtime every Missiva service shares (our "ServiceDefaults").
+
+A service's ``__main__`` builds one ``ServiceApp`` (its settings, migrations, servicers, access
+rules, streams, consumers, retention rules, privacy handler) and calls ``run_cli``. The app:
+
+- refuses to start while migrations are pending;
+- opens the database pool and the NATS connection, provisions streams and consumers;
+- serves gRPC with the kit interceptors, the standard health service (SERVING only while the
+  database and NATS answer, re-checked every few seconds) and reflection;
+- serves ``/metrics``, ``/healthz``, ``/readyz`` on a side HTTP port;
+- runs the outbox relay and the consumers;
+- on SIGTERM/SIGINT: NOT_SERVING, stop accepting, finish in-flight calls, stop consumers and
+  relay, drain NATS, close the pool.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from psycopg_pool import AsyncConnectionPool
+
+from missiva_platform import metrics
+from missiva_platform.auth import (
+    AccessPolicy,
+    CallableJwks,
+    JwksSource,
+    MethodRule,
+    TokenVerifier,
+)
+from missiva_platform.config import ServiceSettings, load_or_exit
+from missiva_platform.db import (
+    MigrationError,
+    MigrationSet,
+    check_migrated,
+    kit_migrations,
+    make_pool,
+    migrate,
+    ping,
+)
+from missiva_platform.interceptors import KitServerInterceptor
+from missiva_platform.retention import KIT_RULES, RetentionRule, run_retention
+from missiva_platform.sidecar import side_server
+
+log = logging.getLogger(__name__)
+
+LIVENESS = "liveness"  # health name Kubernetes' liveness probe asks for
+AddServicer = Callable[[Any, grpc.aio.Server], None]
+
+
+@dataclass
+class GrpcService:
+    add_to_server: Callable[[Any, Any], None]
+    servicer: Any
+    full_name: str  # e.g. "missiva.consent.v1.ConsentService"
+    rules: dict[str, MethodRule] = field(default_factory=dict)
+
+
+class ServiceApp:
+    """One service process: settings, database, bus, gRPC server and side port."""
+
+    def __init__(
+        self,
+        name: str,
+        settings: ServiceSettings,
+        *,
+        migrations_dir: Path | None = None,
+        retention_rules: Sequence[RetentionRule] = (),
+        jwks: JwksSource | None = None,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.migration_sets = [kit_migrations()]
+        if migrations_dir is not None:
+            self.migration_sets.append(MigrationSet(name, migrations_dir))
+        self.retention_rules = [*KIT_RULES, *retention_rules]
+        self.services: list[GrpcService] = []
+        self.streams: list[Any] = []
+        self.consumers: list[tuple[Any, Any]] = []  # (ConsumerSpec, handler)
+        self.jwks = jwks
+        self.pool: AsyncConnectionPool | None = None
+        self.nc: Any = None
+        self.js: Any = None
+        self.server: grpc.aio.Server | None = None
+        self.health = health.aio.HealthServicer()
+        self.grpc_port: int = settings.grpc_port
+        self.http_port: int = settings.http_port
+        self._serving = False
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._relay: Any = None
+        self._running_consumers: list[Any] = []
+        self._side: Any = None
+        self._started = asyncio.Event()
+
+    # -- wiring ------------------------------------------------------------------------------
+
+    def add_service(
+        self,
+        add_to_server: Callable[[Any, Any], None],
+        servicer: Any,
+        full_name: str,
+        rules: dict[str, MethodRule] | None = None,
+    ) -> None:
+        """Register a gRPC servicer and the access rules of its methods (by short name)."""
+        qualified = {f"/{full_name}/{method}": r for method, r in (rules or {}).items()}
+        self.services.append(GrpcService(add_to_server, servicer, full_name, qualified))
+
+    def add_streams(self, *streams: Any) -> None:
+        self.streams.extend(streams)
+
+    def add_consumer(self, spec: Any, handler: Any) -> None:
+        self.consumers.append((spec, handler))
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def serving(self) -> bool:
+        return self._serving
+
+    def _verifier(self) -> TokenVerifier | None:
+        source = self.jwks
+        if source is None and self.settings.identity_target:
+            source = CallableJwks(_identity_jwks_fetcher(self.settings.identity_target))
+        if source is None:
+            return None
+        return TokenVerifier(source, cache_seconds=self.settings.jwks_cache_seconds)
+
+    async def start(self) -> None:
+        """Start everything; returns once the gRPC and side ports listen."""
+        metrics.configure(self.name)
+        await check_migrated(self.settings.database_url, self.migration_sets)
+        self.pool = make_pool(
+            self.settings.database_url,
+            min_size=self.settings.db_pool_min,
+            max_size=self.settings.db_pool_max,
+            name=self.name,
+        )
+        await self.pool.open(wait=True, timeout=30)
+        await self._connect_bus()
+
+        policy = AccessPolicy()
+        for service in self.services:
+            policy.rules.update(service.rules)
+        self.server = grpc.aio.server(
+            interceptors=[KitServerInterceptor(self._verifier(), policy)],
+            options=[("grpc.so_reuseport", 0)],
+        )
+        names = [
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ]
+        for service in self.services:
+            service.add_to_server(service.servicer, self.server)
+            names.append(service.full_name)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(names, self.server)
+        bound = self.server.add_insecure_port(f"{self.settings.bind_host}:{self.grpc_port}")
+        if bound == 0:
+            raise OSError(f"gRPC port {self.grpc_port} on {self.settings.bind_host} is taken")
+        self.grpc_port = bound
+        await self._set_health(False)
+        # Liveness is about the process, not its dependencies: SERVING until shutdown.
+        await self.health.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
+        await self.server.start()
+
+        self._side = side_server(self.settings.bind_host, self.http_port, lambda: self._serving)
+        self._tasks.append(asyncio.create_task(self._side.serve(), name="side-http"))
+        while not self._side.started:
+            await asyncio.sleep(0.01)
+            if self._tasks[-1].done():
+                self._tasks[-1].result()  # raise the bind error
+        if self.http_port == 0:
+            self.http_port = self._side.servers[0].sockets[0].getsockname()[1]
+
+        await self._start_bus_workers()
+        await self._check_health()
+        self._tasks.append(asyncio.create_task(self._health_loop(), name="health"))
+        self._started.set()
+        log.info(
+            "service started",
+            extra={"service": self.name, "grpc_port": self.grpc_port, "http_port": self.http_port},
+        )
+
+    async def _connect_bus(self) -> None:
+        from missiva_platform.bus import connect_nats, dead_letter_stream, provision
+
+        self.nc = await connect_nats(self.settings.nats_url, name=self.name)
+        self.js = self.nc.jetstream()
+        streams = list(self.streams)
+        if self.consumers:
+            streams.append(dead_letter_stream(self.name))
+        await provision(self.js, streams, [spec for spec, _ in self.consumers])
+
+    async def _start_bus_workers(self) -> None:
+        from missiva_platform.bus import Consumer
+        from missiva_platform.outbox import OutboxRelay
+
+        assert self.pool is not None
+        self._relay = OutboxRelay(self.pool, self.nc)
+        await self._relay.start()
+        for spec, handler in self.consumers:
+            consumer = Consumer(self.pool, self.js, spec, handler)
+            await consumer.start()
+            self._running_consumers.append(consumer)
+
+    async def _check_health(self) -> None:
+        assert self.pool is not None
+        from missiva_platform.bus import bus_healthy
+
+        within = min(2.0, self.settings.health_interval_seconds)
+        db_ok = await ping(self.pool, within)
+        bus_ok = self.nc is not None and await bus_healthy(self.nc, within)
+        await self._set_health(db_ok and bus_ok and not self._stopping.is_set())
+
+    async def _set_health(self, serving: bool) -> None:
+        changed = serving != self._serving
+        self._serving = serving
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
+        await self.health.set("", status)
+        for service in self.services:
+            await self.health.set(service.full_name, status)
+        if changed:
+            log.info("health changed", extra={"service": self.name, "serving": serving})
+
+    async def _health_loop(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(
+                    self._stopping.wait(), timeout=self.settings.health_interval_seconds
+                )
+            if self._stopping.is_set():
+                return
+            try:
+                await self._check_health()
+            except Exception:  # the loop must outlive any single failed check
+                log.exception("health check failed")
+                await self._set_health(False)
+
+    async def stop(self) -> None:
+        """Graceful shutdown: NOT_SERVING, finish in-flight, stop workers, drain, close."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        await self._set_health(False)
+        await self.health.enter_graceful_shutdown()
+        if self.server is not None:
+            await self.server.stop(self.settings.shutdown_grace_seconds)
+        for consumer in self._running_consumers:
+            await consumer.stop()
+        if self._relay is not None:
+            await self._relay.stop()
+        if self._side is not None:
+            self._side.should_exit = True
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, timeout=5)
+        if self.nc is not None:
+            with contextlib.suppress(Exception):
+                await self.nc.drain()
+        if self.pool is not None:
+            await self.pool.close()
+        log.info("service stopped", extra={"service": self.name})
+
+    async def serve_forever(self) -> None:
+        """Start, wait for SIGTERM or SIGINT, stop."""
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start()
+        await stop.wait()
+        await self.stop()
+
+
+def _identity_jwks_fetcher(target: str) -> Callable[[], Any]:
+    """Fetch identity's JWKS over gRPC (``IdentityService.GetJwks``)."""
+
+    async def fetch() -> Any:
+        import json
+
+        from missiva.identity.v1 import identity_service_pb2, identity_service_pb2_grpc
+
+        async with grpc.aio.insecure_channel(target) as channel:
+            stub = identity_service_pb2_grpc.IdentityServiceStub(channel)
+            reply = await stub.GetJwks(identity_service_pb2.GetJwksRequest(), timeout=5)
+        return json.loads(reply.jwks_json)
+
+    return fetch
+
+
+def run_cli(
+    build: Callable[[Any], ServiceApp],
+    settings_cls: type[ServiceSettings],
+    argv: Sequence[str] | None = None,
+) -> None:
+    """``python -m missiva_<svc> [serve|migrate|retention]``."""
+    parser = argparse.ArgumentParser(prog=f"missiva-{settings_cls.__name__}")
+    parser.add_argument(
+        "command", nargs="?", default="serve", choices=["serve", "migrate", "retention"]
+    )
+    args = parser.parse_args(argv)
+    settings = load_or_exit(settings_cls)
+    app = build(settings)
+    _configure_process(app.name, settings)
+    try:
+        if args.command == "migrate":
+            applied = asyncio.run(migrate(settings.database_url, app.migration_sets))
+            print(f"{app.name}: applied {len(applied)} migration(s)")
+        elif args.command == "retention":
+            results = asyncio.run(run_retention(settings.database_url, app.retention_rules))
+            for rule_name, count in results.items():
+                print(f"{app.name}: {rule_name}: {count} row(s)")
+        else:
+            asyncio.run(app.serve_forever())
+    except MigrationError as exc:
+        print(f"{app.name}: {exc}", file=sys.stderr)
+        raise SystemExit(3) from None
+    except OSError as exc:
+        print(f"{app.name}: {exc}", file=sys.stderr)
+        raise SystemExit(4) from None
+
+
+def _configure_process(name: str, settings: ServiceSettings) -> None:
+    try:
+        from missiva_platform.telemetry import configure_logging, configure_tracing
+    except ImportError:  # pragma: no cover - telemetry is part of the kit
+        logging.basicConfig(level=settings.log_level)
+        return
+    configure_logging(name, settings.log_level)
+    configure_tracing(name, otlp_endpoint=settings.otel_exporter_otlp_endpoint)

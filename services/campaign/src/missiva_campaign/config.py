@@ -1,0 +1,9 @@
+"""Campaign settings: the only reader of the environment."""
+
+from __future__ import annotations
+
+from missiva_platform.config import ServiceSettings
+
+
+class CampaignSettings(ServiceSettings, frozen=True, kw_only=True):
+    """Everything campaign reads from the environment (see the README's configuration reference)."""

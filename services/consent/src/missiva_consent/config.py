@@ -1,0 +1,9 @@
+"""Consent settings: the only reader of the environment."""
+
+from __future__ import annotations
+
+from missiva_platform.config import ServiceSettings
+
+
+class ConsentSettings(ServiceSettings, frozen=True, kw_only=True):
+    """Everything consent reads from the environment (see the README's configuration reference)."""

@@ -1,0 +1,314 @@
+"""``missiva up`` end to end: the whole platform as real processes, then a clean stop.
+
+Each test runs the supervisor as a subprocess on a port range probed free, in a temporary
+data folder, and checks what an operator would: every service SERVING, every probe 200,
+Ctrl-C (SIGINT) stops everything, a taken port is one clear error, a restart reuses state.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import httpx
+import psycopg
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from missiva_platform.devstack.platform import SERVICES, Ports, is_alive, read_state
+
+pytestmark = pytest.mark.slow
+
+UP_TIMEOUT = 90.0
+STOP_TIMEOUT = 30.0
+UP_LINE = "missiva is up"
+
+
+def _sigint_default() -> None:
+    # Background jobs inherit SIGINT ignored; the supervisor must see it like a terminal's.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_base_port() -> int:
+    """A base port whose whole range (base+1..base+55) is free, below the ephemeral range."""
+    for _ in range(200):
+        base = random.randrange(20000, 32000, 5)
+        if all(_port_free(base + offset) for offset in range(1, 56)):
+            return base
+    raise RuntimeError("no free port range found")
+
+
+class Supervisor:
+    """A running ``missiva up`` and its merged stdout/stderr, read on a thread."""
+
+    def __init__(self, data_dir: Path, base_port: int) -> None:
+        self.data_dir = data_dir
+        self.ports = Ports(base_port)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "missiva_platform.devstack.cli", "up",
+             "--data-dir", str(data_dir), "--base-port", str(base_port)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            preexec_fn=_sigint_default,
+        )  # fmt: skip
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def wait_up(self, timeout: float = UP_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                line = self._queue.get(timeout=max(0.1, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(f"not up after {timeout}s:\n" + self.output) from None
+            if line is None:
+                raise AssertionError("missiva up exited before it was up:\n" + self.output)
+            self.lines.append(line)
+            if line.startswith(UP_LINE):
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not up after {timeout}s:\n" + self.output)
+
+    def finish(self, timeout: float = STOP_TIMEOUT) -> int:
+        code = self.proc.wait(timeout)
+        self._reader.join(5)
+        while (line := self._drain()) is not None:
+            self.lines.append(line)
+        return code
+
+    def _drain(self) -> str | None:
+        try:
+            return self._queue.get_nowait()
+        except queue.Empty:
+            return None
+
+    def interrupt(self) -> int:
+        self.proc.send_signal(signal.SIGINT)
+        return self.finish()
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+@pytest.fixture
+def supervisors() -> Iterator[list[Supervisor]]:
+    """Supervisors a test started; killed (children die with them) if the test failed."""
+    started: list[Supervisor] = []
+    yield started
+    for supervisor in started:
+        supervisor.kill()
+
+
+def start(supervisors: list[Supervisor], data_dir: Path, base_port: int) -> Supervisor:
+    supervisor = Supervisor(data_dir, base_port)
+    supervisors.append(supervisor)
+    return supervisor
+
+
+def descendants(root: int) -> dict[int, int]:
+    """Every live descendant of ``root`` (pid → kernel start time), from /proc."""
+    parents: dict[int, int] = {}
+    starts: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z":
+            parents[int(entry.name)] = int(fields[1])
+            starts[int(entry.name)] = int(fields[19])
+    found: dict[int, int] = {}
+    frontier = [root]
+    while frontier:
+        parent = frontier.pop()
+        for pid, ppid in parents.items():
+            if ppid == parent and pid not in found:
+                found[pid] = starts[pid]
+                frontier.append(pid)
+    return found
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Live processes whose command line or environment mentions ``text``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            blob = (entry / "cmdline").read_bytes() + (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if text.encode() in blob and is_alive(int(entry.name)):
+            pids.append(int(entry.name))
+    return pids
+
+
+def health_of(port: int) -> int:
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(), timeout=5
+        )
+    return int(reply.status)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``missiva ARGS`` to completion, stdout and stderr merged."""
+    return subprocess.run(
+        [sys.executable, "-m", "missiva_platform.devstack.cli", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def identity_database_url(data_dir: Path, ports: Ports) -> str:
+    password = (data_dir / "postgres" / "postgres-password").read_text().strip()
+    return f"postgresql://postgres:{password}@127.0.0.1:{ports.postgres}/identity"
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_up_serves_everything_and_ctrl_c_leaves_nothing_behind(
+    tmp_path: Path, supervisors: list[Supervisor]
+) -> None:
+    data_dir = tmp_path / "data"
+    started = time.monotonic()
+    supervisor = start(supervisors, data_dir, free_base_port())
+    supervisor.wait_up()
+    up_seconds = time.monotonic() - started
+    ports = supervisor.ports
+
+    for service in SERVICES:
+        assert health_of(ports.grpc(service)) == health_pb2.HealthCheckResponse.SERVING, service
+        for path in ("/metrics", "/readyz"):
+            response = httpx.get(f"http://127.0.0.1:{ports.side(service)}{path}", timeout=5)
+            assert response.status_code == 200, (service, path, response.text)
+    for path in ("/healthz", "/readyz"):
+        response = httpx.get(f"http://127.0.0.1:{ports.gateway}{path}", timeout=5)
+        assert response.status_code == 200, (path, response.text)
+
+    # The table names every address and no password.
+    assert f"http://127.0.0.1:{ports.gateway}" in supervisor.output
+    for service in SERVICES:
+        assert f"127.0.0.1:{ports.grpc(service)}" in supervisor.output
+        assert f"http://127.0.0.1:{ports.side(service)}/metrics" in supervisor.output
+    assert str(data_dir / "mail") in supervisor.output
+    password = (data_dir / "postgres" / "postgres-password").read_text().strip()
+    assert password not in supervisor.output
+    assert password not in (data_dir / "platform.json").read_text()
+
+    children = descendants(supervisor.proc.pid)
+    state = read_state(data_dir / "platform.json")
+    assert state is not None
+    assert state["status"] == "up"
+    recorded = {entry["name"]: entry["pid"] for entry in state["processes"]}
+    assert set(recorded) == {"postgresql", "nats", "smtp-sink", *SERVICES, "gateway"}
+    assert set(recorded.values()) <= set(children)
+
+    # A second supervisor on the same data folder refuses, and leaves the state file alone.
+    state_before = (data_dir / "platform.json").read_text()
+    second = run_cli("up", "--data-dir", str(data_dir), "--base-port", str(free_base_port()))
+    assert second.returncode == 1
+    assert second.stdout.strip().splitlines() == [
+        f"missiva: already running on {data_dir} (pid {supervisor.proc.pid}); "
+        f"stop it first or use another --data-dir"
+    ]
+    assert (data_dir / "platform.json").read_text() == state_before
+    status = run_cli("status", "--data-dir", str(data_dir))
+    assert status.returncode == 0, status.stdout
+    assert status.stdout.count(" alive ") == len(recorded)
+
+    stop_started = time.monotonic()
+    assert supervisor.interrupt() == 0, supervisor.output
+    stop_seconds = time.monotonic() - stop_started
+    left = [pid for pid, start_time in children.items() if is_alive(pid, start_time)]
+    assert left == [], f"still running after the stop: {left}"
+    assert "missiva: stopped" in supervisor.output
+    assert run_cli("status", "--data-dir", str(data_dir)).returncode == 1
+    print(f"up in {up_seconds:.1f}s, stopped in {stop_seconds:.1f}s")
+
+
+def test_a_taken_port_is_one_clear_error_and_nothing_starts(
+    tmp_path: Path, supervisors: list[Supervisor]
+) -> None:
+    data_dir = tmp_path / "data"
+    base = free_base_port()
+    taken = Ports(base).grpc("campaign")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("127.0.0.1", taken))
+        holder.listen()
+        supervisor = start(supervisors, data_dir, base)
+        code = supervisor.finish(timeout=30)
+
+    assert code != 0
+    assert len(supervisor.lines) == 1, supervisor.output
+    assert str(taken) in supervisor.lines[0]
+    assert "campaign" in supervisor.lines[0]
+    assert processes_mentioning(str(data_dir)) == []
+    assert not (data_dir / "postgres").exists()
+
+
+def test_a_restart_reuses_the_secrets_and_the_databases(
+    tmp_path: Path, supervisors: list[Supervisor]
+) -> None:
+    data_dir = tmp_path / "data"
+    base = free_base_port()
+
+    first = start(supervisors, data_dir, base)
+    first.wait_up()
+    secrets = {p.name: p.read_bytes() for p in sorted((data_dir / "secrets").iterdir())}
+    assert len(secrets) == 6
+    with psycopg.connect(identity_database_url(data_dir, first.ports), autocommit=True) as conn:
+        conn.execute("CREATE TABLE restart_marker (note text)")
+        conn.execute("INSERT INTO restart_marker VALUES ('kept')")
+    assert first.interrupt() == 0, first.output
+
+    second = start(supervisors, data_dir, base)
+    second.wait_up()
+    again = {p.name: p.read_bytes() for p in sorted((data_dir / "secrets").iterdir())}
+    assert again == secrets
+    with psycopg.connect(identity_database_url(data_dir, second.ports)) as conn:
+        rows = conn.execute("SELECT note FROM restart_marker").fetchall()
+    assert rows == [("kept",)]
+    assert "identity: applied 0 migration(s)" in (data_dir / "logs" / "identity.log").read_text()
+    assert second.interrupt() == 0, second.output
