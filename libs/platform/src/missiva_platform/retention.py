@@ -139,4 +139,10 @@ KIT_RULES: tuple[RetentionRule, ...] = (
         max_age=timedelta(days=14),
         why="processed event ids are needed only while JetStream may redeliver",
     ),
+    RetentionRule(
+        table="kit_idempotency",
+        time_column="created_at",
+        max_age=timedelta(hours=24),
+        why="a client retries a call within minutes; a day is generous",
+    ),
 )

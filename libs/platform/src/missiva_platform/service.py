@@ -21,7 +21,7 @@ import contextlib
 import logging
 import signal
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -304,16 +304,26 @@ def _identity_jwks_fetcher(target: str) -> Callable[[], Any]:
     return fetch
 
 
+ServiceCommand = Callable[[ServiceApp, list[str]], Coroutine[Any, Any, int]]
+
+
 def run_cli(
     build: Callable[[Any], ServiceApp],
     settings_cls: type[ServiceSettings],
     argv: Sequence[str] | None = None,
+    commands: Mapping[str, ServiceCommand] | None = None,
 ) -> None:
-    """``python -m missiva_<svc> [serve|migrate|retention]``."""
+    """``python -m missiva_<svc> [serve|migrate|retention|<command> ...]``.
+
+    ``commands`` adds service-specific administrative commands: each gets the (not started)
+    app and the remaining arguments, and returns the process exit code.
+    """
+    extra = dict(commands or {})
     parser = argparse.ArgumentParser(prog=f"missiva-{settings_cls.__name__}")
     parser.add_argument(
-        "command", nargs="?", default="serve", choices=["serve", "migrate", "retention"]
+        "command", nargs="?", default="serve", choices=["serve", "migrate", "retention", *extra]
     )
+    parser.add_argument("rest", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     settings = load_or_exit(settings_cls)
     app = build(settings)
@@ -322,6 +332,8 @@ def run_cli(
         if args.command == "migrate":
             applied = asyncio.run(migrate(settings.database_url, app.migration_sets))
             print(f"{app.name}: applied {len(applied)} migration(s)")
+        elif args.command in extra:
+            raise SystemExit(asyncio.run(extra[args.command](app, list(args.rest))))
         elif args.command == "retention":
             results = asyncio.run(run_retention(settings.database_url, app.retention_rules))
             for rule_name, count in results.items():
