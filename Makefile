@@ -24,7 +24,7 @@ install: .venv/.synced ## install uv (if missing), Python and every package
 
 .PHONY: run
 run: install ## start the whole platform: PostgreSQL, NATS, SMTP sink, five services, gateway
-	$(RUN) missiva up
+	.venv/bin/missiva up
 
 .PHONY: test
 test: lint ## lint, then every test against real PostgreSQL, NATS and SMTP

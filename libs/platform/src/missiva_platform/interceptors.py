@@ -8,6 +8,7 @@ logged and becomes INTERNAL with no detail); record count and latency by method 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -102,77 +103,53 @@ class KitServerInterceptor(grpc.aio.ServerInterceptor):
         authorize(rule, principal, method)
         return principal
 
+    @contextlib.asynccontextmanager
+    async def _call(self, method: str, context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+        """One RPC: span, principal, error mapping and metrics around the handler."""
+        meta = _metadata(context)
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
+        with tracer.start_as_current_span(
+            method.lstrip("/"),
+            context=propagate.extract(meta),
+            kind=SpanKind.SERVER,
+            attributes={"rpc.system": "grpc", "rpc.method": method},
+        ) as span:
+            token = None
+            try:
+                token = set_principal(await self._authenticate(method, meta))
+                yield
+            except DomainError as exc:
+                code = exc.code
+                span.set_attribute("rpc.grpc.status_code", code.value[0])
+                await context.abort_with_status(rpc_status.to_status(to_status(exc)))
+            except Exception as exc:
+                code = _code_of(exc, context)
+                if code is grpc.StatusCode.UNKNOWN:
+                    code = grpc.StatusCode.INTERNAL
+                    span.record_exception(exc)
+                    span.set_status(Status(StatusCode.ERROR))
+                    log.exception("unhandled error in %s", method)
+                    await context.abort(code, INTERNAL_MESSAGE)
+                raise
+            finally:
+                if token is not None:
+                    reset_principal(token)
+                self.handled.labels(method, code.name).inc()
+                self.latency.labels(method).observe(time.perf_counter() - started)
+
     def _wrap_unary(self, method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
         async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            meta = _metadata(context)
-            started = time.perf_counter()
-            code = grpc.StatusCode.OK
-            with tracer.start_as_current_span(
-                method.lstrip("/"),
-                context=propagate.extract(meta),
-                kind=SpanKind.SERVER,
-                attributes={"rpc.system": "grpc", "rpc.method": method},
-            ) as span:
-                token = None
-                try:
-                    principal = await self._authenticate(method, meta)
-                    token = set_principal(principal)
-                    return await behavior(request, context)
-                except DomainError as exc:
-                    code = exc.code
-                    span.set_attribute("rpc.grpc.status_code", code.value[0])
-                    await context.abort_with_status(rpc_status.to_status(to_status(exc)))
-                except Exception as exc:
-                    code = _code_of(exc, context)
-                    if code is grpc.StatusCode.UNKNOWN:
-                        code = grpc.StatusCode.INTERNAL
-                        span.record_exception(exc)
-                        span.set_status(Status(StatusCode.ERROR))
-                        log.exception("unhandled error in %s", method)
-                        await context.abort(code, INTERNAL_MESSAGE)
-                    raise
-                finally:
-                    if token is not None:
-                        reset_principal(token)
-                    self.handled.labels(method, code.name).inc()
-                    self.latency.labels(method).observe(time.perf_counter() - started)
+            async with self._call(method, context):
+                return await behavior(request, context)
 
         return wrapper
 
     def _wrap_stream(self, method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
         async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            meta = _metadata(context)
-            started = time.perf_counter()
-            code = grpc.StatusCode.OK
-            with tracer.start_as_current_span(
-                method.lstrip("/"),
-                context=propagate.extract(meta),
-                kind=SpanKind.SERVER,
-                attributes={"rpc.system": "grpc", "rpc.method": method},
-            ) as span:
-                token = None
-                try:
-                    principal = await self._authenticate(method, meta)
-                    token = set_principal(principal)
-                    async for item in behavior(request, context):
-                        yield item
-                except DomainError as exc:
-                    code = exc.code
-                    await context.abort_with_status(rpc_status.to_status(to_status(exc)))
-                except Exception as exc:
-                    code = _code_of(exc, context)
-                    if code is grpc.StatusCode.UNKNOWN:
-                        code = grpc.StatusCode.INTERNAL
-                        span.record_exception(exc)
-                        span.set_status(Status(StatusCode.ERROR))
-                        log.exception("unhandled error in %s", method)
-                        await context.abort(code, INTERNAL_MESSAGE)
-                    raise
-                finally:
-                    if token is not None:
-                        reset_principal(token)
-                    self.handled.labels(method, code.name).inc()
-                    self.latency.labels(method).observe(time.perf_counter() - started)
+            async with self._call(method, context):
+                async for item in behavior(request, context):
+                    yield item
 
         return wrapper
 

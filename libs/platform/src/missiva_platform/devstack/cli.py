@@ -14,6 +14,7 @@ from missiva_platform.devstack.platform import (
     run_status,
     run_up,
 )
+from missiva_platform.devstack.processes import stop_with_parent
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,6 +52,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``missiva`` console script."""
     args = _parser().parse_args(argv)
     if args.command == "up":
+        # If whatever started us (make, a shell script) dies, stop cleanly rather than orphan.
+        stop_with_parent()
         sys.exit(run_up(args.data_dir, args.base_port))
     sys.exit(run_status(args.data_dir))
 

@@ -24,11 +24,16 @@ from missiva_platform.devstack.ports import ensure_port_free, wait_for_port
 _PR_SET_PDEATHSIG = 1
 
 
+def stop_with_parent() -> None:
+    """Ask the kernel to send this process SIGTERM when its parent dies."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def die_with_parent() -> None:
     """preexec_fn: the child gets SIGTERM when its parent dies, and default SIGINT."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    stop_with_parent()
 
 
 class ManagedProcess:
