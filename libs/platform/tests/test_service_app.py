@@ -84,6 +84,7 @@ async def test_a_started_service_is_serving_and_exposes_metrics_and_readiness(ru
         assert (await http.get("/readyz")).status_code == 200
         body = (await http.get("/metrics")).text
     assert "missiva_testsvc_" in body
+    assert 'missiva_testsvc_db_pool_connections{state="open"}' in body
 
 
 async def test_privacy_contract_answers_services_with_the_tenant_of_their_token(running):

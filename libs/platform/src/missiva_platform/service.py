@@ -222,7 +222,18 @@ class ServiceApp:
         within = min(2.0, self.settings.health_interval_seconds)
         db_ok = await ping(self.pool, within)
         bus_ok = self.nc is not None and await bus_healthy(self.nc, within)
+        self._record_pool_stats()
         await self._set_health(db_ok and bus_ok and not self._stopping.is_set())
+
+    def _record_pool_stats(self) -> None:
+        assert self.pool is not None
+        stats = self.pool.get_stats()
+        gauge = metrics.gauge(
+            "db_pool_connections", "Database pool connections by state", ("state",)
+        )
+        gauge.labels("open").set(stats.get("pool_size", 0))
+        gauge.labels("idle").set(stats.get("pool_available", 0))
+        gauge.labels("waiting_requests").set(stats.get("requests_waiting", 0))
 
     async def _set_health(self, serving: bool) -> None:
         changed = serving != self._serving
