@@ -27,6 +27,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from missiva_platform.devstack.platform import SERVICES, Ports, is_alive, read_state
 
+REPO = Path(__file__).resolve().parents[2]
+
 pytestmark = pytest.mark.slow
 
 UP_TIMEOUT = 90.0
@@ -226,6 +228,27 @@ def test_up_serves_everything_and_ctrl_c_leaves_nothing_behind(
     for path in ("/healthz", "/readyz"):
         response = httpx.get(f"http://127.0.0.1:{ports.gateway}{path}", timeout=5)
         assert response.status_code == 200, (path, response.text)
+
+    # The platform-team example runs against it: all healthy, and its call without a token
+    # reaches the service and is refused there.
+    example = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "examples" / "platform_client.py"),
+            "--base-port",
+            str(ports.base),
+            "--service",
+            "consent",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "MISSIVA_TOKEN"},
+    )
+    assert example.returncode == 1, example.stdout + example.stderr
+    assert example.stdout.count("SERVING") == len(SERVICES)
+    assert "missiva.consent.v1.ConsentService" in example.stdout
+    assert "ExportPersonData → UNAUTHENTICATED" in example.stdout
 
     # The table names every address and no password.
     assert f"http://127.0.0.1:{ports.gateway}" in supervisor.output
