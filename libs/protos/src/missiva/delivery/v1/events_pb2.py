@@ -27,7 +27,7 @@ from missiva.common.v1 import types_pb2 as missiva_dot_common_dot_v1_dot_types__
 from missiva.delivery.v1 import delivery_service_pb2 as missiva_dot_delivery_dot_v1_dot_delivery__service__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n missiva/delivery/v1/events.proto\x12\x13missiva.delivery.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dmissiva/common/v1/types.proto\x1a*missiva/delivery/v1/delivery_service.proto\"\xcf\x01\n\x0bMessageSent\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\t\x12\x10\n\x08\x62\x61tch_id\x18\x03 \x01(\t\x12\x12\n\ncontact_id\x18\x04 \x01(\t\x12\x12\n\nperson_key\x18\x05 \x01(\t\x12\x32\n\x08\x63\x61tegory\x18\x06 \x01(\x0e\x32 .missiva.common.v1.EmailCategory\x12\x19\n\x11rfc822_message_id\x18\x07 \x01(\t\x12\x0e\n\x06resend\x18\x08 \x01(\x08\"f\n\x10MessageDelivered\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\t\x12\x12\n\nperson_key\x18\x03 \x01(\t\x12\x15\n\rsmtp_response\x18\x04 \x01(\t\"\xab\x01\n\x0fMessageDeferred\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\t\x12\x12\n\nperson_key\x18\x03 \x01(\t\x12\x15\n\rsmtp_response\x18\x04 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x05 \x01(\x05\x12\x33\n\x0fnext_attempt_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe1\x01\n\x0eMessageBounced\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\t\x12\x12\n\nperson_key\x18\x03 \x01(\t\x12\x34\n\x0b\x62ounce_type\x18\x04 \x01(\x0e\x32\x1f.missiva.delivery.v1.BounceType\x12\x13\n\x0bstatus_code\x18\x05 \x01(\t\x12\x12\n\ndiagnostic\x18\x06 \x01(\t\x12\x33\n\x06source\x18\x07 \x01(\x0e\x32#.missiva.delivery.v1.FeedbackSource\"\x9c\x01\n\x11MessageComplained\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\t\x12\x12\n\nperson_key\x18\x03 \x01(\t\x12\x15\n\rfeedback_type\x18\x04 \x01(\t\x12\x33\n\x06source\x18\x05 \x01(\x0e\x32#.missiva.delivery.v1.FeedbackSource\"\x9b\x01\n\rMessageOpened\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\t\x12\x12\n\nperson_key\x18\x03 \x01(\t\x12\x11\n\tanonymous\x18\x04 \x01(\x08\x12\x14\n\x0c\x64\x65vice_class\x18\x05 \x01(\t\x12\x0e\n\x06\x63lient\x18\x06 \x01(\t\x12\x14\n\x0c\x63ountry_code\x18\x07 \x01(\t\"\xa8\x01\n\x0bLinkClicked\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\t\x12\x12\n\nperson_key\x18\x03 \x01(\t\x12\x11\n\tanonymous\x18\x04 \x01(\x08\x12\x10\n\x08position\x18\x05 \x01(\x05\x12\x0b\n\x03url\x18\x06 \x01(\t\x12\x14\n\x0c\x64\x65vice_class\x18\x07 \x01(\t\x12\x14\n\x0c\x63ountry_code\x18\x08 \x01(\t\"\xdf\x02\n\x18SendTransactionalCommand\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\x14\n\x0ctemplate_key\x18\x02 \x01(\t\x12\x12\n\nto_address\x18\x03 \x01(\t\x12\x0f\n\x07to_name\x18\x04 \x01(\t\x12\x0e\n\x06locale\x18\x05 \x01(\t\x12O\n\tvariables\x18\x06 \x03(\x0b\x32<.missiva.delivery.v1.SendTransactionalCommand.VariablesEntry\x12\x32\n\x08\x63\x61tegory\x18\x07 \x01(\x0e\x32 .missiva.common.v1.EmailCategory\x12\x12\n\nperson_key\x18\x08 \x01(\t\x12\x14\n\x0crequested_by\x18\t \x01(\t\x1a\x30\n\x0eVariablesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n missiva/delivery/v1/events.proto\x12\x13missiva.delivery.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dmissiva/common/v1/types.proto\x1a*missiva/delivery/v1/delivery_service.proto\"\xee\x01\n\x0bMessageSent\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\t\x12\x10\n\x08\x62\x61tch_id\x18\x03 \x01(\t\x12\x12\n\ncontact_id\x18\x04 \x01(\t\x12\x12\n\nperson_key\x18\x05 \x01(\t\x12\x32\n\x08\x63\x61tegory\x18\x06 \x01(\x0e\x32 .missiva.common.v1.EmailCategory\x12\x19\n\x11rfc822_message_id\x18\x07 \x01(\t\x12\x0e\n\x06resend\x18\x08 \x01(\x08\x12\x1d\n\x15\x63redit_reservation_id\x18\t \x01(\t\"f\n\x10MessageDelivered\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\t\x12\x12\n\nperson_key\x18\x03 \x01(\t\x12\x15\n\rsmtp_response\x18\x04 \x01(\t\"\xab\x01\n\x0fMessageDeferred\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\t\x12\x12\n\nperson_key\x18\x03 \x01(\t\x12\x15\n\rsmtp_response\x18\x04 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x05 \x01(\x05\x12\x33\n\x0fnext_attempt_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xe1\x01\n\x0eMessageBounced\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\t\x12\x12\n\nperson_key\x18\x03 \x01(\t\x12\x34\n\x0b\x62ounce_type\x18\x04 \x01(\x0e\x32\x1f.missiva.delivery.v1.BounceType\x12\x13\n\x0bstatus_code\x18\x05 \x01(\t\x12\x12\n\ndiagnostic\x18\x06 \x01(\t\x12\x33\n\x06source\x18\x07 \x01(\x0e\x32#.missiva.delivery.v1.FeedbackSource\"\x9c\x01\n\x11MessageComplained\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\t\x12\x12\n\nperson_key\x18\x03 \x01(\t\x12\x15\n\rfeedback_type\x18\x04 \x01(\t\x12\x33\n\x06source\x18\x05 \x01(\x0e\x32#.missiva.delivery.v1.FeedbackSource\"\x9b\x01\n\rMessageOpened\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\t\x12\x12\n\nperson_key\x18\x03 \x01(\t\x12\x11\n\tanonymous\x18\x04 \x01(\x08\x12\x14\n\x0c\x64\x65vice_class\x18\x05 \x01(\t\x12\x0e\n\x06\x63lient\x18\x06 \x01(\t\x12\x14\n\x0c\x63ountry_code\x18\x07 \x01(\t\"\xa8\x01\n\x0bLinkClicked\x12\x12\n\nmessage_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x02 \x01(\t\x12\x12\n\nperson_key\x18\x03 \x01(\t\x12\x11\n\tanonymous\x18\x04 \x01(\x08\x12\x10\n\x08position\x18\x05 \x01(\x05\x12\x0b\n\x03url\x18\x06 \x01(\t\x12\x14\n\x0c\x64\x65vice_class\x18\x07 \x01(\t\x12\x14\n\x0c\x63ountry_code\x18\x08 \x01(\t\"\xdf\x02\n\x18SendTransactionalCommand\x12\x17\n\x0fidempotency_key\x18\x01 \x01(\t\x12\x14\n\x0ctemplate_key\x18\x02 \x01(\t\x12\x12\n\nto_address\x18\x03 \x01(\t\x12\x0f\n\x07to_name\x18\x04 \x01(\t\x12\x0e\n\x06locale\x18\x05 \x01(\t\x12O\n\tvariables\x18\x06 \x03(\x0b\x32<.missiva.delivery.v1.SendTransactionalCommand.VariablesEntry\x12\x32\n\x08\x63\x61tegory\x18\x07 \x01(\x0e\x32 .missiva.common.v1.EmailCategory\x12\x12\n\nperson_key\x18\x08 \x01(\t\x12\x14\n\x0crequested_by\x18\t \x01(\t\x1a\x30\n\x0eVariablesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,21 +37,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SENDTRANSACTIONALCOMMAND_VARIABLESENTRY']._loaded_options = None
   _globals['_SENDTRANSACTIONALCOMMAND_VARIABLESENTRY']._serialized_options = b'8\001'
   _globals['_MESSAGESENT']._serialized_start=166
-  _globals['_MESSAGESENT']._serialized_end=373
-  _globals['_MESSAGEDELIVERED']._serialized_start=375
-  _globals['_MESSAGEDELIVERED']._serialized_end=477
-  _globals['_MESSAGEDEFERRED']._serialized_start=480
-  _globals['_MESSAGEDEFERRED']._serialized_end=651
-  _globals['_MESSAGEBOUNCED']._serialized_start=654
-  _globals['_MESSAGEBOUNCED']._serialized_end=879
-  _globals['_MESSAGECOMPLAINED']._serialized_start=882
-  _globals['_MESSAGECOMPLAINED']._serialized_end=1038
-  _globals['_MESSAGEOPENED']._serialized_start=1041
-  _globals['_MESSAGEOPENED']._serialized_end=1196
-  _globals['_LINKCLICKED']._serialized_start=1199
-  _globals['_LINKCLICKED']._serialized_end=1367
-  _globals['_SENDTRANSACTIONALCOMMAND']._serialized_start=1370
-  _globals['_SENDTRANSACTIONALCOMMAND']._serialized_end=1721
-  _globals['_SENDTRANSACTIONALCOMMAND_VARIABLESENTRY']._serialized_start=1673
-  _globals['_SENDTRANSACTIONALCOMMAND_VARIABLESENTRY']._serialized_end=1721
+  _globals['_MESSAGESENT']._serialized_end=404
+  _globals['_MESSAGEDELIVERED']._serialized_start=406
+  _globals['_MESSAGEDELIVERED']._serialized_end=508
+  _globals['_MESSAGEDEFERRED']._serialized_start=511
+  _globals['_MESSAGEDEFERRED']._serialized_end=682
+  _globals['_MESSAGEBOUNCED']._serialized_start=685
+  _globals['_MESSAGEBOUNCED']._serialized_end=910
+  _globals['_MESSAGECOMPLAINED']._serialized_start=913
+  _globals['_MESSAGECOMPLAINED']._serialized_end=1069
+  _globals['_MESSAGEOPENED']._serialized_start=1072
+  _globals['_MESSAGEOPENED']._serialized_end=1227
+  _globals['_LINKCLICKED']._serialized_start=1230
+  _globals['_LINKCLICKED']._serialized_end=1398
+  _globals['_SENDTRANSACTIONALCOMMAND']._serialized_start=1401
+  _globals['_SENDTRANSACTIONALCOMMAND']._serialized_end=1752
+  _globals['_SENDTRANSACTIONALCOMMAND_VARIABLESENTRY']._serialized_start=1704
+  _globals['_SENDTRANSACTIONALCOMMAND_VARIABLESENTRY']._serialized_end=1752
 # @@protoc_insertion_point(module_scope)

@@ -12,7 +12,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class MessageSent(_message.Message):
-    __slots__ = ("message_id", "campaign_id", "batch_id", "contact_id", "person_key", "category", "rfc822_message_id", "resend")
+    __slots__ = ("message_id", "campaign_id", "batch_id", "contact_id", "person_key", "category", "rfc822_message_id", "resend", "credit_reservation_id")
     MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
     BATCH_ID_FIELD_NUMBER: _ClassVar[int]
@@ -21,6 +21,7 @@ class MessageSent(_message.Message):
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     RFC822_MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     RESEND_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
     message_id: str
     campaign_id: str
     batch_id: str
@@ -29,7 +30,8 @@ class MessageSent(_message.Message):
     category: _types_pb2.EmailCategory
     rfc822_message_id: str
     resend: bool
-    def __init__(self, message_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., batch_id: _Optional[str] = ..., contact_id: _Optional[str] = ..., person_key: _Optional[str] = ..., category: _Optional[_Union[_types_pb2.EmailCategory, str]] = ..., rfc822_message_id: _Optional[str] = ..., resend: _Optional[bool] = ...) -> None: ...
+    credit_reservation_id: str
+    def __init__(self, message_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., batch_id: _Optional[str] = ..., contact_id: _Optional[str] = ..., person_key: _Optional[str] = ..., category: _Optional[_Union[_types_pb2.EmailCategory, str]] = ..., rfc822_message_id: _Optional[str] = ..., resend: _Optional[bool] = ..., credit_reservation_id: _Optional[str] = ...) -> None: ...
 
 class MessageDelivered(_message.Message):
     __slots__ = ("message_id", "campaign_id", "person_key", "smtp_response")
