@@ -24,10 +24,13 @@ async def test_every_services_event_command_and_dead_letter_streams_coexist(nats
         ]
         await provision(js, specs)
         await provision(js, specs)  # every service provisions at start: idempotent
-        ack = await js.publish(SEND_TRANSACTIONAL_EMAIL, b"x")
-        assert ack.stream == "DELIVERY_COMMANDS"
-        ack = await js.publish("delivery.message.bounced", b"x")
-        assert ack.stream == "DELIVERY_EVENTS"
+        # The streams are the session's real ones: remove the probes so no other test reads them.
+        command = await js.publish(SEND_TRANSACTIONAL_EMAIL, b"probe")
+        event = await js.publish("delivery.message.bounced", b"probe")
+        await js.delete_msg(command.stream, command.seq)
+        await js.delete_msg(event.stream, event.seq)
+        assert command.stream == "DELIVERY_COMMANDS"
+        assert event.stream == "DELIVERY_EVENTS"
         info = await js.stream_info("DELIVERY_COMMANDS")
         assert str(getattr(info.config.retention, "value", info.config.retention)) == "workqueue"
         assert info.config.max_age == 7 * 86_400

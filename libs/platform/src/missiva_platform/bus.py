@@ -334,8 +334,8 @@ class Consumer:
         assert self._sub is not None
         try:
             msgs = await self._sub.fetch(self.batch_size, timeout=wait or self.fetch_timeout)
-        except nats.errors.TimeoutError:
-            return 0
+        except (nats.errors.TimeoutError, TimeoutError):
+            return 0  # nothing to do within the wait (nats-py raises either kind)
         self._busy = True
         try:
             await self.handle(msgs)
