@@ -1,12 +1,17 @@
 """Call Missiva services over gRPC the way a platform team does.
 
     pip install ./libs/protos            # the missiva-protos package: messages and stubs
+    export MISSIVA_API_KEY=mk_...        # python -m missiva_identity create-api-key (README)
     python examples/platform_client.py --service consent   # against `make run`
 
 It checks every service's health, lists what the target serves (through reflection), and makes
-one authenticated call with the access token in ``MISSIVA_TOKEN``: every call carries a
-deadline and the token as ``authorization: Bearer …`` metadata. Without a token the call is
-refused with UNAUTHENTICATED, which is the point: the tenant comes only from a verified token.
+one authenticated call: every call carries a deadline and the access token as
+``authorization: Bearer …`` metadata. The token comes from exchanging the API key in
+``MISSIVA_API_KEY`` at identity (``IdentityService.ExchangeApiKey``), or as it is from
+``MISSIVA_TOKEN``. Against consent the call is ``ListPurposes`` (the key's account's purposes);
+against another service it is ``ExportPersonData``, which only Missiva services may call: a
+verified API-key token gets PERMISSION_DENIED there, no token UNAUTHENTICATED, which is the
+point: the tenant comes only from a verified token.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import (
 )
 
 from missiva.common.v1 import types_pb2
+from missiva.consent.v1 import consent_service_pb2, consent_service_pb2_grpc
+from missiva.identity.v1 import identity_service_pb2, identity_service_pb2_grpc
 from missiva.privacy.v1 import privacy_service_pb2, privacy_service_pb2_grpc
 
 SERVICES = ("identity", "consent", "campaign", "delivery", "billing")
@@ -53,6 +60,36 @@ def list_services(target: str) -> None:
     with grpc.insecure_channel(target) as channel:
         for name in sorted(ProtoReflectionDescriptorDatabase(channel).get_services()):
             print(f"  {name}")
+
+
+def exchange_api_key(identity: str, api_key: str) -> str:
+    """Trade the API key for a short-lived access token at identity."""
+    with grpc.insecure_channel(identity) as channel:
+        reply = identity_service_pb2_grpc.IdentityServiceStub(channel).ExchangeApiKey(
+            identity_service_pb2.ExchangeApiKeyRequest(secret=api_key), timeout=DEADLINE_SECONDS
+        )
+    scopes, until = " ".join(reply.scopes), reply.expires_at.ToJsonString()
+    print(f"identity: access token for scopes {scopes} until {until}")
+    return reply.access_token
+
+
+def list_purposes(target: str, token: str) -> int:
+    """Consent's purposes of the token's account (the tenant comes from the token)."""
+    with grpc.insecure_channel(target) as channel:
+        stub = consent_service_pb2_grpc.ConsentServiceStub(channel)
+        try:
+            reply = stub.ListPurposes(
+                consent_service_pb2.ListPurposesRequest(page_size=20),
+                metadata=(("authorization", f"Bearer {token}"),),
+                timeout=DEADLINE_SECONDS,
+            )
+        except grpc.RpcError as exc:
+            print(f"ListPurposes → {exc.code().name}: {exc.details()}")
+            return 1
+    print(f"ListPurposes → {len(reply.purposes)} purpose(s)")
+    for purpose in reply.purposes:
+        print(f"  {purpose.purpose_id}  {purpose.name}")
+    return 0
 
 
 def call_with_token(target: str, token: str | None) -> int:
@@ -88,7 +125,17 @@ def main() -> int:
     target = services[args.service]
     print(f"services served by {target}:")
     list_services(target)
-    return call_with_token(target, os.environ.get("MISSIVA_TOKEN"))
+    token = os.environ.get("MISSIVA_TOKEN")
+    api_key = os.environ.get("MISSIVA_API_KEY")
+    if api_key and not token:
+        try:
+            token = exchange_api_key(services["identity"], api_key)
+        except grpc.RpcError as exc:
+            print(f"ExchangeApiKey → {exc.code().name}: {exc.details()}")
+            return 1
+    if token and args.service == "consent":
+        return list_purposes(target, token)
+    return call_with_token(target, token)
 
 
 if __name__ == "__main__":

@@ -1,37 +1,85 @@
-"""Identity gRPC servicer: thin — validate, call domain/store, raise typed errors.
+"""Identity gRPC servicer: the RPC groups of ``rpc_*.py`` and every method's access rule.
 
-RPCs not yet implemented answer UNIMPLEMENTED (the generated base class); each lands with its
-own issue.
+Answers to anonymous calls about an address (sign-in, reset, resend, sign-up) never tell
+whether an account exists. RPCs not implemented answer UNIMPLEMENTED (the generated base).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from missiva.identity.v1 import identity_service_pb2_grpc
-from missiva_platform.auth import MethodRule
-from missiva_platform.privacy import DataSection, Erasure, Person, PrivacyHandler
+from missiva_identity.domain import ADMIN_ROLES
+from missiva_identity.rpc_accounts import AccountRpcs
+from missiva_identity.rpc_credentials import CredentialRpcs, create_api_key
+from missiva_identity.rpc_signin import SignInRpcs
+from missiva_platform.auth import Access, MethodRule, rule
 
-if TYPE_CHECKING:
-    from missiva_platform.service import ServiceApp
+__all__ = ["ACCESS_RULES", "IdentityServicer", "create_api_key"]
+
+_ANON = rule(Access.ANONYMOUS)
+_USER = rule(Access.USER)
+_ADMIN = rule(Access.USER, roles=ADMIN_ROLES)
+_PRIMARY = rule(Access.USER, roles=("primary_admin",))
 
 # Access rules by method name; unlisted methods need an authenticated caller.
-ACCESS_RULES: dict[str, MethodRule] = {}
+ACCESS_RULES: dict[str, MethodRule] = {
+    **{
+        name: _ANON
+        for name in (
+            "SignUp",
+            "VerifyEmail",
+            "ResendVerification",
+            "Login",
+            "CompleteMfaLogin",
+            "AcceptLegalDocuments",
+            "RefreshSession",
+            "Logout",
+            "RequestPasswordReset",
+            "ResetPassword",
+            "GetJwks",
+            "IssueServiceToken",
+            "ExchangeApiKey",
+            "AcceptInvitation",
+            "RestoreAccount",
+            "ConfirmEmailChange",
+            "StartOidcLogin",
+            "CompleteOidcLogin",
+        )
+    },
+    **{
+        name: _USER
+        for name in (
+            "ListSessions",
+            "RevokeSession",
+            "ChangePassword",
+            "EnrollTotp",
+            "ConfirmTotp",
+            "DisableTotp",
+            "UpdateProfile",
+            "Reauthenticate",
+            "RequestEmailChange",
+        )
+    },
+    "GetAccount": rule(Access.AUTHENTICATED),
+    **{
+        name: _ADMIN
+        for name in (
+            "CreateApiKey",
+            "ListApiKeys",
+            "RevokeApiKey",
+            "InviteMember",
+            "ListMembers",
+            "ChangeMemberRole",
+            "RemoveMember",
+            "RestoreMember",
+            "ListAuditEvents",
+        )
+    },
+    "TransferPrimaryAdmin": _PRIMARY,
+    "DeleteAccount": _PRIMARY,
+}
 
 
-class IdentityServicer(identity_service_pb2_grpc.IdentityServiceServicer):
-    def __init__(self, app: ServiceApp) -> None:
-        self.app = app
-
-
-class IdentityPrivacy(PrivacyHandler):
-    """What identity holds on a person: no personal data yet, so both answers are empty."""
-
-    def __init__(self, app: ServiceApp) -> None:
-        self.app = app
-
-    async def export(self, person: Person) -> list[DataSection]:
-        return []
-
-    async def erase(self, person: Person) -> Erasure:
-        return Erasure()
+class IdentityServicer(
+    SignInRpcs, CredentialRpcs, AccountRpcs, identity_service_pb2_grpc.IdentityServiceServicer
+):
+    """Every IdentityService RPC (constructed with the app and the ``IdentityCore``)."""

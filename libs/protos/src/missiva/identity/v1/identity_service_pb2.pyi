@@ -18,6 +18,7 @@ class MemberRole(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MEMBER_ROLE_PRIMARY_ADMIN: _ClassVar[MemberRole]
     MEMBER_ROLE_ADMIN: _ClassVar[MemberRole]
     MEMBER_ROLE_MEMBER: _ClassVar[MemberRole]
+    MEMBER_ROLE_BILLING: _ClassVar[MemberRole]
 
 class MemberStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -50,6 +51,7 @@ MEMBER_ROLE_UNSPECIFIED: MemberRole
 MEMBER_ROLE_PRIMARY_ADMIN: MemberRole
 MEMBER_ROLE_ADMIN: MemberRole
 MEMBER_ROLE_MEMBER: MemberRole
+MEMBER_ROLE_BILLING: MemberRole
 MEMBER_STATUS_UNSPECIFIED: MemberStatus
 MEMBER_STATUS_INVITED: MemberStatus
 MEMBER_STATUS_ACTIVE: MemberStatus
@@ -68,16 +70,18 @@ AUDIT_OUTCOME_FAILURE: AuditOutcome
 AUDIT_OUTCOME_DENIED: AuditOutcome
 
 class DocumentAcceptance(_message.Message):
-    __slots__ = ("document_id", "version", "checkbox_text", "accepted_at")
+    __slots__ = ("document_id", "version", "checkbox_text", "accepted_at", "accepted")
     DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     CHECKBOX_TEXT_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_AT_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
     document_id: str
     version: str
     checkbox_text: str
     accepted_at: _timestamp_pb2.Timestamp
-    def __init__(self, document_id: _Optional[str] = ..., version: _Optional[str] = ..., checkbox_text: _Optional[str] = ..., accepted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    accepted: bool
+    def __init__(self, document_id: _Optional[str] = ..., version: _Optional[str] = ..., checkbox_text: _Optional[str] = ..., accepted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., accepted: _Optional[bool] = ...) -> None: ...
 
 class SessionTokens(_message.Message):
     __slots__ = ("access_token", "access_token_expires_at", "refresh_token", "refresh_token_expires_at", "session_id")
@@ -353,16 +357,18 @@ class ResendVerificationResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class LoginRequest(_message.Message):
-    __slots__ = ("email", "password", "anti_bot_token", "client")
+    __slots__ = ("email", "password", "anti_bot_token", "client", "remember_me")
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     PASSWORD_FIELD_NUMBER: _ClassVar[int]
     ANTI_BOT_TOKEN_FIELD_NUMBER: _ClassVar[int]
     CLIENT_FIELD_NUMBER: _ClassVar[int]
+    REMEMBER_ME_FIELD_NUMBER: _ClassVar[int]
     email: str
     password: str
     anti_bot_token: str
     client: _types_pb2.ClientContext
-    def __init__(self, email: _Optional[str] = ..., password: _Optional[str] = ..., anti_bot_token: _Optional[str] = ..., client: _Optional[_Union[_types_pb2.ClientContext, _Mapping]] = ...) -> None: ...
+    remember_me: bool
+    def __init__(self, email: _Optional[str] = ..., password: _Optional[str] = ..., anti_bot_token: _Optional[str] = ..., client: _Optional[_Union[_types_pb2.ClientContext, _Mapping]] = ..., remember_me: _Optional[bool] = ...) -> None: ...
 
 class LoginResponse(_message.Message):
     __slots__ = ("tokens", "mfa_required", "legal_acceptance_required")
@@ -829,3 +835,83 @@ class ListAuditEventsResponse(_message.Message):
     audit_events: _containers.RepeatedCompositeFieldContainer[AuditEvent]
     next_page_token: str
     def __init__(self, audit_events: _Optional[_Iterable[_Union[AuditEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ReauthenticateRequest(_message.Message):
+    __slots__ = ("password", "totp_code", "client")
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    TOTP_CODE_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_FIELD_NUMBER: _ClassVar[int]
+    password: str
+    totp_code: str
+    client: _types_pb2.ClientContext
+    def __init__(self, password: _Optional[str] = ..., totp_code: _Optional[str] = ..., client: _Optional[_Union[_types_pb2.ClientContext, _Mapping]] = ...) -> None: ...
+
+class ReauthenticateResponse(_message.Message):
+    __slots__ = ("valid_until",)
+    VALID_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    valid_until: _timestamp_pb2.Timestamp
+    def __init__(self, valid_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RequestEmailChangeRequest(_message.Message):
+    __slots__ = ("new_email",)
+    NEW_EMAIL_FIELD_NUMBER: _ClassVar[int]
+    new_email: str
+    def __init__(self, new_email: _Optional[str] = ...) -> None: ...
+
+class RequestEmailChangeResponse(_message.Message):
+    __slots__ = ("expires_at",)
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ConfirmEmailChangeRequest(_message.Message):
+    __slots__ = ("token",)
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    def __init__(self, token: _Optional[str] = ...) -> None: ...
+
+class ConfirmEmailChangeResponse(_message.Message):
+    __slots__ = ("profile",)
+    PROFILE_FIELD_NUMBER: _ClassVar[int]
+    profile: Profile
+    def __init__(self, profile: _Optional[_Union[Profile, _Mapping]] = ...) -> None: ...
+
+class StartOidcLoginRequest(_message.Message):
+    __slots__ = ("redirect_uri", "client")
+    REDIRECT_URI_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_FIELD_NUMBER: _ClassVar[int]
+    redirect_uri: str
+    client: _types_pb2.ClientContext
+    def __init__(self, redirect_uri: _Optional[str] = ..., client: _Optional[_Union[_types_pb2.ClientContext, _Mapping]] = ...) -> None: ...
+
+class StartOidcLoginResponse(_message.Message):
+    __slots__ = ("authorization_url", "state", "expires_at")
+    AUTHORIZATION_URL_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    authorization_url: str
+    state: str
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, authorization_url: _Optional[str] = ..., state: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CompleteOidcLoginRequest(_message.Message):
+    __slots__ = ("state", "code", "client", "remember_me")
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_FIELD_NUMBER: _ClassVar[int]
+    REMEMBER_ME_FIELD_NUMBER: _ClassVar[int]
+    state: str
+    code: str
+    client: _types_pb2.ClientContext
+    remember_me: bool
+    def __init__(self, state: _Optional[str] = ..., code: _Optional[str] = ..., client: _Optional[_Union[_types_pb2.ClientContext, _Mapping]] = ..., remember_me: _Optional[bool] = ...) -> None: ...
+
+class CompleteOidcLoginResponse(_message.Message):
+    __slots__ = ("tokens", "mfa_required", "legal_acceptance_required")
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    MFA_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    LEGAL_ACCEPTANCE_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    tokens: SessionTokens
+    mfa_required: MfaChallenge
+    legal_acceptance_required: LegalAcceptanceChallenge
+    def __init__(self, tokens: _Optional[_Union[SessionTokens, _Mapping]] = ..., mfa_required: _Optional[_Union[MfaChallenge, _Mapping]] = ..., legal_acceptance_required: _Optional[_Union[LegalAcceptanceChallenge, _Mapping]] = ...) -> None: ...

@@ -207,6 +207,31 @@ class IdentityServiceStub:
                 request_serializer=missiva_dot_identity_dot_v1_dot_identity__service__pb2.ListAuditEventsRequest.SerializeToString,
                 response_deserializer=missiva_dot_identity_dot_v1_dot_identity__service__pb2.ListAuditEventsResponse.FromString,
                 _registered_method=True)
+        self.Reauthenticate = channel.unary_unary(
+                '/missiva.identity.v1.IdentityService/Reauthenticate',
+                request_serializer=missiva_dot_identity_dot_v1_dot_identity__service__pb2.ReauthenticateRequest.SerializeToString,
+                response_deserializer=missiva_dot_identity_dot_v1_dot_identity__service__pb2.ReauthenticateResponse.FromString,
+                _registered_method=True)
+        self.RequestEmailChange = channel.unary_unary(
+                '/missiva.identity.v1.IdentityService/RequestEmailChange',
+                request_serializer=missiva_dot_identity_dot_v1_dot_identity__service__pb2.RequestEmailChangeRequest.SerializeToString,
+                response_deserializer=missiva_dot_identity_dot_v1_dot_identity__service__pb2.RequestEmailChangeResponse.FromString,
+                _registered_method=True)
+        self.ConfirmEmailChange = channel.unary_unary(
+                '/missiva.identity.v1.IdentityService/ConfirmEmailChange',
+                request_serializer=missiva_dot_identity_dot_v1_dot_identity__service__pb2.ConfirmEmailChangeRequest.SerializeToString,
+                response_deserializer=missiva_dot_identity_dot_v1_dot_identity__service__pb2.ConfirmEmailChangeResponse.FromString,
+                _registered_method=True)
+        self.StartOidcLogin = channel.unary_unary(
+                '/missiva.identity.v1.IdentityService/StartOidcLogin',
+                request_serializer=missiva_dot_identity_dot_v1_dot_identity__service__pb2.StartOidcLoginRequest.SerializeToString,
+                response_deserializer=missiva_dot_identity_dot_v1_dot_identity__service__pb2.StartOidcLoginResponse.FromString,
+                _registered_method=True)
+        self.CompleteOidcLogin = channel.unary_unary(
+                '/missiva.identity.v1.IdentityService/CompleteOidcLogin',
+                request_serializer=missiva_dot_identity_dot_v1_dot_identity__service__pb2.CompleteOidcLoginRequest.SerializeToString,
+                response_deserializer=missiva_dot_identity_dot_v1_dot_identity__service__pb2.CompleteOidcLoginResponse.FromString,
+                _registered_method=True)
 
 
 class IdentityServiceServicer:
@@ -456,6 +481,43 @@ class IdentityServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Reauthenticate(self, request, context):
+        """Reauthenticate proves the signed-in user again (password or TOTP code); for a few
+        minutes afterwards the session may change its email, password or second factor.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RequestEmailChange(self, request, context):
+        """RequestEmailChange sends a single-use confirmation link to a new address (needs a
+        recent re-authentication) and a notice to the current one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmEmailChange(self, request, context):
+        """ConfirmEmailChange consumes the confirmation token and switches the address.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def StartOidcLogin(self, request, context):
+        """StartOidcLogin begins an OpenID Connect sign-in (authorization code + PKCE).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompleteOidcLogin(self, request, context):
+        """CompleteOidcLogin finishes it with the provider's authorization code.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_IdentityServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -628,6 +690,31 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.ListAuditEvents,
                     request_deserializer=missiva_dot_identity_dot_v1_dot_identity__service__pb2.ListAuditEventsRequest.FromString,
                     response_serializer=missiva_dot_identity_dot_v1_dot_identity__service__pb2.ListAuditEventsResponse.SerializeToString,
+            ),
+            'Reauthenticate': grpc.unary_unary_rpc_method_handler(
+                    servicer.Reauthenticate,
+                    request_deserializer=missiva_dot_identity_dot_v1_dot_identity__service__pb2.ReauthenticateRequest.FromString,
+                    response_serializer=missiva_dot_identity_dot_v1_dot_identity__service__pb2.ReauthenticateResponse.SerializeToString,
+            ),
+            'RequestEmailChange': grpc.unary_unary_rpc_method_handler(
+                    servicer.RequestEmailChange,
+                    request_deserializer=missiva_dot_identity_dot_v1_dot_identity__service__pb2.RequestEmailChangeRequest.FromString,
+                    response_serializer=missiva_dot_identity_dot_v1_dot_identity__service__pb2.RequestEmailChangeResponse.SerializeToString,
+            ),
+            'ConfirmEmailChange': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmEmailChange,
+                    request_deserializer=missiva_dot_identity_dot_v1_dot_identity__service__pb2.ConfirmEmailChangeRequest.FromString,
+                    response_serializer=missiva_dot_identity_dot_v1_dot_identity__service__pb2.ConfirmEmailChangeResponse.SerializeToString,
+            ),
+            'StartOidcLogin': grpc.unary_unary_rpc_method_handler(
+                    servicer.StartOidcLogin,
+                    request_deserializer=missiva_dot_identity_dot_v1_dot_identity__service__pb2.StartOidcLoginRequest.FromString,
+                    response_serializer=missiva_dot_identity_dot_v1_dot_identity__service__pb2.StartOidcLoginResponse.SerializeToString,
+            ),
+            'CompleteOidcLogin': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompleteOidcLogin,
+                    request_deserializer=missiva_dot_identity_dot_v1_dot_identity__service__pb2.CompleteOidcLoginRequest.FromString,
+                    response_serializer=missiva_dot_identity_dot_v1_dot_identity__service__pb2.CompleteOidcLoginResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1551,6 +1638,141 @@ class IdentityService:
             '/missiva.identity.v1.IdentityService/ListAuditEvents',
             missiva_dot_identity_dot_v1_dot_identity__service__pb2.ListAuditEventsRequest.SerializeToString,
             missiva_dot_identity_dot_v1_dot_identity__service__pb2.ListAuditEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Reauthenticate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.identity.v1.IdentityService/Reauthenticate',
+            missiva_dot_identity_dot_v1_dot_identity__service__pb2.ReauthenticateRequest.SerializeToString,
+            missiva_dot_identity_dot_v1_dot_identity__service__pb2.ReauthenticateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RequestEmailChange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.identity.v1.IdentityService/RequestEmailChange',
+            missiva_dot_identity_dot_v1_dot_identity__service__pb2.RequestEmailChangeRequest.SerializeToString,
+            missiva_dot_identity_dot_v1_dot_identity__service__pb2.RequestEmailChangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmEmailChange(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.identity.v1.IdentityService/ConfirmEmailChange',
+            missiva_dot_identity_dot_v1_dot_identity__service__pb2.ConfirmEmailChangeRequest.SerializeToString,
+            missiva_dot_identity_dot_v1_dot_identity__service__pb2.ConfirmEmailChangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StartOidcLogin(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.identity.v1.IdentityService/StartOidcLogin',
+            missiva_dot_identity_dot_v1_dot_identity__service__pb2.StartOidcLoginRequest.SerializeToString,
+            missiva_dot_identity_dot_v1_dot_identity__service__pb2.StartOidcLoginResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompleteOidcLogin(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.identity.v1.IdentityService/CompleteOidcLogin',
+            missiva_dot_identity_dot_v1_dot_identity__service__pb2.CompleteOidcLoginRequest.SerializeToString,
+            missiva_dot_identity_dot_v1_dot_identity__service__pb2.CompleteOidcLoginResponse.FromString,
             options,
             channel_credentials,
             insecure,
