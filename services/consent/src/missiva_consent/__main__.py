@@ -1,4 +1,4 @@
-"""Entry point: `python -m missiva_consent [serve|migrate|retention]`."""
+"""Entry point: `python -m missiva_consent [serve|migrate|retention|digest]`."""
 
 from __future__ import annotations
 
@@ -7,29 +7,47 @@ from pathlib import Path
 from missiva.consent.v1 import consent_service_pb2_grpc
 from missiva_consent import SERVICE_NAME
 from missiva_consent.config import ConsentSettings
+from missiva_consent.events import add_consumers
+from missiva_consent.jobs import COMMANDS
+from missiva_consent.privacy import ConsentPrivacy
 from missiva_consent.retention import RULES
-from missiva_consent.servicer import ACCESS_RULES, ConsentPrivacy, ConsentServicer
+from missiva_consent.servicer import ACCESS_RULES, ConsentService, ConsentServicer
+from missiva_platform.auth import JwksSource
 from missiva_platform.privacy import add_privacy_service
 from missiva_platform.service import ServiceApp, run_cli
+from missiva_platform.streams import commands_stream, events_stream
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def build(settings: ConsentSettings) -> ServiceApp:
+def build(settings: ConsentSettings, *, jwks: JwksSource | None = None) -> ServiceApp:
     """Wire the kit: settings → runtime → servicers → consumers."""
-    app = ServiceApp(SERVICE_NAME, settings, migrations_dir=MIGRATIONS, retention_rules=RULES)
+    app = ServiceApp(
+        SERVICE_NAME, settings, migrations_dir=MIGRATIONS, retention_rules=RULES, jwks=jwks
+    )
+    service = ConsentService(app)
     app.add_service(
         consent_service_pb2_grpc.add_ConsentServiceServicer_to_server,
-        ConsentServicer(app),
+        ConsentServicer(service),
         "missiva.consent.v1.ConsentService",
         ACCESS_RULES,
     )
-    add_privacy_service(app, ConsentPrivacy(app))
+    add_privacy_service(app, ConsentPrivacy(service))
+    # Our own events and the confirmation emails' work queue, plus the streams we consume
+    # (provisioning is idempotent, so consumers bind before identity or delivery ever ran).
+    app.add_streams(
+        events_stream("consent"),
+        commands_stream("delivery"),
+        events_stream("identity"),
+        events_stream("delivery"),
+        events_stream("campaign"),
+    )
+    add_consumers(app, settings.platform_account_id)
     return app
 
 
 def main() -> None:
-    run_cli(build, ConsentSettings)
+    run_cli(build, ConsentSettings, commands=COMMANDS)
 
 
 if __name__ == "__main__":

@@ -2,8 +2,55 @@
 
 from __future__ import annotations
 
-from missiva_platform.config import ServiceSettings
+import re
+
+# The kit module, not its names: the contract tests pick this module's *Settings class.
+import missiva_platform.config as kit
+
+_ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+DEFAULT_PLATFORM_ACCOUNT = "platform"
 
 
-class ConsentSettings(ServiceSettings, frozen=True, kw_only=True):
+class ConsentSettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type: ignore[call-arg]
     """Everything consent reads from the environment (see the README's configuration reference)."""
+
+    # The account whose purposes (SYSTEM, PRODUCT_UPDATE, MARKETING) and legal documents
+    # (Terms, Privacy, DPA, sub-processors) are Missiva's own.
+    platform_account_id: str = DEFAULT_PLATFORM_ACCOUNT
+    # Base of the public links (the gateway): /unsubscribe/, /preferences/, /confirm/<token>.
+    public_base_url: str = "http://127.0.0.1:8080"
+    # Unsubscribe and preference links stay valid this long (old emails must keep working).
+    link_token_days: int = 730
+    # A double opt-in link expires after this; the pending record itself lives 60 days.
+    confirmation_link_days: int = 7
+    # Throttle of confirmation emails: minimum seconds between two sends of one request,
+    # and at most this many confirmation emails to one person per day.
+    confirmation_resend_seconds: int = 60
+    confirmation_max_per_day: int = 5
+    # Unsubscribes from one IP hash for this many different people within the window raise
+    # the abuse metric and a review flag (they are still honoured).
+    unsubscribe_abuse_threshold: int = 20
+    unsubscribe_abuse_window_hours: int = 24
+
+    def validate(self) -> None:
+        super().validate()
+        if not _ACCOUNT_ID.fullmatch(self.platform_account_id):
+            raise kit.ConfigError("PLATFORM_ACCOUNT_ID", "must be 1-128 of [A-Za-z0-9_.:-]")
+        if not self.public_base_url.startswith(("http://", "https://")):
+            raise kit.ConfigError("PUBLIC_BASE_URL", "must be an http(s):// URL")
+        positive = {
+            "LINK_TOKEN_DAYS": self.link_token_days,
+            "CONFIRMATION_LINK_DAYS": self.confirmation_link_days,
+            "CONFIRMATION_MAX_PER_DAY": self.confirmation_max_per_day,
+            "UNSUBSCRIBE_ABUSE_THRESHOLD": self.unsubscribe_abuse_threshold,
+            "UNSUBSCRIBE_ABUSE_WINDOW_HOURS": self.unsubscribe_abuse_window_hours,
+        }
+        for variable, value in positive.items():
+            if value < 1:
+                raise kit.ConfigError(variable, "must be at least 1")
+        if self.confirmation_link_days > 60:
+            raise kit.ConfigError(
+                "CONFIRMATION_LINK_DAYS", "must not exceed the 60-day pending life"
+            )
+        if self.confirmation_resend_seconds < 0:
+            raise kit.ConfigError("CONFIRMATION_RESEND_SECONDS", "must not be negative")

@@ -33,6 +33,7 @@ class ConsentStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CONSENT_STATUS_GRANTED: _ClassVar[ConsentStatus]
     CONSENT_STATUS_WITHDRAWN: _ClassVar[ConsentStatus]
     CONSENT_STATUS_OBJECTED: _ClassVar[ConsentStatus]
+    CONSENT_STATUS_RESTRICTED: _ClassVar[ConsentStatus]
 
 class ConsentAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -41,6 +42,10 @@ class ConsentAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CONSENT_ACTION_GRANTED: _ClassVar[ConsentAction]
     CONSENT_ACTION_WITHDRAWN: _ClassVar[ConsentAction]
     CONSENT_ACTION_OBJECTED: _ClassVar[ConsentAction]
+    CONSENT_ACTION_CONFIRMED: _ClassVar[ConsentAction]
+    CONSENT_ACTION_RESTRICTED: _ClassVar[ConsentAction]
+    CONSENT_ACTION_LIFTED: _ClassVar[ConsentAction]
+    CONSENT_ACTION_ACCEPTED: _ClassVar[ConsentAction]
 
 class ConsentSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -54,6 +59,7 @@ class ConsentSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CONSENT_SOURCE_PREFERENCE_CENTER: _ClassVar[ConsentSource]
     CONSENT_SOURCE_ADMIN: _ClassVar[ConsentSource]
     CONSENT_SOURCE_PRIVACY_REQUEST: _ClassVar[ConsentSource]
+    CONSENT_SOURCE_DELIVERY_FEEDBACK: _ClassVar[ConsentSource]
 
 class DocumentKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -62,6 +68,8 @@ class DocumentKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DOCUMENT_KIND_PRIVACY_POLICY: _ClassVar[DocumentKind]
     DOCUMENT_KIND_DATA_PROCESSING_AGREEMENT: _ClassVar[DocumentKind]
     DOCUMENT_KIND_COOKIE_POLICY: _ClassVar[DocumentKind]
+    DOCUMENT_KIND_SUB_PROCESSOR_LIST: _ClassVar[DocumentKind]
+    DOCUMENT_KIND_ACCOUNT_PRIVACY_NOTICE: _ClassVar[DocumentKind]
 
 class SuppressionReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -70,6 +78,7 @@ class SuppressionReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SUPPRESSION_REASON_HARD_BOUNCE: _ClassVar[SuppressionReason]
     SUPPRESSION_REASON_COMPLAINT: _ClassVar[SuppressionReason]
     SUPPRESSION_REASON_MANUAL: _ClassVar[SuppressionReason]
+    SUPPRESSION_REASON_ERASED: _ClassVar[SuppressionReason]
 
 class PrivacyRequestStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -90,11 +99,16 @@ CONSENT_STATUS_PENDING: ConsentStatus
 CONSENT_STATUS_GRANTED: ConsentStatus
 CONSENT_STATUS_WITHDRAWN: ConsentStatus
 CONSENT_STATUS_OBJECTED: ConsentStatus
+CONSENT_STATUS_RESTRICTED: ConsentStatus
 CONSENT_ACTION_UNSPECIFIED: ConsentAction
 CONSENT_ACTION_REQUESTED: ConsentAction
 CONSENT_ACTION_GRANTED: ConsentAction
 CONSENT_ACTION_WITHDRAWN: ConsentAction
 CONSENT_ACTION_OBJECTED: ConsentAction
+CONSENT_ACTION_CONFIRMED: ConsentAction
+CONSENT_ACTION_RESTRICTED: ConsentAction
+CONSENT_ACTION_LIFTED: ConsentAction
+CONSENT_ACTION_ACCEPTED: ConsentAction
 CONSENT_SOURCE_UNSPECIFIED: ConsentSource
 CONSENT_SOURCE_FORM: ConsentSource
 CONSENT_SOURCE_IMPORT: ConsentSource
@@ -105,16 +119,20 @@ CONSENT_SOURCE_UNSUBSCRIBE_LINK: ConsentSource
 CONSENT_SOURCE_PREFERENCE_CENTER: ConsentSource
 CONSENT_SOURCE_ADMIN: ConsentSource
 CONSENT_SOURCE_PRIVACY_REQUEST: ConsentSource
+CONSENT_SOURCE_DELIVERY_FEEDBACK: ConsentSource
 DOCUMENT_KIND_UNSPECIFIED: DocumentKind
 DOCUMENT_KIND_TERMS_OF_SERVICE: DocumentKind
 DOCUMENT_KIND_PRIVACY_POLICY: DocumentKind
 DOCUMENT_KIND_DATA_PROCESSING_AGREEMENT: DocumentKind
 DOCUMENT_KIND_COOKIE_POLICY: DocumentKind
+DOCUMENT_KIND_SUB_PROCESSOR_LIST: DocumentKind
+DOCUMENT_KIND_ACCOUNT_PRIVACY_NOTICE: DocumentKind
 SUPPRESSION_REASON_UNSPECIFIED: SuppressionReason
 SUPPRESSION_REASON_UNSUBSCRIBED: SuppressionReason
 SUPPRESSION_REASON_HARD_BOUNCE: SuppressionReason
 SUPPRESSION_REASON_COMPLAINT: SuppressionReason
 SUPPRESSION_REASON_MANUAL: SuppressionReason
+SUPPRESSION_REASON_ERASED: SuppressionReason
 PRIVACY_REQUEST_STATUS_UNSPECIFIED: PrivacyRequestStatus
 PRIVACY_REQUEST_STATUS_OPEN: PrivacyRequestStatus
 PRIVACY_REQUEST_STATUS_IN_PROGRESS: PrivacyRequestStatus
@@ -122,7 +140,7 @@ PRIVACY_REQUEST_STATUS_COMPLETED: PrivacyRequestStatus
 PRIVACY_REQUEST_STATUS_REJECTED: PrivacyRequestStatus
 
 class Purpose(_message.Message):
-    __slots__ = ("purpose_id", "key", "name", "description", "kind", "category", "legal_basis", "double_opt_in", "max_emails_per_month", "state", "created_at", "updated_at")
+    __slots__ = ("purpose_id", "key", "name", "description", "kind", "category", "legal_basis", "double_opt_in", "max_emails_per_month", "state", "created_at", "updated_at", "default_enabled", "frequency_cap_count", "frequency_cap_days", "changeable")
     PURPOSE_ID_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
@@ -135,6 +153,10 @@ class Purpose(_message.Message):
     STATE_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_ENABLED_FIELD_NUMBER: _ClassVar[int]
+    FREQUENCY_CAP_COUNT_FIELD_NUMBER: _ClassVar[int]
+    FREQUENCY_CAP_DAYS_FIELD_NUMBER: _ClassVar[int]
+    CHANGEABLE_FIELD_NUMBER: _ClassVar[int]
     purpose_id: str
     key: str
     name: str
@@ -147,10 +169,14 @@ class Purpose(_message.Message):
     state: PurposeState
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, purpose_id: _Optional[str] = ..., key: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., kind: _Optional[_Union[PurposeKind, str]] = ..., category: _Optional[_Union[_types_pb2.EmailCategory, str]] = ..., legal_basis: _Optional[_Union[_types_pb2.LegalBasis, str]] = ..., double_opt_in: _Optional[bool] = ..., max_emails_per_month: _Optional[int] = ..., state: _Optional[_Union[PurposeState, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    default_enabled: bool
+    frequency_cap_count: int
+    frequency_cap_days: int
+    changeable: bool
+    def __init__(self, purpose_id: _Optional[str] = ..., key: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., kind: _Optional[_Union[PurposeKind, str]] = ..., category: _Optional[_Union[_types_pb2.EmailCategory, str]] = ..., legal_basis: _Optional[_Union[_types_pb2.LegalBasis, str]] = ..., double_opt_in: _Optional[bool] = ..., max_emails_per_month: _Optional[int] = ..., state: _Optional[_Union[PurposeState, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., default_enabled: _Optional[bool] = ..., frequency_cap_count: _Optional[int] = ..., frequency_cap_days: _Optional[int] = ..., changeable: _Optional[bool] = ...) -> None: ...
 
 class LegalDocumentVersion(_message.Message):
-    __slots__ = ("document_id", "kind", "version", "title", "locale", "body_markdown", "body_sha256", "url", "checkbox_text", "material", "summary_of_changes", "published_at", "effective_at")
+    __slots__ = ("document_id", "kind", "version", "title", "locale", "body_markdown", "body_sha256", "url", "checkbox_text", "material", "summary_of_changes", "published_at", "effective_at", "account_id", "notice_at")
     DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
@@ -164,6 +190,8 @@ class LegalDocumentVersion(_message.Message):
     SUMMARY_OF_CHANGES_FIELD_NUMBER: _ClassVar[int]
     PUBLISHED_AT_FIELD_NUMBER: _ClassVar[int]
     EFFECTIVE_AT_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    NOTICE_AT_FIELD_NUMBER: _ClassVar[int]
     document_id: str
     kind: DocumentKind
     version: str
@@ -177,7 +205,9 @@ class LegalDocumentVersion(_message.Message):
     summary_of_changes: str
     published_at: _timestamp_pb2.Timestamp
     effective_at: _timestamp_pb2.Timestamp
-    def __init__(self, document_id: _Optional[str] = ..., kind: _Optional[_Union[DocumentKind, str]] = ..., version: _Optional[str] = ..., title: _Optional[str] = ..., locale: _Optional[str] = ..., body_markdown: _Optional[str] = ..., body_sha256: _Optional[str] = ..., url: _Optional[str] = ..., checkbox_text: _Optional[str] = ..., material: _Optional[bool] = ..., summary_of_changes: _Optional[str] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., effective_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    account_id: str
+    notice_at: _timestamp_pb2.Timestamp
+    def __init__(self, document_id: _Optional[str] = ..., kind: _Optional[_Union[DocumentKind, str]] = ..., version: _Optional[str] = ..., title: _Optional[str] = ..., locale: _Optional[str] = ..., body_markdown: _Optional[str] = ..., body_sha256: _Optional[str] = ..., url: _Optional[str] = ..., checkbox_text: _Optional[str] = ..., material: _Optional[bool] = ..., summary_of_changes: _Optional[str] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., effective_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., account_id: _Optional[str] = ..., notice_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ConsentEvidence(_message.Message):
     __slots__ = ("source", "source_detail", "checkbox_text", "policy_document_id", "policy_version", "client", "given_at")
@@ -198,7 +228,7 @@ class ConsentEvidence(_message.Message):
     def __init__(self, source: _Optional[_Union[ConsentSource, str]] = ..., source_detail: _Optional[str] = ..., checkbox_text: _Optional[str] = ..., policy_document_id: _Optional[str] = ..., policy_version: _Optional[str] = ..., client: _Optional[_Union[_types_pb2.ClientContext, _Mapping]] = ..., given_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ConsentRecord(_message.Message):
-    __slots__ = ("record_id", "person_key", "purpose_id", "action", "resulting_status", "source", "source_detail", "checkbox_text", "policy_document_id", "policy_version", "ip_hash", "user_agent", "occurred_at", "recorded_at", "version")
+    __slots__ = ("record_id", "person_key", "purpose_id", "action", "resulting_status", "source", "source_detail", "checkbox_text", "policy_document_id", "policy_version", "ip_hash", "user_agent", "occurred_at", "recorded_at", "version", "legal_basis", "sequence", "previous_hash", "entry_hash", "campaign_id", "account_id", "purpose_key")
     RECORD_ID_FIELD_NUMBER: _ClassVar[int]
     PERSON_KEY_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -214,6 +244,13 @@ class ConsentRecord(_message.Message):
     OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
     RECORDED_AT_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    LEGAL_BASIS_FIELD_NUMBER: _ClassVar[int]
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_HASH_FIELD_NUMBER: _ClassVar[int]
+    ENTRY_HASH_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_KEY_FIELD_NUMBER: _ClassVar[int]
     record_id: str
     person_key: str
     purpose_id: str
@@ -229,7 +266,14 @@ class ConsentRecord(_message.Message):
     occurred_at: _timestamp_pb2.Timestamp
     recorded_at: _timestamp_pb2.Timestamp
     version: int
-    def __init__(self, record_id: _Optional[str] = ..., person_key: _Optional[str] = ..., purpose_id: _Optional[str] = ..., action: _Optional[_Union[ConsentAction, str]] = ..., resulting_status: _Optional[_Union[ConsentStatus, str]] = ..., source: _Optional[_Union[ConsentSource, str]] = ..., source_detail: _Optional[str] = ..., checkbox_text: _Optional[str] = ..., policy_document_id: _Optional[str] = ..., policy_version: _Optional[str] = ..., ip_hash: _Optional[str] = ..., user_agent: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., version: _Optional[int] = ...) -> None: ...
+    legal_basis: _types_pb2.LegalBasis
+    sequence: int
+    previous_hash: str
+    entry_hash: str
+    campaign_id: str
+    account_id: str
+    purpose_key: str
+    def __init__(self, record_id: _Optional[str] = ..., person_key: _Optional[str] = ..., purpose_id: _Optional[str] = ..., action: _Optional[_Union[ConsentAction, str]] = ..., resulting_status: _Optional[_Union[ConsentStatus, str]] = ..., source: _Optional[_Union[ConsentSource, str]] = ..., source_detail: _Optional[str] = ..., checkbox_text: _Optional[str] = ..., policy_document_id: _Optional[str] = ..., policy_version: _Optional[str] = ..., ip_hash: _Optional[str] = ..., user_agent: _Optional[str] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., recorded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., version: _Optional[int] = ..., legal_basis: _Optional[_Union[_types_pb2.LegalBasis, str]] = ..., sequence: _Optional[int] = ..., previous_hash: _Optional[str] = ..., entry_hash: _Optional[str] = ..., campaign_id: _Optional[str] = ..., account_id: _Optional[str] = ..., purpose_key: _Optional[str] = ...) -> None: ...
 
 class PurposeConsent(_message.Message):
     __slots__ = ("purpose_id", "purpose_key", "status", "allowed", "changed_at", "version")
@@ -262,20 +306,24 @@ class ConsentCheck(_message.Message):
     def __init__(self, person_key: _Optional[str] = ..., allowed: _Optional[bool] = ..., status: _Optional[_Union[ConsentStatus, str]] = ..., suppressed: _Optional[bool] = ..., version: _Optional[int] = ...) -> None: ...
 
 class PreferenceItem(_message.Message):
-    __slots__ = ("purpose_id", "name", "description", "category", "enabled", "changeable")
+    __slots__ = ("purpose_id", "name", "description", "category", "enabled", "changeable", "status", "legal_basis")
     PURPOSE_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     ENABLED_FIELD_NUMBER: _ClassVar[int]
     CHANGEABLE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    LEGAL_BASIS_FIELD_NUMBER: _ClassVar[int]
     purpose_id: str
     name: str
     description: str
     category: _types_pb2.EmailCategory
     enabled: bool
     changeable: bool
-    def __init__(self, purpose_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., category: _Optional[_Union[_types_pb2.EmailCategory, str]] = ..., enabled: _Optional[bool] = ..., changeable: _Optional[bool] = ...) -> None: ...
+    status: ConsentStatus
+    legal_basis: _types_pb2.LegalBasis
+    def __init__(self, purpose_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., category: _Optional[_Union[_types_pb2.EmailCategory, str]] = ..., enabled: _Optional[bool] = ..., changeable: _Optional[bool] = ..., status: _Optional[_Union[ConsentStatus, str]] = ..., legal_basis: _Optional[_Union[_types_pb2.LegalBasis, str]] = ...) -> None: ...
 
 class PreferenceChange(_message.Message):
     __slots__ = ("purpose_id", "enabled")
@@ -298,20 +346,26 @@ class SenderIdentity(_message.Message):
     def __init__(self, name: _Optional[str] = ..., postal_address: _Optional[str] = ..., privacy_contact: _Optional[str] = ..., privacy_policy_url: _Optional[str] = ...) -> None: ...
 
 class Suppression(_message.Message):
-    __slots__ = ("person_key", "email", "reason", "note", "source_detail", "created_at")
+    __slots__ = ("person_key", "email", "reason", "note", "source_detail", "created_at", "purpose_id", "source", "platform_wide")
     PERSON_KEY_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     NOTE_FIELD_NUMBER: _ClassVar[int]
     SOURCE_DETAIL_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_ID_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    PLATFORM_WIDE_FIELD_NUMBER: _ClassVar[int]
     person_key: str
     email: str
     reason: SuppressionReason
     note: str
     source_detail: str
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, person_key: _Optional[str] = ..., email: _Optional[str] = ..., reason: _Optional[_Union[SuppressionReason, str]] = ..., note: _Optional[str] = ..., source_detail: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    purpose_id: str
+    source: ConsentSource
+    platform_wide: bool
+    def __init__(self, person_key: _Optional[str] = ..., email: _Optional[str] = ..., reason: _Optional[_Union[SuppressionReason, str]] = ..., note: _Optional[str] = ..., source_detail: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., purpose_id: _Optional[str] = ..., source: _Optional[_Union[ConsentSource, str]] = ..., platform_wide: _Optional[bool] = ...) -> None: ...
 
 class SuppressionImportRow(_message.Message):
     __slots__ = ("row_number", "email", "note")
@@ -576,28 +630,34 @@ class StreamCheckConsentResponse(_message.Message):
     def __init__(self, checks: _Optional[_Iterable[_Union[ConsentCheck, _Mapping]]] = ...) -> None: ...
 
 class StartDoubleOptInRequest(_message.Message):
-    __slots__ = ("person", "purpose_id", "evidence", "locale", "idempotency_key")
+    __slots__ = ("person", "purpose_id", "evidence", "locale", "idempotency_key", "purpose_ids", "display_name")
     PERSON_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_ID_FIELD_NUMBER: _ClassVar[int]
     EVIDENCE_FIELD_NUMBER: _ClassVar[int]
     LOCALE_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_IDS_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
     person: _types_pb2.PersonRef
     purpose_id: str
     evidence: ConsentEvidence
     locale: str
     idempotency_key: str
-    def __init__(self, person: _Optional[_Union[_types_pb2.PersonRef, _Mapping]] = ..., purpose_id: _Optional[str] = ..., evidence: _Optional[_Union[ConsentEvidence, _Mapping]] = ..., locale: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    purpose_ids: _containers.RepeatedScalarFieldContainer[str]
+    display_name: str
+    def __init__(self, person: _Optional[_Union[_types_pb2.PersonRef, _Mapping]] = ..., purpose_id: _Optional[str] = ..., evidence: _Optional[_Union[ConsentEvidence, _Mapping]] = ..., locale: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., purpose_ids: _Optional[_Iterable[str]] = ..., display_name: _Optional[str] = ...) -> None: ...
 
 class StartDoubleOptInResponse(_message.Message):
-    __slots__ = ("confirmation_id", "record", "expires_at")
+    __slots__ = ("confirmation_id", "record", "expires_at", "records")
     CONFIRMATION_ID_FIELD_NUMBER: _ClassVar[int]
     RECORD_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
     confirmation_id: str
     record: ConsentRecord
     expires_at: _timestamp_pb2.Timestamp
-    def __init__(self, confirmation_id: _Optional[str] = ..., record: _Optional[_Union[ConsentRecord, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    records: _containers.RepeatedCompositeFieldContainer[ConsentRecord]
+    def __init__(self, confirmation_id: _Optional[str] = ..., record: _Optional[_Union[ConsentRecord, _Mapping]] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., records: _Optional[_Iterable[_Union[ConsentRecord, _Mapping]]] = ...) -> None: ...
 
 class ConfirmDoubleOptInRequest(_message.Message):
     __slots__ = ("token", "client")
@@ -608,12 +668,16 @@ class ConfirmDoubleOptInRequest(_message.Message):
     def __init__(self, token: _Optional[str] = ..., client: _Optional[_Union[_types_pb2.ClientContext, _Mapping]] = ...) -> None: ...
 
 class ConfirmDoubleOptInResponse(_message.Message):
-    __slots__ = ("record", "purpose_name")
+    __slots__ = ("record", "purpose_name", "records", "purpose_names")
     RECORD_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_NAME_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_NAMES_FIELD_NUMBER: _ClassVar[int]
     record: ConsentRecord
     purpose_name: str
-    def __init__(self, record: _Optional[_Union[ConsentRecord, _Mapping]] = ..., purpose_name: _Optional[str] = ...) -> None: ...
+    records: _containers.RepeatedCompositeFieldContainer[ConsentRecord]
+    purpose_names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, record: _Optional[_Union[ConsentRecord, _Mapping]] = ..., purpose_name: _Optional[str] = ..., records: _Optional[_Iterable[_Union[ConsentRecord, _Mapping]]] = ..., purpose_names: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ResendConfirmationRequest(_message.Message):
     __slots__ = ("confirmation_id", "idempotency_key")
@@ -630,24 +694,28 @@ class ResendConfirmationResponse(_message.Message):
     def __init__(self, expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class UnsubscribeRequest(_message.Message):
-    __slots__ = ("token", "one_click", "client")
+    __slots__ = ("token", "one_click", "client", "all_purposes")
     TOKEN_FIELD_NUMBER: _ClassVar[int]
     ONE_CLICK_FIELD_NUMBER: _ClassVar[int]
     CLIENT_FIELD_NUMBER: _ClassVar[int]
+    ALL_PURPOSES_FIELD_NUMBER: _ClassVar[int]
     token: str
     one_click: bool
     client: _types_pb2.ClientContext
-    def __init__(self, token: _Optional[str] = ..., one_click: _Optional[bool] = ..., client: _Optional[_Union[_types_pb2.ClientContext, _Mapping]] = ...) -> None: ...
+    all_purposes: bool
+    def __init__(self, token: _Optional[str] = ..., one_click: _Optional[bool] = ..., client: _Optional[_Union[_types_pb2.ClientContext, _Mapping]] = ..., all_purposes: _Optional[bool] = ...) -> None: ...
 
 class UnsubscribeResponse(_message.Message):
-    __slots__ = ("purpose_ids", "purpose_names", "preferences_token")
+    __slots__ = ("purpose_ids", "purpose_names", "preferences_token", "already_unsubscribed")
     PURPOSE_IDS_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_NAMES_FIELD_NUMBER: _ClassVar[int]
     PREFERENCES_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_UNSUBSCRIBED_FIELD_NUMBER: _ClassVar[int]
     purpose_ids: _containers.RepeatedScalarFieldContainer[str]
     purpose_names: _containers.RepeatedScalarFieldContainer[str]
     preferences_token: str
-    def __init__(self, purpose_ids: _Optional[_Iterable[str]] = ..., purpose_names: _Optional[_Iterable[str]] = ..., preferences_token: _Optional[str] = ...) -> None: ...
+    already_unsubscribed: bool
+    def __init__(self, purpose_ids: _Optional[_Iterable[str]] = ..., purpose_names: _Optional[_Iterable[str]] = ..., preferences_token: _Optional[str] = ..., already_unsubscribed: _Optional[bool] = ...) -> None: ...
 
 class GetPreferencesRequest(_message.Message):
     __slots__ = ("token", "client")
@@ -658,16 +726,18 @@ class GetPreferencesRequest(_message.Message):
     def __init__(self, token: _Optional[str] = ..., client: _Optional[_Union[_types_pb2.ClientContext, _Mapping]] = ...) -> None: ...
 
 class GetPreferencesResponse(_message.Message):
-    __slots__ = ("items", "sender", "engagement_tracking", "person_key")
+    __slots__ = ("items", "sender", "engagement_tracking", "person_key", "history")
     ITEMS_FIELD_NUMBER: _ClassVar[int]
     SENDER_FIELD_NUMBER: _ClassVar[int]
     ENGAGEMENT_TRACKING_FIELD_NUMBER: _ClassVar[int]
     PERSON_KEY_FIELD_NUMBER: _ClassVar[int]
+    HISTORY_FIELD_NUMBER: _ClassVar[int]
     items: _containers.RepeatedCompositeFieldContainer[PreferenceItem]
     sender: SenderIdentity
     engagement_tracking: bool
     person_key: str
-    def __init__(self, items: _Optional[_Iterable[_Union[PreferenceItem, _Mapping]]] = ..., sender: _Optional[_Union[SenderIdentity, _Mapping]] = ..., engagement_tracking: _Optional[bool] = ..., person_key: _Optional[str] = ...) -> None: ...
+    history: _containers.RepeatedCompositeFieldContainer[ConsentRecord]
+    def __init__(self, items: _Optional[_Iterable[_Union[PreferenceItem, _Mapping]]] = ..., sender: _Optional[_Union[SenderIdentity, _Mapping]] = ..., engagement_tracking: _Optional[bool] = ..., person_key: _Optional[str] = ..., history: _Optional[_Iterable[_Union[ConsentRecord, _Mapping]]] = ...) -> None: ...
 
 class UpdatePreferencesRequest(_message.Message):
     __slots__ = ("token", "changes", "client")
@@ -694,24 +764,28 @@ class ExportProofRequest(_message.Message):
     def __init__(self, person: _Optional[_Union[_types_pb2.PersonRef, _Mapping]] = ..., purpose_id: _Optional[str] = ...) -> None: ...
 
 class ExportProofResponse(_message.Message):
-    __slots__ = ("records", "documents")
+    __slots__ = ("records", "documents", "bundle_json")
     RECORDS_FIELD_NUMBER: _ClassVar[int]
     DOCUMENTS_FIELD_NUMBER: _ClassVar[int]
+    BUNDLE_JSON_FIELD_NUMBER: _ClassVar[int]
     records: _containers.RepeatedCompositeFieldContainer[ConsentRecord]
     documents: _containers.RepeatedCompositeFieldContainer[LegalDocumentVersion]
-    def __init__(self, records: _Optional[_Iterable[_Union[ConsentRecord, _Mapping]]] = ..., documents: _Optional[_Iterable[_Union[LegalDocumentVersion, _Mapping]]] = ...) -> None: ...
+    bundle_json: str
+    def __init__(self, records: _Optional[_Iterable[_Union[ConsentRecord, _Mapping]]] = ..., documents: _Optional[_Iterable[_Union[LegalDocumentVersion, _Mapping]]] = ..., bundle_json: _Optional[str] = ...) -> None: ...
 
 class AddSuppressionRequest(_message.Message):
-    __slots__ = ("person", "reason", "note", "idempotency_key")
+    __slots__ = ("person", "reason", "note", "idempotency_key", "purpose_id")
     PERSON_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     NOTE_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_ID_FIELD_NUMBER: _ClassVar[int]
     person: _types_pb2.PersonRef
     reason: SuppressionReason
     note: str
     idempotency_key: str
-    def __init__(self, person: _Optional[_Union[_types_pb2.PersonRef, _Mapping]] = ..., reason: _Optional[_Union[SuppressionReason, str]] = ..., note: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    purpose_id: str
+    def __init__(self, person: _Optional[_Union[_types_pb2.PersonRef, _Mapping]] = ..., reason: _Optional[_Union[SuppressionReason, str]] = ..., note: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., purpose_id: _Optional[str] = ...) -> None: ...
 
 class AddSuppressionResponse(_message.Message):
     __slots__ = ("suppression",)
@@ -720,16 +794,18 @@ class AddSuppressionResponse(_message.Message):
     def __init__(self, suppression: _Optional[_Union[Suppression, _Mapping]] = ...) -> None: ...
 
 class RemoveSuppressionRequest(_message.Message):
-    __slots__ = ("person", "reason", "note", "idempotency_key")
+    __slots__ = ("person", "reason", "note", "idempotency_key", "purpose_id")
     PERSON_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     NOTE_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_ID_FIELD_NUMBER: _ClassVar[int]
     person: _types_pb2.PersonRef
     reason: SuppressionReason
     note: str
     idempotency_key: str
-    def __init__(self, person: _Optional[_Union[_types_pb2.PersonRef, _Mapping]] = ..., reason: _Optional[_Union[SuppressionReason, str]] = ..., note: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    purpose_id: str
+    def __init__(self, person: _Optional[_Union[_types_pb2.PersonRef, _Mapping]] = ..., reason: _Optional[_Union[SuppressionReason, str]] = ..., note: _Optional[str] = ..., idempotency_key: _Optional[str] = ..., purpose_id: _Optional[str] = ...) -> None: ...
 
 class RemoveSuppressionResponse(_message.Message):
     __slots__ = ("still_suppressed",)
@@ -856,3 +932,61 @@ class ListPrivacyRequestsResponse(_message.Message):
     privacy_requests: _containers.RepeatedCompositeFieldContainer[PrivacyRequest]
     next_page_token: str
     def __init__(self, privacy_requests: _Optional[_Iterable[_Union[PrivacyRequest, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class IssueLinkTokensRequest(_message.Message):
+    __slots__ = ("person", "purpose_id", "campaign_id")
+    PERSON_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_ID_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    person: _types_pb2.PersonRef
+    purpose_id: str
+    campaign_id: str
+    def __init__(self, person: _Optional[_Union[_types_pb2.PersonRef, _Mapping]] = ..., purpose_id: _Optional[str] = ..., campaign_id: _Optional[str] = ...) -> None: ...
+
+class IssueLinkTokensResponse(_message.Message):
+    __slots__ = ("unsubscribe_token", "preferences_token", "unsubscribe_url", "preferences_url")
+    UNSUBSCRIBE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    PREFERENCES_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    UNSUBSCRIBE_URL_FIELD_NUMBER: _ClassVar[int]
+    PREFERENCES_URL_FIELD_NUMBER: _ClassVar[int]
+    unsubscribe_token: str
+    preferences_token: str
+    unsubscribe_url: str
+    preferences_url: str
+    def __init__(self, unsubscribe_token: _Optional[str] = ..., preferences_token: _Optional[str] = ..., unsubscribe_url: _Optional[str] = ..., preferences_url: _Optional[str] = ...) -> None: ...
+
+class RestrictProcessingRequest(_message.Message):
+    __slots__ = ("person", "purpose_id", "evidence", "idempotency_key")
+    PERSON_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_ID_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    person: _types_pb2.PersonRef
+    purpose_id: str
+    evidence: ConsentEvidence
+    idempotency_key: str
+    def __init__(self, person: _Optional[_Union[_types_pb2.PersonRef, _Mapping]] = ..., purpose_id: _Optional[str] = ..., evidence: _Optional[_Union[ConsentEvidence, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class RestrictProcessingResponse(_message.Message):
+    __slots__ = ("records",)
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    records: _containers.RepeatedCompositeFieldContainer[ConsentRecord]
+    def __init__(self, records: _Optional[_Iterable[_Union[ConsentRecord, _Mapping]]] = ...) -> None: ...
+
+class LiftRestrictionRequest(_message.Message):
+    __slots__ = ("person", "purpose_id", "evidence", "idempotency_key")
+    PERSON_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_ID_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    person: _types_pb2.PersonRef
+    purpose_id: str
+    evidence: ConsentEvidence
+    idempotency_key: str
+    def __init__(self, person: _Optional[_Union[_types_pb2.PersonRef, _Mapping]] = ..., purpose_id: _Optional[str] = ..., evidence: _Optional[_Union[ConsentEvidence, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class LiftRestrictionResponse(_message.Message):
+    __slots__ = ("records",)
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    records: _containers.RepeatedCompositeFieldContainer[ConsentRecord]
+    def __init__(self, records: _Optional[_Iterable[_Union[ConsentRecord, _Mapping]]] = ...) -> None: ...

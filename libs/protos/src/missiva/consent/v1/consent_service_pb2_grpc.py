@@ -183,6 +183,21 @@ class ConsentServiceStub:
                 request_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.ListPrivacyRequestsRequest.SerializeToString,
                 response_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.ListPrivacyRequestsResponse.FromString,
                 _registered_method=True)
+        self.IssueLinkTokens = channel.unary_unary(
+                '/missiva.consent.v1.ConsentService/IssueLinkTokens',
+                request_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.IssueLinkTokensRequest.SerializeToString,
+                response_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.IssueLinkTokensResponse.FromString,
+                _registered_method=True)
+        self.RestrictProcessing = channel.unary_unary(
+                '/missiva.consent.v1.ConsentService/RestrictProcessing',
+                request_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.RestrictProcessingRequest.SerializeToString,
+                response_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.RestrictProcessingResponse.FromString,
+                _registered_method=True)
+        self.LiftRestriction = channel.unary_unary(
+                '/missiva.consent.v1.ConsentService/LiftRestriction',
+                request_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.LiftRestrictionRequest.SerializeToString,
+                response_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.LiftRestrictionResponse.FromString,
+                _registered_method=True)
 
 
 class ConsentServiceServicer:
@@ -397,6 +412,28 @@ class ConsentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def IssueLinkTokens(self, request, context):
+        """IssueLinkTokens signs the unsubscribe and preference-centre tokens (and links) a
+        message to a person carries; senders call it while rendering each message.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestrictProcessing(self, request, context):
+        """RestrictProcessing appends a restriction (GDPR Art. 18): no mail while it lasts.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def LiftRestriction(self, request, context):
+        """LiftRestriction appends the end of a restriction; the earlier state applies again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConsentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -544,6 +581,21 @@ def add_ConsentServiceServicer_to_server(servicer, server):
                     servicer.ListPrivacyRequests,
                     request_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.ListPrivacyRequestsRequest.FromString,
                     response_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.ListPrivacyRequestsResponse.SerializeToString,
+            ),
+            'IssueLinkTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueLinkTokens,
+                    request_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.IssueLinkTokensRequest.FromString,
+                    response_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.IssueLinkTokensResponse.SerializeToString,
+            ),
+            'RestrictProcessing': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestrictProcessing,
+                    request_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.RestrictProcessingRequest.FromString,
+                    response_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.RestrictProcessingResponse.SerializeToString,
+            ),
+            'LiftRestriction': grpc.unary_unary_rpc_method_handler(
+                    servicer.LiftRestriction,
+                    request_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.LiftRestrictionRequest.FromString,
+                    response_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.LiftRestrictionResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1333,6 +1385,87 @@ class ConsentService:
             '/missiva.consent.v1.ConsentService/ListPrivacyRequests',
             missiva_dot_consent_dot_v1_dot_consent__service__pb2.ListPrivacyRequestsRequest.SerializeToString,
             missiva_dot_consent_dot_v1_dot_consent__service__pb2.ListPrivacyRequestsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueLinkTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.consent.v1.ConsentService/IssueLinkTokens',
+            missiva_dot_consent_dot_v1_dot_consent__service__pb2.IssueLinkTokensRequest.SerializeToString,
+            missiva_dot_consent_dot_v1_dot_consent__service__pb2.IssueLinkTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestrictProcessing(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.consent.v1.ConsentService/RestrictProcessing',
+            missiva_dot_consent_dot_v1_dot_consent__service__pb2.RestrictProcessingRequest.SerializeToString,
+            missiva_dot_consent_dot_v1_dot_consent__service__pb2.RestrictProcessingResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def LiftRestriction(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.consent.v1.ConsentService/LiftRestriction',
+            missiva_dot_consent_dot_v1_dot_consent__service__pb2.LiftRestrictionRequest.SerializeToString,
+            missiva_dot_consent_dot_v1_dot_consent__service__pb2.LiftRestrictionResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,109 @@
+"""The secrets consent uses, loaded once from the files the settings name.
+
+A missing file does not stop the process (the health, reflection and read-only RPCs still
+work), but every call that needs the secret answers FAILED_PRECONDITION naming the variable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import logging
+import secrets
+from datetime import datetime
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from missiva_platform.crypto import EmailHasher, IpPseudonymiser, TokenKeyring
+from missiva_platform.errors import FailedPrecondition, InvalidArgument
+from missiva_platform.secrets import (
+    load_email_hasher,
+    load_ip_pseudonymiser,
+    load_token_keyring,
+)
+
+if TYPE_CHECKING:
+    from missiva_consent.config import ConsentSettings
+
+log = logging.getLogger(__name__)
+
+_LINK_IP_DOMAIN = b"missiva.consent.link-ip.v1\x00"
+
+
+def _missing(variable: str) -> FailedPrecondition:
+    log.error("consent: %s is not set; calls that need it are refused", variable)
+    return FailedPrecondition(f"the consent service is not configured: {variable} is not set")
+
+
+class ConsentKeys:
+    """Token keyring, person-key hasher and proof IP pseudonymiser, loaded lazily."""
+
+    def __init__(self, settings: ConsentSettings) -> None:
+        self.settings = settings
+
+    @cached_property
+    def _keyring(self) -> TokenKeyring | None:
+        path = self.settings.token_keyring_file
+        return load_token_keyring(path) if path else None
+
+    @cached_property
+    def _hasher(self) -> EmailHasher | None:
+        path = self.settings.email_hash_key_file
+        return load_email_hasher(path) if path else None
+
+    @cached_property
+    def _pseudonymiser(self) -> IpPseudonymiser | None:
+        path = self.settings.ip_salts_file
+        return load_ip_pseudonymiser(path) if path else None
+
+    @property
+    def tokens(self) -> TokenKeyring:
+        if self._keyring is None:
+            raise _missing("TOKEN_KEYRING_FILE")
+        return self._keyring
+
+    def person_key(self, email: str, field_name: str = "person.email") -> str:
+        if self._hasher is None:
+            raise _missing("EMAIL_HASH_KEY_FILE")
+        try:
+            return self._hasher.person_key(email)
+        except ValueError:
+            raise InvalidArgument.field(field_name, "is not an email address") from None
+
+    def proof_ip(self, ip: str, at: datetime) -> str:
+        """The platform-wide pseudonym of a consenting client's IP, kept in the ledger.
+
+        Same salts as identity's sign-up pseudonyms (IP_SALTS_FILE), so a sign-up proof
+        and the ledger name the same client the same way.
+        """
+        if not ip:
+            return ""
+        if self._pseudonymiser is None:
+            raise _missing("IP_SALTS_FILE")
+        try:
+            return self._pseudonymiser.hash_ip(ip, at=at)
+        except ValueError:
+            raise InvalidArgument.field("client.ip_address", "is not an IP address") from None
+        except KeyError as exc:
+            raise FailedPrecondition(f"the consent service is not configured: {exc}") from None
+
+
+def parse_ip(ip: str) -> bytes:
+    """Packed address (IPv4-mapped IPv6 folded to IPv4); InvalidArgument when it is none."""
+    try:
+        address = ipaddress.ip_address(ip.strip())
+    except ValueError:
+        raise InvalidArgument.field("client.ip_address", "is not an IP address") from None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.packed
+    return address.packed
+
+
+def link_ip_hash(salt: bytes, ip: str) -> str:
+    """Hash of a link visitor's IP under consent's own yearly salt (abuse detection only)."""
+    return hmac.new(salt, _LINK_IP_DOMAIN + parse_ip(ip), hashlib.sha256).hexdigest()
+
+
+def new_salt() -> bytes:
+    return secrets.token_bytes(32)
