@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import queue
 import random
+import shlex
 import signal
 import socket
 import subprocess
@@ -207,6 +208,60 @@ def identity_database_url(data_dir: Path, ports: Ports) -> str:
     return f"postgresql://postgres:{password}@127.0.0.1:{ports.postgres}/identity"
 
 
+def make_api_key(data_dir: Path) -> str:
+    """The README's platform-team steps: dev_env, create-account, create-api-key."""
+    dev_env = subprocess.run(
+        [sys.executable, str(REPO / "examples" / "dev_env.py"), "identity"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+        env={**os.environ, "MISSIVA_DATA_DIR": str(data_dir)},
+    )
+    env = dict(os.environ)
+    for line in dev_env.stdout.splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        env[name] = shlex.split(value)[0]
+    identity = [sys.executable, "-m", "missiva_identity"]
+    subprocess.run(
+        [
+            *identity,
+            "create-account",
+            "--email",
+            "team@example.org",
+            "--account-name",
+            "Platform team",
+            "--password-stdin",
+        ],
+        input="a long and unusual passphrase 7\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env=env,
+    )
+    created = subprocess.run(
+        [
+            *identity,
+            "create-api-key",
+            "--account",
+            "team@example.org",
+            "--scopes",
+            "consent:read",
+            "--name",
+            "ci",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env=env,
+    )
+    keys = [word for word in created.stdout.split() if word.startswith("mk_")]
+    assert keys, created.stdout
+    return keys[0]
+
+
 # --------------------------------------------------------------------------- tests
 
 
@@ -249,6 +304,29 @@ def test_up_serves_everything_and_ctrl_c_leaves_nothing_behind(
     assert example.stdout.count("SERVING") == len(SERVICES)
     assert "missiva.consent.v1.ConsentService" in example.stdout
     assert "ExportPersonData → UNAUTHENTICATED" in example.stdout
+
+    # With an API key made by the README's commands, the example's call succeeds.
+    api_key = make_api_key(data_dir)
+    example = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "examples" / "platform_client.py"),
+            "--base-port",
+            str(ports.base),
+            "--service",
+            "consent",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            **{k: v for k, v in os.environ.items() if k != "MISSIVA_TOKEN"},
+            "MISSIVA_API_KEY": api_key,
+        },
+    )
+    assert example.returncode == 0, example.stdout + example.stderr
+    assert "ListPurposes →" in example.stdout
+    assert api_key not in example.stdout
 
     # The table names every address and no password.
     assert f"http://127.0.0.1:{ports.gateway}" in supervisor.output
