@@ -3,10 +3,11 @@
     python scripts/buf.py lint       buf lint (STANDARD rules); non-zero on any finding
     python scripts/buf.py breaking   buf breaking (FILE rules) against the previous commit
 
-`breaking` compares the working tree's proto/ with proto/ as it was at HEAD~1, so in CI
-(working tree == HEAD) it checks the newest commit, and locally it also covers uncommitted
-edits. Without a HEAD~1 that has proto/ (a fresh repository, a shallow clone, the commit
-that adds the contracts) there is nothing to compare with: it says why and exits 0.
+`breaking` compares the working tree's proto/ with proto/ as it was at HEAD~1 and at each of
+the last commits that changed proto/, so the contracts stay compatible with every recent
+version even when the newest commit did not touch them (in CI the working tree is HEAD);
+locally it also covers uncommitted edits. A baseline without proto/ (a fresh repository, a
+shallow clone, the commit that adds the contracts) is skipped with the reason.
 The buf binary comes from the buf-bin package, next to the running Python.
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_SUBDIR = "proto"
 AGAINST_REF = "HEAD~1"
+RECENT_PROTO_COMMITS = 10
 
 
 def find_buf() -> Path:
@@ -88,6 +90,22 @@ def breaking(root: Path = ROOT, ref: str = AGAINST_REF) -> int:
     return result.returncode
 
 
+def recent_baselines(root: Path, count: int = RECENT_PROTO_COMMITS) -> list[str]:
+    """HEAD~1 and the last `count` commits that changed proto/, oldest last, no repeats."""
+    log = _git(root, "log", f"-n{count}", "--format=%H", "--", PROTO_SUBDIR)
+    found = log.stdout.split() if log.returncode == 0 else []
+    return list(dict.fromkeys([AGAINST_REF, *found]))
+
+
+def breaking_recent(root: Path = ROOT) -> int:
+    """`breaking` against every recent baseline; the first incompatibility fails."""
+    for ref in recent_baselines(root):
+        returncode = breaking(root, ref)
+        if returncode != 0:
+            return returncode
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["lint", "breaking"])
@@ -95,12 +113,16 @@ def main(argv: list[str] | None = None) -> int:
         "--root", type=Path, default=ROOT, help="repository root (default: this checkout)"
     )
     parser.add_argument(
-        "--against", default=AGAINST_REF, help=f"git ref to compare with (default: {AGAINST_REF})"
+        "--against",
+        default=None,
+        help=f"one git ref to compare with (default: {AGAINST_REF} and recent proto/ commits)",
     )
     args = parser.parse_args(argv)
     root = args.root.resolve()
     if args.command == "lint":
         return lint(root)
+    if args.against is None:
+        return breaking_recent(root)
     return breaking(root, args.against)
 
 

@@ -401,3 +401,18 @@ def test_every_event_and_command_round_trips_through_the_envelope(
     unpacked = message_class()
     assert received.payload.Unpack(unpacked)
     assert unpacked == event
+
+
+def test_a_break_hidden_behind_a_later_commit_without_protos_is_still_found(
+    demo_repo: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # The break lands first, then an unrelated commit: HEAD~1 alone would not see it.
+    _commit_demo(demo_repo, DEMO_PROTO.replace("  // Second field.\n  string note = 2;\n", ""))
+    (demo_repo / "README").write_text("docs only\n")
+    _git(demo_repo, "add", "--all")
+    _git(demo_repo, "commit", "--quiet", "--message", "docs")
+
+    assert buf_script.breaking(demo_repo) == 0  # against HEAD~1 only: blind
+    assert buf_script.main(["breaking", "--root", str(demo_repo)]) != 0  # recent baselines
+    out, err = capfd.readouterr()
+    assert 'field "2" with name "note"' in out + err
