@@ -1,6 +1,7 @@
 """Entry point: `python -m missiva_identity [serve|migrate|retention|<command>]`.
 
-Commands: `create-api-key`, `rotate-signing-key` (see `commands.py`).
+Commands: `create-account`, `create-api-key`, `rotate-signing-key` (see `commands.py`) and
+`send-legal-notices` (`legal_notices.py`; a CronJob, not run by the service itself).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from missiva_identity import store
 from missiva_identity.config import IdentitySettings
 from missiva_identity.core import IdentityCore, new_id
 from missiva_identity.domain import password_problem, valid_email, valid_name, valid_scopes
+from missiva_identity.legal_notices import send_legal_notices_command
 from missiva_identity.servicer import create_api_key
 from missiva_identity.vault import IdentityVault
 from missiva_platform.db import make_pool
@@ -185,4 +186,5 @@ COMMANDS = {
     "create-account": create_account_command,
     "create-api-key": create_api_key_command,
     "rotate-signing-key": rotate_signing_key_command,
+    "send-legal-notices": send_legal_notices_command,
 }

@@ -2,7 +2,9 @@
 
 - ``consent.document.published``: the platform's legal document versions. A materially
   changed Terms or Privacy version in force makes every user who accepted an earlier version
-  accept it again at their next sign-in (``store.pending_documents``).
+  accept it again at their next sign-in (``store.pending_documents``); a material change of any
+  platform document queues a notice email to every user from its ``notice_at``
+  (``legal_notices``).
 - ``cmd.identity.export_person_data`` / ``cmd.identity.erase_person_data``: the asynchronous
   privacy contract; the reply goes to consent's work queue in the same transaction.
 
@@ -21,7 +23,7 @@ from missiva.consent.v1 import events_pb2 as consent_events
 from missiva.identity.v1 import identity_service_pb2 as pb
 from missiva.privacy.v1 import events_pb2 as privacy_events
 from missiva.privacy.v1 import privacy_service_pb2
-from missiva_identity import mail, store
+from missiva_identity import legal_notices, mail, store
 from missiva_identity.config import IdentitySettings
 from missiva_identity.domain import Acceptance
 from missiva_identity.privacy import IdentityPrivacy
@@ -60,7 +62,8 @@ def consumer_spec(subject: str) -> ConsumerSpec:
 
 
 def legal_documents_handler(platform_account_id: str) -> Handler:
-    """Stores the platform's own document versions (accounts' documents are not ours)."""
+    """Stores the platform's own document versions and the notices of material changes
+    (accounts' documents are not ours: their contacts are campaign's)."""
 
     async def on_document_published(conn: Any, envelope: EventEnvelope, msg: Any) -> None:
         doc = unpack(envelope, consent_events.LegalDocumentPublished)
@@ -71,21 +74,22 @@ def legal_documents_handler(platform_account_id: str) -> Handler:
             if doc.HasField("effective_at")
             else envelope.occurred_at.ToDatetime(tzinfo=UTC)
         )
-        await store.save_document(
-            conn,
-            {
-                "document_id": doc.document_id,
-                "version": doc.version,
-                "kind": int(doc.kind),
-                "title": doc.title,
-                "url": doc.url,
-                # Not in the event today: read if consent adds it, else the gateway shows its own.
-                "checkbox_text": str(getattr(doc, "checkbox_text", "")),
-                "summary_of_changes": doc.summary_of_changes,
-                "material": doc.material,
-                "effective_at": effective,
-            },
-        )
+        document = {
+            "document_id": doc.document_id,
+            "version": doc.version,
+            "kind": int(doc.kind),
+            "title": doc.title,
+            "url": doc.url,
+            # Not in the event today: read if consent adds it, else the gateway shows its own.
+            "checkbox_text": str(getattr(doc, "checkbox_text", "")),
+            "summary_of_changes": doc.summary_of_changes,
+            "material": doc.material,
+            "effective_at": effective,
+        }
+        await store.save_document(conn, document)
+        # A material change: our users get the notice email from notice_at (send-legal-notices).
+        notice_at = doc.notice_at.ToDatetime(tzinfo=UTC) if doc.HasField("notice_at") else None
+        await legal_notices.record_notice(conn, {**document, "notice_at": notice_at})
 
     return on_document_published
 

@@ -59,9 +59,12 @@ def email(
     person_key: str,
     tenant_id: str,
     variables: dict[str, str] | None = None,
+    idempotency_key: str | None = None,
 ) -> EventEnvelope:
+    """``idempotency_key``: a stable one when the same email may be built twice (delivery
+    sends a key once); a fresh one otherwise."""
     command = delivery_events.SendTransactionalCommand(
-        idempotency_key=str(uuid.uuid4()),
+        idempotency_key=idempotency_key or str(uuid.uuid4()),
         template_key=f"identity.{template}",
         to_address=to,
         to_name=name,

@@ -2,7 +2,8 @@
 
 ``legal_acceptances``, ``refresh_tokens`` (live ones), ``recovery_codes`` (unused ones) and a
 user's sessions go with their user (foreign keys ``ON DELETE CASCADE``), and users with their
-account; the rules below end users and accounts on time.
+account; the rules below end users and accounts on time. ``legal_notice_sends`` (who was sent
+a notice of a legal change) goes with its notice and with its user.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from missiva_identity import mail
 from missiva_identity.config import IdentitySettings
+from missiva_identity.legal_notices import NOTICE_RETENTION
 from missiva_platform.retention import Action, RetentionRule
 
 INACTIVITY_NOTICE_AFTER = timedelta(days=365)
@@ -195,6 +197,13 @@ def rules(settings: IdentitySettings) -> tuple[RetentionRule, ...]:
             time_column="drop_after",
             max_age=timedelta(0),
             why="a retired key is dropped once every token it signed has expired",
+        ),
+        RetentionRule(
+            table="legal_notices",
+            time_column="effective_at",
+            max_age=NOTICE_RETENTION,
+            why="who was told of a legal change matters for a year after it took effect"
+            " (its per-user rows go with it); consent keeps the document versions",
         ),
         RetentionRule(
             table="users",
