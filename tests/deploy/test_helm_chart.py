@@ -99,6 +99,14 @@ def component(manifest: Manifest) -> str | None:
     return manifest["metadata"].get("labels", {}).get("app.kubernetes.io/component")
 
 
+def cron_jobs_of_workload(manifests: list[Manifest], workload: str) -> list[Manifest]:
+    return [
+        c
+        for c in of_kind(manifests, "CronJob")
+        if c["metadata"]["labels"]["missiva.io/workload"] == workload
+    ]
+
+
 def test_default_render_is_valid_kubernetes_and_fast(
     default_render: tuple[list[Manifest], float],
 ) -> None:
@@ -174,7 +182,8 @@ def test_every_pod_runs_as_non_root_on_a_read_only_root_without_capabilities(
     manifests: list[Manifest],
 ) -> None:
     workloads = [m for m in manifests if m["kind"] in {"Deployment", "Job", "CronJob"}]
-    assert len(workloads) == 6 + 5 + 5
+    # Servers, migration Jobs, retention CronJobs, scheduled admin commands (`jobs:`).
+    assert len(workloads) == 6 + 5 + 5 + 2
     for workload in workloads:
         pod = pod_spec(workload)
         assert pod["securityContext"]["runAsNonRoot"] is True
@@ -285,13 +294,149 @@ def test_migration_jobs_run_as_pre_install_and_pre_upgrade_hooks(
 def test_retention_runs_as_a_cron_job_per_service_on_its_own_schedule(
     manifests: list[Manifest],
 ) -> None:
-    cron_jobs = {component(c): c for c in of_kind(manifests, "CronJob")}
+    cron_jobs = {component(c): c for c in cron_jobs_of_workload(manifests, "retention")}
     assert sorted(cron_jobs) == sorted(GRPC_SERVICES)
     assert cron_jobs["identity"]["spec"]["schedule"] == "10 3 * * *"
     assert len({c["spec"]["schedule"] for c in cron_jobs.values()}) == len(cron_jobs)
     for name, cron_job in cron_jobs.items():
         assert cron_job["spec"]["concurrencyPolicy"] == "Forbid"
         assert container(cron_job)["command"] == ["python", "-m", f"missiva_{name}", "retention"]
+
+
+def test_admin_commands_run_as_cron_jobs_in_the_services_own_pod(
+    manifests: list[Manifest],
+) -> None:
+    cron_jobs = of_kind(manifests, "CronJob")
+    jobs = {c["metadata"]["name"]: c for c in cron_jobs_of_workload(manifests, "job")}
+    # Exactly the two admin commands, besides one retention CronJob per gRPC service.
+    assert sorted(jobs) == [
+        f"{PREFIX}-consent-digest",
+        f"{PREFIX}-identity-send-legal-notices",
+    ]
+    assert len(cron_jobs) == len(GRPC_SERVICES) + 2
+    assert invalid(list(jobs.values())) == []
+
+    notices = jobs[f"{PREFIX}-identity-send-legal-notices"]
+    assert component(notices) == "identity"
+    assert notices["spec"]["schedule"] == "0 * * * *"
+    assert notices["spec"]["concurrencyPolicy"] == "Forbid"
+    assert container(notices)["command"] == [
+        "python",
+        "-m",
+        "missiva_identity",
+        "send-legal-notices",
+    ]
+
+    digest = jobs[f"{PREFIX}-consent-digest"]
+    assert component(digest) == "consent"
+    assert digest["spec"]["schedule"] == "30 0 * * *"
+    assert digest["spec"]["timeZone"] == "Etc/UTC"
+    assert container(digest)["command"] == ["python", "-m", "missiva_consent", "digest"]
+
+    # Same pod as the service's retention run: only the command differs.
+    for job in (notices, digest):
+        name = component(job)
+        retention = find(manifests, "CronJob", f"{PREFIX}-{name}-retention")
+        job_pod, retention_pod = pod_spec(job), pod_spec(retention)
+        assert {k: v for k, v in job_pod.items() if k != "containers"} == {
+            k: v for k, v in retention_pod.items() if k != "containers"
+        }
+        assert {k: v for k, v in container(job).items() if k != "command"} == {
+            k: v for k, v in container(retention).items() if k != "command"
+        }
+        assert (
+            job["spec"]["jobTemplate"]["spec"]["template"]["metadata"]["labels"][
+                "missiva.io/workload"
+            ]
+            == "job"
+        )
+
+
+def test_jobs_are_per_service_and_optional(chart: helm.Chart) -> None:
+    manifests = render(
+        chart,
+        {
+            "services": {
+                # Removing a job set by the chart's values.
+                "identity": {"jobs": {"send-legal-notices": None}},
+                "analytics": {"jobs": {}},
+                "campaign": {
+                    "jobs": {
+                        "reindex": {
+                            "schedule": "15 2 * * 0",
+                            "args": ["reindex", "--all"],
+                            "concurrencyPolicy": "Replace",
+                            "activeDeadlineSeconds": 120,
+                            "backoffLimit": 0,
+                        }
+                    }
+                },
+            }
+        },
+    )
+    assert invalid(manifests) == []
+    jobs = {c["metadata"]["name"]: c for c in cron_jobs_of_workload(manifests, "job")}
+    assert sorted(jobs) == [f"{PREFIX}-campaign-reindex", f"{PREFIX}-consent-digest"]
+    # A service with `jobs: {}` still gets its retention CronJob, and nothing else.
+    analytics = [c for c in of_kind(manifests, "CronJob") if component(c) == "analytics"]
+    assert [c["metadata"]["name"] for c in analytics] == [f"{PREFIX}-analytics-retention"]
+
+    reindex = jobs[f"{PREFIX}-campaign-reindex"]
+    assert container(reindex)["command"] == [
+        "python",
+        "-m",
+        "missiva_campaign",
+        "reindex",
+        "--all",
+    ]
+    assert reindex["spec"]["concurrencyPolicy"] == "Replace"
+    assert "timeZone" not in reindex["spec"]
+    assert reindex["spec"]["jobTemplate"]["spec"]["activeDeadlineSeconds"] == 120
+    assert reindex["spec"]["jobTemplate"]["spec"]["backoffLimit"] == 0
+
+
+def test_job_names_are_truncated_like_retention(chart: helm.Chart) -> None:
+    long_name = "a" * 40
+    manifests = render(
+        chart,
+        {"services": {"campaign": {"jobs": {long_name: {"schedule": "0 1 * * *", "args": ["x"]}}}}},
+    )
+    assert invalid(manifests) == []
+    (job,) = cron_jobs_of_workload([c for c in manifests if component(c) == "campaign"], "job")
+    assert job["metadata"]["name"] == f"{PREFIX}-campaign-{long_name}"[:52]
+
+
+def test_a_bad_job_entry_is_refused_by_the_schema(chart: helm.Chart) -> None:
+    job = {"schedule": "0 1 * * *", "args": ["digest"]}
+    with pytest.raises(helm.HelmValuesError, match="additional properties 'schedul' not allowed"):
+        render(
+            chart,
+            {
+                "services": {
+                    "consent": {"jobs": {"weekly": {"schedul": "0 1 * * 0", "args": ["x"]}}}
+                }
+            },
+        )
+    with pytest.raises(
+        helm.HelmValuesError, match="additional properties 'concurencyPolicy' not allowed"
+    ):
+        chart.validate_schema(
+            {"services": {"consent": {"jobs": {"weekly": {**job, "concurencyPolicy": "Forbid"}}}}}
+        )
+    with pytest.raises(helm.HelmValuesError, match="missing property 'args'"):
+        chart.validate_schema(
+            {"services": {"consent": {"jobs": {"weekly": {"schedule": "0 1 * * 0"}}}}}
+        )
+    with pytest.raises(helm.HelmValuesError, match="missing property 'schedule'"):
+        chart.validate_schema({"services": {"consent": {"jobs": {"weekly": {"args": ["x"]}}}}})
+    with pytest.raises(helm.HelmValuesError, match="args"):
+        chart.validate_schema({"services": {"consent": {"jobs": {"weekly": {**job, "args": []}}}}})
+    # "retention" would collide with the retention CronJob's name.
+    with pytest.raises(helm.HelmValuesError, match="invalid propertyName 'retention'"):
+        chart.validate_schema({"services": {"consent": {"jobs": {"retention": job}}}})
+    with pytest.raises(helm.HelmValuesError, match="invalid propertyName 'Weekly_Digest'"):
+        chart.validate_schema({"services": {"consent": {"jobs": {"Weekly_Digest": job}}}})
+    chart.validate_schema({"services": {"consent": {"jobs": {"weekly": job}}}})
 
 
 def test_configuration_comes_from_a_config_map_and_secrets_from_secrets(

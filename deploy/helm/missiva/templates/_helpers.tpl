@@ -179,12 +179,14 @@ Args: dict "root" $ "name" <key> "cfg" <config>.
 {{- end }}
 
 {{/*
-The pod of a server, a migration or a retention run. Every pod gets a writable /tmp (the root
+The pod of a server, a migration, a retention run or a scheduled admin command (`jobs:`). Every pod gets a writable /tmp (the root
 filesystem is read-only) and no service-account token (no service talks to the Kubernetes API).
 The migration Job is a pre-install hook: it runs before the release's ConfigMaps, ServiceAccounts
 and shared Secret exist, so it carries its configuration inline, uses the namespace's default
 ServiceAccount and gets only its database URL, never the key files.
-Args: dict "root" $ "name" <key> "cfg" <config> "mode" ("server" | "migrate" | "retention").
+Args: dict "root" $ "name" <key> "cfg" <config> "mode" ("server" | "migrate" | "retention" | "job")
+[ "jobArgs" <list> ]. A job runs `python -m <module> <jobArgs...>`; the other modes run
+`python -m <module> <mode>` (the server: `command`, if set).
 */}}
 {{- define "missiva.podSpec" -}}
 {{- $root := .root }}
@@ -198,6 +200,11 @@ Args: dict "root" $ "name" <key> "cfg" <config> "mode" ("server" | "migrate" | "
 {{- $command := list "python" "-m" $cfg.module $mode }}
 {{- if eq $mode "server" }}
 {{- $command = $cfg.command | default (list "python" "-m" $cfg.module "serve") }}
+{{- else if eq $mode "job" }}
+{{- if not .jobArgs }}
+{{- fail (printf "services.%s.jobs: a job needs args" .name) }}
+{{- end }}
+{{- $command = concat (list "python" "-m" $cfg.module) .jobArgs }}
 {{- end }}
 {{- with $cfg.imagePullSecrets }}
 imagePullSecrets:
