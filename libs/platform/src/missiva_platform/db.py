@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import select
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
@@ -142,6 +144,26 @@ async def check_migrated(url: str, sets: list[MigrationSet]) -> None:
         raise MigrationError(f"{len(pending)} migration(s) pending ({names}); run migrate first")
 
 
+async def check_idle_connection(conn: psycopg.AsyncConnection[Any]) -> None:
+    """The pool's checkout check, without a round trip for a connection that is fine.
+
+    An idle connection's socket has nothing to read unless the server spoke unasked: when it
+    shuts down or ends the session it sends an error and closes the socket (readable, or
+    EOF). Only then — or when the connection is already known broken — is the server asked
+    (``check_connection``: an empty query), which raises and makes the pool replace it.
+    """
+    if conn.closed or conn.broken:
+        raise psycopg.OperationalError("the connection is closed")
+    try:
+        poller = select.poll()
+        poller.register(conn.pgconn.socket, select.POLLIN)
+        spoke = bool(poller.poll(0))  # POLLIN, POLLHUP or POLLERR: ask the server
+    except (OSError, ValueError, psycopg.OperationalError):
+        spoke = True  # no usable socket: let the real check decide
+    if spoke:
+        await AsyncConnectionPool.check_connection(conn)
+
+
 def make_pool(url: str, *, min_size: int = 1, max_size: int = 10, name: str = "db"):
     """A pool that checks connections on checkout, so it heals after a database restart."""
     return AsyncConnectionPool(
@@ -150,7 +172,7 @@ def make_pool(url: str, *, min_size: int = 1, max_size: int = 10, name: str = "d
         max_size=max_size,
         name=name,
         open=False,
-        check=AsyncConnectionPool.check_connection,
+        check=check_idle_connection,
         reconnect_timeout=float("inf"),
         kwargs={"autocommit": False},
     )

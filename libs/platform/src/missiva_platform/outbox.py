@@ -200,9 +200,10 @@ class OutboxRelay:
     ``db`` is the service's connection pool (connections are borrowed per batch) or a
     conninfo string (the relay keeps its own connections). ``nats`` is the NATS client or its
     JetStream context. The relay wakes on the outbox trigger's NOTIFY and, as a fallback,
-    every ``poll_interval`` seconds. ``concurrency`` batches are in flight at once, so one is
-    claimed and published while another waits for its acknowledgements; at most
-    ``batch_size * concurrency`` publishes are unacknowledged.
+    every ``poll_interval`` seconds; after a NOTIFY it waits ``coalesce`` seconds so that the
+    commits right behind it go in the same batch. ``concurrency`` batches are in flight at
+    once, so one is claimed and published while another waits for its acknowledgements; at
+    most ``batch_size * concurrency`` publishes are unacknowledged.
     """
 
     def __init__(
@@ -214,6 +215,7 @@ class OutboxRelay:
         poll_interval: float = 1.0,
         publish_timeout: float = 10.0,
         concurrency: int = 2,
+        coalesce: float = 0.02,
         listen_conninfo: str | None = None,
         tracer_provider: trace.TracerProvider | None = None,
     ) -> None:
@@ -226,6 +228,7 @@ class OutboxRelay:
         self.poll_interval = poll_interval
         self.publish_timeout = publish_timeout
         self.concurrency = concurrency
+        self.coalesce = coalesce
         if listen_conninfo is None:
             listen_conninfo = db if isinstance(db, str) else _pool_conninfo(db)
         self.listen_conninfo = listen_conninfo
@@ -396,9 +399,14 @@ class OutboxRelay:
                 if published == 0 or time.monotonic() > self._drain_deadline:
                     return
                 continue
-            if published >= self.batch_size or wake.is_set():
+            if published >= self.batch_size:
                 continue
-            await self._sleep(wake, self.poll_interval)
+            if not wake.is_set():
+                await self._sleep(wake, self.poll_interval)
+            if self.coalesce and wake.is_set() and not self._stopping:
+                # Woken by a commit: let the commits right behind it join this batch, rather
+                # than one claim-publish-delete transaction (per slot) for every commit.
+                await asyncio.sleep(self.coalesce)
 
     def _wake(self) -> None:
         for wake in self._wakes:

@@ -237,12 +237,14 @@ class ConsentService:
 
     def link_tokens(self, scope: LinkScope) -> tuple[str, str]:
         ttl = timedelta(days=self.settings.link_token_days)
-        tokens = self.keys.tokens
-        unsubscribe = tokens.sign(domain.UNSUBSCRIBE, scope.claims(), ttl=ttl)
-        preferences = tokens.sign(
+        unsubscribe = self.keys.tokens.sign(domain.UNSUBSCRIBE, scope.claims(), ttl=ttl)
+        return unsubscribe, self.preferences_token(scope)
+
+    def preferences_token(self, scope: LinkScope) -> str:
+        ttl = timedelta(days=self.settings.link_token_days)
+        return self.keys.tokens.sign(
             domain.PREFERENCES, {"a": scope.account_id, "k": scope.person_key}, ttl=ttl
         )
-        return unsubscribe, preferences
 
     def url(self, page: str, token: str) -> str:
         return f"{self.settings.public_base_url.rstrip('/')}/{page}/{token}"
@@ -313,7 +315,10 @@ class ConsentService:
     ) -> tuple[list[Purpose], bool]:
         """Withdraw, suppress and emit in ONE transaction; (purposes withdrawn, anything new)."""
         now = _now()
-        async with self.pool.connection() as conn, conn.transaction():
+        # One pipeline for the whole transaction: BEGIN, the writes nobody reads back, the
+        # events and COMMIT travel with the next statement whose answer is needed, so the
+        # request costs five round trips instead of eleven (same statements, same order).
+        async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
             if ip:
                 await self.note_link_hit(conn, scope, ip, "unsubscribe", now)
             if all_purposes or scope.purpose_id == domain.ALL_BUT_SYSTEM:
@@ -818,7 +823,7 @@ class ConsentServicer(consent_service_pb2_grpc.ConsentServiceServicer):
             one_click=request.one_click,
             ip=request.client.ip_address,
         )
-        _, preferences = self.svc.link_tokens(scope)
+        preferences = self.svc.preferences_token(scope)  # the unsubscribe link is spent
         return pb.UnsubscribeResponse(
             purpose_ids=[p.purpose_id for p in targets],
             purpose_names=[p.name for p in targets],

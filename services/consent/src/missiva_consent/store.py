@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from google.protobuf.message import Message
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, pq
 
 from missiva_consent import domain
 from missiva_consent.domain import (
@@ -38,6 +39,18 @@ from missiva_platform.outbox import add_event
 
 Conn = AsyncConnection[Any]
 PRODUCER = "consent"
+
+
+def batch(conn: Conn) -> contextlib.AbstractAsyncContextManager[Any]:
+    """Send the statements of the block together (one round trip when the block ends).
+
+    When the caller already runs a pipeline, the statements simply join it: they are sent
+    with whatever is fetched next, in order, in the caller's transaction (an error surfaces
+    there, and the transaction rolls back as usual).
+    """
+    if conn.pgconn.pipeline_status != pq.PipelineStatus.OFF:
+        return contextlib.nullcontext()
+    return conn.pipeline()
 
 
 async def emit(
@@ -311,9 +324,13 @@ def _entry_params(entry: LedgerEntry) -> tuple[Any, ...]:
     )
 
 
+def _states(rows: Iterable[Sequence[Any]]) -> dict[str, State]:
+    return {row[0]: State(Status(row[1]), row[2], row[3], row[4]) for row in rows}
+
+
 async def person_states(conn: Conn, account_id: str, person_key: str) -> dict[str, State]:
     cur = await conn.execute(_STATES_OF_PERSON, (account_id, person_key))
-    return {row[0]: State(Status(row[1]), row[2], row[3], row[4]) for row in await cur.fetchall()}
+    return _states(await cur.fetchall())
 
 
 async def append(
@@ -329,14 +346,18 @@ async def append(
     Changes that would change nothing (withdrawing what is already withdrawn) append
     nothing, so replaying a request is harmless. Returns the entries appended.
     """
-    cur = await conn.execute(_LOCK_CHAIN, (account_id, person_key, GENESIS))
-    head = await cur.fetchone()
+    # Lock the head, then read the states (after the lock, so nobody changes them under us):
+    # two statements, executed in that order, in one round trip.
+    async with batch(conn):
+        locked = await conn.execute(_LOCK_CHAIN, (account_id, person_key, GENESIS))
+        read = await conn.execute(_STATES_OF_PERSON, (account_id, person_key))
+    head = await locked.fetchone()
     assert head is not None
     seq, prev_hash, last_at = head
     recorded = domain.utc(now or datetime.now(UTC))
     if last_at is not None and recorded < last_at:
         recorded = last_at  # replicas' clocks differ: keep recorded_at monotonic per chain
-    states = await person_states(conn, account_id, person_key)
+    states = _states(await read.fetchall())
     entries: list[LedgerEntry] = []
     changed: dict[str, tuple[State, str]] = {}
     for change in changes:
@@ -383,7 +404,7 @@ async def append(
         return []
     purposes = {c.purpose.purpose_id: c.purpose for c in changes if c.purpose is not None}
     # The writes depend on nothing they return: one pipelined round trip instead of several.
-    async with conn.pipeline():
+    async with batch(conn):
         for entry in entries:
             await conn.execute(_INSERT_ENTRY, _entry_params(entry))
         for pid, (state, record_id) in changed.items():
@@ -834,10 +855,13 @@ async def record_link_hit(
     unsubscribed within ``window``, counted up to ``threshold`` (0 for preference visits)."""
     ip_hash = link_ip_hash(salt, ip)
     day = at.astimezone(UTC).date()
-    await conn.execute(_RECORD_HIT, (ip_hash, day, kind, account_id, person_key, at))
     if kind != "unsubscribe":
+        await conn.execute(_RECORD_HIT, (ip_hash, day, kind, account_id, person_key, at))
         return ip_hash, 0
-    cur = await conn.execute(_DISTINCT_PEOPLE, (ip_hash, at - window, threshold))
+    # The count runs after the insert (it includes this visit): one round trip for both.
+    async with batch(conn):
+        await conn.execute(_RECORD_HIT, (ip_hash, day, kind, account_id, person_key, at))
+        cur = await conn.execute(_DISTINCT_PEOPLE, (ip_hash, at - window, threshold))
     row = await cur.fetchone()
     return ip_hash, int(row[0]) if row else 0
 
