@@ -31,6 +31,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from psycopg_pool import AsyncConnectionPool
 
+from missiva.identity.v1 import identity_service_pb2, identity_service_pb2_grpc
 from missiva_platform import metrics
 from missiva_platform.auth import (
     AccessPolicy,
@@ -38,6 +39,13 @@ from missiva_platform.auth import (
     JwksSource,
     MethodRule,
     TokenVerifier,
+)
+from missiva_platform.bus import (
+    Consumer,
+    bus_healthy,
+    connect_nats,
+    dead_letter_stream,
+    provision,
 )
 from missiva_platform.config import ServiceSettings, load_or_exit
 from missiva_platform.db import (
@@ -50,13 +58,14 @@ from missiva_platform.db import (
     ping,
 )
 from missiva_platform.interceptors import KitServerInterceptor
+from missiva_platform.outbox import OutboxRelay
 from missiva_platform.retention import KIT_RULES, RetentionRule, run_retention
 from missiva_platform.sidecar import side_server
+from missiva_platform.telemetry import configure_logging, configure_tracing
 
 log = logging.getLogger(__name__)
 
 LIVENESS = "liveness"  # health name Kubernetes' liveness probe asks for
-AddServicer = Callable[[Any, grpc.aio.Server], None]
 
 
 @dataclass
@@ -102,7 +111,6 @@ class ServiceApp:
         self._relay: Any = None
         self._running_consumers: list[Any] = []
         self._side: Any = None
-        self._started = asyncio.Event()
 
     # -- wiring ------------------------------------------------------------------------------
 
@@ -187,15 +195,12 @@ class ServiceApp:
         await self._start_bus_workers()
         await self._check_health()
         self._tasks.append(asyncio.create_task(self._health_loop(), name="health"))
-        self._started.set()
         log.info(
             "service started",
             extra={"service": self.name, "grpc_port": self.grpc_port, "http_port": self.http_port},
         )
 
     async def _connect_bus(self) -> None:
-        from missiva_platform.bus import connect_nats, dead_letter_stream, provision
-
         self.nc = await connect_nats(self.settings.nats_url, name=self.name)
         self.js = self.nc.jetstream()
         streams = list(self.streams)
@@ -204,9 +209,6 @@ class ServiceApp:
         await provision(self.js, streams, [spec for spec, _ in self.consumers])
 
     async def _start_bus_workers(self) -> None:
-        from missiva_platform.bus import Consumer
-        from missiva_platform.outbox import OutboxRelay
-
         assert self.pool is not None
         self._relay = OutboxRelay(self.pool, self.nc)
         await self._relay.start()
@@ -217,8 +219,6 @@ class ServiceApp:
 
     async def _check_health(self) -> None:
         assert self.pool is not None
-        from missiva_platform.bus import bus_healthy
-
         within = min(2.0, self.settings.health_interval_seconds)
         db_ok = await ping(self.pool, within)
         bus_ok = self.nc is not None and await bus_healthy(self.nc, within)
@@ -305,8 +305,6 @@ def _identity_jwks_fetcher(target: str) -> Callable[[], Any]:
     async def fetch() -> Any:
         import json
 
-        from missiva.identity.v1 import identity_service_pb2, identity_service_pb2_grpc
-
         async with grpc.aio.insecure_channel(target) as channel:
             stub = identity_service_pb2_grpc.IdentityServiceStub(channel)
             reply = await stub.GetJwks(identity_service_pb2.GetJwksRequest(), timeout=5)
@@ -360,10 +358,5 @@ def run_cli(
 
 
 def _configure_process(name: str, settings: ServiceSettings) -> None:
-    try:
-        from missiva_platform.telemetry import configure_logging, configure_tracing
-    except ImportError:  # pragma: no cover - telemetry is part of the kit
-        logging.basicConfig(level=settings.log_level)
-        return
     configure_logging(name, settings.log_level)
     configure_tracing(name, otlp_endpoint=settings.otel_exporter_otlp_endpoint)

@@ -6,12 +6,9 @@ work), but every call that needs the secret answers FAILED_PRECONDITION naming t
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import ipaddress
 import logging
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -27,8 +24,6 @@ if TYPE_CHECKING:
     from missiva_consent.config import ConsentSettings
 
 log = logging.getLogger(__name__)
-
-_LINK_IP_DOMAIN = b"missiva.consent.link-ip.v1\x00"
 
 
 def _missing(variable: str) -> FailedPrecondition:
@@ -89,20 +84,13 @@ class ConsentKeys:
             raise FailedPrecondition(f"the consent service is not configured: {exc}") from None
 
 
-def parse_ip(ip: str) -> bytes:
-    """Packed address (IPv4-mapped IPv6 folded to IPv4); InvalidArgument when it is none."""
+def link_ip_hash(salt: bytes, ip: str, at: datetime) -> str:
+    """Hash of a link visitor's IP under consent's own salt for ``at``'s year (abuse detection
+    only); consent's salt, not the platform's, keeps it apart from the ledger's pseudonyms."""
     try:
-        address = ipaddress.ip_address(ip.strip())
+        return IpPseudonymiser({at.astimezone(UTC).year: salt}).hash_ip(ip, at=at)
     except ValueError:
         raise InvalidArgument.field("client.ip_address", "is not an IP address") from None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return address.ipv4_mapped.packed
-    return address.packed
-
-
-def link_ip_hash(salt: bytes, ip: str) -> str:
-    """Hash of a link visitor's IP under consent's own yearly salt (abuse detection only)."""
-    return hmac.new(salt, _LINK_IP_DOMAIN + parse_ip(ip), hashlib.sha256).hexdigest()
 
 
 def new_salt() -> bytes:

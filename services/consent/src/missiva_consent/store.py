@@ -853,7 +853,7 @@ async def record_link_hit(
 ) -> tuple[str, int]:
     """Record a visit by salted IP hash; return the hash and how many different people it
     unsubscribed within ``window``, counted up to ``threshold`` (0 for preference visits)."""
-    ip_hash = link_ip_hash(salt, ip)
+    ip_hash = link_ip_hash(salt, ip, at)
     day = at.astimezone(UTC).date()
     if kind != "unsubscribe":
         await conn.execute(_RECORD_HIT, (ip_hash, day, kind, account_id, person_key, at))

@@ -14,7 +14,6 @@ import concurrent.futures
 import itertools
 import re
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from opentelemetry import trace
@@ -129,11 +128,3 @@ def _smtp_sink_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Smt
 def smtp_sink(_smtp_sink_session: SmtpSink) -> SmtpSink:
     _smtp_sink_session.handler.clear()
     return _smtp_sink_session
-
-
-def repo_root() -> Path:
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "uv.lock").exists() or (parent / ".git").exists():
-            return parent
-    return Path.cwd()
