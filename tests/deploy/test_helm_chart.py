@@ -183,7 +183,7 @@ def test_every_pod_runs_as_non_root_on_a_read_only_root_without_capabilities(
 ) -> None:
     workloads = [m for m in manifests if m["kind"] in {"Deployment", "Job", "CronJob"}]
     # Servers, migration Jobs, retention CronJobs, scheduled admin commands (`jobs:`).
-    assert len(workloads) == 6 + 5 + 5 + 2
+    assert len(workloads) == 6 + 5 + 5 + 3
     for workload in workloads:
         pod = pod_spec(workload)
         assert pod["securityContext"]["runAsNonRoot"] is True
@@ -241,7 +241,7 @@ def test_a_service_override_wins_while_the_other_defaults_survive_the_merge(
     config = find(overridden, "ConfigMap", f"{PREFIX}-campaign")["data"]
     assert config["CAMPAIGN_BATCH_SIZE"] == "500"
     assert config["LOG_LEVEL"] == "INFO"
-    assert config["IDENTITY_TARGET"] == f"{PREFIX}-identity:50051"
+    assert config["IDENTITY_TARGET"] == f"dns:///{PREFIX}-identity-pods:50051"
 
     # The config changed, so the pods roll; other services keep their pods.
     annotation = "checksum/config"
@@ -308,12 +308,13 @@ def test_admin_commands_run_as_cron_jobs_in_the_services_own_pod(
 ) -> None:
     cron_jobs = of_kind(manifests, "CronJob")
     jobs = {c["metadata"]["name"]: c for c in cron_jobs_of_workload(manifests, "job")}
-    # Exactly the two admin commands, besides one retention CronJob per gRPC service.
+    # Exactly the three admin commands, besides one retention CronJob per gRPC service.
     assert sorted(jobs) == [
         f"{PREFIX}-consent-digest",
+        f"{PREFIX}-consent-send-document-notices",
         f"{PREFIX}-identity-send-legal-notices",
     ]
-    assert len(cron_jobs) == len(GRPC_SERVICES) + 2
+    assert len(cron_jobs) == len(GRPC_SERVICES) + 3
     assert invalid(list(jobs.values())) == []
 
     notices = jobs[f"{PREFIX}-identity-send-legal-notices"]
@@ -333,8 +334,19 @@ def test_admin_commands_run_as_cron_jobs_in_the_services_own_pod(
     assert digest["spec"]["timeZone"] == "Etc/UTC"
     assert container(digest)["command"] == ["python", "-m", "missiva_consent", "digest"]
 
+    document_notices = jobs[f"{PREFIX}-consent-send-document-notices"]
+    assert component(document_notices) == "consent"
+    assert document_notices["spec"]["schedule"] == "5 * * * *"
+    assert document_notices["spec"]["concurrencyPolicy"] == "Forbid"
+    assert container(document_notices)["command"] == [
+        "python",
+        "-m",
+        "missiva_consent",
+        "send-document-notices",
+    ]
+
     # Same pod as the service's retention run: only the command differs.
-    for job in (notices, digest):
+    for job in (notices, digest, document_notices):
         name = component(job)
         retention = find(manifests, "CronJob", f"{PREFIX}-{name}-retention")
         job_pod, retention_pod = pod_spec(job), pod_spec(retention)
@@ -376,7 +388,11 @@ def test_jobs_are_per_service_and_optional(chart: helm.Chart) -> None:
     )
     assert invalid(manifests) == []
     jobs = {c["metadata"]["name"]: c for c in cron_jobs_of_workload(manifests, "job")}
-    assert sorted(jobs) == [f"{PREFIX}-campaign-reindex", f"{PREFIX}-consent-digest"]
+    assert sorted(jobs) == [
+        f"{PREFIX}-campaign-reindex",
+        f"{PREFIX}-consent-digest",
+        f"{PREFIX}-consent-send-document-notices",
+    ]
     # A service with `jobs: {}` still gets its retention CronJob, and nothing else.
     analytics = [c for c in of_kind(manifests, "CronJob") if component(c) == "analytics"]
     assert [c["metadata"]["name"] for c in analytics] == [f"{PREFIX}-analytics-retention"]
@@ -439,6 +455,26 @@ def test_a_bad_job_entry_is_refused_by_the_schema(chart: helm.Chart) -> None:
     chart.validate_schema({"services": {"consent": {"jobs": {"weekly": job}}}})
 
 
+def test_every_grpc_target_is_a_headless_service_over_the_servers_pods(
+    manifests: list[Manifest],
+) -> None:
+    """Clients balance round robin over what a target resolves to: every replica's address,
+    through a headless Service selecting exactly the pods the ClusterIP Service selects."""
+    targets = {
+        value
+        for config in of_kind(manifests, "ConfigMap")
+        for key, value in config.get("data", {}).items()
+        if key.endswith("_TARGET")
+    }
+    assert targets == {f"dns:///{PREFIX}-{name}-pods:50051" for name in GRPC_SERVICES}
+    for name in GRPC_SERVICES:
+        pods = find(manifests, "Service", f"{PREFIX}-{name}-pods")["spec"]
+        service = find(manifests, "Service", f"{PREFIX}-{name}")["spec"]
+        assert pods["clusterIP"] == "None"
+        assert pods["selector"] == service["selector"]
+        assert [(p["name"], p["port"]) for p in pods["ports"]] == [("grpc", 50051)]
+
+
 def test_configuration_comes_from_a_config_map_and_secrets_from_secrets(
     manifests: list[Manifest],
 ) -> None:
@@ -451,11 +487,11 @@ def test_configuration_comes_from_a_config_map_and_secrets_from_secrets(
     assert identity["TOKEN_KEYRING_FILE"] == f"{mount}/token-keyring.json"
     for name in ("consent", "campaign", "delivery", "billing"):
         data = find(manifests, "ConfigMap", f"{PREFIX}-{name}")["data"]
-        assert data["IDENTITY_TARGET"] == f"{PREFIX}-identity:50051"
+        assert data["IDENTITY_TARGET"] == f"dns:///{PREFIX}-identity-pods:50051"
         assert data["SERVICE_CREDENTIALS_FILE"] == f"{mount}/service-credentials.json"
         assert "JWT_SIGNING_KEYS_FILE" not in data  # identity's signing keys stay with identity
     consent = find(manifests, "ConfigMap", f"{PREFIX}-consent")["data"]
-    assert consent["BILLING_TARGET"] == f"{PREFIX}-billing:50051"
+    assert consent["BILLING_TARGET"] == f"dns:///{PREFIX}-billing-pods:50051"
     gateway = find(manifests, "ConfigMap", f"{PREFIX}-gateway")["data"]
     assert {k for k in gateway if k.endswith("_TARGET")} == {
         f"{name.upper()}_TARGET" for name in GRPC_SERVICES
@@ -491,12 +527,14 @@ def test_existing_secret_names_are_used_as_given(chart: helm.Chart) -> None:
 
 
 def dev_secret_values() -> dict[str, Any]:
-    service_data = {
-        "DATABASE_URL": "postgresql://dev@postgresql/dev",
-        "service-credentials.json": "{}",
-    }
+    service_data = {"DATABASE_URL": "postgresql://dev@postgresql/dev"}
     services: dict[str, Any] = {
-        name: {"secret": {"data": dict(service_data)}} for name in GRPC_SERVICES
+        name: {
+            "secret": {"data": dict(service_data)},
+            # The chart writes each service's credentials file from its client secret.
+            "serviceClient": {"clientSecret": f"dev-{name}-client-secret"},
+        }
+        for name in GRPC_SERVICES
     }
     services["identity"]["secret"]["data"]["jwt-signing-keys.json"] = "{}"
     services["delivery"]["secret"]["data"]["SMTP_URL"] = "smtp://mailpit:1025"

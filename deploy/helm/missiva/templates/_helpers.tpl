@@ -42,6 +42,14 @@ app.kubernetes.io/part-of: missiva
 {{- end }}
 
 {{/*
+The headless Service of a gRPC service: its DNS name resolves to every ready replica, so a
+client channel balances round robin over them (see missiva_platform.channels).
+*/}}
+{{- define "missiva.podsServiceName" -}}
+{{- printf "%s-pods" (include "missiva.componentName" . | trunc 58 | trimSuffix "-") }}
+{{- end }}
+
+{{/*
 Selects all pods of one service: its server, migration and retention pods, so the service's
 NetworkPolicy covers all of them. Args: dict "root" $ "name" <key>.
 */}}
@@ -115,6 +123,64 @@ Args: dict "root" $ "name" <key>.
 {{- default (include "missiva.componentName" .) .cfg.secret.existingSecret }}
 {{- end }}
 
+{{/*
+Service credentials (values: serviceCredentials, <entry>.serviceClient). A client's pods get
+a file with its own entry only; the verifier's (identity's) pods get every client's entry.
+*/}}
+
+{{/* Enabled services that are OAuth clients, sorted. Output: YAML list. */}}
+{{- define "missiva.serviceClients" -}}
+{{- $clients := list }}
+{{- range $name := include "missiva.enabledServices" . | fromYamlArray }}
+{{- $cfg := include "missiva.config" (dict "root" $ "name" $name) | fromYaml }}
+{{- if $cfg.serviceClient.enabled }}
+{{- $clients = append $clients $name }}
+{{- end }}
+{{- end }}
+{{- toYaml $clients }}
+{{- end }}
+
+{{/* "true" when the service's pods get a credentials file. Args: dict "root" $ "name" <key> "cfg" <config>. */}}
+{{- define "missiva.hasCredentials" -}}
+{{- if or .cfg.serviceClient.enabled (eq .name .root.Values.serviceCredentials.verifier) }}true{{ end }}
+{{- end }}
+
+{{/* The services whose entries the service's file holds. Output: YAML list. Args: as above. */}}
+{{- define "missiva.credentialEntries" -}}
+{{- if eq .name .root.Values.serviceCredentials.verifier }}
+{{- include "missiva.serviceClients" .root }}
+{{- else if .cfg.serviceClient.enabled }}
+{{- toYaml (list .name) }}
+{{- else }}
+{{- toYaml list }}
+{{- end }}
+{{- end }}
+
+{{/* The Secret holding the service's credentials file. Args: dict "root" $ "name" <key> "cfg" <config>. */}}
+{{- define "missiva.credentialsSecretName" -}}
+{{- default (include "missiva.secretName" .) .cfg.serviceClient.existingSecret }}
+{{- end }}
+
+{{/*
+The service's credentials file (JSON) from values, for secrets.create. With "strict" a missing
+client secret fails the render; without, it is empty (for checksums).
+Args: dict "root" $ "name" <key> "cfg" <config> [ "strict" true ].
+*/}}
+{{- define "missiva.credentialsFile" -}}
+{{- $root := .root }}
+{{- $strict := .strict }}
+{{- $file := dict }}
+{{- range $client := include "missiva.credentialEntries" . | fromYamlArray }}
+{{- $cfg := include "missiva.config" (dict "root" $root "name" $client) | fromYaml }}
+{{- $secret := $cfg.serviceClient.clientSecret }}
+{{- if $strict }}
+{{- $secret = required (printf "secrets.create is true: set services.%s.serviceClient.clientSecret" $client) $secret }}
+{{- end }}
+{{- $_ := set $file $client (dict "client_id" (default (printf "missiva-%s" $client) $cfg.serviceClient.clientId) "client_secret" $secret) }}
+{{- end }}
+{{- toJson $file }}
+{{- end }}
+
 {{/* Args: dict "root" $ "name" <key> "cfg" <config>. */}}
 {{- define "missiva.image" -}}
 {{- printf "%s:%s" .cfg.image.repository (default .root.Chart.AppVersion .cfg.image.tag) }}
@@ -143,8 +209,8 @@ Args: dict "root" $ "name" <key> "cfg" <config> [ "mode" "migrate" ].
 {{- fail (printf "services.%s.calls names %q, which is not an entry of services" $.name $target) }}
 {{- end }}
 {{- $targetCfg := include "missiva.config" (dict "root" $root "name" $target) | fromYaml }}
-{{- $host := include "missiva.componentName" (dict "root" $root "name" $target) }}
-{{- $_ := set $data (printf "%s_TARGET" (upper $target)) (printf "%s:%v" $host $targetCfg.ports.grpc) }}
+{{- $host := include "missiva.podsServiceName" (dict "root" $root "name" $target) }}
+{{- $_ := set $data (printf "%s_TARGET" (upper $target)) (printf "dns:///%s:%v" $host $targetCfg.ports.grpc) }}
 {{- end }}
 {{- /* The migration Job gets no key files, so it gets no paths to them either. */}}
 {{- if ne (.mode | default "server") "migrate" }}
@@ -155,6 +221,9 @@ Args: dict "root" $ "name" <key> "cfg" <config> [ "mode" "migrate" ].
 {{- end }}
 {{- range $env, $key := $cfg.secret.files }}
 {{- $_ := set $data $env (printf "%s/%s" $root.Values.secrets.mountPath $key) }}
+{{- end }}
+{{- if include "missiva.hasCredentials" . }}
+{{- $_ := set $data $root.Values.serviceCredentials.env (printf "%s/%s" $root.Values.secrets.mountPath $root.Values.serviceCredentials.key) }}
 {{- end }}
 {{- end }}
 {{- range $key, $value := $cfg.env }}
@@ -192,9 +261,23 @@ Args: dict "root" $ "name" <key> "cfg" <config> "mode" ("server" | "migrate" | "
 {{- $root := .root }}
 {{- $cfg := .cfg }}
 {{- $mode := .mode }}
-{{- $fileKeys := dict }}
+{{- $ownKeys := list }}
+{{- $credentialsSecret := "" }}
 {{- if ne $mode "migrate" }}
-{{- $fileKeys = $cfg.secret.files }}
+{{- $credentials := $root.Values.serviceCredentials }}
+{{- range $env, $key := $cfg.secret.files }}
+{{- if or (eq $env $credentials.env) (eq $key $credentials.key) }}
+{{- fail (printf "services.%s.secret.files: %s/%s is the service credentials file, set by serviceCredentials and serviceClient: remove it" $.name $env $key) }}
+{{- end }}
+{{- $ownKeys = append $ownKeys $key }}
+{{- end }}
+{{- if include "missiva.hasCredentials" . }}
+{{- $credentialsSecret = include "missiva.credentialsSecretName" . }}
+{{- if eq $credentialsSecret (include "missiva.secretName" .) }}
+{{- $ownKeys = append $ownKeys $credentials.key }}
+{{- $credentialsSecret = "" }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- $mountShared := and $cfg.secret.mountShared (ne $mode "migrate") }}
 {{- $command := list "python" "-m" $cfg.module $mode }}
@@ -273,7 +356,7 @@ containers:
     volumeMounts:
       - name: tmp
         mountPath: /tmp
-      {{- if or $mountShared $fileKeys }}
+      {{- if or $mountShared $ownKeys $credentialsSecret }}
       - name: secret-files
         mountPath: {{ $root.Values.secrets.mountPath }}
         readOnly: true
@@ -282,7 +365,7 @@ volumes:
   - name: tmp
     emptyDir:
       sizeLimit: 64Mi
-  {{- if or $mountShared $fileKeys }}
+  {{- if or $mountShared $ownKeys $credentialsSecret }}
   - name: secret-files
     projected:
       # 0440: readable by the pod's fsGroup, never writable.
@@ -297,14 +380,21 @@ volumes:
                 path: {{ $key }}
               {{- end }}
         {{- end }}
-        {{- with $fileKeys }}
+        {{- with $ownKeys }}
         - secret:
             name: {{ include "missiva.secretName" $ }}
             items:
-              {{- range $env, $key := . }}
+              {{- range $key := . }}
               - key: {{ $key }}
                 path: {{ $key }}
               {{- end }}
+        {{- end }}
+        {{- with $credentialsSecret }}
+        - secret:
+            name: {{ . }}
+            items:
+              - key: {{ $root.Values.serviceCredentials.key }}
+                path: {{ $root.Values.serviceCredentials.key }}
         {{- end }}
   {{- end }}
 {{- with $cfg.nodeSelector }}
@@ -336,7 +426,7 @@ changed dev secret rolls the pods. Args: dict "root" $ "name" <key> "cfg" <confi
 {{- if .cfg.secret.mountShared }}
 {{- $shared = .root.Values.secrets.shared.data }}
 {{- end }}
-{{- list $shared .cfg.secret.data | toJson | sha256sum }}
+{{- list $shared .cfg.secret.data (include "missiva.credentialsFile" .) | toJson | sha256sum }}
 {{- end }}
 
 {{/* A NetworkPolicyEgressRule from {to, ports}; an empty `to` allows any destination. */}}

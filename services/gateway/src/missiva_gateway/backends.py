@@ -9,11 +9,14 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from missiva_platform import channels
+
 SERVING = health_pb2.HealthCheckResponse.ServingStatus.Name(health_pb2.HealthCheckResponse.SERVING)
 
 
 class Backends:
-    """One ``grpc.aio`` channel per backend; every call made through it carries a deadline."""
+    """One ``grpc.aio`` channel per backend, balanced round robin over its replicas; every
+    call made through it carries a deadline."""
 
     def __init__(
         self,
@@ -33,7 +36,7 @@ class Backends:
         """Create the channels (they connect lazily, so a backend may start later)."""
         for name, target in self.targets.items():
             if name not in self._channels:
-                self._channels[name] = grpc.aio.insecure_channel(target)
+                self._channels[name] = channels.insecure_channel(target)
 
     async def close(self) -> None:
         """Close every channel, letting in-flight calls finish within the grace period."""
