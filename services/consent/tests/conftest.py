@@ -30,6 +30,7 @@ from missiva_platform.auth import CallerKind
 from missiva_platform.events import EventEnvelope
 from missiva_platform.secrets import (
     EMAIL_HASH_KEY_FILE,
+    FIELD_KEYS_FILE,
     IP_SALTS_FILE,
     TOKEN_KEYRING_FILE,
     generate_secrets,
@@ -223,6 +224,7 @@ async def consent(make_database, nats_url, secrets_dir, request) -> Any:
         token_keyring_file=str(secrets_dir[TOKEN_KEYRING_FILE]),
         email_hash_key_file=str(secrets_dir[EMAIL_HASH_KEY_FILE]),
         ip_salts_file=str(secrets_dir[IP_SALTS_FILE]),
+        field_keys_file=str(secrets_dir[FIELD_KEYS_FILE]),
         **overrides,
     )
     issuer = TestIssuer()

@@ -140,6 +140,12 @@ KIT_RULES: tuple[RetentionRule, ...] = (
         why="processed event ids are needed only while JetStream may redeliver",
     ),
     RetentionRule(
+        table="kit_privacy_answers",
+        time_column="answered_at",
+        max_age=timedelta(days=90),
+        why="request ids of answered privacy commands; commands expire after 7 days",
+    ),
+    RetentionRule(
         table="kit_idempotency",
         time_column="created_at",
         max_age=timedelta(hours=24),

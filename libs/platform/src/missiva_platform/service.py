@@ -32,7 +32,7 @@ from grpc_reflection.v1alpha import reflection
 from psycopg_pool import AsyncConnectionPool
 
 from missiva.identity.v1 import identity_service_pb2, identity_service_pb2_grpc
-from missiva_platform import metrics
+from missiva_platform import channels, metrics
 from missiva_platform.auth import (
     AccessPolicy,
     CallableJwks,
@@ -111,6 +111,7 @@ class ServiceApp:
         self._relay: Any = None
         self._running_consumers: list[Any] = []
         self._side: Any = None
+        self.refreshers: list[tuple[str, float, Callable[[], Coroutine[Any, Any, None]]]] = []
 
     # -- wiring ------------------------------------------------------------------------------
 
@@ -126,9 +127,21 @@ class ServiceApp:
         self.services.append(GrpcService(add_to_server, servicer, full_name, qualified))
 
     def add_streams(self, *streams: Any) -> None:
-        self.streams.extend(streams)
+        """Streams to provision at start (declaring one twice provisions it once)."""
+        self.streams.extend(s for s in streams if s not in self.streams)
+
+    def add_refresher(
+        self, name: str, every: float, refresh: Callable[[], Coroutine[Any, Any, None]]
+    ) -> None:
+        """Run ``refresh()`` every ``every`` seconds while serving: read-only upkeep such as a
+        gauge computed from the database. Work that changes data stays a scheduled command
+        (one CronJob, not one loop per replica). A failing run is logged and retried."""
+        self.refreshers.append((name, every, refresh))
 
     def add_consumer(self, spec: Any, handler: Any) -> None:
+        """A durable consumer and its handler; a durable name is registered once."""
+        if any(known.durable == spec.durable for known, _ in self.consumers):
+            raise ValueError(f"consumer {spec.durable} is registered twice")
         self.consumers.append((spec, handler))
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -163,7 +176,7 @@ class ServiceApp:
             policy.rules.update(service.rules)
         self.server = grpc.aio.server(
             interceptors=[KitServerInterceptor(self._verifier(), policy)],
-            options=[("grpc.so_reuseport", 0)],
+            options=[("grpc.so_reuseport", 0), *channels.SERVER_OPTIONS],
         )
         names = [
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
@@ -193,6 +206,10 @@ class ServiceApp:
             self.http_port = self._side.servers[0].sockets[0].getsockname()[1]
 
         await self._start_bus_workers()
+        for name, every, refresh in self.refreshers:
+            self._tasks.append(
+                asyncio.create_task(self._refresh_loop(name, every, refresh), name=name)
+            )
         await self._check_health()
         self._tasks.append(asyncio.create_task(self._health_loop(), name="health"))
         log.info(
@@ -263,6 +280,17 @@ class ServiceApp:
                 log.exception("health check failed")
                 await self._set_health(False)
 
+    async def _refresh_loop(
+        self, name: str, every: float, refresh: Callable[[], Coroutine[Any, Any, None]]
+    ) -> None:
+        while not self._stopping.is_set():
+            try:
+                await refresh()
+            except Exception:  # upkeep must outlive a failed run (database restarting...)
+                log.exception("refresher failed", extra={"refresher": name})
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=every)
+
     async def stop(self) -> None:
         """Graceful shutdown: NOT_SERVING, finish in-flight, stop workers, drain, close."""
         if self._stopping.is_set():
@@ -305,7 +333,7 @@ def _identity_jwks_fetcher(target: str) -> Callable[[], Any]:
     async def fetch() -> Any:
         import json
 
-        async with grpc.aio.insecure_channel(target) as channel:
+        async with channels.insecure_channel(target) as channel:
             stub = identity_service_pb2_grpc.IdentityServiceStub(channel)
             reply = await stub.GetJwks(identity_service_pb2.GetJwksRequest(), timeout=5)
         return json.loads(reply.jwks_json)

@@ -51,3 +51,4 @@ def command_subject(service: str, verb_noun: str) -> str:
 # Commands other services send today.
 SEND_TRANSACTIONAL_EMAIL = command_subject("delivery", "send_transactional")
 SEND_BATCH = command_subject("delivery", "send_batch")
+SEND_DOCUMENT_NOTICE = command_subject("campaign", "send_document_notice")

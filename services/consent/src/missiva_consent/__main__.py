@@ -7,10 +7,11 @@ from pathlib import Path
 from missiva.consent.v1 import consent_service_pb2_grpc
 from missiva_consent import SERVICE_NAME
 from missiva_consent.config import ConsentSettings
+from missiva_consent.dsar import PrivacyRequests
 from missiva_consent.events import add_consumers
 from missiva_consent.jobs import COMMANDS
 from missiva_consent.privacy import ConsentPrivacy
-from missiva_consent.retention import RULES
+from missiva_consent.retention import rules
 from missiva_consent.servicer import ACCESS_RULES, ConsentService, ConsentServicer
 from missiva_platform.auth import JwksSource
 from missiva_platform.privacy import add_privacy_service
@@ -23,12 +24,17 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def build(settings: ConsentSettings, *, jwks: JwksSource | None = None) -> ServiceApp:
     """Wire the kit: settings → runtime → servicers → consumers."""
     app = ServiceApp(
-        SERVICE_NAME, settings, migrations_dir=MIGRATIONS, retention_rules=RULES, jwks=jwks
+        SERVICE_NAME,
+        settings,
+        migrations_dir=MIGRATIONS,
+        retention_rules=rules(settings),
+        jwks=jwks,
     )
     service = ConsentService(app)
+    requests = PrivacyRequests(service)
     app.add_service(
         consent_service_pb2_grpc.add_ConsentServiceServicer_to_server,
-        ConsentServicer(service),
+        ConsentServicer(service, requests),
         "missiva.consent.v1.ConsentService",
         ACCESS_RULES,
     )
@@ -38,11 +44,13 @@ def build(settings: ConsentSettings, *, jwks: JwksSource | None = None) -> Servi
     app.add_streams(
         events_stream("consent"),
         commands_stream("delivery"),
+        commands_stream("campaign"),  # notices of accounts' privacy-notice changes
         events_stream("identity"),
         events_stream("delivery"),
         events_stream("campaign"),
     )
     add_consumers(app, settings.platform_account_id)
+    requests.install(app)  # privacy requests: replies, command queues, the open-requests gauge
     return app
 
 

@@ -9,6 +9,7 @@ import missiva_platform.config as kit
 
 _ACCOUNT_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 DEFAULT_PLATFORM_ACCOUNT = "platform"
+_SERVICE = re.compile(r"^[a-z][a-z0-9-]{0,39}$")
 
 
 class ConsentSettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type: ignore[call-arg]
@@ -31,6 +32,18 @@ class ConsentSettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type: 
     # the abuse metric and a review flag (they are still honoured).
     unsubscribe_abuse_threshold: int = 20
     unsubscribe_abuse_window_hours: int = 24
+    # Data-subject requests: the services asked to export or erase (each must answer before
+    # a request completes), how long a finished export can be downloaded before its content
+    # is deleted, and how long the request records are kept as accountability evidence.
+    privacy_services: str = "identity,consent,campaign,delivery,billing"
+    privacy_export_days: int = 30
+    privacy_record_days: int = 1095
+
+    @property
+    def privacy_service_names(self) -> tuple[str, ...]:
+        """The services every data-subject request asks, in order, without repeats."""
+        names = (n.strip() for n in self.privacy_services.split(",") if n.strip())
+        return tuple(dict.fromkeys(names))
 
     def validate(self) -> None:
         super().validate()
@@ -48,6 +61,16 @@ class ConsentSettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type: 
         for variable, value in positive.items():
             if value < 1:
                 raise kit.ConfigError(variable, "must be at least 1")
+        if not self.privacy_service_names or any(
+            not _SERVICE.fullmatch(name) for name in self.privacy_service_names
+        ):
+            raise kit.ConfigError(
+                "PRIVACY_SERVICES", "must be a comma-separated list of service names"
+            )
+        if not 1 <= self.privacy_export_days <= 90:
+            raise kit.ConfigError("PRIVACY_EXPORT_DAYS", "must be between 1 and 90")
+        if self.privacy_record_days < 365:
+            raise kit.ConfigError("PRIVACY_RECORD_DAYS", "must be at least 365")
         if self.confirmation_link_days > 60:
             raise kit.ConfigError(
                 "CONFIRMATION_LINK_DAYS", "must not exceed the 60-day pending life"

@@ -26,8 +26,8 @@ from missiva.campaign.v1 import events_pb2 as campaign_events
 from missiva.delivery.v1 import delivery_service_pb2
 from missiva.delivery.v1 import events_pb2 as delivery_events
 from missiva.identity.v1 import events_pb2 as identity_events
-from missiva_consent import domain, store
-from missiva_consent.config import DEFAULT_PLATFORM_ACCOUNT
+from missiva_consent import domain, dsar, notices, store
+from missiva_consent.config import DEFAULT_PLATFORM_ACCOUNT, ConsentSettings
 from missiva_consent.domain import (
     Action,
     Basis,
@@ -41,6 +41,7 @@ from missiva_consent.domain import (
 )
 from missiva_platform.bus import ConsumerSpec
 from missiva_platform.events import EventEnvelope, envelope, unpack
+from missiva_platform.privacy import DataSection, Erasure, Retained, erasure_reply, export_reply
 from missiva_platform.streams import SEND_TRANSACTIONAL_EMAIL
 
 if TYPE_CHECKING:
@@ -365,4 +366,26 @@ def EXAMPLES() -> list[EventEnvelope]:
             producer=store.PRODUCER,
         )
     )
+    # An account's privacy notice changes materially: campaign tells its contacts (jobs.py).
+    notice = domain.Document(
+        account_id=account, document_id="privacy-notice", version="2026-04", locale="de",
+        kind=domain.DocumentKind.ACCOUNT_PRIVACY_NOTICE, title="Datenschutzhinweis",
+        body_markdown="…", body_sha256="0" * 64,
+        url="https://bottegarossi.example/datenschutz", checkbox_text="", material=True,
+        summary_of_changes="Neuer Auftragsverarbeiter für den Versand",
+        published_at=now, effective_at=now + timedelta(days=20),
+        notice_at=now + timedelta(days=6),
+    )  # fmt: skip
+    found.append(notices.notice_envelope(notice, locales=["en", "de"]))
+    # Data-subject requests (dsar.py), and consent's own answers to the privacy commands
+    # (the kit's handlers, missiva_platform.privacy).
+    found += dsar.examples(ConsentSettings(database_url="postgresql://x@h/x").privacy_service_names)
+    erasure = Erasure(
+        erased={"pending_double_opt_ins": 1},
+        retained=[Retained("consent_history", "proof of consent (GDPR Art. 7(1))")],
+    )
+    request_id = "0195a6a0-5555-7ef0-b123-456789abcdef"
+    sections = [DataSection("consent_state", "your choices", b"[]")]
+    found.append(export_reply(store.PRODUCER, request_id, sections, account))
+    found.append(erasure_reply(store.PRODUCER, request_id, erasure, account))
     return found

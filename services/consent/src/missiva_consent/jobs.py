@@ -2,11 +2,13 @@
 
 python -m missiva_consent digest [YYYY-MM-DD]   seal the ledger of a UTC day (default:
                                                 yesterday) for every account; publish it
-python -m missiva_consent legal-notices         queue the notice emails that are due
+python -m missiva_consent send-document-notices queue to campaign the due notices of
+                                                accounts' privacy-notice changes (hourly)
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
 from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -14,9 +16,13 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from missiva.consent.v1 import events_pb2
-from missiva_consent import domain, store
+from missiva_consent import domain, notices, store
+from missiva_consent.config import ConsentSettings
+from missiva_platform import metrics
 
 if TYPE_CHECKING:
+    from prometheus_client import Counter
+
     from missiva_platform.service import ServiceApp
 
 log = logging.getLogger(__name__)
@@ -78,4 +84,71 @@ async def digest_command(app: ServiceApp, args: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"digest": digest_command}
+def _queued_counter() -> Counter:
+    # Counted in the job's process: scraped only where the job's metrics are collected (a
+    # CronJob pod exits; the summary line and the log carry the same numbers).
+    return metrics.counter(
+        "document_notices_queued_total",
+        "Notices of material changes to accounts' privacy notices queued to campaign.",
+    )
+
+
+async def send_document_notices(
+    conn: store.Conn,
+    *,
+    platform_account_id: str,
+    now: datetime | None = None,
+    batch_size: int = notices.BATCH_SIZE,
+) -> notices.BatchResult:
+    """Queue every due account privacy-notice change to campaign, a committed batch at a
+    time (``notices`` explains the rules). ``conn`` is an autocommit connection."""
+    now = now or datetime.now(UTC)
+    total = notices.BatchResult()
+    queued = _queued_counter()
+    while True:
+        batch = await notices.queue_batch(
+            conn, now=now, platform_account_id=platform_account_id, limit=batch_size
+        )
+        if not batch.found:
+            break
+        # Counted once committed: a batch that failed was rolled back and counts nothing.
+        queued.inc(batch.queued)
+        total.found += batch.found
+        total.queued += batch.queued
+        total.superseded += batch.superseded
+    if total.found:
+        log.info(
+            "document notices queued",
+            extra={"queued": total.queued, "superseded": total.superseded},
+        )
+    return total
+
+
+async def send_document_notices_command(app: ServiceApp, argv: list[str]) -> int:
+    """``send-document-notices``: queue the due notices (needs only ``DATABASE_URL``; the
+    running service's relay publishes them)."""
+    parser = argparse.ArgumentParser(prog="python -m missiva_consent send-document-notices")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=notices.BATCH_SIZE,
+        help="document versions per committed batch",
+    )
+    args = parser.parse_args(argv)
+    if args.batch_size < 1:
+        print("send-document-notices: --batch-size must be at least 1")
+        return 2
+    settings = app.settings
+    assert isinstance(settings, ConsentSettings)
+    async with await _connect(app) as conn:
+        result = await send_document_notices(
+            conn, platform_account_id=settings.platform_account_id, batch_size=args.batch_size
+        )
+    print(
+        f"send-document-notices: {result.queued} notice(s) queued to campaign, "
+        f"{result.superseded} superseded"
+    )
+    return 0
+
+
+COMMANDS = {"digest": digest_command, "send-document-notices": send_document_notices_command}

@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from missiva_platform.crypto import EmailHasher, IpPseudonymiser, TokenKeyring
+from missiva_platform.crypto import EmailHasher, FieldCipher, IpPseudonymiser, TokenKeyring
 from missiva_platform.errors import FailedPrecondition, InvalidArgument
 from missiva_platform.secrets import (
     load_email_hasher,
+    load_field_cipher,
     load_ip_pseudonymiser,
     load_token_keyring,
 )
@@ -32,7 +33,8 @@ def _missing(variable: str) -> FailedPrecondition:
 
 
 class ConsentKeys:
-    """Token keyring, person-key hasher and proof IP pseudonymiser, loaded lazily."""
+    """Token keyring, person-key hasher, proof IP pseudonymiser and field cipher, loaded
+    lazily."""
 
     def __init__(self, settings: ConsentSettings) -> None:
         self.settings = settings
@@ -51,6 +53,18 @@ class ConsentKeys:
     def _pseudonymiser(self) -> IpPseudonymiser | None:
         path = self.settings.ip_salts_file
         return load_ip_pseudonymiser(path) if path else None
+
+    @cached_property
+    def _cipher(self) -> FieldCipher | None:
+        path = self.settings.field_keys_file
+        return load_field_cipher(path) if path else None
+
+    @property
+    def field_cipher(self) -> FieldCipher:
+        """AES-256-GCM for personal data at rest (the exported parts of privacy requests)."""
+        if self._cipher is None:
+            raise _missing("FIELD_KEYS_FILE")
+        return self._cipher
 
     @property
     def tokens(self) -> TokenKeyring:

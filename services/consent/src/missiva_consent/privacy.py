@@ -12,7 +12,7 @@ import json
 from typing import TYPE_CHECKING
 
 from missiva.common.v1 import types_pb2
-from missiva_consent import store
+from missiva_consent import dsar_store, store
 from missiva_consent.domain import Reason, Source, SuppressionEntry
 from missiva_platform.errors import InvalidArgument
 from missiva_platform.privacy import DataSection, Erasure, Person, PrivacyHandler, Retained
@@ -36,17 +36,29 @@ class ConsentPrivacy(PrivacyHandler):
     def __init__(self, service: ConsentService) -> None:
         self.svc = service
 
-    def _key(self, person: Person) -> str:
+    async def _key(self, conn: store.Conn, person: Person) -> str:
         if person.person_key:
             return person.person_key
         if person.email:
             return self.svc.keys.person_key(person.email)
+        if person.user_id:  # one of our users: the key their sign-up was recorded under
+            return await dsar_store.user_person_key(conn, self.svc.platform, person.user_id)
         raise InvalidArgument.field("person", "consent needs the person_key (or the email)")
 
     async def export(self, person: Person) -> list[DataSection]:
-        key = self._key(person)
         async with self.svc.pool.connection() as conn:
-            data = await store.export_person(conn, key, person.tenant_id)
+            return await self.export_in(conn, person)
+
+    async def erase(self, person: Person) -> Erasure:
+        async with self.svc.pool.connection() as conn, conn.transaction():
+            return await self.erase_in(conn, person)
+
+    async def export_in(self, conn: store.Conn, person: Person) -> list[DataSection]:
+        """The export, read on ``conn`` (the caller's transaction)."""
+        key = await self._key(conn, person)
+        if not key:
+            return []  # a user consent never recorded anything for
+        data = await store.export_person(conn, key, person.tenant_id)
         return [
             DataSection(
                 name=name,
@@ -56,28 +68,28 @@ class ConsentPrivacy(PrivacyHandler):
             for name in SECTIONS
         ]
 
-    async def erase(self, person: Person) -> Erasure:
-        key = self._key(person)
-        async with self.svc.pool.connection() as conn, conn.transaction():
-            erased = await store.erase_person(conn, key, person.tenant_id)
-            accounts = (
-                [person.tenant_id]
-                if person.tenant_id
-                else await store.accounts_of_person(conn, key)
+    async def erase_in(self, conn: store.Conn, person: Person) -> Erasure:
+        """The erasure, written on ``conn`` (the caller's transaction)."""
+        key = await self._key(conn, person)
+        if not key:
+            return Erasure()
+        erased = await store.erase_person(conn, key, person.tenant_id)
+        accounts = (
+            [person.tenant_id] if person.tenant_id else await store.accounts_of_person(conn, key)
+        )
+        added = 0
+        for account in accounts:
+            _, created = await store.add_suppression(
+                conn,
+                SuppressionEntry(
+                    scope=account,
+                    person_key=key,
+                    reason=Reason.ERASED,
+                    source=Source.PRIVACY_REQUEST,
+                    source_detail=person.request_id,
+                ),
             )
-            added = 0
-            for account in accounts:
-                _, created = await store.add_suppression(
-                    conn,
-                    SuppressionEntry(
-                        scope=account,
-                        person_key=key,
-                        reason=Reason.ERASED,
-                        source=Source.PRIVACY_REQUEST,
-                        source_detail=person.request_id,
-                    ),
-                )
-                added += int(created)
+            added += int(created)
         erased["erased_suppression_entries_added"] = added
         return Erasure(
             erased=erased,

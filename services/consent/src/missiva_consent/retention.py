@@ -9,15 +9,37 @@ Kept without a rule, on purpose:
 - ``suppressions``: kept forever, so an unsubscribed, bounced, complaining or erased person is
   never mailed again; its address column is emptied on erasure.
 - ``legal_documents``: published texts, no personal data, immutable.
+- ``document_notices``: which changes of accounts' privacy notices were announced to their
+  contacts, and when (``notices.py``); no personal data, append-only, kept with the documents.
+
+Data-subject requests (``dsar.py``) are kept in three parts, for three different reasons:
+
+- the exported content (``privacy_export_parts``, encrypted) is the person's data copied
+  for them: it goes ``PRIVACY_EXPORT_DAYS`` (30) after the request completed, the time to
+  download it, or 90 days after opening if the request never completed (past the 30-day
+  deadline and its 60-day extension), so no copy outlives its purpose;
+- the requester's IP hash on the request serves abuse detection only, like the link IP
+  hashes: emptied after 90 days;
+- the request and each service's answer (what was erased, what was kept and why) are the
+  controller's proof of having answered (GDPR Art. 5(2) accountability, Art. 12(3)
+  deadlines), asked for by a supervisory authority or in a dispute: kept
+  ``PRIVACY_RECORD_DAYS`` (3 years, a common limitation period for such claims) after
+  completion, then deleted. They are pseudonymised by design: the person only as the person
+  key (and a user id), the requester as a role and an id, never an address or an IP, so
+  keeping the proof of an erasure does not undo it.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
-from missiva_platform.retention import RetentionRule
+from missiva_consent import dsar_store
+from missiva_consent.config import ConsentSettings
+from missiva_platform.retention import Action, RetentionRule
 
 IP_HASH_DAYS = 90
+UNFINISHED_EXPORT_DAYS = 90  # the 30-day deadline plus its 60-day extension
 
 RULES: tuple[RetentionRule, ...] = (
     RetentionRule(
@@ -57,3 +79,47 @@ RULES: tuple[RetentionRule, ...] = (
         why="who lifted a suppression matters for a year of audits",
     ),
 )
+
+
+def privacy_request_rules(settings: ConsentSettings) -> tuple[RetentionRule, ...]:
+    """The rules of data-subject requests (see the module docstring for why)."""
+    export_days = timedelta(days=settings.privacy_export_days)
+
+    async def delete_exports(conn: Any, cutoff: datetime) -> int:
+        # cutoff = now - export window; unfinished requests go UNFINISHED_EXPORT_DAYS after opening
+        now = cutoff + export_days
+        return await dsar_store.delete_export_parts(
+            conn,
+            completed_before=cutoff,
+            opened_before=now - timedelta(days=UNFINISHED_EXPORT_DAYS),
+        )
+
+    return (
+        RetentionRule(
+            table="privacy_export_parts",
+            time_column="received_at",
+            max_age=export_days,
+            action=Action.CUSTOM,
+            custom=delete_exports,
+            why="an export is the person's data copied for them: kept only to be downloaded",
+        ),
+        RetentionRule(
+            table="privacy_requests",
+            time_column="opened_at",
+            max_age=timedelta(days=IP_HASH_DAYS),
+            action=Action.ANONYMISE,
+            anonymise={"ip_hash": None},
+            why="the requester's IP hash serves abuse detection for 90 days only",
+        ),
+        RetentionRule(
+            table="privacy_requests",
+            time_column="completed_at",
+            max_age=timedelta(days=settings.privacy_record_days),
+            why="proof of having answered (accountability), pseudonymised, for 3 years",
+        ),
+    )
+
+
+def rules(settings: ConsentSettings) -> tuple[RetentionRule, ...]:
+    """Every consent rule, with the configured data-subject request periods."""
+    return (*RULES, *privacy_request_rules(settings))

@@ -13,7 +13,7 @@ from missiva_identity import SERVICE_NAME
 from missiva_identity.commands import COMMANDS
 from missiva_identity.config import IdentitySettings
 from missiva_identity.core import IdentityCore
-from missiva_identity.events import consumer_spec, handlers
+from missiva_identity.events import consumer_spec, own_handlers
 from missiva_identity.keys import SigningKeysJwks
 from missiva_identity.privacy import IdentityPrivacy
 from missiva_identity.retention import rules
@@ -44,10 +44,9 @@ def build(settings: IdentitySettings) -> ServiceApp:
         events_stream("identity"),
         commands_stream("identity"),
         commands_stream("delivery"),  # emails
-        commands_stream("consent"),  # privacy replies
         events_stream("consent"),  # legal documents
     )
-    for subject, handler in handlers(settings).items():
+    for subject, handler in own_handlers(settings).items():
         app.add_consumer(consumer_spec(subject), handler)
     return app
 

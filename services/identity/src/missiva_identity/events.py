@@ -6,7 +6,8 @@
   platform document queues a notice email to every user from its ``notice_at``
   (``legal_notices``).
 - ``cmd.identity.export_person_data`` / ``cmd.identity.erase_person_data``: the asynchronous
-  privacy contract; the reply goes to consent's work queue in the same transaction.
+  privacy contract, served by the kit (``missiva_platform.privacy``) over ``IdentityPrivacy``;
+  the reply goes to consent's work queue in the same transaction.
 
 ``HANDLERS`` (subject → handler) is what the app registers and what the contract tests
 replay; ``EXAMPLES()`` returns envelopes built by the builders the service emits with.
@@ -21,25 +22,28 @@ from typing import Any
 from missiva.common.v1 import types_pb2
 from missiva.consent.v1 import events_pb2 as consent_events
 from missiva.identity.v1 import identity_service_pb2 as pb
-from missiva.privacy.v1 import events_pb2 as privacy_events
-from missiva.privacy.v1 import privacy_service_pb2
-from missiva_identity import legal_notices, mail, store
+from missiva_identity import SERVICE_NAME, legal_notices, mail, store
 from missiva_identity.config import IdentitySettings
 from missiva_identity.domain import Acceptance
 from missiva_identity.privacy import IdentityPrivacy
 from missiva_platform.bus import ConsumerSpec
 from missiva_platform.events import EventEnvelope, unpack
-from missiva_platform.outbox import add_event
-from missiva_platform.privacy import Erasure, Person
-from missiva_platform.streams import command_subject, commands_stream, events_stream
+from missiva_platform.privacy import (
+    Erasure,
+    command_consumer,
+    command_handlers,
+    erase_subject,
+    erasure_reply,
+    export_reply,
+    export_subject,
+)
+from missiva_platform.streams import events_stream
 
 Handler = Callable[[Any, EventEnvelope, Any], Awaitable[None]]
 
 DOCUMENT_PUBLISHED = "consent.document.published"
-EXPORT_PERSON_DATA = command_subject("identity", "export_person_data")
-ERASE_PERSON_DATA = command_subject("identity", "erase_person_data")
-EXPORT_REPLY = command_subject("consent", "record_export_reply")
-ERASURE_REPLY = command_subject("consent", "record_erasure_reply")
+EXPORT_PERSON_DATA = export_subject("identity")
+ERASE_PERSON_DATA = erase_subject("identity")
 
 
 def consumer_spec(subject: str) -> ConsumerSpec:
@@ -50,12 +54,7 @@ def consumer_spec(subject: str) -> ConsumerSpec:
             filter_subject=DOCUMENT_PUBLISHED,
             service="identity",
         )
-    return ConsumerSpec(
-        stream=commands_stream("identity").name,
-        durable=f"identity_{subject.rsplit('.', 1)[-1]}",
-        filter_subject=subject,
-        service="identity",
-    )
+    return command_consumer(SERVICE_NAME, subject)
 
 
 # ---------------------------------------------------------------------------- legal documents
@@ -97,67 +96,20 @@ def legal_documents_handler(platform_account_id: str) -> Handler:
 # ---------------------------------------------------------------------------- privacy commands
 
 
-def _person(command: Any, envelope: EventEnvelope) -> Person:
-    ref = command.person
-    return Person(
-        request_id=command.request_id,
-        person_key=ref.person_key,
-        email=ref.email if ref.HasField("email") else None,
-        user_id=ref.user_id if ref.HasField("user_id") else None,
-        tenant_id=envelope.tenant_id,
-    )
-
-
-def exported(request_id: str, sections: list[Any], tenant_id: str) -> EventEnvelope:
-    reply = privacy_events.PersonDataExported(
-        request_id=request_id,
-        service="identity",
-        sections=[
-            privacy_service_pb2.DataSection(
-                name=s.name, description=s.description, media_type=s.media_type, content=s.content
-            )
-            for s in sections
-        ],
-    )
-    return mail.command(reply, subject=EXPORT_REPLY, tenant_id=tenant_id)
-
-
-def erased(request_id: str, erasure: Erasure, tenant_id: str) -> EventEnvelope:
-    reply = privacy_events.PersonDataErased(request_id=request_id, service="identity")
-    for category, count in sorted(erasure.erased.items()):
-        reply.erased.add(category=category, count=count)
-    for kept in erasure.retained:
-        item = reply.retained.add(
-            category=kept.category,
-            reason=kept.reason,
-            legal_basis=kept.legal_basis,  # type: ignore[arg-type]
-        )
-        if kept.until is not None:
-            item.retained_until.FromDatetime(kept.until)
-    return mail.command(reply, subject=ERASURE_REPLY, tenant_id=tenant_id)
-
-
 def privacy_handlers(settings: IdentitySettings) -> dict[str, Handler]:
-    privacy = IdentityPrivacy(settings, lambda: None)
+    """The kit's privacy command handlers over identity's part of the contract; its
+    ``export_in``/``erase_in`` run in the consumer's transaction, with the reply."""
+    return command_handlers(SERVICE_NAME, IdentityPrivacy(settings, lambda: None))
 
-    async def export(conn: Any, envelope: EventEnvelope, msg: Any) -> None:
-        command = unpack(envelope, privacy_events.ExportPersonDataCommand)
-        sections = await privacy.export_in(conn, _person(command, envelope))
-        await add_event(conn, exported(command.request_id, sections, envelope.tenant_id))
 
-    async def erase(conn: Any, envelope: EventEnvelope, msg: Any) -> None:
-        command = unpack(envelope, privacy_events.ErasePersonDataCommand)
-        erasure = await privacy.erase_in(conn, _person(command, envelope))
-        await add_event(conn, erased(command.request_id, erasure, envelope.tenant_id))
-
-    return {EXPORT_PERSON_DATA: export, ERASE_PERSON_DATA: erase}
+def own_handlers(settings: IdentitySettings) -> dict[str, Handler]:
+    """What identity registers itself (``add_privacy_service`` registers the privacy ones)."""
+    return {DOCUMENT_PUBLISHED: legal_documents_handler(settings.platform_account_id)}
 
 
 def handlers(settings: IdentitySettings) -> dict[str, Handler]:
-    return {
-        DOCUMENT_PUBLISHED: legal_documents_handler(settings.platform_account_id),
-        **privacy_handlers(settings),
-    }
+    """Every subject identity consumes and its handler (what the contract tests replay)."""
+    return {**own_handlers(settings), **privacy_handlers(settings)}
 
 
 HANDLERS: dict[str, Handler] = handlers(IdentitySettings(database_url="postgresql://x@h/x"))
@@ -246,10 +198,11 @@ def EXAMPLES() -> list[EventEnvelope]:
             tenant_id=account,
             variables={"verification_url": "https://missiva.example/verify-email?token=mev_x"},
         ),
-        exported(
+        export_reply(
+            SERVICE_NAME,
             "0195a6a0-5555-7ef0-b123-456789abcdef",
             [DataSection("profile", "your user profile", b"{}")],
             "",
         ),
-        erased("0195a6a0-5555-7ef0-b123-456789abcdef", erasure, ""),
+        erasure_reply(SERVICE_NAME, "0195a6a0-5555-7ef0-b123-456789abcdef", erasure, ""),
     ]

@@ -25,9 +25,10 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from missiva.campaign.v1 import campaign_service_pb2 as missiva_dot_campaign_dot_v1_dot_campaign__service__pb2
 from missiva.common.v1 import types_pb2 as missiva_dot_common_dot_v1_dot_types__pb2
+from missiva.consent.v1 import consent_service_pb2 as missiva_dot_consent_dot_v1_dot_consent__service__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n missiva/campaign/v1/events.proto\x12\x13missiva.campaign.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a*missiva/campaign/v1/campaign_service.proto\x1a\x1dmissiva/common/v1/types.proto\"~\n\x0e\x43ontactCreated\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x12\n\nperson_key\x18\x02 \x01(\t\x12\x32\n\x06source\x18\x03 \x01(\x0e\x32\".missiva.campaign.v1.ContactSource\x12\x10\n\x08list_ids\x18\x04 \x03(\t\"m\n\x0e\x43ontactUpdated\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x12\n\nperson_key\x18\x02 \x01(\t\x12\x16\n\x0e\x63hanged_fields\x18\x03 \x03(\t\x12\x1b\n\x13previous_person_key\x18\x04 \x01(\t\"8\n\x0e\x43ontactDeleted\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x12\n\nperson_key\x18\x02 \x01(\t\"\x9d\x01\n\x11\x43\x61mpaignScheduled\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12+\n\x07send_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x08\x63\x61tegory\x18\x03 \x01(\x0e\x32 .missiva.common.v1.EmailCategory\x12\x12\n\npurpose_id\x18\x04 \x01(\t\"\xa0\x01\n\x0f\x43\x61mpaignStarted\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x17\n\x0frecipient_count\x18\x02 \x01(\x03\x12\x16\n\x0e\x65xcluded_count\x18\x03 \x01(\x03\x12\x32\n\x08\x63\x61tegory\x18\x04 \x01(\x0e\x32 .missiva.common.v1.EmailCategory\x12\x13\n\x0b\x62\x61tch_count\x18\x05 \x01(\x03\"P\n\x0e\x43\x61mpaignPaused\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x19\n\x11paused_by_user_id\x18\x03 \x01(\t\"B\n\x0f\x43\x61mpaignResumed\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x1a\n\x12resumed_by_user_id\x18\x02 \x01(\t\"l\n\x11\x43\x61mpaignCompleted\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x12\n\nsent_count\x18\x02 \x01(\x03\x12\x18\n\x10suppressed_count\x18\x03 \x01(\x03\x12\x14\n\x0c\x66\x61iled_count\x18\x04 \x01(\x03\"j\n\x11\x43\x61mpaignCancelled\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x1c\n\x14\x63\x61ncelled_by_user_id\x18\x03 \x01(\t\x12\x12\n\nsent_count\x18\x04 \x01(\x03\"\xda\x01\n\tRecipient\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x12\n\nperson_key\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x45\n\x0cmerge_fields\x18\x04 \x03(\x0b\x32/.missiva.campaign.v1.Recipient.MergeFieldsEntry\x12\x1b\n\x13\x65ngagement_tracking\x18\x05 \x01(\x08\x1a\x32\n\x10MergeFieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x8b\x01\n\x0fRenderedContent\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x11\n\tpreheader\x18\x02 \x01(\t\x12\x11\n\thtml_body\x18\x03 \x01(\t\x12\x11\n\ttext_body\x18\x04 \x01(\t\x12\x13\n\x0btemplate_id\x18\x05 \x01(\t\x12\x19\n\x11template_revision\x18\x06 \x01(\x03\"\xb1\x02\n\tSendBatch\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x10\n\x08\x62\x61tch_id\x18\x02 \x01(\t\x12\x32\n\nrecipients\x18\x03 \x03(\x0b\x32\x1e.missiva.campaign.v1.Recipient\x12\x35\n\x07\x63ontent\x18\x04 \x01(\x0b\x32$.missiva.campaign.v1.RenderedContent\x12\x32\n\x08\x63\x61tegory\x18\x05 \x01(\x0e\x32 .missiva.common.v1.EmailCategory\x12\x12\n\npurpose_id\x18\x06 \x01(\t\x12+\n\x06sender\x18\x07 \x01(\x0b\x32\x1b.missiva.campaign.v1.Sender\x12\x1d\n\x15\x63redit_reservation_id\x18\x08 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n missiva/campaign/v1/events.proto\x12\x13missiva.campaign.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a*missiva/campaign/v1/campaign_service.proto\x1a\x1dmissiva/common/v1/types.proto\x1a(missiva/consent/v1/consent_service.proto\"~\n\x0e\x43ontactCreated\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x12\n\nperson_key\x18\x02 \x01(\t\x12\x32\n\x06source\x18\x03 \x01(\x0e\x32\".missiva.campaign.v1.ContactSource\x12\x10\n\x08list_ids\x18\x04 \x03(\t\"m\n\x0e\x43ontactUpdated\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x12\n\nperson_key\x18\x02 \x01(\t\x12\x16\n\x0e\x63hanged_fields\x18\x03 \x03(\t\x12\x1b\n\x13previous_person_key\x18\x04 \x01(\t\"8\n\x0e\x43ontactDeleted\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x12\n\nperson_key\x18\x02 \x01(\t\"\x9d\x01\n\x11\x43\x61mpaignScheduled\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12+\n\x07send_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x08\x63\x61tegory\x18\x03 \x01(\x0e\x32 .missiva.common.v1.EmailCategory\x12\x12\n\npurpose_id\x18\x04 \x01(\t\"\xa0\x01\n\x0f\x43\x61mpaignStarted\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x17\n\x0frecipient_count\x18\x02 \x01(\x03\x12\x16\n\x0e\x65xcluded_count\x18\x03 \x01(\x03\x12\x32\n\x08\x63\x61tegory\x18\x04 \x01(\x0e\x32 .missiva.common.v1.EmailCategory\x12\x13\n\x0b\x62\x61tch_count\x18\x05 \x01(\x03\"P\n\x0e\x43\x61mpaignPaused\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x19\n\x11paused_by_user_id\x18\x03 \x01(\t\"B\n\x0f\x43\x61mpaignResumed\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x1a\n\x12resumed_by_user_id\x18\x02 \x01(\t\"l\n\x11\x43\x61mpaignCompleted\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x12\n\nsent_count\x18\x02 \x01(\x03\x12\x18\n\x10suppressed_count\x18\x03 \x01(\x03\x12\x14\n\x0c\x66\x61iled_count\x18\x04 \x01(\x03\"j\n\x11\x43\x61mpaignCancelled\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x1c\n\x14\x63\x61ncelled_by_user_id\x18\x03 \x01(\t\x12\x12\n\nsent_count\x18\x04 \x01(\x03\"\xda\x01\n\tRecipient\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x12\n\nperson_key\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x45\n\x0cmerge_fields\x18\x04 \x03(\x0b\x32/.missiva.campaign.v1.Recipient.MergeFieldsEntry\x12\x1b\n\x13\x65ngagement_tracking\x18\x05 \x01(\x08\x1a\x32\n\x10MergeFieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x8b\x01\n\x0fRenderedContent\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x11\n\tpreheader\x18\x02 \x01(\t\x12\x11\n\thtml_body\x18\x03 \x01(\t\x12\x11\n\ttext_body\x18\x04 \x01(\t\x12\x13\n\x0btemplate_id\x18\x05 \x01(\t\x12\x19\n\x11template_revision\x18\x06 \x01(\x03\"\xb1\x02\n\tSendBatch\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x10\n\x08\x62\x61tch_id\x18\x02 \x01(\t\x12\x32\n\nrecipients\x18\x03 \x03(\x0b\x32\x1e.missiva.campaign.v1.Recipient\x12\x35\n\x07\x63ontent\x18\x04 \x01(\x0b\x32$.missiva.campaign.v1.RenderedContent\x12\x32\n\x08\x63\x61tegory\x18\x05 \x01(\x0e\x32 .missiva.common.v1.EmailCategory\x12\x12\n\npurpose_id\x18\x06 \x01(\t\x12+\n\x06sender\x18\x07 \x01(\x0b\x32\x1b.missiva.campaign.v1.Sender\x12\x1d\n\x15\x63redit_reservation_id\x18\x08 \x01(\t\"\xc7\x02\n\x19SendDocumentNoticeCommand\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12.\n\x04kind\x18\x03 \x01(\x0e\x32 .missiva.consent.v1.DocumentKind\x12\r\n\x05title\x18\x04 \x01(\t\x12\x0e\n\x06locale\x18\x05 \x01(\t\x12\x0b\n\x03url\x18\x06 \x01(\t\x12\x1a\n\x12summary_of_changes\x18\x07 \x01(\t\x12\x30\n\x0cpublished_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x65\x66\x66\x65\x63tive_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07locales\x18\n \x03(\t\x12\x17\n\x0f\x66\x61llback_locale\x18\x0b \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,30 +37,32 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_RECIPIENT_MERGEFIELDSENTRY']._loaded_options = None
   _globals['_RECIPIENT_MERGEFIELDSENTRY']._serialized_options = b'8\001'
-  _globals['_CONTACTCREATED']._serialized_start=165
-  _globals['_CONTACTCREATED']._serialized_end=291
-  _globals['_CONTACTUPDATED']._serialized_start=293
-  _globals['_CONTACTUPDATED']._serialized_end=402
-  _globals['_CONTACTDELETED']._serialized_start=404
-  _globals['_CONTACTDELETED']._serialized_end=460
-  _globals['_CAMPAIGNSCHEDULED']._serialized_start=463
-  _globals['_CAMPAIGNSCHEDULED']._serialized_end=620
-  _globals['_CAMPAIGNSTARTED']._serialized_start=623
-  _globals['_CAMPAIGNSTARTED']._serialized_end=783
-  _globals['_CAMPAIGNPAUSED']._serialized_start=785
-  _globals['_CAMPAIGNPAUSED']._serialized_end=865
-  _globals['_CAMPAIGNRESUMED']._serialized_start=867
-  _globals['_CAMPAIGNRESUMED']._serialized_end=933
-  _globals['_CAMPAIGNCOMPLETED']._serialized_start=935
-  _globals['_CAMPAIGNCOMPLETED']._serialized_end=1043
-  _globals['_CAMPAIGNCANCELLED']._serialized_start=1045
-  _globals['_CAMPAIGNCANCELLED']._serialized_end=1151
-  _globals['_RECIPIENT']._serialized_start=1154
-  _globals['_RECIPIENT']._serialized_end=1372
-  _globals['_RECIPIENT_MERGEFIELDSENTRY']._serialized_start=1322
-  _globals['_RECIPIENT_MERGEFIELDSENTRY']._serialized_end=1372
-  _globals['_RENDEREDCONTENT']._serialized_start=1375
-  _globals['_RENDEREDCONTENT']._serialized_end=1514
-  _globals['_SENDBATCH']._serialized_start=1517
-  _globals['_SENDBATCH']._serialized_end=1822
+  _globals['_CONTACTCREATED']._serialized_start=207
+  _globals['_CONTACTCREATED']._serialized_end=333
+  _globals['_CONTACTUPDATED']._serialized_start=335
+  _globals['_CONTACTUPDATED']._serialized_end=444
+  _globals['_CONTACTDELETED']._serialized_start=446
+  _globals['_CONTACTDELETED']._serialized_end=502
+  _globals['_CAMPAIGNSCHEDULED']._serialized_start=505
+  _globals['_CAMPAIGNSCHEDULED']._serialized_end=662
+  _globals['_CAMPAIGNSTARTED']._serialized_start=665
+  _globals['_CAMPAIGNSTARTED']._serialized_end=825
+  _globals['_CAMPAIGNPAUSED']._serialized_start=827
+  _globals['_CAMPAIGNPAUSED']._serialized_end=907
+  _globals['_CAMPAIGNRESUMED']._serialized_start=909
+  _globals['_CAMPAIGNRESUMED']._serialized_end=975
+  _globals['_CAMPAIGNCOMPLETED']._serialized_start=977
+  _globals['_CAMPAIGNCOMPLETED']._serialized_end=1085
+  _globals['_CAMPAIGNCANCELLED']._serialized_start=1087
+  _globals['_CAMPAIGNCANCELLED']._serialized_end=1193
+  _globals['_RECIPIENT']._serialized_start=1196
+  _globals['_RECIPIENT']._serialized_end=1414
+  _globals['_RECIPIENT_MERGEFIELDSENTRY']._serialized_start=1364
+  _globals['_RECIPIENT_MERGEFIELDSENTRY']._serialized_end=1414
+  _globals['_RENDEREDCONTENT']._serialized_start=1417
+  _globals['_RENDEREDCONTENT']._serialized_end=1556
+  _globals['_SENDBATCH']._serialized_start=1559
+  _globals['_SENDBATCH']._serialized_end=1864
+  _globals['_SENDDOCUMENTNOTICECOMMAND']._serialized_start=1867
+  _globals['_SENDDOCUMENTNOTICECOMMAND']._serialized_end=2194
 # @@protoc_insertion_point(module_scope)

@@ -3,6 +3,7 @@ import datetime
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from missiva.campaign.v1 import campaign_service_pb2 as _campaign_service_pb2
 from missiva.common.v1 import types_pb2 as _types_pb2
+from missiva.consent.v1 import consent_service_pb2 as _consent_service_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
@@ -167,3 +168,29 @@ class SendBatch(_message.Message):
     sender: _campaign_service_pb2.Sender
     credit_reservation_id: str
     def __init__(self, campaign_id: _Optional[str] = ..., batch_id: _Optional[str] = ..., recipients: _Optional[_Iterable[_Union[Recipient, _Mapping]]] = ..., content: _Optional[_Union[RenderedContent, _Mapping]] = ..., category: _Optional[_Union[_types_pb2.EmailCategory, str]] = ..., purpose_id: _Optional[str] = ..., sender: _Optional[_Union[_campaign_service_pb2.Sender, _Mapping]] = ..., credit_reservation_id: _Optional[str] = ...) -> None: ...
+
+class SendDocumentNoticeCommand(_message.Message):
+    __slots__ = ("document_id", "version", "kind", "title", "locale", "url", "summary_of_changes", "published_at", "effective_at", "locales", "fallback_locale")
+    DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    LOCALE_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_OF_CHANGES_FIELD_NUMBER: _ClassVar[int]
+    PUBLISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    EFFECTIVE_AT_FIELD_NUMBER: _ClassVar[int]
+    LOCALES_FIELD_NUMBER: _ClassVar[int]
+    FALLBACK_LOCALE_FIELD_NUMBER: _ClassVar[int]
+    document_id: str
+    version: str
+    kind: _consent_service_pb2.DocumentKind
+    title: str
+    locale: str
+    url: str
+    summary_of_changes: str
+    published_at: _timestamp_pb2.Timestamp
+    effective_at: _timestamp_pb2.Timestamp
+    locales: _containers.RepeatedScalarFieldContainer[str]
+    fallback_locale: str
+    def __init__(self, document_id: _Optional[str] = ..., version: _Optional[str] = ..., kind: _Optional[_Union[_consent_service_pb2.DocumentKind, str]] = ..., title: _Optional[str] = ..., locale: _Optional[str] = ..., url: _Optional[str] = ..., summary_of_changes: _Optional[str] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., effective_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., locales: _Optional[_Iterable[str]] = ..., fallback_locale: _Optional[str] = ...) -> None: ...

@@ -904,10 +904,12 @@ class OpenPrivacyRequestResponse(_message.Message):
     def __init__(self, privacy_request: _Optional[_Union[PrivacyRequest, _Mapping]] = ...) -> None: ...
 
 class GetPrivacyRequestRequest(_message.Message):
-    __slots__ = ("request_id",)
+    __slots__ = ("request_id", "verification_token")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    VERIFICATION_TOKEN_FIELD_NUMBER: _ClassVar[int]
     request_id: str
-    def __init__(self, request_id: _Optional[str] = ...) -> None: ...
+    verification_token: str
+    def __init__(self, request_id: _Optional[str] = ..., verification_token: _Optional[str] = ...) -> None: ...
 
 class GetPrivacyRequestResponse(_message.Message):
     __slots__ = ("privacy_request",)
@@ -932,6 +934,26 @@ class ListPrivacyRequestsResponse(_message.Message):
     privacy_requests: _containers.RepeatedCompositeFieldContainer[PrivacyRequest]
     next_page_token: str
     def __init__(self, privacy_requests: _Optional[_Iterable[_Union[PrivacyRequest, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class DownloadPrivacyExportRequest(_message.Message):
+    __slots__ = ("token",)
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    def __init__(self, token: _Optional[str] = ...) -> None: ...
+
+class DownloadPrivacyExportResponse(_message.Message):
+    __slots__ = ("request_id", "media_type", "file_name", "content", "expires_at")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    media_type: str
+    file_name: str
+    content: bytes
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, request_id: _Optional[str] = ..., media_type: _Optional[str] = ..., file_name: _Optional[str] = ..., content: _Optional[bytes] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class IssueLinkTokensRequest(_message.Message):
     __slots__ = ("person", "purpose_id", "campaign_id")

@@ -183,6 +183,11 @@ class ConsentServiceStub:
                 request_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.ListPrivacyRequestsRequest.SerializeToString,
                 response_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.ListPrivacyRequestsResponse.FromString,
                 _registered_method=True)
+        self.DownloadPrivacyExport = channel.unary_unary(
+                '/missiva.consent.v1.ConsentService/DownloadPrivacyExport',
+                request_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.DownloadPrivacyExportRequest.SerializeToString,
+                response_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.DownloadPrivacyExportResponse.FromString,
+                _registered_method=True)
         self.IssueLinkTokens = channel.unary_unary(
                 '/missiva.consent.v1.ConsentService/IssueLinkTokens',
                 request_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.IssueLinkTokensRequest.SerializeToString,
@@ -412,6 +417,14 @@ class ConsentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DownloadPrivacyExport(self, request, context):
+        """DownloadPrivacyExport returns a completed export's bundle, authorised by the signed,
+        expiring token of its export_url (no other credential needed).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def IssueLinkTokens(self, request, context):
         """IssueLinkTokens signs the unsubscribe and preference-centre tokens (and links) a
         message to a person carries; senders call it while rendering each message.
@@ -581,6 +594,11 @@ def add_ConsentServiceServicer_to_server(servicer, server):
                     servicer.ListPrivacyRequests,
                     request_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.ListPrivacyRequestsRequest.FromString,
                     response_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.ListPrivacyRequestsResponse.SerializeToString,
+            ),
+            'DownloadPrivacyExport': grpc.unary_unary_rpc_method_handler(
+                    servicer.DownloadPrivacyExport,
+                    request_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.DownloadPrivacyExportRequest.FromString,
+                    response_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.DownloadPrivacyExportResponse.SerializeToString,
             ),
             'IssueLinkTokens': grpc.unary_unary_rpc_method_handler(
                     servicer.IssueLinkTokens,
@@ -1385,6 +1403,33 @@ class ConsentService:
             '/missiva.consent.v1.ConsentService/ListPrivacyRequests',
             missiva_dot_consent_dot_v1_dot_consent__service__pb2.ListPrivacyRequestsRequest.SerializeToString,
             missiva_dot_consent_dot_v1_dot_consent__service__pb2.ListPrivacyRequestsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DownloadPrivacyExport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.consent.v1.ConsentService/DownloadPrivacyExport',
+            missiva_dot_consent_dot_v1_dot_consent__service__pb2.DownloadPrivacyExportRequest.SerializeToString,
+            missiva_dot_consent_dot_v1_dot_consent__service__pb2.DownloadPrivacyExportResponse.FromString,
             options,
             channel_credentials,
             insecure,
