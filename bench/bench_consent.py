@@ -11,9 +11,13 @@ On embedded PostgreSQL and NATS, with the consent service running as its own pro
   server: the baseline of (d);
 - (d) ``Unsubscribe`` at 300 requests/s (open loop), each for a different person with an
   active consent: token check, IP hash and abuse count, withdrawal, suppression entry and
-  events in one transaction;
-- (e) the same at 100 requests/s, a rate one process sustains on a small machine: the latency
-  of a request that does not queue, to read (d) against.
+  events in one transaction (one SQL statement: see store.apply_unsubscribe);
+- (e) the same at 100 requests/s: the latency of a request that does not queue, to read (d)
+  against;
+- (f) (d) again over two replicas of the service, reached through one client channel that
+  balances round robin over their addresses, as the gateway reaches replicas in production.
+  One Python process spends about one core at 300/s (half of it gRPC's own per-call cost,
+  which a bare grpcio health server shows too), so replicas are how consent scales.
 
 Latency is measured from each request's scheduled start, so a slow server cannot hide its
 queueing (no coordinated omission).
@@ -29,6 +33,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +62,7 @@ from missiva_platform.secrets import (
 )
 
 WORKERS = 8
+ROUND_ROBIN = [("grpc.lb_policy_name", "round_robin")]
 APPENDS = 8_000
 PEOPLE = 2_000
 RATE = float(os.environ.get("BENCH_CONSENT_RATE", "300"))
@@ -187,12 +193,28 @@ def _spawn(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
         )
 
 
-async def _latencies(
-    url: str, nats_url: str, secrets: dict[str, Path], folder: Path
-) -> tuple[tuple[list[float], int], tuple[list[float], int], tuple[list[float], int]]:
+@dataclass
+class Latencies:
+    health: tuple[list[float], int]
+    measured: tuple[list[float], int]  # RATE/s, one replica
+    unhurried: tuple[list[float], int]  # LIGHT_RATE/s, one replica
+    replicated: tuple[list[float], int]  # RATE/s, two replicas behind one round-robin channel
+
+
+async def _wait_serving(channel: grpc.aio.Channel) -> None:
+    health = health_pb2_grpc.HealthStub(channel)
+    for _ in range(100):
+        reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=5)
+        if reply.status == health_pb2.HealthCheckResponse.SERVING:
+            return
+        await asyncio.sleep(0.1)
+    raise RuntimeError("consent never became SERVING")
+
+
+async def _latencies(url: str, nats_url: str, secrets: dict[str, Path], folder: Path) -> Latencies:
     n = int(RATE * SECONDS)
     light = int(LIGHT_RATE * SECONDS / 2)
-    people = n + light
+    people = 2 * n + light
     purpose = _purpose()
     grant = Evidence(source=Source.FORM, checkbox_text="Yes")
     async with await psycopg.AsyncConnection.connect(url) as conn:
@@ -211,62 +233,79 @@ async def _latencies(
         )
         for i in range(people)
     ]
-    port, http_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "NATS_URL": nats_url,
-        "GRPC_PORT": str(port),
-        "HTTP_PORT": str(http_port),
-        "LOG_LEVEL": "WARNING",
-        "DB_POOL_MAX": "20",
-        "TOKEN_KEYRING_FILE": str(secrets[TOKEN_KEYRING_FILE]),
-        "EMAIL_HASH_KEY_FILE": str(secrets[EMAIL_HASH_KEY_FILE]),
-        "IP_SALTS_FILE": str(secrets[IP_SALTS_FILE]),
-        "UNSUBSCRIBE_ABUSE_THRESHOLD": "1000000",
-    }
-    server = _spawn(env, folder / "consent.log")
+    # Each person from an address of their own, as real unsubscribes come.
+    clients = [
+        types_pb2.ClientContext(
+            ip_address=f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", user_agent="bench"
+        )
+        for i in range(people)
+    ]
+    ports = [free_port(), free_port()]
+    servers = []
+    for replica, port in enumerate(ports):
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "NATS_URL": nats_url,
+            "GRPC_PORT": str(port),
+            "HTTP_PORT": str(free_port()),
+            "LOG_LEVEL": "WARNING",
+            "DB_POOL_MAX": "20",
+            "TOKEN_KEYRING_FILE": str(secrets[TOKEN_KEYRING_FILE]),
+            "EMAIL_HASH_KEY_FILE": str(secrets[EMAIL_HASH_KEY_FILE]),
+            "IP_SALTS_FILE": str(secrets[IP_SALTS_FILE]),
+            "UNSUBSCRIBE_ABUSE_THRESHOLD": "1000000",
+        }
+        servers.append(_spawn(env, folder / f"consent-{replica}.log"))
     try:
-        await asyncio.to_thread(wait_for_port, port, "127.0.0.1", 60.0)
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        for port in ports:
+            await asyncio.to_thread(wait_for_port, port, "127.0.0.1", 60.0)
+        # As the gateway reaches replicas: one channel, round robin over their addresses.
+        both = ",".join(f"127.0.0.1:{port}" for port in ports)
+        async with (
+            grpc.aio.insecure_channel(f"127.0.0.1:{ports[0]}") as channel,
+            grpc.aio.insecure_channel(f"ipv4:{both}", options=ROUND_ROBIN) as balanced,
+        ):
+            await _wait_serving(channel)
+            await _wait_serving(balanced)
             health = health_pb2_grpc.HealthStub(channel)
             consent = consent_service_pb2_grpc.ConsentServiceStub(channel)
-            for _ in range(100):  # wait for SERVING, then warm up
-                reply = await health.Check(health_pb2.HealthCheckRequest(), timeout=5)
-                if reply.status == health_pb2.HealthCheckResponse.SERVING:
-                    break
-                await asyncio.sleep(0.1)
-            # Each person from an address of their own, as real unsubscribes come.
-            clients = [
-                types_pb2.ClientContext(
-                    ip_address=f"10.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}", user_agent="bench"
-                )
-                for i in range(people)
-            ]
+            spread = consent_service_pb2_grpc.ConsentServiceStub(balanced)
 
             async def check(i: int) -> None:
                 await health.Check(health_pb2.HealthCheckRequest(), timeout=10)
 
-            async def unsubscribe(i: int) -> None:
-                request = pb.UnsubscribeRequest(token=tokens[i], one_click=True, client=clients[i])
-                await consent.Unsubscribe(request, timeout=10)
+            def unsubscribe(stub: Any, offset: int) -> Any:
+                async def call(i: int) -> None:
+                    j = offset + i
+                    request = pb.UnsubscribeRequest(
+                        token=tokens[j], one_click=True, client=clients[j]
+                    )
+                    await stub.Unsubscribe(request, timeout=10)
+
+                return call
 
             await _open_loop(check, 300)  # warm-up of the channel and the server
-            baseline = await _open_loop(check, n)
-            measured = await _open_loop(unsubscribe, n)
-            unhurried = await _open_loop(lambda i: unsubscribe(n + i), light, LIGHT_RATE)
+            result = Latencies(
+                health=await _open_loop(check, n),
+                measured=await _open_loop(unsubscribe(consent, 0), n),
+                unhurried=await _open_loop(unsubscribe(consent, n), light, LIGHT_RATE),
+                replicated=await _open_loop(unsubscribe(spread, n + light), n),
+            )
             async with await psycopg.AsyncConnection.connect(url) as conn:
                 cur = await conn.execute(
                     "SELECT count(*) FROM consent_states WHERE status = 'withdrawn'"
                 )
                 row = await cur.fetchone()
-            answered = people - measured[1] - unhurried[1]
-            if row is None or row[0] != answered:
-                raise RuntimeError(f"{row} withdrawals recorded for {answered} answers")
+            failed = result.measured[1] + result.unhurried[1] + result.replicated[1]
+            if row is None or row[0] != people - failed:
+                raise RuntimeError(f"{row} withdrawals recorded for {people - failed} answers")
     finally:
-        server.terminate()
-        server.wait(timeout=30)
-    return baseline, measured, unhurried
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait(timeout=30)
+    return result
 
 
 async def _measure(pg: PostgresServer, nats_url: str, folder: Path) -> list[Result]:
@@ -277,9 +316,9 @@ async def _measure(pg: PostgresServer, nats_url: str, folder: Path) -> list[Resu
     plain, ledger = await _appends(appends_url)
     rpc_url = pg.create_database("bench_consent_rpc")
     await migrate(rpc_url, probe.migration_sets)
-    (health, health_failed), (unsubscribe, failed), (light, _) = await _latencies(
-        rpc_url, nats_url, secrets, folder
-    )
+    latencies = await _latencies(rpc_url, nats_url, secrets, folder)
+    (health, health_failed), (unsubscribe, failed) = latencies.health, latencies.measured
+    light, (replicated, replicated_failed) = latencies.unhurried[0], latencies.replicated
     n = len(unsubscribe)
     shape = f"{WORKERS} connections, {APPENDS:,} rows over {PEOPLE:,} people, 1 per transaction"
     load = f"{n:,} requests, {RATE:.0f}/s open loop for {SECONDS:.0f} s, service in its own process"
@@ -337,6 +376,24 @@ async def _measure(pg: PostgresServer, nats_url: str, folder: Path) -> list[Resu
             _p(health, 0.99),
             higher_is_better=False,
             note=f"{len(light):,} requests: the latency of one request when nothing queues",
+        ),
+        Result(
+            "(f) Unsubscribe p50, two replicas",
+            _p(replicated, 0.5),
+            "ms",
+            "(c) gRPC health check p50",
+            _p(health, 0.5),
+            higher_is_better=False,
+            note="two service processes, one client channel balancing round robin",
+        ),
+        Result(
+            "(f) Unsubscribe p99, two replicas",
+            _p(replicated, 0.99),
+            "ms",
+            "(c) gRPC health check p99",
+            _p(health, 0.99),
+            higher_is_better=False,
+            note=f"{load}; {replicated_failed} failed" if replicated_failed else load,
         ),
     ]
 

@@ -66,7 +66,8 @@ def headers_for(event: EventEnvelope) -> dict[str, str]:
     return headers
 
 
-def _row(event: EventEnvelope, subject: str | None) -> tuple[str, str, bytes, Jsonb]:
+def outbox_row(event: EventEnvelope, subject: str | None = None) -> tuple[str, str, bytes, Jsonb]:
+    """The outbox row of ``event``: event id, subject, payload, headers."""
     if not event.event_id:
         raise ValueError("an event needs an event_id; build it with events.envelope()")
     target = subject or event.event_type
@@ -83,7 +84,7 @@ async def add_event(
     It is published to ``subject`` (default: the envelope's ``event_type``) only if that
     transaction commits.
     """
-    await conn.execute(_INSERT, _row(event, subject))
+    await conn.execute(_INSERT, outbox_row(event, subject))
 
 
 async def add_events(
@@ -93,7 +94,7 @@ async def add_events(
     subject: str | None = None,
 ) -> None:
     """Write several events in one round trip, inside the caller's open transaction."""
-    rows = [_row(event, subject) for event in events]
+    rows = [outbox_row(event, subject) for event in events]
     if rows:
         async with conn.cursor() as cur:
             await cur.executemany(_INSERT, rows)

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import psycopg
 from google.protobuf import field_mask_pb2
 
 from missiva.consent.v1 import consent_service_pb2 as pb
@@ -30,7 +32,8 @@ from missiva_consent.domain import (
     State,
     SuppressionEntry,
 )
-from missiva_consent.keys import ConsentKeys
+from missiva_consent.dsar import PrivacyRequests
+from missiva_consent.keys import ConsentKeys, link_ip_hash
 from missiva_platform import metrics
 from missiva_platform.auth import (
     Access,
@@ -77,6 +80,12 @@ ACCESS_RULES: dict[str, MethodRule] = {
     "Unsubscribe": rule(Access.ANONYMOUS),
     "GetPreferences": rule(Access.ANONYMOUS),
     "UpdatePreferences": rule(Access.ANONYMOUS),
+    # Privacy requests: the caller's token or a my-data token decides (dsar.py); the export
+    # download is authorised by the signed token of its link.
+    "OpenPrivacyRequest": rule(Access.ANONYMOUS),
+    "GetPrivacyRequest": rule(Access.ANONYMOUS),
+    "ListPrivacyRequests": rule(Access.USER),
+    "DownloadPrivacyExport": rule(Access.ANONYMOUS),
 }
 
 # Sources a caller may claim; the others only consent itself produces (links, feedback).
@@ -315,6 +324,12 @@ class ConsentService:
     ) -> tuple[list[Purpose], bool]:
         """Withdraw, suppress and emit in ONE transaction; (purposes withdrawn, anything new)."""
         now = _now()
+        if not all_purposes and domain.is_uuid(scope.purpose_id):
+            done = await self._unsubscribe_in_one_statement(
+                scope, one_click=one_click, ip=ip, now=now
+            )
+            if done is not None:
+                return done
         # One pipeline for the whole transaction: BEGIN, the writes nobody reads back, the
         # events and COMMIT travel with the next statement whose answer is needed, so the
         # request costs five round trips instead of eleven (same statements, same order).
@@ -352,6 +367,94 @@ class ConsentService:
             self.metrics.unsubscribes.labels("all" if not suppression_purpose else "purpose").inc()
         return targets, changed
 
+    async def _unsubscribe_in_one_statement(
+        self, scope: LinkScope, *, one_click: bool, ip: str, now: datetime
+    ) -> tuple[list[Purpose], bool] | None:
+        """The common case, one purpose, in two round trips and no explicit transaction: read
+        the head and state, prepare every row here, apply them in one statement that re-checks
+        the head under its lock. None when the head moved meanwhile (nothing was written, the
+        caller takes the locking path), or the person has no chain yet."""
+        if scope.account_id == self.platform:
+            await self.ensure_platform()
+        purpose_id = str(uuid.UUID(scope.purpose_id))  # as the database writes it
+        suppression = SuppressionEntry(
+            scope=scope.account_id,
+            person_key=scope.person_key,
+            reason=Reason.UNSUBSCRIBED,
+            purpose_id=purpose_id,
+            source=Source.UNSUBSCRIBE_LINK,
+            source_detail=scope.campaign_id,
+        )
+        aggregate = domain.suppression_aggregate(
+            suppression.scope, suppression.person_key, suppression.reason, suppression.purpose_id
+        )
+        async with self.pool.connection() as conn:
+            await conn.set_autocommit(True)
+            try:
+                read = await store.read_for_unsubscribe(
+                    conn, scope.account_id, scope.person_key, purpose_id, aggregate
+                )
+                purpose = read.purpose
+                if purpose is None:
+                    raise NotFound(f"token: no purpose {scope.purpose_id!r} in this account")
+                if not purpose.changeable:
+                    raise FailedPrecondition(f"{purpose.name} cannot be unsubscribed from")
+                if read.head is None:
+                    return None
+                seq, prev_hash, last_at = read.head
+                evidence = Evidence(
+                    source=Source.UNSUBSCRIBE_LINK,
+                    source_detail="rfc8058-one-click" if one_click else "link",
+                    campaign_id=scope.campaign_id,
+                )
+                plan = store.plan_append(
+                    scope.account_id,
+                    scope.person_key,
+                    [Change(domain.withdrawal_action(purpose), evidence, purpose)],
+                    seq=seq,
+                    prev_hash=prev_hash,
+                    last_at=last_at,
+                    states={purpose.purpose_id: read.state},
+                    now=now,
+                )
+                hit = None
+                if ip:
+                    hit = store.LinkHit(
+                        ip_hash=link_ip_hash(await self.link_salt(conn, now), ip, now),
+                        at=now,
+                        window_start=now
+                        - timedelta(hours=self.settings.unsubscribe_abuse_window_hours),
+                        threshold=self.settings.unsubscribe_abuse_threshold,
+                    )
+                try:
+                    applied = await store.apply_unsubscribe(
+                        conn,
+                        plan,
+                        suppression,
+                        aggregate=aggregate,
+                        version=read.suppression_version + 1,
+                        suppressed_event=store.suppressed_envelope(
+                            suppression, aggregate, read.suppression_version + 1
+                        ),
+                        hit=hit,
+                    )
+                except psycopg.errors.SerializationFailure:
+                    return None  # the suppression changed under us: take the locking path
+            finally:
+                await conn.set_autocommit(False)
+        if applied is None:
+            return None
+        appended, added, people = applied
+        for entry in plan.entries:
+            self.metrics.ledger_entries.labels(str(entry.action)).inc()
+        if hit is not None and domain.ip_abuse(people, hit.threshold):
+            async with self.pool.connection() as conn:
+                await self.flag_link_ip(conn, hit.ip_hash, now, people)
+        changed = appended or added
+        if changed:
+            self.metrics.unsubscribes.labels("purpose").inc()
+        return [purpose], changed
+
     async def link_salt(self, conn: store.Conn, now: datetime) -> bytes:
         """This year's link-IP salt; read once per process and year (it never changes)."""
         year = now.year
@@ -377,12 +480,18 @@ class ConsentService:
             salt=await self.link_salt(conn, now),
         )
         if domain.ip_abuse(people, self.settings.unsubscribe_abuse_threshold):
-            self.metrics.ip_flags.inc()
-            if await store.flag_ip(conn, ip_hash, now.date(), people):
-                log.warning(
-                    "unsubscribe abuse suspected: one IP hash unsubscribed many people",
-                    extra={"ip_hash": ip_hash[:12], "people": people},
-                )
+            await self.flag_link_ip(conn, ip_hash, now, people)
+
+    async def flag_link_ip(
+        self, conn: store.Conn, ip_hash: str, now: datetime, people: int
+    ) -> None:
+        """Many people unsubscribed from one IP hash: count it, flag it for review once a day."""
+        self.metrics.ip_flags.inc()
+        if await store.flag_ip(conn, ip_hash, now.date(), people):
+            log.warning(
+                "unsubscribe abuse suspected: one IP hash unsubscribed many people",
+                extra={"ip_hash": ip_hash[:12], "people": people},
+            )
 
     # -- double opt-in -----------------------------------------------------------------------
 
@@ -418,8 +527,9 @@ def _mask_paths(mask: field_mask_pb2.FieldMask) -> set[str]:
 
 
 class ConsentServicer(consent_service_pb2_grpc.ConsentServiceServicer):
-    def __init__(self, service: ConsentService) -> None:
+    def __init__(self, service: ConsentService, requests: PrivacyRequests | None = None) -> None:
         self.svc = service
+        self.privacy_requests = requests or PrivacyRequests(service)
 
     @property
     def pool(self) -> AsyncConnectionPool:
@@ -1244,3 +1354,17 @@ class ConsentServicer(consent_service_pb2_grpc.ConsentServiceServicer):
                     return
                 yield pb.ExportSuppressionsResponse(suppressions=[e.to_pb() for e in found])
                 before = found[-1].entry_id
+
+    # -- privacy requests (dsar.py) ------------------------------------------------------------
+
+    async def OpenPrivacyRequest(self, request: Any, context: Any) -> Any:
+        return await self.privacy_requests.open(request)
+
+    async def GetPrivacyRequest(self, request: Any, context: Any) -> Any:
+        return await self.privacy_requests.get(request)
+
+    async def ListPrivacyRequests(self, request: Any, context: Any) -> Any:
+        return await self.privacy_requests.list_requests(request)
+
+    async def DownloadPrivacyExport(self, request: Any, context: Any) -> Any:
+        return await self.privacy_requests.download(request)

@@ -10,9 +10,11 @@ import base64
 import binascii
 import contextlib
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import msgspec
 from google.protobuf.message import Message
 from psycopg import AsyncConnection, pq
 
@@ -34,8 +36,8 @@ from missiva_consent.domain import (
 from missiva_consent.keys import link_ip_hash, new_salt
 from missiva_consent.verify_proof import digest_of, leaf_hash, merkle_path, merkle_root
 from missiva_platform.errors import InvalidArgument
-from missiva_platform.events import envelope
-from missiva_platform.outbox import add_event
+from missiva_platform.events import EventEnvelope, envelope
+from missiva_platform.outbox import add_event, outbox_row
 
 Conn = AsyncConnection[Any]
 PRODUCER = "consent"
@@ -65,14 +67,26 @@ async def emit(
     """Write an event to the outbox in the caller's transaction."""
     await add_event(
         conn,
-        envelope(
+        _envelope(
             message,
             subject=subject,
             tenant_id=tenant_id,
-            producer=PRODUCER,
             aggregate_id=aggregate_id,
             aggregate_version=aggregate_version,
         ),
+    )
+
+
+def _envelope(
+    message: Message, *, subject: str, tenant_id: str, aggregate_id: str, aggregate_version: int
+) -> EventEnvelope:
+    return envelope(
+        message,
+        subject=subject,
+        tenant_id=tenant_id,
+        producer=PRODUCER,
+        aggregate_id=aggregate_id,
+        aggregate_version=aggregate_version,
     )
 
 
@@ -333,31 +347,47 @@ async def person_states(conn: Conn, account_id: str, person_key: str) -> dict[st
     return _states(await cur.fetchall())
 
 
-async def append(
-    conn: Conn,
+@dataclass(frozen=True)
+class AppendPlan:
+    """What appending some changes to a chain writes, prepared against one chain head."""
+
+    account_id: str
+    person_key: str
+    seq: int  # the head it was prepared against
+    prev_hash: str
+    entries: list[LedgerEntry]
+    states: dict[str, tuple[State, str]]  # purpose id -> (state after, record id)
+    events: list[EventEnvelope]
+    recorded: datetime
+
+    @property
+    def new_seq(self) -> int:
+        return self.entries[-1].seq if self.entries else self.seq
+
+    @property
+    def new_head(self) -> str:
+        return self.entries[-1].entry_hash if self.entries else self.prev_hash
+
+
+def plan_append(
     account_id: str,
     person_key: str,
     changes: Sequence[Change],
     *,
+    seq: int,
+    prev_hash: str,
+    last_at: datetime | None,
+    states: dict[str, State],
     now: datetime | None = None,
-) -> list[LedgerEntry]:
-    """Append ``changes`` to the person's chain, update the projection, emit the events.
-
-    Changes that would change nothing (withdrawing what is already withdrawn) append
-    nothing, so replaying a request is harmless. Returns the entries appended.
-    """
-    # Lock the head, then read the states (after the lock, so nobody changes them under us):
-    # two statements, executed in that order, in one round trip.
-    async with batch(conn):
-        locked = await conn.execute(_LOCK_CHAIN, (account_id, person_key, GENESIS))
-        read = await conn.execute(_STATES_OF_PERSON, (account_id, person_key))
-    head = await locked.fetchone()
-    assert head is not None
-    seq, prev_hash, last_at = head
+) -> AppendPlan:
+    """The entries, projection rows and events of ``changes`` on the chain head ``seq`` /
+    ``prev_hash``. Changes that would change nothing (withdrawing what is already withdrawn)
+    plan nothing, so replaying a request is harmless. Pure: nothing is read or written."""
+    head_seq, head_hash = seq, prev_hash
+    states = dict(states)
     recorded = domain.utc(now or datetime.now(UTC))
     if last_at is not None and recorded < last_at:
         recorded = last_at  # replicas' clocks differ: keep recorded_at monotonic per chain
-    states = _states(await read.fetchall())
     entries: list[LedgerEntry] = []
     changed: dict[str, tuple[State, str]] = {}
     for change in changes:
@@ -400,34 +430,76 @@ async def append(
         entries.append(entry)
         if purpose is not None:
             changed[purpose.purpose_id] = (states[purpose.purpose_id], entry.record_id)
-    if not entries:
-        return []
     purposes = {c.purpose.purpose_id: c.purpose for c in changes if c.purpose is not None}
-    # The writes depend on nothing they return: one pipelined round trip instead of several.
-    async with batch(conn):
-        for entry in entries:
-            await conn.execute(_INSERT_ENTRY, _entry_params(entry))
-        for pid, (state, record_id) in changed.items():
-            await conn.execute(
-                _UPSERT_STATE,
-                (account_id, pid, person_key, str(state.status), state.restricted,
-                 state.version, recorded, record_id),
-            )  # fmt: skip
-        await conn.execute(_ADVANCE_CHAIN, (seq, prev_hash, recorded, account_id, person_key))
-        for entry in entries:
-            purpose = purposes.get(entry.purpose_id)
-            event = domain.purpose_event(entry, purpose) if purpose else None
-            if event is not None:
-                subject, message = event
-                await emit(
-                    conn,
+    events: list[EventEnvelope] = []
+    for entry in entries:
+        purpose = purposes.get(entry.purpose_id)
+        event = domain.purpose_event(entry, purpose) if purpose else None
+        if event is not None:
+            subject, message = event
+            events.append(
+                _envelope(
                     message,
                     subject=subject,
                     tenant_id=account_id,
                     aggregate_id=domain.state_aggregate(account_id, person_key, entry.purpose_id),
                     aggregate_version=entry.state_version,
                 )
-    return entries
+            )
+    return AppendPlan(
+        account_id, person_key, head_seq, head_hash, entries, changed, events, recorded
+    )
+
+
+async def append(
+    conn: Conn,
+    account_id: str,
+    person_key: str,
+    changes: Sequence[Change],
+    *,
+    now: datetime | None = None,
+) -> list[LedgerEntry]:
+    """Append ``changes`` to the person's chain, update the projection, emit the events.
+
+    Changes that would change nothing (withdrawing what is already withdrawn) append
+    nothing, so replaying a request is harmless. Returns the entries appended.
+    """
+    # Lock the head, then read the states (after the lock, so nobody changes them under us):
+    # two statements, executed in that order, in one round trip.
+    async with batch(conn):
+        locked = await conn.execute(_LOCK_CHAIN, (account_id, person_key, GENESIS))
+        read = await conn.execute(_STATES_OF_PERSON, (account_id, person_key))
+    head = await locked.fetchone()
+    assert head is not None
+    seq, prev_hash, last_at = head
+    plan = plan_append(
+        account_id,
+        person_key,
+        changes,
+        seq=seq,
+        prev_hash=prev_hash,
+        last_at=last_at,
+        states=_states(await read.fetchall()),
+        now=now,
+    )
+    if not plan.entries:
+        return []
+    # The writes depend on nothing they return: one pipelined round trip instead of several.
+    async with batch(conn):
+        for entry in plan.entries:
+            await conn.execute(_INSERT_ENTRY, _entry_params(entry))
+        for pid, (state, record_id) in plan.states.items():
+            await conn.execute(
+                _UPSERT_STATE,
+                (account_id, pid, person_key, str(state.status), state.restricted,
+                 state.version, plan.recorded, record_id),
+            )  # fmt: skip
+        await conn.execute(
+            _ADVANCE_CHAIN, (plan.new_seq, plan.new_head, plan.recorded, account_id, person_key)
+        )
+        for event in plan.events:
+            await add_event(conn, event)
+    return plan.entries
 
 
 async def person_entries(
@@ -611,15 +683,19 @@ async def add_suppression(conn: Conn, entry: SuppressionEntry) -> tuple[Suppress
         assert existing is not None
         return _suppression(existing), False
     added = _suppression(row)
-    await emit(
-        conn,
-        domain.suppressed_event(added),
-        subject=domain.SUPPRESSED_SUBJECT,
-        tenant_id=added.scope,
-        aggregate_id=aggregate,
-        aggregate_version=int(row[-1]),
-    )
+    await add_event(conn, suppressed_envelope(added, aggregate, int(row[-1])))
     return added, True
+
+
+def suppressed_envelope(entry: SuppressionEntry, aggregate: str, version: int) -> EventEnvelope:
+    """The ContactSuppressed event of a new suppression entry, version ``version``."""
+    return _envelope(
+        domain.suppressed_event(entry),
+        subject=domain.SUPPRESSED_SUBJECT,
+        tenant_id=entry.scope,
+        aggregate_id=aggregate,
+        aggregate_version=version,
+    )
 
 
 async def find_suppression(
@@ -864,6 +940,152 @@ async def record_link_hit(
         cur = await conn.execute(_DISTINCT_PEOPLE, (ip_hash, at - window, threshold))
     row = await cur.fetchone()
     return ip_hash, int(row[0]) if row else 0
+
+
+# ------------------------------------------------------------- unsubscribe in one statement
+
+_P_PURPOSE_COLUMNS = ", ".join("p." + column.strip() for column in _PURPOSE_COLUMNS.split(","))
+# Everything the one-statement unsubscribe prepares its rows from, read without a lock: the
+# purpose, the chain head, the person's state for it, whether the suppression entry exists
+# and the version of its aggregate. consent_apply_unsubscribe re-checks the head under lock.
+_UNSUBSCRIBE_READ = f"""
+SELECT {_P_PURPOSE_COLUMNS}, c.seq, c.head_hash, c.recorded_at,
+       s.status, s.restricted, s.version, s.since, x.scope IS NOT NULL, v.version
+FROM (SELECT 1) AS one
+LEFT JOIN purposes p ON p.account_id = %(account)s AND p.purpose_id = %(purpose)s::uuid
+LEFT JOIN ledger_chains c ON c.account_id = %(account)s AND c.person_key = %(person)s
+LEFT JOIN consent_states s ON s.account_id = %(account)s AND s.person_key = %(person)s
+                          AND s.purpose_id = %(purpose)s::uuid
+LEFT JOIN suppressions x ON x.scope = %(account)s AND x.person_key = %(person)s
+                        AND x.reason = 'unsubscribed' AND x.purpose_id = %(purpose)s::text
+LEFT JOIN aggregate_versions v ON v.aggregate_id = %(aggregate)s
+"""
+_APPLY_UNSUBSCRIBE = """
+SELECT applied, suppression_added, people FROM consent_apply_unsubscribe(
+    %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::uuid, %s, %s, %s::jsonb,
+    %s::jsonb, %s, %s, %s::uuid, %s, %s, %s::jsonb,
+    %s, %s, %s, %s, %s)
+"""
+_LEDGER_NAMES = _LEDGER_COLUMNS.replace("::text", "").split(", ")
+_STATE_NAMES = (
+    "account_id", "purpose_id", "person_key", "status", "restricted", "version", "since",
+    "last_record_id",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class UnsubscribeRead:
+    """What one person's unsubscribe from one purpose is prepared from."""
+
+    purpose: Purpose | None
+    head: tuple[int, str, datetime | None] | None  # None: the person has no chain yet
+    state: State
+    suppressed: bool
+    suppression_version: int
+
+
+@dataclass(frozen=True)
+class LinkHit:
+    ip_hash: str
+    at: datetime
+    window_start: datetime
+    threshold: int
+
+
+async def read_for_unsubscribe(
+    conn: Conn, account_id: str, person_key: str, purpose_id: str, aggregate: str
+) -> UnsubscribeRead:
+    cur = await conn.execute(
+        _UNSUBSCRIBE_READ,
+        {"account": account_id, "person": person_key, "purpose": purpose_id,
+         "aggregate": aggregate},
+    )  # fmt: skip
+    row = await cur.fetchone()
+    assert row is not None
+    n = len(_PURPOSE_COLUMNS.split(","))
+    seq, head_hash, last_at, status, restricted, version, since, suppressed, agg = row[n:]
+    return UnsubscribeRead(
+        purpose=_purpose(row[:n]) if row[0] is not None else None,
+        head=None if seq is None else (seq, head_hash, last_at),
+        state=State() if status is None else State(Status(status), restricted, version, since),
+        suppressed=bool(suppressed),
+        suppression_version=agg or 0,
+    )
+
+
+def _json(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+async def apply_unsubscribe(
+    conn: Conn,
+    plan: AppendPlan,
+    suppression: SuppressionEntry,
+    *,
+    aggregate: str,
+    version: int,
+    suppressed_event: EventEnvelope,
+    hit: LinkHit | None,
+) -> tuple[bool, bool, int] | None:
+    """Write ``plan`` (at most one entry), the suppression entry (and its event, if new) and
+    the link visit in one statement, if the chain head is still ``plan``'s: (an entry was
+    written, the suppression was added, distinct people from the IP hash), or None when the
+    head moved (nothing written)."""
+    if len(plan.entries) > 1 or len(plan.events) > 1:
+        raise ValueError("the one-statement unsubscribe writes one entry at most")
+    entry = (
+        _json(dict(zip(_LEDGER_NAMES, _entry_params(plan.entries[0]), strict=True)))
+        if plan.entries
+        else None
+    )
+    state = None
+    for pid, (after, record_id) in plan.states.items():
+        values = (plan.account_id, pid, plan.person_key, str(after.status), after.restricted,
+                  after.version, plan.recorded, record_id)  # fmt: skip
+        state = _json(dict(zip(_STATE_NAMES, values, strict=True)))
+    event: tuple[Any, ...] = (None, None, None, None)
+    if plan.events:
+        event = outbox_row(plan.events[0])
+        event = (*event[:3], _json(event[3].obj))
+    suppression_row = {
+        "scope": suppression.scope,
+        "person_key": suppression.person_key,
+        "reason": str(suppression.reason),
+        "purpose_id": suppression.purpose_id,
+        "source": str(suppression.source),
+        "source_detail": suppression.source_detail,
+    }
+    event_id, subject, payload, headers = outbox_row(suppressed_event)
+    cur = await conn.execute(
+        _APPLY_UNSUBSCRIBE,
+        (
+            plan.account_id,
+            plan.person_key,
+            plan.seq,
+            plan.prev_hash,
+            entry,
+            state,
+            *event,
+            _json(suppression_row),
+            aggregate,
+            version,
+            event_id,
+            subject,
+            payload,
+            _json(headers.obj),
+            hit.ip_hash if hit else None,
+            hit.at.astimezone(UTC).date() if hit else None,
+            hit.at if hit else None,
+            hit.window_start if hit else None,
+            hit.threshold if hit else 0,
+        ),
+    )  # fmt: skip
+    answer = await cur.fetchone()
+    assert answer is not None
+    applied, added, people = answer
+    if not applied:
+        return None
+    return bool(plan.entries), bool(added), int(people)
 
 
 async def flag_ip(conn: Conn, ip_hash: str, day: date, people: int) -> bool:
