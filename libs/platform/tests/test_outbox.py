@@ -169,6 +169,34 @@ async def test_relay_wakes_on_commit_without_waiting_for_its_poll(db, js, stream
         await relay.stop()
 
 
+async def test_replicas_relays_share_a_stream_of_small_commits_each_event_once(db, js, stream):
+    """Two replicas' relays listen to the same NOTIFYs: each commit wakes one slot of each,
+    the relay that finds nothing backs off, and none waits for its (here 60 s) poll."""
+    name, prefix = stream
+    relays = [OutboxRelay(db, js, poll_interval=60) for _ in range(2)]
+    for relay in relays:
+        await relay.start()
+    try:
+        await asyncio.sleep(0.3)  # both found the outbox empty and sleep until a NOTIFY
+        batch = events(prefix, 120)
+        async with await psycopg.AsyncConnection.connect(db, autocommit=True) as conn:
+            for event in batch:  # one commit each, a few milliseconds apart
+                async with conn.transaction():
+                    await add_event(conn, event)
+                await asyncio.sleep(0.003)
+        await eventually(lambda: _at_least(js, name, len(batch)), timeout=10)
+        ids, _ = await stored(js, name)
+        assert sorted(ids) == sorted(e.event_id for e in batch)  # each once, none lost
+        assert await eventually(lambda: _outbox_empty(db), timeout=10)
+    finally:
+        for relay in relays:
+            await relay.stop()
+
+
+async def _outbox_empty(db):
+    return await outbox_count(db) == 0
+
+
 async def test_an_event_no_stream_accepts_stays_in_the_outbox_and_counts_as_an_error(db, js):
     lost = events(f"nostream{uuid.uuid4().hex[:8]}", 2)
     async with await psycopg.AsyncConnection.connect(db) as conn, conn.transaction():

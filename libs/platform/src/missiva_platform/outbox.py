@@ -53,6 +53,10 @@ _CLAIM = (
 )
 _DELETE = "DELETE FROM kit_outbox WHERE id = ANY(%s)"
 
+# A slot that was woken by a commit but found nothing (another replica's relay was faster)
+# coalesces this many times longer before its next claim.
+IDLE_COALESCE_FACTOR = 5
+
 _BATCH_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 
 
@@ -236,6 +240,7 @@ class OutboxRelay:
         self._acks = _AckInbox(self.nc)
         self._own_conns: dict[int, psycopg.AsyncConnection[Any]] = {}
         self._wakes = [asyncio.Event() for _ in range(concurrency)]
+        self._next_wake = 0
         self._stopping = False
         self._drain_deadline = 0.0
         self._task: asyncio.Task[None] | None = None
@@ -258,7 +263,7 @@ class OutboxRelay:
         if task is not None:
             self._stopping = True
             self._drain_deadline = time.monotonic() + grace
-            self._wake()
+            self._wake(every=True)
             try:
                 await asyncio.wait_for(asyncio.shield(task), grace + self.publish_timeout)
             except TimeoutError:
@@ -382,6 +387,7 @@ class OutboxRelay:
     async def _work(self, slot: int) -> None:
         wake = self._wakes[slot]
         failures = 0
+        woken = True  # the first batch looks for what committed while nobody ran
         while True:
             wake.clear()
             try:
@@ -401,17 +407,29 @@ class OutboxRelay:
                     return
                 continue
             if published >= self.batch_size:
+                # More is waiting: the next slot claims another batch meanwhile.
+                self._wakes[(slot + 1) % len(self._wakes)].set()
                 continue
+            # Woken by a commit and found nothing: another replica's relay took the rows, as
+            # it will again while several replicas share the traffic; wait longer to claim.
+            beaten = woken and published == 0
             if not wake.is_set():
                 await self._sleep(wake, self.poll_interval)
-            if self.coalesce and wake.is_set() and not self._stopping:
+            woken = wake.is_set()
+            if self.coalesce and woken and not self._stopping:
                 # Woken by a commit: let the commits right behind it join this batch, rather
                 # than one claim-publish-delete transaction (per slot) for every commit.
-                await asyncio.sleep(self.coalesce)
+                await asyncio.sleep(self.coalesce * (IDLE_COALESCE_FACTOR if beaten else 1))
 
-    def _wake(self) -> None:
-        for wake in self._wakes:
-            wake.set()
+    def _wake(self, every: bool = False) -> None:
+        """Wake one slot (the next in turn), or ``every`` slot: one claim per commit is
+        enough, and a slot that fills a whole batch wakes the next one itself."""
+        if every:
+            for wake in self._wakes:
+                wake.set()
+            return
+        self._next_wake = (self._next_wake + 1) % len(self._wakes)
+        self._wakes[self._next_wake].set()
 
     @staticmethod
     async def _sleep(wake: asyncio.Event, seconds: float) -> None:
@@ -428,9 +446,13 @@ class OutboxRelay:
                 async with conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     delay = 0.1
-                    self._wake()  # rows may have committed while nobody listened
+                    self._wake(every=True)  # rows may have committed while nobody listened
                     async for _ in conn.notifies():
                         self._wake()
+                        if self.coalesce:
+                            # Let the next notifications gather: they are read in one go,
+                            # not one wake-up of this task (and the event loop) each.
+                            await asyncio.sleep(self.coalesce)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the poll fallback covers us while we reconnect
