@@ -1,49 +1,31 @@
 """The Helm chart renders offline and every manifest it renders is valid Kubernetes.
 
-Rendering goes through helm-python-sdk (Helm's Go SDK behind ctypes, no helm binary, no
-cluster); validation goes through kubernetes-validate's strict schemas, so an unknown field
-fails as a real API server would refuse it.
+Rendering and validation: see ``charts.py``.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import helm_python as helm
-import kubernetes_validate
 import pytest
-import yaml
 
-CHART = Path(__file__).resolve().parents[2] / "deploy" / "helm" / "missiva"
-# The newest Kubernetes that kubernetes-validate (pinned in uv.lock) ships schemas for.
-KUBERNETES_VERSION = "1.37.0"
-RELEASE = "prod"
-NAMESPACE = "missiva"
-PREFIX = f"{RELEASE}-missiva"
-GRPC_SERVICES = ("identity", "consent", "campaign", "delivery", "billing")
+from .charts import (
+    CHART,
+    GRPC_SERVICES,
+    KUBERNETES_VERSION,
+    PREFIX,
+    RELEASE,
+    Manifest,
+    find,
+    invalid,
+    of_kind,
+    pod_spec,
+    render,
+)
+
 HOOK_KINDS = {"Job"}
-
-Manifest = dict[str, Any]
-
-
-@pytest.fixture(scope="module")
-def chart() -> Iterator[helm.Chart]:
-    with helm.Chart.load(CHART) as loaded:
-        yield loaded
-
-
-def render(chart: helm.Chart, values: dict[str, Any] | None = None) -> list[Manifest]:
-    """Render like `helm install --dry-run` would, offline; return the parsed manifests."""
-    rendered = chart.render(values or {}, name=RELEASE, namespace=NAMESPACE, is_install=True)
-    manifests: list[Manifest] = []
-    for template, text in sorted(rendered.items()):
-        if template.endswith("NOTES.txt"):
-            continue
-        manifests.extend(doc for doc in yaml.safe_load_all(text) if doc)
-    return manifests
 
 
 @pytest.fixture(scope="module")
@@ -56,37 +38,6 @@ def default_render(chart: helm.Chart) -> tuple[list[Manifest], float]:
 @pytest.fixture(scope="module")
 def manifests(default_render: tuple[list[Manifest], float]) -> list[Manifest]:
     return default_render[0]
-
-
-def invalid(manifests: list[Manifest]) -> list[str]:
-    """Every manifest that the strict Kubernetes schema refuses, with the reason."""
-    problems = []
-    for manifest in manifests:
-        where = f"{manifest.get('kind')}/{manifest.get('metadata', {}).get('name')}"
-        try:
-            kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
-        except kubernetes_validate.ValidationError as error:
-            path = ".".join(str(part) for part in error.path)
-            problems.append(f"{where}: {path}: {error.message}")
-        except kubernetes_validate.SchemaNotFoundError as error:
-            problems.append(f"{where}: {error.message}")
-    return problems
-
-
-def find(manifests: list[Manifest], kind: str, name: str) -> Manifest:
-    matches = [m for m in manifests if m["kind"] == kind and m["metadata"]["name"] == name]
-    assert len(matches) == 1, f"expected one {kind}/{name}, found {len(matches)}"
-    return matches[0]
-
-
-def of_kind(manifests: list[Manifest], kind: str) -> list[Manifest]:
-    return [m for m in manifests if m["kind"] == kind]
-
-
-def pod_spec(workload: Manifest) -> dict[str, Any]:
-    if workload["kind"] == "CronJob":
-        return workload["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    return workload["spec"]["template"]["spec"]
 
 
 def container(workload: Manifest) -> dict[str, Any]:

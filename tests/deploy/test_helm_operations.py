@@ -18,45 +18,33 @@ from pathlib import Path
 from typing import Any
 
 import helm_python as helm
-import kubernetes_validate
 import pytest
-import yaml
 
 from missiva_platform.secrets import ServiceCredential, load_service_credentials
 
-ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "deploy" / "helm" / "missiva"
+from .charts import (
+    CHART,
+    GRPC_SERVICES,
+    NAMESPACE,
+    PREFIX,
+    ROOT,
+    Manifest,
+    find,
+    invalid,
+    of_kind,
+    pod_spec,
+    render,
+)
+
 DASHBOARDS = CHART / "dashboards"
 RUNBOOKS = ROOT / "docs" / "runbooks.md"
 KIT = ROOT / "libs" / "platform" / "src" / "missiva_platform"
-KUBERNETES_VERSION = "1.37.0"
-RELEASE = "prod"
-NAMESPACE = "missiva"
-PREFIX = f"{RELEASE}-missiva"
-GRPC_SERVICES = ("identity", "consent", "campaign", "delivery", "billing")
 CREDENTIALS = "service-credentials.json"
 MOUNT = "/var/run/secrets/missiva"
 CRD_KINDS = {"PrometheusRule", "ServiceMonitor"}
 
-Manifest = dict[str, Any]
-
 
 # --------------------------------------------------------------------------- rendering
-
-
-@pytest.fixture(scope="module")
-def chart() -> Iterator[helm.Chart]:
-    with helm.Chart.load(CHART) as loaded:
-        yield loaded
-
-
-def render(chart: helm.Chart, values: dict[str, Any] | None = None) -> list[Manifest]:
-    rendered = chart.render(values or {}, name=RELEASE, namespace=NAMESPACE, is_install=True)
-    manifests: list[Manifest] = []
-    for template, text in sorted(rendered.items()):
-        if not template.endswith("NOTES.txt"):
-            manifests.extend(doc for doc in yaml.safe_load_all(text) if doc)
-    return manifests
 
 
 @pytest.fixture(scope="module")
@@ -64,37 +52,8 @@ def default_manifests(chart: helm.Chart) -> list[Manifest]:
     return render(chart)
 
 
-def invalid(manifests: list[Manifest]) -> list[str]:
-    problems = []
-    for manifest in manifests:
-        where = f"{manifest['kind']}/{manifest['metadata']['name']}"
-        try:
-            kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
-        except kubernetes_validate.ValidationError as error:
-            problems.append(f"{where}: {'.'.join(map(str, error.path))}: {error.message}")
-        except kubernetes_validate.SchemaNotFoundError as error:
-            problems.append(f"{where}: {error.message}")
-    return problems
-
-
-def of_kind(manifests: list[Manifest], kind: str) -> list[Manifest]:
-    return [m for m in manifests if m["kind"] == kind]
-
-
-def find(manifests: list[Manifest], kind: str, name: str) -> Manifest:
-    matches = [m for m in manifests if m["kind"] == kind and m["metadata"]["name"] == name]
-    assert len(matches) == 1, f"expected one {kind}/{name}, found {len(matches)}"
-    return matches[0]
-
-
 def component(manifest: Manifest) -> str | None:
     return manifest["metadata"].get("labels", {}).get("app.kubernetes.io/component")
-
-
-def pod_spec(workload: Manifest) -> dict[str, Any]:
-    if workload["kind"] == "CronJob":
-        return workload["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    return workload["spec"]["template"]["spec"]
 
 
 def workloads(manifests: list[Manifest]) -> list[Manifest]:

@@ -125,6 +125,18 @@ class _Metrics:
         )
 
 
+def _unsubscribed(scope: LinkScope, purpose_id: str) -> SuppressionEntry:
+    """The suppression entry an unsubscribe link adds ('' purpose: every purpose)."""
+    return SuppressionEntry(
+        scope=scope.account_id,
+        person_key=scope.person_key,
+        reason=Reason.UNSUBSCRIBED,
+        purpose_id=purpose_id,
+        source=Source.UNSUBSCRIBE_LINK,
+        source_detail=scope.campaign_id,
+    )
+
+
 class ConsentService:
     """The operations behind the RPCs and the consumers (each inside one transaction)."""
 
@@ -351,17 +363,7 @@ class ConsentService:
             )
             changes = [Change(domain.withdrawal_action(p), evidence, p) for p in targets]
             entries = await self.append(conn, scope.account_id, scope.person_key, changes)
-            _, added = await store.add_suppression(
-                conn,
-                SuppressionEntry(
-                    scope=scope.account_id,
-                    person_key=scope.person_key,
-                    reason=Reason.UNSUBSCRIBED,
-                    purpose_id=suppression_purpose,
-                    source=Source.UNSUBSCRIBE_LINK,
-                    source_detail=scope.campaign_id,
-                ),
-            )
+            _, added = await store.add_suppression(conn, _unsubscribed(scope, suppression_purpose))
         changed = bool(entries) or added
         if changed:
             self.metrics.unsubscribes.labels("all" if not suppression_purpose else "purpose").inc()
@@ -377,14 +379,7 @@ class ConsentService:
         if scope.account_id == self.platform:
             await self.ensure_platform()
         purpose_id = str(uuid.UUID(scope.purpose_id))  # as the database writes it
-        suppression = SuppressionEntry(
-            scope=scope.account_id,
-            person_key=scope.person_key,
-            reason=Reason.UNSUBSCRIBED,
-            purpose_id=purpose_id,
-            source=Source.UNSUBSCRIBE_LINK,
-            source_detail=scope.campaign_id,
-        )
+        suppression = _unsubscribed(scope, purpose_id)
         aggregate = domain.suppression_aggregate(
             suppression.scope, suppression.person_key, suppression.reason, suppression.purpose_id
         )
