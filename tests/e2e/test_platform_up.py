@@ -398,7 +398,9 @@ def test_a_restart_reuses_the_secrets_and_the_databases(
     first = start(supervisors, data_dir, base)
     first.wait_up()
     secrets = {p.name: p.read_bytes() for p in sorted((data_dir / "secrets").iterdir())}
-    assert len(secrets) == 6
+    # The six platform secrets, and each service's own client credential beside them.
+    assert len(secrets) == 6 + 5
+    assert "consent.service-credentials.json" in secrets
     with psycopg.connect(identity_database_url(data_dir, first.ports), autocommit=True) as conn:
         conn.execute("CREATE TABLE restart_marker (note text)")
         conn.execute("INSERT INTO restart_marker VALUES ('kept')")

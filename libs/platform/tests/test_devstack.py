@@ -93,3 +93,25 @@ async def test_concurrent_migrators_apply_each_migration_once(database_factory, 
     sets = [MigrationSet("svc", tmp_path)]
     results = await asyncio.gather(*(migrate(url, sets) for _ in range(4)))
     assert sorted(len(r) for r in results) == [0, 0, 0, 1]
+
+
+def test_missiva_up_gives_each_service_only_its_own_client_credential(tmp_path):
+    from missiva_platform.devstack.platform import SERVICES, Platform
+    from missiva_platform.secrets import (
+        SERVICE_CREDENTIALS_FILE,
+        generate_secrets,
+        load_service_credentials,
+        own_credential_files,
+    )
+    from missiva_platform.secrets import SERVICES as CLIENTS
+
+    databases = {f"{s.upper()}_DATABASE_URL": f"postgresql://x@db/{s}" for s in SERVICES}
+    platform = Platform(tmp_path, env=databases)
+    platform.secret_files = generate_secrets(tmp_path / "secrets")
+    platform.credential_files = own_credential_files(
+        platform.secret_files[SERVICE_CREDENTIALS_FILE]
+    )
+    for service in SERVICES:
+        path = platform.service_env(service)["SERVICE_CREDENTIALS_FILE"]
+        held = set(load_service_credentials(path))
+        assert held == (set(CLIENTS) if service == "identity" else {service}), service

@@ -26,6 +26,7 @@ from missiva_platform.secrets import (
     load_jwt_signing_keys,
     load_service_credentials,
     load_token_keyring,
+    own_credential_files,
 )
 
 ALL_FILES = {
@@ -139,6 +140,22 @@ def test_every_service_gets_its_own_client_credentials(tmp_path: Path) -> None:
     assert len({c.client_secret for c in credentials.values()}) == len(SERVICES)
     assert all(len(c.client_secret) >= 32 for c in credentials.values())
     assert credentials["billing"].client_secret not in repr(credentials)
+
+
+def test_each_service_can_be_given_a_file_with_only_its_own_credential(tmp_path: Path) -> None:
+    paths = generate_secrets(tmp_path)
+    everyone = load_service_credentials(paths[SERVICE_CREDENTIALS_FILE])
+
+    own = own_credential_files(paths[SERVICE_CREDENTIALS_FILE])
+
+    assert set(own) == set(SERVICES)
+    for name, path in own.items():
+        assert load_service_credentials(path) == {name: everyone[name]}
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        others = [c.client_secret for n, c in everyone.items() if n != name]
+        assert not any(secret in path.read_text() for secret in others)
+    again = own_credential_files(paths[SERVICE_CREDENTIALS_FILE])
+    assert again == own  # same paths, and the files are rewritten only when they differ
 
 
 def test_platform_secrets_load_from_the_directory(tmp_path: Path) -> None:

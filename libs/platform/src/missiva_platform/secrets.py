@@ -46,6 +46,7 @@ __all__ = [
     "load_jwt_signing_keys",
     "load_service_credentials",
     "load_token_keyring",
+    "own_credential_files",
 ]
 
 TOKEN_KEYRING_FILE = "token-keyring.json"  # noqa: S105 - a file name
@@ -186,6 +187,22 @@ def load_ip_pseudonymiser(path: str | Path) -> IpPseudonymiser:
 def load_jwt_signing_keys(path: str | Path) -> KeySet:
     """Load identity's access-token signing keys (a private JWK set)."""
     return KeySet.import_key_set(msgspec.json.decode(Path(path).read_bytes()))
+
+
+def own_credential_files(credentials: Path) -> dict[str, Path]:
+    """Beside the full ``credentials`` file, one file per service holding only that service's
+    entry (``<service>.service-credentials.json``, 0600), rewritten from the full file each
+    time: a service reads its own client secret and never another's. Identity, which checks
+    every client, is the only one that gets the full file."""
+    everyone = load_service_credentials(credentials)
+    paths: dict[str, Path] = {}
+    for name, credential in sorted(everyone.items()):
+        path = credentials.with_name(f"{name}.{credentials.name}")
+        content = msgspec.json.encode({name: credential})
+        if not path.exists() or path.read_bytes() != content:
+            _write_file(path, content, replace=True)
+        paths[name] = path
+    return paths
 
 
 def load_service_credentials(path: str | Path) -> dict[str, ServiceCredential]:

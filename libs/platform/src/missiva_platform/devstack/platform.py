@@ -259,6 +259,7 @@ class Platform:
         self.gateway: Child | None = None
         self.migrations: list[Child] = []
         self.secret_files: dict[str, Path] = {}
+        self.credential_files: dict[str, Path] = {}  # service → its own credential only
         self.stopping = False
         self._start_times: dict[int, int | None] = {}  # pid → kernel start time, read once
         self._recorded = False
@@ -324,7 +325,12 @@ class Platform:
             FIELD_KEYS_FILE=str(self.secret_files[s.FIELD_KEYS_FILE]),
             EMAIL_HASH_KEY_FILE=str(self.secret_files[s.EMAIL_HASH_KEY_FILE]),
             IP_SALTS_FILE=str(self.secret_files[s.IP_SALTS_FILE]),
-            SERVICE_CREDENTIALS_FILE=str(self.secret_files[s.SERVICE_CREDENTIALS_FILE]),
+            # Its own client credential only; identity checks every client's.
+            SERVICE_CREDENTIALS_FILE=str(
+                self.secret_files[s.SERVICE_CREDENTIALS_FILE]
+                if service == "identity"
+                else self.credential_files[service]
+            ),
         )
         if service == "identity":  # only identity signs tokens
             env["JWT_SIGNING_KEYS_FILE"] = str(self.secret_files[s.JWT_SIGNING_KEYS_FILE])
@@ -366,13 +372,18 @@ class Platform:
 
     def start(self) -> None:
         """Bring the whole platform up; raises ``PlatformError`` with a clear message."""
-        from missiva_platform.secrets import generate_secrets
+        from missiva_platform.secrets import (
+            SERVICE_CREDENTIALS_FILE,
+            generate_secrets,
+            own_credential_files,
+        )
 
         self.check_not_running()
         self.check_ports()
         for folder in (self.layout.root, self.layout.logs):
             folder.mkdir(parents=True, exist_ok=True)
         self.secret_files = generate_secrets(self.layout.secrets)
+        self.credential_files = own_credential_files(self.secret_files[SERVICE_CREDENTIALS_FILE])
         self._record()
 
         if self.external.needs_postgres:
