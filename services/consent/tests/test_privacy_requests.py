@@ -604,3 +604,75 @@ async def test_retention_deletes_the_export_after_30_days_and_the_record_after_3
         grpc.StatusCode.NOT_FOUND
     )
     assert await get(consent, tenant, stuck.request_id)  # never completed: kept, and visible
+
+
+# ------------------------------------------------------------------------------ extension
+
+
+def extend(consent, tenant: str, request_id: str, days: int = 30, reason: str = "", **md: Any):
+    return consent.stub.ExtendPrivacyRequest(
+        pb.ExtendPrivacyRequestRequest(request_id=request_id, days=days, reason=reason),
+        metadata=consent.md(tenant, **md),
+        timeout=10,
+    )
+
+
+async def test_an_admin_extends_a_request_once_with_a_reason_the_person_sees(consent):
+    tenant, email = consent.tenant(), consent.email()
+    opened = await open_for(consent, tenant, email)
+    reason = "Your request covers several years of history across many lists."
+
+    reply = await extend(consent, tenant, opened.request_id, 60, reason)
+
+    extended = reply.privacy_request
+    added = extended.due_at.ToDatetime() - opened.due_at.ToDatetime()
+    assert added == timedelta(days=60)
+    assert extended.extension_reason == reason
+    assert (await get(consent, tenant, opened.request_id)).extension_reason == reason
+    again = await error_of(extend(consent, tenant, opened.request_id, 10, "more"))
+    assert again.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "once" in again.details()
+    assert (await get(consent, tenant, opened.request_id)).due_at == extended.due_at
+
+
+async def test_an_extension_needs_days_a_reason_an_admin_and_an_unfinished_request(consent):
+    tenant, email = consent.tenant(), consent.email()
+    opened = await open_for(consent, tenant, email)
+    cases = {
+        "days": extend(consent, tenant, opened.request_id, 61, "busy"),
+        "zero": extend(consent, tenant, opened.request_id, 0, "busy"),
+        "reason": extend(consent, tenant, opened.request_id, 10, "   "),
+        "id": extend(consent, tenant, "not-a-request", 10, "busy"),
+    }
+    codes = {name: (await error_of(call)).code() for name, call in cases.items()}
+    assert codes == {
+        "days": grpc.StatusCode.INVALID_ARGUMENT,
+        "zero": grpc.StatusCode.INVALID_ARGUMENT,
+        "reason": grpc.StatusCode.INVALID_ARGUMENT,
+        "id": grpc.StatusCode.INVALID_ARGUMENT,
+    }
+    member = await error_of(extend(consent, tenant, opened.request_id, 10, "busy", roles=()))
+    assert member.code() == grpc.StatusCode.PERMISSION_DENIED
+
+    finished = await complete_export(consent, tenant, consent.email())
+    done = await error_of(extend(consent, tenant, finished.request_id, 10, "busy"))
+    assert done.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "finished" in done.details()
+
+    await consent.sql(
+        "UPDATE privacy_requests SET due_at = now() - interval '1 day' WHERE request_id = %s",
+        opened.request_id,
+    )
+    late = await error_of(extend(consent, tenant, opened.request_id, 10, "busy"))
+    assert late.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "passed" in late.details()
+
+
+async def test_another_account_cannot_extend_a_request(consent):
+    a, b = consent.tenant(), consent.tenant()
+    opened = await open_for(consent, a, consent.email())
+
+    err = await error_of(extend(consent, b, opened.request_id, 10, "busy"))
+
+    assert err.code() == grpc.StatusCode.NOT_FOUND
+    assert (await get(consent, a, opened.request_id)).extension_reason == ""

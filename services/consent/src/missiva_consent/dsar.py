@@ -81,6 +81,8 @@ COMPLETED_SUBJECT = "consent.privacy_request.completed"
 EXPORT_TOKEN = "privacy_export"  # noqa: S105 - a token purpose, not a secret
 ADMIN_ROLES = frozenset({"admin", "primary_admin"})
 WRITE_SCOPE, READ_SCOPE = "privacy:write", "privacy:read"
+MAX_EXTENSION_DAYS = 60  # GDPR Art. 12(3): "by two further months"
+MAX_REASON = 1000
 
 KIND_PB = {
     "export": ppb.PRIVACY_REQUEST_KIND_EXPORT,
@@ -416,6 +418,48 @@ class PrivacyRequests:
                 f"{last.due_at.astimezone(UTC).isoformat()}|{last.request_id}"
             )
         return reply
+
+    async def extend(
+        self, request: pb.ExtendPrivacyRequestRequest
+    ) -> pb.ExtendPrivacyRequestResponse:
+        request_id = _request_id(request.request_id, "request_id")
+        principal = current_principal_or_none()
+        if principal is None or not principal.tenant_id:
+            raise PermissionDenied("this call needs a caller acting for an account")
+        if not _may_manage(principal, WRITE_SCOPE):
+            raise PermissionDenied(
+                "only an account admin, or an API key with the privacy:write scope, extends a "
+                "privacy request"
+            )
+        if not 1 <= request.days <= MAX_EXTENSION_DAYS:
+            raise InvalidArgument.field("days", f"must be 1 to {MAX_EXTENSION_DAYS}")
+        reason = request.reason.strip()
+        if not reason:
+            raise InvalidArgument.field("reason", "is required: the person is told why")
+        if len(reason) > MAX_REASON:
+            raise InvalidArgument.field("reason", f"must be at most {MAX_REASON} characters")
+        now = _now()
+        async with self.svc.pool.connection() as conn, conn.transaction():
+            row = await dsar_store.find_request(conn, request_id, lock=True)
+            if row is None or not self._may_see(row, principal, None):
+                raise NotFound(f"request_id: no privacy request {request_id}")
+            if row.completed_at is not None or row.status == "rejected":
+                raise FailedPrecondition("the request is finished: there is nothing to extend")
+            if row.extension_reason:
+                raise FailedPrecondition("the request was extended already (once at most)")
+            if row.due_at <= now:
+                raise FailedPrecondition(
+                    "the deadline has passed: an extension must be announced before it"
+                )
+            extended = await dsar_store.extend(
+                conn, request_id, days=request.days, reason=reason, now=now
+            )
+            assert extended is not None  # the row is locked and every condition held
+            progress = await dsar_store.progress_of(conn, [request_id])
+        log.info("privacy request extended", extra={"request_id": request_id, "days": request.days})
+        return pb.ExtendPrivacyRequestResponse(
+            privacy_request=self.to_pb(extended, progress[request_id])
+        )
 
     # -- download ----------------------------------------------------------------------------
 

@@ -181,6 +181,24 @@ async def parts_of(conn: Conn, request_id: str) -> list[tuple[str, bytes]]:
     return [(service, bytes(sealed)) for service, sealed in await cur.fetchall()]
 
 
+_EXTEND = f"""
+UPDATE privacy_requests
+SET due_at = due_at + make_interval(days => %s), extension_reason = %s
+WHERE request_id = %s AND extension_reason = '' AND completed_at IS NULL AND due_at > %s
+RETURNING {_COLUMNS}
+"""
+
+
+async def extend(
+    conn: Conn, request_id: str, *, days: int, reason: str, now: datetime
+) -> RequestRow | None:
+    """Move the deadline of an unfinished, never extended request whose deadline has not
+    passed; None when one of those conditions fails (the caller says which)."""
+    cur = await conn.execute(_EXTEND, (days, reason, request_id, now))
+    row = await cur.fetchone()
+    return _row(row) if row else None
+
+
 async def user_person_key(conn: Conn, platform_account: str, user_id: str) -> str:
     """The person key our own user was last recorded under in the platform account's ledger
     (sign-up and legal acceptances name them ``user:<id>``); '' when consent never saw them."""

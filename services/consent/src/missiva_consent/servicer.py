@@ -86,6 +86,7 @@ ACCESS_RULES: dict[str, MethodRule] = {
     "GetPrivacyRequest": rule(Access.ANONYMOUS),
     "ListPrivacyRequests": rule(Access.USER),
     "DownloadPrivacyExport": rule(Access.ANONYMOUS),
+    "ExtendPrivacyRequest": rule(Access.USER),
 }
 
 # Sources a caller may claim; the others only consent itself produces (links, feedback).
@@ -1363,3 +1364,6 @@ class ConsentServicer(consent_service_pb2_grpc.ConsentServiceServicer):
 
     async def DownloadPrivacyExport(self, request: Any, context: Any) -> Any:
         return await self.privacy_requests.download(request)
+
+    async def ExtendPrivacyRequest(self, request: Any, context: Any) -> Any:
+        return await self.privacy_requests.extend(request)

@@ -935,6 +935,22 @@ class ListPrivacyRequestsResponse(_message.Message):
     next_page_token: str
     def __init__(self, privacy_requests: _Optional[_Iterable[_Union[PrivacyRequest, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
+class ExtendPrivacyRequestRequest(_message.Message):
+    __slots__ = ("request_id", "days", "reason")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    days: int
+    reason: str
+    def __init__(self, request_id: _Optional[str] = ..., days: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ExtendPrivacyRequestResponse(_message.Message):
+    __slots__ = ("privacy_request",)
+    PRIVACY_REQUEST_FIELD_NUMBER: _ClassVar[int]
+    privacy_request: PrivacyRequest
+    def __init__(self, privacy_request: _Optional[_Union[PrivacyRequest, _Mapping]] = ...) -> None: ...
+
 class DownloadPrivacyExportRequest(_message.Message):
     __slots__ = ("token",)
     TOKEN_FIELD_NUMBER: _ClassVar[int]

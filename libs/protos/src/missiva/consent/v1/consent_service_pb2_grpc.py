@@ -188,6 +188,11 @@ class ConsentServiceStub:
                 request_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.DownloadPrivacyExportRequest.SerializeToString,
                 response_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.DownloadPrivacyExportResponse.FromString,
                 _registered_method=True)
+        self.ExtendPrivacyRequest = channel.unary_unary(
+                '/missiva.consent.v1.ConsentService/ExtendPrivacyRequest',
+                request_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.ExtendPrivacyRequestRequest.SerializeToString,
+                response_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.ExtendPrivacyRequestResponse.FromString,
+                _registered_method=True)
         self.IssueLinkTokens = channel.unary_unary(
                 '/missiva.consent.v1.ConsentService/IssueLinkTokens',
                 request_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.IssueLinkTokensRequest.SerializeToString,
@@ -425,6 +430,14 @@ class ConsentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExtendPrivacyRequest(self, request, context):
+        """ExtendPrivacyRequest moves an unfinished request's deadline once, by at most 60 days,
+        before it passes, with the reason the person sees (GDPR Art. 12(3)).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def IssueLinkTokens(self, request, context):
         """IssueLinkTokens signs the unsubscribe and preference-centre tokens (and links) a
         message to a person carries; senders call it while rendering each message.
@@ -599,6 +612,11 @@ def add_ConsentServiceServicer_to_server(servicer, server):
                     servicer.DownloadPrivacyExport,
                     request_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.DownloadPrivacyExportRequest.FromString,
                     response_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.DownloadPrivacyExportResponse.SerializeToString,
+            ),
+            'ExtendPrivacyRequest': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExtendPrivacyRequest,
+                    request_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.ExtendPrivacyRequestRequest.FromString,
+                    response_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.ExtendPrivacyRequestResponse.SerializeToString,
             ),
             'IssueLinkTokens': grpc.unary_unary_rpc_method_handler(
                     servicer.IssueLinkTokens,
@@ -1430,6 +1448,33 @@ class ConsentService:
             '/missiva.consent.v1.ConsentService/DownloadPrivacyExport',
             missiva_dot_consent_dot_v1_dot_consent__service__pb2.DownloadPrivacyExportRequest.SerializeToString,
             missiva_dot_consent_dot_v1_dot_consent__service__pb2.DownloadPrivacyExportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExtendPrivacyRequest(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.consent.v1.ConsentService/ExtendPrivacyRequest',
+            missiva_dot_consent_dot_v1_dot_consent__service__pb2.ExtendPrivacyRequestRequest.SerializeToString,
+            missiva_dot_consent_dot_v1_dot_consent__service__pb2.ExtendPrivacyRequestResponse.FromString,
             options,
             channel_credentials,
             insecure,
