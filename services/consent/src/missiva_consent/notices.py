@@ -43,7 +43,7 @@ from missiva_platform.outbox import add_event
 from missiva_platform.streams import SEND_DOCUMENT_NOTICE
 
 NOTICE_KIND = DocumentKind.ACCOUNT_PRIVACY_NOTICE
-_COLUMNS = len(store._DOCUMENT_COLUMNS.split(","))  # the document's, then ours
+_COLUMNS = len(store.DOCUMENT_COLUMNS.split(","))  # the document's, then ours
 LATE_LIMIT = timedelta(days=30)
 BATCH_SIZE = 100
 
@@ -87,7 +87,7 @@ def notice_envelope(document: Document, *, locales: Sequence[str]) -> EventEnvel
 # each with the version that governs last among the due ones of its document and locale
 # (itself, unless superseded) and the locales its version is announced in.
 _DUE = f"""
-SELECT {store._DOCUMENT_COLUMNS}, latest.latest_version,
+SELECT {store.DOCUMENT_COLUMNS}, latest.latest_version,
        (SELECT array_agg(l.locale ORDER BY l.published_at, l.locale) FROM legal_documents l
         WHERE l.account_id = d.account_id AND l.document_id = d.document_id
           AND l.version = d.version AND l.kind = d.kind AND l.material) AS locales
@@ -150,7 +150,7 @@ async def due_notices(
     )
     found = []
     for row in await cur.fetchall():
-        document = store._document(row[:_COLUMNS])
+        document = store.document_of_row(row[:_COLUMNS])
         latest, locales = row[_COLUMNS], row[_COLUMNS + 1] or [document.locale]
         found.append(
             DueNotice(

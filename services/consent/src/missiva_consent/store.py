@@ -1097,38 +1097,38 @@ async def flag_ip(conn: Conn, ip_hash: str, day: date, people: int) -> bool:
 
 # =========================================================================== documents
 
-_DOCUMENT_COLUMNS = (
+DOCUMENT_COLUMNS = (
     "account_id, document_id, version, locale, kind, title, body_markdown, body_sha256, url, "
     "checkbox_text, material, summary_of_changes, published_at, effective_at, notice_at"
 )
 _INSERT_DOCUMENT = f"""
-INSERT INTO legal_documents ({_DOCUMENT_COLUMNS})
+INSERT INTO legal_documents ({DOCUMENT_COLUMNS})
 VALUES ({", ".join(["%s"] * 15)})
 ON CONFLICT DO NOTHING
 RETURNING account_id
 """
 _DOCUMENT_VERSION = f"""
-SELECT {_DOCUMENT_COLUMNS} FROM legal_documents
+SELECT {DOCUMENT_COLUMNS} FROM legal_documents
 WHERE account_id = ANY(%(accounts)s) AND document_id = %(document)s AND version = %(version)s
 ORDER BY (locale = %(locale)s) DESC, published_at LIMIT 1
 """
 # The version in effect: the latest effective one, in the wanted locale when it exists.
 _CURRENT_DOCUMENTS = f"""
-SELECT DISTINCT ON (account_id, document_id) {_DOCUMENT_COLUMNS} FROM legal_documents
+SELECT DISTINCT ON (account_id, document_id) {DOCUMENT_COLUMNS} FROM legal_documents
 WHERE account_id = ANY(%(accounts)s) AND effective_at <= %(now)s
   AND (%(document)s = '' OR document_id = %(document)s)
 ORDER BY account_id, document_id, effective_at DESC, (locale = %(locale)s) DESC,
          published_at DESC
 """
 _DOCUMENT_VERSIONS = f"""
-SELECT {_DOCUMENT_COLUMNS} FROM legal_documents
+SELECT {DOCUMENT_COLUMNS} FROM legal_documents
 WHERE account_id = ANY(%(accounts)s) AND document_id = %(document)s
   AND (%(first)s OR (published_at, version, locale) < (%(at)s, %(version)s, %(locale)s))
 ORDER BY published_at DESC, version DESC, locale DESC LIMIT %(limit)s
 """
 
 
-def _document(row: Sequence[Any]) -> Document:
+def document_of_row(row: Sequence[Any]) -> Document:
     return Document(
         account_id=row[0],
         document_id=row[1],
@@ -1170,7 +1170,7 @@ async def document_version(
         {"accounts": accounts, "document": document_id, "version": version, "locale": locale},
     )
     row = await cur.fetchone()
-    return _document(row) if row else None
+    return document_of_row(row) if row else None
 
 
 async def current_documents(
@@ -1180,7 +1180,7 @@ async def current_documents(
         _CURRENT_DOCUMENTS,
         {"accounts": accounts, "now": now, "locale": locale, "document": document_id},
     )
-    return [_document(row) for row in await cur.fetchall()]
+    return [document_of_row(row) for row in await cur.fetchall()]
 
 
 async def document_versions(
@@ -1204,7 +1204,7 @@ async def document_versions(
             "limit": limit,
         },
     )
-    return [_document(row) for row in await cur.fetchall()]
+    return [document_of_row(row) for row in await cur.fetchall()]
 
 
 # =========================================================================== daily digests
