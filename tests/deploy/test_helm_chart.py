@@ -591,3 +591,12 @@ def test_adding_a_service_is_adding_a_map_entry(chart: helm.Chart) -> None:
     campaign = find(manifests, "NetworkPolicy", f"{PREFIX}-campaign")
     callers = str(campaign["spec"]["ingress"])
     assert "'app.kubernetes.io/component': 'analytics'" in callers
+
+
+def test_the_public_url_becomes_every_services_link_base(chart: helm.Chart) -> None:
+    manifests = render(chart, {"publicUrl": "https://mail.example.com/"})
+    for name in (*GRPC_SERVICES, "gateway"):
+        data = find(manifests, "ConfigMap", f"{PREFIX}-{name}")["data"]
+        assert data["PUBLIC_BASE_URL"] == "https://mail.example.com"
+    with pytest.raises(Exception, match="publicUrl"):
+        render(chart, {"publicUrl": "mail.example.com"})

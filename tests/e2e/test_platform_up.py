@@ -262,6 +262,27 @@ def make_api_key(data_dir: Path) -> str:
     return keys[0]
 
 
+def issue_unsubscribe_link(ports: Ports, api_key: str, email: str) -> str:
+    """The unsubscribe link consent signs for a message to ``email`` (API key → token)."""
+    from missiva.common.v1 import types_pb2
+    from missiva.consent.v1 import consent_service_pb2, consent_service_pb2_grpc
+    from missiva.identity.v1 import identity_service_pb2, identity_service_pb2_grpc
+
+    with grpc.insecure_channel(f"127.0.0.1:{ports.grpc('identity')}") as channel:
+        token = (
+            identity_service_pb2_grpc.IdentityServiceStub(channel)
+            .ExchangeApiKey(identity_service_pb2.ExchangeApiKeyRequest(secret=api_key), timeout=30)
+            .access_token
+        )
+    with grpc.insecure_channel(f"127.0.0.1:{ports.grpc('consent')}") as channel:
+        reply = consent_service_pb2_grpc.ConsentServiceStub(channel).IssueLinkTokens(
+            consent_service_pb2.IssueLinkTokensRequest(person=types_pb2.PersonRef(email=email)),
+            metadata=(("authorization", f"Bearer {token}"),),
+            timeout=30,
+        )
+    return reply.unsubscribe_url
+
+
 # --------------------------------------------------------------------------- tests
 
 
@@ -327,6 +348,14 @@ def test_up_serves_everything_and_ctrl_c_leaves_nothing_behind(
     assert example.returncode == 0, example.stdout + example.stderr
     assert "ListPurposes →" in example.stdout
     assert api_key not in example.stdout
+
+    # A link consent puts in mail leads to this platform's gateway, and a mail provider's
+    # RFC 8058 one-click POST to it unsubscribes.
+    unsubscribe_url = issue_unsubscribe_link(ports, api_key, "reader@example.org")
+    assert unsubscribe_url.startswith(f"http://127.0.0.1:{ports.gateway}/unsubscribe/")
+    clicked = httpx.post(unsubscribe_url, data={"List-Unsubscribe": "One-Click"}, timeout=30)
+    assert clicked.status_code == 200, clicked.text
+    assert httpx.get(unsubscribe_url, timeout=30).status_code == 200  # the page, unchanged
 
     # The table names every address and no password.
     assert f"http://127.0.0.1:{ports.gateway}" in supervisor.output
@@ -398,8 +427,9 @@ def test_a_restart_reuses_the_secrets_and_the_databases(
     first = start(supervisors, data_dir, base)
     first.wait_up()
     secrets = {p.name: p.read_bytes() for p in sorted((data_dir / "secrets").iterdir())}
-    # The six platform secrets, and each service's own client credential beside them.
-    assert len(secrets) == 6 + 5
+    # The six platform secrets, and each client's own credential beside them (the five
+    # services and the gateway).
+    assert len(secrets) == 6 + 6
     assert "consent.service-credentials.json" in secrets
     with psycopg.connect(identity_database_url(data_dir, first.ports), autocommit=True) as conn:
         conn.execute("CREATE TABLE restart_marker (note text)")

@@ -95,7 +95,7 @@ async def test_concurrent_migrators_apply_each_migration_once(database_factory, 
     assert sorted(len(r) for r in results) == [0, 0, 0, 1]
 
 
-def test_missiva_up_gives_each_service_only_its_own_client_credential(tmp_path):
+def test_missiva_up_gives_each_service_its_own_credential_and_the_gateways_url(tmp_path):
     from missiva_platform.devstack.platform import SERVICES, Platform
     from missiva_platform.secrets import (
         SERVICE_CREDENTIALS_FILE,
@@ -115,3 +115,6 @@ def test_missiva_up_gives_each_service_only_its_own_client_credential(tmp_path):
         path = platform.service_env(service)["SERVICE_CREDENTIALS_FILE"]
         held = set(load_service_credentials(path))
         assert held == (set(CLIENTS) if service == "identity" else {service}), service
+        # The links services put in mail lead to this platform's gateway.
+        gateway = f"http://127.0.0.1:{platform.ports.gateway}"
+        assert platform.service_env(service)["PUBLIC_BASE_URL"] == gateway

@@ -200,6 +200,9 @@ Args: dict "root" $ "name" <key> "cfg" <config> [ "mode" "migrate" ].
 {{- if $cfg.nats }}
 {{- $_ := set $data "NATS_URL" $root.Values.nats.url }}
 {{- end }}
+{{- with $root.Values.publicUrl }}
+{{- $_ := set $data "PUBLIC_BASE_URL" (trimSuffix "/" .) }}
+{{- end }}
 {{- with $root.Values.otel.endpoint }}
 {{- $_ := set $data "OTEL_EXPORTER_OTLP_ENDPOINT" . }}
 {{- $_ := set $data "OTEL_SERVICE_NAME" (printf "missiva-%s" $.name) }}

@@ -56,6 +56,12 @@ class Backends:
 
         return identity_service_pb2_grpc.IdentityServiceStub(self.channel("identity"))
 
+    def consent(self) -> Any:
+        """A stub for consent's ``ConsentService``."""
+        from missiva.consent.v1 import consent_service_pb2_grpc
+
+        return consent_service_pb2_grpc.ConsentServiceStub(self.channel("consent"))
+
     async def health_of(self, name: str) -> str:
         """``SERVING``, ``NOT_SERVING``... or the gRPC code name when the check itself failed."""
         stub = health_pb2_grpc.HealthStub(self.channel(name))

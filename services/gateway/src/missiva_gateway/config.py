@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
+from functools import lru_cache
+
 import msgspec
 
 from missiva_platform.config import ConfigError, load_or_exit
@@ -29,6 +32,9 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
     backend_timeout_seconds: float = 5.0
     readiness_timeout_seconds: float = 1.0
     shutdown_grace_seconds: float = 10.0
+    # CIDRs of reverse proxies whose X-Forwarded-For is believed (comma-separated); empty:
+    # the client is always the socket peer.
+    trusted_proxies: str = ""
 
     def validate(self) -> None:
         """Refuse unusable values with an error naming the variable."""
@@ -44,11 +50,30 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
         ):
             if seconds <= 0:
                 raise ConfigError(variable, "must be a positive number of seconds")
+        try:
+            parse_networks(self.trusted_proxies)
+        except ValueError:
+            raise ConfigError(
+                "TRUSTED_PROXIES", "must be comma-separated IP addresses or CIDRs"
+            ) from None
+
+    @property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """``TRUSTED_PROXIES`` parsed (validated at start-up)."""
+        return parse_networks(self.trusted_proxies)
 
     @property
     def targets(self) -> dict[str, str]:
         """Backend name → gRPC ``host:port``, in the platform's order."""
         return {name: getattr(self, f"{name}_target") for name in BACKENDS}
+
+
+@lru_cache(maxsize=8)
+def parse_networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """``"10.0.0.0/8, 192.0.2.1"`` → networks (a bare address is a /32 or /128)."""
+    return tuple(
+        ipaddress.ip_network(item.strip(), strict=False) for item in text.split(",") if item.strip()
+    )
 
 
 def check_target(variable: str, value: str) -> None:

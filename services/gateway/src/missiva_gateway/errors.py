@@ -1,7 +1,8 @@
 """The one place where failures become HTTP responses.
 
 Every error body has the same shape, ``{"error": {"code", "message", "fields": [...]}}``,
-whether it came from a backend's gRPC status, from request validation or from a bug.
+whether it came from a backend's gRPC status, from request validation or from a bug. The
+public pages (``pages.py``) show the same ``problem_of`` mapping as HTML instead.
 
 gRPC → HTTP (``GRPC_TO_HTTP``):
 
@@ -150,8 +151,17 @@ def field_problems(status: status_pb2.Status | None) -> list[FieldProblem]:
     return problems
 
 
-def grpc_error_response(error: grpc.RpcError) -> Response[ErrorBody]:
-    """Translate a backend's gRPC error into the gateway's HTTP error response."""
+class Problem(msgspec.Struct, frozen=True):
+    """A backend failure as the gateway shows it: HTTP status, code name, safe message."""
+
+    status: int
+    code: str
+    message: str
+    fields: list[FieldProblem] = msgspec.field(default_factory=list)
+
+
+def problem_of(error: grpc.RpcError) -> Problem:
+    """Translate a backend's gRPC error through the one mapping table (JSON and HTML alike)."""
     code_of = getattr(error, "code", None)
     code = code_of() if callable(code_of) else grpc.StatusCode.UNKNOWN
     if not isinstance(code, grpc.StatusCode):
@@ -161,15 +171,21 @@ def grpc_error_response(error: grpc.RpcError) -> Response[ErrorBody]:
         # Server-side: log what happened, show only a fixed text.
         log.warning("backend call failed", extra={"grpc_code": code.name, "http_status": status})
         name = code.name if status != 500 else "INTERNAL"
-        return error_response(status, name, SERVER_MESSAGES.get(status, "internal error"))
+        return Problem(status, name, SERVER_MESSAGES.get(status, "internal error"))
     details_of = getattr(error, "details", None)
     message = details_of() if callable(details_of) else None
-    return error_response(
+    return Problem(
         status,
         code.name,
         str(message or HTTPStatus(status).phrase.lower()),
         field_problems(rich_status(error)),
     )
+
+
+def grpc_error_response(error: grpc.RpcError) -> Response[ErrorBody]:
+    """Translate a backend's gRPC error into the gateway's HTTP error response."""
+    problem = problem_of(error)
+    return error_response(problem.status, problem.code, problem.message, problem.fields)
 
 
 def _on_grpc_error(_: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
@@ -193,8 +209,14 @@ def _on_http_error(_: Request[Any, Any, Any], exc: Exception) -> Response[ErrorB
 
 def _on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[ErrorBody]:
     # A bug in the gateway: the trace goes to the log, the client gets a fixed text.
-    log.error("unhandled error", exc_info=exc, extra={"path": request.url.path})
+    # The route template, never the raw path: public pages carry signed tokens in it.
+    log.error("unhandled error", exc_info=exc, extra={"route": route_template(request)})
     return error_response(500, "INTERNAL", SERVER_MESSAGES[500])
+
+
+def route_template(request: Request[Any, Any, Any]) -> str:
+    """The matched route's template (``/unsubscribe/{token}``), safe to log and to label."""
+    return str(request.scope.get("path_template") or "unmatched")
 
 
 def _http_code_name(status: int) -> str:

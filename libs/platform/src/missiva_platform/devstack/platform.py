@@ -332,6 +332,8 @@ class Platform:
                 else self.credential_files[service]
             ),
         )
+        # Links in mail (unsubscribe, preferences, confirmations) lead to this gateway.
+        env.setdefault("PUBLIC_BASE_URL", f"http://{HOST}:{self.ports.gateway}")
         if service == "identity":  # only identity signs tokens
             env["JWT_SIGNING_KEYS_FILE"] = str(self.secret_files[s.JWT_SIGNING_KEYS_FILE])
         if service == "delivery":

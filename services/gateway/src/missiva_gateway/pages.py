@@ -1,0 +1,461 @@
+"""The public consent pages: the links consent puts in every email (``PUBLIC_BASE_URL``).
+
+=========================================  ==============================================
+``GET  /unsubscribe/{token}``              a page with a button; changes nothing (scanners
+                                           and security gateways prefetch links)
+``POST /unsubscribe/{token}``              ``List-Unsubscribe=One-Click`` in the body: RFC
+                                           8058 one-click, text answer; otherwise the
+                                           page's form, HTML answer
+``GET  /preferences/{token}``              the preference centre
+``POST /preferences/{token}``              save changes, or object to one purpose
+``GET  /confirm/{token}``                  a page with a "Confirm" button; changes nothing
+``POST /confirm/{token}``                  confirms the double opt-in
+``GET  /my-data/export/{token}``           the finished privacy export, as a download
+=========================================  ==============================================
+
+No cookies, no redirects, no scripts, no external assets. The token is the only credential
+and it is in the URL, so every answer is ``no-store`` and ``no-referrer``; nothing here logs
+a path (the request metrics label by route template).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import re
+import urllib.parse
+from datetime import UTC
+from typing import Any
+
+import grpc
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import MutableScopeHeaders
+from litestar.di import NamedDependency
+from litestar.exceptions import HTTPException
+from litestar.middleware import ASGIMiddleware
+from litestar.params import FromPath
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from missiva.common.v1 import types_pb2
+from missiva.consent.v1 import consent_service_pb2 as pb
+from missiva_gateway.backends import Backends
+from missiva_gateway.client import client_context
+from missiva_gateway.config import GatewaySettings
+from missiva_gateway.errors import SERVER_MESSAGES, Problem, problem_of, route_template
+
+log = logging.getLogger(__name__)
+
+BRAND = "Missiva"
+ONE_CLICK_FIELD, ONE_CLICK_VALUE = "List-Unsubscribe", "One-Click"
+
+# The pages' only style sheet, inline; the CSP allows exactly this text (by hash), no more.
+CSS = (
+    ":root{color-scheme:light dark;font-family:system-ui,-apple-system,'Segoe UI',sans-serif;"
+    "line-height:1.5}"
+    "body{margin:0;padding:1rem}"
+    "main{max-width:40rem;margin:0 auto}"
+    "h1{font-size:1.5rem;line-height:1.25}"
+    "fieldset{border:1px solid #8888;border-radius:.5rem;margin:1rem 0;padding:.5rem 1rem}"
+    "label{display:block;padding:.4rem 0}"
+    "button{font:inherit;padding:.6rem 1.2rem;margin:.5rem .5rem .5rem 0;border-radius:.4rem;"
+    "border:1px solid currentColor;cursor:pointer;min-height:2.75rem}"
+    "button.primary{background:#1f5fbf;color:#fff;border-color:#1f5fbf}"
+    ".purpose{border-top:1px solid #8884;padding:.75rem 0}"
+    ".meta{font-size:.9rem;opacity:.85;margin:.1rem 0}"
+    ".notice{border-left:.3rem solid #2e8b57;padding:.5rem 1rem;background:#2e8b5718}"
+    ".problem{border-left:.3rem solid #c0392b;padding:.5rem 1rem;background:#c0392b18}"
+    "table{border-collapse:collapse;width:100%;font-size:.9rem}"
+    "th,td{text-align:left;padding:.3rem .5rem .3rem 0;border-bottom:1px solid #8884;"
+    "vertical-align:top}"
+    ".scroll{overflow-x:auto}"
+    "a{color:inherit}"
+)
+_CSS_HASH = base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
+CONTENT_SECURITY_POLICY = (
+    f"default-src 'none'; style-src 'sha256-{_CSS_HASH}'; img-src 'none'; "
+    "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "cache-control": "no-store",
+    "referrer-policy": "no-referrer",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "content-security-policy": CONTENT_SECURITY_POLICY,
+    "x-robots-tag": "noindex, nofollow",
+}
+
+STATUS_TEXT = {
+    pb.CONSENT_STATUS_NOT_RECORDED: "not chosen yet (the default applies)",
+    pb.CONSENT_STATUS_PENDING: "waiting for you to confirm by email",
+    pb.CONSENT_STATUS_GRANTED: "subscribed",
+    pb.CONSENT_STATUS_WITHDRAWN: "unsubscribed",
+    pb.CONSENT_STATUS_OBJECTED: "you objected",
+    pb.CONSENT_STATUS_RESTRICTED: "paused at your request (restricted)",
+}
+BASIS_TEXT = {
+    types_pb2.LEGAL_BASIS_CONSENT: "your consent",
+    types_pb2.LEGAL_BASIS_LEGITIMATE_INTEREST: "the sender's legitimate interest (you may object)",
+    types_pb2.LEGAL_BASIS_CONTRACT: "needed to provide the service (contract)",
+    types_pb2.LEGAL_BASIS_LEGAL_OBLIGATION: "a legal obligation",
+}
+ACTION_TEXT = {
+    pb.CONSENT_ACTION_REQUESTED: "asked to subscribe",
+    pb.CONSENT_ACTION_GRANTED: "subscribed",
+    pb.CONSENT_ACTION_WITHDRAWN: "unsubscribed",
+    pb.CONSENT_ACTION_OBJECTED: "objected",
+    pb.CONSENT_ACTION_CONFIRMED: "confirmed by email",
+    pb.CONSENT_ACTION_RESTRICTED: "restricted",
+    pb.CONSENT_ACTION_LIFTED: "restriction lifted",
+    pb.CONSENT_ACTION_ACCEPTED: "accepted a document",
+}
+ERROR_TITLES = {
+    400: "This link is not valid",
+    401: "This link is not valid",
+    403: "This link is not valid",
+    404: "Not found",
+    405: "Not allowed",
+    409: "This link cannot be used",
+    413: "Too much data",
+    429: "Too many requests",
+    503: "Temporarily unavailable",
+    504: "Temporarily unavailable",
+}
+MAX_FORM_BYTES = 64 * 1024  # the forms are a few hundred bytes; anything larger is refused
+_FILE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+
+templates = Environment(
+    loader=PackageLoader("missiva_gateway", "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def render(template: str, *, status: int = 200, **context: Any) -> Response[str]:
+    """An HTML page (the security headers are added by ``PublicPageHeaders``)."""
+    html = templates.get_template(template).render(css=CSS, brand=BRAND, lang="en", **context)
+    return Response(html, status_code=status, media_type="text/html; charset=utf-8")
+
+
+def text(body: str, *, status: int = 200) -> Response[str]:
+    return Response(body, status_code=status, media_type="text/plain; charset=utf-8")
+
+
+class PublicPageHeaders(ASGIMiddleware):
+    """Security headers on every answer of the public pages, errors included."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, next_app: ASGIApp) -> None:
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableScopeHeaders.from_message(message)
+                for name, value in SECURITY_HEADERS.items():
+                    headers[name] = value
+            await send(message)
+
+        await next_app(scope, receive, with_headers)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def readable(problem: Problem) -> str:
+    """The sentence to show: a link problem's own description rather than "token: ..."."""
+    if problem.status < 500:
+        for field in problem.fields:
+            if field.field == "token" and field.description:
+                if problem.code == "FAILED_PRECONDITION" and problem.message:
+                    return problem.message  # "this confirmation link was already used: ..."
+                return field.description
+    return problem.message
+
+
+def _problem_of(exc: Exception) -> Problem:
+    if isinstance(exc, grpc.RpcError):
+        return problem_of(exc)
+    if isinstance(exc, HTTPException):
+        status = exc.status_code
+        if status >= 500:
+            return Problem(status, "UNAVAILABLE", SERVER_MESSAGES.get(status, "internal error"))
+        return Problem(status, "INVALID_ARGUMENT", str(exc.detail))
+    return Problem(500, "INTERNAL", SERVER_MESSAGES[500])
+
+
+def error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[str]:
+    """The HTML form of the gateway's error mapping, for people rather than programs."""
+    if not isinstance(exc, grpc.RpcError | HTTPException):
+        log.error("unhandled error", exc_info=exc, extra={"route": route_template(request)})
+    problem = _problem_of(exc)
+    if problem.status == 503:
+        message = (
+            "We cannot reach the service that keeps your choices right now. "
+            "Please try again in a few minutes."
+        )
+    elif problem.status >= 500:
+        message = "Something went wrong on our side. Please try again in a few minutes."
+    else:
+        message = readable(problem)
+    return render(
+        "error.html",
+        status=problem.status,
+        title=ERROR_TITLES.get(problem.status, "Something went wrong"),
+        message=message[:1].upper() + message[1:],
+    )
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _when(stamp: Any) -> str:
+    if not stamp.seconds and not stamp.nanos:
+        return ""
+    return str(stamp.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%d %H:%M UTC"))
+
+
+def _safe_link(url: str) -> str:
+    """Only http(s) links reach an ``href``."""
+    return url if urllib.parse.urlsplit(url).scheme in ("http", "https") else ""
+
+
+def _item_view(item: Any) -> dict[str, Any]:
+    return {
+        "purpose_id": item.purpose_id,
+        "name": item.name,
+        "description": item.description,
+        "enabled": item.enabled,
+        "changeable": item.changeable,
+        "status": STATUS_TEXT.get(item.status, "unknown"),
+        "basis": BASIS_TEXT.get(item.legal_basis, ""),
+        "objectable": (
+            item.changeable
+            and item.enabled
+            and item.legal_basis == types_pb2.LEGAL_BASIS_LEGITIMATE_INTEREST
+        ),
+    }
+
+
+def _preferences_page(reply: Any, *, notice: str = "", status: int = 200) -> Response[str]:
+    names = {item.purpose_id: item.name for item in reply.items}
+    history = [
+        {
+            "when": _when(record.occurred_at),
+            "purpose": names.get(record.purpose_id) or record.purpose_key or "—",
+            "action": ACTION_TEXT.get(record.action, "changed"),
+            "source": pb.ConsentSource.Name(record.source)
+            .removeprefix("CONSENT_SOURCE_")
+            .replace("_", " ")
+            .lower(),
+        }
+        for record in reply.history
+    ]
+    sender = reply.sender
+    return render(
+        "preferences.html",
+        status=status,
+        title="Your email preferences",
+        items=[_item_view(item) for item in reply.items],
+        history=history,
+        sender={
+            "name": sender.name,
+            "postal_address": sender.postal_address,
+            "privacy_contact": sender.privacy_contact,
+            "privacy_policy_url": _safe_link(sender.privacy_policy_url),
+        },
+        notice=notice,
+    )
+
+
+async def _form(request: Request[Any, Any, Any]) -> dict[str, list[str]]:
+    """The posted fields, from urlencoded or multipart bodies alike."""
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        form = await request.form()
+        fields: dict[str, list[str]] = {}
+        for key, value in form.multi_items():
+            if isinstance(value, str):
+                fields.setdefault(key, []).append(value)
+        return fields
+    # Some senders of RFC 8058 POSTs omit the content type; the body is still the same line.
+    body = (await request.body())[:4096].decode("utf-8", "replace")
+    return urllib.parse.parse_qs(body.strip(), keep_blank_values=True)
+
+
+# --------------------------------------------------------------------------- the pages
+
+
+def _client(request: Request[Any, Any, Any], settings: GatewaySettings) -> Any:
+    """The visitor's address and user agent, for consent to keep as a salted hash."""
+    return client_context(request.scope, request.headers, settings.trusted_proxy_networks)
+
+
+class PublicPagesController(Controller):
+    """Unsubscribe, preference centre, double opt-in confirmation and export download."""
+
+    include_in_schema = False
+    middleware = [PublicPageHeaders()]
+    exception_handlers = {grpc.RpcError: error_page, Exception: error_page}
+
+    # -- unsubscribe -------------------------------------------------------------------------
+
+    @get("/unsubscribe/{token:str}", sync_to_thread=False)
+    def unsubscribe_page(self, token: FromPath[str]) -> Response[str]:
+        """The unsubscribe page: one button; nothing changes until it is pressed."""
+        return render("unsubscribe.html", title="Unsubscribe")
+
+    @post("/unsubscribe/{token:str}", status_code=200, request_max_body_size=MAX_FORM_BYTES)
+    async def unsubscribe(
+        self,
+        token: FromPath[str],
+        request: Request[Any, Any, Any],
+        backends: NamedDependency[Backends],
+        settings: NamedDependency[GatewaySettings],
+    ) -> Response[str]:
+        """RFC 8058 one-click (text answer) or the page's form (HTML answer)."""
+        fields = await _form(request)
+        one_click = ONE_CLICK_VALUE in fields.get(ONE_CLICK_FIELD, [])
+        call = pb.UnsubscribeRequest(
+            token=token,
+            one_click=one_click,
+            all_purposes=not one_click and "all" in fields.get("scope", []),
+            client=_client(request, settings),
+        )
+        try:
+            reply = await backends.consent().Unsubscribe(call, timeout=backends.call_timeout)
+        except grpc.RpcError as exc:
+            if not one_click:
+                raise
+            problem = problem_of(exc)
+            return text(f"{readable(problem)}\n", status=problem.status)
+        if one_click:
+            return text("unsubscribed\n")
+        return render(
+            "unsubscribed.html",
+            title="You are unsubscribed",
+            purposes=list(reply.purpose_names),
+            already=reply.already_unsubscribed,
+            everything=call.all_purposes,
+            preferences_token=reply.preferences_token,
+        )
+
+    # -- preference centre -------------------------------------------------------------------
+
+    @get("/preferences/{token:str}")
+    async def preferences_page(
+        self,
+        token: FromPath[str],
+        request: Request[Any, Any, Any],
+        backends: NamedDependency[Backends],
+        settings: NamedDependency[GatewaySettings],
+    ) -> Response[str]:
+        """The preference centre: every purpose, its state and basis, and the history."""
+        reply = await backends.consent().GetPreferences(
+            pb.GetPreferencesRequest(
+                token=token,
+                client=_client(request, settings),
+            ),
+            timeout=backends.call_timeout,
+        )
+        return _preferences_page(reply)
+
+    @post("/preferences/{token:str}", status_code=200, request_max_body_size=MAX_FORM_BYTES)
+    async def update_preferences(
+        self,
+        token: FromPath[str],
+        request: Request[Any, Any, Any],
+        backends: NamedDependency[Backends],
+        settings: NamedDependency[GatewaySettings],
+    ) -> Response[str]:
+        """Save the ticked boxes (only what changed), or object to one purpose."""
+        fields = await _form(request)
+        consent = backends.consent()
+        # Read without a client: this is the same visit, noted once by the update.
+        before = await consent.GetPreferences(
+            pb.GetPreferencesRequest(token=token), timeout=backends.call_timeout
+        )
+        items = {item.purpose_id: item for item in before.items if item.changeable}
+        changes: list[pb.PreferenceChange] = []
+        objection = next(iter(fields.get("object", [])), "")
+        if objection:
+            if objection in items:
+                changes.append(pb.PreferenceChange(purpose_id=objection, enabled=False))
+        else:
+            ticked = set(fields.get("enabled", []))
+            for purpose_id in dict.fromkeys(fields.get("shown", [])):
+                item = items.get(purpose_id)
+                if item is not None and item.enabled != (purpose_id in ticked):
+                    changes.append(
+                        pb.PreferenceChange(purpose_id=purpose_id, enabled=purpose_id in ticked)
+                    )
+        if changes:
+            await consent.UpdatePreferences(
+                pb.UpdatePreferencesRequest(
+                    token=token,
+                    changes=changes,
+                    client=_client(request, settings),
+                ),
+                timeout=backends.call_timeout,
+            )
+            on = [items[c.purpose_id].name for c in changes if c.enabled]
+            off = [items[c.purpose_id].name for c in changes if not c.enabled]
+            parts = []
+            if on:
+                parts.append("turned on: " + ", ".join(on))
+            if off:
+                parts.append(
+                    ("you objected to: " if objection else "turned off: ") + ", ".join(off)
+                )
+            notice = "Your choices are saved (" + "; ".join(parts) + ")."
+        else:
+            notice = "Nothing changed."
+        after = await consent.GetPreferences(
+            pb.GetPreferencesRequest(token=token), timeout=backends.call_timeout
+        )
+        return _preferences_page(after, notice=notice)
+
+    # -- double opt-in -----------------------------------------------------------------------
+
+    @get("/confirm/{token:str}", sync_to_thread=False)
+    def confirm_page(self, token: FromPath[str]) -> Response[str]:
+        """The confirmation page: one button; nothing is confirmed until it is pressed."""
+        return render("confirm.html", title="Confirm your subscription")
+
+    @post("/confirm/{token:str}", status_code=200, request_max_body_size=MAX_FORM_BYTES)
+    async def confirm(
+        self,
+        token: FromPath[str],
+        request: Request[Any, Any, Any],
+        backends: NamedDependency[Backends],
+        settings: NamedDependency[GatewaySettings],
+    ) -> Response[str]:
+        """Confirm the double opt-in; a used or expired link gets consent's own message."""
+        reply = await backends.consent().ConfirmDoubleOptIn(
+            pb.ConfirmDoubleOptInRequest(
+                token=token,
+                client=_client(request, settings),
+            ),
+            timeout=backends.call_timeout,
+        )
+        return render(
+            "confirmed.html",
+            title="Your subscription is confirmed",
+            purposes=list(reply.purpose_names),
+        )
+
+    # -- privacy export ----------------------------------------------------------------------
+
+    @get("/my-data/export/{token:str}")
+    async def export(
+        self, token: FromPath[str], backends: NamedDependency[Backends]
+    ) -> Response[bytes]:
+        """The finished export as a JSON download."""
+        reply = await backends.consent().DownloadPrivacyExport(
+            pb.DownloadPrivacyExportRequest(token=token), timeout=backends.call_timeout
+        )
+        name = _FILE_NAME.sub("_", reply.file_name)[:100] or "missiva-export.json"
+        return Response(
+            reply.content,
+            media_type=reply.media_type or "application/json",
+            headers={"content-disposition": f'attachment; filename="{name}"'},
+        )
