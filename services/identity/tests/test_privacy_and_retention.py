@@ -205,3 +205,39 @@ async def test_the_asynchronous_privacy_commands_reply_to_consent_in_the_same_tr
     erased = unpack(replies["cmd.consent.record_erasure_reply"], privacy_events.PersonDataErased)
     assert {e.category for e in erased.erased} == {"users", "accounts"}
     assert erased.retained[0].retained_until.seconds
+
+
+async def test_a_request_about_an_accounts_contact_never_touches_its_members(identity):
+    """An account's admin erases a contact whose address is also a member's: the member (and
+    the account) stay; the contact's data is the account's, the user record is ours."""
+    import psycopg
+
+    from missiva.privacy.v1 import events_pb2 as privacy_events
+    from missiva_identity.events import ERASE_PERSON_DATA, EXPORT_PERSON_DATA, handlers
+    from missiva_platform.events import EventEnvelope, envelope
+
+    user = await identity.user()
+    ref = types_pb2.PersonRef(person_key=await person_key(identity, user.user_id))
+    run = handlers(identity.settings)
+    async with await psycopg.AsyncConnection.connect(identity.url) as conn:
+        for subject, message in (
+            (EXPORT_PERSON_DATA, privacy_events.ExportPersonDataCommand),
+            (ERASE_PERSON_DATA, privacy_events.ErasePersonDataCommand),
+        ):
+            command = message(request_id=f"contact-{subject}", person=ref, service="identity")
+            await run[subject](
+                conn,
+                envelope(command, subject=subject, tenant_id=user.account_id, producer="consent"),
+                None,
+            )
+        cur = await conn.execute("SELECT count(*) FROM users WHERE id = %s", (user.user_id,))
+        assert (await cur.fetchone())[0] == 1
+        cur = await conn.execute(
+            "SELECT subject, payload FROM kit_outbox WHERE subject LIKE 'cmd.consent.%%'"
+        )
+        replies = {s: EventEnvelope.FromString(bytes(p)) for s, p in await cur.fetchall()}
+        await conn.rollback()
+    exported = unpack(replies["cmd.consent.record_export_reply"], privacy_events.PersonDataExported)
+    assert list(exported.sections) == []
+    erased = unpack(replies["cmd.consent.record_erasure_reply"], privacy_events.PersonDataErased)
+    assert list(erased.erased) == []

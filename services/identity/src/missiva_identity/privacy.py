@@ -32,6 +32,13 @@ class IdentityPrivacy:
         self.pool_of = pool_of
 
     async def _users(self, conn: Any, person: Person) -> list[store.User]:
+        """The person's user records. A request scoped to an account (``tenant_id``) is about
+        one of that account's contacts: the account is the controller of its contacts, not of
+        Missiva's user records, so it finds none here, even when the contact happens to be a
+        member of the account (a contact's erasure must never delete a member, let alone the
+        account). Our users ask about themselves platform-wide (``tenant_id`` empty)."""
+        if person.tenant_id:
+            return []
         users = (
             await store.users_by_person_key(conn, person.person_key) if person.person_key else []
         )
@@ -39,8 +46,6 @@ class IdentityPrivacy:
             found = await store.user_by_id(conn, person.user_id)
             if found is not None:
                 users.append(found)
-        if person.tenant_id:
-            users = [u for u in users if u.account_id == person.tenant_id]
         return users
 
     async def export(self, person: Person) -> list[DataSection]:
