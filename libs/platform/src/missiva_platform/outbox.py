@@ -387,7 +387,7 @@ class OutboxRelay:
     async def _work(self, slot: int) -> None:
         wake = self._wakes[slot]
         failures = 0
-        woken = True  # the first batch looks for what committed while nobody ran
+        woken = False  # the first batch (what committed while nobody ran) was not a wake-up
         while True:
             wake.clear()
             try:
