@@ -147,28 +147,85 @@ async def test_a_suppression_that_changed_meanwhile_rolls_back_and_the_lock_fini
     assert [e.aggregate_version for e in events] == [1]  # one event, from the locking path
 
 
-async def test_concurrent_unsubscribes_and_grants_of_one_person_never_fork_the_chain(consent):
-    tenant, email = consent.tenant(), consent.email()
-    leaving = [await consent.purpose(tenant, f"leaving-{i}") for i in range(6)]
-    joining = [await consent.purpose(tenant, f"joining-{i}") for i in range(6)]
-    for purpose in leaving:
-        await consent.grant(tenant, email, purpose.purpose_id)
-    links = [await tokens(consent, tenant, email, p.purpose_id) for p in leaving]
+async def test_concurrent_unsubscribes_and_grants_of_one_person_never_fork_the_chain(
+    consent, monkeypatch
+):
+    """Several people, each unsubscribing from many purposes from one address while being
+    granted others, half of the unsubscribes through each path: no fork, no deadlock (both
+    paths lock link hit, head, suppression in that order), every state right."""
+    service = consent.app.services[0].servicer.svc
+    one_statement = service._unsubscribe_in_one_statement
+
+    async def every_other_one_locks(scope, **kwargs):
+        if scope.purpose_id in locking:
+            return None  # as if the head had moved: the locking path
+        return await one_statement(scope, **kwargs)
+
+    monkeypatch.setattr(service, "_unsubscribe_in_one_statement", every_other_one_locks)
+    tenant = consent.tenant()
+    leaving = [await consent.purpose(tenant, f"leaving-{i}") for i in range(8)]
+    joining = [await consent.purpose(tenant, f"joining-{i}") for i in range(8)]
+    locking = {p.purpose_id for p in leaving[::2]}
+    people = [consent.email() for _ in range(3)]
+    links = {}
+    for email in people:
+        for purpose in leaving:
+            await consent.grant(tenant, email, purpose.purpose_id)
+        links[email] = [await tokens(consent, tenant, email, p.purpose_id) for p in leaving]
 
     await asyncio.gather(
-        *(unsubscribe(consent, link.unsubscribe_token) for link in links),
-        *(consent.grant(tenant, email, p.purpose_id) for p in joining),
+        *(
+            unsubscribe(consent, link.unsubscribe_token)
+            for email in people
+            for link in links[email]
+        ),
+        *(consent.grant(tenant, email, p.purpose_id) for email in people for p in joining),
     )
 
-    bundle = await proof(consent, tenant, email)
-    assert verifier.verify(bundle).startswith(f"OK: {6 + 6 + 6} entries chained")
-    for purpose in leaving:
+    for email in people:
+        bundle = await proof(consent, tenant, email)
+        assert verifier.verify(bundle).startswith(f"OK: {8 + 8 + 8} entries chained")
+        for purpose in leaving:
+            assert not (await consent.check(tenant, email, purpose.purpose_id)).allowed
+        for purpose in joining:
+            assert (await consent.check(tenant, email, purpose.purpose_id)).allowed
+        count = await consent.scalar(
+            "SELECT count(*) FROM suppressions WHERE scope = %s AND person_key = %s",
+            tenant,
+            consent.key(email),
+        )
+        assert count == 8
+
+
+async def test_both_paths_take_their_locks_in_one_order(consent, monkeypatch):
+    """The locking path records the link visit, then locks the chain head; the one-statement
+    path must do the same, or a person unsubscribing twice at once from one address deadlocks:
+    here the locking path holds the (first) visit row while the other statement runs."""
+    service = consent.app.services[0].servicer.svc
+    one_statement = service._unsubscribe_in_one_statement
+    real_append = store.append
+    tenant, email = consent.tenant(), consent.email()
+    first, second = await consent.purpose(tenant, "first"), await consent.purpose(tenant, "second")
+    for purpose in (first, second):
+        await consent.grant(tenant, email, purpose.purpose_id)
+    links = [await tokens(consent, tenant, email, p.purpose_id) for p in (first, second)]
+
+    async def first_locks(scope, **kwargs):
+        if scope.purpose_id == first.purpose_id:
+            return None
+        return await one_statement(scope, **kwargs)
+
+    async def slow_append(conn, account_id, person_key, changes, **kwargs):
+        await asyncio.sleep(0.5)  # the visit row is written and not yet committed
+        return await real_append(conn, account_id, person_key, changes, **kwargs)
+
+    monkeypatch.setattr(service, "_unsubscribe_in_one_statement", first_locks)
+    monkeypatch.setattr(store, "append", slow_append)
+    locking = asyncio.ensure_future(unsubscribe(consent, links[0].unsubscribe_token))
+    await asyncio.sleep(0.2)
+    replies = await asyncio.gather(locking, unsubscribe(consent, links[1].unsubscribe_token))
+
+    assert [r.already_unsubscribed for r in replies] == [False, False]
+    for purpose in (first, second):
         assert not (await consent.check(tenant, email, purpose.purpose_id)).allowed
-    for purpose in joining:
-        assert (await consent.check(tenant, email, purpose.purpose_id)).allowed
-    count = await consent.scalar(
-        "SELECT count(*) FROM suppressions WHERE scope = %s AND person_key = %s",
-        tenant,
-        consent.key(email),
-    )
-    assert count == 6
+    assert verifier.verify(await proof(consent, tenant, email)).startswith("OK: 4 entries")
