@@ -8,6 +8,7 @@ import http.server
 import itertools
 import json
 import threading
+import time
 import urllib.parse
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from typing import Any
 import grpc
 import nats
 import psycopg
+import pyotp
 import pytest
 from nats.js import api
 
@@ -264,6 +266,21 @@ async def _forget_published_documents(nats_url: str) -> None:
 async def identity(make_identity: Callable[..., Any]) -> AsyncIterator[Identity]:
     async with make_identity() as running:
         yield running
+
+
+async def enable_totp(identity: Identity, user: User) -> tuple[str, list[str]]:
+    """Enrol and confirm TOTP for ``user`` (their session is fresh); the secret and codes."""
+    enrol = await identity.stub.EnrollTotp(pb.EnrollTotpRequest(), metadata=user.md)
+    assert enrol.provisioning_uri.startswith("otpauth://totp/")
+    confirmed = await identity.stub.ConfirmTotp(
+        pb.ConfirmTotpRequest(totp_code=pyotp.TOTP(enrol.secret).now()), metadata=user.md
+    )
+    return enrol.secret, list(confirmed.recovery_codes)
+
+
+def next_code(secret: str) -> str:
+    """The code of the next 30-second step: accepted (one step of drift), not yet spent."""
+    return pyotp.TOTP(secret).at(time.time() + 30)
 
 
 async def events_of(js: Any, subject: str, timeout: float = 10.0) -> list[Any]:

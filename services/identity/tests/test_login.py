@@ -4,8 +4,7 @@ import statistics
 import time
 
 import grpc
-import pyotp
-from identity_testkit import PASSWORD, bearer, new_email, rpc_error
+from identity_testkit import PASSWORD, bearer, enable_totp, new_email, next_code, rpc_error
 
 from missiva.identity.v1 import identity_service_pb2 as pb
 from missiva_platform.auth import CallableJwks, CallerKind, TokenVerifier
@@ -100,21 +99,6 @@ async def test_login_refuses_bad_input_clearly(identity):
         err = await rpc_error(identity.stub.Login(request))
         assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert field in err.details()
-
-
-async def enable_totp(identity, user) -> tuple[str, list[str]]:
-    enrol = await identity.stub.EnrollTotp(pb.EnrollTotpRequest(), metadata=user.md)
-    assert enrol.provisioning_uri.startswith("otpauth://totp/")
-    totp = pyotp.TOTP(enrol.secret)
-    confirmed = await identity.stub.ConfirmTotp(
-        pb.ConfirmTotpRequest(totp_code=totp.now()), metadata=user.md
-    )
-    return enrol.secret, list(confirmed.recovery_codes)
-
-
-def next_code(secret: str) -> str:
-    """The code of the next 30-second step: accepted (one step of drift), not yet spent."""
-    return pyotp.TOTP(secret).at(time.time() + 30)
 
 
 async def test_totp_is_asked_at_login_and_each_code_works_only_once(identity):

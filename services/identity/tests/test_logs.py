@@ -27,6 +27,10 @@ async def test_a_whole_account_life_leaves_no_address_password_or_token_in_the_l
     code = pyotp.TOTP(enrol.secret).now()
     confirmed = await identity.stub.ConfirmTotp(pb.ConfirmTotpRequest(totp_code=code), metadata=md)
     secrets_seen += [enrol.secret, *confirmed.recovery_codes]
+    regenerated = await identity.stub.RegenerateRecoveryCodes(
+        pb.RegenerateRecoveryCodesRequest(), metadata=md
+    )
+    secrets_seen += regenerated.recovery_codes
     key = await identity.stub.CreateApiKey(
         pb.CreateApiKeyRequest(name="k", scopes=["*"]), metadata=md
     )

@@ -7,8 +7,8 @@ Who may open one (``OpenPrivacyRequest``):
 - the data subject, with the preference-centre ("my data") token of an email they received
   in ``verification_token`` (the token names the account and the person; nothing else does);
 - one of Missiva's own users about themselves, with their access token and their own user
-  id in ``person.user_id`` (platform-wide: every account's data; the person key is the one
-  consent recorded for that user at sign-up).
+  id in ``person.user_id`` (platform-wide: every account's data; the person key is the
+  user's current one, see ``_self_requester`` for their older ones).
 
 Opening writes, in ONE transaction: the request (IN_PROGRESS, due 30 days later, the
 requester's IP only as a hash under consent's yearly link salt), a progress row per service
@@ -222,6 +222,20 @@ class PrivacyRequests:
         )
 
     async def _self_requester(self, conn: store.Conn, principal: Principal, ref: Any) -> Requester:
+        """One of our users about themselves: ONE request, carrying their current person key
+        and their user id.
+
+        A changed address changes the person key, and the ledger stays under the key of its
+        time (append-only, never rewritten), so a user is every key they have had
+        (``dsar_store.user_person_keys``, fed by ``identity.user.email_changed``). A request
+        (``PrivacyRequest.person``, the commands' ``PersonRef``) names one key, so rather than
+        one request, or one command per service, per key, the request keeps the current key
+        and the user id, and whoever holds history under older keys resolves them from the
+        id: identity by ``user_id`` (whatever the address), consent's own handler
+        (``privacy.py``) by the key links. The request, its events and every other service
+        see one person, as before; campaign, delivery and billing hold contacts, not our
+        users, and would need the links (by consuming the event) only if that changes.
+        """
         if principal.kind is not CallerKind.USER:
             raise PermissionDenied("person.user_id: only a signed-in user asks about themselves")
         if ref.user_id != principal.subject:

@@ -199,17 +199,78 @@ async def extend(
     return _row(row) if row else None
 
 
-async def user_person_key(conn: Conn, platform_account: str, user_id: str) -> str:
-    """The person key our own user was last recorded under in the platform account's ledger
-    (sign-up and legal acceptances name them ``user:<id>``); '' when consent never saw them."""
+# A user's keys: those identity announced (identity.user.email_changed, migration 0005) and
+# those the platform account's ledger recorded for them (sign-up and legal acceptances name
+# them ``user:<id>``), which covers users whose address never changed, or changed before
+# consent heard of changes. The current key first: the announced one that became current
+# last, else the ledger's latest; the others after it, oldest first.
+_USER_PERSON_KEYS = """
+SELECT person_key, max(current_since) AS since, max(seen) AS seen, min(seen) AS first_seen
+FROM (
+    SELECT person_key, current_since, recorded_at AS seen
+    FROM user_person_keys WHERE user_id = %(user)s
+    UNION ALL
+    SELECT person_key, NULL, recorded_at
+    FROM consent_ledger
+    WHERE account_id = %(platform)s AND source_detail = %(detail)s
+      AND source_detail LIKE 'user:%%'  -- lets the planner use the partial index
+) AS keys
+GROUP BY person_key
+ORDER BY since DESC NULLS LAST, seen DESC
+"""
+
+
+async def user_person_keys(conn: Conn, platform_account: str, user_id: str) -> list[str]:
+    """Every person key our own user has had, the current one first; [] when consent never
+    saw them. A changed address changes the key, and the ledger stays under the key of its
+    time, so a user's request is about all of them."""
     cur = await conn.execute(
-        "SELECT person_key FROM consent_ledger WHERE account_id = %s AND source_detail = %s"
-        " AND source_detail LIKE 'user:%%'"  # lets the planner use the partial index
-        " ORDER BY recorded_at DESC LIMIT 1",
-        (platform_account, f"user:{user_id}"),
+        _USER_PERSON_KEYS,
+        {"user": user_id, "platform": platform_account, "detail": f"user:{user_id}"},
     )
-    row = await cur.fetchone()
-    return str(row[0]) if row else ""
+    rows = await cur.fetchall()
+    if not rows:
+        return []
+    current, *older = rows
+    older.sort(key=lambda row: row[3])  # oldest first
+    return [str(current[0]), *(str(row[0]) for row in older)]
+
+
+async def user_person_key(conn: Conn, platform_account: str, user_id: str) -> str:
+    """Our own user's current person key (``user_person_keys``' first); '' when consent
+    never saw them."""
+    keys = await user_person_keys(conn, platform_account, user_id)
+    return keys[0] if keys else ""
+
+
+_REMEMBER_KEY = """
+INSERT INTO user_person_keys (user_id, person_key, account_id, current_since)
+VALUES (%s, %s, %s, %s)
+ON CONFLICT (user_id, person_key) DO UPDATE
+SET current_since = GREATEST(user_person_keys.current_since, EXCLUDED.current_since)
+"""
+
+
+async def remember_email_change(
+    conn: Conn, *, user_id: str, account_id: str, old_key: str, new_key: str, at: datetime
+) -> None:
+    """Link both keys to the user; the new one is current from ``at``. Replays and
+    out-of-order changes (A→B, B→A) end the same: the latest change's key is current."""
+    if old_key:
+        await conn.execute(_REMEMBER_KEY, (user_id, old_key, account_id, None))
+    if new_key:
+        await conn.execute(_REMEMBER_KEY, (user_id, new_key, account_id, at))
+
+
+async def forget_user_keys(
+    conn: Conn, *, user_ids: Sequence[str] = (), account_id: str = ""
+) -> int:
+    """Drop the key links of these users (and of every user of ``account_id``)."""
+    cur = await conn.execute(
+        "DELETE FROM user_person_keys WHERE user_id = ANY(%s) OR account_id = %s",
+        (list(user_ids), account_id or None),
+    )
+    return cur.rowcount
 
 
 _OPEN_BY_AGE = """

@@ -4,6 +4,10 @@ Consumed:
 - identity's sign-ups, address verifications and legal re-acceptances: our own users' proof
   (in the platform account). A marketing box ticked at sign-up stays pending until the
   address is verified: no active subscription before the address is confirmed.
+- identity's address changes of our users: the user's old and new person keys are linked
+  (``user_person_keys``), so their requests and consent's export/erasure cover the history
+  under every key; the ledger is never rewritten, and later records (from identity's events,
+  which carry the current key) land on the new key.
 - identity's account erasure: the account's working data goes, the ledger stays.
 - delivery's hard bounces and complaints: suppression, in the account and platform-wide.
 - campaign's contact deletions and address changes: pending confirmations of the old address
@@ -26,7 +30,7 @@ from missiva.campaign.v1 import events_pb2 as campaign_events
 from missiva.delivery.v1 import delivery_service_pb2
 from missiva.delivery.v1 import events_pb2 as delivery_events
 from missiva.identity.v1 import events_pb2 as identity_events
-from missiva_consent import domain, dsar, notices, store
+from missiva_consent import domain, dsar, dsar_store, notices, store
 from missiva_consent.config import DEFAULT_PLATFORM_ACCOUNT, ConsentSettings
 from missiva_consent.domain import (
     Action,
@@ -56,6 +60,7 @@ SUBJECTS = {
     "identity.user.registered": "IDENTITY_EVENTS",
     "identity.user.verified": "IDENTITY_EVENTS",
     "identity.legal.accepted": "IDENTITY_EVENTS",
+    "identity.user.email_changed": "IDENTITY_EVENTS",
     "identity.account.erased": "IDENTITY_EVENTS",
     "delivery.message.bounced": "DELIVERY_EVENTS",
     "delivery.message.complained": "DELIVERY_EVENTS",
@@ -107,6 +112,7 @@ class ConsentConsumers:
             "identity.user.registered": self.user_registered,
             "identity.user.verified": self.user_verified,
             "identity.legal.accepted": self.legal_accepted,
+            "identity.user.email_changed": self.user_email_changed,
             "identity.account.erased": self.account_erased,
             "delivery.message.bounced": self.message_bounced,
             "delivery.message.complained": self.message_complained,
@@ -176,11 +182,38 @@ class ConsentConsumers:
         if changes:
             await store.append(conn, self.platform, accepted.person_key, changes)
 
+    async def user_email_changed(self, conn: Any, event: EventEnvelope, msg: Any) -> None:
+        """Link the user's old and new person keys (idempotent: the inbox, and upserts).
+
+        The ledger stays under the old key (append-only): it is the proof as it was given.
+        Identity's later events carry the new key, so new records land there."""
+        changed = unpack(event, identity_events.UserEmailChanged)
+        if not changed.user_id or not changed.new_person_key:
+            log.warning("identity.user.email_changed without a user or a new key; skipped")
+            return
+        at = (
+            changed.changed_at.ToDatetime(UTC)
+            if changed.HasField("changed_at")
+            else event.occurred_at.ToDatetime(UTC)
+        )
+        await dsar_store.remember_email_change(
+            conn,
+            user_id=changed.user_id,
+            account_id=changed.account_id or event.tenant_id,
+            old_key=changed.old_person_key,
+            new_key=changed.new_person_key,
+            at=at,
+        )
+
     async def account_erased(self, conn: Any, event: EventEnvelope, msg: Any) -> None:
-        """Purge the account's working data; its ledger (and our users') stays as proof."""
+        """Purge the account's working data; its ledger (and our users') stays as proof.
+        The links between its users' person keys go: nobody is left to ask about them."""
         erased = unpack(event, identity_events.AccountErased)
         if not erased.account_id or erased.account_id == self.platform:
             return
+        await dsar_store.forget_user_keys(
+            conn, user_ids=list(erased.user_ids), account_id=erased.account_id
+        )
         purged = await store.purge_account(conn, erased.account_id)
         log.info("consent purged an erased account", extra={"rows": sum(purged.values())})
 

@@ -4,12 +4,21 @@ Erasure removes addresses and personal fields (pending double opt-ins with their
 the address kept beside suppression entries, link IP hashes) but keeps the ledger, keyed by
 the person key: it is the burden of proof of consent (GDPR Art. 7(1)) and is append-only.
 An ERASED suppression entry keeps the person from ever being mailed again.
+
+One of our own users (a request naming ``user_id``, which only a self-request does) is every
+person key they have had: a changed address changes the key, and the ledger stays under the
+key of its time. The request itself carries one key, the current one (``PersonRef`` has one
+``person_key``), and every service is asked once; consent widens it here with the user's
+older keys (``dsar_store.user_person_keys``, fed by ``identity.user.email_changed``), since
+consent is where history under an old key lives. Identity finds the user by ``user_id``
+whatever their address; the other services hold contacts, not our users. Erasing a user
+also drops the links between their keys, once they have served the erasure.
 """
 
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from missiva.common.v1 import types_pb2
 from missiva_consent import dsar_store, store
@@ -36,14 +45,19 @@ class ConsentPrivacy(PrivacyHandler):
     def __init__(self, service: ConsentService) -> None:
         self.svc = service
 
-    async def _key(self, conn: store.Conn, person: Person) -> str:
+    async def _keys(self, conn: store.Conn, person: Person) -> list[str]:
+        """The person's keys: the request's, and for one of our users every key they have
+        had (the request's first)."""
+        keys = []
         if person.person_key:
-            return person.person_key
-        if person.email:
-            return self.svc.keys.person_key(person.email)
-        if person.user_id:  # one of our users: the key their sign-up was recorded under
-            return await dsar_store.user_person_key(conn, self.svc.platform, person.user_id)
-        raise InvalidArgument.field("person", "consent needs the person_key (or the email)")
+            keys.append(person.person_key)
+        elif person.email:
+            keys.append(self.svc.keys.person_key(person.email))
+        if person.user_id:  # one of our users: every key consent recorded them under
+            keys += await dsar_store.user_person_keys(conn, self.svc.platform, person.user_id)
+        elif not keys:
+            raise InvalidArgument.field("person", "consent needs the person_key (or the email)")
+        return store.unique(keys)
 
     async def export(self, person: Person) -> list[DataSection]:
         async with self.svc.pool.connection() as conn:
@@ -55,10 +69,13 @@ class ConsentPrivacy(PrivacyHandler):
 
     async def export_in(self, conn: store.Conn, person: Person) -> list[DataSection]:
         """The export, read on ``conn`` (the caller's transaction)."""
-        key = await self._key(conn, person)
-        if not key:
+        keys = await self._keys(conn, person)
+        if not keys:
             return []  # a user consent never recorded anything for
-        data = await store.export_person(conn, key, person.tenant_id)
+        data: dict[str, list[Any]] = {name: [] for name in SECTIONS}
+        for key in keys:
+            for name, items in (await store.export_person(conn, key, person.tenant_id)).items():
+                data[name] += items
         return [
             DataSection(
                 name=name,
@@ -70,26 +87,35 @@ class ConsentPrivacy(PrivacyHandler):
 
     async def erase_in(self, conn: store.Conn, person: Person) -> Erasure:
         """The erasure, written on ``conn`` (the caller's transaction)."""
-        key = await self._key(conn, person)
-        if not key:
+        keys = await self._keys(conn, person)
+        if not keys:
             return Erasure()
-        erased = await store.erase_person(conn, key, person.tenant_id)
-        accounts = (
-            [person.tenant_id] if person.tenant_id else await store.accounts_of_person(conn, key)
-        )
+        erased: dict[str, int] = {}
         added = 0
-        for account in accounts:
-            _, created = await store.add_suppression(
-                conn,
-                SuppressionEntry(
-                    scope=account,
-                    person_key=key,
-                    reason=Reason.ERASED,
-                    source=Source.PRIVACY_REQUEST,
-                    source_detail=person.request_id,
-                ),
+        for key in keys:
+            for category, count in (await store.erase_person(conn, key, person.tenant_id)).items():
+                erased[category] = erased.get(category, 0) + count
+            accounts = (
+                [person.tenant_id]
+                if person.tenant_id
+                else await store.accounts_of_person(conn, key)
             )
-            added += int(created)
+            for account in accounts:
+                _, created = await store.add_suppression(
+                    conn,
+                    SuppressionEntry(
+                        scope=account,
+                        person_key=key,
+                        reason=Reason.ERASED,
+                        source=Source.PRIVACY_REQUEST,
+                        source_detail=person.request_id,
+                    ),
+                )
+                added += int(created)
+        if person.user_id:
+            erased["person_key_links"] = await dsar_store.forget_user_keys(
+                conn, user_ids=[person.user_id]
+            )
         erased["erased_suppression_entries_added"] = added
         return Erasure(
             erased=erased,

@@ -8,6 +8,13 @@ Kept without a rule, on purpose:
   the database refuses to change or delete it.
 - ``suppressions``: kept forever, so an unsubscribed, bounced, complaining or erased person is
   never mailed again; its address column is emptied on erasure.
+- ``user_person_keys``: every person key each of our users has had (their address changes,
+  ``identity.user.email_changed``), so their requests reach their history under every key.
+  Pseudonymous (user ids and keys, never an address), like the ledger those keys name, and
+  kept while the user is: no age makes a link useless while its user may still ask. It is
+  deleted by events, not by age: a user's rows go with their account
+  (``identity.account.erased``) and with their own erasure (``privacy.py``). The ledger's
+  ``user:<id>`` entries keep naming their key of the time either way.
 - ``legal_documents``: published texts, no personal data, immutable.
 - ``document_notices``: which changes of accounts' privacy notices were announced to their
   contacts, and when (``notices.py``); no personal data, append-only, kept with the documents.

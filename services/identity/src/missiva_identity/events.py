@@ -171,6 +171,13 @@ def EXAMPLES() -> list[EventEnvelope]:
             user_agent=agent,
         ),
         mail.user_verified(user_id=user, account_id=account, person_key=person),
+        mail.user_email_changed(
+            user_id=user,
+            account_id=account,
+            old_person_key=person,
+            new_person_key="12" * 32,
+            changed_at=now,
+        ),
         mail.legal_accepted(
             user_id=user,
             account_id=account,

@@ -32,6 +32,7 @@ PRODUCER = "identity"
 # Subjects of identity's events.
 USER_REGISTERED = "identity.user.registered"
 USER_VERIFIED = "identity.user.verified"
+USER_EMAIL_CHANGED = "identity.user.email_changed"
 LEGAL_ACCEPTED = "identity.legal.accepted"
 MEMBER_REMOVED = "identity.member.removed"
 MEMBER_RESTORED = "identity.member.restored"
@@ -149,6 +150,29 @@ def user_verified(*, user_id: str, account_id: str, person_key: str) -> EventEnv
     return event(
         events_pb2.UserEmailVerified(user_id=user_id, account_id=account_id, person_key=person_key),
         subject=USER_VERIFIED,
+        tenant_id=account_id,
+        aggregate_id=user_id,
+    )
+
+
+def user_email_changed(
+    *,
+    user_id: str,
+    account_id: str,
+    old_person_key: str,
+    new_person_key: str,
+    changed_at: datetime,
+) -> EventEnvelope:
+    """The user's confirmed address change: both person keys, never an address."""
+    return event(
+        events_pb2.UserEmailChanged(
+            user_id=user_id,
+            account_id=account_id,
+            old_person_key=old_person_key,
+            new_person_key=new_person_key,
+            changed_at=_stamp(changed_at),
+        ),
+        subject=USER_EMAIL_CHANGED,
         tenant_id=account_id,
         aggregate_id=user_id,
     )

@@ -247,10 +247,7 @@ class CredentialRpcs(RpcBase):
             if step is None:
                 raise InvalidArgument.field("totp_code", "is not valid")
             await store.enable_totp(conn, user.id, step)
-            codes = [new_recovery_code() for _ in range(RECOVERY_CODES)]
-            await store.replace_recovery_codes(
-                conn, user.id, [self.vault.token_hash(c) for c in codes]
-            )
+            codes = await self._new_recovery_codes(conn, user.id)
             await store.audit(conn, audit_entry("mfa.enabled", caller, target=user.id))
             await self.core.notify(conn, user, "mfa_enabled")
         return pb.ConfirmTotpResponse(recovery_codes=codes)
@@ -279,6 +276,40 @@ class CredentialRpcs(RpcBase):
                 await store.audit(conn, audit_entry("mfa.disabled", caller, target=caller.user.id))
                 await self.core.notify(conn, caller.user, "mfa_disabled")
         return pb.DisableTotpResponse()
+
+    async def RegenerateRecoveryCodes(
+        self, request: pb.RegenerateRecoveryCodesRequest, context: Any
+    ) -> pb.RegenerateRecoveryCodesResponse:
+        async with self.core.pool.connection() as conn, conn.transaction():
+            caller = await self.core.caller(conn, context)
+            # Locked: a concurrent regeneration or DisableTotp waits, so the user ends with
+            # exactly one set of codes, and none once TOTP is off.
+            user = await store.user_by_id(conn, caller.user.id, lock=True)
+            if user is None or not user.mfa_enabled:
+                raise FailedPrecondition(
+                    "TOTP is not enabled: recovery codes come with TOTP; enrol it first",
+                    [("MFA_NOT_ENABLED", "mfa", "call EnrollTotp, then ConfirmTotp")],
+                )
+            self.core.require_recent_auth(caller, await store.db_now(conn))
+            codes = await self._new_recovery_codes(conn, user.id)
+            await store.audit(
+                conn,
+                audit_entry(
+                    "mfa.recovery_codes_regenerated",
+                    caller,
+                    target=user.id,
+                    details={"codes": str(len(codes))},
+                ),
+            )
+            await self.core.notify(conn, user, "recovery_codes_regenerated")
+        return pb.RegenerateRecoveryCodesResponse(recovery_codes=codes)
+
+    async def _new_recovery_codes(self, conn: Any, user_id: str) -> list[str]:
+        """Replace every recovery code of the user (used or not) with new ones, stored as
+        keyed hashes; the codes in clear are returned to be shown once."""
+        codes = [new_recovery_code() for _ in range(RECOVERY_CODES)]
+        await store.replace_recovery_codes(conn, user_id, [self.vault.token_hash(c) for c in codes])
+        return codes
 
     async def RequestEmailChange(
         self, request: pb.RequestEmailChangeRequest, context: Any
@@ -336,9 +367,21 @@ class CredentialRpcs(RpcBase):
             if await store.email_taken(conn, normalised):
                 raise FailedPrecondition("the new address is no longer available")
             old = user
-            await store.change_email(
-                conn, user.id, spent["new_email"], normalised, self.vault.person_key(normalised)
-            )
+            new_key = self.vault.person_key(normalised)
+            await store.change_email(conn, user.id, spent["new_email"], normalised, new_key)
+            if new_key != old.person_key:
+                # Consent links the two keys (the user's consent history stays theirs); in
+                # the outbox with the change, so it is announced exactly when it commits.
+                await mail.publish(
+                    conn,
+                    mail.user_email_changed(
+                        user_id=user.id,
+                        account_id=user.account_id,
+                        old_person_key=old.person_key,
+                        new_person_key=new_key,
+                        changed_at=await store.db_now(conn),
+                    ),
+                )
             await self.core.notify(conn, old, "email_changed")
             await store.audit(
                 conn,

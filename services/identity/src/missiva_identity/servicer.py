@@ -54,6 +54,7 @@ ACCESS_RULES: dict[str, MethodRule] = {
             "EnrollTotp",
             "ConfirmTotp",
             "DisableTotp",
+            "RegenerateRecoveryCodes",
             "UpdateProfile",
             "Reauthenticate",
             "RequestEmailChange",

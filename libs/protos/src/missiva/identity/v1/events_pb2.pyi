@@ -111,3 +111,17 @@ class AccountErased(_message.Message):
     user_ids: _containers.RepeatedScalarFieldContainer[str]
     person_keys: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, account_id: _Optional[str] = ..., user_ids: _Optional[_Iterable[str]] = ..., person_keys: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class UserEmailChanged(_message.Message):
+    __slots__ = ("user_id", "account_id", "old_person_key", "new_person_key", "changed_at")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    OLD_PERSON_KEY_FIELD_NUMBER: _ClassVar[int]
+    NEW_PERSON_KEY_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_AT_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    account_id: str
+    old_person_key: str
+    new_person_key: str
+    changed_at: _timestamp_pb2.Timestamp
+    def __init__(self, user_id: _Optional[str] = ..., account_id: _Optional[str] = ..., old_person_key: _Optional[str] = ..., new_person_key: _Optional[str] = ..., changed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -544,6 +544,16 @@ class DisableTotpResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class RegenerateRecoveryCodesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RegenerateRecoveryCodesResponse(_message.Message):
+    __slots__ = ("recovery_codes",)
+    RECOVERY_CODES_FIELD_NUMBER: _ClassVar[int]
+    recovery_codes: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, recovery_codes: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class GetJwksRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...

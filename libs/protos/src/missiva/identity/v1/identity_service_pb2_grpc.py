@@ -117,6 +117,11 @@ class IdentityServiceStub:
                 request_serializer=missiva_dot_identity_dot_v1_dot_identity__service__pb2.DisableTotpRequest.SerializeToString,
                 response_deserializer=missiva_dot_identity_dot_v1_dot_identity__service__pb2.DisableTotpResponse.FromString,
                 _registered_method=True)
+        self.RegenerateRecoveryCodes = channel.unary_unary(
+                '/missiva.identity.v1.IdentityService/RegenerateRecoveryCodes',
+                request_serializer=missiva_dot_identity_dot_v1_dot_identity__service__pb2.RegenerateRecoveryCodesRequest.SerializeToString,
+                response_deserializer=missiva_dot_identity_dot_v1_dot_identity__service__pb2.RegenerateRecoveryCodesResponse.FromString,
+                _registered_method=True)
         self.GetJwks = channel.unary_unary(
                 '/missiva.identity.v1.IdentityService/GetJwks',
                 request_serializer=missiva_dot_identity_dot_v1_dot_identity__service__pb2.GetJwksRequest.SerializeToString,
@@ -350,6 +355,14 @@ class IdentityServiceServicer:
 
     def DisableTotp(self, request, context):
         """DisableTotp turns TOTP off, given the password and a current code.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RegenerateRecoveryCodes(self, request, context):
+        """RegenerateRecoveryCodes replaces every recovery code of the signed-in user (TOTP
+        enabled, recent re-authentication) with 10 new ones, returned once.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -600,6 +613,11 @@ def add_IdentityServiceServicer_to_server(servicer, server):
                     servicer.DisableTotp,
                     request_deserializer=missiva_dot_identity_dot_v1_dot_identity__service__pb2.DisableTotpRequest.FromString,
                     response_serializer=missiva_dot_identity_dot_v1_dot_identity__service__pb2.DisableTotpResponse.SerializeToString,
+            ),
+            'RegenerateRecoveryCodes': grpc.unary_unary_rpc_method_handler(
+                    servicer.RegenerateRecoveryCodes,
+                    request_deserializer=missiva_dot_identity_dot_v1_dot_identity__service__pb2.RegenerateRecoveryCodesRequest.FromString,
+                    response_serializer=missiva_dot_identity_dot_v1_dot_identity__service__pb2.RegenerateRecoveryCodesResponse.SerializeToString,
             ),
             'GetJwks': grpc.unary_unary_rpc_method_handler(
                     servicer.GetJwks,
@@ -1152,6 +1170,33 @@ class IdentityService:
             '/missiva.identity.v1.IdentityService/DisableTotp',
             missiva_dot_identity_dot_v1_dot_identity__service__pb2.DisableTotpRequest.SerializeToString,
             missiva_dot_identity_dot_v1_dot_identity__service__pb2.DisableTotpResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RegenerateRecoveryCodes(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.identity.v1.IdentityService/RegenerateRecoveryCodes',
+            missiva_dot_identity_dot_v1_dot_identity__service__pb2.RegenerateRecoveryCodesRequest.SerializeToString,
+            missiva_dot_identity_dot_v1_dot_identity__service__pb2.RegenerateRecoveryCodesResponse.FromString,
             options,
             channel_credentials,
             insecure,
