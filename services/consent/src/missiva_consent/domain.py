@@ -25,6 +25,9 @@ __all__ = ["GENESIS", "entry_hash"]
 
 # --------------------------------------------------------------------------- vocabularies
 
+# Roles of an account's administrators (identity's vocabulary).
+ADMIN_ROLES = frozenset({"admin", "primary_admin"})
+
 
 class Action(enum.StrEnum):
     REQUEST = "request"

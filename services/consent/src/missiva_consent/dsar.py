@@ -79,7 +79,6 @@ DUE_IN = timedelta(days=30)  # GDPR Art. 12(3): one month
 OPENED_SUBJECT = "consent.privacy_request.opened"
 COMPLETED_SUBJECT = "consent.privacy_request.completed"
 EXPORT_TOKEN = "privacy_export"  # noqa: S105 - a token purpose, not a secret
-ADMIN_ROLES = frozenset({"admin", "primary_admin"})
 WRITE_SCOPE, READ_SCOPE = "privacy:write", "privacy:read"
 MAX_EXTENSION_DAYS = 60  # GDPR Art. 12(3): "by two further months"
 MAX_REASON = 1000
@@ -761,7 +760,7 @@ def examples(services: tuple[str, ...]) -> list[EventEnvelope]:
 def _may_manage(principal: Principal, scope: str) -> bool:
     """An account admin, or an API key holding ``scope``."""
     if principal.kind is CallerKind.USER:
-        return bool(principal.roles & ADMIN_ROLES)
+        return bool(principal.roles & domain.ADMIN_ROLES)
     if principal.kind is CallerKind.API_KEY:
         return principal.has_scope(scope)
     return False

@@ -61,7 +61,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ADMIN_ROLES = ("admin", "primary_admin")
+ADMIN_ROLES = tuple(sorted(domain.ADMIN_ROLES))
 SERVICE = "missiva.consent.v1.ConsentService"
 
 # Access rules by method name; unlisted methods need an authenticated caller acting for an

@@ -944,20 +944,20 @@ async def record_link_hit(
 
 # ------------------------------------------------------------- unsubscribe in one statement
 
+_PURPOSE_WIDTH = len(_PURPOSE_COLUMNS.split(","))
 _P_PURPOSE_COLUMNS = ", ".join("p." + column.strip() for column in _PURPOSE_COLUMNS.split(","))
 # Everything the one-statement unsubscribe prepares its rows from, read without a lock: the
-# purpose, the chain head, the person's state for it, whether the suppression entry exists
-# and the version of its aggregate. consent_apply_unsubscribe re-checks the head under lock.
+# purpose, the chain head, the person's state for it and the version of the suppression
+# entry's aggregate (its event carries the next one). consent_apply_unsubscribe re-checks the
+# head under lock, and adds the suppression entry only if it is missing.
 _UNSUBSCRIBE_READ = f"""
 SELECT {_P_PURPOSE_COLUMNS}, c.seq, c.head_hash, c.recorded_at,
-       s.status, s.restricted, s.version, s.since, x.scope IS NOT NULL, v.version
+       s.status, s.restricted, s.version, s.since, v.version
 FROM (SELECT 1) AS one
 LEFT JOIN purposes p ON p.account_id = %(account)s AND p.purpose_id = %(purpose)s::uuid
 LEFT JOIN ledger_chains c ON c.account_id = %(account)s AND c.person_key = %(person)s
 LEFT JOIN consent_states s ON s.account_id = %(account)s AND s.person_key = %(person)s
                           AND s.purpose_id = %(purpose)s::uuid
-LEFT JOIN suppressions x ON x.scope = %(account)s AND x.person_key = %(person)s
-                        AND x.reason = 'unsubscribed' AND x.purpose_id = %(purpose)s::text
 LEFT JOIN aggregate_versions v ON v.aggregate_id = %(aggregate)s
 """
 _APPLY_UNSUBSCRIBE = """
@@ -980,7 +980,6 @@ class UnsubscribeRead:
     purpose: Purpose | None
     head: tuple[int, str, datetime | None] | None  # None: the person has no chain yet
     state: State
-    suppressed: bool
     suppression_version: int
 
 
@@ -1002,13 +1001,11 @@ async def read_for_unsubscribe(
     )  # fmt: skip
     row = await cur.fetchone()
     assert row is not None
-    n = len(_PURPOSE_COLUMNS.split(","))
-    seq, head_hash, last_at, status, restricted, version, since, suppressed, agg = row[n:]
+    seq, head_hash, last_at, status, restricted, version, since, agg = row[_PURPOSE_WIDTH:]
     return UnsubscribeRead(
-        purpose=_purpose(row[:n]) if row[0] is not None else None,
+        purpose=_purpose(row[:_PURPOSE_WIDTH]) if row[0] is not None else None,
         head=None if seq is None else (seq, head_hash, last_at),
         state=State() if status is None else State(Status(status), restricted, version, since),
-        suppressed=bool(suppressed),
         suppression_version=agg or 0,
     )
 
