@@ -231,48 +231,54 @@ def command_handlers(service: str, handler: PrivacyHandler) -> dict[str, BusHand
     consumer handlers of the asynchronous privacy path (see the module docstring)."""
     export_in = getattr(handler, "export_in", None)
     erase_in = getattr(handler, "erase_in", None)
-    export_cmd, erase_cmd = export_subject(service), erase_subject(service)
+    Answer = tuple[EventEnvelope, dict[str, int]]  # the reply, and what the log line counts
 
-    async def on_export(conn: Any, event: EventEnvelope, msg: Any) -> None:
-        command = unpack(event, privacy_events.ExportPersonDataCommand)
-        _check(command, service, export_cmd)
-        reply_id = new_event_id()
-        if not await _first_answer(conn, command.request_id, "export", reply_id):
-            log.info("privacy export already answered", extra={"request_id": command.request_id})
-            return
-        person = _command_person(command, event.tenant_id)
+    async def export(conn: Any, request_id: str, person: Person) -> Answer:
         sections = await export_in(conn, person) if export_in else await handler.export(person)
-        reply = export_reply(service, command.request_id, sections, event.tenant_id)
-        reply.event_id = reply_id
-        if reply.ByteSize() > MAX_REPLY_BYTES:
-            raise ValueError(
-                f"{export_cmd}: the export is {reply.ByteSize()} bytes, over the "
-                f"{MAX_REPLY_BYTES} a bus message may carry"
-            )
-        await add_event(conn, reply)
-        log.info(
-            "privacy export answered",
-            extra={"request_id": command.request_id, "sections": len(sections)},
-        )
+        reply = export_reply(service, request_id, sections, person.tenant_id)
+        return reply, {"sections": len(sections)}
 
-    async def on_erase(conn: Any, event: EventEnvelope, msg: Any) -> None:
-        command = unpack(event, privacy_events.ErasePersonDataCommand)
-        _check(command, service, erase_cmd)
-        reply_id = new_event_id()
-        if not await _first_answer(conn, command.request_id, "erase", reply_id):
-            log.info("privacy erasure already answered", extra={"request_id": command.request_id})
-            return
-        person = _command_person(command, event.tenant_id)
+    async def erase(conn: Any, request_id: str, person: Person) -> Answer:
         erasure = await erase_in(conn, person) if erase_in else await handler.erase(person)
-        reply = erasure_reply(service, command.request_id, erasure, event.tenant_id)
-        reply.event_id = reply_id
-        await add_event(conn, reply)
-        log.info(
-            "privacy erasure answered",
-            extra={"request_id": command.request_id, "erased": sum(erasure.erased.values())},
-        )
+        reply = erasure_reply(service, request_id, erasure, person.tenant_id)
+        return reply, {"erased": sum(erasure.erased.values())}
 
-    return {export_cmd: on_export, erase_cmd: on_erase}
+    def answering(
+        kind: str,  # the kit_privacy_answers kind: one answer per request and kind
+        what: str,
+        subject: str,
+        message_type: Any,
+        respond: Callable[..., Awaitable[Answer]],
+    ) -> BusHandler:
+        async def on_command(conn: Any, event: EventEnvelope, msg: Any) -> None:
+            command = unpack(event, message_type)
+            _check(command, service, subject)
+            reply_id = new_event_id()
+            if not await _first_answer(conn, command.request_id, kind, reply_id):
+                log.info(f"{what} already answered", extra={"request_id": command.request_id})
+                return
+            person = _command_person(command, event.tenant_id)
+            reply, counts = await respond(conn, command.request_id, person)
+            reply.event_id = reply_id
+            if reply.ByteSize() > MAX_REPLY_BYTES:
+                raise ValueError(
+                    f"{subject}: the reply is {reply.ByteSize()} bytes, over the "
+                    f"{MAX_REPLY_BYTES} a bus message may carry"
+                )
+            await add_event(conn, reply)
+            log.info(f"{what} answered", extra={"request_id": command.request_id, **counts})
+
+        return on_command
+
+    export_cmd, erase_cmd = export_subject(service), erase_subject(service)
+    return {
+        export_cmd: answering(
+            "export", "privacy export", export_cmd, privacy_events.ExportPersonDataCommand, export
+        ),
+        erase_cmd: answering(
+            "erase", "privacy erasure", erase_cmd, privacy_events.ErasePersonDataCommand, erase
+        ),
+    }
 
 
 def command_consumer(service: str, subject: str) -> ConsumerSpec:
