@@ -262,6 +262,25 @@ def make_api_key(data_dir: Path) -> str:
     return keys[0]
 
 
+def run_example(ports: Ports, **env: str) -> subprocess.CompletedProcess[str]:
+    """``examples/platform_client.py --service consent`` against the platform at ``ports``,
+    with no token of the caller's environment and ``env`` added."""
+    return subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "examples" / "platform_client.py"),
+            "--base-port",
+            str(ports.base),
+            "--service",
+            "consent",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**{k: v for k, v in os.environ.items() if k != "MISSIVA_TOKEN"}, **env},
+    )
+
+
 def issue_unsubscribe_link(ports: Ports, api_key: str, email: str) -> str:
     """The unsubscribe link consent signs for a message to ``email`` (API key → token)."""
     from missiva.common.v1 import types_pb2
@@ -307,20 +326,7 @@ def test_up_serves_everything_and_ctrl_c_leaves_nothing_behind(
 
     # The platform-team example runs against it: all healthy, and its call without a token
     # reaches the service and is refused there.
-    example = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "examples" / "platform_client.py"),
-            "--base-port",
-            str(ports.base),
-            "--service",
-            "consent",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={k: v for k, v in os.environ.items() if k != "MISSIVA_TOKEN"},
-    )
+    example = run_example(ports)
     assert example.returncode == 1, example.stdout + example.stderr
     assert example.stdout.count("SERVING") == len(SERVICES)
     assert "missiva.consent.v1.ConsentService" in example.stdout
@@ -328,23 +334,7 @@ def test_up_serves_everything_and_ctrl_c_leaves_nothing_behind(
 
     # With an API key made by the README's commands, the example's call succeeds.
     api_key = make_api_key(data_dir)
-    example = subprocess.run(
-        [
-            sys.executable,
-            str(REPO / "examples" / "platform_client.py"),
-            "--base-port",
-            str(ports.base),
-            "--service",
-            "consent",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={
-            **{k: v for k, v in os.environ.items() if k != "MISSIVA_TOKEN"},
-            "MISSIVA_API_KEY": api_key,
-        },
-    )
+    example = run_example(ports, MISSIVA_API_KEY=api_key)
     assert example.returncode == 0, example.stdout + example.stderr
     assert "ListPurposes →" in example.stdout
     assert api_key not in example.stdout
