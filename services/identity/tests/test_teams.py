@@ -1,6 +1,10 @@
 """Teams and the account lifecycle: invitations, roles, removal, transfer, deletion, restore."""
 
+import asyncio
+
 import grpc
+import psycopg
+import pytest
 from identity_testkit import PASSWORD, PRIVACY, TERMS, bearer, events_of, new_email, rpc_error
 
 from missiva.identity.v1 import events_pb2
@@ -277,3 +281,27 @@ async def test_a_deleted_account_is_disabled_at_once_restorable_then_erased(iden
         for e in await events_of(identity.js, "identity.account.restored")
         if e.tenant_id == admin.account_id
     ]
+
+
+async def test_two_concurrent_transfers_leave_exactly_one_primary_admin(identity):
+    admin = await identity.user()
+    targets = [(await join(identity, admin, pb.MEMBER_ROLE_ADMIN))[1].member.user_id for _ in "ab"]
+    calls = [
+        identity.stub.TransferPrimaryAdmin(
+            pb.TransferPrimaryAdminRequest(user_id=target, password=PASSWORD), metadata=admin.md
+        )
+        for target in targets
+    ]
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    codes = sorted(r.code().name if isinstance(r, grpc.aio.AioRpcError) else "OK" for r in results)
+    assert codes == ["OK", "PERMISSION_DENIED"], results
+    rows = await identity.sql(
+        "SELECT count(*) FROM users WHERE account_id = %s AND role = 'primary_admin'",
+        admin.account_id,
+    )
+    assert rows == [(1,)]
+    # The database itself refuses a second primary admin, whatever the code does.
+    with pytest.raises(psycopg.errors.UniqueViolation, match="one_primary_admin"):
+        await identity.sql(
+            "UPDATE users SET role = 'primary_admin' WHERE account_id = %s", admin.account_id
+        )

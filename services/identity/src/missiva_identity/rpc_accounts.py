@@ -48,6 +48,7 @@ from missiva_platform.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
 )
 from missiva_platform.idempotency import run_once
 
@@ -422,6 +423,10 @@ class AccountRpcs(RpcBase):
             if not ok:
                 raise InvalidArgument.field("password", "is incorrect")
             async with conn.transaction():
+                # Two transfers at once: the second waits for the first, then finds the
+                # caller no longer primary (a partial unique index backs this up).
+                if await store.lock_role(conn, caller.user.id) != "primary_admin":
+                    raise PermissionDenied("this needs the role primary_admin")
                 target = await self._member_of(conn, tenant, request.user_id)
                 if target.id == caller.user.id:
                     raise FailedPrecondition("you are already the primary admin")

@@ -876,6 +876,12 @@ async def list_members(
     return [u for u in (_user(r) for r in rows) if u is not None]
 
 
+async def lock_role(conn: Conn, user_id: str) -> str | None:
+    """The user's role, with their row locked until the transaction ends."""
+    row = await _one(conn, "SELECT role FROM users WHERE id = %s FOR UPDATE", (user_id,))
+    return str(row["role"]) if row else None
+
+
 async def set_role(conn: Conn, user_id: str, role: str) -> None:
     await conn.execute("UPDATE users SET role = %s WHERE id = %s", (role, user_id))
 
