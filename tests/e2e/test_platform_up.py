@@ -435,3 +435,62 @@ def test_a_restart_reuses_the_secrets_and_the_databases(
     assert rows == [("kept",)]
     assert "identity: applied 0 migration(s)" in (data_dir / "logs" / "identity.log").read_text()
     assert second.interrupt() == 0, second.output
+
+
+def test_a_killed_service_is_restarted_and_the_rest_keeps_running(
+    tmp_path: Path, supervisors: list[Supervisor]
+) -> None:
+    data_dir = tmp_path / "data"
+    # A line left by an earlier run must not be reported as the reason for this crash.
+    (data_dir / "logs").mkdir(parents=True)
+    (data_dir / "logs" / "campaign.log").write_text("an unrelated line from an earlier run\n")
+    supervisor = start(supervisors, data_dir, free_base_port())
+    supervisor.wait_up()
+    ports = supervisor.ports
+    before = read_state(data_dir / "platform.json")
+    assert before is not None
+    pids = {entry["name"]: entry["pid"] for entry in before["processes"]}
+
+    os.kill(pids["campaign"], signal.SIGKILL)
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        while (line := supervisor._drain()) is not None:
+            supervisor.lines.append(line)
+        state = read_state(data_dir / "platform.json")
+        assert state is not None
+        now = {entry["name"]: entry["pid"] for entry in state["processes"]}
+        if now["campaign"] != pids["campaign"] and serving(ports.grpc("campaign")):
+            break
+        time.sleep(0.5)
+    else:
+        raise AssertionError("campaign was not restarted:\n" + supervisor.output)
+
+    assert supervisor.proc.poll() is None, supervisor.output
+    assert "missiva: campaign was killed by SIGKILL; restarting it in 1s" in supervisor.output
+    assert "--- last lines of campaign ---" in supervisor.output
+    assert "an unrelated line from an earlier run" not in supervisor.output
+    # Nothing else was restarted, and everything still answers.
+    assert {n: p for n, p in now.items() if n != "campaign"} == {
+        n: p for n, p in pids.items() if n != "campaign"
+    }
+    for service in SERVICES:
+        assert health_of(ports.grpc(service)) == health_pb2.HealthCheckResponse.SERVING, service
+    # The restarted process still dies with the supervisor, even when it is SIGKILLed.
+    children = descendants(supervisor.proc.pid)
+    assert now["campaign"] in children
+    supervisor.kill()
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while time.monotonic() < deadline:
+        left = [pid for pid, start_time in children.items() if is_alive(pid, start_time)]
+        if not left:
+            break
+        time.sleep(0.5)
+    assert left == [], f"still running after the supervisor died: {left}"
+
+
+def serving(port: int) -> bool:
+    try:
+        return health_of(port) == health_pb2.HealthCheckResponse.SERVING
+    except grpc.RpcError:
+        return False

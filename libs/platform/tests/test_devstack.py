@@ -118,3 +118,36 @@ def test_missiva_up_gives_each_service_its_own_credential_and_the_gateways_url(t
         # The links services put in mail lead to this platform's gateway.
         gateway = f"http://127.0.0.1:{platform.ports.gateway}"
         assert platform.service_env(service)["PUBLIC_BASE_URL"] == gateway
+
+
+def test_a_process_that_keeps_crashing_is_restarted_with_backoff_then_stops_the_platform(
+    tmp_path, monkeypatch
+):
+    import io
+    import sys
+
+    from missiva_platform.devstack import platform as devstack
+
+    monkeypatch.setattr(devstack, "RESTART_BACKOFF_FIRST", 0.05)
+    monkeypatch.setattr(devstack, "MAX_CRASHES", 2)
+    out = io.StringIO()
+    platform = devstack.Platform(tmp_path / "data", env={}, out=out)
+    platform.layout.logs.mkdir(parents=True)
+    crashing = devstack.Child(
+        "campaign",
+        [sys.executable, "-c", "import sys; print('boom', flush=True); sys.exit(3)"],
+        platform.layout.log("campaign"),
+        {},
+    )
+    platform.services["campaign"] = crashing
+    crashing.start()
+
+    with pytest.raises(devstack.PlatformError, match="crashed 3 times in 10 minutes") as caught:
+        platform.watch(interval=0.02)
+
+    said = out.getvalue()
+    assert said.count("missiva: campaign exited with status 3; restarting it in") == 2
+    assert said.count("missiva: campaign restarted") == 2
+    assert "restarting it in 0s (crash 1" in said and "(crash 2" in said
+    assert caught.value.args[1].strip() == "boom"  # this run's lines only
+    assert platform.layout.log("campaign").read_text().count("boom") == 3

@@ -44,6 +44,10 @@ SERVING_TIMEOUT = 60.0
 GATEWAY_TIMEOUT = 30.0
 MIGRATE_TIMEOUT = 120.0
 SERVICE_STOP_TIMEOUT = 20.0
+RESTART_BACKOFF_FIRST = 1.0  # seconds; doubles with each crash in the window
+RESTART_BACKOFF_MAX = 30.0
+CRASH_WINDOW = 600.0  # a process that crashes more than MAX_CRASHES times in it stops all
+MAX_CRASHES = 5
 
 # Variables we set for children; inherited values would otherwise leak in (e.g. one
 # service's database URL into another service's environment).
@@ -201,9 +205,12 @@ class Child(ManagedProcess):
         return self.proc.poll() if self.proc is not None else None
 
 
-def _tail(path: Path, lines: int = 15) -> str:
+def _tail(path: Path, lines: int = 15, offset: int = 0) -> str:
+    """The last ``lines`` lines of a log, from ``offset`` on (this run's part only)."""
     try:
-        text = path.read_text(errors="replace")
+        with open(path, "rb") as log:
+            log.seek(offset)
+            text = log.read().decode(errors="replace")
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
@@ -488,7 +495,7 @@ class Platform:
             if code != 0:
                 raise PlatformError(
                     f"{service} migrations failed ({_describe_exit(code)}); see {child.log_path}",
-                    _tail(child.log_path),
+                    _tail(child.log_path, offset=child.log_offset),
                 )
         self.migrations.clear()
 
@@ -509,7 +516,7 @@ class Platform:
                         raise PlatformError(
                             f"{service} {_describe_exit(code)} before it was ready; "
                             f"see {child.log_path}",
-                            _tail(child.log_path),
+                            _tail(child.log_path, offset=child.log_offset),
                         )
                     stub = health_pb2_grpc.HealthStub(channels[service])
                     try:
@@ -542,7 +549,7 @@ class Platform:
                 raise PlatformError(
                     f"the gateway {_describe_exit(code)} before it was ready; "
                     f"see {self.gateway.log_path}",
-                    _tail(self.gateway.log_path),
+                    _tail(self.gateway.log_path, offset=self.gateway.log_offset),
                 )
             status = http_status(HOST, self.ports.gateway, "/readyz")
             if status == 200:
@@ -557,16 +564,60 @@ class Platform:
     # -- watch --------------------------------------------------------------------------------
 
     def watch(self, interval: float = 0.5) -> None:
-        """Block while everything runs; raise ``PlatformError`` if a process dies."""
+        """Block while the platform runs, restarting a process that dies, as Kubernetes would.
+
+        A crashed process is started again after a back-off that doubles from 1 s to 30 s;
+        one that crashes more than ``MAX_CRASHES`` times in ``CRASH_WINDOW`` seconds, or one
+        the supervisor cannot restart (PostgreSQL run as another user), stops the platform
+        with ``PlatformError``.
+        """
+        crashes: dict[str, list[float]] = {}
+        due: dict[str, float] = {}  # name → when its restart is due
         while True:
+            now = time.monotonic()
             for process in self._processes():
-                if process.proc is not None and process.proc.poll() is not None:
+                if process.name in due:
+                    if now >= due[process.name]:
+                        del due[process.name]
+                        self._restart(process)
+                    continue
+                if process.proc is None or process.proc.poll() is None:
+                    continue
+                why = f"{process.name} {_describe_exit(process.proc.returncode)}"
+                last_lines = _tail(process.log_path, offset=process.log_offset)
+                if not process.restartable:
                     raise PlatformError(
-                        f"{process.name} {_describe_exit(process.proc.returncode)} "
-                        f"unexpectedly; see {process.log_path}",
-                        _tail(process.log_path),
+                        f"{why} unexpectedly and cannot be restarted; see {process.log_path}",
+                        last_lines,
                     )
+                recent = [t for t in crashes.get(process.name, []) if now - t < CRASH_WINDOW]
+                recent.append(now)
+                crashes[process.name] = recent
+                if len(recent) > MAX_CRASHES:
+                    raise PlatformError(
+                        f"{why}; it crashed {len(recent)} times in {CRASH_WINDOW / 60:.0f} "
+                        f"minutes, so the platform stops; see {process.log_path}",
+                        last_lines,
+                    )
+                delay = min(RESTART_BACKOFF_MAX, RESTART_BACKOFF_FIRST * 2 ** (len(recent) - 1))
+                due[process.name] = now + delay
+                self.say(
+                    f"missiva: {why}; restarting it in {delay:.0f}s "
+                    f"(crash {len(recent)} in {CRASH_WINDOW / 60:.0f} minutes); "
+                    f"see {process.log_path}"
+                )
+                if last_lines:
+                    self.say(f"--- last lines of {process.name} ---\n{last_lines}")
             time.sleep(interval)
+
+    def _restart(self, process: ManagedProcess) -> None:
+        try:
+            process.respawn()
+        except OSError as exc:
+            raise PlatformError(f"{process.name} could not be restarted: {exc}") from None
+        assert process.proc is not None
+        self.say(f"missiva: {process.name} restarted (pid {process.proc.pid})")
+        self._record(up=True)
 
     def _processes(self) -> Iterator[ManagedProcess]:
         """Every started process, in start order."""

@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -44,6 +44,10 @@ class ManagedProcess:
     def __init__(self, log_path: Path) -> None:
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
+        self.log_offset = 0  # where this run's lines start in the log
+        self._argv: list[str] = []
+        self._env: dict[str, str] | None = None
+        self._user: str | None = None
 
     def _spawn(
         self,
@@ -53,20 +57,38 @@ class ManagedProcess:
         env: Mapping[str, str] | None = None,
     ) -> None:
         """Start ``argv``: own process group, output appended to the log, dies with us."""
+        self._argv, self._user = list(argv), user
+        self._env = dict(env) if env is not None else None
+        self._popen(self._argv, preexec_fn=die_with_parent)  # before any thread of ours exists
+
+    @property
+    def restartable(self) -> bool:
+        """Whether ``respawn`` can start it again (a process run as another user cannot)."""
+        return bool(self._argv) and self._user is None
+
+    def respawn(self) -> None:
+        """Start the last command again, safely from a process that has threads."""
+        if not self.restartable:
+            raise RuntimeError(f"{self.name} cannot be restarted by the supervisor")
+        launcher = [sys.executable, "-m", "missiva_platform.devstack.launch", str(os.getpid())]
+        self._popen([*launcher, "--", *self._argv], preexec_fn=None)
+
+    def _popen(self, argv: list[str], preexec_fn: Callable[[], None] | None) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:
             stamp = datetime.now(UTC).isoformat(timespec="seconds")
             log.write(f"--- {self.name} starting at {stamp}\n".encode())
             log.flush()
+            self.log_offset = log.tell()
             self.proc = subprocess.Popen(
-                list(argv),
+                argv,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
-                user=user,
-                env=dict(env) if env is not None else None,
+                user=self._user,
+                env=self._env,
                 process_group=0,  # a terminal's Ctrl-C reaches only the supervisor
-                preexec_fn=die_with_parent,  # spawned before any thread of ours exists
+                preexec_fn=preexec_fn,
             )
 
     @property
