@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
+import re
 import unicodedata
 import uuid
 from collections.abc import AsyncIterator
@@ -429,10 +432,15 @@ def test_different_hash_keys_give_different_person_keys() -> None:
 
 
 def test_person_key_is_a_hex_sha256_that_does_not_contain_the_address() -> None:
-    key = EmailHasher(HASH_KEY).person_key("ada@example.com")
+    email = "ada@example.com"
+    key = EmailHasher(HASH_KEY).person_key(email)
 
-    assert len(key) == 64
-    assert int(key, 16) >= 0
+    assert re.fullmatch(r"[0-9a-f]{64}", key)
+    # Keyed: neither the address nor its plain (unkeyed) hashes can be read off the key.
+    for part in (email, "ada", "example.com", email.encode().hex()):
+        assert part not in key
+    assert key != hashlib.sha256(email.encode()).hexdigest()
+    assert key != hmac.new(b"", email.encode(), hashlib.sha256).hexdigest()
 
 
 @pytest.mark.parametrize(
