@@ -148,6 +148,42 @@ def test_a_process_that_keeps_crashing_is_restarted_with_backoff_then_stops_the_
     said = out.getvalue()
     assert said.count("missiva: campaign exited with status 3; restarting it in") == 2
     assert said.count("missiva: campaign restarted") == 2
-    assert "restarting it in 0s (crash 1" in said and "(crash 2" in said
+    assert "restarting it in 0s (crash 1" in said
+    assert "(crash 2" in said
     assert caught.value.args[1].strip() == "boom"  # this run's lines only
     assert platform.layout.log("campaign").read_text().count("boom") == 3
+
+
+def test_a_folder_the_postgresql_user_cannot_enter_is_named_with_the_fix():
+    import os
+    import pwd
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from missiva_platform.devstack.processes import check_reachable, unreachable_folder
+
+    # Under /tmp itself: pytest's own folders are closed to others.
+    root = Path(tempfile.mkdtemp(prefix="missiva-reach-", dir="/tmp"))
+    root.chmod(0o755)
+    locked = root / "locked"
+    binary = locked / "venv" / "bin" / "initdb"
+    binary.parent.mkdir(parents=True)
+    binary.touch()
+    locked.chmod(0o700)
+    # "nobody" owns none of these folders and is in none of their groups.
+    user = pwd.getpwuid(65534).pw_name
+    assert os.geteuid() != 65534
+    try:
+        assert unreachable_folder(binary, user) == locked
+        with pytest.raises(RuntimeError) as caught:
+            check_reachable(binary, user)
+        message = str(caught.value)
+        assert "\n" not in message
+        assert f"cannot enter {locked} (mode 0700)" in message
+        assert f"chmod o+x {locked}" in message
+        locked.chmod(0o711)
+        assert unreachable_folder(binary, user) is None
+        check_reachable(binary, user)
+    finally:
+        shutil.rmtree(root)

@@ -7,6 +7,7 @@ their parent (``PR_SET_PDEATHSIG``), so a crashed supervisor leaves nothing behi
 from __future__ import annotations
 
 import ctypes
+import grp
 import os
 import pwd
 import secrets
@@ -152,6 +153,8 @@ class PostgresServer(ManagedProcess):
 
     def initialise(self) -> None:
         """initdb once; later starts reuse the cluster."""
+        if self.run_as:
+            check_reachable(_postgres_bin() / "initdb", self.run_as)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if not self.password_file.exists():
             self.password_file.write_text(secrets.token_urlsafe(24))
@@ -268,6 +271,35 @@ def _unprivileged_user() -> str:
             ["useradd", "--system", "--no-create-home", name], check=True, capture_output=True
         )
     return name
+
+
+def unreachable_folder(path: Path, user: str) -> Path | None:
+    """The first folder above ``path`` that ``user`` may not enter (None when all are open)."""
+    entry = pwd.getpwnam(user)
+    groups = {entry.pw_gid} | {g.gr_gid for g in grp.getgrall() if user in g.gr_mem}
+    for folder in reversed(path.parents):
+        info = folder.stat()
+        if info.st_uid == entry.pw_uid:
+            allowed = info.st_mode & 0o100
+        elif info.st_gid in groups:
+            allowed = info.st_mode & 0o010
+        else:
+            allowed = info.st_mode & 0o001
+        if not allowed:
+            return folder
+    return None
+
+
+def check_reachable(binary: Path, user: str) -> None:
+    """Fail with one line saying what to do when ``user`` cannot reach ``binary``."""
+    folder = unreachable_folder(binary, user)
+    if folder is not None:
+        mode = folder.stat().st_mode & 0o777
+        raise RuntimeError(
+            f"PostgreSQL runs as the user {user!r} (it refuses root), who cannot enter "
+            f"{folder} (mode {mode:04o}) to reach its binaries in {binary.parent}; "
+            f"run 'chmod o+x {folder}' or move the checkout under a folder others can enter"
+        )
 
 
 def _make_traversable(path: Path) -> None:
