@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
-import json
 import logging
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -28,8 +26,6 @@ from typing import Any
 import msgspec
 import psycopg
 from nats.aio.client import Client as NATS
-from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
 from nats.js.client import JetStreamContext
 from opentelemetry import propagate, trace
 from psycopg.types.json import Jsonb, set_json_loads
@@ -37,6 +33,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from missiva_platform import metrics
 from missiva_platform.events import EventEnvelope
+from missiva_platform.jetstream_pipeline import DUPLICATE, OK, AckInbox, core_client
 
 log = logging.getLogger(__name__)
 
@@ -125,80 +122,6 @@ class _Metrics:
         )
 
 
-_OK, _DUPLICATE = "ok", "duplicate"
-
-
-class _Batch:
-    """Acknowledgements awaited for one published batch, indexed like its rows."""
-
-    def __init__(self, size: int) -> None:
-        self.outcomes: list[str | None] = [None] * size  # ok, duplicate or an error text
-        self.remaining = size
-        self.done = asyncio.Event()
-
-    def settle(self, index: int, outcome: str) -> None:
-        if self.outcomes[index] is None:
-            self.outcomes[index] = outcome
-            self.remaining -= 1
-            if self.remaining == 0:
-                self.done.set()
-
-    def abandon(self, start: int, reason: str) -> None:
-        """Rows from ``start`` on were never sent."""
-        for index in range(start, len(self.outcomes)):
-            self.settle(index, reason)
-
-
-class _AckInbox:
-    """One reply subscription for every JetStream acknowledgement of this relay."""
-
-    def __init__(self, nc: NATS) -> None:
-        self.nc = nc
-        self.prefix = nc.new_inbox()
-        self._batches: dict[int, _Batch] = {}
-        self._ids = itertools.count()
-        self._sub: Subscription | None = None
-
-    async def open(self) -> None:
-        if self._sub is None:
-            self._sub = await self.nc.subscribe(f"{self.prefix}.*.*", cb=self._on_reply)
-
-    async def close(self) -> None:
-        sub, self._sub = self._sub, None
-        if sub is not None:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
-
-    def begin(self, size: int) -> tuple[int, _Batch]:
-        batch_id = next(self._ids)
-        batch = self._batches[batch_id] = _Batch(size)
-        return batch_id, batch
-
-    def end(self, batch_id: int) -> None:
-        self._batches.pop(batch_id, None)
-
-    async def _on_reply(self, msg: Msg) -> None:
-        _, batch_id, index = msg.subject.rsplit(".", 2)
-        batch = self._batches.get(int(batch_id))
-        if batch is not None:  # a late ack for a batch that timed out is of no use
-            batch.settle(int(index), _outcome(msg))
-
-
-def _outcome(msg: Msg) -> str:
-    status = msg.headers.get("Status") if msg.headers else None
-    if status:  # 503: no stream listens on the subject
-        return f"status {status} {msg.headers.get('Description', '') if msg.headers else ''}"
-    data = msg.data
-    # The common case needs no JSON parsing: {"stream":"X","seq":N}
-    if b'"error"' in data or b'"duplicate"' in data:
-        reply = json.loads(data)
-        if "error" in reply:
-            return str(reply["error"].get("description", reply["error"]))
-        if reply.get("duplicate"):
-            return _DUPLICATE
-    return _OK
-
-
 class OutboxRelay:
     """Publishes committed outbox rows to JetStream; one per service replica.
 
@@ -228,7 +151,7 @@ class OutboxRelay:
             raise ValueError("batch_size and concurrency must be at least 1")
         self.db = db
         # A JetStream context publishes through its client; acks come back on our inbox.
-        self.nc: NATS = nats._nc if isinstance(nats, JetStreamContext) else nats
+        self.nc: NATS = core_client(nats)
         self.batch_size = batch_size
         self.poll_interval = poll_interval
         self.publish_timeout = publish_timeout
@@ -237,7 +160,7 @@ class OutboxRelay:
         if listen_conninfo is None:
             listen_conninfo = db if isinstance(db, str) else _pool_conninfo(db)
         self.listen_conninfo = listen_conninfo
-        self._acks = _AckInbox(self.nc)
+        self._acks = AckInbox(self.nc)
         self._own_conns: dict[int, psycopg.AsyncConnection[Any]] = {}
         self._wakes = [asyncio.Event() for _ in range(concurrency)]
         self._next_wake = 0
@@ -337,9 +260,9 @@ class OutboxRelay:
             acked: list[int] = []
             duplicates = failed = 0
             for row, outcome, span in zip(rows, batch.outcomes, spans, strict=True):
-                if outcome in (_OK, _DUPLICATE):
+                if outcome in (OK, DUPLICATE):
                     acked.append(row[0])
-                    duplicates += outcome == _DUPLICATE
+                    duplicates += outcome == DUPLICATE
                     _end(span, None)
                 else:
                     failed += 1
