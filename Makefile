@@ -30,6 +30,10 @@ run: install ## start the whole platform: PostgreSQL, NATS, SMTP sink, five serv
 test: lint ## lint, then every test against real PostgreSQL, NATS and SMTP
 	$(RUN) pytest $(PYTEST_ARGS)
 
+.PHONY: chaos
+chaos: install ## fault tests at full length (a five-minute database outage under load)
+	MISSIVA_OUTAGE_SECONDS=300 $(RUN) pytest libs/platform/tests/test_consumer_outage.py $(PYTEST_ARGS)
+
 .PHONY: lint
 lint: install ## ruff, mypy, buf lint/breaking, generated code freshness
 	$(RUN) ruff check .

@@ -255,6 +255,39 @@ async def test_a_handler_that_always_fails_is_retried_then_dead_lettered(pool, j
     assert info.num_pending == 0
 
 
+async def test_a_message_that_breaks_the_batch_commit_is_retried_alone_and_spares_the_rest(
+    pool, js, bus
+):
+    _, dlq, spec = bus
+    async with pool.connection() as conn:
+        # A deferred constraint fails at COMMIT, after every handler of the batch succeeded.
+        await conn.execute(
+            "CREATE TABLE picky (v int, CONSTRAINT picky_once UNIQUE (v)"
+            " DEFERRABLE INITIALLY DEFERRED); INSERT INTO picky VALUES (1)"
+        )
+
+    async def handler(conn, event, msg):
+        await record_effect(conn, event, msg)
+        if unpack(event, wrappers_pb2.StringValue).value == "bad":
+            await conn.execute("INSERT INTO picky VALUES (1)")
+
+    bodies = ["a", "b", "bad", "c", "d"]
+    for body in bodies:
+        await publish(js, event_for(spec, body))
+    consumer = Consumer(pool, js, spec, handler, fetch_timeout=0.5)
+    await consumer.start()
+    try:
+        await eventually(lambda: _has_messages(js, dlq.name), timeout=10)
+    finally:
+        await consumer.stop()
+
+    rows = await count(pool, "SELECT string_agg(body, ',' ORDER BY body) FROM effects")
+    assert rows == "a,b,c,d"
+    dead = await js.get_msg(dlq.name, 1)
+    assert "picky_once" in dead.headers["Missiva-Dead-Letter-Error"]
+    assert dead.headers["Missiva-Dead-Letter-Deliveries"] == str(spec.max_deliver)
+
+
 async def _has_messages(js, stream):
     return (await js.stream_info(stream)).state.messages > 0
 

@@ -8,7 +8,9 @@
   handler is skipped. Messages are acknowledged only after the commit, so a crash anywhere
   means redelivery, and redelivery never means a second effect. A failing handler is
   retried with backoff up to ``max_deliver`` times, then its message goes to the consumer's
-  dead-letter subject with the error, is acknowledged, and counted.
+  dead-letter subject with the error, is acknowledged, and counted. A batch whose transaction
+  fails is held (in progress, nothing more fetched) while the database is unreachable, and
+  otherwise retried one message at a time.
 - Every handler runs in a ``process`` span whose parent is the producer's trace context
   (from the message headers), so one trace spans producer, relay and consumers.
 """
@@ -36,6 +38,7 @@ from opentelemetry import propagate, trace
 from psycopg_pool import AsyncConnectionPool
 
 from missiva_platform import metrics
+from missiva_platform.db import ping
 from missiva_platform.events import EventEnvelope, trace_context
 
 log = logging.getLogger(__name__)
@@ -261,6 +264,11 @@ class _Metrics:
         self.lag = metrics.gauge(
             "consumer_lag_messages", "Messages in the stream not yet delivered.", labels
         ).labels(**label)
+        self.database_waits = metrics.counter(
+            "consumer_database_waits_total",
+            "Times the consumer held its batch because the database was unreachable.",
+            labels,
+        ).labels(**label)
 
 
 @dataclass
@@ -344,16 +352,66 @@ class Consumer:
         return len(msgs)
 
     async def handle(self, msgs: list[Msg]) -> None:
-        """Apply ``msgs`` in one transaction, then acknowledge, retry or dead-letter each."""
-        try:
-            async with self.pool.connection() as conn, conn.transaction():
-                outcomes = [await self._apply(conn, msg) for msg in msgs]
-        except Exception as exc:  # the commit (or the connection) failed: nothing happened
-            log.warning("consumer %s: batch transaction failed: %s", self.spec.durable, exc)
-            for msg in msgs:
-                await _quietly(msg.nak(delay=self.spec.delay_after(1)))
-            return
+        """Apply ``msgs`` in one transaction, then acknowledge, retry or dead-letter each.
+
+        When the batch transaction fails, the database decides what happens next: while it is
+        unreachable the consumer keeps the messages (telling JetStream they are in progress,
+        fetching nothing more) and tries again once it answers, so an outage uses up no
+        delivery; when it answers, the messages are retried one at a time, so one bad message
+        is retried and dead-lettered by its own delivery count without taking the rest along.
+        """
+        while True:
+            try:
+                outcomes = await self._apply_all(msgs)
+                break
+            except Exception as exc:  # the commit (or the connection) failed: nothing happened
+                log.warning("consumer %s: batch transaction failed: %s", self.spec.durable, exc)
+                if await self._wait_for_database(msgs):
+                    continue  # it was an outage: the whole batch again, no delivery spent
+                if self._stopping:
+                    return  # unacknowledged: redelivered after ack_wait
+                outcomes = [await self._apply_alone(msg) for msg in msgs]
+                break
         await self._settle_all(outcomes)
+
+    async def _apply_all(self, msgs: list[Msg]) -> list[_Outcome]:
+        async with self.pool.connection() as conn, conn.transaction():
+            return [await self._apply(conn, msg) for msg in msgs]
+
+    async def _apply_alone(self, msg: Msg) -> _Outcome:
+        while True:
+            try:
+                [outcome] = await self._apply_all([msg])
+                return outcome
+            except Exception as exc:
+                if await self._wait_for_database([msg]):
+                    continue
+                return _Outcome(msg, ok=False, error=f"{type(exc).__name__}: {exc}")
+
+    async def _wait_for_database(self, held: list[Msg]) -> bool:
+        """Whether the database was unreachable; if so, return once it answers again.
+
+        Meanwhile the held messages are marked in progress, so JetStream neither redelivers
+        them nor counts a delivery, and nothing more is fetched.
+        """
+        if await ping(self.pool):
+            return False
+        self._metrics.database_waits.inc()
+        log.warning(
+            "consumer %s: database unreachable; holding %d messages", self.spec.durable, len(held)
+        )
+        pause, last_touch = 0.2, time.monotonic()
+        while not self._stopping:
+            if time.monotonic() - last_touch >= self.spec.ack_wait / 3:
+                for msg in held:
+                    await _quietly(msg.in_progress())
+                last_touch = time.monotonic()
+            await asyncio.sleep(min(pause, self.spec.ack_wait / 3))
+            if await ping(self.pool):
+                log.warning("consumer %s: database back; retrying", self.spec.durable)
+                return True
+            pause = min(pause * 2, 5.0)
+        return False
 
     async def _settle_all(self, outcomes: list[_Outcome]) -> None:
         """After the commit: acknowledge, retry or dead-letter each message."""
