@@ -45,7 +45,9 @@ async def test_a_token_under_a_rotated_key_still_verifies_until_the_key_is_retir
     assert (await verifier.verify(old_token)).subject == "user-1"
 
     issuer.retire(old_key)
-    clock.now += 61  # past the JWKS cache: the retired key is gone
+    clock.now += 61  # past the JWKS cache: a refresh starts, the cached set serves meanwhile
+    assert (await verifier.verify(new_token)).subject == "user-1"
+    await verifier.refreshed()
     with pytest.raises(Unauthenticated, match="unknown key"):
         await verifier.verify(old_token)
     assert (await verifier.verify(new_token)).subject == "user-1"

@@ -11,6 +11,7 @@ import asyncio
 import contextvars
 import enum
 import hashlib
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,9 @@ ISSUER = "missiva-identity"
 AUDIENCE = "missiva"
 ALGORITHM = "Ed25519"
 _LEEWAY_SECONDS = 30
+MAX_REFRESH_BACKOFF = 60.0  # seconds between attempts while the JWKS cannot be fetched
+
+log = logging.getLogger(__name__)
 
 
 class CallerKind(enum.StrEnum):
@@ -150,39 +154,70 @@ class TokenVerifier:
         *,
         cache_seconds: float = 300.0,
         min_refresh_seconds: float = 5.0,
+        fetch_timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.source = source
         self.cache_seconds = cache_seconds
         self.min_refresh_seconds = min_refresh_seconds
+        self.fetch_timeout = fetch_timeout
         self.clock = clock
         self._keys: KeySet | None = None
         self._kids: frozenset[str] = frozenset()
         self._fetched_at = float("-inf")
-        self._lock = asyncio.Lock()
+        self._next_attempt = float("-inf")  # no fetch before this, whatever asks
+        self._failures = 0
+        self._refresh: asyncio.Task[None] | None = None  # the one fetch everybody waits on
         self._memo: dict[bytes, Principal] = {}
 
     async def _key_set(self, want_kid: str | None) -> KeySet:
+        """The key set to verify with, refreshed as needed without making callers queue.
+
+        A stale set keeps serving while one background fetch renews it; only a caller with
+        no usable key (none fetched yet, or a token naming an unknown key id) waits, and
+        then for the one fetch in flight. A failed fetch is not retried before a back-off
+        (``min_refresh_seconds`` doubling to ``MAX_REFRESH_BACKOFF``), so an unreachable
+        identity service costs one attempt per back-off, not one per call.
+        """
         now = self.clock()
-        stale = now - self._fetched_at > self.cache_seconds
         unknown = want_kid is not None and want_kid not in self._kids
-        may_refresh = now - self._fetched_at > self.min_refresh_seconds
-        if self._keys is None or stale or (unknown and may_refresh):
-            async with self._lock:
-                if self._keys is None or self.clock() - self._fetched_at > self.min_refresh_seconds:
-                    try:
-                        document = await self.source.fetch()
-                        self._keys = KeySet.import_key_set(dict(document))  # type: ignore[arg-type]
-                        self._kids = frozenset(
-                            str(k.get("kid", "")) for k in document.get("keys", [])
-                        )
-                        self._fetched_at = self.clock()
-                        self._memo.clear()  # a retired key must stop verifying at once
-                    except Exception as exc:
-                        if self._keys is None:
-                            raise Unauthenticated("signing keys are not available yet") from exc
-        assert self._keys is not None
+        if self._keys is None or unknown:
+            if self._refresh is not None or now >= self._next_attempt:
+                await asyncio.shield(self._start_refresh())
+        elif now - self._fetched_at > self.cache_seconds and now >= self._next_attempt:
+            self._start_refresh()
+        if self._keys is None:
+            raise Unauthenticated("signing keys are not available yet")
         return self._keys
+
+    async def refreshed(self) -> None:
+        """Return once the key-set fetch in flight, if any, has finished."""
+        if self._refresh is not None:
+            await asyncio.shield(self._refresh)
+
+    def _start_refresh(self) -> asyncio.Task[None]:
+        if self._refresh is None:
+            self._refresh = asyncio.create_task(self._fetch(), name="jwks-refresh")
+        return self._refresh
+
+    async def _fetch(self) -> None:
+        try:
+            document = await asyncio.wait_for(self.source.fetch(), self.fetch_timeout)
+            keys = KeySet.import_key_set(dict(document))  # type: ignore[arg-type]
+        except Exception as exc:  # unreachable, slow or nonsense: keep what we have
+            self._failures += 1
+            backoff = min(MAX_REFRESH_BACKOFF, self.min_refresh_seconds * 2 ** (self._failures - 1))
+            self._next_attempt = self.clock() + backoff
+            log.warning("signing keys could not be fetched (%s); next try in %.0fs", exc, backoff)
+        else:
+            self._keys = keys
+            self._kids = frozenset(str(k.get("kid", "")) for k in document.get("keys", []))
+            self._fetched_at = self.clock()
+            self._next_attempt = self._fetched_at + self.min_refresh_seconds
+            self._failures = 0
+            self._memo.clear()  # a retired key must stop verifying at once
+        finally:
+            self._refresh = None
 
     async def verify(self, token: str) -> Principal:
         """The principal of a valid token; ``Unauthenticated`` for anything else."""
