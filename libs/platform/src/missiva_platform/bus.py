@@ -29,12 +29,14 @@ from typing import Any, Literal
 import nats
 import nats.errors
 import nats.js.errors
+import psycopg
 from google.protobuf.message import DecodeError
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js import api
 from nats.js.client import JetStreamContext
 from opentelemetry import propagate, trace
+from psycopg import Transaction
 from psycopg_pool import AsyncConnectionPool
 
 from missiva_platform import metrics
@@ -218,14 +220,20 @@ async def connect_nats(url: str, name: str, *, connect_deadline: float = 30.0) -
 
 
 async def bus_healthy(nc: NATS, within: float = 1.0) -> bool:
-    """True when the connection is up and the server answers a ping ``within`` seconds."""
+    """True when the connection is up and JetStream answers an API request ``within`` seconds.
+
+    A request, not ``nc.flush(timeout)``: a flush that times out leaves a cancelled future in
+    nats-py's PONG queue, and the late PONG then breaks the client's read loop when a paused
+    server resumes (it recovered only once its stale-connection pings ran out). A request's
+    late reply is simply dropped; and answering proves JetStream, not only the socket, works.
+    """
     if not nc.is_connected:
         return False
     try:
-        await nc.flush(timeout=within)  # type: ignore[arg-type]  # a float works
+        reply = await nc.request("$JS.API.INFO", b"", timeout=within)
     except Exception:  # any failure means "not reachable right now"
         return False
-    return True
+    return b'"error"' not in reply.data
 
 
 # -------------------------------------------------------------------------------- consumer
@@ -375,8 +383,15 @@ class Consumer:
         await self._settle_all(outcomes)
 
     async def _apply_all(self, msgs: list[Msg]) -> list[_Outcome]:
-        async with self.pool.connection() as conn, conn.transaction():
-            return [await self._apply(conn, msg) for msg in msgs]
+        async with self.pool.connection() as conn:
+            async with conn.transaction() as transaction:
+                outcomes = [await self._apply(conn, msg) for msg in msgs]
+            # psycopg leaves a transaction on a lost connection without a word when the block
+            # raised nothing (each message's failure was caught in its savepoint): nothing
+            # committed, so no message may be acknowledged as handled.
+            if transaction.status is not Transaction.Status.COMMITTED:
+                raise psycopg.OperationalError("the connection was lost before the commit")
+        return outcomes
 
     async def _apply_alone(self, msg: Msg) -> _Outcome:
         while True:
