@@ -26,7 +26,7 @@ from missiva_platform.events import envelope
 OUTAGE = float(os.environ.get("MISSIVA_OUTAGE_SECONDS", "8"))
 BEFORE, DURING = 150, 150
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(OUTAGE + 240)]
 
 
 async def publish(js, subject: str, start: int, count: int) -> None:
