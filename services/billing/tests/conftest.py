@@ -82,9 +82,8 @@ class Billing:
 
     async def grant(self, tenant: str, amount: int = 500, key: str = "test:grant") -> None:
         """Credits granted directly through the core (the event path has its own tests)."""
-        async with await psycopg.AsyncConnection.connect(self.url) as conn:
-            async with conn.transaction():
-                await Credits().grant(conn, tenant, amount, key=key)
+        async with await psycopg.AsyncConnection.connect(self.url) as conn, conn.transaction():
+            await Credits().grant(conn, tenant, amount, key=key)
 
     async def reserve(
         self, tenant: str, amount: int, *, reference: str = "", key: str | None = None

@@ -21,7 +21,9 @@ def test_the_catalogue_has_a_free_tier_and_paid_plans_monthly_and_yearly():
     paid = [p for p in catalogue if p.interval != "none"]
     assert {p.interval for p in paid} == {"monthly", "yearly"}
     for plan in paid:
-        assert plan.price_cents > 0 and plan.included_credits > 0 and plan.contact_limit > 0
+        assert plan.price_cents > 0
+        assert plan.included_credits > 0
+        assert plan.contact_limit > 0
     for monthly in (p for p in paid if p.interval == "monthly"):
         yearly = next(p for p in paid if p.plan_id == monthly.plan_id.replace("monthly", "yearly"))
         assert yearly.price_cents < 12 * monthly.price_cents
