@@ -28,11 +28,13 @@ from missiva.campaign.v1 import events_pb2 as campaign_events
 from missiva.delivery.v1 import events_pb2 as delivery_events
 from missiva.identity.v1 import events_pb2 as identity_events
 from missiva.identity.v1 import identity_service_pb2 as identity_pb
+from missiva_billing import SERVICE_NAME
 from missiva_billing.core import FREE_GRANT_KEY, Credits, credits_low_event
 from missiva_billing.domain import Balance, campaign_reference
 from missiva_billing.plans import free_plan
 from missiva_platform.bus import ConsumerSpec
 from missiva_platform.events import EventEnvelope, unpack
+from missiva_platform.privacy import Erasure, erasure_reply, export_reply
 from missiva_platform.streams import events_stream
 
 log = logging.getLogger(__name__)
@@ -118,7 +120,16 @@ HANDLERS: dict[str, Handler] = BillingConsumers(Credits()).handlers()
 
 
 def EXAMPLES() -> list[EventEnvelope]:
-    """One envelope of each event billing emits, from the production builders."""
-    low = Balance("0195a3c2-4b7e-7c1a-9f20-6d1e2a3b4c5d", available=40, reserved=460,
-                  last_grant=500, low_notified=True, version=24)  # fmt: skip
-    return [credits_low_event(low)]
+    """One envelope of each event and command billing emits, from the production builders
+    (the privacy replies carry what ``BillingPrivacy`` answers today: nothing on a person)."""
+    account, request = (
+        "0195a3c2-4b7e-7c1a-9f20-6d1e2a3b4c5d",
+        "0195a6a0-5555-7ef0-b123-456789abcdef",
+    )
+    low = Balance(account, available=40, reserved=460, last_grant=500, low_notified=True,
+                  version=24)  # fmt: skip
+    return [
+        credits_low_event(low),
+        export_reply(SERVICE_NAME, request, [], account),
+        erasure_reply(SERVICE_NAME, request, Erasure(), account),
+    ]
