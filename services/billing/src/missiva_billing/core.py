@@ -93,15 +93,20 @@ class Credits:
             self._metrics = _Metrics()
         return self._metrics
 
-    async def _move(self, conn: Any, before: Balance, after: Balance, entry: Entry) -> bool:
+    async def _move(self, conn: Any, before: Balance, entry: Entry) -> Balance | None:
+        """Append ``entry`` and move the projection by its deltas; the new balance, or None
+        when an entry with its grant key or message id was already there (nothing moved)."""
+        after = before.moved(entry.available_delta, entry.reserved_delta)
+        if entry.kind == "grant":
+            after = replace(after, last_grant=entry.amount)
         after = after.with_low_flag(before)
         if not await ledger.apply(conn, after, entry):
-            return False
+            return None
         self.metrics.credits.labels(entry.kind).inc(abs(entry.amount))
         if after.crossed_low(before):
             await add_event(conn, credits_low_event(after))
             self.metrics.low.inc()
-        return True
+        return after
 
     # -- grants and adjustments ----------------------------------------------------------------
 
@@ -109,10 +114,11 @@ class Credits:
         self, conn: Any, account_id: str, amount: int, *, key: str, reference: str = ""
     ) -> bool:
         """Add ``amount`` available credits once per (account, ``key``); False if done before."""
+        if amount <= 0:
+            raise InvalidArgument.field("amount", "must be a positive number of credits")
         before = await ledger.lock(conn, account_id)
-        after = replace(before.moved(available=amount), last_grant=amount)
         entry = Entry("grant", amount, amount, 0, grant_key=key, reference=reference)
-        return await self._move(conn, before, after, entry)
+        return await self._move(conn, before, entry) is not None
 
     async def adjust(self, conn: Any, account_id: str, amount: int, reason: str) -> Balance:
         """An operator's correction of available credits (signed; never below zero)."""
@@ -123,9 +129,9 @@ class Credits:
             raise FailedPrecondition(
                 f"the account has {before.available} credits available; cannot remove {-amount}"
             )
-        after = before.moved(available=amount)
-        await self._move(conn, before, after, Entry("adjust", amount, amount, 0, reference=reason))
-        return after.with_low_flag(before)
+        after = await self._move(conn, before, Entry("adjust", amount, amount, 0, reference=reason))
+        assert after is not None
+        return after
 
     # -- reservations --------------------------------------------------------------------------
 
@@ -133,6 +139,8 @@ class Credits:
         self, conn: Any, account_id: str, amount: int, reference: str, ttl: timedelta
     ) -> Reserved:
         """Hold ``amount`` credits; FAILED_PRECONDITION naming the credits missing."""
+        if amount <= 0:
+            raise InvalidArgument.field("amount", "must be a positive number of credits")
         before = await ledger.lock(conn, account_id)
         missing = shortfall(before, amount)
         if missing:
@@ -145,13 +153,13 @@ class Credits:
         reservation = Reservation(new_id(), account_id, amount, 0, 0, reference, "open")
         expires_at = datetime.now(UTC) + ttl
         await reservations.insert(conn, reservation, expires_at)
-        after = before.moved(available=-amount, reserved=amount)
         entry = Entry(
             "reserve", amount, -amount, amount, reservation.reservation_id, reference=reference
         )
-        await self._move(conn, before, after, entry)
+        after = await self._move(conn, before, entry)
+        assert after is not None
         self.metrics.reservations.labels("reserved").inc()
-        return Reserved(reservation, expires_at, after.with_low_flag(before))
+        return Reserved(reservation, expires_at, after)
 
     async def _locked(
         self, conn: Any, account_id: str, reservation_id: str
@@ -170,26 +178,25 @@ class Credits:
                 "the reservation is closed (committed, released or expired)",
                 [("RESERVATION_CLOSED", "reservation_id", "reserve again")],
             )
+        if amount <= 0:
+            raise InvalidArgument.field("amount", "must be a positive number of credits")
         if amount > found.held:
             raise InvalidArgument.field(
                 "amount", f"is more than the {found.held} credits the reservation still holds"
             )
         rest = found.held - amount
         balance = before
-        if amount:
-            after = balance.moved(reserved=-amount)
-            entry = Entry("commit", amount, 0, -amount, reservation_id, reference=found.reference)
-            await self._move(conn, balance, after, entry)
-            balance = after.with_low_flag(balance)
+        entries = [Entry("commit", amount, 0, -amount, reservation_id, reference=found.reference)]
         if rest:
-            after = balance.moved(available=rest, reserved=-rest)
-            entry = Entry("release", rest, rest, -rest, reservation_id, reference=found.reference)
-            await self._move(conn, balance, after, entry)
-            balance = after.with_low_flag(balance)
-        closed = replace(
-            found, committed=found.committed + amount, released=found.released + rest,
-            status="closed",
-        )  # fmt: skip
+            entries.append(
+                Entry("release", rest, rest, -rest, reservation_id, reference=found.reference)
+            )
+        for entry in entries:
+            moved = await self._move(conn, balance, entry)
+            assert moved is not None
+            balance = moved
+        committed, released = found.committed + amount, found.released + rest
+        closed = replace(found, committed=committed, released=released, status="closed")
         await reservations.save(conn, closed)
         return Settled(amount, rest, balance)
 
@@ -216,17 +223,17 @@ class Credits:
         *,
         pending: str = "",
     ) -> Balance:
-        after = before.moved(available=amount, reserved=-amount)
         entry = Entry(
             kind, amount, amount, -amount, found.reservation_id, reference=found.reference
         )
-        await self._move(conn, before, after, entry)
+        after = await self._move(conn, before, entry)
+        assert after is not None
         released = found.released + amount
         status = pending or found.status
         if found.committed + released == found.amount:
             status = "closed"
         await reservations.save(conn, replace(found, released=released, status=status))
-        return after.with_low_flag(before)
+        return after
 
     # -- what events do ------------------------------------------------------------------------
 
@@ -248,17 +255,15 @@ class Credits:
             )
             return "unknown"
         if found.held > 0:
-            after = before.moved(reserved=-1)
             entry = Entry("commit", 1, 0, -1, reservation_id, message_id, reference=found.reference)
-            await self._move(conn, before, after, entry)
+            await self._move(conn, before, entry)
             committed = found.committed + 1
             status = "closed" if committed + found.released == found.amount else found.status
             await reservations.save(conn, replace(found, committed=committed, status=status))
             return "committed"
         if before.available >= 1:
-            after = before.moved(available=-1)
             entry = Entry("commit", 1, -1, 0, reservation_id, message_id, reference=found.reference)
-            await self._move(conn, before, after, entry)
+            await self._move(conn, before, entry)
             return "charged"
         self.metrics.uncovered.inc()
         log.warning(
