@@ -3,6 +3,9 @@ metrics."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -124,3 +127,29 @@ async def test_reservations_refusals_and_low_balance_are_counted(billing):
         _sample(low),
     )
     assert [a - b for a, b in zip(after, before, strict=True)] == [1, 1, 1]
+
+
+async def _cli(billing, *args: str) -> tuple[int, str]:
+    env = {**os.environ, "DATABASE_URL": billing.url, "LOG_LEVEL": "WARNING"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "missiva_billing", *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await process.communicate()
+    return process.returncode or 0, out.decode()
+
+
+async def test_the_commands_run_from_the_command_line(billing):
+    tenant = billing.tenant()
+    await billing.grant(tenant, 10)
+    code, out = await _cli(billing, "adjust-credits", tenant, "15", "goodwill")
+    assert (code, out.strip().splitlines()[-1]) == (
+        0, f"billing: {tenant} now has 25 credit(s) available",
+    )  # fmt: skip
+    code, out = await _cli(billing, "adjust-credits", tenant, "-26", "too much")
+    assert code == 1
+    assert "cannot remove 26" in out
+    code, out = await _cli(billing, "expire-reservations")
+    assert code == 0
+    assert "expired credit(s)" in out
+    assert (await billing.balance(tenant)).available == 25
