@@ -134,7 +134,7 @@ def test_every_pod_runs_as_non_root_on_a_read_only_root_without_capabilities(
 ) -> None:
     workloads = [m for m in manifests if m["kind"] in {"Deployment", "Job", "CronJob"}]
     # Servers, migration Jobs, retention CronJobs, scheduled admin commands (`jobs:`).
-    assert len(workloads) == 6 + 5 + 5 + 3
+    assert len(workloads) == 6 + 5 + 5 + 4
     for workload in workloads:
         pod = pod_spec(workload)
         assert pod["securityContext"]["runAsNonRoot"] is True
@@ -259,14 +259,25 @@ def test_admin_commands_run_as_cron_jobs_in_the_services_own_pod(
 ) -> None:
     cron_jobs = of_kind(manifests, "CronJob")
     jobs = {c["metadata"]["name"]: c for c in cron_jobs_of_workload(manifests, "job")}
-    # Exactly the three admin commands, besides one retention CronJob per gRPC service.
+    # Exactly the four admin commands, besides one retention CronJob per gRPC service.
     assert sorted(jobs) == [
+        f"{PREFIX}-billing-expire-reservations",
         f"{PREFIX}-consent-digest",
         f"{PREFIX}-consent-send-document-notices",
         f"{PREFIX}-identity-send-legal-notices",
     ]
-    assert len(cron_jobs) == len(GRPC_SERVICES) + 3
+    assert len(cron_jobs) == len(GRPC_SERVICES) + 4
     assert invalid(list(jobs.values())) == []
+
+    expiry = jobs[f"{PREFIX}-billing-expire-reservations"]
+    assert component(expiry) == "billing"
+    assert expiry["spec"]["concurrencyPolicy"] == "Forbid"
+    assert container(expiry)["command"] == [
+        "python",
+        "-m",
+        "missiva_billing",
+        "expire-reservations",
+    ]
 
     notices = jobs[f"{PREFIX}-identity-send-legal-notices"]
     assert component(notices) == "identity"
@@ -340,6 +351,7 @@ def test_jobs_are_per_service_and_optional(chart: helm.Chart) -> None:
     assert invalid(manifests) == []
     jobs = {c["metadata"]["name"]: c for c in cron_jobs_of_workload(manifests, "job")}
     assert sorted(jobs) == [
+        f"{PREFIX}-billing-expire-reservations",
         f"{PREFIX}-campaign-reindex",
         f"{PREFIX}-consent-digest",
         f"{PREFIX}-consent-send-document-notices",

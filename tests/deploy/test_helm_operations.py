@@ -312,7 +312,7 @@ def test_the_source_scan_finds_kit_and_service_metrics(exported: set[str]) -> No
     ):
         assert name in exported
     # Only services with consumers export consumer metrics; nobody scrapes retention.
-    assert "missiva_billing_consumer_lag_messages" not in exported
+    assert "missiva_gateway_consumer_lag_messages" not in exported
     assert not [name for name in exported if "retention_rows" in name]
     assert not [name for name in exported if name.startswith("missiva_chaos_")]
 
@@ -347,8 +347,8 @@ def test_the_name_check_catches_a_misspelt_metric(exported: set[str]) -> None:
         "missiva_consent_unsubscribed_total"
     ]
     assert unknown_metrics(
-        "missiva_${s}_consumer_lag_messages", exported, {"s": ["consent", "billing"]}
-    ) == ["missiva_billing_consumer_lag_messages"]
+        "missiva_${s}_consumer_lag_messages", exported, {"s": ["consent", "gateway"]}
+    ) == ["missiva_gateway_consumer_lag_messages"]
     assert unknown_metrics('{__name__=~"missiva_.+_consumer_lag_messages"}', exported) == []
     assert unknown_metrics('{__name__=~"missiva_.+_consumer_lags"}', exported) != []
 

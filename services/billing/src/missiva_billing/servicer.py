@@ -1,37 +1,54 @@
-"""Billing gRPC servicer: thin — validate, call domain/store, raise typed errors.
+"""Billing gRPC servicer: the RPC groups of ``rpc_*.py`` and every method's access rule.
 
-RPCs not yet implemented answer UNIMPLEMENTED (the generated base class); each lands with its
-own issue.
+Built today: ``ListPlans`` and the credits (``GetCreditBalance``, ``ReserveCredits``,
+``CommitCredits``, ``ReleaseCredits``). Subscriptions, the billing profile, invoices and
+provider webhooks answer UNIMPLEMENTED (the generated base) until they land, but their access
+rules are already here.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from missiva.billing.v1 import billing_service_pb2_grpc
-from missiva_platform.auth import MethodRule
-from missiva_platform.privacy import DataSection, Erasure, Person, PrivacyHandler
+from missiva_billing.rpc_credits import CreditRpcs
+from missiva_billing.rpc_plans import PlanRpcs
+from missiva_platform.auth import Access, MethodRule, rule
 
-if TYPE_CHECKING:
-    from missiva_platform.service import ServiceApp
+__all__ = ["ACCESS_RULES", "BillingServicer"]
 
-# Access rules by method name; unlisted methods need an authenticated caller.
-ACCESS_RULES: dict[str, MethodRule] = {}
+# Who may see and change the account's billing: its admins and its billing members.
+BILLING_ROLES = ("primary_admin", "admin", "billing")
+# Anyone of the account may see its credits (members plan campaigns against them).
+CREDIT_READERS = ("primary_admin", "admin", "billing", "member")
+# The services that hold credits for sends: campaign reserves before each send.
+CREDIT_SERVICES = ("campaign",)
+
+_BILLING_READ = rule(Access.USER, scopes=("billing:read",), roles=BILLING_ROLES)
+_BILLING_WRITE = rule(Access.USER, scopes=("billing:write",), roles=BILLING_ROLES)
+_CREDIT_WRITE = rule(Access.SERVICE, scopes=("credits:write",), services=CREDIT_SERVICES)
+
+ACCESS_RULES: dict[str, MethodRule] = {
+    # The price list is public: the sign-up and pricing pages show it before any account.
+    "ListPlans": rule(Access.ANONYMOUS),
+    "GetSubscription": _BILLING_READ,
+    "Subscribe": _BILLING_WRITE,
+    "ChangePlan": _BILLING_WRITE,
+    "CancelSubscription": _BILLING_WRITE,
+    "GetCreditBalance": rule(Access.USER, scopes=("credits:read",), roles=CREDIT_READERS),
+    "ReserveCredits": _CREDIT_WRITE,
+    "CommitCredits": _CREDIT_WRITE,
+    "ReleaseCredits": _CREDIT_WRITE,
+    "GetBillingProfile": _BILLING_READ,
+    "UpdateBillingProfile": _BILLING_WRITE,
+    "ListInvoices": _BILLING_READ,
+    "GetInvoice": _BILLING_READ,
+    "DownloadInvoicePdf": _BILLING_READ,
+    "DownloadInvoiceXml": _BILLING_READ,
+    # A payment provider's webhook, forwarded by the gateway as received (which calls with no
+    # identity of its own): authenticated by the provider's signature over the raw body,
+    # which billing verifies itself, not by a token.
+    "HandleProviderEvent": rule(Access.ANONYMOUS),
+}
 
 
-class BillingServicer(billing_service_pb2_grpc.BillingServiceServicer):
-    def __init__(self, app: ServiceApp) -> None:
-        self.app = app
-
-
-class BillingPrivacy(PrivacyHandler):
-    """What billing holds on a person: no personal data yet, so both answers are empty."""
-
-    def __init__(self, app: ServiceApp) -> None:
-        self.app = app
-
-    async def export(self, person: Person) -> list[DataSection]:
-        return []
-
-    async def erase(self, person: Person) -> Erasure:
-        return Erasure()
+class BillingServicer(CreditRpcs, PlanRpcs, billing_service_pb2_grpc.BillingServiceServicer):
+    """Every BillingService RPC (constructed with the app and the ``Credits`` core)."""

@@ -66,7 +66,7 @@ SDI_STATUS_DELIVERED: SdiStatus
 SDI_STATUS_REJECTED: SdiStatus
 
 class Plan(_message.Message):
-    __slots__ = ("plan_id", "name", "description", "price", "interval", "included_credits", "trial_days", "features")
+    __slots__ = ("plan_id", "name", "description", "price", "interval", "included_credits", "trial_days", "features", "contact_limit")
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -75,6 +75,7 @@ class Plan(_message.Message):
     INCLUDED_CREDITS_FIELD_NUMBER: _ClassVar[int]
     TRIAL_DAYS_FIELD_NUMBER: _ClassVar[int]
     FEATURES_FIELD_NUMBER: _ClassVar[int]
+    CONTACT_LIMIT_FIELD_NUMBER: _ClassVar[int]
     plan_id: str
     name: str
     description: str
@@ -83,7 +84,8 @@ class Plan(_message.Message):
     included_credits: int
     trial_days: int
     features: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, plan_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., price: _Optional[_Union[_types_pb2.Money, _Mapping]] = ..., interval: _Optional[_Union[BillingInterval, str]] = ..., included_credits: _Optional[int] = ..., trial_days: _Optional[int] = ..., features: _Optional[_Iterable[str]] = ...) -> None: ...
+    contact_limit: int
+    def __init__(self, plan_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., price: _Optional[_Union[_types_pb2.Money, _Mapping]] = ..., interval: _Optional[_Union[BillingInterval, str]] = ..., included_credits: _Optional[int] = ..., trial_days: _Optional[int] = ..., features: _Optional[_Iterable[str]] = ..., contact_limit: _Optional[int] = ...) -> None: ...
 
 class Subscription(_message.Message):
     __slots__ = ("subscription_id", "plan_id", "status", "current_period_start", "current_period_end", "trial_ends_at", "cancel_at_period_end", "canceled_at", "provider_customer_id", "provider_subscription_id")
