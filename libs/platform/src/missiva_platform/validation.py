@@ -1,0 +1,102 @@
+"""Input rules every service shares: what an email address is, and what text may contain.
+
+- ``valid_email``: one definition of an address for the whole platform (``email-validator``,
+  syntax only: no DNS in a request path), returned in the kit's canonical form, so the person
+  key computed from it is the same in every service.
+- ``bad_text``: the first string field of a protobuf message holding a control character
+  (NUL included), which PostgreSQL refuses or a log or a mail header would carry; the kit's
+  interceptor answers such a request with INVALID_ARGUMENT naming the field.
+"""
+
+from __future__ import annotations
+
+import re
+
+import email_validator
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+
+from missiva_platform.crypto import normalise_email
+from missiva_platform.errors import InvalidArgument
+
+MAX_EMAIL_CHARS = 254  # RFC 5321: a forward path holds at most 256 octets including "<>"
+
+# C0 controls but tab, line feed and carriage return; DEL; C1 controls.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def email_problem(value: str) -> str | None:
+    """Why ``value`` is not an address we accept, or None."""
+    if not value.strip():
+        return "is required"
+    if len(value) > MAX_EMAIL_CHARS:
+        return f"is longer than {MAX_EMAIL_CHARS} characters"
+    try:
+        email_validator.validate_email(
+            value.strip(),
+            check_deliverability=False,  # no DNS in a request path
+            allow_smtputf8=True,
+            allow_quoted_local=False,
+            allow_domain_literal=False,
+            allow_display_name=False,
+            globally_deliverable=True,  # no "localhost", no single-label domains
+        )
+    except email_validator.EmailNotValidError as exc:
+        return f"is not an email address ({exc})"
+    return None
+
+
+def valid_email(field: str, value: str) -> str:
+    """The canonical address (``crypto.normalise_email``), or ``InvalidArgument`` on ``field``."""
+    problem = email_problem(value)
+    if problem is not None:
+        raise InvalidArgument.field(field, problem)
+    return normalise_email(value)
+
+
+def has_control_characters(text: str) -> bool:
+    return _CONTROL.search(text) is not None
+
+
+def bad_text(message: Message, prefix: str = "") -> str | None:
+    """The path of the first string field (nested, repeated, map) with a control character."""
+    for field, value in message.ListFields():
+        path = f"{prefix}{field.name}"
+        if field.type == FieldDescriptor.TYPE_STRING:
+            values = value if _is_repeated(field) else [value]
+            for index, text in enumerate(values):
+                if has_control_characters(text):
+                    return f"{path}[{index}]" if _is_repeated(field) else path
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
+            if field.message_type.GetOptions().map_entry:
+                for key, item in value.items():
+                    if isinstance(key, str) and has_control_characters(key):
+                        return f"{path}[{key!r}]"
+                    if isinstance(item, str):
+                        if has_control_characters(item):
+                            return f"{path}[{key!r}]"
+                    elif isinstance(item, Message):
+                        found = bad_text(item, f"{path}[{key!r}].")
+                        if found:
+                            return found
+            elif _is_repeated(field):
+                for index, item in enumerate(value):
+                    found = bad_text(item, f"{path}[{index}].")
+                    if found:
+                        return found
+            else:
+                found = bad_text(value, f"{path}.")
+                if found:
+                    return found
+    return None
+
+
+def check_text(message: Message) -> None:
+    """``InvalidArgument`` naming the first string field of ``message`` with a control char."""
+    path = bad_text(message)
+    if path is not None:
+        raise InvalidArgument.field(path, "contains a control character")
+
+
+def _is_repeated(field: FieldDescriptor) -> bool:
+    return bool(field.is_repeated)
