@@ -64,3 +64,15 @@ def check_surface(svc: str, port: int) -> None:
             reflected = {m.name for m in pool.FindServiceByName(full_name).methods}
             assert reflected == declared_methods(full_name)
             assert (PROTO / full_name.split(".")[1] / "v1").is_dir()
+        check_oversized_request_is_refused(channel, own)
+
+
+def check_oversized_request_is_refused(channel: grpc.Channel, service: str) -> None:
+    """A request past the configured maximum is RESOURCE_EXHAUSTED before any handler runs."""
+    method = sorted(declared_methods(service))[0]
+    call = channel.unary_unary(f"/{service}/{method}")  # raw bytes: no serializer
+    limit = ServiceSettings(database_url="postgresql://x@h/x").grpc_max_receive_bytes
+    too_big = b"\x0a" + b"\xff\xff\xff\x01" + b"x" * (limit + 16)  # field 1, one long string
+    with pytest.raises(grpc.RpcError) as caught:
+        call(too_big, timeout=10)
+    assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, caught.value.details()

@@ -132,9 +132,14 @@ class ServiceSettings(msgspec.Struct, frozen=True, kw_only=True):
     email_hash_key_file: str | None = None
     ip_salts_file: str | None = None
     service_credentials_file: str | None = None
+    # The largest request message a service accepts; bulk input is streamed in pieces
+    # (imports, suppression lists), so one message never needs more.
+    grpc_max_receive_bytes: int = 4 * 1024 * 1024
 
     def validate(self) -> None:
         check_postgres_url("DATABASE_URL", self.database_url)
+        if not 64 * 1024 <= self.grpc_max_receive_bytes <= 64 * 1024 * 1024:
+            raise ConfigError("GRPC_MAX_RECEIVE_BYTES", "must be between 65536 and 67108864")
         check_nats_url("NATS_URL", self.nats_url)
         for variable, port in (("GRPC_PORT", self.grpc_port), ("HTTP_PORT", self.http_port)):
             if not 0 <= port < 65536:

@@ -176,7 +176,11 @@ class ServiceApp:
             policy.rules.update(service.rules)
         self.server = grpc.aio.server(
             interceptors=[KitServerInterceptor(self._verifier(), policy)],
-            options=[("grpc.so_reuseport", 0), *channels.SERVER_OPTIONS],
+            options=[
+                ("grpc.so_reuseport", 0),
+                ("grpc.max_receive_message_length", self.settings.grpc_max_receive_bytes),
+                *channels.SERVER_OPTIONS,
+            ],
         )
         names = [
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
