@@ -187,3 +187,47 @@ def test_a_folder_the_postgresql_user_cannot_enter_is_named_with_the_fix():
         check_reachable(binary, user)
     finally:
         shutil.rmtree(root)
+
+
+def test_each_service_runs_as_a_role_that_can_write_rows_but_not_change_the_schema(pg_server):
+    import uuid
+
+    name = f"roles_{uuid.uuid4().hex[:8]}"
+    other = f"other_{uuid.uuid4().hex[:8]}"
+    pg_server.create_database(name)
+    pg_server.create_database(other)
+    # A table made before the roles existed (a data folder from an older version).
+    with psycopg.connect(pg_server.url(name), autocommit=True) as conn:
+        conn.execute("CREATE TABLE old_rows (id serial PRIMARY KEY, v text)")
+    roles = pg_server.service_roles(name)
+    assert pg_server.service_roles(name) == roles  # idempotent, same passwords
+    pg_server.service_roles(other)  # another service's database, as missiva up sets it up
+
+    with psycopg.connect(roles.owner_url, autocommit=True) as conn:  # migrations run as owner
+        conn.execute(
+            "CREATE TABLE ledger (id bigserial PRIMARY KEY, v text);"
+            " CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS"
+            " $$ BEGIN RAISE EXCEPTION 'append-only'; END $$;"
+            " CREATE TRIGGER ledger_append_only BEFORE UPDATE OR DELETE ON ledger"
+            " FOR EACH ROW EXECUTE FUNCTION refuse();"
+        )
+    with psycopg.connect(roles.app_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO ledger (v) VALUES ('a')")
+        conn.execute("INSERT INTO old_rows (v) VALUES ('b')")
+        assert conn.execute("SELECT count(*) FROM ledger").fetchone() == (1,)
+        for statement in (
+            "ALTER TABLE ledger DISABLE TRIGGER ledger_append_only",
+            "SET session_replication_role = replica",
+            "DROP TABLE ledger",
+            "CREATE TABLE sneaky (v text)",
+            "UPDATE ledger SET v = 'changed'",
+        ):
+            with pytest.raises(psycopg.Error):
+                conn.execute(statement)
+        row = conn.execute(
+            "SELECT rolsuper, rolcreaterole FROM pg_roles WHERE rolname = current_user"
+        )
+        assert row.fetchone() == (False, False)
+    other_url = roles.app_url.rsplit("/", 1)[0] + f"/{other}"
+    with pytest.raises(psycopg.OperationalError, match="permission denied"):
+        psycopg.connect(other_url)

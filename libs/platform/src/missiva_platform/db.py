@@ -164,6 +164,9 @@ async def check_idle_connection(conn: psycopg.AsyncConnection[Any]) -> None:
         await AsyncConnectionPool.check_connection(conn)
 
 
+RECONNECT_TIMEOUT = 10.0
+
+
 def make_pool(url: str, *, min_size: int = 1, max_size: int = 10, name: str = "db"):
     """A pool that checks connections on checkout, so it heals after a database restart."""
     return AsyncConnectionPool(
@@ -173,7 +176,11 @@ def make_pool(url: str, *, min_size: int = 1, max_size: int = 10, name: str = "d
         name=name,
         open=False,
         check=check_idle_connection,
-        reconnect_timeout=float("inf"),
+        # psycopg_pool doubles the wait between reconnection attempts without a cap, so after
+        # a five-minute outage the next attempt could be minutes away. Each run of attempts
+        # gives up after 10 s instead, and the next request for a connection starts a fresh
+        # run that tries at once: the pool is back within a request of the database.
+        reconnect_timeout=RECONNECT_TIMEOUT,
         kwargs={"autocommit": False},
     )
 

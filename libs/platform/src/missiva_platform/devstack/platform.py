@@ -34,6 +34,7 @@ from missiva_platform.devstack.processes import (
     ManagedProcess,
     NatsServer,
     PostgresServer,
+    ServiceRoles,
 )
 
 SERVICES = ("identity", "consent", "campaign", "delivery", "billing")
@@ -263,6 +264,7 @@ class Platform:
         self.nats: NatsServer | None = None
         self.smtp: Child | None = None
         self.services: dict[str, Child] = {}
+        self.roles: dict[str, ServiceRoles] = {}  # service → its database roles
         self.gateway: Child | None = None
         self.migrations: list[Child] = []
         self.secret_files: dict[str, Path] = {}
@@ -284,11 +286,12 @@ class Platform:
     def smtp_url(self) -> str:
         return self.external.smtp_url or f"smtp://{HOST}:{self.ports.smtp}"
 
-    def database_url(self, service: str) -> str:
+    def database_url(self, service: str, *, owner: bool = False) -> str:
+        """The service's own database, as its runtime role (or as its owner, to migrate)."""
         if service in self.external.database_urls:
             return self.external.database_urls[service]
-        assert self.postgres is not None
-        return self.postgres.url(service)
+        roles = self.roles[service]
+        return roles.owner_url if owner else roles.app_url
 
     def planned_ports(self) -> list[tuple[int, str]]:
         """Every port this run will bind, with what binds it."""
@@ -440,6 +443,7 @@ class Platform:
         for service in SERVICES:
             if service not in self.external.database_urls:
                 self.postgres.create_database(service)
+                self.roles[service] = self.postgres.service_roles(service)
 
     def _start_nats(self) -> None:
         self.say(f"missiva: starting NATS (JetStream) on {HOST}:{self.ports.nats}")
@@ -478,7 +482,10 @@ class Platform:
                 f"{service}-migrate",
                 [sys.executable, "-m", f"missiva_{service}", "migrate"],
                 self.layout.log(service),
-                self.service_env(service),
+                {
+                    **self.service_env(service),
+                    "DATABASE_URL": self.database_url(service, owner=True),
+                },
             )
             self.migrations.append(child)
             child.start()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import grp
+import json
 import os
 import pwd
 import secrets
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -245,6 +247,58 @@ class PostgresServer(ManagedProcess):
         # SIGINT is PostgreSQL's "fast shutdown": roll back sessions, checkpoint, exit.
         super().stop(timeout, sig)
 
+    def service_roles(self, database: str) -> ServiceRoles:
+        """Least-privilege roles for the service owning ``database`` (created once).
+
+        ``missiva_<db>_owner`` owns the database and its objects and runs the migrations;
+        ``missiva_<db>`` may connect to this database only and read and write rows, nothing
+        more: it can neither change the schema nor switch off a trigger (such as consent's
+        append-only ledger), and it is no superuser.
+        """
+        import psycopg
+        from psycopg import sql
+
+        owner_name, app_name = f"missiva_{database}_owner", f"missiva_{database}"
+        passwords = self._role_passwords(owner_name, app_name)
+        owner, app = sql.Identifier(owner_name), sql.Identifier(app_name)
+        with psycopg.connect(self.url(), autocommit=True) as conn:
+            for name, role in ((owner_name, owner), (app_name, app)):
+                found = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (name,))
+                verb = "ALTER" if found.fetchone() else "CREATE"
+                conn.execute(
+                    sql.SQL(
+                        verb + " ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD {}"
+                    ).format(role, sql.Literal(passwords[name]))
+                )
+            db = sql.Identifier(database)
+            conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(db, owner))
+            conn.execute(sql.SQL("REVOKE ALL ON DATABASE {} FROM PUBLIC").format(db))
+            conn.execute(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO {}").format(db, app))
+        with psycopg.connect(self.url(database), autocommit=True) as conn:
+            conn.execute(
+                sql.SQL(_ROLE_GRANTS).format(owner=owner, app=app)  # type: ignore[arg-type]
+            )
+        return ServiceRoles(
+            owner_url=self._role_url(owner_name, passwords[owner_name], database),
+            app_url=self._role_url(app_name, passwords[app_name], database),
+        )
+
+    def _role_passwords(self, *names: str) -> dict[str, str]:
+        """Each role's password, generated once into the data folder (0600)."""
+        path = self.data_dir / "role-passwords.json"
+        known: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+        if any(name not in known for name in names):
+            for name in names:
+                known.setdefault(name, secrets.token_urlsafe(24))
+            scratch = path.with_suffix(".tmp")
+            scratch.write_text(json.dumps(known, indent=2) + "\n")
+            scratch.chmod(0o600)
+            scratch.replace(path)
+        return known
+
+    def _role_url(self, role: str, password: str, database: str) -> str:
+        return f"postgresql://{role}:{password}@127.0.0.1:{self.port}/{database}"
+
     def create_database(self, name: str, template: str | None = None) -> str:
         """Create ``name`` (optionally from a template) if it does not exist; return its URL."""
         import psycopg
@@ -260,6 +314,50 @@ class PostgresServer(ManagedProcess):
                     )
                 conn.execute(statement)
         return self.url(name)
+
+
+@dataclass(frozen=True)
+class ServiceRoles:
+    """A service's two database roles: ``owner`` runs its migrations, ``app`` runs it."""
+
+    owner_url: str
+    app_url: str
+
+
+# Run as the superuser inside the service's database; idempotent, and it also converts a data
+# folder from before the roles existed (objects the superuser owns pass to the owner role).
+_ROLE_GRANTS = """
+GRANT USAGE ON SCHEMA public TO {app};
+DO $$
+DECLARE r record;
+BEGIN
+    FOR r IN SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm')
+               AND pg_get_userbyid(c.relowner) = current_user
+    LOOP
+        EXECUTE format('ALTER TABLE public.%I OWNER TO {owner}', r.relname);
+    END LOOP;
+    -- Sequences of a serial column went with their table; these are the free-standing ones.
+    FOR r IN SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = 'public' AND c.relkind = 'S'
+               AND pg_get_userbyid(c.relowner) = current_user
+    LOOP
+        EXECUTE format('ALTER SEQUENCE public.%I OWNER TO {owner}', r.relname);
+    END LOOP;
+    FOR r IN SELECT p.oid::regprocedure AS signature FROM pg_proc p
+             JOIN pg_namespace n ON n.oid = p.pronamespace
+             WHERE n.nspname = 'public' AND pg_get_userbyid(p.proowner) = current_user
+    LOOP
+        EXECUTE format('ALTER ROUTINE %s OWNER TO {owner}', r.signature);
+    END LOOP;
+END $$;
+GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {app};
+GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO {app};
+ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public
+    GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {app};
+ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public
+    GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO {app};
+"""
 
 
 def _unprivileged_user() -> str:
