@@ -8,6 +8,10 @@ share the work without blocking each other), publishes them to JetStream asynchr
 acknowledged them. A crash between publish and delete re-publishes the rows later, and the
 stream's duplicate window drops those copies: at-least-once publishing, exactly-once storage.
 
+Order is not guaranteed: a batch that failed to publish is retried after later rows went
+out, and replicas' relays publish side by side. Consumers that keep the latest state of an
+aggregate check ``versions.is_newer`` (the aggregate version in the envelope) before applying.
+
 Publishing is pipelined over core NATS with one reply subscription for all acknowledgements
 (the same wire protocol as ``js.publish_async``, without a future, a semaphore and a parsed
 ``PubAck`` per message): measured in ``bench/bench_outbox.py``, nats-py's ``publish_async``

@@ -146,6 +146,12 @@ KIT_RULES: tuple[RetentionRule, ...] = (
         why="request ids of answered privacy commands; commands expire after 7 days",
     ),
     RetentionRule(
+        table="kit_aggregate_versions",
+        time_column="applied_at",
+        max_age=timedelta(days=45),
+        why="an older event of the aggregate can no longer arrive: event streams keep 30 days",
+    ),
+    RetentionRule(
         table="kit_idempotency",
         time_column="created_at",
         max_age=timedelta(hours=24),
