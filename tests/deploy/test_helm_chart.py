@@ -235,7 +235,7 @@ def test_migration_jobs_run_as_pre_install_and_pre_upgrade_hooks(
         env = {e["name"]: e for e in container(job)["env"]}
         assert env["DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
             "name": f"{PREFIX}-{component(job)}",
-            "key": "DATABASE_URL",
+            "key": "MIGRATION_DATABASE_URL",  # the owner role; the service runs as another
         }
         assert "envFrom" not in container(job)
         assert not any(name.endswith("_FILE") for name in env)
@@ -486,11 +486,18 @@ def test_existing_secret_names_are_used_as_given(chart: helm.Chart) -> None:
     assert [s["secret"]["name"] for s in sources] == ["vault-missiva-keys", "vault-identity"]
     migrate = container(find(manifests, "Job", f"{PREFIX}-identity-migrate"))
     database_url = next(e for e in migrate["env"] if e["name"] == "DATABASE_URL")
-    assert database_url["valueFrom"]["secretKeyRef"]["name"] == "vault-identity"
+    # The migration runs as the database's owner, the service as a role that only writes rows.
+    assert database_url["valueFrom"]["secretKeyRef"] == {
+        "name": "vault-identity",
+        "key": "MIGRATION_DATABASE_URL",
+    }
 
 
 def dev_secret_values() -> dict[str, Any]:
-    service_data = {"DATABASE_URL": "postgresql://dev@postgresql/dev"}
+    service_data = {
+        "DATABASE_URL": "postgresql://dev@postgresql/dev",
+        "MIGRATION_DATABASE_URL": "postgresql://dev_owner@postgresql/dev",
+    }
     services: dict[str, Any] = {
         name: {
             "secret": {"data": dict(service_data)},
@@ -524,6 +531,7 @@ def test_dev_secrets_are_created_only_from_values_that_were_given(chart: helm.Ch
     assert int(identity["helm.sh/hook-weight"]) < 0
     assert sorted(secrets[f"{PREFIX}-identity"]["data"]) == [
         "DATABASE_URL",
+        "MIGRATION_DATABASE_URL",
         "jwt-signing-keys.json",
         "service-credentials.json",
     ]

@@ -82,7 +82,12 @@ def dev_values(**client_overrides: dict[str, Any]) -> dict[str, Any]:
     services: dict[str, Any] = {}
     for name in GRPC_SERVICES:
         services[name] = {
-            "secret": {"data": {"DATABASE_URL": f"postgresql://{name}@postgresql/{name}"}},
+            "secret": {
+                "data": {
+                    "DATABASE_URL": f"postgresql://{name}@postgresql/{name}",
+                    "MIGRATION_DATABASE_URL": f"postgresql://{name}_owner@postgresql/{name}",
+                }
+            },
             "serviceClient": {"clientSecret": f"client-secret-of-{name}"},
         }
     services["identity"]["secret"]["data"]["jwt-signing-keys.json"] = "{}"

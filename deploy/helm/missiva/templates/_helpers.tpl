@@ -341,7 +341,13 @@ containers:
         value: {{ $value | quote }}
       {{- end }}
       {{- if $cfg.database }}
-      {{- include "missiva.secretEnv" (dict "root" $root "name" .name "cfg" (dict "secret" (dict "existingSecret" $cfg.secret.existingSecret "envKeys" (list "DATABASE_URL")))) | trim | nindent 6 }}
+      {{- /* Migrations run as the database's owner role; the service itself as a role that
+      may only read and write rows (see the chart's README). */}}
+      - name: DATABASE_URL
+        valueFrom:
+          secretKeyRef:
+            name: {{ include "missiva.secretName" . }}
+            key: MIGRATION_DATABASE_URL
       {{- end }}
     {{- else }}
     envFrom:
