@@ -11,7 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from missiva.common.v1 import types_pb2
 from missiva.privacy.v1 import privacy_service_pb2, privacy_service_pb2_grpc
-from missiva_platform.auth import CallerKind
+from missiva_platform.auth import Access, CallerKind, rule
 from missiva_platform.config import ServiceSettings
 from missiva_platform.db import kit_migrations
 from missiva_platform.devstack.ports import free_port
@@ -262,7 +262,8 @@ async def test_an_rpc_that_writes_an_event_and_its_consumer_share_one_trace_id(
             ]
         )
 
-    app.add_service(add_things, None, "test.v1.Things")
+    things_rules = {"Create": rule(Access.AUTHENTICATED, scopes=("things:write",))}
+    app.add_service(add_things, None, "test.v1.Things", things_rules, methods=("Create",))
     app.add_streams(StreamSpec("TRACESVC", ["tracesvc.>"]))
     app.add_consumer(
         ConsumerSpec(
@@ -280,7 +281,7 @@ async def test_an_rpc_that_writes_an_event_and_its_consumer_share_one_trace_id(
         with trace.get_tracer("test").start_as_current_span("client") as client_span:
             carrier: dict[str, str] = {}
             propagate.inject(carrier)
-            token = issuer.token(tenant_id="acme")
+            token = issuer.token(tenant_id="acme", scopes=("things:write",))
             metadata = (("authorization", f"Bearer {token}"), *carrier.items())
             assert await create(b"thing-1", metadata=metadata, timeout=5) == b"ok"
         value, tenant, consumer_trace = await asyncio.wait_for(handled.get(), timeout=20)

@@ -71,8 +71,16 @@ class Consent:
         kind: CallerKind = CallerKind.USER,
         roles: tuple[str, ...] = ("admin",),
         subject: str = "user-1",
+        scopes: tuple[str, ...] | None = None,
     ) -> tuple[tuple[str, str], ...]:
-        token = self.issuer.token(tenant_id=tenant, kind=kind, roles=roles, subject=subject)
+        """A bearer token for ``tenant``. A user's token carries scope ``*`` as identity's do
+        (roles gate users); an API key or a service gets only the ``scopes`` passed."""
+        if scopes is None:
+            scopes = ("*",) if kind is CallerKind.USER else ()
+        token = self.issuer.token(
+            tenant_id=tenant, kind=kind, roles=roles, subject=subject, scopes=scopes,
+            audience="consent" if kind is CallerKind.SERVICE else "",
+        )  # fmt: skip
         return (("authorization", f"Bearer {token}"),)
 
     def key(self, email: str) -> str:
