@@ -48,6 +48,7 @@ from missiva_platform.errors import (
     FailedPrecondition,
     InvalidArgument,
     NotFound,
+    PermissionDenied,
     ResourceExhausted,
 )
 from missiva_platform.idempotency import run_once
@@ -111,6 +112,7 @@ ACCESS_RULES: dict[str, MethodRule] = {
     "Unsubscribe": rule(Access.ANONYMOUS),
     "GetPreferences": rule(Access.ANONYMOUS),
     "UpdatePreferences": rule(Access.ANONYMOUS),
+    "SendMyDataLink": rule(Access.ANONYMOUS),
     # Privacy requests: the caller's token (an admin, a privacy:write key, the signed-in
     # person) or a my-data token decides (dsar.py); the export download is authorised by the
     # signed token of its link.
@@ -950,6 +952,46 @@ class ConsentServicer(consent_service_pb2_grpc.ConsentServiceServicer):
             unsubscribe_url=self.svc.url("unsubscribe", unsubscribe),
             preferences_url=self.svc.url("preferences", preferences),
         )
+
+    async def SendMyDataLink(self, request: Any, context: Any) -> Any:
+        if not request.preferences_token:
+            raise InvalidArgument.field("preferences_token", "is required")
+        try:
+            claims = self.svc.keys.tokens.verify(request.preferences_token, domain.PREFERENCES)
+        except InvalidToken as exc:
+            message = domain.TOKEN_MESSAGES[exc.reason]
+            if exc.reason == "expired":
+                raise FailedPrecondition(
+                    message, [("LINK_EXPIRED", "preferences_token", message)]
+                ) from None
+            raise InvalidArgument.field("preferences_token", message) from None
+        scope = LinkScope.from_claims(claims)
+        if not request.email.strip():
+            raise InvalidArgument.field("email", "is required")
+        email = request.email.strip()
+        if self.svc.keys.person_key(email, "email") != scope.person_key:
+            raise PermissionDenied("this is not the address the link was sent to")
+        expires = _now() + domain.MY_DATA_LIFETIME
+        token = self.svc.keys.tokens.sign(
+            domain.MY_DATA,
+            {"a": scope.account_id, "k": scope.person_key},
+            ttl=domain.MY_DATA_LIFETIME,
+        )
+        command = domain.my_data_command(
+            account_id=scope.account_id,
+            person_key=scope.person_key,
+            email=email,
+            url=self.svc.url("my-data", token),
+            token=token,
+            expires=expires,
+        )
+        async with self.pool.connection() as conn, conn.transaction():
+            await store.emit(
+                conn, command, subject=SEND_TRANSACTIONAL_EMAIL, tenant_id=scope.account_id
+            )
+        reply = pb.SendMyDataLinkResponse()
+        reply.expires_at.FromDatetime(expires)
+        return reply
 
     async def Unsubscribe(self, request: Any, context: Any) -> Any:
         scope = LinkScope.from_claims(self.svc.verify_token(request.token, domain.UNSUBSCRIBE))
