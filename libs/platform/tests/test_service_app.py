@@ -90,7 +90,9 @@ async def test_a_started_service_is_serving_and_exposes_metrics_and_readiness(ru
 async def test_privacy_contract_answers_services_with_the_tenant_of_their_token(running):
     _, channel, issuer, privacy = running
     stub = privacy_service_pb2_grpc.PrivacyServiceStub(channel)
-    token = issuer.token(kind=CallerKind.SERVICE, subject="consent", tenant_id="acme")
+    token = issuer.token(
+        kind=CallerKind.SERVICE, subject="consent", tenant_id="acme", audience="testsvc"
+    )
     reply = await stub.ExportPersonData(
         privacy_service_pb2.ExportPersonDataRequest(
             request_id="r1", person=types_pb2.PersonRef(person_key="pk1")
@@ -108,7 +110,10 @@ async def test_privacy_contract_answers_services_with_the_tenant_of_their_token(
     ("caller", "code"),
     [
         ({"kind": CallerKind.USER, "subject": "user-1"}, grpc.StatusCode.PERMISSION_DENIED),
-        ({"kind": CallerKind.SERVICE, "subject": "billing"}, grpc.StatusCode.PERMISSION_DENIED),
+        (
+            {"kind": CallerKind.SERVICE, "subject": "billing", "audience": "testsvc"},
+            grpc.StatusCode.PERMISSION_DENIED,
+        ),
         (None, grpc.StatusCode.UNAUTHENTICATED),
     ],
 )
@@ -133,7 +138,7 @@ async def test_privacy_contract_refuses_users_other_services_and_anonymous_calle
 async def test_privacy_contract_refuses_a_request_without_a_person(running):
     _, channel, issuer, _ = running
     stub = privacy_service_pb2_grpc.PrivacyServiceStub(channel)
-    token = issuer.token(kind=CallerKind.SERVICE, subject="consent")
+    token = issuer.token(kind=CallerKind.SERVICE, subject="consent", audience="testsvc")
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.ErasePersonData(
             privacy_service_pb2.ErasePersonDataRequest(request_id="r3"),

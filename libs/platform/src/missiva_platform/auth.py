@@ -154,17 +154,23 @@ class TokenVerifier:
     The key set is refreshed after ``cache_seconds``, and at most every ``min_refresh_seconds``
     when a token names an unknown key id (a fresh key after rotation). Verified tokens are
     memoised until they expire, since each Ed25519 check costs ~0.2 ms of CPU.
+
+    User and API-key tokens are for the whole platform (``aud`` "missiva"); a service token
+    also names the one service it is for (``svc_aud``), and only the verifier of that service
+    (``audience``) accepts it. A verifier without ``audience`` accepts no service token.
     """
 
     def __init__(
         self,
         source: JwksSource,
         *,
+        audience: str | None = None,
         cache_seconds: float = 300.0,
         min_refresh_seconds: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.source = source
+        self.audience = audience
         self.cache_seconds = cache_seconds
         self.min_refresh_seconds = min_refresh_seconds
         self.clock = clock
@@ -221,6 +227,10 @@ class TokenVerifier:
         except (JoseError, ValueError) as exc:
             raise Unauthenticated("invalid or expired token") from exc
         principal = principal_from_claims(decoded.claims)
+        if principal.kind is CallerKind.SERVICE:
+            meant_for = decoded.claims.get("svc_aud")
+            if not self.audience or meant_for != self.audience:
+                raise Unauthenticated("this service token is for another service")
         if len(self._memo) > 50_000:
             self._memo.clear()
         self._memo[digest] = principal

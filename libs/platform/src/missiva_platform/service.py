@@ -166,7 +166,9 @@ class ServiceApp:
             source = CallableJwks(_identity_jwks_fetcher(self.settings.identity_target))
         if source is None:
             return None
-        return TokenVerifier(source, cache_seconds=self.settings.jwks_cache_seconds)
+        return TokenVerifier(
+            source, audience=self.name, cache_seconds=self.settings.jwks_cache_seconds
+        )
 
     async def start(self) -> None:
         """Start everything; returns once the gRPC and side ports listen."""

@@ -697,6 +697,8 @@ def command_envelope(row: RequestRow, service: str, email: str | None) -> EventE
         "person": person,
         "service": service,
         "due_at": _stamp(row.due_at),
+        # A user's request about themselves has no account: it says so, explicitly.
+        "all_accounts": not row.account_id,
     }
     if row.kind == "export":
         command: Any = privacy_events.ExportPersonDataCommand(**fields)
