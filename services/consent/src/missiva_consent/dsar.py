@@ -239,6 +239,12 @@ class PrivacyRequests:
         """
         if principal.kind is not CallerKind.USER:
             raise PermissionDenied("person.user_id: only a signed-in user asks about themselves")
+        if not principal.email_verified:
+            # Anyone can sign up with someone else's address; only a verified one is theirs.
+            raise PermissionDenied(
+                "person.user_id: verify your email address first (the link in our email); "
+                "a request about yourself needs a verified address"
+            )
         if ref.user_id != principal.subject:
             raise PermissionDenied(
                 "person.user_id: you may open a request about yourself only; an account "

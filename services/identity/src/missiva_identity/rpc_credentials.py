@@ -379,7 +379,9 @@ class CredentialRpcs(RpcBase):
                     mail.user_email_changed(
                         user_id=user.id,
                         account_id=user.account_id,
-                        old_person_key=old.person_key,
+                        # An address never verified was never proven theirs: consent must
+                        # not count its history as this user's.
+                        old_person_key=old.person_key if old.verified else "",
                         new_person_key=new_key,
                         changed_at=await store.db_now(conn),
                     ),
