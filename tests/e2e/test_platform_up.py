@@ -248,6 +248,7 @@ def make_api_key(data_dir: Path) -> str:
             "team@example.org",
             "--scopes",
             "consent:read",
+            "links:write",
             "--name",
             "ci",
         ],

@@ -113,3 +113,18 @@ def test_access_rules_separate_users_services_and_anonymous_callers():
         authorize(rule(scopes=("contacts:write",)), _principal(scopes=("contacts:read",)), "/m")
     with pytest.raises(PermissionDenied, match="roles"):
         authorize(rule(roles=("admin",)), _principal(roles=("member",)), "/m")
+
+
+async def test_the_principal_carries_the_address_check_the_session_and_the_sign_in_time():
+    issuer = TestIssuer()
+    verifier = TokenVerifier(issuer.source())
+    token = issuer.token(
+        scopes=("*",), email_verified=True, sid="session-1", auth_time=1_700_000_000
+    )
+    principal = await verifier.verify(token)
+    assert principal.email_verified is True
+    assert principal.session_id == "session-1"
+    assert principal.auth_time == 1_700_000_000
+    # Missing or anything but true is not verified.
+    for claim in ({}, {"email_verified": "true"}, {"email_verified": 1}):
+        assert (await verifier.verify(issuer.token(**claim))).email_verified is False

@@ -11,7 +11,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from missiva.common.v1 import types_pb2
 from missiva.privacy.v1 import privacy_service_pb2, privacy_service_pb2_grpc
-from missiva_platform.auth import CallerKind
+from missiva_platform.auth import Access, CallerKind, rule
 from missiva_platform.config import ServiceSettings
 from missiva_platform.db import kit_migrations
 from missiva_platform.devstack.ports import free_port
@@ -90,7 +90,9 @@ async def test_a_started_service_is_serving_and_exposes_metrics_and_readiness(ru
 async def test_privacy_contract_answers_services_with_the_tenant_of_their_token(running):
     _, channel, issuer, privacy = running
     stub = privacy_service_pb2_grpc.PrivacyServiceStub(channel)
-    token = issuer.token(kind=CallerKind.SERVICE, subject="consent", tenant_id="acme")
+    token = issuer.token(
+        kind=CallerKind.SERVICE, subject="consent", tenant_id="acme", audience="testsvc"
+    )
     reply = await stub.ExportPersonData(
         privacy_service_pb2.ExportPersonDataRequest(
             request_id="r1", person=types_pb2.PersonRef(person_key="pk1")
@@ -108,7 +110,10 @@ async def test_privacy_contract_answers_services_with_the_tenant_of_their_token(
     ("caller", "code"),
     [
         ({"kind": CallerKind.USER, "subject": "user-1"}, grpc.StatusCode.PERMISSION_DENIED),
-        ({"kind": CallerKind.SERVICE, "subject": "billing"}, grpc.StatusCode.PERMISSION_DENIED),
+        (
+            {"kind": CallerKind.SERVICE, "subject": "billing", "audience": "testsvc"},
+            grpc.StatusCode.PERMISSION_DENIED,
+        ),
         (None, grpc.StatusCode.UNAUTHENTICATED),
     ],
 )
@@ -133,7 +138,7 @@ async def test_privacy_contract_refuses_users_other_services_and_anonymous_calle
 async def test_privacy_contract_refuses_a_request_without_a_person(running):
     _, channel, issuer, _ = running
     stub = privacy_service_pb2_grpc.PrivacyServiceStub(channel)
-    token = issuer.token(kind=CallerKind.SERVICE, subject="consent")
+    token = issuer.token(kind=CallerKind.SERVICE, subject="consent", audience="testsvc")
     with pytest.raises(grpc.aio.AioRpcError) as err:
         await stub.ErasePersonData(
             privacy_service_pb2.ErasePersonDataRequest(request_id="r3"),
@@ -262,7 +267,8 @@ async def test_an_rpc_that_writes_an_event_and_its_consumer_share_one_trace_id(
             ]
         )
 
-    app.add_service(add_things, None, "test.v1.Things")
+    things_rules = {"Create": rule(Access.AUTHENTICATED, scopes=("things:write",))}
+    app.add_service(add_things, None, "test.v1.Things", things_rules, methods=("Create",))
     app.add_streams(StreamSpec("TRACESVC", ["tracesvc.>"]))
     app.add_consumer(
         ConsumerSpec(
@@ -280,7 +286,7 @@ async def test_an_rpc_that_writes_an_event_and_its_consumer_share_one_trace_id(
         with trace.get_tracer("test").start_as_current_span("client") as client_span:
             carrier: dict[str, str] = {}
             propagate.inject(carrier)
-            token = issuer.token(tenant_id="acme")
+            token = issuer.token(tenant_id="acme", scopes=("things:write",))
             metadata = (("authorization", f"Bearer {token}"), *carrier.items())
             assert await create(b"thing-1", metadata=metadata, timeout=5) == b"ok"
         value, tenant, consumer_trace = await asyncio.wait_for(handled.get(), timeout=20)

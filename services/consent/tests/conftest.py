@@ -71,8 +71,19 @@ class Consent:
         kind: CallerKind = CallerKind.USER,
         roles: tuple[str, ...] = ("admin",),
         subject: str = "user-1",
+        scopes: tuple[str, ...] | None = None,
+        verified: bool = True,
     ) -> tuple[tuple[str, str], ...]:
-        token = self.issuer.token(tenant_id=tenant, kind=kind, roles=roles, subject=subject)
+        """A bearer token for ``tenant``. A user's token carries scope ``*`` as identity's do
+        (roles gate users) and says whether their address is verified; an API key or a
+        service gets only the ``scopes`` passed."""
+        if scopes is None:
+            scopes = ("*",) if kind is CallerKind.USER else ()
+        extra = {"email_verified": verified} if kind is CallerKind.USER else {}
+        token = self.issuer.token(
+            tenant_id=tenant, kind=kind, roles=roles, subject=subject, scopes=scopes,
+            audience="consent" if kind is CallerKind.SERVICE else "", **extra,
+        )  # fmt: skip
         return (("authorization", f"Bearer {token}"),)
 
     def key(self, email: str) -> str:

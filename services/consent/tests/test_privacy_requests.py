@@ -273,9 +273,9 @@ async def test_an_api_key_with_the_privacy_scope_opens_and_reads(consent):
 
 async def test_the_data_subject_opens_and_follows_a_request_with_their_my_data_token(consent):
     tenant, email = consent.tenant(), consent.email()
-    token = consent.keyring.sign(domain.PREFERENCES, {"a": tenant, "k": consent.key(email)})
+    token = consent.keyring.sign(domain.MY_DATA, {"a": tenant, "k": consent.key(email)})
     stranger = consent.keyring.sign(
-        domain.PREFERENCES, {"a": tenant, "k": consent.key(consent.email())}
+        domain.MY_DATA, {"a": tenant, "k": consent.key(consent.email())}
     )
 
     reply = await consent.stub.OpenPrivacyRequest(

@@ -55,6 +55,8 @@ from missiva_platform.testing.tokens import TestIssuer
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
+SETUP_SCOPES = ("consent:read", "consent:write", "links:write", "documents:write")
+
 PUBLIC = "https://mail.missiva.test"  # consent's PUBLIC_BASE_URL: the gateway's public address
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 PEER = "192.0.2.44"
@@ -86,7 +88,9 @@ class Consent:
         return f"person-{uuid.uuid4().hex[:12]}@example.org"
 
     def md(self, tenant: str) -> tuple[tuple[str, str], ...]:
-        return (("authorization", f"Bearer {self.issuer.token(tenant_id=tenant)}"),)
+        """An account admin holding just the scopes these tests' set-up calls need."""
+        token = self.issuer.token(tenant_id=tenant, roles=("admin",), scopes=SETUP_SCOPES)
+        return (("authorization", f"Bearer {token}"),)
 
     async def purpose(self, tenant: str, key: str, **fields: Any) -> pb.Purpose:
         fields.setdefault("kind", pb.PURPOSE_KIND_EMAIL)

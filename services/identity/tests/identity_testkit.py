@@ -27,6 +27,7 @@ from missiva.identity.v1 import identity_service_pb2_grpc
 from missiva_identity.__main__ import build
 from missiva_identity.config import IdentitySettings
 from missiva_platform import secrets
+from missiva_platform.auth import CallerKind
 from missiva_platform.events import EventEnvelope, unpack
 from missiva_platform.streams import commands_stream, events_stream
 
@@ -185,6 +186,31 @@ class Identity:
         return await self.stub.Login(
             pb.LoginRequest(email=email, password=password, **extra), timeout=10
         )
+
+    async def issue(
+        self,
+        *,
+        tenant_id: str,
+        kind: CallerKind = CallerKind.USER,
+        scopes: Any = (),
+        roles: Any = (),
+        subject: str = "someone",
+        audience: str = "",
+    ) -> str:
+        """A token signed with identity's own keys, with exactly these claims (for rule tests)."""
+        keys = self.app.services[0].servicer.core.keys
+        claims: dict[str, Any] = {
+            "sub": subject,
+            "tid": tenant_id,
+            "typ": str(kind),
+            "roles": list(roles),
+            "scope": " ".join(scopes),
+            "mfa": False,
+        }
+        if kind is CallerKind.SERVICE:
+            claims["svc_aud"] = audience
+        token, _ = await keys.sign(claims, 300)
+        return token
 
     async def user(self, *, verified: bool = True, email: str | None = None) -> User:
         """A signed-up (and verified) primary admin with a session."""

@@ -23,7 +23,9 @@ def later(days: float) -> timestamp_pb2.Timestamp:
 async def test_a_key_is_shown_once_stored_hashed_and_exchanged_for_a_scoped_token(identity):
     admin = await identity.user()
     created = await identity.stub.CreateApiKey(
-        pb.CreateApiKeyRequest(name="ci", scopes=["consent:read", "contacts:write"]),
+        pb.CreateApiKeyRequest(
+            name="ci", scopes=["account:read", "consent:read", "contacts:write"]
+        ),
         metadata=admin.md,
     )
     secret = created.secret
@@ -63,8 +65,17 @@ async def test_a_key_is_shown_once_stored_hashed_and_exchanged_for_a_scoped_toke
         identity.stub.ListApiKeys(pb.ListApiKeysRequest(), metadata=bearer(exchanged.access_token))
     )
     assert err.code() == grpc.StatusCode.PERMISSION_DENIED
+    # Reading the account needs its own scope.
+    err = await rpc_error(
+        identity.stub.GetAccount(pb.GetAccountRequest(), metadata=bearer(exchanged.access_token))
+    )
+    assert err.code() == grpc.StatusCode.PERMISSION_DENIED
+    assert "account:read" in err.details()
+    reader = await identity.stub.ExchangeApiKey(
+        pb.ExchangeApiKeyRequest(secret=secret, scopes=["account:read"])
+    )
     account = await identity.stub.GetAccount(
-        pb.GetAccountRequest(), metadata=bearer(exchanged.access_token)
+        pb.GetAccountRequest(), metadata=bearer(reader.access_token)
     )
     assert account.account.account_id == admin.account_id
 

@@ -75,3 +75,15 @@ async def test_a_confirmed_change_emits_one_event_with_both_keys_and_no_address(
         (m.old_person_key, m.new_person_key)
         for m in (unpack(e, events_pb2.UserEmailChanged) for e in found)
     ] == [(first_key, second_key), (second_key, third_key)]
+
+
+async def test_a_change_away_from_an_unverified_address_names_no_old_key(identity):
+    """Anyone can sign up with someone else's address: until it is verified it is not proven
+    to be the user's, so the change does not hand its history (at consent) to them."""
+    user = await identity.user(verified=False)
+    moved = new_email("moved")
+    await _change(identity, user, moved)
+    [envelope] = await _changes_of(identity, user.user_id, 1)
+    changed = unpack(envelope, events_pb2.UserEmailChanged)
+    assert changed.old_person_key == ""
+    assert changed.new_person_key == await _person_key(identity, user.user_id)

@@ -32,6 +32,7 @@ class Nothing:
 async def service_token(identity, service="consent", **extra) -> pb.IssueServiceTokenResponse:
     credentials = secrets.load_service_credentials(identity.settings.service_credentials_file)
     own = credentials[service]
+    extra.setdefault("audience", "campaign")
     return await identity.stub.IssueServiceToken(
         pb.IssueServiceTokenRequest(
             client_id=own.client_id, client_secret=own.client_secret, **extra
@@ -51,10 +52,10 @@ async def test_the_jwks_holds_the_seeded_public_key_and_no_private_part(identity
 
 
 async def test_service_tokens_need_valid_client_credentials(identity):
-    token = await service_token(identity, tenant_id="acct-1", scopes=["consent:read"])
+    token = await service_token(identity, tenant_id="acct-1", scopes=["account:read"])
     claims = await identity.app.services[0].servicer.core.keys.verify(token.access_token)
     assert (claims["typ"], claims["sub"], claims["tid"]) == ("service", "consent", "acct-1")
-    assert claims["scope"] == "consent:read"
+    assert claims["scope"] == "account:read"
     assert 540 < token.expires_at.seconds - time.time() <= 600
     err = await rpc_error(
         identity.stub.IssueServiceToken(
@@ -64,6 +65,48 @@ async def test_service_tokens_need_valid_client_credentials(identity):
     assert err.code() == grpc.StatusCode.UNAUTHENTICATED
     err = await rpc_error(identity.stub.IssueServiceToken(pb.IssueServiceTokenRequest()))
     assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+async def test_service_tokens_carry_only_the_scopes_asked_for_and_allowed(identity):
+    keys = identity.app.services[0].servicer.core.keys
+    bare = await keys.verify((await service_token(identity, tenant_id="acct-1")).access_token)
+    assert bare["scope"] == ""
+    assert bare["svc_aud"] == "campaign"
+
+    asked = await service_token(
+        identity, "campaign", audience="consent", tenant_id="acct-1",
+        scopes=["consent:read", "links:write"],
+    )  # fmt: skip
+    claims = await keys.verify(asked.access_token)
+    assert claims["scope"] == "consent:read links:write"
+    assert claims["svc_aud"] == "consent"
+
+    for scopes in (["*"], ["billing:write"], ["account:read", "consent:write"]):
+        err = await rpc_error(service_token(identity, "consent", scopes=scopes))
+        assert err.code() == grpc.StatusCode.PERMISSION_DENIED, scopes
+        assert "may not ask" in err.details()
+
+
+async def test_a_service_token_names_the_service_it_is_for(identity):
+    for audience, word in (("", "audience"), ("nobody", "audience"), ("Consent!", "audience")):
+        err = await rpc_error(service_token(identity, audience=audience))
+        assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert word in err.details()
+    # A token for campaign does not open identity's own methods either.
+    token = await service_token(identity, tenant_id="acct-1", scopes=["account:read"])
+    err = await rpc_error(
+        identity.stub.GetAccount(pb.GetAccountRequest(), metadata=bearer(token.access_token))
+    )
+    assert err.code() == grpc.StatusCode.UNAUTHENTICATED
+    user = await identity.user()
+    mine = await service_token(
+        identity, "billing", audience="identity", tenant_id=user.account_id,
+        scopes=["account:read"],
+    )  # fmt: skip
+    account = await identity.stub.GetAccount(
+        pb.GetAccountRequest(), metadata=bearer(mine.access_token)
+    )
+    assert account.account.account_id == user.account_id
 
 
 @pytest.fixture
@@ -80,7 +123,7 @@ async def other_service(make_database, nats_url):
             identity_target=identity_target,
             jwks_cache_seconds=0,
         )
-        app = ServiceApp("other", settings)
+        app = ServiceApp("billing", settings)  # a service identity knows, for token audiences
         add_privacy_service(app, Nothing())
         await app.start()
         channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.grpc_port}")
@@ -100,18 +143,18 @@ async def test_another_service_verifies_tokens_until_their_key_is_retired_past_i
         _, channel = await other_service(identity.target)
         stub = privacy_service_pb2_grpc.PrivacyServiceStub(channel)
         request = privacy_service_pb2.ExportPersonDataRequest(
-            request_id="r1", person=types_pb2.PersonRef(person_key="pk")
+            request_id="r1", person=types_pb2.PersonRef(person_key="pk"), all_accounts=True
         )
-        old = (await service_token(identity)).access_token
-        assert (await stub.ExportPersonData(request, metadata=bearer(old))).service == "other"
+        old = (await service_token(identity, audience="billing")).access_token
+        assert (await stub.ExportPersonData(request, metadata=bearer(old))).service == "billing"
         fetched_at = time.monotonic()
 
         assert await rotate_signing_key_command(identity.app, ["--publish-seconds", "0"]) == 0
-        new = (await service_token(identity)).access_token
+        new = (await service_token(identity, audience="billing")).access_token
         assert kid_of(new) != kid_of(old)
         jwks = json.loads((await identity.stub.GetJwks(pb.GetJwksRequest())).jwks_json)
         assert len(jwks["keys"]) == 2  # the retired key verifies until its tokens expire
-        assert (await stub.ExportPersonData(request, metadata=bearer(old))).service == "other"
+        assert (await stub.ExportPersonData(request, metadata=bearer(old))).service == "billing"
 
         # Still within the grace (longest token lifetime + margin): the key stays.
         await run_retention(identity.url, identity.app.retention_rules, now=travel(minutes=10))
@@ -128,7 +171,7 @@ async def test_another_service_verifies_tokens_until_their_key_is_retired_past_i
         await asyncio.sleep(max(0.0, 5.2 - (time.monotonic() - fetched_at)))
         err = await rpc_error(stub.ExportPersonData(request, metadata=bearer(old)))
         assert err.code() == grpc.StatusCode.UNAUTHENTICATED
-        assert (await stub.ExportPersonData(request, metadata=bearer(new))).service == "other"
+        assert (await stub.ExportPersonData(request, metadata=bearer(new))).service == "billing"
 
 
 def kid_of(token: str) -> str:

@@ -18,7 +18,9 @@ from missiva_platform.retention import run_retention, travel
 async def consent_token(identity) -> tuple[tuple[str, str], ...]:
     own = secrets.load_service_credentials(identity.settings.service_credentials_file)["consent"]
     reply = await identity.stub.IssueServiceToken(
-        pb.IssueServiceTokenRequest(client_id=own.client_id, client_secret=own.client_secret)
+        pb.IssueServiceTokenRequest(
+            client_id=own.client_id, client_secret=own.client_secret, audience="identity"
+        )
     )
     return (("authorization", f"Bearer {reply.access_token}"),)
 
@@ -38,6 +40,7 @@ async def test_export_holds_the_profile_acceptances_sessions_and_log_but_no_secr
         ppb.ExportPersonDataRequest(
             request_id="dsar-1",
             person=types_pb2.PersonRef(person_key=await person_key(identity, user.user_id)),
+            all_accounts=True,
         ),
         metadata=await consent_token(identity),
     )
@@ -68,6 +71,7 @@ async def test_erasing_the_only_member_erases_the_account_and_says_so(identity):
         ppb.ErasePersonDataRequest(
             request_id="dsar-2",
             person=types_pb2.PersonRef(person_key=await person_key(identity, user.user_id)),
+            all_accounts=True,
         ),
         metadata=await consent_token(identity),
     )
@@ -175,7 +179,7 @@ async def test_the_asynchronous_privacy_commands_reply_to_consent_in_the_same_tr
     run = handlers(identity.settings)
     async with await psycopg.AsyncConnection.connect(identity.url) as conn:
         export = privacy_events.ExportPersonDataCommand(
-            request_id="r-1", person=ref, service="identity"
+            request_id="r-1", person=ref, service="identity", all_accounts=True
         )
         await run[EXPORT_PERSON_DATA](
             conn,
@@ -183,7 +187,7 @@ async def test_the_asynchronous_privacy_commands_reply_to_consent_in_the_same_tr
             None,
         )
         erase = privacy_events.ErasePersonDataCommand(
-            request_id="r-2", person=ref, service="identity"
+            request_id="r-2", person=ref, service="identity", all_accounts=True
         )
         await run[ERASE_PERSON_DATA](
             conn, envelope(erase, subject=ERASE_PERSON_DATA, tenant_id="", producer="consent"), None

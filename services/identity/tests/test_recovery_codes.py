@@ -178,7 +178,10 @@ async def test_api_keys_services_and_anonymous_callers_are_refused(identity):
     own = secrets.load_service_credentials(identity.settings.service_credentials_file)["consent"]
     service = await identity.stub.IssueServiceToken(
         pb.IssueServiceTokenRequest(
-            client_id=own.client_id, client_secret=own.client_secret, tenant_id=admin.account_id
+            client_id=own.client_id,
+            client_secret=own.client_secret,
+            tenant_id=admin.account_id,
+            audience="identity",
         )
     )
     err = await rpc_error(regenerate(identity, bearer(service.access_token)))

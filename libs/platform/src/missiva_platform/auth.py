@@ -13,7 +13,7 @@ import enum
 import hashlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +50,9 @@ class Principal:
     mfa: bool = False
     token_id: str = ""
     expires_at: float = 0.0
+    email_verified: bool = False  # the user's address is proven theirs (users only)
+    session_id: str = ""  # identity's session (``sid``), users only
+    auth_time: float = 0.0  # when the user last proved who they are (``auth_time``)
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes or "*" in self.scopes
@@ -61,14 +64,23 @@ class Access(enum.Enum):
     ANONYMOUS = "anonymous"  # no token needed (sign-up, login, public token links)
     AUTHENTICATED = "authenticated"  # any verified user, API key or service
     USER = "user"  # a person or an API key acting for an account
+    PERSON = "person"  # only a signed-in person (no API key, no service)
     SERVICE = "service"  # only another Missiva service
+
+
+# The roles of an account's members (identity writes them into user tokens; a primary admin
+# is also an admin). Rules name the roles that may call; API keys and services carry none and
+# are gated by scopes alone.
+ADMIN_ROLES = ("primary_admin", "admin")
+MEMBER_ROLES = (*ADMIN_ROLES, "member")
+ALL_ROLES = (*MEMBER_ROLES, "billing")
 
 
 @dataclass(frozen=True)
 class MethodRule:
     access: Access = Access.AUTHENTICATED
-    scopes: frozenset[str] = frozenset()  # all required
-    roles: frozenset[str] = frozenset()  # any one suffices
+    scopes: frozenset[str] = frozenset()  # all required (user tokens carry "*")
+    roles: frozenset[str] = frozenset()  # any one suffices; asked of users only
     services: frozenset[str] = frozenset()  # allowlist of calling services (SERVICE access)
 
 
@@ -146,18 +158,24 @@ class TokenVerifier:
     The key set is refreshed after ``cache_seconds``, and at most every ``min_refresh_seconds``
     when a token names an unknown key id (a fresh key after rotation). Verified tokens are
     memoised until they expire, since each Ed25519 check costs ~0.2 ms of CPU.
+
+    User and API-key tokens are for the whole platform (``aud`` "missiva"); a service token
+    also names the one service it is for (``svc_aud``), and only the verifier of that service
+    (``audience``) accepts it. A verifier without ``audience`` accepts no service token.
     """
 
     def __init__(
         self,
         source: JwksSource,
         *,
+        audience: str | None = None,
         cache_seconds: float = 300.0,
         min_refresh_seconds: float = 5.0,
         fetch_timeout: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.source = source
+        self.audience = audience
         self.cache_seconds = cache_seconds
         self.min_refresh_seconds = min_refresh_seconds
         self.fetch_timeout = fetch_timeout
@@ -244,6 +262,10 @@ class TokenVerifier:
         except (JoseError, ValueError) as exc:
             raise Unauthenticated("invalid or expired token") from exc
         principal = principal_from_claims(decoded.claims)
+        if principal.kind is CallerKind.SERVICE:
+            meant_for = decoded.claims.get("svc_aud")
+            if not self.audience or meant_for != self.audience:
+                raise Unauthenticated("this service token is for another service")
         if len(self._memo) > 50_000:
             self._memo.clear()
         self._memo[digest] = principal
@@ -279,6 +301,9 @@ def principal_from_claims(claims: Mapping[str, Any]) -> Principal:
         mfa=bool(claims.get("mfa", False)),
         token_id=str(claims.get("jti", "")),
         expires_at=float(claims["exp"]),
+        email_verified=claims.get("email_verified") is True,
+        session_id=str(claims.get("sid", "")),
+        auth_time=float(claims.get("auth_time", 0) or 0),
     )
 
 
@@ -295,11 +320,63 @@ def authorize(rule_: MethodRule, principal: Principal | None, method: str) -> No
             raise PermissionDenied(f"service {principal.subject} may not call {method}")
     if rule_.access is Access.USER and principal.kind is CallerKind.SERVICE:
         raise PermissionDenied(f"{method} is for account users and API keys")
+    if rule_.access is Access.PERSON and principal.kind is not CallerKind.USER:
+        raise PermissionDenied(f"{method} is only for a signed-in person, not API keys or services")
     missing = [s for s in rule_.scopes if not principal.has_scope(s)]
     if missing:
         raise PermissionDenied(f"the token lacks scope {', '.join(sorted(missing))}")
-    if rule_.roles and not (rule_.roles & principal.roles):
+    if principal.kind is CallerKind.USER and rule_.roles and not (rule_.roles & principal.roles):
         raise PermissionDenied(f"{method} needs one of the roles {', '.join(sorted(rule_.roles))}")
+
+
+class AccessRulesError(ValueError):
+    """A service's access rules do not match its gRPC descriptor (raised before it starts)."""
+
+
+def check_rules(
+    full_name: str,
+    rules: Mapping[str, MethodRule],
+    *,
+    complete: bool = True,
+    methods: Iterable[str] | None = None,
+) -> None:
+    """Refuse a rule table that leaves a method of ``full_name`` without a rule, names a
+    method the service does not have, or lets API keys or services in without a scope.
+
+    ``full_name`` is looked up in the default protobuf descriptor pool (the generated module
+    of the service must be imported), unless ``methods`` names them (a generic handler with
+    no descriptor). Raises ``AccessRulesError`` with one line naming every offending method.
+    """
+    from google.protobuf import descriptor_pool
+
+    if methods is None:
+        try:
+            descriptor = descriptor_pool.Default().FindServiceByName(full_name)
+        except KeyError:
+            raise AccessRulesError(
+                f"{full_name}: no such gRPC service is loaded (import its generated module)"
+            ) from None
+        known = {m.name for m in descriptor.methods}
+    else:
+        known = set(methods)
+    problems = []
+    missing = sorted(known - set(rules)) if complete else []
+    if missing:
+        problems.append(f"no access rule for {', '.join(missing)}")
+    unknown = sorted(set(rules) - known)
+    if unknown:
+        problems.append(f"rules for methods that do not exist: {', '.join(unknown)}")
+    unscoped = sorted(
+        name
+        for name, r in rules.items()
+        if r.access in (Access.AUTHENTICATED, Access.USER) and not r.scopes
+    )
+    if unscoped:
+        problems.append(
+            f"rules open to API keys or services without a scope: {', '.join(unscoped)}"
+        )
+    if problems:
+        raise AccessRulesError(f"{full_name}: {'; '.join(problems)}")
 
 
 @dataclass

@@ -71,7 +71,14 @@ class Person:
     person_key: str
     email: str | None = None
     user_id: str | None = None
-    tenant_id: str = ""  # empty: every account's data (the person is one of our users)
+    tenant_id: str = ""  # the one account the request is about, or "" with all_accounts
+    all_accounts: bool = False  # every account's data (one of our users about themselves)
+
+    def __post_init__(self) -> None:
+        if bool(self.tenant_id) == self.all_accounts:
+            raise ValueError(
+                "a Person names one account (tenant_id) or all_accounts=True, not both or neither"
+            )
 
 
 @dataclass(frozen=True)
@@ -108,12 +115,20 @@ def _person(request: Any) -> Person:
     ref = request.person
     if not ref.person_key and not ref.HasField("user_id"):
         raise InvalidArgument.field("person", "needs a person_key or a user_id")
+    tenant = current_principal().tenant_id
+    if request.all_accounts and tenant:
+        raise InvalidArgument.field("all_accounts", "not with a token for one account")
+    if not request.all_accounts and not tenant:
+        raise InvalidArgument.field(
+            "all_accounts", "a token for no account must ask for every account explicitly"
+        )
     return Person(
         request_id=request.request_id,
         person_key=ref.person_key,
         email=ref.email if ref.HasField("email") else None,
         user_id=ref.user_id if ref.HasField("user_id") else None,
-        tenant_id=current_principal().tenant_id,
+        tenant_id=tenant,
+        all_accounts=request.all_accounts,
     )
 
 
@@ -197,12 +212,18 @@ def erasure_reply(service: str, request_id: str, erasure: Erasure, tenant_id: st
 
 def _command_person(command: Any, tenant_id: str) -> Person:
     ref = command.person
+    if bool(tenant_id) == command.all_accounts:
+        raise ValueError(
+            "a privacy command names one account (the envelope's tenant) or all_accounts, "
+            f"not both or neither (tenant {tenant_id!r}, all_accounts {command.all_accounts})"
+        )
     return Person(
         request_id=command.request_id,
         person_key=ref.person_key,
         email=ref.email if ref.HasField("email") else None,
         user_id=ref.user_id if ref.HasField("user_id") else None,
         tenant_id=tenant_id,
+        all_accounts=command.all_accounts,
     )
 
 

@@ -35,10 +35,12 @@ from missiva.identity.v1 import identity_service_pb2, identity_service_pb2_grpc
 from missiva_platform import channels, metrics
 from missiva_platform.auth import (
     AccessPolicy,
+    AccessRulesError,
     CallableJwks,
     JwksSource,
     MethodRule,
     TokenVerifier,
+    check_rules,
 )
 from missiva_platform.bus import (
     Consumer,
@@ -121,8 +123,16 @@ class ServiceApp:
         servicer: Any,
         full_name: str,
         rules: dict[str, MethodRule] | None = None,
+        *,
+        methods: Sequence[str] | None = None,
     ) -> None:
-        """Register a gRPC servicer and the access rules of its methods (by short name)."""
+        """Register a gRPC servicer and the access rules of its methods (by short name).
+
+        Every method of the service's descriptor needs a rule and every rule a method
+        (``AccessRulesError`` otherwise): the service does not start with a gap in its rules.
+        ``methods`` names the methods of a generic handler that has no descriptor.
+        """
+        check_rules(full_name, rules or {}, methods=methods)
         qualified = {f"/{full_name}/{method}": r for method, r in (rules or {}).items()}
         self.services.append(GrpcService(add_to_server, servicer, full_name, qualified))
 
@@ -156,7 +166,9 @@ class ServiceApp:
             source = CallableJwks(_identity_jwks_fetcher(self.settings.identity_target))
         if source is None:
             return None
-        return TokenVerifier(source, cache_seconds=self.settings.jwks_cache_seconds)
+        return TokenVerifier(
+            source, audience=self.name, cache_seconds=self.settings.jwks_cache_seconds
+        )
 
     async def start(self) -> None:
         """Start everything; returns once the gRPC and side ports listen."""
@@ -367,7 +379,11 @@ def run_cli(
     parser.add_argument("rest", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     settings = load_or_exit(settings_cls)
-    app = build(settings)
+    try:
+        app = build(settings)
+    except AccessRulesError as exc:
+        print(f"refusing to start: {exc}", file=sys.stderr)
+        raise SystemExit(5) from None
     _configure_process(app.name, settings)
     try:
         if args.command == "migrate":

@@ -664,6 +664,12 @@ def purpose_event(entry: LedgerEntry, purpose: Purpose) -> tuple[str, Message] |
 UNSUBSCRIBE = "unsubscribe"
 PREFERENCES = "preferences"
 CONFIRM = "confirm"
+# A my-data link speaks for the data subject (opens and follows their privacy requests). It
+# is only ever mailed to the address (SendMyDataLink), never handed to a caller: an account
+# that asks for a person's preferences token is not that person.
+MY_DATA = "my_data"
+MY_DATA_LIFETIME = timedelta(hours=24)
+MY_DATA_TEMPLATE = "consent.my_data_link"
 ALL_BUT_SYSTEM = "*"
 
 
@@ -807,6 +813,28 @@ def confirmation_command(
             "confirm_url": url,
             "confirm_token": token,
             "purposes": ", ".join(purposes),
+            "account_id": account_id,
+            "expires_at": fmt_time(expires),
+        },
+        category=CATEGORY_PB["system"],
+        person_key=person_key,
+        requested_by="consent",
+    )
+
+
+def my_data_command(
+    *, account_id: str, person_key: str, email: str, url: str, token: str, expires: datetime
+) -> delivery_events.SendTransactionalCommand:
+    """The my-data link mail, as a command to delivery (its link is a secret: never an event).
+    One a day per person and account: asking again the same day sends nothing more."""
+    return delivery_events.SendTransactionalCommand(
+        idempotency_key=f"consent-my-data:{account_id}:{person_key}:{expires.date().isoformat()}",
+        template_key=MY_DATA_TEMPLATE,
+        to_address=email,
+        locale="en",
+        variables={
+            "my_data_url": url,
+            "my_data_token": token,
             "account_id": account_id,
             "expires_at": fmt_time(expires),
         },

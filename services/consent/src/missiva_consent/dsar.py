@@ -4,8 +4,10 @@ Who may open one (``OpenPrivacyRequest``):
 
 - an account's admin, or its API key with the ``privacy:write`` scope, for one of the
   account's contacts (by person key or email; the account only from the verified token);
-- the data subject, with the preference-centre ("my data") token of an email they received
-  in ``verification_token`` (the token names the account and the person; nothing else does);
+- the data subject, with the token of a my-data link in ``verification_token`` (the token
+  names the account and the person; nothing else does). Consent mails that link only to the
+  address itself (``SendMyDataLink``, from the preference centre); a preference-centre token,
+  which an account can ask for (``IssueLinkTokens``), is refused here;
 - one of Missiva's own users about themselves, with their access token and their own user
   id in ``person.user_id`` (platform-wide: every account's data; the person key is the
   user's current one, see ``_self_requester`` for their older ones).
@@ -165,7 +167,7 @@ class PrivacyRequests:
 
     def _verified_scope(self, token: str, field_name: str) -> LinkScope:
         try:
-            claims = self.svc.keys.tokens.verify(token, domain.PREFERENCES)
+            claims = self.svc.keys.tokens.verify(token, domain.MY_DATA)
         except InvalidToken as exc:
             message = domain.TOKEN_MESSAGES[exc.reason]
             if exc.reason == "expired":
@@ -237,6 +239,12 @@ class PrivacyRequests:
         """
         if principal.kind is not CallerKind.USER:
             raise PermissionDenied("person.user_id: only a signed-in user asks about themselves")
+        if not principal.email_verified:
+            # Anyone can sign up with someone else's address; only a verified one is theirs.
+            raise PermissionDenied(
+                "person.user_id: verify your email address first (the link in our email); "
+                "a request about yourself needs a verified address"
+            )
         if ref.user_id != principal.subject:
             raise PermissionDenied(
                 "person.user_id: you may open a request about yourself only; an account "
@@ -695,6 +703,8 @@ def command_envelope(row: RequestRow, service: str, email: str | None) -> EventE
         "person": person,
         "service": service,
         "due_at": _stamp(row.due_at),
+        # A user's request about themselves has no account: it says so, explicitly.
+        "all_accounts": not row.account_id,
     }
     if row.kind == "export":
         command: Any = privacy_events.ExportPersonDataCommand(**fields)

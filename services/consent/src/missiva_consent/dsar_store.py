@@ -214,6 +214,9 @@ FROM (
     FROM consent_ledger
     WHERE account_id = %(platform)s AND source_detail = %(detail)s
       AND source_detail LIKE 'user:%%'  -- lets the planner use the partial index
+      -- The sign-up address counts only while it is the user's address: once they changed
+      -- it, identity's changes name the addresses they proved (never an unverified one).
+      AND NOT EXISTS (SELECT 1 FROM user_person_keys WHERE user_id = %(user)s)
 ) AS keys
 GROUP BY person_key
 ORDER BY since DESC NULLS LAST, seen DESC
@@ -221,9 +224,11 @@ ORDER BY since DESC NULLS LAST, seen DESC
 
 
 async def user_person_keys(conn: Conn, platform_account: str, user_id: str) -> list[str]:
-    """Every person key our own user has had, the current one first; [] when consent never
-    saw them. A changed address changes the key, and the ledger stays under the key of its
-    time, so a user's request is about all of them."""
+    """Every person key our own user has had and proved, the current one first; [] when
+    consent never saw them. A changed address changes the key, and the ledger stays under the
+    key of its time, so a user's request is about all of them. The key of the sign-up counts
+    until the first change; from then on only the keys identity's changes name (identity
+    leaves out an old address that was never verified)."""
     cur = await conn.execute(
         _USER_PERSON_KEYS,
         {"user": user_id, "platform": platform_account, "detail": f"user:{user_id}"},

@@ -96,9 +96,9 @@ class ConsentPrivacy(PrivacyHandler):
             for category, count in (await store.erase_person(conn, key, person.tenant_id)).items():
                 erased[category] = erased.get(category, 0) + count
             accounts = (
-                [person.tenant_id]
-                if person.tenant_id
-                else await store.accounts_of_person(conn, key)
+                await store.accounts_of_person(conn, key)
+                if person.all_accounts
+                else [person.tenant_id]
             )
             for account in accounts:
                 _, created = await store.add_suppression(

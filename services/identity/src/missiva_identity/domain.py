@@ -132,6 +132,35 @@ def valid_scopes(field: str, scopes: Iterable[str]) -> list[str]:
     return found
 
 
+# What each service may ask for in a service token (IssueServiceToken): the scopes of the
+# methods it calls on other services. A token carries only the scopes asked for, never "*";
+# SERVICE-only methods (the privacy contract, credit holds) need none.
+SERVICE_SCOPES: dict[str, frozenset[str]] = {
+    "identity": frozenset(),
+    "consent": frozenset({"account:read"}),
+    "campaign": frozenset(
+        {"account:read", "consent:read", "links:write", "suppressions:read", "credits:read",
+         "mail:send", "domains:read"}
+    ),
+    "delivery": frozenset(
+        {"account:read", "consent:read", "links:write", "suppressions:read",
+         "suppressions:write", "credits:read"}
+    ),
+    "billing": frozenset({"account:read"}),
+    "gateway": frozenset(),
+}  # fmt: skip
+_SERVICE_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+
+
+def service_audience(field: str, audience: str) -> str:
+    """The service a service token is for: one of Missiva's services."""
+    if not audience:
+        raise InvalidArgument.field(field, "name the service the token is for")
+    if not _SERVICE_RE.fullmatch(audience) or audience not in SERVICE_SCOPES:
+        raise InvalidArgument.field(field, f"{audience[:40]!r} is not a Missiva service")
+    return audience
+
+
 def scopes_within(requested: Iterable[str], granted: Sequence[str]) -> bool:
     return "*" in granted or set(requested) <= set(granted)
 

@@ -36,8 +36,8 @@ class IdentityPrivacy:
         one of that account's contacts: the account is the controller of its contacts, not of
         Missiva's user records, so it finds none here, even when the contact happens to be a
         member of the account (a contact's erasure must never delete a member, let alone the
-        account). Our users ask about themselves platform-wide (``tenant_id`` empty)."""
-        if person.tenant_id:
+        account). Our users ask about themselves platform-wide (``all_accounts``)."""
+        if not person.all_accounts:
             return []
         users = (
             await store.users_by_person_key(conn, person.person_key) if person.person_key else []

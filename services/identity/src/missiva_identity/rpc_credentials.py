@@ -20,6 +20,7 @@ from missiva_identity.core import (
 )
 from missiva_identity.domain import (
     RECOVERY_CODES,
+    SERVICE_SCOPES,
     decode_page_token,
     encode_page_token,
     new_api_key,
@@ -28,6 +29,7 @@ from missiva_identity.domain import (
     page_size,
     password_problem,
     scopes_within,
+    service_audience,
     totp_matching_step,
     valid_email,
     valid_name,
@@ -377,7 +379,9 @@ class CredentialRpcs(RpcBase):
                     mail.user_email_changed(
                         user_id=user.id,
                         account_id=user.account_id,
-                        old_person_key=old.person_key,
+                        # An address never verified was never proven theirs: consent must
+                        # not count its history as this user's.
+                        old_person_key=old.person_key if old.verified else "",
                         new_person_key=new_key,
                         changed_at=await store.db_now(conn),
                     ),
@@ -426,9 +430,11 @@ class CredentialRpcs(RpcBase):
                 service = name
         if service is None:
             raise Unauthenticated("invalid client credentials")
-        scopes = list(request.scopes)
-        if scopes:
-            scopes = valid_scopes("scopes", scopes)
+        audience = service_audience("audience", request.audience)
+        scopes = valid_scopes("scopes", request.scopes) if request.scopes else []
+        refused = sorted(set(scopes) - SERVICE_SCOPES.get(service, frozenset()))
+        if refused:
+            raise PermissionDenied(f"service {service} may not ask for {', '.join(refused)}")
         if len(request.tenant_id) > 64:
             raise InvalidArgument.field("tenant_id", "is too long")
         token, expires = await self.core.keys.sign(
@@ -437,9 +443,9 @@ class CredentialRpcs(RpcBase):
                 "tid": request.tenant_id,
                 "typ": str(CallerKind.SERVICE),
                 "roles": [],
-                "scope": " ".join(scopes) if scopes else "*",
+                "scope": " ".join(scopes),
                 "mfa": False,
-                "svc_aud": request.audience,
+                "svc_aud": audience,
             },
             self.settings.service_token_ttl_seconds,
         )

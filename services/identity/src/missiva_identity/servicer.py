@@ -11,16 +11,18 @@ from missiva_identity.domain import ADMIN_ROLES
 from missiva_identity.rpc_accounts import AccountRpcs
 from missiva_identity.rpc_credentials import CredentialRpcs, create_api_key
 from missiva_identity.rpc_signin import SignInRpcs
-from missiva_platform.auth import Access, MethodRule, rule
+from missiva_platform.auth import ALL_ROLES, Access, MethodRule, rule
 
 __all__ = ["ACCESS_RULES", "IdentityServicer", "create_api_key"]
 
 _ANON = rule(Access.ANONYMOUS)
-_USER = rule(Access.USER)
-_ADMIN = rule(Access.USER, roles=ADMIN_ROLES)
-_PRIMARY = rule(Access.USER, roles=("primary_admin",))
+# A signed-in person's own settings and the account's team and keys: never an API key or a
+# service (a key must not mint keys or change members), so these rules need no scope.
+_SELF = rule(Access.PERSON, roles=ALL_ROLES)
+_ADMIN = rule(Access.PERSON, roles=ADMIN_ROLES)
+_PRIMARY = rule(Access.PERSON, roles=("primary_admin",))
 
-# Access rules by method name; unlisted methods need an authenticated caller.
+# Every method's access rule (the kit refuses to start with a gap or a misspelt name).
 ACCESS_RULES: dict[str, MethodRule] = {
     **{
         name: _ANON
@@ -46,7 +48,7 @@ ACCESS_RULES: dict[str, MethodRule] = {
         )
     },
     **{
-        name: _USER
+        name: _SELF
         for name in (
             "ListSessions",
             "RevokeSession",
@@ -60,7 +62,7 @@ ACCESS_RULES: dict[str, MethodRule] = {
             "RequestEmailChange",
         )
     },
-    "GetAccount": rule(Access.AUTHENTICATED),
+    "GetAccount": rule(Access.AUTHENTICATED, scopes=("account:read",), roles=ALL_ROLES),
     **{
         name: _ADMIN
         for name in (

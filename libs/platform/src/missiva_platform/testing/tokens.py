@@ -14,7 +14,11 @@ from missiva_platform.auth import ALGORITHM, AUDIENCE, ISSUER, CallerKind, Stati
 
 
 class TestIssuer:
-    """Signs access tokens like identity does; exposes its JWKS as a ``StaticJwks``."""
+    """Signs access tokens like identity does; exposes its JWKS as a ``StaticJwks``.
+
+    A token has no scope unless ``scopes`` names some (a user token from identity carries
+    ``*``: pass it). A service token names the service it is for in ``audience``.
+    """
 
     __test__ = False  # not a pytest class
 
@@ -51,9 +55,10 @@ class TestIssuer:
         subject: str = "user-1",
         kind: CallerKind = CallerKind.USER,
         roles: Iterable[str] = ("admin",),
-        scopes: Iterable[str] = ("*",),
+        scopes: Iterable[str] = (),
         ttl: int = 600,
         kid: str | None = None,
+        audience: str = "",
         **extra: Any,
     ) -> str:
         now = int(time.time())
@@ -69,6 +74,7 @@ class TestIssuer:
             "jti": str(uuid.uuid4()),
             "iat": now,
             "exp": now + ttl,
+            **({"svc_aud": audience} if kind is CallerKind.SERVICE else {}),
             **extra,
         }
         use = kid or self.kid

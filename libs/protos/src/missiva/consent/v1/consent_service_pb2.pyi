@@ -993,6 +993,22 @@ class IssueLinkTokensResponse(_message.Message):
     preferences_url: str
     def __init__(self, unsubscribe_token: _Optional[str] = ..., preferences_token: _Optional[str] = ..., unsubscribe_url: _Optional[str] = ..., preferences_url: _Optional[str] = ...) -> None: ...
 
+class SendMyDataLinkRequest(_message.Message):
+    __slots__ = ("preferences_token", "email", "client")
+    PREFERENCES_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_FIELD_NUMBER: _ClassVar[int]
+    preferences_token: str
+    email: str
+    client: _types_pb2.ClientContext
+    def __init__(self, preferences_token: _Optional[str] = ..., email: _Optional[str] = ..., client: _Optional[_Union[_types_pb2.ClientContext, _Mapping]] = ...) -> None: ...
+
+class SendMyDataLinkResponse(_message.Message):
+    __slots__ = ("expires_at",)
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
 class RestrictProcessingRequest(_message.Message):
     __slots__ = ("person", "purpose_id", "evidence", "idempotency_key")
     PERSON_FIELD_NUMBER: _ClassVar[int]

@@ -208,6 +208,11 @@ class ConsentServiceStub:
                 request_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.LiftRestrictionRequest.SerializeToString,
                 response_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.LiftRestrictionResponse.FromString,
                 _registered_method=True)
+        self.SendMyDataLink = channel.unary_unary(
+                '/missiva.consent.v1.ConsentService/SendMyDataLink',
+                request_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.SendMyDataLinkRequest.SerializeToString,
+                response_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.SendMyDataLinkResponse.FromString,
+                _registered_method=True)
 
 
 class ConsentServiceServicer:
@@ -460,6 +465,15 @@ class ConsentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SendMyDataLink(self, request, context):
+        """SendMyDataLink mails the person a preference-centre token names a my-data link (the
+        token an OpenPrivacyRequest by the data subject needs). A preferences token itself
+        cannot open a privacy request: whoever asked for it (an account) is not the person.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConsentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -632,6 +646,11 @@ def add_ConsentServiceServicer_to_server(servicer, server):
                     servicer.LiftRestriction,
                     request_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.LiftRestrictionRequest.FromString,
                     response_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.LiftRestrictionResponse.SerializeToString,
+            ),
+            'SendMyDataLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendMyDataLink,
+                    request_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.SendMyDataLinkRequest.FromString,
+                    response_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.SendMyDataLinkResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1556,6 +1575,33 @@ class ConsentService:
             '/missiva.consent.v1.ConsentService/LiftRestriction',
             missiva_dot_consent_dot_v1_dot_consent__service__pb2.LiftRestrictionRequest.SerializeToString,
             missiva_dot_consent_dot_v1_dot_consent__service__pb2.LiftRestrictionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendMyDataLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.consent.v1.ConsentService/SendMyDataLink',
+            missiva_dot_consent_dot_v1_dot_consent__service__pb2.SendMyDataLinkRequest.SerializeToString,
+            missiva_dot_consent_dot_v1_dot_consent__service__pb2.SendMyDataLinkResponse.FromString,
             options,
             channel_credentials,
             insecure,

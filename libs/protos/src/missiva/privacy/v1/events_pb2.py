@@ -27,7 +27,7 @@ from missiva.common.v1 import types_pb2 as missiva_dot_common_dot_v1_dot_types__
 from missiva.privacy.v1 import privacy_service_pb2 as missiva_dot_privacy_dot_v1_dot_privacy__service__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fmissiva/privacy/v1/events.proto\x12\x12missiva.privacy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dmissiva/common/v1/types.proto\x1a(missiva/privacy/v1/privacy_service.proto\"\xba\x01\n\x14PrivacyRequestOpened\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x34\n\x04kind\x18\x02 \x01(\x0e\x32&.missiva.privacy.v1.PrivacyRequestKind\x12,\n\x06person\x18\x03 \x01(\x0b\x32\x1c.missiva.common.v1.PersonRef\x12*\n\x06\x64ue_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"u\n\x17PrivacyRequestCompleted\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x34\n\x04kind\x18\x02 \x01(\x0e\x32&.missiva.privacy.v1.PrivacyRequestKind\x12\x10\n\x08services\x18\x03 \x03(\t\"\x98\x01\n\x17\x45xportPersonDataCommand\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12,\n\x06person\x18\x02 \x01(\x0b\x32\x1c.missiva.common.v1.PersonRef\x12\x0f\n\x07service\x18\x03 \x01(\t\x12*\n\x06\x64ue_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x97\x01\n\x16\x45rasePersonDataCommand\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12,\n\x06person\x18\x02 \x01(\x0b\x32\x1c.missiva.common.v1.PersonRef\x12\x0f\n\x07service\x18\x03 \x01(\t\x12*\n\x06\x64ue_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"l\n\x12PersonDataExported\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x31\n\x08sections\x18\x03 \x03(\x0b\x32\x1f.missiva.privacy.v1.DataSection\"\x9b\x01\n\x10PersonDataErased\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12.\n\x06\x65rased\x18\x03 \x03(\x0b\x32\x1e.missiva.privacy.v1.ErasedItem\x12\x32\n\x08retained\x18\x04 \x03(\x0b\x32 .missiva.privacy.v1.RetainedItemb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fmissiva/privacy/v1/events.proto\x12\x12missiva.privacy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dmissiva/common/v1/types.proto\x1a(missiva/privacy/v1/privacy_service.proto\"\xba\x01\n\x14PrivacyRequestOpened\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x34\n\x04kind\x18\x02 \x01(\x0e\x32&.missiva.privacy.v1.PrivacyRequestKind\x12,\n\x06person\x18\x03 \x01(\x0b\x32\x1c.missiva.common.v1.PersonRef\x12*\n\x06\x64ue_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"u\n\x17PrivacyRequestCompleted\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x34\n\x04kind\x18\x02 \x01(\x0e\x32&.missiva.privacy.v1.PrivacyRequestKind\x12\x10\n\x08services\x18\x03 \x03(\t\"\xae\x01\n\x17\x45xportPersonDataCommand\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12,\n\x06person\x18\x02 \x01(\x0b\x32\x1c.missiva.common.v1.PersonRef\x12\x0f\n\x07service\x18\x03 \x01(\t\x12*\n\x06\x64ue_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x61ll_accounts\x18\x05 \x01(\x08\"\xad\x01\n\x16\x45rasePersonDataCommand\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12,\n\x06person\x18\x02 \x01(\x0b\x32\x1c.missiva.common.v1.PersonRef\x12\x0f\n\x07service\x18\x03 \x01(\t\x12*\n\x06\x64ue_at\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x61ll_accounts\x18\x05 \x01(\x08\"l\n\x12PersonDataExported\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12\x31\n\x08sections\x18\x03 \x03(\x0b\x32\x1f.missiva.privacy.v1.DataSection\"\x9b\x01\n\x10PersonDataErased\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x0f\n\x07service\x18\x02 \x01(\t\x12.\n\x06\x65rased\x18\x03 \x03(\x0b\x32\x1e.missiva.privacy.v1.ErasedItem\x12\x32\n\x08retained\x18\x04 \x03(\x0b\x32 .missiva.privacy.v1.RetainedItemb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,11 +39,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PRIVACYREQUESTCOMPLETED']._serialized_start=350
   _globals['_PRIVACYREQUESTCOMPLETED']._serialized_end=467
   _globals['_EXPORTPERSONDATACOMMAND']._serialized_start=470
-  _globals['_EXPORTPERSONDATACOMMAND']._serialized_end=622
-  _globals['_ERASEPERSONDATACOMMAND']._serialized_start=625
-  _globals['_ERASEPERSONDATACOMMAND']._serialized_end=776
-  _globals['_PERSONDATAEXPORTED']._serialized_start=778
-  _globals['_PERSONDATAEXPORTED']._serialized_end=886
-  _globals['_PERSONDATAERASED']._serialized_start=889
-  _globals['_PERSONDATAERASED']._serialized_end=1044
+  _globals['_EXPORTPERSONDATACOMMAND']._serialized_end=644
+  _globals['_ERASEPERSONDATACOMMAND']._serialized_start=647
+  _globals['_ERASEPERSONDATACOMMAND']._serialized_end=820
+  _globals['_PERSONDATAEXPORTED']._serialized_start=822
+  _globals['_PERSONDATAEXPORTED']._serialized_end=930
+  _globals['_PERSONDATAERASED']._serialized_start=933
+  _globals['_PERSONDATAERASED']._serialized_end=1088
 # @@protoc_insertion_point(module_scope)

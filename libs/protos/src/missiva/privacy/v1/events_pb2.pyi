@@ -34,28 +34,32 @@ class PrivacyRequestCompleted(_message.Message):
     def __init__(self, request_id: _Optional[str] = ..., kind: _Optional[_Union[_privacy_service_pb2.PrivacyRequestKind, str]] = ..., services: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ExportPersonDataCommand(_message.Message):
-    __slots__ = ("request_id", "person", "service", "due_at")
+    __slots__ = ("request_id", "person", "service", "due_at", "all_accounts")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     PERSON_FIELD_NUMBER: _ClassVar[int]
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     DUE_AT_FIELD_NUMBER: _ClassVar[int]
+    ALL_ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     person: _types_pb2.PersonRef
     service: str
     due_at: _timestamp_pb2.Timestamp
-    def __init__(self, request_id: _Optional[str] = ..., person: _Optional[_Union[_types_pb2.PersonRef, _Mapping]] = ..., service: _Optional[str] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    all_accounts: bool
+    def __init__(self, request_id: _Optional[str] = ..., person: _Optional[_Union[_types_pb2.PersonRef, _Mapping]] = ..., service: _Optional[str] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., all_accounts: _Optional[bool] = ...) -> None: ...
 
 class ErasePersonDataCommand(_message.Message):
-    __slots__ = ("request_id", "person", "service", "due_at")
+    __slots__ = ("request_id", "person", "service", "due_at", "all_accounts")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     PERSON_FIELD_NUMBER: _ClassVar[int]
     SERVICE_FIELD_NUMBER: _ClassVar[int]
     DUE_AT_FIELD_NUMBER: _ClassVar[int]
+    ALL_ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     person: _types_pb2.PersonRef
     service: str
     due_at: _timestamp_pb2.Timestamp
-    def __init__(self, request_id: _Optional[str] = ..., person: _Optional[_Union[_types_pb2.PersonRef, _Mapping]] = ..., service: _Optional[str] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    all_accounts: bool
+    def __init__(self, request_id: _Optional[str] = ..., person: _Optional[_Union[_types_pb2.PersonRef, _Mapping]] = ..., service: _Optional[str] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., all_accounts: _Optional[bool] = ...) -> None: ...
 
 class PersonDataExported(_message.Message):
     __slots__ = ("request_id", "service", "sections")

@@ -26,29 +26,29 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from missiva.common.v1 import types_pb2 as missiva_dot_common_dot_v1_dot_types__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(missiva/privacy/v1/privacy_service.proto\x12\x12missiva.privacy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dmissiva/common/v1/types.proto\"[\n\x17\x45xportPersonDataRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12,\n\x06person\x18\x02 \x01(\x0b\x32\x1c.missiva.common.v1.PersonRef\"^\n\x18\x45xportPersonDataResponse\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x31\n\x08sections\x18\x02 \x03(\x0b\x32\x1f.missiva.privacy.v1.DataSection\"U\n\x0b\x44\x61taSection\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x12\n\nmedia_type\x18\x03 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x04 \x01(\x0c\"Z\n\x16\x45rasePersonDataRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12,\n\x06person\x18\x02 \x01(\x0b\x32\x1c.missiva.common.v1.PersonRef\"\x8e\x01\n\x17\x45rasePersonDataResponse\x12\x0f\n\x07service\x18\x01 \x01(\t\x12.\n\x06\x65rased\x18\x02 \x03(\x0b\x32\x1e.missiva.privacy.v1.ErasedItem\x12\x32\n\x08retained\x18\x03 \x03(\x0b\x32 .missiva.privacy.v1.RetainedItem\"-\n\nErasedItem\x12\x10\n\x08\x63\x61tegory\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\"\x98\x01\n\x0cRetainedItem\x12\x10\n\x08\x63\x61tegory\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x32\n\x0blegal_basis\x18\x03 \x01(\x0e\x32\x1d.missiva.common.v1.LegalBasis\x12\x32\n\x0eretained_until\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*{\n\x12PrivacyRequestKind\x12$\n PRIVACY_REQUEST_KIND_UNSPECIFIED\x10\x00\x12\x1f\n\x1bPRIVACY_REQUEST_KIND_EXPORT\x10\x01\x12\x1e\n\x1aPRIVACY_REQUEST_KIND_ERASE\x10\x02\x32\xeb\x01\n\x0ePrivacyService\x12m\n\x10\x45xportPersonData\x12+.missiva.privacy.v1.ExportPersonDataRequest\x1a,.missiva.privacy.v1.ExportPersonDataResponse\x12j\n\x0f\x45rasePersonData\x12*.missiva.privacy.v1.ErasePersonDataRequest\x1a+.missiva.privacy.v1.ErasePersonDataResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n(missiva/privacy/v1/privacy_service.proto\x12\x12missiva.privacy.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dmissiva/common/v1/types.proto\"q\n\x17\x45xportPersonDataRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12,\n\x06person\x18\x02 \x01(\x0b\x32\x1c.missiva.common.v1.PersonRef\x12\x14\n\x0c\x61ll_accounts\x18\x03 \x01(\x08\"^\n\x18\x45xportPersonDataResponse\x12\x0f\n\x07service\x18\x01 \x01(\t\x12\x31\n\x08sections\x18\x02 \x03(\x0b\x32\x1f.missiva.privacy.v1.DataSection\"U\n\x0b\x44\x61taSection\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x12\n\nmedia_type\x18\x03 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x04 \x01(\x0c\"p\n\x16\x45rasePersonDataRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12,\n\x06person\x18\x02 \x01(\x0b\x32\x1c.missiva.common.v1.PersonRef\x12\x14\n\x0c\x61ll_accounts\x18\x03 \x01(\x08\"\x8e\x01\n\x17\x45rasePersonDataResponse\x12\x0f\n\x07service\x18\x01 \x01(\t\x12.\n\x06\x65rased\x18\x02 \x03(\x0b\x32\x1e.missiva.privacy.v1.ErasedItem\x12\x32\n\x08retained\x18\x03 \x03(\x0b\x32 .missiva.privacy.v1.RetainedItem\"-\n\nErasedItem\x12\x10\n\x08\x63\x61tegory\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\"\x98\x01\n\x0cRetainedItem\x12\x10\n\x08\x63\x61tegory\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x32\n\x0blegal_basis\x18\x03 \x01(\x0e\x32\x1d.missiva.common.v1.LegalBasis\x12\x32\n\x0eretained_until\x18\x04 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*{\n\x12PrivacyRequestKind\x12$\n PRIVACY_REQUEST_KIND_UNSPECIFIED\x10\x00\x12\x1f\n\x1bPRIVACY_REQUEST_KIND_EXPORT\x10\x01\x12\x1e\n\x1aPRIVACY_REQUEST_KIND_ERASE\x10\x02\x32\xeb\x01\n\x0ePrivacyService\x12m\n\x10\x45xportPersonData\x12+.missiva.privacy.v1.ExportPersonDataRequest\x1a,.missiva.privacy.v1.ExportPersonDataResponse\x12j\n\x0f\x45rasePersonData\x12*.missiva.privacy.v1.ErasePersonDataRequest\x1a+.missiva.privacy.v1.ErasePersonDataResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'missiva.privacy.v1.privacy_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_PRIVACYREQUESTKIND']._serialized_start=843
-  _globals['_PRIVACYREQUESTKIND']._serialized_end=966
+  _globals['_PRIVACYREQUESTKIND']._serialized_start=887
+  _globals['_PRIVACYREQUESTKIND']._serialized_end=1010
   _globals['_EXPORTPERSONDATAREQUEST']._serialized_start=128
-  _globals['_EXPORTPERSONDATAREQUEST']._serialized_end=219
-  _globals['_EXPORTPERSONDATARESPONSE']._serialized_start=221
-  _globals['_EXPORTPERSONDATARESPONSE']._serialized_end=315
-  _globals['_DATASECTION']._serialized_start=317
-  _globals['_DATASECTION']._serialized_end=402
-  _globals['_ERASEPERSONDATAREQUEST']._serialized_start=404
-  _globals['_ERASEPERSONDATAREQUEST']._serialized_end=494
-  _globals['_ERASEPERSONDATARESPONSE']._serialized_start=497
-  _globals['_ERASEPERSONDATARESPONSE']._serialized_end=639
-  _globals['_ERASEDITEM']._serialized_start=641
-  _globals['_ERASEDITEM']._serialized_end=686
-  _globals['_RETAINEDITEM']._serialized_start=689
-  _globals['_RETAINEDITEM']._serialized_end=841
-  _globals['_PRIVACYSERVICE']._serialized_start=969
-  _globals['_PRIVACYSERVICE']._serialized_end=1204
+  _globals['_EXPORTPERSONDATAREQUEST']._serialized_end=241
+  _globals['_EXPORTPERSONDATARESPONSE']._serialized_start=243
+  _globals['_EXPORTPERSONDATARESPONSE']._serialized_end=337
+  _globals['_DATASECTION']._serialized_start=339
+  _globals['_DATASECTION']._serialized_end=424
+  _globals['_ERASEPERSONDATAREQUEST']._serialized_start=426
+  _globals['_ERASEPERSONDATAREQUEST']._serialized_end=538
+  _globals['_ERASEPERSONDATARESPONSE']._serialized_start=541
+  _globals['_ERASEPERSONDATARESPONSE']._serialized_end=683
+  _globals['_ERASEDITEM']._serialized_start=685
+  _globals['_ERASEDITEM']._serialized_end=730
+  _globals['_RETAINEDITEM']._serialized_start=733
+  _globals['_RETAINEDITEM']._serialized_end=885
+  _globals['_PRIVACYSERVICE']._serialized_start=1013
+  _globals['_PRIVACYSERVICE']._serialized_end=1248
 # @@protoc_insertion_point(module_scope)

@@ -21,12 +21,14 @@ PRIVACY_REQUEST_KIND_EXPORT: PrivacyRequestKind
 PRIVACY_REQUEST_KIND_ERASE: PrivacyRequestKind
 
 class ExportPersonDataRequest(_message.Message):
-    __slots__ = ("request_id", "person")
+    __slots__ = ("request_id", "person", "all_accounts")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     PERSON_FIELD_NUMBER: _ClassVar[int]
+    ALL_ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     person: _types_pb2.PersonRef
-    def __init__(self, request_id: _Optional[str] = ..., person: _Optional[_Union[_types_pb2.PersonRef, _Mapping]] = ...) -> None: ...
+    all_accounts: bool
+    def __init__(self, request_id: _Optional[str] = ..., person: _Optional[_Union[_types_pb2.PersonRef, _Mapping]] = ..., all_accounts: _Optional[bool] = ...) -> None: ...
 
 class ExportPersonDataResponse(_message.Message):
     __slots__ = ("service", "sections")
@@ -49,12 +51,14 @@ class DataSection(_message.Message):
     def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., media_type: _Optional[str] = ..., content: _Optional[bytes] = ...) -> None: ...
 
 class ErasePersonDataRequest(_message.Message):
-    __slots__ = ("request_id", "person")
+    __slots__ = ("request_id", "person", "all_accounts")
     REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
     PERSON_FIELD_NUMBER: _ClassVar[int]
+    ALL_ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
     request_id: str
     person: _types_pb2.PersonRef
-    def __init__(self, request_id: _Optional[str] = ..., person: _Optional[_Union[_types_pb2.PersonRef, _Mapping]] = ...) -> None: ...
+    all_accounts: bool
+    def __init__(self, request_id: _Optional[str] = ..., person: _Optional[_Union[_types_pb2.PersonRef, _Mapping]] = ..., all_accounts: _Optional[bool] = ...) -> None: ...
 
 class ErasePersonDataResponse(_message.Message):
     __slots__ = ("service", "erased", "retained")
