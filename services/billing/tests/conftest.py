@@ -75,6 +75,7 @@ class Billing:
             subject=name,
             roles=(),
             scopes=tuple(scopes),
+            audience="billing",
         )
         return (("authorization", f"Bearer {token}"),)
 
