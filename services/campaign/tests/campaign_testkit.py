@@ -123,7 +123,9 @@ class Campaign:
                 await msg.ack()
             found = [
                 c
-                for c in (unpack(e, delivery_events.SendTransactionalCommand) for e in self.seen_mail)
+                for c in (
+                    unpack(e, delivery_events.SendTransactionalCommand) for e in self.seen_mail
+                )
                 if predicate(c)
             ]
             if len(found) >= want and settled is None:

@@ -5,4 +5,4 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from campaign_testkit import campaign, secrets_dir  # noqa: E402, F401
+from campaign_testkit import campaign, secrets_dir  # noqa: F401

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import grpc
 import pytest
+from campaign_testkit import violated_fields
 from google.protobuf import field_mask_pb2, struct_pb2
 
-from campaign_testkit import violated_fields
 from missiva.campaign.v1 import campaign_service_pb2 as pb
 from missiva_platform.auth import CallerKind
 
@@ -53,15 +53,17 @@ async def test_create_and_get_a_contact_with_its_provenance(campaign) -> None:
     contact = created.contact
     assert contact.email == email  # the domain lower-cased, the local part as given
     assert contact.person_key == campaign.key(email)  # the kit's keyed hash, as consent's
-    assert contact.locale == "it-IT" and contact.timezone == "Europe/Rome"
-    assert dict(contact.attributes) == {"city": "Rome", "orders": 3, "vip": True,
-                                        "sizes": ["s", "m"]} or True  # fmt: skip
-    assert contact.attributes["city"] == "Rome" and contact.attributes["orders"] == 3
+    assert contact.locale == "it-IT"
+    assert contact.timezone == "Europe/Rome"
+    assert contact.attributes["city"] == "Rome"
+    assert contact.attributes["orders"] == 3
     assert list(contact.tags) == ["customer", "rome"]
     assert contact.source == pb.CONTACT_SOURCE_MANUAL
-    assert contact.provenance.actor_kind == "user" and contact.provenance.actor_id == "user-7"
+    assert contact.provenance.actor_kind == "user"
+    assert contact.provenance.actor_id == "user-7"
     assert contact.provenance.at == contact.created_at
-    assert not contact.HasField("deleted_at") and not contact.suppressed
+    assert not contact.HasField("deleted_at")
+    assert not contact.suppressed
 
     got = await campaign.stub.GetContact(
         pb.GetContactRequest(contact_id=contact.contact_id),
@@ -79,8 +81,13 @@ async def test_an_api_key_creates_an_api_contact(campaign) -> None:
     tenant = campaign.tenant()
     reply = await campaign.stub.CreateContact(
         pb.CreateContactRequest(contact=pb.Contact(email=campaign.email())),
-        metadata=campaign.md(tenant, kind=CallerKind.API_KEY, subject="key-1",
-                             scopes=["contacts:write"], roles=["member"]),  # fmt: skip
+        metadata=campaign.md(
+            tenant,
+            kind=CallerKind.API_KEY,
+            subject="key-1",
+            scopes=["contacts:write"],
+            roles=["member"],
+        ),
         timeout=10,
     )
     assert reply.contact.source == pb.CONTACT_SOURCE_API
@@ -92,9 +99,7 @@ async def test_one_live_contact_per_normalised_address(campaign) -> None:
     tenant = campaign.tenant()
     email = campaign.email()
     await campaign.create(tenant, email)
-    err = await expect(
-        grpc.StatusCode.ALREADY_EXISTS, campaign.create(tenant, email.upper())
-    )
+    err = await expect(grpc.StatusCode.ALREADY_EXISTS, campaign.create(tenant, email.upper()))
     assert "contact.email" in err.details()
     # another account may hold the same address
     other = await campaign.create(campaign.tenant(), email)
@@ -175,10 +180,13 @@ async def test_update_changes_the_masked_fields_only(campaign) -> None:
         timeout=10,
     )
     updated = reply.contact
-    assert updated.first_name == "Augusta" and updated.last_name == ""
+    assert updated.first_name == "Augusta"
+    assert updated.last_name == ""
     assert dict(updated.attributes) == {"plan": "pro"}  # city: in the mask, absent → removed
     assert updated.updated_at.ToDatetime() >= contact.updated_at.ToDatetime()
-    version = await campaign.scalar("SELECT version FROM contacts WHERE id = %s", contact.contact_id)
+    version = await campaign.scalar(
+        "SELECT version FROM contacts WHERE id = %s", contact.contact_id
+    )
     assert version == 2
 
 
@@ -193,7 +201,8 @@ async def test_changing_the_address_changes_the_person_key(campaign) -> None:
         metadata=campaign.md(tenant),
         timeout=10,
     )
-    assert reply.contact.email == new and reply.contact.person_key == campaign.key(new)
+    assert reply.contact.email == new
+    assert reply.contact.person_key == campaign.key(new)
 
 
 @pytest.mark.parametrize(
@@ -205,7 +214,8 @@ async def test_changing_the_address_changes_the_person_key(campaign) -> None:
         (("email",), pb.Contact(email="nope"), "contact.email"),
         (("locale",), pb.Contact(locale="x" * 40), "contact.locale"),
         (("attributes.9lives",), pb.Contact(), "update_mask.attributes.9lives"),
-        (("attributes.city",), pb.Contact(attributes=attrs(city="\x00")), "contact.attributes.city"),
+        (("attributes.city",), pb.Contact(attributes=attrs(city="\x00")),
+         "contact.attributes.city"),
     ],
 )  # fmt: skip
 async def test_bad_updates_are_refused_and_change_nothing(campaign, paths, contact, field) -> None:
@@ -248,7 +258,9 @@ async def test_another_accounts_contact_is_not_found(campaign) -> None:
     contact = await campaign.create(owner)
     ours = campaign.md(stranger)
     calls = [
-        campaign.stub.GetContact(pb.GetContactRequest(contact_id=contact.contact_id), metadata=ours),
+        campaign.stub.GetContact(
+            pb.GetContactRequest(contact_id=contact.contact_id), metadata=ours
+        ),
         campaign.stub.UpdateContact(
             pb.UpdateContactRequest(
                 contact=pb.Contact(contact_id=contact.contact_id, first_name="X"),
@@ -283,7 +295,9 @@ async def test_ids_that_are_not_ids_are_refused(campaign) -> None:
     tenant = campaign.tenant()
     err = await expect(
         grpc.StatusCode.INVALID_ARGUMENT,
-        campaign.stub.GetContact(pb.GetContactRequest(contact_id="'; DROP"), metadata=campaign.md(tenant)),
+        campaign.stub.GetContact(
+            pb.GetContactRequest(contact_id="'; DROP"), metadata=campaign.md(tenant)
+        ),
     )
     assert violated_fields(err) == ["contact_id"]
     err = await expect(
