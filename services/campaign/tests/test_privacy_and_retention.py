@@ -42,7 +42,19 @@ async def eventually(check, timeout: float = 10.0) -> None:
 async def test_export_covers_one_account_or_every_account(campaign) -> None:
     a, b = campaign.tenant(), campaign.tenant()
     email = campaign.email("subject")
-    mine = await campaign.create(a, email, first_name="Rita", tags=["vip"])
+    news = await campaign.stub.CreateList(
+        pb.CreateListRequest(list=pb.ContactList(name="News", purpose_id="newsletter")),
+        metadata=campaign.md(a, scopes=["lists:write"]),
+    )
+    mine = (
+        await campaign.stub.CreateContact(
+            pb.CreateContactRequest(
+                contact=pb.Contact(email=email, first_name="Rita", tags=["vip"]),
+                list_ids=[news.list.list_id],
+            ),
+            metadata=campaign.md(a),
+        )
+    ).contact
     await campaign.create(b, email, first_name="Rita B")
     await campaign.create(a)  # someone else
     person = types_pb2.PersonRef(person_key=campaign.key(email))
@@ -54,6 +66,7 @@ async def test_export_covers_one_account_or_every_account(campaign) -> None:
     assert [c["id"] for c in sections["contacts"]] == [mine.contact_id]
     assert sections["contacts"][0]["email"] == email
     assert sections["contacts"][0]["tags"] == ["vip"]
+    assert sections["contacts"][0]["list_ids"] == [news.list.list_id]
     assert "person_key" not in sections["contacts"][0]
     everywhere = await campaign.privacy.ExportPersonData(
         ppb.ExportPersonDataRequest(request_id=str(uuid.uuid4()), person=person),
@@ -147,6 +160,18 @@ async def test_an_erased_account_is_purged(campaign) -> None:
     erased, other = campaign.tenant(), campaign.tenant()
     for _ in range(3):
         await campaign.create(erased)
+    made = await campaign.stub.CreateList(
+        pb.CreateListRequest(list=pb.ContactList(name="L", purpose_id="newsletter")),
+        metadata=campaign.md(erased, scopes=["lists:write"]),
+    )
+    await campaign.stub.AddToList(
+        pb.AddToListRequest(
+            list_id=made.list.list_id,
+            contact_ids=[r[0] for r in await campaign.sql(
+                "SELECT id::text FROM contacts WHERE account_id = %s", erased)],
+        ),
+        metadata=campaign.md(erased, scopes=["lists:write"]),
+    )  # fmt: skip
     survivor = await campaign.create(other)
     await campaign.publish(
         command(identity_events.AccountErased(account_id=erased), "identity.account.erased", "")
@@ -159,6 +184,8 @@ async def test_an_erased_account_is_purged(campaign) -> None:
         )
 
     await eventually(purged)
+    lists_left = "SELECT count(*) FROM contact_lists WHERE account_id = %s"
+    assert await campaign.scalar(lists_left, erased) == 0
     got = await campaign.stub.GetContact(
         pb.GetContactRequest(contact_id=survivor.contact_id), metadata=campaign.md(other)
     )

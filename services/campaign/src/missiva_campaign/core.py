@@ -69,6 +69,7 @@ def contact_pb(row: dict[str, Any]) -> pb.Contact:
         locale=row["locale"],
         timezone=row["timezone"],
         tags=list(row["tags"]),
+        list_ids=list(row.get("list_ids") or ()),
         source=domain.SOURCE_VALUES[row["source"]],  # type: ignore[arg-type]
         suppressed=bool(row.get("suppressed", False)),
         created_at=timestamp(row["created_at"]),
@@ -89,6 +90,17 @@ def contact_pb(row: dict[str, Any]) -> pb.Contact:
         )
     contact.attributes.update(row["attributes"])
     return contact
+
+
+def list_pb(row: dict[str, Any]) -> pb.ContactList:
+    return pb.ContactList(
+        list_id=row["id"],
+        name=row["name"],
+        description=row["description"],
+        purpose_id=row["purpose_id"],
+        member_count=row["member_count"],
+        created_at=timestamp(row["created_at"]),
+    )
 
 
 class CampaignCore:

@@ -44,6 +44,9 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 500
 MAX_BATCH_IDS = 1000
 
+MAX_LIST_NAME_CHARS = 200
+MAX_DESCRIPTION_CHARS = 2000
+PURPOSE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 ATTRIBUTE_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
 LOCALE = re.compile(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$")
 
@@ -238,6 +241,16 @@ def contact_id(field: str, value: str) -> str:
         return str(uuid.UUID(value))
     except ValueError:
         raise InvalidArgument.field(field, "is not a valid id") from None
+
+
+def purpose_id(field: str, value: str) -> str:
+    """A consent purpose id (or key), as consent names them."""
+    value = value.strip()
+    if not value:
+        raise InvalidArgument.field(field, "is required: the consent purpose the list sends under")
+    if not PURPOSE_ID.match(value):
+        raise InvalidArgument.field(field, "is not a consent purpose id")
+    return value
 
 
 def contact_ids(field: str, values: Sequence[str]) -> list[str]:

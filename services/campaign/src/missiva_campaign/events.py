@@ -185,6 +185,7 @@ def EXAMPLES() -> list[EventEnvelope]:
         ],
     )
     return [
+        outgoing.contact_created(row),
         outgoing.contact_created(row, ["0195a4e2-9999-7234-b567-89abcdef0123"]),
         outgoing.contact_updated({**row, "version": 2}, ["first_name"]),
         outgoing.contact_updated(

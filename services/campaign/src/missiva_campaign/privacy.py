@@ -31,6 +31,7 @@ CONTACT_FIELDS = (
     "timezone",
     "attributes",
     "tags",
+    "list_ids",
     "source",
     "source_detail",
     "created_at",

@@ -14,7 +14,8 @@ from google.protobuf import struct_pb2
 from missiva.campaign.v1 import campaign_service_pb2 as pb
 from missiva_campaign import domain, outgoing
 from missiva_campaign.core import CampaignCore, contact_pb, current_actor, new_id, now
-from missiva_campaign.store import contacts
+from missiva_campaign.rpc_lists import check_lists
+from missiva_campaign.store import contacts, lists
 from missiva_platform.auth import current_tenant
 from missiva_platform.errors import AlreadyExists, InvalidArgument, NotFound
 from missiva_platform.idempotency import run_once
@@ -95,12 +96,23 @@ class ContactRpcs:
             **fields,
         }
 
+        list_ids = list(
+            dict.fromkeys(
+                domain.contact_id(f"list_ids[{i}]", v) for i, v in enumerate(request.list_ids)
+            )
+        )
+
         async def work(conn: Any) -> pb.CreateContactResponse:
+            if list_ids:
+                await check_lists(conn, tenant, "list_ids", list_ids)
             try:
                 created = await contacts.insert(conn, row)
             except contacts.DuplicateEmail:
                 raise _duplicate() from None
-            await add_event(conn, outgoing.contact_created(created))
+            if list_ids:
+                await lists.add_members(conn, list_ids, [created["id"]])
+                created["list_ids"] = sorted(list_ids)
+            await add_event(conn, outgoing.contact_created(created, created["list_ids"]))
             return pb.CreateContactResponse(contact=contact_pb(created))
 
         return await run_once(
@@ -234,21 +246,24 @@ class ContactRpcs:
     async def ListContacts(self, request: pb.ListContactsRequest, context: Any) -> Any:
         tenant = current_tenant()
         size = domain.page_size("page_size", request.page_size)
-        for field in ("list_id", "segment_id"):
-            if getattr(request, field):
-                raise InvalidArgument.field(field, "filtering by it is not available yet")
+        if request.segment_id:
+            raise InvalidArgument.field("segment_id", "filtering by segment is not available yet")
+        list_id = domain.contact_id("list_id", request.list_id) if request.list_id else ""
         tag = domain.tag("tag", request.tag) if request.tag else ""
         query = domain.text("query", request.query, limit=domain.MAX_QUERY_CHARS).lower()
-        digest = domain.filter_digest(tag, query, request.in_trash)
+        digest = domain.filter_digest(tag, query, request.in_trash, list_id)
         after = domain.decode_page_token("page_token", request.page_token, digest)
         since = now() - domain.TRASH_WINDOW if request.in_trash else None
         async with self.core.pool.connection() as conn:
+            if list_id:
+                await check_lists(conn, tenant, "list_id", [list_id])
             rows = await contacts.page(
                 conn,
                 tenant,
                 after=after,
                 limit=size + 1,
                 tag=tag,
+                list_id=list_id,
                 prefix=domain.like_prefix(query) if query else "",
                 trash_since=since,
             )

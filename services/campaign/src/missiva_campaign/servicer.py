@@ -12,6 +12,7 @@ from __future__ import annotations
 from missiva.campaign.v1 import campaign_service_pb2_grpc
 from missiva_campaign.core import CampaignCore
 from missiva_campaign.rpc_contacts import ContactRpcs
+from missiva_campaign.rpc_lists import ListRpcs
 from missiva_platform.auth import Access, MethodRule, rule
 
 __all__ = ["ACCESS_RULES", "CampaignServicer"]
@@ -65,7 +66,7 @@ ACCESS_RULES: dict[str, MethodRule] = {
 }
 
 
-class CampaignServicer(ContactRpcs, campaign_service_pb2_grpc.CampaignServiceServicer):
+class CampaignServicer(ContactRpcs, ListRpcs, campaign_service_pb2_grpc.CampaignServiceServicer):
     """Every CampaignService RPC (constructed with the ``CampaignCore``)."""
 
     def __init__(self, core: CampaignCore) -> None:

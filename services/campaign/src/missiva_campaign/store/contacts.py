@@ -18,7 +18,9 @@ COLUMNS = (
     " created_at, updated_at, last_interaction_at, deleted_at,"
     # Whether consent's list suppresses the person for every purpose (account or platform).
     " EXISTS (SELECT 1 FROM suppressions s WHERE s.person_key = contacts.person_key"
-    " AND s.active AND s.purpose_id = '' AND s.scope IN (contacts.account_id, '')) AS suppressed"
+    " AND s.active AND s.purpose_id = '' AND s.scope IN (contacts.account_id, '')) AS suppressed,"
+    " ARRAY(SELECT m.list_id::text FROM list_members m WHERE m.contact_id = contacts.id"
+    " ORDER BY m.list_id) AS list_ids"
 )
 # Columns an update may set (the caller has validated the values).
 UPDATABLE = frozenset(
@@ -149,6 +151,7 @@ async def page(
     after: str | None,
     limit: int,
     tag: str = "",
+    list_id: str = "",
     prefix: str = "",
     trash_since: datetime | None = None,
 ) -> list[dict[str, Any]]:
@@ -164,6 +167,13 @@ async def page(
         where.append(sql.SQL("id > %(after)s"))
     if tag:
         where.append(sql.SQL("tags @> ARRAY[%(tag)s]::text[]"))
+    if list_id:
+        where.append(
+            sql.SQL(
+                "EXISTS (SELECT 1 FROM list_members m WHERE m.list_id = %(list)s"
+                " AND m.contact_id = contacts.id)"
+            )
+        )
     if prefix:
         where.append(
             sql.SQL(
@@ -177,6 +187,7 @@ async def page(
         "since": trash_since,
         "after": after,
         "tag": tag,
+        "list": list_id or None,
         "prefix": prefix,
         "limit": limit,
     }
@@ -285,6 +296,8 @@ async def purge_account(conn: Conn, account_id: str) -> dict[str, int]:
     counts["document_notices"] = cur.rowcount
     cur = await conn.execute("DELETE FROM contacts WHERE account_id = %s", (account_id,))
     counts["contacts"] = cur.rowcount
+    cur = await conn.execute("DELETE FROM contact_lists WHERE account_id = %s", (account_id,))
+    counts["lists"] = cur.rowcount
     cur = await conn.execute("DELETE FROM suppressions WHERE scope = %s", (account_id,))
     counts["suppressions"] = cur.rowcount
     return counts

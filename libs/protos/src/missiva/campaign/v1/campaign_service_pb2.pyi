@@ -299,12 +299,14 @@ class ImportRowError(_message.Message):
     def __init__(self, row_number: _Optional[int] = ..., field: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class CreateContactRequest(_message.Message):
-    __slots__ = ("contact", "idempotency_key")
+    __slots__ = ("contact", "idempotency_key", "list_ids")
     CONTACT_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    LIST_IDS_FIELD_NUMBER: _ClassVar[int]
     contact: Contact
     idempotency_key: str
-    def __init__(self, contact: _Optional[_Union[Contact, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    list_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, contact: _Optional[_Union[Contact, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., list_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CreateContactResponse(_message.Message):
     __slots__ = ("contact",)
