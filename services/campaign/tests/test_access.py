@@ -95,3 +95,23 @@ async def test_rpcs_not_built_yet_answer_by_their_rule(campaign) -> None:
             metadata=campaign.md(tenant, scopes=["campaigns:read"], roles=("billing",)),
         )
     assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+async def test_restore_needs_contacts_write(campaign) -> None:
+    tenant = campaign.tenant()
+    contact = await campaign.create(tenant)
+    await campaign.stub.DeleteContact(
+        pb.DeleteContactRequest(contact_id=contact.contact_id), metadata=campaign.md(tenant)
+    )
+    request = pb.RestoreContactRequest(contact_id=contact.contact_id)
+    for denied in (
+        campaign.md(tenant, scopes=["contacts:read"]),
+        campaign.md(tenant, scopes=["contacts:write"], roles=("billing",)),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await campaign.stub.RestoreContact(request, metadata=denied)
+        assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    restored = await campaign.stub.RestoreContact(
+        request, metadata=campaign.md(tenant, scopes=["contacts:write"], roles=("member",))
+    )
+    assert restored.contact.contact_id == contact.contact_id

@@ -307,3 +307,21 @@ async def test_ids_that_are_not_ids_are_refused(campaign) -> None:
         ),
     )
     assert violated_fields(err) == ["contact_ids[0]"]
+    for call in (
+        campaign.stub.DeleteContact(pb.DeleteContactRequest(), metadata=campaign.md(tenant)),
+        campaign.stub.RestoreContact(
+            pb.RestoreContactRequest(contact_id="42"), metadata=campaign.md(tenant)
+        ),
+    ):
+        err = await expect(grpc.StatusCode.INVALID_ARGUMENT, call)
+        assert violated_fields(err) == ["contact_id"]
+    err = await expect(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        campaign.stub.UpdateContact(
+            pb.UpdateContactRequest(
+                contact=pb.Contact(first_name="x"), update_mask=mask("first_name")
+            ),
+            metadata=campaign.md(tenant),
+        ),
+    )
+    assert violated_fields(err) == ["contact.contact_id"]
