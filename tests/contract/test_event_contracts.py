@@ -79,11 +79,6 @@ NOT_YET_HANDLED: set[tuple[str, str]] = {
         ("campaign", f"missiva.{message}")
         for message in (
             "campaign.v1.ContactCreated",
-            "consent.v1.ConsentGranted",
-            "consent.v1.ConsentObjected",
-            "consent.v1.ConsentRestricted",
-            "consent.v1.ConsentRestrictionLifted",
-            "consent.v1.ConsentWithdrawn",
             "delivery.v1.LinkClicked",
             "delivery.v1.MessageBounced",
             "delivery.v1.MessageComplained",

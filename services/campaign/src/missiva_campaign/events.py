@@ -7,6 +7,8 @@ Consumed:
   projection, keyed like consent's suppression aggregate, the highest aggregate version
   winning. Document notices read it (a hard bounce, complaint or erasure stops them) and so
   does a contact's ``suppressed`` flag.
+- consent's ``consent.purpose.*`` events (``consents.py``): the consent projection an audience
+  reads, ordered by aggregate version, its lag a metric.
 - identity's account erasure: every row of the account goes.
 
 Each handler runs inside the kit's transaction together with the inbox row, so an event is
@@ -27,10 +29,11 @@ from missiva.common.v1 import types_pb2
 from missiva.consent.v1 import consent_service_pb2
 from missiva.consent.v1 import events_pb2 as consent_events
 from missiva.identity.v1 import events_pb2 as identity_events
-from missiva_campaign import SERVICE_NAME, outgoing
+from missiva_campaign import SERVICE_NAME, consents, outgoing
 from missiva_campaign.config import CampaignSettings
 from missiva_campaign.notices import DocumentNotices
 from missiva_campaign.privacy import CampaignPrivacy
+from missiva_campaign.store import consents as consent_store
 from missiva_campaign.store import contacts, suppressions
 from missiva_platform.bus import ConsumerSpec
 from missiva_platform.events import EventEnvelope, unpack
@@ -55,6 +58,7 @@ ACCOUNT_ERASED = "identity.account.erased"
 # Subjects consumed, and the stream each lives in (one durable consumer per subject).
 SUBJECTS = {
     SEND_DOCUMENT_NOTICE: "CAMPAIGN_COMMANDS",
+    **{subject: "CONSENT_EVENTS" for subject in consents.HANDLERS},
     CONTACT_SUPPRESSED: "CONSENT_EVENTS",
     CONTACT_UNSUPPRESSED: "CONSENT_EVENTS",
     ACCOUNT_ERASED: "IDENTITY_EVENTS",
@@ -116,12 +120,13 @@ async def contact_unsuppressed(conn: Any, event: EventEnvelope, msg: Any) -> Non
 
 
 async def account_erased(conn: Any, event: EventEnvelope, msg: Any) -> None:
-    """Identity erased an account: its contacts, notices and suppression copies go."""
+    """Identity erased an account: its contacts, lists, notices and consent copies go."""
     erased = unpack(event, identity_events.AccountErased)
     if not erased.account_id:
         log.warning("identity.account.erased without an account id; skipped")
         return
     purged = await contacts.purge_account(conn, erased.account_id)
+    purged["consent_states"] = await consent_store.purge_account(conn, erased.account_id)
     log.info("campaign purged an erased account", extra={"rows": sum(purged.values())})
 
 
@@ -131,6 +136,7 @@ def own_handlers(settings: CampaignSettings) -> dict[str, Handler]:
         SEND_DOCUMENT_NOTICE: DocumentNotices(settings.document_notice_batch_size),
         CONTACT_SUPPRESSED: contact_suppressed,
         CONTACT_UNSUPPRESSED: contact_unsuppressed,
+        **consents.HANDLERS,
         ACCOUNT_ERASED: account_erased,
     }
 

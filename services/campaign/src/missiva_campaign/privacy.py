@@ -2,7 +2,8 @@
 every account when the request is about one of our users), and the notices sent to them.
 
 On the bus, ``export_in``/``erase_in`` run in the consumer's transaction with the reply.
-Erasure deletes the contact rows outright (the trash too); each erased contact's
+Erasure deletes the contact rows outright (the trash too) and the copy of the person's consent
+states (consent keeps the ledger, pseudonymised); each erased contact's
 ``ContactDeleted`` goes out in the same transaction, so delivery drops what it still holds
 queued. Consent keeps an "erased" suppression, which campaign mirrors to never mail the person.
 """
@@ -17,7 +18,7 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 
 from missiva_campaign import outgoing
-from missiva_campaign.store import contacts, notices, suppressions
+from missiva_campaign.store import consents, contacts, notices, suppressions
 from missiva_platform.outbox import add_events
 from missiva_platform.privacy import DataSection, Erasure, Person, Retained
 
@@ -103,6 +104,9 @@ class CampaignPrivacy:
             erasure.erased["contacts"] = len(rows)
             if sent:
                 erasure.erased["document_notices"] = len(sent)
+        states = await consents.forget_person(conn, person.person_key, person.tenant_id)
+        if states:
+            erasure.erased["consent_states"] = states
         if await suppressions.of_person(conn, person.person_key, person.tenant_id):
             erasure.retained.append(
                 Retained(

@@ -4,6 +4,8 @@
   ``document_notices_sent`` rows go with it, by the foreign key).
 - ``suppressions``: a lifted entry (a person key only) is dropped 30 days after it was lifted;
   an active one stays as long as consent's list holds it (an erasure's never goes).
+- ``consent_states``: a withdrawn, objected or unrecorded state (it means "no consent", as no
+  row does) is dropped 30 days after it was applied; the others stay while consent holds them.
 - ``document_notices_sent``: which contact was told about which version (contact id, locale,
   time) is kept 2 years as proof of having informed them, then deleted.
 """
@@ -28,6 +30,13 @@ RULES: tuple[RetentionRule, ...] = (
         max_age=timedelta(days=30),
         where="NOT active",
         why="a lifted suppression no longer stops any mail; 30 days outlast late events",
+    ),
+    RetentionRule(
+        table="consent_states",
+        time_column="updated_at",
+        max_age=timedelta(days=30),
+        where="status IN ('withdrawn', 'objected', 'not_recorded')",
+        why="a state meaning no consent works like no row; 30 days outlast late events",
     ),
     RetentionRule(
         table="document_notices_sent",
