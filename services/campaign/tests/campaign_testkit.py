@@ -8,6 +8,7 @@ the service without seeing each other's data. Tokens always name their scopes an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from typing import Any
 
 import grpc
 import nats
+import nats.js.errors
 import psycopg
 import pytest
 import pytest_asyncio
@@ -30,6 +32,7 @@ from missiva_campaign.config import CampaignSettings
 from missiva_platform.auth import CallerKind
 from missiva_platform.events import EventEnvelope, envelope, unpack
 from missiva_platform.secrets import EMAIL_HASH_KEY_FILE, generate_secrets, load_email_hasher
+from missiva_platform.streams import commands_stream
 from missiva_platform.testing.tokens import TestIssuer
 
 WRITER = ("contacts:read", "contacts:write")
@@ -196,6 +199,12 @@ async def campaign(make_database, nats_url, secrets_dir, request) -> Any:
     yield harness
     await harness._mail.unsubscribe()
     await js.delete_consumer("DELIVERY_COMMANDS", durable)
-    await harness.nc.close()
     await channel.close()
     await app.stop()
+    # A work queue takes one consumer per subject: leave campaign's own queue free for the
+    # tests of other services (consent's reads cmd.campaign.send_document_notice).
+    for spec, _ in app.consumers:
+        if spec.stream == commands_stream("campaign").name:
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                await js.delete_consumer(spec.stream, spec.durable)
+    await harness.nc.close()

@@ -73,12 +73,19 @@ REASONS = {
 }
 
 
+# The kit's consumer handles a fetched batch of messages in one transaction: at most this many
+# notice batches are in flight, so one transaction holds at most this many times
+# DOCUMENT_NOTICE_BATCH_SIZE contacts (and a failing command does not hold up the others).
+NOTICE_MAX_ACK_PENDING = 4
+
+
 def consumer_spec(subject: str) -> ConsumerSpec:
     return ConsumerSpec(
         stream=SUBJECTS[subject],
         durable="campaign-" + subject.removeprefix("cmd.").replace(".", "-"),
         filter_subject=subject,
         service=SERVICE_NAME,
+        max_ack_pending=NOTICE_MAX_ACK_PENDING if subject == SEND_DOCUMENT_NOTICE else 1000,
     )
 
 
