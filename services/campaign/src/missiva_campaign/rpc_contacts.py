@@ -88,7 +88,7 @@ class ContactRpcs:
             "email": address.email,
             "email_key": address.key,
             "person_key": self.core.person_key(address),
-            "tags": domain.tags("contact.tags", contact.tags),
+            "tags": sorted(domain.tags("contact.tags", contact.tags)),
             "source": actor.source,
             "source_detail": "",
             "actor_kind": actor.kind,
