@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from missiva_platform.config import ServiceSettings
+from missiva_platform import config as kit_config
 
 
-class CampaignSettings(ServiceSettings, frozen=True, kw_only=True):
+# The kit's base is imported by module: the settings class must be the only *Settings name here.
+class CampaignSettings(kit_config.ServiceSettings, frozen=True, kw_only=True):  # type: ignore[call-arg]
     """Everything campaign reads from the environment (see the README's configuration reference)."""
+
+    # Contacts told about a document change per transaction (one command per batch).
+    document_notice_batch_size: int = 500
+
+    def validate(self) -> None:
+        super().validate()
+        if not 1 <= self.document_notice_batch_size <= 5000:
+            raise kit_config.ConfigError("DOCUMENT_NOTICE_BATCH_SIZE", "must be between 1 and 5000")

@@ -1,7 +1,47 @@
-"""Campaign retention rules, as data. Every table holding personal data gets a rule here."""
+"""Campaign retention rules, as data. Every table holding personal data gets a rule here.
+
+- ``contacts``: a contact in the trash is purged 30 days after it was deleted (its
+  ``document_notices_sent`` rows go with it, by the foreign key).
+- ``suppressions``: a lifted entry (a person key only) is dropped 30 days after it was lifted;
+  an active one stays as long as consent's list holds it (an erasure's never goes).
+- ``consent_states``: a withdrawn, objected or unrecorded state (it means "no consent", as no
+  row does) is dropped 30 days after it was applied; the others stay while consent holds them.
+- ``document_notices_sent``: which contact was told about which version (contact id, locale,
+  time) is kept 2 years as proof of having informed them, then deleted.
+"""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from missiva_campaign.domain import TRASH_WINDOW
 from missiva_platform.retention import RetentionRule
 
-RULES: tuple[RetentionRule, ...] = ()
+RULES: tuple[RetentionRule, ...] = (
+    RetentionRule(
+        table="contacts",
+        time_column="deleted_at",
+        max_age=TRASH_WINDOW,
+        why="a deleted contact can be restored from the trash for 30 days, then it is purged",
+    ),
+    RetentionRule(
+        table="suppressions",
+        time_column="updated_at",
+        max_age=timedelta(days=30),
+        where="NOT active",
+        why="a lifted suppression no longer stops any mail; 30 days outlast late events",
+    ),
+    RetentionRule(
+        table="consent_states",
+        time_column="updated_at",
+        max_age=timedelta(days=30),
+        where="status IN ('withdrawn', 'objected', 'not_recorded')",
+        why="a state meaning no consent works like no row; 30 days outlast late events",
+    ),
+    RetentionRule(
+        table="document_notices_sent",
+        time_column="sent_at",
+        max_age=timedelta(days=730),
+        why="proof that a contact was told about a privacy notice change, kept two years",
+    ),
+)

@@ -1,61 +1,73 @@
-"""Campaign gRPC servicer: thin — validate, call domain/store, raise typed errors.
+"""Campaign gRPC servicer: the RPC groups of ``rpc_*.py`` and every method's access rule.
 
-RPCs not yet implemented answer UNIMPLEMENTED (the generated base class); each lands with its
-own issue.
+Every CampaignService method has an explicit rule (scope AND roles), the ones not built yet
+too (they answer UNIMPLEMENTED, the generated base class). API keys are gated by their
+scopes; user tokens (scope ``*``) by their roles. Contacts, lists, segments, templates and
+campaigns are the marketing team's work: members may read and write them like admins. The
+billing role sees campaigns and their statistics (what the credits went on), nothing else.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from missiva.campaign.v1 import campaign_service_pb2_grpc
-from missiva_platform.auth import MEMBER_ROLES, Access, MethodRule, rule
-from missiva_platform.privacy import DataSection, Erasure, Person, PrivacyHandler
+from missiva_campaign.core import CampaignCore
+from missiva_campaign.rpc_contacts import ContactRpcs
+from missiva_campaign.rpc_lists import ListRpcs
+from missiva_platform.auth import Access, MethodRule, rule
 
-if TYPE_CHECKING:
-    from missiva_platform.service import ServiceApp
+__all__ = ["ACCESS_RULES", "CampaignServicer"]
 
-# Every method's access rule (the kit refuses to start with a gap); a placeholder until
-# the service lands, whose servicer replaces this table.
+MARKETING_ROLES = ("primary_admin", "admin", "member")
+READER_ROLES = (*MARKETING_ROLES, "billing")
+
+
+def _rule(*scopes: str, roles: tuple[str, ...] = MARKETING_ROLES) -> MethodRule:
+    return rule(Access.USER, scopes=scopes, roles=roles)
+
+
 ACCESS_RULES: dict[str, MethodRule] = {
-    **{
-        name: rule(Access.USER, scopes=("contacts:read",), roles=MEMBER_ROLES)
-        for name in ("GetContact", "ListContacts", "ListLists", "ListTags", "ListSegments",
-                     "PreviewSegment")
-    },
-    **{
-        name: rule(Access.USER, scopes=("contacts:write",), roles=MEMBER_ROLES)
-        for name in ("CreateContact", "UpdateContact", "DeleteContact", "CreateList",
-                     "AddToList", "RemoveFromList", "AddTags", "RemoveTags", "CreateSegment",
-                     "ImportContacts")
-    },
-    **{
-        name: rule(Access.USER, scopes=("campaigns:read",), roles=MEMBER_ROLES)
-        for name in ("GetTemplate", "ListTemplates", "RenderPreview", "GetCampaign",
-                     "ListCampaigns", "GetCampaignStats")
-    },
-    **{
-        name: rule(Access.USER, scopes=("campaigns:write",), roles=MEMBER_ROLES)
-        for name in ("CreateTemplate", "UpdateTemplate", "CreateCampaign", "UpdateCampaign",
-                     "ScheduleCampaign", "SendCampaignNow", "PauseCampaign", "ResumeCampaign",
-                     "CancelCampaign")
-    },
-}  # fmt: skip
+    # Contacts and tags.
+    "CreateContact": _rule("contacts:write"),
+    "GetContact": _rule("contacts:read"),
+    "UpdateContact": _rule("contacts:write"),
+    "DeleteContact": _rule("contacts:write"),
+    "RestoreContact": _rule("contacts:write"),
+    "ListContacts": _rule("contacts:read"),
+    "ImportContacts": _rule("contacts:write"),
+    "AddTags": _rule("contacts:write"),
+    "RemoveTags": _rule("contacts:write"),
+    "ListTags": _rule("contacts:read"),
+    # Lists (membership changes are list writes on contacts the caller may see).
+    "CreateList": _rule("lists:write"),
+    "ListLists": _rule("lists:read"),
+    "AddToList": _rule("lists:write"),
+    "RemoveFromList": _rule("lists:write"),
+    # Segments: a preview shows matching contacts, so it also needs contacts:read.
+    "CreateSegment": _rule("segments:write"),
+    "ListSegments": _rule("segments:read"),
+    "PreviewSegment": _rule("segments:read", "contacts:read"),
+    # Templates: a preview may fill in a real contact's fields.
+    "CreateTemplate": _rule("templates:write"),
+    "GetTemplate": _rule("templates:read"),
+    "ListTemplates": _rule("templates:read"),
+    "UpdateTemplate": _rule("templates:write"),
+    "RenderPreview": _rule("templates:read", "contacts:read"),
+    # Campaigns.
+    "CreateCampaign": _rule("campaigns:write"),
+    "GetCampaign": _rule("campaigns:read", roles=READER_ROLES),
+    "ListCampaigns": _rule("campaigns:read", roles=READER_ROLES),
+    "UpdateCampaign": _rule("campaigns:write"),
+    "ScheduleCampaign": _rule("campaigns:write"),
+    "SendCampaignNow": _rule("campaigns:write"),
+    "PauseCampaign": _rule("campaigns:write"),
+    "ResumeCampaign": _rule("campaigns:write"),
+    "CancelCampaign": _rule("campaigns:write"),
+    "GetCampaignStats": _rule("campaigns:read", roles=READER_ROLES),
+}
 
 
-class CampaignServicer(campaign_service_pb2_grpc.CampaignServiceServicer):
-    def __init__(self, app: ServiceApp) -> None:
-        self.app = app
+class CampaignServicer(ContactRpcs, ListRpcs, campaign_service_pb2_grpc.CampaignServiceServicer):
+    """Every CampaignService RPC (constructed with the ``CampaignCore``)."""
 
-
-class CampaignPrivacy(PrivacyHandler):
-    """What campaign holds on a person: no personal data yet, so both answers are empty."""
-
-    def __init__(self, app: ServiceApp) -> None:
-        self.app = app
-
-    async def export(self, person: Person) -> list[DataSection]:
-        return []
-
-    async def erase(self, person: Person) -> Erasure:
-        return Erasure()
+    def __init__(self, core: CampaignCore) -> None:
+        self.core = core

@@ -44,7 +44,7 @@ CAMPAIGN_STATUS_COMPLETED: CampaignStatus
 CAMPAIGN_STATUS_CANCELLED: CampaignStatus
 
 class Contact(_message.Message):
-    __slots__ = ("contact_id", "email", "person_key", "first_name", "last_name", "locale", "attributes", "tags", "list_ids", "source", "suppressed", "created_at", "updated_at", "last_interaction_at")
+    __slots__ = ("contact_id", "email", "person_key", "first_name", "last_name", "locale", "attributes", "tags", "list_ids", "source", "suppressed", "created_at", "updated_at", "last_interaction_at", "timezone", "provenance", "deleted_at", "restorable_until")
     CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     PERSON_KEY_FIELD_NUMBER: _ClassVar[int]
@@ -59,6 +59,10 @@ class Contact(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     LAST_INTERACTION_AT_FIELD_NUMBER: _ClassVar[int]
+    TIMEZONE_FIELD_NUMBER: _ClassVar[int]
+    PROVENANCE_FIELD_NUMBER: _ClassVar[int]
+    DELETED_AT_FIELD_NUMBER: _ClassVar[int]
+    RESTORABLE_UNTIL_FIELD_NUMBER: _ClassVar[int]
     contact_id: str
     email: str
     person_key: str
@@ -73,7 +77,25 @@ class Contact(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
     last_interaction_at: _timestamp_pb2.Timestamp
-    def __init__(self, contact_id: _Optional[str] = ..., email: _Optional[str] = ..., person_key: _Optional[str] = ..., first_name: _Optional[str] = ..., last_name: _Optional[str] = ..., locale: _Optional[str] = ..., attributes: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tags: _Optional[_Iterable[str]] = ..., list_ids: _Optional[_Iterable[str]] = ..., source: _Optional[_Union[ContactSource, str]] = ..., suppressed: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_interaction_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    timezone: str
+    provenance: ContactProvenance
+    deleted_at: _timestamp_pb2.Timestamp
+    restorable_until: _timestamp_pb2.Timestamp
+    def __init__(self, contact_id: _Optional[str] = ..., email: _Optional[str] = ..., person_key: _Optional[str] = ..., first_name: _Optional[str] = ..., last_name: _Optional[str] = ..., locale: _Optional[str] = ..., attributes: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tags: _Optional[_Iterable[str]] = ..., list_ids: _Optional[_Iterable[str]] = ..., source: _Optional[_Union[ContactSource, str]] = ..., suppressed: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_interaction_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., timezone: _Optional[str] = ..., provenance: _Optional[_Union[ContactProvenance, _Mapping]] = ..., deleted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., restorable_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ContactProvenance(_message.Message):
+    __slots__ = ("source", "detail", "actor_kind", "actor_id", "at")
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_KIND_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_ID_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    source: ContactSource
+    detail: str
+    actor_kind: str
+    actor_id: str
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, source: _Optional[_Union[ContactSource, str]] = ..., detail: _Optional[str] = ..., actor_kind: _Optional[str] = ..., actor_id: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ContactList(_message.Message):
     __slots__ = ("list_id", "name", "description", "purpose_id", "member_count", "created_at")
@@ -277,12 +299,14 @@ class ImportRowError(_message.Message):
     def __init__(self, row_number: _Optional[int] = ..., field: _Optional[str] = ..., message: _Optional[str] = ...) -> None: ...
 
 class CreateContactRequest(_message.Message):
-    __slots__ = ("contact", "idempotency_key")
+    __slots__ = ("contact", "idempotency_key", "list_ids")
     CONTACT_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    LIST_IDS_FIELD_NUMBER: _ClassVar[int]
     contact: Contact
     idempotency_key: str
-    def __init__(self, contact: _Optional[_Union[Contact, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    list_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, contact: _Optional[_Union[Contact, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., list_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CreateContactResponse(_message.Message):
     __slots__ = ("contact",)
@@ -327,20 +351,34 @@ class DeleteContactResponse(_message.Message):
     def __init__(self) -> None: ...
 
 class ListContactsRequest(_message.Message):
-    __slots__ = ("page_size", "page_token", "list_id", "tag", "segment_id", "query")
+    __slots__ = ("page_size", "page_token", "list_id", "tag", "segment_id", "query", "in_trash")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     LIST_ID_FIELD_NUMBER: _ClassVar[int]
     TAG_FIELD_NUMBER: _ClassVar[int]
     SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
     QUERY_FIELD_NUMBER: _ClassVar[int]
+    IN_TRASH_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
     list_id: str
     tag: str
     segment_id: str
     query: str
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., list_id: _Optional[str] = ..., tag: _Optional[str] = ..., segment_id: _Optional[str] = ..., query: _Optional[str] = ...) -> None: ...
+    in_trash: bool
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., list_id: _Optional[str] = ..., tag: _Optional[str] = ..., segment_id: _Optional[str] = ..., query: _Optional[str] = ..., in_trash: _Optional[bool] = ...) -> None: ...
+
+class RestoreContactRequest(_message.Message):
+    __slots__ = ("contact_id",)
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    contact_id: str
+    def __init__(self, contact_id: _Optional[str] = ...) -> None: ...
+
+class RestoreContactResponse(_message.Message):
+    __slots__ = ("contact",)
+    CONTACT_FIELD_NUMBER: _ClassVar[int]
+    contact: Contact
+    def __init__(self, contact: _Optional[_Union[Contact, _Mapping]] = ...) -> None: ...
 
 class ListContactsResponse(_message.Message):
     __slots__ = ("contacts", "next_page_token")

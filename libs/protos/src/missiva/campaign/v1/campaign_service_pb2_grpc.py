@@ -61,6 +61,11 @@ class CampaignServiceStub:
                 request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListContactsRequest.SerializeToString,
                 response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListContactsResponse.FromString,
                 _registered_method=True)
+        self.RestoreContact = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/RestoreContact',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreContactRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreContactResponse.FromString,
+                _registered_method=True)
         self.CreateList = channel.unary_unary(
                 '/missiva.campaign.v1.CampaignService/CreateList',
                 request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.CreateListRequest.SerializeToString,
@@ -228,6 +233,13 @@ class CampaignServiceServicer:
 
     def ListContacts(self, request, context):
         """ListContacts lists contacts, optionally within a list, tag or segment (keyset paging).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestoreContact(self, request, context):
+        """RestoreContact brings a deleted contact back from the trash (within 30 days).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -442,6 +454,11 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     servicer.ListContacts,
                     request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListContactsRequest.FromString,
                     response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListContactsResponse.SerializeToString,
+            ),
+            'RestoreContact': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestoreContact,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreContactRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreContactResponse.SerializeToString,
             ),
             'CreateList': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateList,
@@ -711,6 +728,33 @@ class CampaignService:
             '/missiva.campaign.v1.CampaignService/ListContacts',
             missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListContactsRequest.SerializeToString,
             missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListContactsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestoreContact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/RestoreContact',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreContactRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreContactResponse.FromString,
             options,
             channel_credentials,
             insecure,

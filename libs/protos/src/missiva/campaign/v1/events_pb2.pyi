@@ -170,7 +170,7 @@ class SendBatch(_message.Message):
     def __init__(self, campaign_id: _Optional[str] = ..., batch_id: _Optional[str] = ..., recipients: _Optional[_Iterable[_Union[Recipient, _Mapping]]] = ..., content: _Optional[_Union[RenderedContent, _Mapping]] = ..., category: _Optional[_Union[_types_pb2.EmailCategory, str]] = ..., purpose_id: _Optional[str] = ..., sender: _Optional[_Union[_campaign_service_pb2.Sender, _Mapping]] = ..., credit_reservation_id: _Optional[str] = ...) -> None: ...
 
 class SendDocumentNoticeCommand(_message.Message):
-    __slots__ = ("document_id", "version", "kind", "title", "locale", "url", "summary_of_changes", "published_at", "effective_at", "locales", "fallback_locale")
+    __slots__ = ("document_id", "version", "kind", "title", "locale", "url", "summary_of_changes", "published_at", "effective_at", "locales", "fallback_locale", "resume_after_contact_id")
     DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -182,6 +182,7 @@ class SendDocumentNoticeCommand(_message.Message):
     EFFECTIVE_AT_FIELD_NUMBER: _ClassVar[int]
     LOCALES_FIELD_NUMBER: _ClassVar[int]
     FALLBACK_LOCALE_FIELD_NUMBER: _ClassVar[int]
+    RESUME_AFTER_CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
     document_id: str
     version: str
     kind: _consent_service_pb2.DocumentKind
@@ -193,4 +194,5 @@ class SendDocumentNoticeCommand(_message.Message):
     effective_at: _timestamp_pb2.Timestamp
     locales: _containers.RepeatedScalarFieldContainer[str]
     fallback_locale: str
-    def __init__(self, document_id: _Optional[str] = ..., version: _Optional[str] = ..., kind: _Optional[_Union[_consent_service_pb2.DocumentKind, str]] = ..., title: _Optional[str] = ..., locale: _Optional[str] = ..., url: _Optional[str] = ..., summary_of_changes: _Optional[str] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., effective_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., locales: _Optional[_Iterable[str]] = ..., fallback_locale: _Optional[str] = ...) -> None: ...
+    resume_after_contact_id: str
+    def __init__(self, document_id: _Optional[str] = ..., version: _Optional[str] = ..., kind: _Optional[_Union[_consent_service_pb2.DocumentKind, str]] = ..., title: _Optional[str] = ..., locale: _Optional[str] = ..., url: _Optional[str] = ..., summary_of_changes: _Optional[str] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., effective_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., locales: _Optional[_Iterable[str]] = ..., fallback_locale: _Optional[str] = ..., resume_after_contact_id: _Optional[str] = ...) -> None: ...
