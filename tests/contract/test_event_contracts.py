@@ -64,6 +64,7 @@ NOT_YET_EMITTED: set[tuple[str, str]] = {
             "CampaignStarted",
             "CampaignPaused",
             "CampaignResumed",
+            "CampaignCompleted",
             "CampaignCancelled",
             "SendBatch",
         )

@@ -69,7 +69,12 @@ class Campaign:
         subject: str = "user-1",
     ) -> tuple[tuple[str, str], ...]:
         token = self.issuer.token(
-            tenant_id=tenant, kind=kind, roles=tuple(roles), scopes=tuple(scopes), subject=subject
+            tenant_id=tenant,
+            kind=kind,
+            roles=tuple(roles),
+            scopes=tuple(scopes),
+            subject=subject,
+            audience="campaign",  # a service token is for the service it calls
         )
         return (("authorization", f"Bearer {token}"),)
 

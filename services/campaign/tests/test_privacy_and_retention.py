@@ -69,7 +69,7 @@ async def test_export_covers_one_account_or_every_account(campaign) -> None:
     assert sections["contacts"][0]["list_ids"] == [news.list.list_id]
     assert "person_key" not in sections["contacts"][0]
     everywhere = await campaign.privacy.ExportPersonData(
-        ppb.ExportPersonDataRequest(request_id=str(uuid.uuid4()), person=person),
+        ppb.ExportPersonDataRequest(request_id=str(uuid.uuid4()), person=person, all_accounts=True),
         metadata=as_consent(campaign),
     )
     contacts = json.loads({s.name: s for s in everywhere.sections}["contacts"].content)
@@ -134,6 +134,7 @@ async def test_erasure_over_the_bus_everywhere(campaign) -> None:
                 request_id=request_id,
                 person=types_pb2.PersonRef(person_key=key),
                 service="campaign",
+                all_accounts=True,
             ),
             "cmd.campaign.erase_person_data",
             "",  # a request about one of our users: every account
