@@ -9,6 +9,7 @@ own addresses and tenants, so tests in one module share the service.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import uuid
 from collections import Counter
@@ -19,6 +20,7 @@ from typing import Any
 
 import grpc
 import nats
+import nats.js.errors
 import psycopg
 import pytest
 import pytest_asyncio
@@ -26,8 +28,7 @@ from aiosmtpd.controller import Controller
 
 from missiva.common.v1 import types_pb2
 from missiva.delivery.v1 import delivery_service_pb2 as pb
-from missiva.delivery.v1 import delivery_service_pb2_grpc
-from missiva.delivery.v1 import events_pb2
+from missiva.delivery.v1 import delivery_service_pb2_grpc, events_pb2
 from missiva.privacy.v1 import privacy_service_pb2_grpc
 from missiva_delivery.__main__ import build
 from missiva_delivery.config import DeliverySettings
@@ -275,9 +276,7 @@ async def delivery(make_database, nats_url, secrets_dir, request) -> Any:
     # another service's tests that read delivery's commands).
     js = harness.nc.jetstream()
     for spec, _ in app.consumers:
-        try:
+        with contextlib.suppress(nats.js.errors.NotFoundError):  # already gone
             await js.delete_consumer(spec.stream, spec.durable)
-        except Exception:  # already gone
-            pass
     await harness.nc.close()
     controller.stop()

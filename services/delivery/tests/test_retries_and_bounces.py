@@ -7,7 +7,6 @@ import pytest
 from missiva.common.v1 import types_pb2
 from missiva.delivery.v1 import delivery_service_pb2 as pb
 from missiva.delivery.v1 import events_pb2
-from missiva_delivery import domain
 from missiva_platform.events import unpack
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -63,7 +62,8 @@ async def test_a_hard_bounce_suppresses_even_system_mail(delivery) -> None:
     assert address not in status.message.last_smtp_response  # the reply is kept without it
     [bounced] = await delivery.events("delivery.message.bounced", reply.message_id)
     payload = unpack(bounced, events_pb2.MessageBounced)
-    assert payload.status_code == "5.1.1" and payload.bounce_type == pb.BOUNCE_TYPE_HARD
+    assert payload.status_code == "5.1.1"
+    assert payload.bounce_type == pb.BOUNCE_TYPE_HARD
     assert address not in payload.diagnostic
 
     again = await delivery.send(delivery.request(address))

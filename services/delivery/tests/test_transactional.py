@@ -97,7 +97,8 @@ async def test_the_command_is_sent_once_even_when_redelivered(delivery) -> None:
         if rows and rows[0][1] == "sent":
             break
         await asyncio.sleep(0.1)
-    assert len(rows) == 1 and rows[0][1] == "sent"
+    assert len(rows) == 1
+    assert rows[0][1] == "sent"
     assert await delivery.scalar("SELECT tenant_id FROM messages WHERE id = %s", rows[0][0]) == (
         tenant
     )
@@ -116,7 +117,8 @@ async def test_a_queued_address_is_stored_only_encrypted(delivery) -> None:
     blob = await delivery.scalar(
         "SELECT to_address_enc FROM messages WHERE id = %s", reply.message_id
     )
-    assert blob is not None and address.encode() not in bytes(blob)
+    assert blob is not None
+    assert address.encode() not in bytes(blob)
     rows = await delivery.sql("SELECT * FROM messages WHERE id = %s", reply.message_id)
     assert address not in repr(rows)
 
@@ -164,7 +166,8 @@ async def test_a_command_with_a_bad_address_is_recorded_failed(delivery) -> None
         if rows:
             break
         await asyncio.sleep(0.1)
-    assert rows and rows[0][0] == "failed"
+    assert rows
+    assert rows[0][0] == "failed"
     assert "to_address" in rows[0][1]
 
 

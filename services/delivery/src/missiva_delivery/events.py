@@ -20,6 +20,7 @@ from missiva_delivery import domain
 from missiva_platform.bus import ConsumerSpec
 from missiva_platform.errors import InvalidArgument
 from missiva_platform.events import EventEnvelope, envelope, unpack
+from missiva_platform.privacy import DataSection, Erasure, Retained, erasure_reply, export_reply
 from missiva_platform.streams import SEND_TRANSACTIONAL_EMAIL, commands_stream
 
 if TYPE_CHECKING:
@@ -179,9 +180,27 @@ def EXAMPLES() -> list[EventEnvelope]:
         "rfc822_message_id": "<0195a3e0-5555-7abc-8def-0123456789ab@missiva.localhost>",
         "attempts": 1,
     }
+    request = "0195a6a0-5555-7ef0-b123-456789abcdef"
+    erasure = Erasure(erased={"delivery.send_log": 2})
+    erasure.retained.append(
+        Retained("delivery.suppressions", "a hard-bounced address stays suppressed")
+    )
+    # A campaign row of the same ledger: what the same builders emit once send batches fill
+    # the campaign lane (its consumer reads campaign_id and contact_id).
+    campaign_row = {
+        **row,
+        "campaign_id": "0195a3d1-2222-7abc-8def-0123456789ab",
+        "batch_id": "0195a3d1-3333-7abc-8def-0123456789ab",
+        "contact_id": "0195a3d1-4444-7abc-8def-0123456789ab",
+        "category": types_pb2.EMAIL_CATEGORY_MARKETING,
+    }
     return [
         message_sent(row, resend=False),
         message_sent({**row, "attempts": 2}, resend=True),
+        message_sent(campaign_row, resend=False),
+        message_bounced(campaign_row, "550 5.1.1 <address>: no such user", hard=True),
         message_deferred(row, "421 4.7.0 Try again later", datetime.now(UTC)),
-        message_bounced(row, "550 5.1.1 <x@example.org>: no such user", hard=True),
+        message_bounced(row, "550 5.1.1 <address>: no such user", hard=True),
+        export_reply(PRODUCER, request, [DataSection("delivery.send_log", "sent mail", b"[]")], ""),
+        erasure_reply(PRODUCER, request, erasure, ""),
     ]

@@ -23,11 +23,19 @@ class DeliveryPrivacy:
         self.core = core
 
     async def export(self, person: Person) -> list[DataSection]:
+        async with self.core.pool.connection() as conn:
+            return await self.export_in(conn, person)
+
+    async def erase(self, person: Person) -> Erasure:
+        async with self.core.pool.connection() as conn, conn.transaction():
+            return await self.erase_in(conn, person)
+
+    async def export_in(self, conn: Any, person: Person) -> list[DataSection]:
+        """The export, on ``conn`` (the bus consumer's transaction, or the RPC's)."""
         if not person.person_key:
             return []
-        async with self.core.pool.connection() as conn:
-            rows = await messages.for_person(conn, person.person_key, person.tenant_id)
-            entries = await suppressions.for_person(conn, person.person_key)
+        rows = await messages.for_person(conn, person.person_key, person.tenant_id)
+        entries = await suppressions.for_person(conn, person.person_key)
         log = []
         for row in rows:
             address = (
@@ -68,12 +76,13 @@ class DeliveryPrivacy:
             )
         return sections
 
-    async def erase(self, person: Person) -> Erasure:
+    async def erase_in(self, conn: Any, person: Person) -> Erasure:
+        """The send log's rows of the person (of the caller's account when it names one);
+        a hard-bounce suppression stays, as a keyed hash."""
         if not person.person_key:
             return Erasure()
-        async with self.core.pool.connection() as conn, conn.transaction():
-            erased = await messages.erase_person(conn, person.person_key, person.tenant_id)
-            kept = await suppressions.for_person(conn, person.person_key)
+        erased = await messages.erase_person(conn, person.person_key, person.tenant_id)
+        kept = await suppressions.for_person(conn, person.person_key)
         result = Erasure(erased={"delivery.send_log": erased} if erased else {})
         if kept:
             result.retained.append(
