@@ -210,7 +210,9 @@ def secrets_dir(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def consent(make_database, nats_url, secrets_dir, request) -> Any:
-    overrides = getattr(request.module, "SETTINGS", {})
+    # The default documents are tested in test_default_documents.py; elsewhere they would
+    # stand in the way of each test's own platform documents.
+    overrides = {"publish_default_documents": False, **getattr(request.module, "SETTINGS", {})}
     probe = build(ConsentSettings(database_url="postgresql://x@127.0.0.1/x", nats_url=nats_url))
     url = make_database(probe.migration_sets, request.module.__name__)
     settings = ConsentSettings(
