@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from missiva.common.v1 import types_pb2
 from missiva.delivery.v1 import delivery_service_pb2 as pb
 from missiva.delivery.v1 import events_pb2
+from missiva_platform import metrics
 from missiva_platform.events import unpack
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -134,3 +137,36 @@ async def test_a_claim_left_by_a_dead_sender_is_resent_with_the_same_message_id(
     assert received.message["Message-ID"] == rfc822
     [sent] = await delivery.events("delivery.message.sent", reply.message_id)
     assert unpack(sent, events_pb2.MessageSent).resend is True
+
+
+async def test_senders_sharing_the_queue_send_each_message_once(delivery) -> None:
+    from missiva_delivery.sender import Sender
+
+    extra = [Sender(delivery.app.core) for _ in range(2)]  # two more replicas' senders
+    addresses = [delivery.address() for _ in range(30)]
+    replies = [await delivery.send(delivery.request(a)) for a in addresses]
+    await asyncio.gather(*(sender.drain() for sender in extra))
+    for reply in replies:
+        assert (await delivery.until(reply.message_id)).message.status == pb.MESSAGE_STATUS_SENT
+    for address in addresses:
+        assert len(delivery.sink.for_address(address)) == 1
+    for sender in extra:
+        await sender.close()
+
+
+async def test_metrics_count_outcomes_by_lane(delivery) -> None:
+    registry = metrics.registry()
+
+    def value(name: str, **labels: str) -> float:
+        return registry.get_sample_value(f"missiva_delivery_{name}", labels) or 0.0
+
+    sent_before = value("messages_sent_total", lane="transactional")
+    deferred_before = value("messages_deferred_total", lane="transactional")
+    reply = await delivery.send(delivery.request(delivery.address("defer1")))
+    await delivery.until(reply.message_id)
+    assert value("messages_sent_total", lane="transactional") == sent_before + 1
+    assert value("messages_deferred_total", lane="transactional") == deferred_before + 1
+    depth = registry.get_sample_value(
+        "missiva_delivery_queue_depth_messages", {"lane": "transactional", "state": "queued"}
+    )
+    assert depth is not None

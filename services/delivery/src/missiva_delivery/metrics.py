@@ -54,12 +54,15 @@ class DeliveryMetrics:
 
 def queue_gauges(core: DeliveryCore):  # type: ignore[no-untyped-def]
     """A refresher: the ledger's waiting messages by lane and state, and the oldest's age."""
-    depth = metrics.gauge(
-        "queue_depth_messages", "Messages waiting to be sent, by lane and state.", ("lane", "state")
-    )
-    age = metrics.gauge("queue_oldest_age_seconds", "Age of the oldest message still waiting.")
 
     async def refresh() -> None:
+        # Looked up when running: the app names its metrics when it starts, after build().
+        depth = metrics.gauge(
+            "queue_depth_messages",
+            "Messages waiting to be sent, by lane and state.",
+            ("lane", "state"),
+        )
+        age = metrics.gauge("queue_oldest_age_seconds", "Age of the oldest message still waiting.")
         async with core.pool.connection() as conn:
             counts = await messages.queue_depth(conn)
             oldest = await messages.oldest_waiting_age(conn)

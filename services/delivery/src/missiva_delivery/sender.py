@@ -39,7 +39,15 @@ class Sender:
             timeout=settings.smtp_timeout_seconds,
             local_hostname=settings.message_id_domain,
         )
-        self.metrics = metrics.DeliveryMetrics()
+        self._metrics: metrics.DeliveryMetrics | None = None
+
+    @property
+    def metrics(self) -> metrics.DeliveryMetrics:
+        # Made on first use: the app names its metrics (``missiva_delivery_*``) when it
+        # starts, after this sender was built.
+        if self._metrics is None:
+            self._metrics = metrics.DeliveryMetrics()
+        return self._metrics
 
     async def drain(self) -> int:
         """Send until nothing is due; the number of messages handled."""
