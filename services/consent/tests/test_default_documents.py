@@ -16,10 +16,11 @@ from missiva_consent.legal_defaults import (
 )
 from missiva_platform.events import unpack
 
-from .conftest import PLATFORM
-
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-SETTINGS = {"publish_default_documents": True}
+# A platform account of this module's own: the events stream is shared by every module, and
+# others look for their own platform account's document events.
+PLATFORM = "platform-defaults"
+SETTINGS = {"publish_default_documents": True, "platform_account_id": PLATFORM}
 
 
 async def test_a_fresh_platform_has_draft_terms_and_privacy_in_english_and_italian(consent):

@@ -170,3 +170,21 @@ async def test_metrics_count_outcomes_by_lane(delivery) -> None:
         "missiva_delivery_queue_depth_messages", {"lane": "transactional", "state": "queued"}
     )
     assert depth is not None
+
+
+async def test_an_address_that_cannot_be_decrypted_fails_the_message(delivery) -> None:
+    address = delivery.address("defer1000")
+    reply = await delivery.send(delivery.request(address))
+    await delivery.until(
+        reply.message_id, done=lambda r: r.message.status == pb.MESSAGE_STATUS_DEFERRED
+    )
+    moved = []
+    while not moved:  # only while deferred: no sender holds it then
+        moved = await delivery.sql(
+            "UPDATE messages SET to_address_enc = '\\x01ff'::bytea"
+            " WHERE id = %s AND status = 'deferred' RETURNING id",
+            reply.message_id,
+        )
+    status = await delivery.until(reply.message_id)
+    assert status.message.status == pb.MESSAGE_STATUS_FAILED
+    assert "cannot decrypt the address" in status.message.last_smtp_response

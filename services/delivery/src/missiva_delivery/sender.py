@@ -21,6 +21,7 @@ from missiva_delivery.domain import Outcome, Status
 from missiva_delivery.smtp import Reply, SmtpTransport, TransportError
 from missiva_delivery.store import messages, suppressions
 from missiva_delivery.templates import TemplateProblem
+from missiva_platform.crypto import DecryptionError
 from missiva_platform.outbox import add_event
 
 if TYPE_CHECKING:
@@ -68,10 +69,18 @@ class Sender:
         for row in claimed:
             try:
                 await self.process(row)
-            except Exception:  # one message's trouble must not stop the others
-                # Its claim goes stale and the message is tried again later.
+            except Exception as exc:  # one message's trouble must not stop the others
                 log.exception("sending a message failed", extra={"message_id": row["id"]})
+                await self._after_crash(row, exc)
         return len(claimed)
+
+    async def _after_crash(self, row: dict[str, Any], exc: Exception) -> None:
+        """A message whose handling raised is deferred with backoff (and gives up like any
+        other), not left to be claimed again every few minutes for ever."""
+        try:
+            await self._defer(row, f"internal error: {type(exc).__name__}", row["subject"])
+        except Exception:  # the database is gone too: the stale claim brings it back
+            log.warning("could not defer a message after an error", extra={"message_id": row["id"]})
 
     async def process(self, row: dict[str, Any]) -> None:
         lane = row["lane"]
@@ -87,8 +96,12 @@ class Sender:
         if row["to_address_enc"] is None or row["payload_enc"] is None:
             await self._finish(row, Status.FAILED, reason="the address is no longer held")
             return
-        address = self.core.open_address(row["id"], row["to_address_enc"])
-        payload = self.core.open_payload(row["id"], row["payload_enc"])
+        try:
+            address = self.core.open_address(row["id"], row["to_address_enc"])
+            payload = self.core.open_payload(row["id"], row["payload_enc"])
+        except DecryptionError as exc:  # its key was retired from FIELD_KEYS_FILE
+            await self._finish(row, Status.FAILED, reason=f"cannot decrypt the address: {exc}")
+            return
         name = str(payload.get("to_name", ""))
         variables = {**payload.get("variables", {}), "recipient_name": name}
         try:
