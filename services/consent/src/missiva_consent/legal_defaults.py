@@ -191,7 +191,10 @@ class ConsentApp(ServiceApp):
         assert isinstance(settings, ConsentSettings)
         if settings.publish_default_documents:
             assert self.pool is not None
-            await ensure_defaults(self.pool, settings.platform_account_id)
+            try:
+                await ensure_defaults(self.pool, settings.platform_account_id)
+            except Exception:  # serve anyway: the next start tries again
+                log.exception("the default legal documents could not be published")
 
 
 # --------------------------------------------------------------------------- the command
