@@ -109,8 +109,9 @@ class Delivery:
         scopes: tuple[str, ...] = ("mail:send", "mail:read"),
     ) -> tuple[tuple[str, str], ...]:
         token = self.issuer.token(
-            tenant_id=tenant, kind=kind, subject=subject, roles=roles, scopes=scopes
-        )
+            tenant_id=tenant, kind=kind, subject=subject, roles=roles, scopes=scopes,
+            audience="delivery",  # a service token names the service it calls
+        )  # fmt: skip
         return (("authorization", f"Bearer {token}"),)
 
     def admin(self, tenant: str, *, scopes: tuple[str, ...] = ("*",)) -> Any:

@@ -28,7 +28,9 @@ async def test_export_holds_the_send_log_and_suppressions(delivery) -> None:
     await delivery.until(reply.message_id)
     exported = await delivery.privacy.ExportPersonData(
         ppb.ExportPersonDataRequest(
-            request_id="dsar-1", person=types_pb2.PersonRef(person_key=delivery.key(address))
+            request_id="dsar-1",
+            person=types_pb2.PersonRef(person_key=delivery.key(address)),
+            all_accounts=True,
         ),
         metadata=consent_md(delivery),
         timeout=10,

@@ -70,6 +70,8 @@ def message_sent(row: dict[str, Any], *, resend: bool) -> EventEnvelope:
             category=row["category"],
             rfc822_message_id=row["rfc822_message_id"],
             resend=resend,
+            # The batch's credit hold, so billing commits the send against it (campaign lane).
+            credit_reservation_id=row.get("credit_reservation_id") or "",
         ),
         MESSAGE_SENT,
         row,
@@ -193,6 +195,7 @@ def EXAMPLES() -> list[EventEnvelope]:
         "batch_id": "0195a3d1-3333-7abc-8def-0123456789ab",
         "contact_id": "0195a3d1-4444-7abc-8def-0123456789ab",
         "category": types_pb2.EMAIL_CATEGORY_MARKETING,
+        "credit_reservation_id": "0195a3d1-5555-7abc-8def-0123456789ab",
     }
     return [
         message_sent(row, resend=False),
