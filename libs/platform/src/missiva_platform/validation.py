@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import email_validator
 from google.protobuf.descriptor import FieldDescriptor
@@ -69,6 +70,8 @@ def has_control_characters(text: str) -> bool:
 
 def bad_text(message: Message, prefix: str = "") -> str | None:
     """The path of the first string field (nested, repeated, map) with a control character."""
+    if message.DESCRIPTOR.full_name == "google.protobuf.Struct":  # JSON attributes: by key
+        return _bad_struct(message, prefix)
     for field, value in message.ListFields():
         path = f"{prefix}{field.name}"
         if field.type == FieldDescriptor.TYPE_STRING:
@@ -100,8 +103,36 @@ def bad_text(message: Message, prefix: str = "") -> str | None:
     return None
 
 
-def check_text(message: Message) -> None:
-    """``InvalidArgument`` naming the first string field of ``message`` with a control char."""
+def _bad_struct(struct: Any, prefix: str) -> str | None:
+    for key, value in struct.fields.items():
+        path = f"{prefix.rstrip('.')}.{key}" if prefix else key
+        if has_control_characters(key):
+            return path
+        found = _bad_value(value, path)
+        if found:
+            return found
+    return None
+
+
+def _bad_value(value: Any, path: str) -> str | None:
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return path if has_control_characters(value.string_value) else None
+    if kind == "struct_value":
+        return _bad_struct(value.struct_value, f"{path}.")
+    if kind == "list_value":
+        for index, item in enumerate(value.list_value.values):
+            found = _bad_value(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
+def check_text(message: object) -> None:
+    """``InvalidArgument`` naming the first string field of ``message`` with a control char
+    (a handler registered without a deserializer gets raw bytes: nothing to look into)."""
+    if not isinstance(message, Message):
+        return
     path = bad_text(message)
     if path is not None:
         raise InvalidArgument.field(path, "contains a control character")
