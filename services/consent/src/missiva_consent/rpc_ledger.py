@@ -141,24 +141,26 @@ class LedgerRpcs(ConsentRpcs):
             raise InvalidArgument.field("chunk_size", "must not be negative")
         chunk = min(request.chunk_size or STREAM_CHUNK, MAX_BATCH)
         keys = self._keys(request.person_keys)
+        # Each page on a short-lived pooled connection, the message yielded outside it: a
+        # reader that stops reading holds no connection (pages are keyset-paged, so a change
+        # between two pages shows in the later one, as it would a moment later).
         async with self.pool.connection() as conn:
             purpose = await self.svc.purpose(conn, account, request.purpose_id, "purpose_id")
-            if keys:
-                for start in range(0, len(keys), chunk):
-                    part = keys[start : start + chunk]
-                    yield pb.StreamCheckConsentResponse(
-                        checks=await self.svc.check(conn, purpose, part)
-                    )
-                return
-            after = ""
-            while True:
+        if keys:
+            for start in range(0, len(keys), chunk):
+                async with self.pool.connection() as conn:
+                    checks = await self.svc.check(conn, purpose, keys[start : start + chunk])
+                yield pb.StreamCheckConsentResponse(checks=checks)
+            return
+        after = ""
+        while True:
+            async with self.pool.connection() as conn:
                 part = await ledger_store.keys_with_state(conn, purpose, after=after, limit=chunk)
-                if not part:
-                    return
-                yield pb.StreamCheckConsentResponse(
-                    checks=await self.svc.check(conn, purpose, part)
-                )
-                after = part[-1]
+                checks = await self.svc.check(conn, purpose, part) if part else []
+            if not part:
+                return
+            yield pb.StreamCheckConsentResponse(checks=checks)
+            after = part[-1]
 
     async def ExportProof(self, request: Any, context: Any) -> Any:
         account = current_tenant()

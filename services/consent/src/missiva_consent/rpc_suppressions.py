@@ -172,12 +172,14 @@ class SuppressionRpcs(ConsentRpcs):
             domain.from_pb(domain.REASON_PB, request.reason, "reason") if request.reason else None
         )
         before = 2**62
-        async with self.pool.connection() as conn:
-            while True:
+        while True:
+            # One page per short-lived pooled connection, yielded outside it (see
+            # StreamCheckConsent): a slow reader holds no connection.
+            async with self.pool.connection() as conn:
                 found = await suppression_store.list_suppressions(
                     conn, account, reason=reason, before=before, limit=chunk
                 )
-                if not found:
-                    return
-                yield pb.ExportSuppressionsResponse(suppressions=[e.to_pb() for e in found])
-                before = found[-1].entry_id
+            if not found:
+                return
+            yield pb.ExportSuppressionsResponse(suppressions=[e.to_pb() for e in found])
+            before = found[-1].entry_id
