@@ -69,6 +69,11 @@ HISTORY_LIMIT = 50
 
 
 MAX_IMPORT_ROWS = 100_000
+# A row is an address (at most 320 characters) and a note (at most 500): 4 KiB holds any
+# valid one even in four-byte characters. An import is at most 32 MiB however it is chunked.
+MAX_IMPORT_ROW_BYTES = 4096
+MAX_IMPORT_BYTES = 32 * 1024 * 1024
+MAX_STREAM_KEYS = 50_000  # person keys named in one StreamCheckConsent
 
 
 MAX_IMPORT_ERRORS = 100

@@ -9,7 +9,14 @@ from typing import Any
 
 from missiva.consent.v1 import consent_service_pb2 as pb
 from missiva_consent import domain
-from missiva_consent.core import CHANGE_SOURCES, GRANT_SOURCES, MAX_BATCH, STREAM_CHUNK, utc_now
+from missiva_consent.core import (
+    CHANGE_SOURCES,
+    GRANT_SOURCES,
+    MAX_BATCH,
+    MAX_STREAM_KEYS,
+    STREAM_CHUNK,
+    utc_now,
+)
 from missiva_consent.domain import Action, Change, State
 from missiva_consent.rpc_base import ConsentRpcs
 from missiva_consent.store import base as db
@@ -140,6 +147,10 @@ class LedgerRpcs(ConsentRpcs):
         if request.chunk_size < 0:
             raise InvalidArgument.field("chunk_size", "must not be negative")
         chunk = min(request.chunk_size or STREAM_CHUNK, MAX_BATCH)
+        if len(request.person_keys) > MAX_STREAM_KEYS:
+            raise InvalidArgument.field(
+                "person_keys", f"at most {MAX_STREAM_KEYS} per call (or none: every person)"
+            )
         keys = self._keys(request.person_keys)
         # Each page on a short-lived pooled connection, the message yielded outside it: a
         # reader that stops reading holds no connection (pages are keyset-paged, so a change

@@ -10,7 +10,9 @@ from missiva_consent import domain
 from missiva_consent.core import (
     ADDABLE_REASONS,
     MAX_BATCH,
+    MAX_IMPORT_BYTES,
     MAX_IMPORT_ERRORS,
+    MAX_IMPORT_ROW_BYTES,
     MAX_IMPORT_ROWS,
     STREAM_CHUNK,
 )
@@ -19,7 +21,7 @@ from missiva_consent.rpc_base import ConsentRpcs
 from missiva_consent.store import base as db
 from missiva_consent.store import suppressions as suppression_store
 from missiva_platform.auth import current_principal_or_none, current_tenant
-from missiva_platform.errors import InvalidArgument, NotFound
+from missiva_platform.errors import InvalidArgument, NotFound, ResourceExhausted
 
 
 class SuppressionRpcs(ConsentRpcs):
@@ -100,7 +102,8 @@ class SuppressionRpcs(ConsentRpcs):
         before = 2**62
         if request.page_token:
             text = db.read_page_token(request.page_token)
-            if not text.isdigit():
+            # ASCII digits only ("²" is a digit to str.isdigit) and within bigint.
+            if not (text.isascii() and text.isdigit()) or int(text) >= 2**63:
                 raise InvalidArgument.field("page_token", "is not a token from a previous page")
             before = int(text)
         reason = (
@@ -118,47 +121,57 @@ class SuppressionRpcs(ConsentRpcs):
     async def ImportSuppressions(self, request_iterator: Any, context: Any) -> Any:
         account = current_tenant()
         combined = pb.ImportSuppressionsRequest()
-        first = True
+        first, received = True, 0
+        # Each row is checked as it arrives: an oversized row or stream ends the call before
+        # the rest of it is read.
         async for chunk in request_iterator:
+            received += chunk.ByteSize()
+            if received > MAX_IMPORT_BYTES:
+                raise ResourceExhausted(
+                    f"rows: an import is at most {MAX_IMPORT_BYTES // (1024 * 1024)} MiB: "
+                    "split it into several imports"
+                )
             if first:
                 combined.reason, combined.idempotency_key = chunk.reason, chunk.idempotency_key
                 first = False
-            combined.rows.extend(chunk.rows)
-            if len(combined.rows) > MAX_IMPORT_ROWS:
-                raise InvalidArgument.field("rows", f"at most {MAX_IMPORT_ROWS} rows per import")
+            for row in chunk.rows:
+                index = len(combined.rows)
+                if index >= MAX_IMPORT_ROWS:
+                    raise InvalidArgument.field(
+                        "rows", f"at most {MAX_IMPORT_ROWS} rows per import"
+                    )
+                if row.ByteSize() > MAX_IMPORT_ROW_BYTES:
+                    raise InvalidArgument.field(
+                        f"rows[{index}]",
+                        f"row {row.row_number or index + 1} is larger than "
+                        f"{MAX_IMPORT_ROW_BYTES} bytes",
+                    )
+                combined.rows.append(row)
         reason = self._reason(combined.reason, "reason")
         principal = current_principal_or_none()
 
         async def work(conn: db.Conn) -> pb.ImportSuppressionsResponse:
             reply = pb.ImportSuppressionsResponse(received=len(combined.rows))
+            valid: list[tuple[str, str, str]] = []
             for row in combined.rows:
-                problem = ""
                 try:
-                    person_key = self.svc.keys.person_key(row.email.strip(), "email")
+                    email = row.email.strip()
+                    person_key = self.svc.keys.person_key(email, "email")
                     domain.check_text(row.note, "note", limit=500)
                 except InvalidArgument as exc:
-                    problem = exc.message
-                if problem:
                     reply.rejected += 1
                     if len(reply.errors) < MAX_IMPORT_ERRORS:
-                        reply.errors.add(row_number=row.row_number, message=problem)
+                        reply.errors.add(row_number=row.row_number, message=exc.message)
                     continue
-                _, added = await suppression_store.add_suppression(
-                    conn,
-                    SuppressionEntry(
-                        scope=account,
-                        person_key=person_key,
-                        reason=reason,
-                        source=Source.IMPORT,
-                        source_detail=principal.subject if principal else "",
-                        note=row.note,
-                        email=row.email.strip(),
-                    ),
-                )
-                if added:
-                    reply.added += 1
-                else:
-                    reply.already_suppressed += 1
+                valid.append((person_key, email, row.note))
+            reply.added = await suppression_store.import_suppressions(
+                conn,
+                scope=account,
+                reason=reason,
+                source_detail=principal.subject if principal else "",
+                rows=valid,
+            )
+            reply.already_suppressed = len(valid) - reply.added
             return reply
 
         return await self._once("ImportSuppressions", combined, pb.ImportSuppressionsResponse, work)

@@ -16,7 +16,7 @@ from missiva_consent.domain import (
 )
 from missiva_consent.store.base import Conn, consent_envelope, emit, next_version
 from missiva_platform.events import EventEnvelope
-from missiva_platform.outbox import add_event
+from missiva_platform.outbox import add_event, add_events
 
 _SUPPRESSIONS_OF_PERSON = """
 SELECT scope, person_key, reason, purpose_id, source, source_detail, note, email, created_at,
@@ -144,6 +144,75 @@ async def add_suppression(conn: Conn, entry: SuppressionEntry) -> tuple[Suppress
     added = suppression_of_row(row)
     await add_event(conn, suppressed_envelope(added, aggregate, int(row[-1])))
     return added, True
+
+
+# An import: its rows are copied into a staging table, then ONE statement adds the new entries
+# (the first row of a person wins), bumps their aggregates' versions and remembers the
+# address of entries that existed without one.
+_IMPORT_STAGING = """
+CREATE TEMPORARY TABLE suppression_import (
+    ord int NOT NULL, person_key text NOT NULL, email text NOT NULL, note text NOT NULL,
+    aggregate_id text NOT NULL
+) ON COMMIT DROP
+"""
+_COPY_IMPORT = "COPY suppression_import (ord, person_key, email, note, aggregate_id) FROM STDIN"
+_APPLY_IMPORT = f"""
+WITH rows AS (
+    SELECT DISTINCT ON (person_key) ord, person_key, email, note, aggregate_id
+    FROM suppression_import ORDER BY person_key, ord
+), added AS (
+    INSERT INTO suppressions
+        (scope, person_key, reason, purpose_id, source, source_detail, note, email)
+    SELECT %(scope)s, person_key, %(reason)s, '', %(source)s, %(detail)s, note, email
+    FROM rows ORDER BY ord
+    ON CONFLICT (scope, person_key, reason, purpose_id) DO NOTHING
+    RETURNING {SUPPRESSION_COLUMNS}
+), bumped AS (
+    INSERT INTO aggregate_versions (aggregate_id, version)
+    SELECT rows.aggregate_id, 1 FROM added JOIN rows USING (person_key)
+    ON CONFLICT (aggregate_id) DO UPDATE SET version = aggregate_versions.version + 1
+    RETURNING aggregate_id, version
+), remembered AS (
+    UPDATE suppressions AS s SET email = rows.email FROM rows
+    WHERE s.scope = %(scope)s AND s.person_key = rows.person_key AND s.reason = %(reason)s
+      AND s.purpose_id = '' AND s.email IS NULL
+)
+SELECT added.*, rows.aggregate_id, bumped.version
+FROM added JOIN rows USING (person_key) JOIN bumped USING (aggregate_id)
+ORDER BY added.entry_id
+"""
+
+
+async def import_suppressions(
+    conn: Conn,
+    *,
+    scope: str,
+    reason: Reason,
+    source_detail: str,
+    rows: Sequence[tuple[str, str, str]],
+) -> int:
+    """Add an entry (and its event) for each (person key, email, note) not yet suppressed for
+    ``reason`` in ``scope``, in bulk; returns how many were added (a person named twice is
+    added once, by their first row)."""
+    if not rows:
+        return 0
+    await conn.execute(_IMPORT_STAGING)
+    async with conn.cursor() as cur:
+        async with cur.copy(_COPY_IMPORT) as copy:
+            for index, (person_key, email, note) in enumerate(rows):
+                aggregate = domain.suppression_aggregate(scope, person_key, reason, "")
+                await copy.write_row((index, person_key, email, note, aggregate))
+        await cur.execute(
+            _APPLY_IMPORT,
+            {"scope": scope, "reason": str(reason), "source": str(Source.IMPORT),
+             "detail": source_detail},
+        )  # fmt: skip
+        added = await cur.fetchall()
+    await add_events(
+        conn,
+        [suppressed_envelope(suppression_of_row(row), row[-2], int(row[-1])) for row in added],
+    )
+    return len(added)
 
 
 def suppressed_envelope(entry: SuppressionEntry, aggregate: str, version: int) -> EventEnvelope:
