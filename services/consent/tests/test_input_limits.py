@@ -220,3 +220,78 @@ async def test_list_suppressions_refuses_a_malformed_page_token_by_name(consent,
         )
     assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert violated_field(err.value) == "page_token"
+
+
+def listings(consent, tenant, token):
+    """Each consent list RPC called with ``token`` (the least-scoped caller that may list)."""
+    admin, reader = consent.md(tenant), member(consent, tenant)
+    return {
+        "ListPurposes": lambda: consent.stub.ListPurposes(
+            pb.ListPurposesRequest(page_token=token), metadata=reader, timeout=10
+        ),
+        "ListSuppressions": lambda: consent.stub.ListSuppressions(
+            pb.ListSuppressionsRequest(page_token=token), metadata=reader, timeout=10
+        ),
+        "ListDocumentVersions": lambda: consent.stub.ListDocumentVersions(
+            pb.ListDocumentVersionsRequest(document_id="privacy", page_token=token), timeout=10
+        ),
+        "ListPrivacyRequests": lambda: consent.stub.ListPrivacyRequests(
+            pb.ListPrivacyRequestsRequest(page_token=token), metadata=admin, timeout=10
+        ),
+    }
+
+
+LISTS = ["ListPurposes", "ListSuppressions", "ListDocumentVersions", "ListPrivacyRequests"]
+
+
+@pytest.mark.parametrize("method", LISTS)
+@pytest.mark.parametrize("token", [BAD_TOKENS[0], BAD_TOKENS[1], BAD_TOKENS[5], "v1.x.y.z"])
+async def test_every_list_refuses_a_malformed_page_token_by_name(consent, method, token):
+    tenant = consent.tenant()
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await listings(consent, tenant, token)[method]()
+    assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert violated_field(err.value) == "page_token"
+
+
+async def next_suppressions_token(consent, tenant, **request) -> str:
+    for _ in range(2):
+        await consent.stub.AddSuppression(
+            pb.AddSuppressionRequest(person=consent.person(consent.email())),
+            metadata=consent.md(tenant),
+            timeout=10,
+        )
+    page = await consent.stub.ListSuppressions(
+        pb.ListSuppressionsRequest(page_size=1, **request),
+        metadata=member(consent, tenant),
+        timeout=10,
+    )
+    assert page.next_page_token
+    return page.next_page_token
+
+
+async def test_a_page_token_is_refused_by_another_listing_account_or_filter(consent):
+    tenant = consent.tenant()
+    token = await next_suppressions_token(consent, tenant)
+    second = await consent.stub.ListSuppressions(
+        pb.ListSuppressionsRequest(page_size=1, page_token=token),
+        metadata=member(consent, tenant),
+        timeout=10,
+    )
+    assert len(second.suppressions) == 1  # the token works where it came from
+    for method in ("ListPurposes", "ListDocumentVersions", "ListPrivacyRequests"):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await listings(consent, tenant, token)[method]()
+        assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT, method
+        assert violated_field(err.value) == "page_token"
+    other_account = listings(consent, consent.tenant(), token)["ListSuppressions"]
+    other_filter = consent.stub.ListSuppressions(
+        pb.ListSuppressionsRequest(page_token=token, reason=pb.SUPPRESSION_REASON_MANUAL),
+        metadata=member(consent, tenant),
+        timeout=10,
+    )
+    for call in (other_account(), other_filter):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await call
+        assert err.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert violated_field(err.value) == "page_token"

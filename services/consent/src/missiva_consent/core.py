@@ -38,6 +38,7 @@ from missiva_consent.store import unsubscribe as unsubscribe_store
 from missiva_platform import metrics
 from missiva_platform.crypto import InvalidToken
 from missiva_platform.errors import FailedPrecondition, InvalidArgument, NotFound
+from missiva_platform.pagination import PageTokens
 from missiva_platform.streams import SEND_TRANSACTIONAL_EMAIL
 
 if TYPE_CHECKING:
@@ -133,6 +134,8 @@ class ConsentCore:
         self._metrics: _Metrics | None = None
         self._platform_seeded = False
         self._salts: dict[int, bytes] = {}
+        # Signed page tokens of every list RPC (the keyring is read when first needed).
+        self.pages = PageTokens(lambda: self.keys.tokens)
 
     @property
     def metrics(self) -> _Metrics:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +14,9 @@ from missiva_consent.store import base as db
 from missiva_consent.store import documents as document_store
 from missiva_platform.auth import current_principal_or_none, current_tenant
 from missiva_platform.errors import AlreadyExists, InvalidArgument, NotFound
+from missiva_platform.pagination import page_size
+
+LIST_VERSIONS = "consent.ListDocumentVersions"
 
 
 class DocumentRpcs(ConsentRpcs):
@@ -76,27 +78,24 @@ class DocumentRpcs(ConsentRpcs):
     async def ListDocumentVersions(self, request: Any, context: Any) -> Any:
         if not request.document_id:
             raise InvalidArgument.field("document_id", "is required")
-        limit = db.page_size(request.page_size)
-        before = None
-        if request.page_token:
-            try:
-                at, version, locale = json.loads(db.read_page_token(request.page_token))
-                before = (datetime.fromisoformat(at), version, locale)
-            except (ValueError, TypeError):
-                raise InvalidArgument.field(
-                    "page_token", "is not a token from a previous page"
-                ) from None
+        limit = page_size(request.page_size)
+        accounts = self._document_accounts()
+        bound = (request.document_id, *accounts)
+        position = self.svc.pages.read(
+            request.page_token, LIST_VERSIONS, (datetime, str, str), bound_to=bound
+        )
+        before = (position[0], position[1], position[2]) if position else None
         async with self.pool.connection() as conn:
             found = await document_store.document_versions(
-                conn, self._document_accounts(), request.document_id, before=before, limit=limit + 1
+                conn, accounts, request.document_id, before=before, limit=limit + 1
             )
         reply = pb.ListDocumentVersionsResponse(
             documents=[d.to_pb(with_body=False) for d in found[:limit]]
         )
         if len(found) > limit:
             last = found[limit - 1]
-            reply.next_page_token = db.page_token(
-                json.dumps([last.published_at.isoformat(), last.version, last.locale])
+            reply.next_page_token = self.svc.pages.issue(
+                LIST_VERSIONS, [last.published_at, last.version, last.locale], bound_to=bound
             )
         return reply
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,7 +32,6 @@ from missiva_consent.dsar import (
     stamp,
 )
 from missiva_consent.rpc_base import ConsentRpcs
-from missiva_consent.store import base as db
 from missiva_consent.store import privacy_requests as dsar_store
 from missiva_consent.store.privacy_requests import RequestRow
 from missiva_platform.auth import CallerKind, Principal, current_principal_or_none
@@ -45,8 +43,11 @@ from missiva_platform.errors import (
     PermissionDenied,
     Unauthenticated,
 )
+from missiva_platform.pagination import page_size
 
 log = logging.getLogger(__name__)
+
+LIST_REQUESTS = "consent.ListPrivacyRequests"
 
 
 class PrivacyRequestRpcs(ConsentRpcs):
@@ -101,11 +102,15 @@ class PrivacyRequestRpcs(ConsentRpcs):
             if request.status not in STATUS_OF_PB:
                 raise InvalidArgument.field("status", "is not a privacy request status")
             status = STATUS_OF_PB[request.status]
-        limit = db.page_size(request.page_size)
-        after = _read_page(request.page_token)
+        limit = page_size(request.page_size)
         accounts = [principal.tenant_id]
         if principal.tenant_id == self.svc.platform:
             accounts.append("")  # Missiva's own users' requests are the platform's
+        bound = (principal.tenant_id, status)
+        position = self.svc.pages.read(
+            request.page_token, LIST_REQUESTS, (datetime, str), bound_to=bound
+        )
+        after = (position[0], position[1]) if position else _START
         async with self.svc.pool.connection() as conn:
             rows = await dsar_store.list_requests(
                 conn, accounts, status=status, after=after, limit=limit + 1
@@ -118,8 +123,8 @@ class PrivacyRequestRpcs(ConsentRpcs):
         )
         if len(rows) > limit:
             last = rows[limit - 1]
-            reply.next_page_token = db.page_token(
-                f"{last.due_at.astimezone(UTC).isoformat()}|{last.request_id}"
+            reply.next_page_token = self.svc.pages.issue(
+                LIST_REQUESTS, [last.due_at, last.request_id], bound_to=bound
             )
         return reply
 
@@ -235,17 +240,6 @@ class PrivacyRequestRpcs(ConsentRpcs):
 
 
 _START = (datetime(1970, 1, 1, tzinfo=UTC), "00000000-0000-0000-0000-000000000000")
-
-
-def _read_page(token: str) -> tuple[datetime, str]:
-    if not token:
-        return _START
-    text = db.read_page_token(token)
-    due, _, request_id = text.partition("|")
-    try:
-        return datetime.fromisoformat(due), str(uuid.UUID(request_id))
-    except ValueError:
-        raise InvalidArgument.field("page_token", "is not a token from a previous page") from None
 
 
 def _section(section: ppb.DataSection) -> dict[str, Any]:

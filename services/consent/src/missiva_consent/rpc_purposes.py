@@ -14,10 +14,14 @@ from missiva_consent.store import base as db
 from missiva_consent.store import purposes as purpose_store
 from missiva_platform.auth import current_tenant
 from missiva_platform.errors import AlreadyExists, FailedPrecondition, InvalidArgument
+from missiva_platform.pagination import page_size
 
 
 def _mask_paths(mask: field_mask_pb2.FieldMask) -> set[str]:
     return {path.removeprefix("purpose.") for path in mask.paths}
+
+
+LIST_PURPOSES = "consent.ListPurposes"
 
 
 class PurposeRpcs(ConsentRpcs):
@@ -37,8 +41,10 @@ class PurposeRpcs(ConsentRpcs):
 
     async def ListPurposes(self, request: Any, context: Any) -> Any:
         account = current_tenant()
-        limit = db.page_size(request.page_size)
-        after = db.read_page_token(request.page_token) if request.page_token else ""
+        limit = page_size(request.page_size)
+        bound = (account, request.show_archived)
+        position = self.svc.pages.read(request.page_token, LIST_PURPOSES, (str,), bound_to=bound)
+        after = position[0] if position else ""
         async with self.pool.connection() as conn:
             if account == self.svc.platform:
                 await self.svc.ensure_platform()
@@ -47,7 +53,9 @@ class PurposeRpcs(ConsentRpcs):
             )
         reply = pb.ListPurposesResponse(purposes=[p.to_pb() for p in found[:limit]])
         if len(found) > limit:
-            reply.next_page_token = db.page_token(found[limit - 1].key)
+            reply.next_page_token = self.svc.pages.issue(
+                LIST_PURPOSES, [found[limit - 1].key], bound_to=bound
+            )
         return reply
 
     async def UpdatePurpose(self, request: Any, context: Any) -> Any:

@@ -22,6 +22,9 @@ from missiva_consent.store import base as db
 from missiva_consent.store import suppressions as suppression_store
 from missiva_platform.auth import current_principal_or_none, current_tenant
 from missiva_platform.errors import InvalidArgument, NotFound, ResourceExhausted
+from missiva_platform.pagination import page_size
+
+LIST_SUPPRESSIONS = "consent.ListSuppressions"
 
 
 class SuppressionRpcs(ConsentRpcs):
@@ -98,24 +101,24 @@ class SuppressionRpcs(ConsentRpcs):
 
     async def ListSuppressions(self, request: Any, context: Any) -> Any:
         account = current_tenant()
-        limit = db.page_size(request.page_size)
-        before = 2**62
-        if request.page_token:
-            text = db.read_page_token(request.page_token)
-            # ASCII digits only ("²" is a digit to str.isdigit) and within bigint.
-            if not (text.isascii() and text.isdigit()) or int(text) >= 2**63:
-                raise InvalidArgument.field("page_token", "is not a token from a previous page")
-            before = int(text)
+        limit = page_size(request.page_size)
         reason = (
             domain.from_pb(domain.REASON_PB, request.reason, "reason") if request.reason else None
         )
+        bound = (account, reason or "")
+        position = self.svc.pages.read(
+            request.page_token, LIST_SUPPRESSIONS, (int,), bound_to=bound
+        )
+        before = position[0] if position else 2**62
         async with self.pool.connection() as conn:
             found = await suppression_store.list_suppressions(
                 conn, account, reason=reason, before=before, limit=limit + 1
             )
         reply = pb.ListSuppressionsResponse(suppressions=[e.to_pb() for e in found[:limit]])
         if len(found) > limit:
-            reply.next_page_token = db.page_token(found[limit - 1].entry_id)
+            reply.next_page_token = self.svc.pages.issue(
+                LIST_SUPPRESSIONS, [found[limit - 1].entry_id], bound_to=bound
+            )
         return reply
 
     async def ImportSuppressions(self, request_iterator: Any, context: Any) -> Any:

@@ -1,12 +1,10 @@
-"""What consent's store modules share: the connection type, pipelining, the outbox and page sizes.
+"""What consent's store modules share: the connection type, pipelining and the outbox.
 
 Every function takes an open connection and runs inside the caller's transaction.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import contextlib
 from collections.abc import Iterable
 from typing import Any
@@ -14,7 +12,6 @@ from typing import Any
 from google.protobuf.message import Message
 from psycopg import AsyncConnection, pq
 
-from missiva_platform.errors import InvalidArgument
 from missiva_platform.events import EventEnvelope, envelope
 from missiva_platform.outbox import add_event
 
@@ -83,23 +80,6 @@ async def next_version(conn: Conn, aggregate_id: str) -> int:
     row = await cur.fetchone()
     assert row is not None
     return int(row[0])
-
-
-def page_token(value: object) -> str:
-    return base64.urlsafe_b64encode(str(value).encode()).decode().rstrip("=")
-
-
-def read_page_token(token: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidArgument.field("page_token", "is not a token from a previous page") from None
-
-
-def page_size(requested: int, *, default: int = 50, cap: int = 500) -> int:
-    if requested < 0:
-        raise InvalidArgument.field("page_size", "must not be negative")
-    return min(requested or default, cap)
 
 
 def unique(values: Iterable[str]) -> list[str]:
