@@ -52,41 +52,23 @@ log = logging.getLogger(__name__)
 
 # Sources a caller may claim; the others only consent itself produces (links, feedback).
 GRANT_SOURCES = frozenset({Source.FORM, Source.IMPORT, Source.API, Source.ADMIN, Source.SIGN_UP})
-
-
 CHANGE_SOURCES = GRANT_SOURCES | {Source.PRIVACY_REQUEST}
-
-
 DOI_SOURCES = frozenset({Source.FORM, Source.API, Source.IMPORT, Source.ADMIN})
-
-
 MAX_BATCH = 1000
-
-
 STREAM_CHUNK = 500
-
-
 HISTORY_LIMIT = 50
-
-
 MAX_IMPORT_ROWS = 100_000
 # A row is an address (at most 320 characters) and a note (at most 500): 4 KiB holds any
 # valid one even in four-byte characters. An import is at most 32 MiB however it is chunked.
 MAX_IMPORT_ROW_BYTES = 4096
 MAX_IMPORT_BYTES = 32 * 1024 * 1024
 MAX_STREAM_KEYS = 50_000  # person keys named in one StreamCheckConsent
-
-
 MAX_IMPORT_ERRORS = 100
-
-
 PENDING_LIFETIME = timedelta(days=60)
-
 
 ADDABLE_REASONS = frozenset(
     {Reason.MANUAL, Reason.UNSUBSCRIBED, Reason.HARD_BOUNCE, Reason.COMPLAINT}
 )
-
 
 PREFERENCE_CHECKBOX = "Preference centre: {name} switched on"
 

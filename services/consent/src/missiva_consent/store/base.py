@@ -16,8 +16,6 @@ from missiva_platform.events import EventEnvelope, envelope
 from missiva_platform.outbox import add_event
 
 Conn = AsyncConnection[Any]
-
-
 PRODUCER = "consent"
 
 

@@ -10,9 +10,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from missiva_consent import domain
-from missiva_consent.domain import (
-    GENESIS,
-)
+from missiva_consent.domain import GENESIS
 from missiva_consent.store.base import Conn
 from missiva_consent.verify_proof import digest_of, leaf_hash, merkle_path, merkle_root
 
@@ -22,20 +20,16 @@ WHERE account_id = %s AND recorded_at < %s
 ORDER BY person_key, seq DESC
 """
 
-
 _RECORDS_BEFORE = "SELECT count(*) FROM consent_ledger WHERE account_id = %s AND recorded_at < %s"
-
 
 _LAST_DIGEST_BEFORE = """
 SELECT day, digest FROM ledger_digests WHERE account_id = %s AND day < %s
 ORDER BY day DESC LIMIT 1
 """
 
-
 _DIGEST_COLUMNS = (
     "account_id, day, chain_count, record_count, merkle_root, previous_digest, digest, sealed_at"
 )
-
 
 _INSERT_DIGEST = f"""
 INSERT INTO ledger_digests ({_DIGEST_COLUMNS.replace(", sealed_at", "")})
@@ -43,15 +37,12 @@ VALUES (%s, %s, %s, %s, %s, %s, %s)
 ON CONFLICT DO NOTHING RETURNING account_id
 """
 
-
 _DIGEST_OF_DAY = f"SELECT {_DIGEST_COLUMNS} FROM ledger_digests WHERE account_id = %s AND day = %s"
-
 
 _LATEST_DIGEST_COVERING = f"""
 SELECT {_DIGEST_COLUMNS} FROM ledger_digests
 WHERE account_id = %s AND day >= %s ORDER BY day DESC LIMIT 1
 """
-
 
 _ACCOUNTS_WITH_ENTRIES_BEFORE = """
 SELECT DISTINCT account_id FROM ledger_chains WHERE recorded_at IS NOT NULL

@@ -10,9 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from missiva_consent import domain
-from missiva_consent.domain import (
-    Document,
-)
+from missiva_consent.domain import Document
 from missiva_consent.store.base import Conn
 
 DOCUMENT_COLUMNS = (
@@ -20,14 +18,12 @@ DOCUMENT_COLUMNS = (
     "checkbox_text, material, summary_of_changes, published_at, effective_at, notice_at"
 )
 
-
 _INSERT_DOCUMENT = f"""
 INSERT INTO legal_documents ({DOCUMENT_COLUMNS})
 VALUES ({", ".join(["%s"] * 15)})
 ON CONFLICT DO NOTHING
 RETURNING account_id
 """
-
 
 _DOCUMENT_VERSION = f"""
 SELECT {DOCUMENT_COLUMNS} FROM legal_documents
@@ -44,7 +40,6 @@ WHERE account_id = ANY(%(accounts)s) AND effective_at <= %(now)s
 ORDER BY account_id, document_id, effective_at DESC, (locale = %(locale)s) DESC,
          published_at DESC
 """
-
 
 _DOCUMENT_VERSIONS = f"""
 SELECT {DOCUMENT_COLUMNS} FROM legal_documents

@@ -17,13 +17,11 @@ _DOI_COLUMNS = (
     "started_at, link_expires_at, confirmed_at, sends, last_sent_at"
 )
 
-
 _DOI_NAMES = (
     "confirmation_id", "account_id", "person_key", "email", "to_name", "purpose_ids", "source",
     "source_detail", "checkbox_text", "document_id", "document_version", "ip_hash", "user_agent",
     "locale", "started_at", "link_expires_at", "confirmed_at", "sends", "last_sent_at",
 )  # fmt: skip
-
 
 _INSERT_DOI = """
 INSERT INTO double_opt_ins (confirmation_id, account_id, person_key, email, to_name,
@@ -32,24 +30,20 @@ INSERT INTO double_opt_ins (confirmation_id, account_id, person_key, email, to_n
 VALUES (%s, %s, %s, %s, %s, %s::uuid[], %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
 """
 
-
 _DOI_FOR_UPDATE = f"""
 SELECT {_DOI_COLUMNS} FROM double_opt_ins
 WHERE confirmation_id = %s AND account_id = %s FOR UPDATE
 """
-
 
 _DOI_CONFIRMED = """
 UPDATE double_opt_ins SET confirmed_at = %s, email = NULL, to_name = NULL
 WHERE confirmation_id = %s
 """
 
-
 _DOI_RESENT = """
 UPDATE double_opt_ins SET sends = sends + 1, last_sent_at = %s, link_expires_at = %s
 WHERE confirmation_id = %s
 """
-
 
 _DOI_SENDS_TODAY = """
 SELECT coalesce(sum(sends), 0) FROM double_opt_ins
@@ -97,11 +91,9 @@ _VOID_PENDING = """
 DELETE FROM double_opt_ins WHERE account_id = %s AND person_key = %s AND confirmed_at IS NULL
 """
 
-
 _REMEMBER_VERIFIED = """
 INSERT INTO verified_users (person_key, user_id) VALUES (%s, %s) ON CONFLICT DO NOTHING
 """
-
 
 _IS_VERIFIED = "SELECT 1 FROM verified_users WHERE person_key = %s"
 

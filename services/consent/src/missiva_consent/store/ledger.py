@@ -34,12 +34,10 @@ ON CONFLICT (account_id, person_key) DO UPDATE SET seq = ledger_chains.seq
 RETURNING seq, head_hash, recorded_at
 """
 
-
 _ADVANCE_CHAIN = """
 UPDATE ledger_chains SET seq = %s, head_hash = %s, recorded_at = %s
 WHERE account_id = %s AND person_key = %s
 """
-
 
 LEDGER_COLUMNS = (
     "record_id::text, account_id, person_key, seq, purpose_id, purpose_key, action, "
@@ -48,30 +46,25 @@ LEDGER_COLUMNS = (
     "recorded_at, prev_hash, entry_hash"
 )
 
-
 _INSERT_ENTRY = f"""
 INSERT INTO consent_ledger ({LEDGER_COLUMNS.replace("::text", "")})
 VALUES ({", ".join(["%s"] * 22)})
 """
-
 
 _ENTRIES_OF_PERSON = f"""
 SELECT {LEDGER_COLUMNS} FROM consent_ledger
 WHERE account_id = %s AND person_key = %s ORDER BY seq
 """
 
-
 _RECENT_ENTRIES_OF_PERSON = f"""
 SELECT {LEDGER_COLUMNS} FROM consent_ledger
 WHERE account_id = %s AND person_key = %s ORDER BY seq DESC LIMIT %s
 """
 
-
 _STATES_OF_PERSON = """
 SELECT purpose_id::text, status, restricted, version, since FROM consent_states
 WHERE account_id = %s AND person_key = %s
 """
-
 
 _UPSERT_STATE = """
 INSERT INTO consent_states (account_id, purpose_id, person_key, status, restricted, version,
@@ -336,7 +329,6 @@ LEFT JOIN consent_states s
       AND s.person_key = k.person_key
 ORDER BY k.n
 """
-
 
 _KEYS_WITH_STATE = """
 SELECT person_key FROM consent_states

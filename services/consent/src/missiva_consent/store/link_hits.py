@@ -12,12 +12,10 @@ from missiva_consent.store.base import Conn, batch
 
 _SALT_OF_YEAR = "SELECT salt FROM ip_hash_salts WHERE year = %s"
 
-
 _NEW_SALT = """
 INSERT INTO ip_hash_salts (year, salt, retire_after) VALUES (%s, %s, %s)
 ON CONFLICT (year) DO NOTHING
 """
-
 
 _RECORD_HIT = """
 INSERT INTO link_hits (ip_hash, day, kind, account_id, person_key, seen_at)
@@ -34,7 +32,6 @@ SELECT count(*) FROM (
     LIMIT %s
 ) people
 """
-
 
 _FLAG_IP = """
 INSERT INTO ip_review_flags (ip_hash, day, distinct_people) VALUES (%s, %s, %s)

@@ -34,15 +34,12 @@ async def purge_account(conn: Conn, account_id: str) -> dict[str, int]:
 
 _ERASE_DOI = "DELETE FROM double_opt_ins WHERE person_key = %s AND (%s = '' OR account_id = %s)"
 
-
 _FORGET_SUPPRESSION_EMAILS = """
 UPDATE suppressions SET email = NULL
 WHERE person_key = %s AND email IS NOT NULL AND (%s = '' OR scope = %s)
 """
 
-
 _ERASE_HITS = "DELETE FROM link_hits WHERE person_key = %s AND (%s = '' OR account_id = %s)"
-
 
 _DOI_OF_PERSON = """
 SELECT confirmation_id::text, account_id, purpose_ids::text[], source, started_at,
@@ -50,12 +47,10 @@ SELECT confirmation_id::text, account_id, purpose_ids::text[], source, started_a
 FROM double_opt_ins WHERE person_key = %s AND (%s = '' OR account_id = %s) ORDER BY started_at
 """
 
-
 _SUPPRESSIONS_FOR_EXPORT = f"""
 SELECT {SUPPRESSION_COLUMNS} FROM suppressions
 WHERE person_key = %s AND (%s = '' OR scope = %s) ORDER BY created_at
 """
-
 
 _STATES_FOR_EXPORT = """
 SELECT s.account_id, p.key, s.status, s.restricted, s.version, s.since

@@ -9,17 +9,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from missiva_consent import domain
-from missiva_consent.domain import (
-    Basis,
-    Purpose,
-)
+from missiva_consent.domain import Basis, Purpose
 from missiva_consent.store.base import Conn
 
 PURPOSE_COLUMNS = (
     "purpose_id::text, account_id, key, name, description, kind, category, legal_basis, "
     "double_opt_in, frequency_cap_count, frequency_cap_days, state, created_at, updated_at"
 )
-
 
 _INSERT_PURPOSE = (
     """
@@ -31,19 +27,14 @@ RETURNING """
     + PURPOSE_COLUMNS
 )
 
-
 _PURPOSE_BY_ID = f"SELECT {PURPOSE_COLUMNS} FROM purposes WHERE account_id = %s AND purpose_id = %s"
-
-
 _PURPOSE_BY_KEY = f"SELECT {PURPOSE_COLUMNS} FROM purposes WHERE account_id = %s AND key = %s"
-
 
 _PURPOSES_OF_ACCOUNT = f"""
 SELECT {PURPOSE_COLUMNS} FROM purposes
 WHERE account_id = %(account)s AND (%(archived)s OR state = 'active') AND key > %(after)s
 ORDER BY key LIMIT %(limit)s
 """
-
 
 _UPDATE_PURPOSE = f"""
 UPDATE purposes SET name = %s, description = %s, double_opt_in = %s, frequency_cap_count = %s,

@@ -9,11 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from missiva_consent import domain
-from missiva_consent.domain import (
-    Reason,
-    Source,
-    SuppressionEntry,
-)
+from missiva_consent.domain import Reason, Source, SuppressionEntry
 from missiva_consent.store.base import Conn, consent_envelope, emit, next_version
 from missiva_platform.events import EventEnvelope
 from missiva_platform.outbox import add_event, add_events
@@ -73,37 +69,31 @@ WITH added AS (
 SELECT added.*, bumped.version FROM added, bumped
 """
 
-
 _FIND_SUPPRESSION = f"""
 SELECT {SUPPRESSION_COLUMNS} FROM suppressions
 WHERE scope = %s AND person_key = %s AND reason = %s AND purpose_id = %s
 """
-
 
 _REMEMBER_EMAIL = """
 UPDATE suppressions SET email = %s
 WHERE scope = %s AND person_key = %s AND reason = %s AND purpose_id = %s AND email IS NULL
 """
 
-
 _DELETE_SUPPRESSION = """
 DELETE FROM suppressions
 WHERE scope = %s AND person_key = %s AND reason = %s AND purpose_id = %s
 """
-
 
 _LOG_REMOVAL = """
 INSERT INTO suppression_removals (scope, person_key, reason, purpose_id, note, removed_by)
 VALUES (%s, %s, %s, %s, %s, %s)
 """
 
-
 _LIST_SUPPRESSIONS = f"""
 SELECT {SUPPRESSION_COLUMNS} FROM suppressions
 WHERE scope = %(scope)s AND entry_id < %(before)s AND (%(reason)s = '' OR reason = %(reason)s)
 ORDER BY entry_id DESC LIMIT %(limit)s
 """
-
 
 _SELF_LIFTED = f"""
 DELETE FROM suppressions
@@ -209,8 +199,7 @@ async def import_suppressions(
         )  # fmt: skip
         added = await cur.fetchall()
     await add_events(
-        conn,
-        [suppressed_envelope(suppression_of_row(row), row[-2], int(row[-1])) for row in added],
+        conn, [suppressed_envelope(suppression_of_row(row), row[-2], int(row[-1])) for row in added]
     )
     return len(added)
 

@@ -11,12 +11,7 @@ from typing import Any
 
 import msgspec
 
-from missiva_consent.domain import (
-    Purpose,
-    State,
-    Status,
-    SuppressionEntry,
-)
+from missiva_consent.domain import Purpose, State, Status, SuppressionEntry
 from missiva_consent.store.base import Conn
 from missiva_consent.store.ledger import LEDGER_COLUMNS, AppendPlan, entry_params
 from missiva_consent.store.purposes import PURPOSE_COLUMNS, purpose_of_row
@@ -24,8 +19,6 @@ from missiva_platform.events import EventEnvelope
 from missiva_platform.outbox import outbox_row
 
 _PURPOSE_WIDTH = len(PURPOSE_COLUMNS.split(","))
-
-
 _P_PURPOSE_COLUMNS = ", ".join("p." + column.strip() for column in PURPOSE_COLUMNS.split(","))
 
 
@@ -44,7 +37,6 @@ LEFT JOIN consent_states s ON s.account_id = %(account)s AND s.person_key = %(pe
 LEFT JOIN aggregate_versions v ON v.aggregate_id = %(aggregate)s
 """
 
-
 _APPLY_UNSUBSCRIBE = """
 SELECT applied, suppression_added, people FROM consent_apply_unsubscribe(
     %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::uuid, %s, %s, %s::jsonb,
@@ -52,9 +44,7 @@ SELECT applied, suppression_added, people FROM consent_apply_unsubscribe(
     %s, %s, %s, %s, %s)
 """
 
-
 _LEDGER_NAMES = LEDGER_COLUMNS.replace("::text", "").split(", ")
-
 
 _STATE_NAMES = (
     "account_id", "purpose_id", "person_key", "status", "restricted", "version", "since",
