@@ -12,9 +12,11 @@ import pytest
 
 from missiva.consent.v1 import consent_service_pb2 as pb
 from missiva.consent.v1 import events_pb2
-from missiva_consent import jobs, store
+from missiva_consent import jobs
 from missiva_consent import verify_proof as verifier
 from missiva_consent.domain import Action, Change, Evidence, Source
+from missiva_consent.store import ledger as ledger_store
+from missiva_consent.store import purposes as purpose_store
 from missiva_consent.verify_proof import entry_hash
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -48,9 +50,9 @@ YESTERDAY = datetime.now(UTC) - timedelta(days=1)
 async def append_yesterday(consent, tenant, email, purpose_id, action=Action.GRANT):
     """Entries as if made yesterday, so that yesterday can be sealed for real."""
     async with await psycopg.AsyncConnection.connect(consent.url) as conn, conn.transaction():
-        purpose = await store.find_purpose(conn, tenant, purpose_id)
+        purpose = await purpose_store.find_purpose(conn, tenant, purpose_id)
         change = Change(action, Evidence(source=Source.ADMIN, checkbox_text="ok"), purpose)
-        await store.append(conn, tenant, consent.key(email), [change], now=YESTERDAY)
+        await ledger_store.append(conn, tenant, consent.key(email), [change], now=YESTERDAY)
 
 
 async def seal_yesterday(consent):

@@ -18,7 +18,7 @@ from missiva.common.v1 import types_pb2
 from missiva.consent.v1 import consent_service_pb2 as pb
 from missiva.identity.v1 import events_pb2 as identity_events
 from missiva.privacy.v1 import privacy_service_pb2 as ppb
-from missiva_consent import dsar_store
+from missiva_consent.store import privacy_requests as dsar_store
 from missiva_platform.events import envelope
 from missiva_platform.privacy import SERVICE_FULL_NAME, Person
 

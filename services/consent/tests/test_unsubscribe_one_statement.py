@@ -1,6 +1,6 @@
 """The one-statement unsubscribe: prepared without a lock, applied only on an unchanged head.
 
-``ConsentService.unsubscribe`` reads the chain head and state, prepares the rows in Python
+``ConsentCore.unsubscribe`` reads the chain head and state, prepares the rows in Python
 and hands them to ``consent_apply_unsubscribe``, which re-checks the head under its lock.
 These tests prove the stored rows are the ones the proof script accepts, and that a head or
 suppression that moved between read and write leaves nothing behind and the locking path
@@ -14,8 +14,9 @@ import json
 import pytest
 
 from missiva.consent.v1 import consent_service_pb2 as pb
-from missiva_consent import store
 from missiva_consent import verify_proof as verifier
+from missiva_consent.store import ledger as ledger_store
+from missiva_consent.store import unsubscribe as unsubscribe_store
 
 from .test_unsubscribe import tokens, unsubscribe
 
@@ -23,18 +24,18 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 class Spy:
-    """Counts what ``store.apply_unsubscribe`` answered: applied or head moved (None)."""
+    """Counts what ``apply_unsubscribe`` answered: applied or head moved (None)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.answers: list[object] = []
-        real = store.apply_unsubscribe
+        real = unsubscribe_store.apply_unsubscribe
 
         async def spy(*args, **kwargs):
             answer = await real(*args, **kwargs)
             self.answers.append(answer)
             return answer
 
-        monkeypatch.setattr(store, "apply_unsubscribe", spy)
+        monkeypatch.setattr(unsubscribe_store, "apply_unsubscribe", spy)
 
 
 async def proof(consent, tenant, email) -> dict:
@@ -94,7 +95,7 @@ async def test_a_head_that_moved_writes_nothing_and_the_locking_path_finishes(co
     offers = await consent.purpose(tenant, "offers")
     await consent.grant(tenant, email, newsletter.purpose_id)
     links = await tokens(consent, tenant, email, newsletter.purpose_id)
-    real_read = store.read_for_unsubscribe
+    real_read = unsubscribe_store.read_for_unsubscribe
 
     async def read_then_someone_writes(*args, **kwargs):
         read = await real_read(*args, **kwargs)
@@ -102,7 +103,7 @@ async def test_a_head_that_moved_writes_nothing_and_the_locking_path_finishes(co
             await consent.grant(tenant, email, offers.purpose_id)  # the head moves on
         return read
 
-    monkeypatch.setattr(store, "read_for_unsubscribe", read_then_someone_writes)
+    monkeypatch.setattr(unsubscribe_store, "read_for_unsubscribe", read_then_someone_writes)
     reply = await unsubscribe(consent, links.unsubscribe_token)
 
     assert not reply.already_unsubscribed
@@ -128,14 +129,14 @@ async def test_a_suppression_that_changed_meanwhile_rolls_back_and_the_lock_fini
     purpose = await consent.purpose(tenant)
     await consent.grant(tenant, email, purpose.purpose_id)
     links = await tokens(consent, tenant, email, purpose.purpose_id)
-    real_read = store.read_for_unsubscribe
+    real_read = unsubscribe_store.read_for_unsubscribe
 
     async def stale_version(*args, **kwargs):
         read = await real_read(*args, **kwargs)
         # As if the entry had been added and removed since: its event version is stale.
         return dataclasses.replace(read, suppression_version=read.suppression_version + 5)
 
-    monkeypatch.setattr(store, "read_for_unsubscribe", stale_version)
+    monkeypatch.setattr(unsubscribe_store, "read_for_unsubscribe", stale_version)
     reply = await unsubscribe(consent, links.unsubscribe_token)
 
     assert not reply.already_unsubscribed
@@ -203,7 +204,7 @@ async def test_both_paths_take_their_locks_in_one_order(consent, monkeypatch):
     here the locking path holds the (first) visit row while the other statement runs."""
     service = consent.app.services[0].servicer.svc
     one_statement = service._unsubscribe_in_one_statement
-    real_append = store.append
+    real_append = ledger_store.append
     tenant, email = consent.tenant(), consent.email()
     first, second = await consent.purpose(tenant, "first"), await consent.purpose(tenant, "second")
     for purpose in (first, second):
@@ -220,7 +221,7 @@ async def test_both_paths_take_their_locks_in_one_order(consent, monkeypatch):
         return await real_append(conn, account_id, person_key, changes, **kwargs)
 
     monkeypatch.setattr(service, "_unsubscribe_in_one_statement", first_locks)
-    monkeypatch.setattr(store, "append", slow_append)
+    monkeypatch.setattr(ledger_store, "append", slow_append)
     locking = asyncio.ensure_future(unsubscribe(consent, links[0].unsubscribe_token))
     await asyncio.sleep(0.2)
     replies = await asyncio.gather(locking, unsubscribe(consent, links[1].unsubscribe_token))

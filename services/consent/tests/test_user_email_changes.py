@@ -18,8 +18,8 @@ from missiva.consent.v1 import consent_service_pb2 as pb
 from missiva.identity.v1 import events_pb2 as identity_events
 from missiva.identity.v1 import identity_service_pb2
 from missiva.privacy.v1 import privacy_service_pb2 as ppb
-from missiva_consent import dsar_store
 from missiva_consent.events import HANDLERS
+from missiva_consent.store import privacy_requests as dsar_store
 from missiva_platform.events import EventEnvelope, envelope
 from missiva_platform.privacy import EXPORT_REPLY, DataSection, export_reply
 

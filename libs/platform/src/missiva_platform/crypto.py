@@ -241,6 +241,17 @@ class TokenKeyring(_Keyring):
         )
         return f"{signing_input}.{self._mac(self._keys[self._primary], signing_input)}"
 
+    def derive(self, label: str) -> TokenKeyring:
+        """A keyring of the same key ids whose keys are HMAC(key, ``label``): tokens of one
+        use (page tokens, say) then never verify as another's, whatever their purpose."""
+        if not label:
+            raise ValueError("label must not be empty")
+        derived = {
+            kid: hmac.new(key, f"missiva-derive:{label}".encode(), hashlib.sha256).digest()
+            for kid, key in self._keys.items()
+        }
+        return TokenKeyring(derived, self._primary)
+
     def verify(self, token: str, purpose: str, *, now: datetime | None = None) -> dict[str, Any]:
         """Check ``token`` and return the claims it was signed with.
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from missiva.consent.v1 import consent_service_pb2_grpc
 from missiva_consent import SERVICE_NAME
 from missiva_consent.config import ConsentSettings
+from missiva_consent.core import ConsentCore
 from missiva_consent.dsar import PrivacyRequests
 from missiva_consent.events import add_consumers
 from missiva_consent.jobs import COMMANDS
@@ -14,7 +15,7 @@ from missiva_consent.legal_defaults import COMMANDS as DOCUMENT_COMMANDS
 from missiva_consent.legal_defaults import ConsentApp
 from missiva_consent.privacy import ConsentPrivacy
 from missiva_consent.retention import rules
-from missiva_consent.servicer import ACCESS_RULES, ConsentService, ConsentServicer
+from missiva_consent.servicer import ACCESS_RULES, ConsentServicer
 from missiva_platform.auth import JwksSource
 from missiva_platform.privacy import add_privacy_service
 from missiva_platform.service import ServiceApp, run_cli
@@ -32,7 +33,7 @@ def build(settings: ConsentSettings, *, jwks: JwksSource | None = None) -> Servi
         retention_rules=rules(settings),
         jwks=jwks,
     )
-    service = ConsentService(app)
+    service = ConsentCore(app)
     requests = PrivacyRequests(service)
     app.add_service(
         consent_service_pb2_grpc.add_ConsentServiceServicer_to_server,

@@ -35,8 +35,6 @@ never hold the content in clear. Until then ``export_url`` is a signed link
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import uuid
 from dataclasses import dataclass, replace
@@ -49,18 +47,19 @@ from missiva.common.v1 import types_pb2
 from missiva.consent.v1 import consent_service_pb2 as pb
 from missiva.privacy.v1 import events_pb2 as privacy_events
 from missiva.privacy.v1 import privacy_service_pb2 as ppb
-from missiva_consent import domain, dsar_store, store
+from missiva_consent import domain
 from missiva_consent.domain import LinkScope
-from missiva_consent.dsar_store import Progress, RequestRow
 from missiva_consent.keys import link_ip_hash
+from missiva_consent.store import base as db
+from missiva_consent.store import privacy_requests as dsar_store
+from missiva_consent.store.privacy_requests import Progress, RequestRow
 from missiva_platform import metrics
 from missiva_platform.auth import CallerKind, Principal, current_principal_or_none
 from missiva_platform.bus import ConsumerSpec
-from missiva_platform.crypto import DecryptionError, InvalidToken
+from missiva_platform.crypto import InvalidToken
 from missiva_platform.errors import (
     FailedPrecondition,
     InvalidArgument,
-    NotFound,
     PermissionDenied,
     Unauthenticated,
 )
@@ -71,7 +70,7 @@ from missiva_platform.privacy import ERASURE_REPLY, EXPORT_REPLY, erase_subject,
 from missiva_platform.streams import commands_stream
 
 if TYPE_CHECKING:
-    from missiva_consent.servicer import ConsentService
+    from missiva_consent.core import ConsentCore
     from missiva_platform.service import ServiceApp
 
 log = logging.getLogger(__name__)
@@ -103,7 +102,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _stamp(moment: datetime) -> timestamp_pb2.Timestamp:
+def stamp(moment: datetime) -> timestamp_pb2.Timestamp:
     stamp = timestamp_pb2.Timestamp()
     stamp.FromDatetime(moment.astimezone(UTC))
     return stamp
@@ -143,9 +142,10 @@ class _Metrics:
 
 
 class PrivacyRequests:
-    """The operations behind the privacy-request RPCs and the reply consumers."""
+    """Opening a privacy request, the services' answers, and what the RPCs share
+    (``rpc_privacy.py`` reads, extends and downloads)."""
 
-    def __init__(self, service: ConsentService) -> None:
+    def __init__(self, service: ConsentCore) -> None:
         self.svc = service
         self._metrics: _Metrics | None = None
 
@@ -165,7 +165,7 @@ class PrivacyRequests:
 
     # -- who is asking ---------------------------------------------------------------------
 
-    def _verified_scope(self, token: str, field_name: str) -> LinkScope:
+    def verified_scope(self, token: str, field_name: str) -> LinkScope:
         try:
             claims = self.svc.keys.tokens.verify(token, domain.MY_DATA)
         except InvalidToken as exc:
@@ -178,10 +178,10 @@ class PrivacyRequests:
             raise InvalidArgument.field(field_name, "this link is not valid")
         return scope
 
-    async def _requester(self, conn: store.Conn, request: Any) -> Requester:
+    async def _requester(self, conn: db.Conn, request: Any) -> Requester:
         ref = request.person
         if request.verification_token:
-            scope = self._verified_scope(request.verification_token, "verification_token")
+            scope = self.verified_scope(request.verification_token, "verification_token")
             if ref.HasField("user_id"):
                 raise InvalidArgument.field("person.user_id", "not with a verification_token")
             if ref.person_key or (ref.HasField("email") and ref.email.strip()):
@@ -206,7 +206,7 @@ class PrivacyRequests:
             raise PermissionDenied("services do not open privacy requests")
         if ref.HasField("user_id"):
             return await self._self_requester(conn, principal, ref)
-        if not _may_manage(principal, WRITE_SCOPE):
+        if not may_manage(principal, WRITE_SCOPE):
             raise PermissionDenied(
                 "only an account admin, or an API key with the privacy:write scope, opens a "
                 "request for a contact; to ask about yourself, name your own user id"
@@ -222,7 +222,7 @@ class PrivacyRequests:
             idempotency_scope=principal.tenant_id,
         )
 
-    async def _self_requester(self, conn: store.Conn, principal: Principal, ref: Any) -> Requester:
+    async def _self_requester(self, conn: db.Conn, principal: Principal, ref: Any) -> Requester:
         """One of our users about themselves: ONE request, carrying their current person key
         and their user id.
 
@@ -275,7 +275,7 @@ class PrivacyRequests:
         async with self.svc.pool.connection() as conn:
             requester = await self._requester(conn, request)
 
-        async def work(conn: store.Conn) -> pb.OpenPrivacyRequestResponse:
+        async def work(conn: db.Conn) -> pb.OpenPrivacyRequestResponse:
             row = await self._open_in(conn, requester, kind, request.client.ip_address)
             progress = [Progress(service, None, None) for service in self.services]
             return pb.OpenPrivacyRequestResponse(privacy_request=self.to_pb(row, progress))
@@ -290,9 +290,7 @@ class PrivacyRequests:
         )
         return reply
 
-    async def _open_in(
-        self, conn: store.Conn, requester: Requester, kind: str, ip: str
-    ) -> RequestRow:
+    async def _open_in(self, conn: db.Conn, requester: Requester, kind: str, ip: str) -> RequestRow:
         now = _now()
         ip_hash = link_ip_hash(await self.svc.link_salt(conn, now), ip, now) if ip else None
         row = RequestRow(
@@ -349,210 +347,26 @@ class PrivacyRequests:
             kind=KIND_PB[row.kind],  # type: ignore[arg-type]
             person=_person_ref(row),
             status=STATUS_PB[row.status],  # type: ignore[arg-type]
-            opened_at=_stamp(row.opened_at),
-            due_at=_stamp(row.due_at),
+            opened_at=stamp(row.opened_at),
+            due_at=stamp(row.due_at),
             extension_reason=row.extension_reason,
             rejection_reason=row.rejection_reason,
             export_url=self.export_url(row, _now()),
         )
         if row.completed_at is not None:
-            message.completed_at.CopyFrom(_stamp(row.completed_at))
+            message.completed_at.CopyFrom(stamp(row.completed_at))
         order = {service: index for index, service in enumerate(self.services)}
         for item in sorted(progress, key=lambda p: (order.get(p.service, len(order)), p.service)):
             entry = message.services.add(
                 service=item.service, completed=item.answered_at is not None
             )
             if item.answered_at is not None:
-                entry.completed_at.CopyFrom(_stamp(item.answered_at))
+                entry.completed_at.CopyFrom(stamp(item.answered_at))
             if item.answer:
                 erased = privacy_events.PersonDataErased.FromString(item.answer)
                 entry.erased.extend(erased.erased)
                 entry.retained.extend(erased.retained)
         return message
-
-    async def get(self, request: pb.GetPrivacyRequestRequest) -> pb.GetPrivacyRequestResponse:
-        request_id = _request_id(request.request_id, "request_id")
-        scope = (
-            self._verified_scope(request.verification_token, "verification_token")
-            if request.verification_token
-            else None
-        )
-        principal = current_principal_or_none()
-        if scope is None and principal is None:
-            raise Unauthenticated(
-                "this call needs an access token or the verification_token of a my-data link"
-            )
-        async with self.svc.pool.connection() as conn:
-            row = await dsar_store.find_request(conn, request_id)
-            if row is None or not self._may_see(row, principal, scope):
-                raise NotFound(f"request_id: no privacy request {request_id}")
-            progress = await dsar_store.progress_of(conn, [row.request_id])
-        return pb.GetPrivacyRequestResponse(
-            privacy_request=self.to_pb(row, progress[row.request_id])
-        )
-
-    def _may_see(
-        self, row: RequestRow, principal: Principal | None, scope: LinkScope | None
-    ) -> bool:
-        if scope is not None:
-            return (row.account_id, row.person_key) == (scope.account_id, scope.person_key)
-        if principal is None or principal.kind is CallerKind.SERVICE:
-            return False
-        if row.account_id == "":
-            if row.user_id == principal.subject and principal.kind is CallerKind.USER:
-                return True
-            return principal.tenant_id == self.svc.platform and _may_manage(principal, READ_SCOPE)
-        return row.account_id == principal.tenant_id and _may_manage(principal, READ_SCOPE)
-
-    async def list_requests(
-        self, request: pb.ListPrivacyRequestsRequest
-    ) -> pb.ListPrivacyRequestsResponse:
-        principal = current_principal_or_none()
-        if principal is None or not principal.tenant_id:
-            raise PermissionDenied("this call needs a caller acting for an account")
-        if not _may_manage(principal, READ_SCOPE):
-            raise PermissionDenied(
-                "only an account admin, or an API key with the privacy:read scope, lists "
-                "privacy requests"
-            )
-        status = ""
-        if request.status:
-            if request.status not in STATUS_OF_PB:
-                raise InvalidArgument.field("status", "is not a privacy request status")
-            status = STATUS_OF_PB[request.status]
-        limit = store.page_size(request.page_size)
-        after = _read_page(request.page_token)
-        accounts = [principal.tenant_id]
-        if principal.tenant_id == self.svc.platform:
-            accounts.append("")  # Missiva's own users' requests are the platform's
-        async with self.svc.pool.connection() as conn:
-            rows = await dsar_store.list_requests(
-                conn, accounts, status=status, after=after, limit=limit + 1
-            )
-            progress = await dsar_store.progress_of(conn, [r.request_id for r in rows[:limit]])
-        reply = pb.ListPrivacyRequestsResponse(
-            privacy_requests=[self.to_pb(r, progress[r.request_id]) for r in rows[:limit]]
-        )
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            reply.next_page_token = store.page_token(
-                f"{last.due_at.astimezone(UTC).isoformat()}|{last.request_id}"
-            )
-        return reply
-
-    async def extend(
-        self, request: pb.ExtendPrivacyRequestRequest
-    ) -> pb.ExtendPrivacyRequestResponse:
-        request_id = _request_id(request.request_id, "request_id")
-        principal = current_principal_or_none()
-        if principal is None or not principal.tenant_id:
-            raise PermissionDenied("this call needs a caller acting for an account")
-        if not _may_manage(principal, WRITE_SCOPE):
-            raise PermissionDenied(
-                "only an account admin, or an API key with the privacy:write scope, extends a "
-                "privacy request"
-            )
-        if not 1 <= request.days <= MAX_EXTENSION_DAYS:
-            raise InvalidArgument.field("days", f"must be 1 to {MAX_EXTENSION_DAYS}")
-        reason = request.reason.strip()
-        if not reason:
-            raise InvalidArgument.field("reason", "is required: the person is told why")
-        if len(reason) > MAX_REASON:
-            raise InvalidArgument.field("reason", f"must be at most {MAX_REASON} characters")
-        now = _now()
-        async with self.svc.pool.connection() as conn, conn.transaction():
-            row = await dsar_store.find_request(conn, request_id, lock=True)
-            if row is None or not self._may_see(row, principal, None):
-                raise NotFound(f"request_id: no privacy request {request_id}")
-            if row.completed_at is not None or row.status == "rejected":
-                raise FailedPrecondition("the request is finished: there is nothing to extend")
-            if row.extension_reason:
-                raise FailedPrecondition("the request was extended already (once at most)")
-            if row.due_at <= now:
-                raise FailedPrecondition(
-                    "the deadline has passed: an extension must be announced before it"
-                )
-            extended = await dsar_store.extend(
-                conn, request_id, days=request.days, reason=reason, now=now
-            )
-            assert extended is not None  # the row is locked and every condition held
-            progress = await dsar_store.progress_of(conn, [request_id])
-        log.info("privacy request extended", extra={"request_id": request_id, "days": request.days})
-        return pb.ExtendPrivacyRequestResponse(
-            privacy_request=self.to_pb(extended, progress[request_id])
-        )
-
-    # -- download ----------------------------------------------------------------------------
-
-    async def download(
-        self, request: pb.DownloadPrivacyExportRequest
-    ) -> pb.DownloadPrivacyExportResponse:
-        if not request.token:
-            raise InvalidArgument.field("token", "is required")
-        try:
-            claims = self.svc.keys.tokens.verify(request.token, EXPORT_TOKEN)
-        except InvalidToken as exc:
-            message = domain.TOKEN_MESSAGES[exc.reason]
-            if exc.reason == "expired":
-                raise FailedPrecondition(
-                    "this export has expired", [("EXPORT_EXPIRED", "token", message)]
-                ) from None
-            raise InvalidArgument.field("token", message) from None
-        request_id = _request_id(str(claims.get("r", "")), "token")
-        now = _now()
-        async with self.svc.pool.connection() as conn:
-            row = await dsar_store.find_request(conn, request_id)
-            if row is None or row.kind != "export":
-                raise NotFound("this export does not exist")
-            if row.completed_at is None:
-                raise FailedPrecondition("this export is not complete yet")
-            expires = row.completed_at + self.export_window
-            if row.export_deleted_at is not None or expires <= now:
-                raise FailedPrecondition(
-                    "this export has expired: its content was deleted",
-                    [("EXPORT_EXPIRED", "token", "ask for a new export")],
-                )
-            parts = await dsar_store.parts_of(conn, request_id)
-        bundle = self._bundle(row, parts)
-        log.info(
-            "privacy export downloaded",
-            extra={"request_id": request_id, "services": len(parts)},
-        )
-        return pb.DownloadPrivacyExportResponse(
-            request_id=request_id,
-            media_type="application/json",
-            file_name=f"missiva-export-{request_id}.json",
-            content=bundle,
-            expires_at=_stamp(expires),
-        )
-
-    def _bundle(self, row: RequestRow, parts: list[tuple[str, bytes]]) -> bytes:
-        cipher = self.svc.keys.field_cipher
-        services = []
-        for service, sealed in parts:
-            try:
-                clear = cipher.decrypt(sealed, _aad(row.request_id, service))
-            except DecryptionError as exc:  # a retired key or tampering: say so, loudly
-                log.error(
-                    "privacy export part does not decrypt",
-                    extra={"request_id": row.request_id, "service": service, "reason": exc.reason},
-                )
-                raise FailedPrecondition(
-                    f"the part of {service} cannot be read; the operators were alerted"
-                ) from None
-            answer = privacy_events.PersonDataExported.FromString(clear)
-            services.append(
-                {"service": service, "sections": [_section(s) for s in answer.sections]}
-            )
-        document = {
-            "request_id": row.request_id,
-            "kind": row.kind,
-            "opened_at": domain.fmt_time(row.opened_at),
-            "completed_at": domain.fmt_time(row.completed_at) if row.completed_at else None,
-            "person": {"person_key": row.person_key, "user_id": row.user_id},
-            "services": services,
-        }
-        return json.dumps(document, ensure_ascii=False, indent=1).encode("utf-8")
 
     # -- the services' answers -----------------------------------------------------------------
 
@@ -595,7 +409,7 @@ class PrivacyRequests:
             )
             return
         sealed = self.svc.keys.field_cipher.encrypt(
-            reply.SerializeToString(), _aad(row.request_id, reply.service)
+            reply.SerializeToString(), export_aad(row.request_id, reply.service)
         )
         await dsar_store.save_part(conn, row.request_id, reply.service, sealed)
         await self._maybe_complete(conn, row, reply.service, now)
@@ -680,13 +494,13 @@ def opened_envelope(row: RequestRow) -> EventEnvelope:
         request_id=row.request_id,
         kind=KIND_PB[row.kind],  # type: ignore[arg-type]
         person=_person_ref(row),
-        due_at=_stamp(row.due_at),
+        due_at=stamp(row.due_at),
     )
     return envelope(
         message,
         subject=OPENED_SUBJECT,
         tenant_id=row.account_id,
-        producer=store.PRODUCER,
+        producer=db.PRODUCER,
         aggregate_id=row.request_id,
         aggregate_version=1,
     )
@@ -702,7 +516,7 @@ def command_envelope(row: RequestRow, service: str, email: str | None) -> EventE
         "request_id": row.request_id,
         "person": person,
         "service": service,
-        "due_at": _stamp(row.due_at),
+        "due_at": stamp(row.due_at),
         # A user's request about themselves has no account: it says so, explicitly.
         "all_accounts": not row.account_id,
     }
@@ -712,7 +526,7 @@ def command_envelope(row: RequestRow, service: str, email: str | None) -> EventE
     else:
         command = privacy_events.ErasePersonDataCommand(**fields)
         subject = erase_subject(service)
-    return envelope(command, subject=subject, tenant_id=row.account_id, producer=store.PRODUCER)
+    return envelope(command, subject=subject, tenant_id=row.account_id, producer=db.PRODUCER)
 
 
 def completed_envelope(row: RequestRow, services: list[str]) -> EventEnvelope:
@@ -726,7 +540,7 @@ def completed_envelope(row: RequestRow, services: list[str]) -> EventEnvelope:
         message,
         subject=COMPLETED_SUBJECT,
         tenant_id=row.account_id,
-        producer=store.PRODUCER,
+        producer=db.PRODUCER,
         aggregate_id=row.request_id,
         aggregate_version=2,
     )
@@ -767,7 +581,7 @@ def examples(services: tuple[str, ...]) -> list[EventEnvelope]:
 # ------------------------------------------------------------------------------ helpers
 
 
-def _may_manage(principal: Principal, scope: str) -> bool:
+def may_manage(principal: Principal, scope: str) -> bool:
     """An account admin, or an API key holding ``scope``."""
     if principal.kind is CallerKind.USER:
         return bool(principal.roles & domain.ADMIN_ROLES)
@@ -783,48 +597,14 @@ def _person_ref(row: RequestRow) -> types_pb2.PersonRef:
     return person
 
 
-def _aad(request_id: str, service: str) -> str:
+def export_aad(request_id: str, service: str) -> str:
     return f"privacy_export:{request_id}:{service}"
 
 
-def _request_id(value: str, field_name: str) -> str:
+def parse_request_id(value: str, field_name: str) -> str:
     if not value:
         raise InvalidArgument.field(field_name, "is required")
     try:
         return str(uuid.UUID(value))
     except ValueError:
         raise InvalidArgument.field(field_name, "is not a privacy request id") from None
-
-
-_START = (datetime(1970, 1, 1, tzinfo=UTC), "00000000-0000-0000-0000-000000000000")
-
-
-def _read_page(token: str) -> tuple[datetime, str]:
-    if not token:
-        return _START
-    text = store.read_page_token(token)
-    due, _, request_id = text.partition("|")
-    try:
-        return datetime.fromisoformat(due), str(uuid.UUID(request_id))
-    except ValueError:
-        raise InvalidArgument.field("page_token", "is not a token from a previous page") from None
-
-
-def _section(section: ppb.DataSection) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "name": section.name,
-        "description": section.description,
-        "media_type": section.media_type,
-    }
-    content = bytes(section.content)
-    if section.media_type == "application/json":
-        try:
-            item["content"] = json.loads(content)
-            return item
-        except ValueError:
-            pass
-    try:
-        item["content_text"] = content.decode("utf-8")
-    except UnicodeDecodeError:
-        item["content_base64"] = base64.b64encode(content).decode("ascii")
-    return item

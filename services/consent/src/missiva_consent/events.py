@@ -30,7 +30,7 @@ from missiva.campaign.v1 import events_pb2 as campaign_events
 from missiva.delivery.v1 import delivery_service_pb2
 from missiva.delivery.v1 import events_pb2 as delivery_events
 from missiva.identity.v1 import events_pb2 as identity_events
-from missiva_consent import domain, dsar, dsar_store, notices, store
+from missiva_consent import domain, dsar, notices
 from missiva_consent.config import DEFAULT_PLATFORM_ACCOUNT, ConsentSettings
 from missiva_consent.domain import (
     Action,
@@ -43,6 +43,13 @@ from missiva_consent.domain import (
     Status,
     SuppressionEntry,
 )
+from missiva_consent.store import base as db
+from missiva_consent.store import double_opt_ins as doi_store
+from missiva_consent.store import ledger as ledger_store
+from missiva_consent.store import people as people_store
+from missiva_consent.store import privacy_requests as dsar_store
+from missiva_consent.store import purposes as purpose_store
+from missiva_consent.store import suppressions as suppression_store
 from missiva_platform.bus import ConsumerSpec
 from missiva_platform.events import EventEnvelope, envelope, unpack
 from missiva_platform.privacy import DataSection, Erasure, Retained, erasure_reply, export_reply
@@ -121,10 +128,10 @@ class ConsentConsumers:
         }
 
     async def _marketing(self, conn: Any) -> domain.Purpose:
-        purpose = await store.find_purpose(conn, self.platform, "marketing")
+        purpose = await purpose_store.find_purpose(conn, self.platform, "marketing")
         if purpose is None:  # first event before any RPC: seed in this transaction
-            await store.seed_platform_purposes(conn, self.platform)
-            purpose = await store.find_purpose(conn, self.platform, "marketing")
+            await purpose_store.seed_platform_purposes(conn, self.platform)
+            purpose = await purpose_store.find_purpose(conn, self.platform, "marketing")
         assert purpose is not None
         return purpose
 
@@ -150,23 +157,23 @@ class ConsentConsumers:
                 occurred_at=event.occurred_at.ToDatetime(UTC),
             )
             changes.append(Change(Action.REQUEST, evidence, marketing))
-            if await store.is_verified(conn, registered.person_key):
+            if await doi_store.is_verified(conn, registered.person_key):
                 changes.append(Change(Action.CONFIRM, _verified_evidence(detail), marketing))
         if changes:
-            await store.append(conn, self.platform, registered.person_key, changes)
+            await ledger_store.append(conn, self.platform, registered.person_key, changes)
 
     async def user_verified(self, conn: Any, event: EventEnvelope, msg: Any) -> None:
         """The user proved they own the address: a pending sign-up marketing box counts now."""
         verified = unpack(event, identity_events.UserEmailVerified)
         if not verified.person_key:
             return
-        await store.remember_verified(conn, verified.person_key, verified.user_id)
+        await doi_store.remember_verified(conn, verified.person_key, verified.user_id)
         marketing = await self._marketing(conn)
-        states = await store.person_states(conn, self.platform, verified.person_key)
+        states = await ledger_store.person_states(conn, self.platform, verified.person_key)
         if states.get(marketing.purpose_id, State()).status is Status.PENDING:
             detail = f"user:{verified.user_id}"
             change = Change(Action.CONFIRM, _verified_evidence(detail), marketing)
-            await store.append(conn, self.platform, verified.person_key, [change])
+            await ledger_store.append(conn, self.platform, verified.person_key, [change])
 
     async def legal_accepted(self, conn: Any, event: EventEnvelope, msg: Any) -> None:
         """Record a re-acceptance of materially changed documents (platform account)."""
@@ -180,7 +187,7 @@ class ConsentConsumers:
             f"user:{accepted.user_id}",
         )
         if changes:
-            await store.append(conn, self.platform, accepted.person_key, changes)
+            await ledger_store.append(conn, self.platform, accepted.person_key, changes)
 
     async def user_email_changed(self, conn: Any, event: EventEnvelope, msg: Any) -> None:
         """Link the user's old and new person keys (idempotent: the inbox, and upserts).
@@ -214,7 +221,7 @@ class ConsentConsumers:
         await dsar_store.forget_user_keys(
             conn, user_ids=list(erased.user_ids), account_id=erased.account_id
         )
-        purged = await store.purge_account(conn, erased.account_id)
+        purged = await people_store.purge_account(conn, erased.account_id)
         log.info("consent purged an erased account", extra={"rows": sum(purged.values())})
 
     async def _suppress(
@@ -222,8 +229,8 @@ class ConsentConsumers:
     ) -> None:
         # The account's own list, and platform-wide: an address that bounces or complains
         # must not be mailed by any account.
-        for scope in store.unique([account, ""]):
-            await store.add_suppression(
+        for scope in db.unique([account, ""]):
+            await suppression_store.add_suppression(
                 conn,
                 SuppressionEntry(
                     scope=scope,
@@ -251,13 +258,13 @@ class ConsentConsumers:
     async def contact_deleted(self, conn: Any, event: EventEnvelope, msg: Any) -> None:
         deleted = unpack(event, campaign_events.ContactDeleted)
         if deleted.person_key and event.tenant_id:
-            await store.void_pending(conn, event.tenant_id, deleted.person_key)
+            await doi_store.void_pending(conn, event.tenant_id, deleted.person_key)
 
     async def contact_updated(self, conn: Any, event: EventEnvelope, msg: Any) -> None:
         updated = unpack(event, campaign_events.ContactUpdated)
         previous = updated.previous_person_key
         if previous and previous != updated.person_key and event.tenant_id:
-            await store.void_pending(conn, event.tenant_id, previous)
+            await doi_store.void_pending(conn, event.tenant_id, previous)
 
 
 def _verified_evidence(detail: str) -> Evidence:
@@ -319,7 +326,7 @@ def EXAMPLES() -> list[EventEnvelope]:
                 message,
                 subject=subject,
                 tenant_id=account,
-                producer=store.PRODUCER,
+                producer=db.PRODUCER,
                 aggregate_id=domain.state_aggregate(account, person, target.purpose_id),
                 aggregate_version=version,
             )
@@ -337,7 +344,7 @@ def EXAMPLES() -> list[EventEnvelope]:
                 domain.suppressed_event(suppression),
                 subject=domain.SUPPRESSED_SUBJECT,
                 tenant_id=suppression.scope,
-                producer=store.PRODUCER,
+                producer=db.PRODUCER,
                 aggregate_id=aggregate,
                 aggregate_version=1,
             )
@@ -352,7 +359,7 @@ def EXAMPLES() -> list[EventEnvelope]:
                 message,
                 subject=domain.UNSUPPRESSED_SUBJECT,
                 tenant_id=lifted.scope,
-                producer=store.PRODUCER,
+                producer=db.PRODUCER,
                 aggregate_id=domain.suppression_aggregate(
                     lifted.scope, person, lifted.reason, lifted.purpose_id
                 ),
@@ -374,7 +381,7 @@ def EXAMPLES() -> list[EventEnvelope]:
                 domain.published_event(document),
                 subject=domain.DOCUMENT_SUBJECT,
                 tenant_id=account,
-                producer=store.PRODUCER,
+                producer=db.PRODUCER,
                 aggregate_id=f"{account}:document:terms",
                 aggregate_version=2 if material else 1,
             )
@@ -396,7 +403,7 @@ def EXAMPLES() -> list[EventEnvelope]:
             ),
             subject=SEND_TRANSACTIONAL_EMAIL,
             tenant_id=account,
-            producer=store.PRODUCER,
+            producer=db.PRODUCER,
         )
     )
     # An account's privacy notice changes materially: campaign tells its contacts (jobs.py).
@@ -419,6 +426,6 @@ def EXAMPLES() -> list[EventEnvelope]:
     )
     request_id = "0195a6a0-5555-7ef0-b123-456789abcdef"
     sections = [DataSection("consent_state", "your choices", b"[]")]
-    found.append(export_reply(store.PRODUCER, request_id, sections, account))
-    found.append(erasure_reply(store.PRODUCER, request_id, erasure, account))
+    found.append(export_reply(db.PRODUCER, request_id, sections, account))
+    found.append(erasure_reply(db.PRODUCER, request_id, erasure, account))
     return found

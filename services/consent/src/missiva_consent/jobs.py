@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from missiva.consent.v1 import events_pb2
-from missiva_consent import domain, notices, store
+from missiva_consent import domain, notices
 from missiva_consent.config import ConsentSettings
+from missiva_consent.store import base as db
+from missiva_consent.store import digests as digest_store
 from missiva_platform import metrics
 
 if TYPE_CHECKING:
@@ -33,19 +35,19 @@ SEAL_GRACE = timedelta(minutes=15)
 
 
 async def seal_digests(
-    conn: store.Conn, day: date, *, now: datetime | None = None
+    conn: db.Conn, day: date, *, now: datetime | None = None
 ) -> list[dict[str, Any]]:
     """Seal ``day`` for every account with a ledger; publish each new digest."""
     _, end = domain.day_bounds(day)
     if (now or datetime.now(UTC)) < end + SEAL_GRACE:
         raise ValueError(f"{day} is not over yet (sealing waits {SEAL_GRACE} after midnight UTC)")
     sealed = []
-    for account in await store.accounts_with_entries(conn):
+    for account in await digest_store.accounts_with_entries(conn):
         async with conn.transaction():
-            digest = await store.seal_day(conn, account, day)
+            digest = await digest_store.seal_day(conn, account, day)
             if digest is None:
                 continue
-            await store.emit(
+            await db.emit(
                 conn,
                 events_pb2.DailyDigestPublished(
                     day=digest["day"],
@@ -94,7 +96,7 @@ def _queued_counter() -> Counter:
 
 
 async def send_document_notices(
-    conn: store.Conn,
+    conn: db.Conn,
     *,
     platform_account_id: str,
     now: datetime | None = None,

@@ -24,8 +24,10 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from missiva.consent.v1 import consent_service_pb2 as pb
-from missiva_consent import domain, store
+from missiva_consent import domain
 from missiva_consent.config import ConsentSettings
+from missiva_consent.store import base as db
+from missiva_consent.store import documents as document_store
 from missiva_platform.errors import InvalidArgument
 from missiva_platform.service import ServiceApp
 
@@ -73,19 +75,19 @@ DEFAULTS = tuple(
 )
 
 
-async def publish_document(conn: store.Conn, document: domain.Document) -> bool:
+async def publish_document(conn: db.Conn, document: domain.Document) -> bool:
     """Store ``document`` and announce it, in the caller's transaction; ``False`` when that
     version (in that locale) is already published (versions never change)."""
-    if not await store.insert_document(conn, document):
+    if not await document_store.insert_document(conn, document):
         return False
     aggregate = f"{document.account_id}:document:{document.document_id}"
-    await store.emit(
+    await db.emit(
         conn,
         domain.published_event(document),
         subject=domain.DOCUMENT_SUBJECT,
         tenant_id=document.account_id,
         aggregate_id=aggregate,
-        aggregate_version=await store.next_version(conn, aggregate),
+        aggregate_version=await db.next_version(conn, aggregate),
     )
     return True
 
@@ -143,7 +145,7 @@ def document_from_file(
 
 
 async def publish_defaults(
-    conn: store.Conn, platform_account_id: str, *, now: datetime | None = None
+    conn: db.Conn, platform_account_id: str, *, now: datetime | None = None
 ) -> list[domain.Document]:
     """Publish each default document that has no version at all yet; what was published."""
     now = now or datetime.now(UTC)

@@ -36,14 +36,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from missiva.campaign.v1 import events_pb2 as campaign_events
-from missiva_consent import domain, store
+from missiva_consent import domain
 from missiva_consent.domain import Document, DocumentKind
+from missiva_consent.store import base as db
+from missiva_consent.store import documents as document_store
 from missiva_platform.events import EventEnvelope, envelope
 from missiva_platform.outbox import add_event
 from missiva_platform.streams import SEND_DOCUMENT_NOTICE
 
 NOTICE_KIND = DocumentKind.ACCOUNT_PRIVACY_NOTICE
-_COLUMNS = len(store.DOCUMENT_COLUMNS.split(","))  # the document's, then ours
+_COLUMNS = len(document_store.DOCUMENT_COLUMNS.split(","))  # the document's, then ours
 LATE_LIMIT = timedelta(days=30)
 BATCH_SIZE = 100
 
@@ -79,7 +81,7 @@ def notice_envelope(document: Document, *, locales: Sequence[str]) -> EventEnvel
         notice_command(document, locales=locales),
         subject=SEND_DOCUMENT_NOTICE,
         tenant_id=document.account_id,
-        producer=store.PRODUCER,
+        producer=db.PRODUCER,
     )
 
 
@@ -87,7 +89,7 @@ def notice_envelope(document: Document, *, locales: Sequence[str]) -> EventEnvel
 # each with the version that governs last among the due ones of its document and locale
 # (itself, unless superseded) and the locales its version is announced in.
 _DUE = f"""
-SELECT {store.DOCUMENT_COLUMNS}, latest.latest_version,
+SELECT {document_store.DOCUMENT_COLUMNS}, latest.latest_version,
        (SELECT array_agg(l.locale ORDER BY l.published_at, l.locale) FROM legal_documents l
         WHERE l.account_id = d.account_id AND l.document_id = d.document_id
           AND l.version = d.version AND l.kind = d.kind AND l.material) AS locales
@@ -136,7 +138,7 @@ class BatchResult:
 
 
 async def due_notices(
-    conn: store.Conn, *, now: datetime, platform_account_id: str, limit: int
+    conn: db.Conn, *, now: datetime, platform_account_id: str, limit: int
 ) -> list[DueNotice]:
     cur = await conn.execute(
         _DUE,
@@ -150,7 +152,7 @@ async def due_notices(
     )
     found = []
     for row in await cur.fetchall():
-        document = store.document_of_row(row[:_COLUMNS])
+        document = document_store.document_of_row(row[:_COLUMNS])
         latest, locales = row[_COLUMNS], row[_COLUMNS + 1] or [document.locale]
         found.append(
             DueNotice(
@@ -163,7 +165,7 @@ async def due_notices(
 
 
 async def queue_batch(
-    conn: store.Conn, *, now: datetime, platform_account_id: str, limit: int = BATCH_SIZE
+    conn: db.Conn, *, now: datetime, platform_account_id: str, limit: int = BATCH_SIZE
 ) -> BatchResult:
     """Handle up to ``limit`` due versions in one transaction: record each one, and queue
     the command of each one not superseded. Nothing of the batch stays if anything fails."""

@@ -21,13 +21,17 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from missiva.common.v1 import types_pb2
-from missiva_consent import dsar_store, store
 from missiva_consent.domain import Reason, Source, SuppressionEntry
+from missiva_consent.store import base as db
+from missiva_consent.store import ledger as ledger_store
+from missiva_consent.store import people as people_store
+from missiva_consent.store import privacy_requests as dsar_store
+from missiva_consent.store import suppressions as suppression_store
 from missiva_platform.errors import InvalidArgument
 from missiva_platform.privacy import DataSection, Erasure, Person, PrivacyHandler, Retained
 
 if TYPE_CHECKING:
-    from missiva_consent.servicer import ConsentService
+    from missiva_consent.core import ConsentCore
 
 SECTIONS = {
     "consent_state": "Your current choice for every purpose (topic or kind of email).",
@@ -42,10 +46,10 @@ SECTIONS = {
 
 
 class ConsentPrivacy(PrivacyHandler):
-    def __init__(self, service: ConsentService) -> None:
+    def __init__(self, service: ConsentCore) -> None:
         self.svc = service
 
-    async def _keys(self, conn: store.Conn, person: Person) -> list[str]:
+    async def _keys(self, conn: db.Conn, person: Person) -> list[str]:
         """The person's keys: the request's, and for one of our users every key they have
         had (the request's first)."""
         keys = []
@@ -57,7 +61,7 @@ class ConsentPrivacy(PrivacyHandler):
             keys += await dsar_store.user_person_keys(conn, self.svc.platform, person.user_id)
         elif not keys:
             raise InvalidArgument.field("person", "consent needs the person_key (or the email)")
-        return store.unique(keys)
+        return db.unique(keys)
 
     async def export(self, person: Person) -> list[DataSection]:
         async with self.svc.pool.connection() as conn:
@@ -67,14 +71,16 @@ class ConsentPrivacy(PrivacyHandler):
         async with self.svc.pool.connection() as conn, conn.transaction():
             return await self.erase_in(conn, person)
 
-    async def export_in(self, conn: store.Conn, person: Person) -> list[DataSection]:
+    async def export_in(self, conn: db.Conn, person: Person) -> list[DataSection]:
         """The export, read on ``conn`` (the caller's transaction)."""
         keys = await self._keys(conn, person)
         if not keys:
             return []  # a user consent never recorded anything for
         data: dict[str, list[Any]] = {name: [] for name in SECTIONS}
         for key in keys:
-            for name, items in (await store.export_person(conn, key, person.tenant_id)).items():
+            for name, items in (
+                await people_store.export_person(conn, key, person.tenant_id)
+            ).items():
                 data[name] += items
         return [
             DataSection(
@@ -85,7 +91,7 @@ class ConsentPrivacy(PrivacyHandler):
             for name in SECTIONS
         ]
 
-    async def erase_in(self, conn: store.Conn, person: Person) -> Erasure:
+    async def erase_in(self, conn: db.Conn, person: Person) -> Erasure:
         """The erasure, written on ``conn`` (the caller's transaction)."""
         keys = await self._keys(conn, person)
         if not keys:
@@ -93,15 +99,17 @@ class ConsentPrivacy(PrivacyHandler):
         erased: dict[str, int] = {}
         added = 0
         for key in keys:
-            for category, count in (await store.erase_person(conn, key, person.tenant_id)).items():
+            for category, count in (
+                await people_store.erase_person(conn, key, person.tenant_id)
+            ).items():
                 erased[category] = erased.get(category, 0) + count
             accounts = (
-                await store.accounts_of_person(conn, key)
+                await ledger_store.accounts_of_person(conn, key)
                 if person.all_accounts
                 else [person.tenant_id]
             )
             for account in accounts:
-                _, created = await store.add_suppression(
+                _, created = await suppression_store.add_suppression(
                     conn,
                     SuppressionEntry(
                         scope=account,

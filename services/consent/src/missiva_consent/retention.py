@@ -41,8 +41,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from missiva_consent import dsar_store
 from missiva_consent.config import ConsentSettings
+from missiva_consent.store import privacy_requests as dsar_store
 from missiva_platform.retention import Action, RetentionRule
 
 IP_HASH_DAYS = 90

@@ -34,7 +34,10 @@ from missiva_identity.passwords import BreachedPasswords, PasswordHashing
 from missiva_identity.throttle import LoginThrottle
 from missiva_identity.vault import IdentityVault
 from missiva_platform.auth import CallerKind, current_principal, current_principal_or_none
+from missiva_platform.crypto import TokenKeyring
 from missiva_platform.errors import FailedPrecondition, PermissionDenied, Unauthenticated
+from missiva_platform.pagination import PageTokens
+from missiva_platform.secrets import load_token_keyring
 
 CHALLENGE_TTL = timedelta(minutes=5)
 CHALLENGE_MAX_ATTEMPTS = 5
@@ -121,6 +124,7 @@ class IdentityCore:
     hashing: PasswordHashing = field(init=False)
     breached: BreachedPasswords = field(init=False)
     throttle: LoginThrottle = field(init=False)
+    pages: PageTokens = field(init=False)
 
     def __post_init__(self) -> None:
         self.keys = SigningKeys(self.settings, self.vault, self.pool_of)
@@ -132,6 +136,28 @@ class IdentityCore:
                 self.settings.challenge_verify_url, self.vault.challenge_secret
             )
         self.throttle = LoginThrottle(self.settings, verifier)
+        self.pages = PageTokens(self._token_keyring)
+
+    def _token_keyring(self) -> TokenKeyring:
+        path = self.settings.token_keyring_file
+        if not path:
+            raise FailedPrecondition(
+                "the identity service is not configured: TOKEN_KEYRING_FILE is not set "
+                "(it signs page tokens)"
+            )
+        return load_token_keyring(path)
+
+    def page_after(
+        self, token: str, listing: str, bound_to: tuple[object, ...]
+    ) -> tuple[datetime, str] | None:
+        """The (time, id) position of a listing's page token; None for the first page."""
+        position = self.pages.read(token, f"identity.{listing}", (datetime, str), bound_to=bound_to)
+        return (position[0], position[1]) if position else None
+
+    def next_page(
+        self, listing: str, moment: datetime, row_id: object, bound_to: tuple[object, ...]
+    ) -> str:
+        return self.pages.issue(f"identity.{listing}", [moment, str(row_id)], bound_to=bound_to)
 
     @property
     def pool(self) -> AsyncConnectionPool:

@@ -280,22 +280,6 @@ def page_size(requested: int) -> int:
     return min(requested or DEFAULT_PAGE, MAX_PAGE)
 
 
-def encode_page_token(moment: datetime, row_id: str) -> str:
-    raw = f"{moment.isoformat()}|{row_id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_page_token(token: str) -> tuple[datetime, str] | None:
-    if not token:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        moment, row_id = raw.split("|", 1)
-        return datetime.fromisoformat(moment), row_id
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidArgument.field("page_token", "is not a token from a previous page") from None
-
-
 # -- TOTP (RFC 6238: SHA-1, 6 digits, 30-second steps, one step of drift) ---------------
 
 TOTP_STEP_SECONDS = 30

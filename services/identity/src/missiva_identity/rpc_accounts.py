@@ -13,8 +13,6 @@ from missiva_identity.core import (
 )
 from missiva_identity.domain import (
     ROLE_VALUES,
-    decode_page_token,
-    encode_page_token,
     new_token,
     page_size,
     password_problem,
@@ -105,7 +103,6 @@ class AccountRpcs(RpcBase):
         self, request: pb.ListAuditEventsRequest, context: Any
     ) -> pb.ListAuditEventsResponse:
         limit = page_size(request.page_size)
-        after = decode_page_token(request.page_token)
         actor = valid_id("actor_user_id", request.actor_user_id) if request.actor_user_id else None
         if len(request.action_prefix) > 100:
             raise InvalidArgument.field("action_prefix", "is too long")
@@ -114,6 +111,14 @@ class AccountRpcs(RpcBase):
         if start and end and end <= start:
             raise InvalidArgument.field("end_time", "must be after start_time")
         tenant = current_tenant()
+        bound = (
+            tenant,
+            actor or "",
+            request.action_prefix,
+            start.isoformat() if start else "",
+            end.isoformat() if end else "",
+        )
+        after = self.core.page_after(request.page_token, "ListAuditEvents", bound)
         async with self.core.pool.connection() as conn:
             await self._admin(conn, context)
             rows = await store.list_audit_events(
@@ -149,7 +154,11 @@ class AccountRpcs(RpcBase):
                 for r in rows
             ],
             next_page_token=(
-                encode_page_token(rows[-1]["occurred_at"], rows[-1]["id"]) if more else ""
+                self.core.next_page(
+                    "ListAuditEvents", rows[-1]["occurred_at"], rows[-1]["id"], bound
+                )
+                if more
+                else ""
             ),
         )
 
@@ -300,8 +309,9 @@ class AccountRpcs(RpcBase):
         self, request: pb.ListMembersRequest, context: Any
     ) -> pb.ListMembersResponse:
         limit = page_size(request.page_size)
-        after = decode_page_token(request.page_token)
         tenant = current_tenant()
+        bound = (tenant, request.show_removed)
+        after = self.core.page_after(request.page_token, "ListMembers", bound)
         async with self.core.pool.connection() as conn:
             await self._admin(conn, context)
             users = await store.list_members(
@@ -321,7 +331,11 @@ class AccountRpcs(RpcBase):
                 for i in invited
             ]
             + [member_pb(u) for u in users],
-            next_page_token=encode_page_token(users[-1].created_at, users[-1].id) if more else "",
+            next_page_token=(
+                self.core.next_page("ListMembers", users[-1].created_at, users[-1].id, bound)
+                if more
+                else ""
+            ),
         )
 
     async def ChangeMemberRole(

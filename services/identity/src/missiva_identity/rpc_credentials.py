@@ -21,8 +21,6 @@ from missiva_identity.core import (
 from missiva_identity.domain import (
     RECOVERY_CODES,
     SERVICE_SCOPES,
-    decode_page_token,
-    encode_page_token,
     new_api_key,
     new_recovery_code,
     new_token,
@@ -505,8 +503,9 @@ class CredentialRpcs(RpcBase):
         self, request: pb.ListApiKeysRequest, context: Any
     ) -> pb.ListApiKeysResponse:
         limit = page_size(request.page_size)
-        after = decode_page_token(request.page_token)
         tenant = current_tenant()
+        bound = (tenant, request.show_revoked)
+        after = self.core.page_after(request.page_token, "ListApiKeys", bound)
         async with self.core.pool.connection() as conn:
             await self._admin(conn, context)
             rows = await store.list_api_keys(
@@ -517,7 +516,9 @@ class CredentialRpcs(RpcBase):
         return pb.ListApiKeysResponse(
             api_keys=[api_key_pb(r) for r in rows],
             next_page_token=(
-                encode_page_token(rows[-1]["created_at"], rows[-1]["id"]) if more else ""
+                self.core.next_page("ListApiKeys", rows[-1]["created_at"], rows[-1]["id"], bound)
+                if more
+                else ""
             ),
         )
 

@@ -20,8 +20,6 @@ from missiva_identity.core import (
 )
 from missiva_identity.domain import (
     PASSWORD_MAX_BYTES,
-    decode_page_token,
-    encode_page_token,
     new_token,
     page_size,
     password_problem,
@@ -462,9 +460,10 @@ class SignInRpcs(RpcBase):
         self, request: pb.ListSessionsRequest, context: Any
     ) -> pb.ListSessionsResponse:
         limit = page_size(request.page_size)
-        after = decode_page_token(request.page_token)
         async with self.core.pool.connection() as conn:
             caller = await self.core.caller(conn, context)
+            bound = (caller.user.id,)
+            after = self.core.page_after(request.page_token, "ListSessions", bound)
             rows = await store.list_sessions(conn, caller.user.id, limit + 1, after)
         more = len(rows) > limit
         rows = rows[:limit]
@@ -483,7 +482,9 @@ class SignInRpcs(RpcBase):
                 for r in rows
             ],
             next_page_token=(
-                encode_page_token(rows[-1]["last_used_at"], rows[-1]["id"]) if more else ""
+                self.core.next_page("ListSessions", rows[-1]["last_used_at"], rows[-1]["id"], bound)
+                if more
+                else ""
             ),
         )
 
