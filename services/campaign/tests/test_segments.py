@@ -109,9 +109,7 @@ async def test_preview_counts_and_samples_a_tree_of_three_predicates(campaign) -
             dora.contact_id,
             eva.contact_id,
         },
-        tree(created_after="2000-01-01"): {
-            c.contact_id for c in (ada, bea, cloe, dora, eva)
-        },
+        tree(created_after="2000-01-01"): {c.contact_id for c in (ada, bea, cloe, dora, eva)},
         tree(created_before="2000-01-01T00:00:00Z"): set(),
         tree(field="email", op="equals", value=ada.email.upper()): {ada.contact_id},
     }
