@@ -160,7 +160,7 @@ async def test_a_csv_is_mapped_validated_and_merged_with_every_bad_row_reported(
             "city": "attributes.city",
             "age": "attributes.age",
             "ignored": "",
-        },  # fmt: skip
+        },
         attribute_types={"age": "number"},
         total_rows=9,
     )
@@ -349,7 +349,8 @@ async def test_a_double_opt_in_import_asks_everyone_and_records_no_grant(
     assert reply.created == 2
     assert getattr(reply, "import").consent_mode == "double_opt_in"
     commands = await consents(tenant, 1)
-    assert len(commands) == 1 and commands[0].double_opt_in
+    assert len(commands) == 1
+    assert commands[0].double_opt_in
     [only] = commands[0].consents  # the person who withdrew is not asked again
     assert (only.email, only.locale, only.display_name) == ("a@example.org", "it-IT", "Ann")
 
@@ -369,7 +370,7 @@ async def test_rows_can_be_sent_as_messages(campaign) -> None:
                     tags=["t"],
                 ),
                 pb.ContactImportRow(row_number=2, email="bad"),
-            ]  # fmt: skip
+            ]
         )
 
     reply = await campaign.stub.ImportContacts(
