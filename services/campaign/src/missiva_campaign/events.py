@@ -29,7 +29,7 @@ from missiva.common.v1 import types_pb2
 from missiva.consent.v1 import consent_service_pb2
 from missiva.consent.v1 import events_pb2 as consent_events
 from missiva.identity.v1 import events_pb2 as identity_events
-from missiva_campaign import SERVICE_NAME, consents, outgoing
+from missiva_campaign import SERVICE_NAME, consents, import_events, outgoing
 from missiva_campaign.config import CampaignSettings
 from missiva_campaign.notices import DocumentNotices
 from missiva_campaign.privacy import CampaignPrivacy
@@ -214,4 +214,16 @@ def EXAMPLES() -> list[EventEnvelope]:
             account,
         ),
         erasure_reply(SERVICE_NAME, "0195a6a0-5555-7ef0-b123-456789abcdef", erasure, account),
+        *import_examples(account, row, now),
+    ]
+
+
+def import_examples(account: str, row: dict[str, Any], now: datetime) -> list[EventEnvelope]:
+    """An import's consents: with the declared proof, and as double opt-ins."""
+    imported = {**row, "contact_id": row["id"], "line": 2, "locale": "it-IT"}
+    return [
+        import_events.imported_consents(
+            account, import_events.example_import(mode, now - timedelta(days=30)), 1, [imported]
+        )
+        for mode in ("proof", "double_opt_in")
     ]
