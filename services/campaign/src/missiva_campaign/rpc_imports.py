@@ -21,7 +21,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from google.protobuf import json_format
-from psycopg.types.json import Jsonb
 
 from missiva.campaign.v1 import campaign_service_pb2 as pb
 from missiva_campaign import domain, import_events, import_rows, outgoing
@@ -142,6 +141,8 @@ class ImportRun:
         self.pending: list[import_rows.Contact | import_rows.Rejected] = []
         self.seen: dict[str, int] = {}
         self.last_line = self.lines_done
+        # The chunk being merged while the next one is read (at most one at a time, in order).
+        self.merging: asyncio.Task[None] | None = None
         self.next_row = 0
         self.chunk_rows = core.settings.import_chunk_rows
 
@@ -196,7 +197,9 @@ class ImportRun:
         self.pending.append(item)
         self.last_line = line
         if len(self.pending) >= self.chunk_rows:
-            await self.flush()
+            await self.settle()
+            items, last = self._split()
+            self.merging = asyncio.ensure_future(self._merge_chunk(items, last))
 
     async def finish(self) -> None:
         for record in self.records.finish():
@@ -205,11 +208,38 @@ class ImportRun:
             raise InvalidArgument.field("csv_chunk", "the CSV is empty: no header line")
         await self.flush(final=True)
 
-    async def flush(self, *, final: bool = False) -> None:
-        """Merge the pending rows in one transaction (the import's progress with them)."""
+    def _split(self) -> tuple[list[import_rows.Contact | import_rows.Rejected], int]:
         items, self.pending, self.seen = self.pending, [], {}
-        if not items and not final:
-            return
+        return items, self.last_line
+
+    async def settle(self) -> None:
+        """Wait for the chunk being merged (its failure is this stream's)."""
+        task, self.merging = self.merging, None
+        if task is not None:
+            await task
+
+    async def abandon(self) -> None:
+        """The stream ends badly: let the chunk in hand commit or roll back, then stop."""
+        task, self.merging = self.merging, None
+        if task is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(task)
+
+    async def flush(self, *, final: bool = False) -> None:
+        """Merge what is pending after the chunk in hand (the import's progress with it)."""
+        await self.settle()
+        items, last = self._split()
+        if items or final:
+            await self._merge_chunk(items, last, final=final)
+
+    async def _merge_chunk(
+        self,
+        items: list[import_rows.Contact | import_rows.Rejected],
+        last_line: int,
+        *,
+        final: bool = False,
+    ) -> None:
+        """Merge one chunk in one transaction, with the import's progress."""
         async with self.core.pool.connection() as conn, conn.transaction():
             locked = await imports.get(conn, self.tenant, self.row["id"], lock=True)
             assert locked is not None
@@ -237,7 +267,7 @@ class ImportRun:
                 conn,
                 self.row["id"],
                 {
-                    "lines_done": max(done, self.last_line),
+                    "lines_done": max(done, last_line),
                     "rows": len(items),
                     "good": len(good) - duplicates,
                     "bad": len(errors),
@@ -267,7 +297,7 @@ class ImportRun:
                 c.last_name,
                 c.locale,
                 c.timezone,
-                Jsonb(c.attributes),
+                c.attributes,
                 c.tags,
             )
             for c in good
@@ -403,6 +433,7 @@ class ImportRpcs:
             await self._interrupt(tenant, row["id"])
             raise
         except BaseException:
+            await run.abandon()
             await asyncio.shield(self._interrupt(tenant, row["id"]))
             raise
         return await self._summary(tenant, run.row)

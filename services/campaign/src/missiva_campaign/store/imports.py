@@ -14,6 +14,9 @@ else skipped.
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +42,7 @@ STAGING = (
 )
 COPY_STAGING = (
     "COPY import_staging (line, id, email, email_key, person_key, first_name, last_name,"
-    " locale, timezone, attributes, tags) FROM STDIN"
+    " locale, timezone, attributes, tags) FROM STDIN (FORMAT csv)"
 )
 
 # One set-based merge of the staged rows: insert new addresses, update existing ones when
@@ -166,12 +169,32 @@ async def set_status(
     return dict(found) if found else None
 
 
+def _array(values: Sequence[str]) -> str:
+    """A text[] literal (every element quoted, quotes and backslashes escaped)."""
+    quoted = ('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+    return "{" + ",".join(quoted) + "}"
+
+
 async def stage(conn: Conn, rows: Iterable[tuple[Any, ...]]) -> None:
-    """Create the chunk's staging table and COPY its good rows in."""
+    """Create the chunk's staging table and COPY its good rows in (as CSV text: the csv
+    module writes it far faster than adapting each value), then let the planner see it.
+
+    A row is (line, id, email, email_key, person_key, first_name, last_name, locale,
+    timezone, attributes as a dict, tags as a list); the values hold no NUL (validated)."""
     await conn.execute(STAGING)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)  # "" is not NULL
+    for row in rows:
+        writer.writerow(
+            (
+                *row[:9],
+                json.dumps(row[9], ensure_ascii=False, separators=(",", ":")),
+                _array(row[10]),
+            )
+        )
     async with conn.cursor() as cur, cur.copy(COPY_STAGING) as copy:
-        for row in rows:
-            await copy.write_row(row)
+        await copy.write(out.getvalue())
+    await conn.execute("ANALYZE import_staging")
 
 
 async def merge(conn: Conn, params: dict[str, Any]) -> list[Outcome]:
