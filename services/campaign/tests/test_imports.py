@@ -22,7 +22,9 @@ from campaign_testkit import violated_fields
 from missiva.campaign.v1 import campaign_service_pb2 as pb
 from missiva.campaign.v1 import events_pb2
 from missiva_campaign.import_events import RECORD_IMPORTED_CONSENTS
+from missiva_campaign.retention import RULES
 from missiva_platform.events import EventEnvelope, unpack
+from missiva_platform.retention import run_retention, travel
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -460,3 +462,21 @@ async def test_least_scopes_work_and_one_less_is_refused(campaign) -> None:
         with pytest.raises(grpc.aio.AioRpcError) as caught:
             await call
         assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_an_import_and_its_report_are_purged_after_90_days_its_contacts_stay(
+    campaign,
+) -> None:
+    tenant = campaign.tenant()
+    reply = await run(campaign, tenant, proof(), b"email\na@example.org\nnope\n")
+    assert reply.rejected == 1
+    await run_retention(campaign.url, RULES, now=travel(days=89))
+    assert await campaign.scalar(
+        "SELECT count(*) FROM import_errors WHERE import_id = %s", reply.import_id
+    )
+    await run_retention(campaign.url, RULES, now=travel(days=91))
+    for table, column in (("contact_imports", "id"), ("import_errors", "import_id")):
+        assert not await campaign.scalar(
+            f"SELECT count(*) FROM {table} WHERE {column} = %s", reply.import_id
+        )
+    assert await emails(campaign, tenant) == ["a@example.org"]

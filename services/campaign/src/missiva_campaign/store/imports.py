@@ -245,3 +245,9 @@ async def errors_page(
         (import_id, after, limit),
     )
     return [(int(r[0]), str(r[1]), str(r[2])) for r in await cur.fetchall()]
+
+
+async def purge_account(conn: Conn, account_id: str) -> int:
+    """An erased account's imports (their rejected rows go by the foreign key)."""
+    cur = await conn.execute("DELETE FROM contact_imports WHERE account_id = %s", (account_id,))
+    return cur.rowcount

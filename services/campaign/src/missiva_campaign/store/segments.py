@@ -105,3 +105,8 @@ async def preview(conn: Conn, compiled: Compiled, limit: int) -> tuple[int, list
         total = await count(conn, compiled)
         rows = await sample(conn, compiled, limit) if limit and total else []
     return total, rows
+
+
+async def purge_account(conn: Conn, account_id: str) -> int:
+    cur = await conn.execute("DELETE FROM segments WHERE account_id = %s", (account_id,))
+    return cur.rowcount
