@@ -213,10 +213,12 @@ class ImportRun:
         return items, self.last_line
 
     async def settle(self) -> None:
-        """Wait for the chunk being merged (its failure is this stream's)."""
-        task, self.merging = self.merging, None
+        """Wait for the chunk being merged (its failure is this stream's). A stream cancelled
+        meanwhile does not cancel the merge: the chunk commits whole (see ``abandon``)."""
+        task = self.merging
         if task is not None:
-            await task
+            await asyncio.shield(task)
+            self.merging = None
 
     async def abandon(self) -> None:
         """The stream ends badly: let the chunk in hand commit or roll back, then stop."""
