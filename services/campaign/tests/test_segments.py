@@ -280,3 +280,39 @@ async def test_a_deleted_segment_waits_in_the_trash_then_is_purged(campaign) -> 
         "SELECT count(*) FROM segments WHERE id = %s", clash.segment_id
     )
     assert await campaign.scalar("SELECT count(*) FROM segments WHERE id = %s", saved.segment_id)
+
+
+async def test_a_saved_segments_contacts_are_listed_page_by_page(campaign) -> None:
+    tenant = campaign.tenant()
+    vips = [await campaign.create(tenant) for _ in range(3)]
+    await campaign.create(tenant)  # not a VIP
+    await campaign.stub.AddTags(
+        pb.AddTagsRequest(contact_ids=[c.contact_id for c in vips], tags=["vip"]),
+        metadata=campaign.md(tenant),
+    )
+    saved = await create(campaign, tenant, "VIPs", tree(has_tag="vip"))
+    md = campaign.md(tenant, scopes=["contacts:read"])
+    first = await campaign.stub.ListContacts(
+        pb.ListContactsRequest(segment_id=saved.segment_id, page_size=2), metadata=md
+    )
+    rest = await campaign.stub.ListContacts(
+        pb.ListContactsRequest(
+            segment_id=saved.segment_id, page_size=2, page_token=first.next_page_token
+        ),
+        metadata=md,
+    )
+    assert [c.contact_id for c in [*first.contacts, *rest.contacts]] == sorted(
+        c.contact_id for c in vips
+    )
+    assert rest.next_page_token == ""
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await campaign.stub.ListContacts(
+            pb.ListContactsRequest(segment_id=saved.segment_id),
+            metadata=campaign.md(campaign.tenant(), scopes=["contacts:read"]),
+        )
+    assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await campaign.stub.ListContacts(
+            pb.ListContactsRequest(segment_id=saved.segment_id, tag="vip"), metadata=md
+        )
+    assert violated_fields(caught.value) == ["segment_id"]

@@ -98,6 +98,31 @@ async def sample(conn: Conn, compiled: Compiled, limit: int) -> list[dict[str, A
         return [dict(r) for r in await cur.fetchall()]
 
 
+async def get(conn: Conn, account_id: str, segment_id: str) -> dict[str, Any] | None:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"SELECT {COLUMNS} FROM segments WHERE account_id = %s AND id = %s"
+            " AND deleted_at IS NULL",
+            (account_id, segment_id),
+        )
+        found = await cur.fetchone()
+    return dict(found) if found else None
+
+
+async def contact_page(
+    conn: Conn, compiled: Compiled, *, after: str | None, limit: int
+) -> list[dict[str, Any]]:
+    """The segment's contacts in id order after ``after`` (keyset paging)."""
+    query = sql.SQL(
+        "SELECT " + CONTACT_COLUMNS + " FROM contacts WHERE id IN"
+        " (SELECT c.id FROM contacts c WHERE {w} AND ({a}::uuid IS NULL OR c.id > {a2}::uuid)"
+        " ORDER BY c.id LIMIT {n}) ORDER BY id"
+    ).format(w=compiled.condition, a=sql.Placeholder(), a2=sql.Placeholder(), n=sql.Placeholder())
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, [*compiled.params, after, after, limit])
+        return [dict(r) for r in await cur.fetchall()]
+
+
 async def preview(conn: Conn, compiled: Compiled, limit: int) -> tuple[int, list[dict[str, Any]]]:
     """The count and a sample, stopped after ``PREVIEW_TIMEOUT``."""
     async with conn.transaction():
