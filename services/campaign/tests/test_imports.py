@@ -301,6 +301,11 @@ async def test_a_cancelled_import_keeps_what_it_merged(campaign) -> None:
             import_id = rows[0][0]
             break
     assert import_id
+    running = await get(campaign, tenant, import_id)  # progress, readable while it runs
+    assert running.status == pb.IMPORT_STATUS_RUNNING
+    assert running.good >= 3
+    assert running.rows_read == running.good + running.bad
+    assert not running.HasField("finished_at")
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await campaign.stub.CancelImport(
             pb.CancelImportRequest(import_id=import_id), metadata=campaign.md(tenant, scopes=READ)
