@@ -174,6 +174,15 @@ async def test_an_erased_account_is_purged(campaign) -> None:
         metadata=campaign.md(erased, scopes=["lists:write"]),
     )  # fmt: skip
     survivor = await campaign.create(other)
+    await campaign.sql(
+        "INSERT INTO segments (id, account_id, name, rule_tree) VALUES (gen_random_uuid(), %s,"
+        " 'S', '{\"has_tag\": \"x\"}')", erased,
+    )  # fmt: skip
+    await campaign.sql(
+        "INSERT INTO contact_imports (id, account_id, status, options, consent_mode, actor_kind,"
+        " actor_id) VALUES (gen_random_uuid(), %s, 'completed', '{}', 'proof', 'user', 'u')",
+        erased,
+    )
     await campaign.publish(
         command(identity_events.AccountErased(account_id=erased), "identity.account.erased", "")
     )
@@ -187,6 +196,9 @@ async def test_an_erased_account_is_purged(campaign) -> None:
     await eventually(purged)
     lists_left = "SELECT count(*) FROM contact_lists WHERE account_id = %s"
     assert await campaign.scalar(lists_left, erased) == 0
+    for table in ("segments", "contact_imports"):
+        left = f"SELECT count(*) FROM {table} WHERE account_id = %s"
+        assert await campaign.scalar(left, erased) == 0
     got = await campaign.stub.GetContact(
         pb.GetContactRequest(contact_id=survivor.contact_id), metadata=campaign.md(other)
     )

@@ -37,6 +37,7 @@ def build(settings: CampaignSettings, *, jwks: JwksSource | None = None) -> Serv
         events_stream("campaign"),
         commands_stream("campaign"),  # document notices (and their continuations)
         commands_stream("delivery"),  # the notice emails
+        commands_stream("consent"),  # imported contacts' consent proofs
         events_stream("consent"),  # suppressions
         events_stream("identity"),  # account erasure
     )

@@ -11,8 +11,12 @@ class CampaignSettings(kit_config.ServiceSettings, frozen=True, kw_only=True):  
 
     # Contacts told about a document change per transaction (one command per batch).
     document_notice_batch_size: int = 500
+    # Import rows merged per transaction (one COPY and one merge statement per chunk).
+    import_chunk_rows: int = 5000
 
     def validate(self) -> None:
         super().validate()
         if not 1 <= self.document_notice_batch_size <= 5000:
             raise kit_config.ConfigError("DOCUMENT_NOTICE_BATCH_SIZE", "must be between 1 and 5000")
+        if not 1 <= self.import_chunk_rows <= 50000:
+            raise kit_config.ConfigError("IMPORT_CHUNK_ROWS", "must be between 1 and 50000")

@@ -9,7 +9,10 @@ Consumed:
   does a contact's ``suppressed`` flag.
 - consent's ``consent.purpose.*`` events (``consents.py``): the consent projection an audience
   reads, ordered by aggregate version, its lag a metric.
-- identity's account erasure: every row of the account goes.
+- identity's account erasure: every row of the account goes (segments and imports too).
+
+Emitted by imports (``import_events.py``): ``ContactCreated`` per imported contact and one
+``RecordImportedConsentsCommand`` per merged chunk, to consent.
 
 Each handler runs inside the kit's transaction together with the inbox row, so an event is
 applied once even when JetStream redelivers it. ``HANDLERS`` (subject → handler) is what the
@@ -29,12 +32,14 @@ from missiva.common.v1 import types_pb2
 from missiva.consent.v1 import consent_service_pb2
 from missiva.consent.v1 import events_pb2 as consent_events
 from missiva.identity.v1 import events_pb2 as identity_events
-from missiva_campaign import SERVICE_NAME, consents, outgoing
+from missiva_campaign import SERVICE_NAME, consents, import_events, outgoing
 from missiva_campaign.config import CampaignSettings
 from missiva_campaign.notices import DocumentNotices
 from missiva_campaign.privacy import CampaignPrivacy
 from missiva_campaign.store import consents as consent_store
 from missiva_campaign.store import contacts, suppressions
+from missiva_campaign.store import imports as import_store
+from missiva_campaign.store import segments as segment_store
 from missiva_platform.bus import ConsumerSpec
 from missiva_platform.events import EventEnvelope, unpack
 from missiva_platform.privacy import (
@@ -134,6 +139,8 @@ async def account_erased(conn: Any, event: EventEnvelope, msg: Any) -> None:
         return
     purged = await contacts.purge_account(conn, erased.account_id)
     purged["consent_states"] = await consent_store.purge_account(conn, erased.account_id)
+    purged["segments"] = await segment_store.purge_account(conn, erased.account_id)
+    purged["imports"] = await import_store.purge_account(conn, erased.account_id)
     log.info("campaign purged an erased account", extra={"rows": sum(purged.values())})
 
 
@@ -214,4 +221,16 @@ def EXAMPLES() -> list[EventEnvelope]:
             account,
         ),
         erasure_reply(SERVICE_NAME, "0195a6a0-5555-7ef0-b123-456789abcdef", erasure, account),
+        *import_examples(account, row, now),
+    ]
+
+
+def import_examples(account: str, row: dict[str, Any], now: datetime) -> list[EventEnvelope]:
+    """An import's consents: with the declared proof, and as double opt-ins."""
+    imported = {**row, "contact_id": row["id"], "line": 2, "locale": "it-IT"}
+    return [
+        import_events.imported_consents(
+            account, import_events.example_import(mode, now - timedelta(days=30)), 1, [imported]
+        )
+        for mode in ("proof", "double_opt_in")
     ]

@@ -6,6 +6,11 @@
   an active one stays as long as consent's list holds it (an erasure's never goes).
 - ``consent_states``: a withdrawn, objected or unrecorded state (it means "no consent", as no
   row does) is dropped 30 days after it was applied; the others stay while consent holds them.
+- ``segments``: a segment in the trash is purged 30 days after it was deleted (a rule tree
+  may name an address or a name as a value).
+- ``contact_imports``: an import (its options: who collected the consent, the consent text;
+  its rejected rows' line numbers and reasons, by the foreign key) is kept 90 days after its
+  last progress, long enough to download the report and resume; the contacts it made stay.
 - ``document_notices_sent``: which contact was told about which version (contact id, locale,
   time) is kept 2 years as proof of having informed them, then deleted.
 """
@@ -37,6 +42,18 @@ RULES: tuple[RetentionRule, ...] = (
         max_age=timedelta(days=30),
         where="status IN ('withdrawn', 'objected', 'not_recorded')",
         why="a state meaning no consent works like no row; 30 days outlast late events",
+    ),
+    RetentionRule(
+        table="segments",
+        time_column="deleted_at",
+        max_age=TRASH_WINDOW,
+        why="a deleted segment can be restored from the trash for 30 days, then it is purged",
+    ),
+    RetentionRule(
+        table="contact_imports",
+        time_column="updated_at",
+        max_age=timedelta(days=90),
+        why="an import's progress and rejected rows serve its report and its resumption",
     ),
     RetentionRule(
         table="document_notices_sent",

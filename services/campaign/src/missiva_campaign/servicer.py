@@ -12,7 +12,9 @@ from __future__ import annotations
 from missiva.campaign.v1 import campaign_service_pb2_grpc
 from missiva_campaign.core import CampaignCore
 from missiva_campaign.rpc_contacts import ContactRpcs
+from missiva_campaign.rpc_imports import ImportRpcs
 from missiva_campaign.rpc_lists import ListRpcs
+from missiva_campaign.rpc_segments import SegmentRpcs
 from missiva_platform.auth import Access, MethodRule, rule
 
 __all__ = ["ACCESS_RULES", "CampaignServicer"]
@@ -34,6 +36,9 @@ ACCESS_RULES: dict[str, MethodRule] = {
     "RestoreContact": _rule("contacts:write"),
     "ListContacts": _rule("contacts:read"),
     "ImportContacts": _rule("contacts:write"),
+    "GetImport": _rule("contacts:read"),
+    "CancelImport": _rule("contacts:write"),
+    "DownloadImportReport": _rule("contacts:read"),
     "AddTags": _rule("contacts:write"),
     "RemoveTags": _rule("contacts:write"),
     "ListTags": _rule("contacts:read"),
@@ -46,6 +51,8 @@ ACCESS_RULES: dict[str, MethodRule] = {
     "CreateSegment": _rule("segments:write"),
     "ListSegments": _rule("segments:read"),
     "PreviewSegment": _rule("segments:read", "contacts:read"),
+    "DeleteSegment": _rule("segments:write"),
+    "RestoreSegment": _rule("segments:write"),
     # Templates: a preview may fill in a real contact's fields.
     "CreateTemplate": _rule("templates:write"),
     "GetTemplate": _rule("templates:read"),
@@ -66,7 +73,13 @@ ACCESS_RULES: dict[str, MethodRule] = {
 }
 
 
-class CampaignServicer(ContactRpcs, ListRpcs, campaign_service_pb2_grpc.CampaignServiceServicer):
+class CampaignServicer(
+    ContactRpcs,
+    ListRpcs,
+    SegmentRpcs,
+    ImportRpcs,
+    campaign_service_pb2_grpc.CampaignServiceServicer,
+):
     """Every CampaignService RPC (constructed with the ``CampaignCore``)."""
 
     def __init__(self, core: CampaignCore) -> None:

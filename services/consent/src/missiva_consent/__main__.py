@@ -10,6 +10,8 @@ from missiva_consent.config import ConsentSettings
 from missiva_consent.core import ConsentCore
 from missiva_consent.dsar import PrivacyRequests
 from missiva_consent.events import add_consumers
+from missiva_consent.imports import ImportedConsents
+from missiva_consent.imports import consumer_spec as imported_consents_spec
 from missiva_consent.jobs import COMMANDS
 from missiva_consent.legal_defaults import COMMANDS as DOCUMENT_COMMANDS
 from missiva_consent.legal_defaults import ConsentApp
@@ -53,6 +55,7 @@ def build(settings: ConsentSettings, *, jwks: JwksSource | None = None) -> Servi
         events_stream("campaign"),
     )
     add_consumers(app, settings.platform_account_id)
+    app.add_consumer(imported_consents_spec(), ImportedConsents(service).handle)
     requests.install(app)  # privacy requests: replies, command queues, the open-requests gauge
     return app
 

@@ -30,6 +30,14 @@ class CampaignStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CAMPAIGN_STATUS_PAUSED: _ClassVar[CampaignStatus]
     CAMPAIGN_STATUS_COMPLETED: _ClassVar[CampaignStatus]
     CAMPAIGN_STATUS_CANCELLED: _ClassVar[CampaignStatus]
+
+class ImportStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    IMPORT_STATUS_UNSPECIFIED: _ClassVar[ImportStatus]
+    IMPORT_STATUS_RUNNING: _ClassVar[ImportStatus]
+    IMPORT_STATUS_COMPLETED: _ClassVar[ImportStatus]
+    IMPORT_STATUS_CANCELLED: _ClassVar[ImportStatus]
+    IMPORT_STATUS_INTERRUPTED: _ClassVar[ImportStatus]
 CONTACT_SOURCE_UNSPECIFIED: ContactSource
 CONTACT_SOURCE_FORM: ContactSource
 CONTACT_SOURCE_IMPORT: ContactSource
@@ -42,6 +50,11 @@ CAMPAIGN_STATUS_SENDING: CampaignStatus
 CAMPAIGN_STATUS_PAUSED: CampaignStatus
 CAMPAIGN_STATUS_COMPLETED: CampaignStatus
 CAMPAIGN_STATUS_CANCELLED: CampaignStatus
+IMPORT_STATUS_UNSPECIFIED: ImportStatus
+IMPORT_STATUS_RUNNING: ImportStatus
+IMPORT_STATUS_COMPLETED: ImportStatus
+IMPORT_STATUS_CANCELLED: ImportStatus
+IMPORT_STATUS_INTERRUPTED: ImportStatus
 
 class Contact(_message.Message):
     __slots__ = ("contact_id", "email", "person_key", "first_name", "last_name", "locale", "attributes", "tags", "list_ids", "source", "suppressed", "created_at", "updated_at", "last_interaction_at", "timezone", "provenance", "deleted_at", "restorable_until")
@@ -122,18 +135,22 @@ class Tag(_message.Message):
     def __init__(self, name: _Optional[str] = ..., contact_count: _Optional[int] = ...) -> None: ...
 
 class Segment(_message.Message):
-    __slots__ = ("segment_id", "name", "rule_tree_json", "created_at", "updated_at")
+    __slots__ = ("segment_id", "name", "rule_tree_json", "created_at", "updated_at", "deleted_at", "restorable_until")
     SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     RULE_TREE_JSON_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    DELETED_AT_FIELD_NUMBER: _ClassVar[int]
+    RESTORABLE_UNTIL_FIELD_NUMBER: _ClassVar[int]
     segment_id: str
     name: str
     rule_tree_json: str
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, segment_id: _Optional[str] = ..., name: _Optional[str] = ..., rule_tree_json: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    deleted_at: _timestamp_pb2.Timestamp
+    restorable_until: _timestamp_pb2.Timestamp
+    def __init__(self, segment_id: _Optional[str] = ..., name: _Optional[str] = ..., rule_tree_json: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deleted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., restorable_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Template(_message.Message):
     __slots__ = ("template_id", "name", "subject", "preheader", "html_body", "text_body", "revision", "created_at", "updated_at")
@@ -273,20 +290,86 @@ class ContactImportRow(_message.Message):
     def __init__(self, row_number: _Optional[int] = ..., email: _Optional[str] = ..., first_name: _Optional[str] = ..., last_name: _Optional[str] = ..., attributes: _Optional[_Mapping[str, str]] = ..., tags: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ImportOptions(_message.Message):
-    __slots__ = ("list_id", "tags", "update_existing", "consent_source_detail", "require_double_opt_in", "idempotency_key")
+    __slots__ = ("list_id", "tags", "update_existing", "consent_source_detail", "require_double_opt_in", "idempotency_key", "import_id", "column_mapping", "attribute_types", "consent_proof", "total_rows", "purpose_id")
+    class ColumnMappingEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class AttributeTypesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     LIST_ID_FIELD_NUMBER: _ClassVar[int]
     TAGS_FIELD_NUMBER: _ClassVar[int]
     UPDATE_EXISTING_FIELD_NUMBER: _ClassVar[int]
     CONSENT_SOURCE_DETAIL_FIELD_NUMBER: _ClassVar[int]
     REQUIRE_DOUBLE_OPT_IN_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    IMPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    COLUMN_MAPPING_FIELD_NUMBER: _ClassVar[int]
+    ATTRIBUTE_TYPES_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_PROOF_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_ROWS_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_ID_FIELD_NUMBER: _ClassVar[int]
     list_id: str
     tags: _containers.RepeatedScalarFieldContainer[str]
     update_existing: bool
     consent_source_detail: str
     require_double_opt_in: bool
     idempotency_key: str
-    def __init__(self, list_id: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., update_existing: _Optional[bool] = ..., consent_source_detail: _Optional[str] = ..., require_double_opt_in: _Optional[bool] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    import_id: str
+    column_mapping: _containers.ScalarMap[str, str]
+    attribute_types: _containers.ScalarMap[str, str]
+    consent_proof: ImportConsentProof
+    total_rows: int
+    purpose_id: str
+    def __init__(self, list_id: _Optional[str] = ..., tags: _Optional[_Iterable[str]] = ..., update_existing: _Optional[bool] = ..., consent_source_detail: _Optional[str] = ..., require_double_opt_in: _Optional[bool] = ..., idempotency_key: _Optional[str] = ..., import_id: _Optional[str] = ..., column_mapping: _Optional[_Mapping[str, str]] = ..., attribute_types: _Optional[_Mapping[str, str]] = ..., consent_proof: _Optional[_Union[ImportConsentProof, _Mapping]] = ..., total_rows: _Optional[int] = ..., purpose_id: _Optional[str] = ...) -> None: ...
+
+class ImportConsentProof(_message.Message):
+    __slots__ = ("collected_by", "given_at", "consent_text")
+    COLLECTED_BY_FIELD_NUMBER: _ClassVar[int]
+    GIVEN_AT_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_TEXT_FIELD_NUMBER: _ClassVar[int]
+    collected_by: str
+    given_at: _timestamp_pb2.Timestamp
+    consent_text: str
+    def __init__(self, collected_by: _Optional[str] = ..., given_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., consent_text: _Optional[str] = ...) -> None: ...
+
+class ContactImport(_message.Message):
+    __slots__ = ("import_id", "status", "rows_read", "total_rows", "good", "bad", "created", "updated", "skipped", "consent_mode", "created_at", "updated_at", "finished_at")
+    IMPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ROWS_READ_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_ROWS_FIELD_NUMBER: _ClassVar[int]
+    GOOD_FIELD_NUMBER: _ClassVar[int]
+    BAD_FIELD_NUMBER: _ClassVar[int]
+    CREATED_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_MODE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    FINISHED_AT_FIELD_NUMBER: _ClassVar[int]
+    import_id: str
+    status: ImportStatus
+    rows_read: int
+    total_rows: int
+    good: int
+    bad: int
+    created: int
+    updated: int
+    skipped: int
+    consent_mode: str
+    created_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    finished_at: _timestamp_pb2.Timestamp
+    def __init__(self, import_id: _Optional[str] = ..., status: _Optional[_Union[ImportStatus, str]] = ..., rows_read: _Optional[int] = ..., total_rows: _Optional[int] = ..., good: _Optional[int] = ..., bad: _Optional[int] = ..., created: _Optional[int] = ..., updated: _Optional[int] = ..., skipped: _Optional[int] = ..., consent_mode: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ImportRowError(_message.Message):
     __slots__ = ("row_number", "field", "message")
@@ -507,12 +590,14 @@ class CreateSegmentResponse(_message.Message):
     def __init__(self, segment: _Optional[_Union[Segment, _Mapping]] = ...) -> None: ...
 
 class ListSegmentsRequest(_message.Message):
-    __slots__ = ("page_size", "page_token")
+    __slots__ = ("page_size", "page_token", "in_trash")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    IN_TRASH_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    in_trash: bool
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., in_trash: _Optional[bool] = ...) -> None: ...
 
 class ListSegmentsResponse(_message.Message):
     __slots__ = ("segments", "next_page_token")
@@ -539,12 +624,14 @@ class PreviewSegmentResponse(_message.Message):
     def __init__(self, matching_count: _Optional[int] = ..., sample: _Optional[_Iterable[_Union[Contact, _Mapping]]] = ...) -> None: ...
 
 class ImportContactsRequest(_message.Message):
-    __slots__ = ("options", "rows")
+    __slots__ = ("options", "rows", "csv_chunk")
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     ROWS_FIELD_NUMBER: _ClassVar[int]
+    CSV_CHUNK_FIELD_NUMBER: _ClassVar[int]
     options: ImportOptions
     rows: _containers.RepeatedCompositeFieldContainer[ContactImportRow]
-    def __init__(self, options: _Optional[_Union[ImportOptions, _Mapping]] = ..., rows: _Optional[_Iterable[_Union[ContactImportRow, _Mapping]]] = ...) -> None: ...
+    csv_chunk: bytes
+    def __init__(self, options: _Optional[_Union[ImportOptions, _Mapping]] = ..., rows: _Optional[_Iterable[_Union[ContactImportRow, _Mapping]]] = ..., csv_chunk: _Optional[bytes] = ...) -> None: ...
 
 class ImportContactsResponse(_message.Message):
     __slots__ = ("import_id", "received", "created", "updated", "skipped", "rejected", "errors")
@@ -555,6 +642,7 @@ class ImportContactsResponse(_message.Message):
     SKIPPED_FIELD_NUMBER: _ClassVar[int]
     REJECTED_FIELD_NUMBER: _ClassVar[int]
     ERRORS_FIELD_NUMBER: _ClassVar[int]
+    IMPORT_FIELD_NUMBER: _ClassVar[int]
     import_id: str
     received: int
     created: int
@@ -562,7 +650,65 @@ class ImportContactsResponse(_message.Message):
     skipped: int
     rejected: int
     errors: _containers.RepeatedCompositeFieldContainer[ImportRowError]
-    def __init__(self, import_id: _Optional[str] = ..., received: _Optional[int] = ..., created: _Optional[int] = ..., updated: _Optional[int] = ..., skipped: _Optional[int] = ..., rejected: _Optional[int] = ..., errors: _Optional[_Iterable[_Union[ImportRowError, _Mapping]]] = ...) -> None: ...
+    def __init__(self, import_id: _Optional[str] = ..., received: _Optional[int] = ..., created: _Optional[int] = ..., updated: _Optional[int] = ..., skipped: _Optional[int] = ..., rejected: _Optional[int] = ..., errors: _Optional[_Iterable[_Union[ImportRowError, _Mapping]]] = ..., **kwargs) -> None: ...
+
+class GetImportRequest(_message.Message):
+    __slots__ = ("import_id",)
+    IMPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    import_id: str
+    def __init__(self, import_id: _Optional[str] = ...) -> None: ...
+
+class GetImportResponse(_message.Message):
+    __slots__ = ()
+    IMPORT_FIELD_NUMBER: _ClassVar[int]
+    def __init__(self, **kwargs) -> None: ...
+
+class CancelImportRequest(_message.Message):
+    __slots__ = ("import_id",)
+    IMPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    import_id: str
+    def __init__(self, import_id: _Optional[str] = ...) -> None: ...
+
+class CancelImportResponse(_message.Message):
+    __slots__ = ()
+    IMPORT_FIELD_NUMBER: _ClassVar[int]
+    def __init__(self, **kwargs) -> None: ...
+
+class DownloadImportReportRequest(_message.Message):
+    __slots__ = ("import_id",)
+    IMPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    import_id: str
+    def __init__(self, import_id: _Optional[str] = ...) -> None: ...
+
+class DownloadImportReportResponse(_message.Message):
+    __slots__ = ("csv_chunk",)
+    CSV_CHUNK_FIELD_NUMBER: _ClassVar[int]
+    csv_chunk: bytes
+    def __init__(self, csv_chunk: _Optional[bytes] = ...) -> None: ...
+
+class DeleteSegmentRequest(_message.Message):
+    __slots__ = ("segment_id",)
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    segment_id: str
+    def __init__(self, segment_id: _Optional[str] = ...) -> None: ...
+
+class DeleteSegmentResponse(_message.Message):
+    __slots__ = ("segment",)
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    segment: Segment
+    def __init__(self, segment: _Optional[_Union[Segment, _Mapping]] = ...) -> None: ...
+
+class RestoreSegmentRequest(_message.Message):
+    __slots__ = ("segment_id",)
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    segment_id: str
+    def __init__(self, segment_id: _Optional[str] = ...) -> None: ...
+
+class RestoreSegmentResponse(_message.Message):
+    __slots__ = ("segment",)
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    segment: Segment
+    def __init__(self, segment: _Optional[_Union[Segment, _Mapping]] = ...) -> None: ...
 
 class CreateTemplateRequest(_message.Message):
     __slots__ = ("template", "idempotency_key")

@@ -121,6 +121,31 @@ class CampaignServiceStub:
                 request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ImportContactsRequest.SerializeToString,
                 response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ImportContactsResponse.FromString,
                 _registered_method=True)
+        self.GetImport = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/GetImport',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetImportRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetImportResponse.FromString,
+                _registered_method=True)
+        self.CancelImport = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/CancelImport',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.CancelImportRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.CancelImportResponse.FromString,
+                _registered_method=True)
+        self.DownloadImportReport = channel.unary_stream(
+                '/missiva.campaign.v1.CampaignService/DownloadImportReport',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DownloadImportReportRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DownloadImportReportResponse.FromString,
+                _registered_method=True)
+        self.DeleteSegment = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/DeleteSegment',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteSegmentRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteSegmentResponse.FromString,
+                _registered_method=True)
+        self.RestoreSegment = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/RestoreSegment',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreSegmentRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreSegmentResponse.FromString,
+                _registered_method=True)
         self.CreateTemplate = channel.unary_unary(
                 '/missiva.campaign.v1.CampaignService/CreateTemplate',
                 request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.CreateTemplateRequest.SerializeToString,
@@ -322,6 +347,41 @@ class CampaignServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetImport(self, request, context):
+        """GetImport returns an import's state and progress (readable while it runs).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelImport(self, request, context):
+        """CancelImport stops a running import; rows already merged stay.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DownloadImportReport(self, request, context):
+        """DownloadImportReport streams the rejected rows of an import as CSV (line, field, reason).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteSegment(self, request, context):
+        """DeleteSegment moves a segment to the trash (restorable for 30 days).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestoreSegment(self, request, context):
+        """RestoreSegment brings a deleted segment back from the trash.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateTemplate(self, request, context):
         """CreateTemplate creates an email template.
         """
@@ -514,6 +574,31 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     servicer.ImportContacts,
                     request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ImportContactsRequest.FromString,
                     response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ImportContactsResponse.SerializeToString,
+            ),
+            'GetImport': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetImport,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetImportRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetImportResponse.SerializeToString,
+            ),
+            'CancelImport': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelImport,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.CancelImportRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.CancelImportResponse.SerializeToString,
+            ),
+            'DownloadImportReport': grpc.unary_stream_rpc_method_handler(
+                    servicer.DownloadImportReport,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DownloadImportReportRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DownloadImportReportResponse.SerializeToString,
+            ),
+            'DeleteSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteSegment,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteSegmentRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteSegmentResponse.SerializeToString,
+            ),
+            'RestoreSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestoreSegment,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreSegmentRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreSegmentResponse.SerializeToString,
             ),
             'CreateTemplate': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateTemplate,
@@ -1052,6 +1137,141 @@ class CampaignService:
             '/missiva.campaign.v1.CampaignService/ImportContacts',
             missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ImportContactsRequest.SerializeToString,
             missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ImportContactsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetImport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/GetImport',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetImportRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetImportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelImport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/CancelImport',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.CancelImportRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.CancelImportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DownloadImportReport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/DownloadImportReport',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DownloadImportReportRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DownloadImportReportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/DeleteSegment',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteSegmentRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteSegmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestoreSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/RestoreSegment',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreSegmentRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreSegmentResponse.FromString,
             options,
             channel_credentials,
             insecure,

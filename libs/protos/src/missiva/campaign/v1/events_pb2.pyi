@@ -196,3 +196,39 @@ class SendDocumentNoticeCommand(_message.Message):
     fallback_locale: str
     resume_after_contact_id: str
     def __init__(self, document_id: _Optional[str] = ..., version: _Optional[str] = ..., kind: _Optional[_Union[_consent_service_pb2.DocumentKind, str]] = ..., title: _Optional[str] = ..., locale: _Optional[str] = ..., url: _Optional[str] = ..., summary_of_changes: _Optional[str] = ..., published_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., effective_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., locales: _Optional[_Iterable[str]] = ..., fallback_locale: _Optional[str] = ..., resume_after_contact_id: _Optional[str] = ...) -> None: ...
+
+class ImportedConsent(_message.Message):
+    __slots__ = ("contact_id", "person_key", "line", "email", "locale", "display_name")
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    PERSON_KEY_FIELD_NUMBER: _ClassVar[int]
+    LINE_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    LOCALE_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    contact_id: str
+    person_key: str
+    line: int
+    email: str
+    locale: str
+    display_name: str
+    def __init__(self, contact_id: _Optional[str] = ..., person_key: _Optional[str] = ..., line: _Optional[int] = ..., email: _Optional[str] = ..., locale: _Optional[str] = ..., display_name: _Optional[str] = ...) -> None: ...
+
+class RecordImportedConsentsCommand(_message.Message):
+    __slots__ = ("import_id", "purpose_id", "double_opt_in", "collected_by", "given_at", "consent_text", "consents", "chunk")
+    IMPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_ID_FIELD_NUMBER: _ClassVar[int]
+    DOUBLE_OPT_IN_FIELD_NUMBER: _ClassVar[int]
+    COLLECTED_BY_FIELD_NUMBER: _ClassVar[int]
+    GIVEN_AT_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_TEXT_FIELD_NUMBER: _ClassVar[int]
+    CONSENTS_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    import_id: str
+    purpose_id: str
+    double_opt_in: bool
+    collected_by: str
+    given_at: _timestamp_pb2.Timestamp
+    consent_text: str
+    consents: _containers.RepeatedCompositeFieldContainer[ImportedConsent]
+    chunk: int
+    def __init__(self, import_id: _Optional[str] = ..., purpose_id: _Optional[str] = ..., double_opt_in: _Optional[bool] = ..., collected_by: _Optional[str] = ..., given_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., consent_text: _Optional[str] = ..., consents: _Optional[_Iterable[_Union[ImportedConsent, _Mapping]]] = ..., chunk: _Optional[int] = ...) -> None: ...
