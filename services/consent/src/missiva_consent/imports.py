@@ -20,15 +20,16 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from missiva.campaign.v1 import events_pb2 as campaign_events
-from missiva_consent import domain, store
+from missiva_consent import domain
 from missiva_consent.domain import Action, Basis, Change, Evidence, Reason, Source, State, Status
+from missiva_consent.store import double_opt_ins, ledger, purposes, suppressions
 from missiva_platform.bus import ConsumerSpec
 from missiva_platform.errors import FailedPrecondition
 from missiva_platform.events import EventEnvelope, unpack
 from missiva_platform.streams import command_subject
 
 if TYPE_CHECKING:
-    from missiva_consent.servicer import ConsentService
+    from missiva_consent.core import ConsentCore
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,7 @@ def consumer_spec() -> ConsumerSpec:
 class ImportedConsents:
     """The handler, with the service (its link keys sign the confirmation links)."""
 
-    def __init__(self, service: ConsentService) -> None:
+    def __init__(self, service: ConsentCore) -> None:
         self.svc = service
 
     async def handle(self, conn: Any, event: EventEnvelope, msg: Any) -> None:
@@ -58,7 +59,7 @@ class ImportedConsents:
         if not account or not command.purpose_id:
             log.warning("imported consents without an account or a purpose; dropped")
             return
-        purpose = await store.find_purpose(conn, account, command.purpose_id)
+        purpose = await purposes.find_purpose(conn, account, command.purpose_id)
         if purpose is None or not purpose.active:
             log.warning("imported consents for an unknown or retired purpose; dropped")
             return
@@ -98,7 +99,7 @@ class ImportedConsents:
                 log.warning("an imported consent was refused", extra={"reason": str(exc)})
 
     async def _kept(self, conn: Any, account: str, person_key: str, purpose: Any) -> bool:
-        states = await store.person_states(conn, account, person_key)
+        states = await ledger.person_states(conn, account, person_key)
         return states.get(purpose.purpose_id, State()).shown in KEPT
 
     async def _double_opt_in(self, conn: Any, account: str, purpose: Any, command: Any) -> None:
@@ -111,7 +112,9 @@ class ImportedConsents:
                 continue
             blocked = [
                 e
-                for e in await store.suppressions_of_person(conn, account, consent.person_key)
+                for e in await suppressions.suppressions_of_person(
+                    conn, account, consent.person_key
+                )
                 if e.reason in (Reason.HARD_BOUNCE, Reason.COMPLAINT)
             ]
             if blocked:
@@ -134,5 +137,5 @@ class ImportedConsents:
                 "started_at": now,
                 "link_expires_at": expires,
             }
-            await store.insert_double_opt_in(conn, row)
+            await double_opt_ins.insert_double_opt_in(conn, row)
             await self.svc.queue_confirmation(conn, row, [purpose.name], expires)
