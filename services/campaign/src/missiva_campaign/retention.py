@@ -6,16 +6,40 @@
   an active one stays as long as consent's list holds it (an erasure's never goes).
 - ``consent_states``: a withdrawn, objected or unrecorded state (it means "no consent", as no
   row does) is dropped 30 days after it was applied; the others stay while consent holds them.
+- ``campaign_recipients``: a campaign's recipient snapshot loses who each recipient was
+  (contact id, person key) 6 months after the send ended (completed or cancelled); the
+  campaign's counters, outcomes and statistics stay as anonymous aggregates. The unique
+  open/click markers (``campaign_engagement``) go at the same time.
 - ``document_notices_sent``: which contact was told about which version (contact id, locale,
   time) is kept 2 years as proof of having informed them, then deleted.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from missiva_campaign.domain import TRASH_WINDOW
-from missiva_platform.retention import RetentionRule
+from missiva_platform.retention import Action, RetentionRule
+
+SNAPSHOT_AGE = timedelta(days=182)
+
+
+async def anonymise_snapshots(conn: Any, cutoff: datetime) -> int:
+    """Blank the recipients of sends that ended before ``cutoff`` (aggregates stay)."""
+    await conn.execute(
+        "DELETE FROM campaign_engagement e USING campaigns k WHERE k.id = e.campaign_id"
+        " AND k.completed_at < %s",
+        (cutoff,),
+    )
+    cur = await conn.execute(
+        "UPDATE campaign_recipients r SET contact_id = NULL, person_key = NULL,"
+        " anonymised_at = now() FROM campaigns k WHERE k.id = r.campaign_id"
+        " AND k.completed_at < %s AND r.anonymised_at IS NULL",
+        (cutoff,),
+    )
+    return int(cur.rowcount)
+
 
 RULES: tuple[RetentionRule, ...] = (
     RetentionRule(
@@ -37,6 +61,14 @@ RULES: tuple[RetentionRule, ...] = (
         max_age=timedelta(days=30),
         where="status IN ('withdrawn', 'objected', 'not_recorded')",
         why="a state meaning no consent works like no row; 30 days outlast late events",
+    ),
+    RetentionRule(
+        table="campaign_recipients",
+        time_column="completed_at",
+        max_age=SNAPSHOT_AGE,
+        action=Action.CUSTOM,
+        custom=anonymise_snapshots,
+        why="who received a campaign is kept 6 months after the send, then only the counts",
     ),
     RetentionRule(
         table="document_notices_sent",
