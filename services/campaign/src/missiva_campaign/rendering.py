@@ -82,11 +82,18 @@ class _Recording(Undefined):
         return ""
 
 
+class _Sandbox(SandboxedEnvironment):
+    """The sandbox, refusing (rather than quietly blanking) any unsafe attribute access."""
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
+        raise SecurityError(f"access to attribute {attribute!r} is not allowed")
+
+
 def environment(*, autoescape: bool, missing: list[str] | None = None) -> SandboxedEnvironment:
     undefined: type[Undefined] = Undefined
     if missing is not None:
         undefined = type("Recording", (_Recording,), {"missing": missing})
-    return SandboxedEnvironment(autoescape=autoescape, undefined=undefined)
+    return _Sandbox(autoescape=autoescape, undefined=undefined)
 
 
 @dataclass(frozen=True)
@@ -141,7 +148,7 @@ def _check(source: Source, prefix: str) -> None:
     if not source.html_body.strip():
         problems.append((f"{prefix}html_body", "an HTML body is required"))
     if problems:
-        raise InvalidArgument("the template is not valid", problems)
+        raise InvalidArgument(f"{problems[0][0]}: {problems[0][1]}", problems)
     env = environment(autoescape=True)
     used: set[str] = set()
     for name, value, _ in limits:
@@ -169,7 +176,7 @@ def _check(source: Source, prefix: str) -> None:
                 )
             )
     if problems:
-        raise InvalidArgument("the template is not valid", problems)
+        raise InvalidArgument(f"{problems[0][0]}: {problems[0][1]}", problems)
 
 
 def sanitise(markup: str) -> str:
@@ -265,6 +272,11 @@ def compile_template(source: Source, prefix: str = "template.") -> Compiled:
             " other than href/src and use dotted names (attributes.city)",
             [(f"{prefix}html_body", exc.message)],
         ) from None
+    # A trial render with sample values: what the sandbox refuses is refused on saving.
+    try:
+        render(compiled, values_of(SAMPLE, sample_links().items()))
+    except InvalidArgument as exc:
+        raise InvalidArgument(exc.message, [(f"{prefix}html_body", exc.message)]) from None
     return compiled
 
 
