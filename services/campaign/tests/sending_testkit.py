@@ -25,7 +25,7 @@ from missiva.consent.v1 import events_pb2 as consent_events
 from missiva_billing.__main__ import build as build_billing
 from missiva_billing.config import BillingSettings
 from missiva_billing.core import Credits
-from missiva_campaign.__main__ import build
+from missiva_campaign.__main__ import build, send_path
 from missiva_campaign.config import CampaignSettings
 from missiva_platform.auth import CallerKind
 from missiva_platform.events import EventEnvelope, envelope, unpack
@@ -39,15 +39,16 @@ SENDER = ("campaigns:read", "campaigns:write")
 
 class Sending(Campaign):
     billing_url: str = ""
+    path: Any = None
     _batches: Any = None
     _events: Any = None
     seen_batches: list[EventEnvelope]
     seen_events: list[EventEnvelope]
 
     async def grant(self, tenant: str, amount: int) -> None:
-        async with await psycopg.AsyncConnection.connect(self.billing_url) as conn:
-            async with conn.transaction():
-                await Credits().grant(conn, tenant, amount, key=f"test:{uuid.uuid4().hex}")
+        connect = psycopg.AsyncConnection.connect
+        async with await connect(self.billing_url) as conn, conn.transaction():
+            await Credits().grant(conn, tenant, amount, key=f"test:{uuid.uuid4().hex}")
 
     async def reservations(self, tenant: str) -> list[tuple[Any, ...]]:
         """(amount, reference) of the account's credit reservations at billing."""
@@ -215,9 +216,11 @@ async def sender(make_database, nats_url, secrets_dir, request, tmp_path_factory
 
     app = build(settings, jwks=issuer.source(), token_for=token_for)
     await app.start()
+    path = send_path(settings, lambda: app.pool, token_for)
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.grpc_port}")
     harness = Sending(app, channel, issuer, secrets_dir)
     harness.billing_url = billing_url
+    harness.path = path
     harness.seen_batches, harness.seen_events = [], []
     harness.nc = await nats.connect(nats_url)
     js = harness.nc.jetstream()

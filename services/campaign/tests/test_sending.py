@@ -10,7 +10,7 @@ from __future__ import annotations
 import grpc
 import pytest
 from campaign_testkit import status_details
-from sending_testkit import PURPOSE, sender  # noqa: F401
+from sending_testkit import PURPOSE
 
 from missiva.campaign.v1 import campaign_service_pb2 as pb
 from missiva.campaign.v1 import events_pb2
