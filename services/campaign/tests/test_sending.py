@@ -115,6 +115,16 @@ async def test_not_enough_credits_keeps_the_draft_and_says_how_many_are_missing(
     # After a top-up the same draft sends.
     await sender.grant(tenant, 5)
     assert (await sender.send_now(tenant, draft.campaign_id)).recipient_count == 3
+    # A second call (a retry with another key, or a double click) never sends twice.
+    again = await sender.send_now(tenant, draft.campaign_id)
+    assert again.recipient_count == 3
+    assert len(await sender.reservations(tenant)) == 1
+    assert (
+        await sender.scalar(
+            "SELECT count(*) FROM campaign_recipients WHERE campaign_id = %s", draft.campaign_id
+        )
+        == 3
+    )
 
 
 async def test_batches_carry_the_compiled_template_and_outcomes_complete_the_campaign(

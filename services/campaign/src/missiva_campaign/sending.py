@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 CAMPAIGN_NOT_FOUND = "campaign not found"
 SEGMENTS_MISSING = "segments are not available yet"
 STARTABLE = ("draft", "scheduled")
+STARTED = ("sending", "paused", "completed", "completed_with_failures")
 
 
 def _now() -> datetime:
@@ -111,6 +112,8 @@ class SendPath:
             row = await campaigns.get(conn, tenant, campaign_id, lock=True)
             if row is None:
                 raise NotFound(CAMPAIGN_NOT_FOUND)
+            if row["status"] in STARTED:
+                return row  # a retry, or two calls at once: it sends once
             if row["status"] not in STARTABLE:
                 raise FailedPrecondition(
                     f"the campaign is {row['status']}; only a draft or a scheduled campaign"

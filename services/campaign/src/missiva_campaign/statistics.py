@@ -201,6 +201,12 @@ async def link_clicked(conn: Any, event: EventEnvelope, msg: Any) -> None:
         )
 
 
+async def unsubscribed(conn: Any, tenant: str, campaign_id: str, at: datetime) -> None:
+    """Consent recorded a withdrawal through this campaign's unsubscribe link."""
+    if await _campaign(conn, tenant, campaign_id):
+        await _count(conn, tenant, campaign_id, at, unsubscribes=1)
+
+
 HANDLERS: dict[str, Handler] = {
     SENT: message_sent,
     DELIVERED: message_delivered,
