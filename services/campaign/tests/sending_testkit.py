@@ -192,8 +192,9 @@ async def sender(make_database, nats_url, secrets_dir, request, tmp_path_factory
     await billing.start()
     probe_c = build(CampaignSettings(database_url="postgresql://x@127.0.0.1/x", nats_url=nats_url))
     url = make_database(probe_c.migration_sets, request.module.__name__)
-    secret = tmp_path_factory.mktemp("client") / "secret"
-    secret.write_text("unused: the tests sign the service tokens themselves\n")
+    secret = tmp_path_factory.mktemp("client") / "service-credentials.json"
+    # Unused: the tests sign the service tokens themselves (token_for below).
+    secret.write_text('{"campaign": {"client_id": "missiva-campaign", "client_secret": "x"}}')
     settings = CampaignSettings(
         database_url=url,
         nats_url=nats_url,
@@ -204,7 +205,7 @@ async def sender(make_database, nats_url, secrets_dir, request, tmp_path_factory
         email_hash_key_file=str(secrets_dir[EMAIL_HASH_KEY_FILE]),
         billing_target=f"127.0.0.1:{billing.grpc_port}",
         identity_target="127.0.0.1:1",
-        service_client_secret_file=str(secret),
+        service_credentials_file=str(secret),
         **getattr(request.module, "SETTINGS", {}),
     )
 

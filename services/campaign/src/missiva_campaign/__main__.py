@@ -31,10 +31,8 @@ def send_path(
     if settings.billing_target:
         if token_for is None:
             assert settings.identity_target
-            assert settings.service_client_secret_file
-            token_for = IdentityTokens(
-                settings.identity_target, settings.service_client_secret_file
-            )
+            assert settings.service_credentials_file
+            token_for = IdentityTokens(settings.identity_target, settings.service_credentials_file)
         credits = BillingCredits(settings.billing_target, token_for)
     return SendPath(
         pool_of,

@@ -13,8 +13,6 @@ class CampaignSettings(kit_config.ServiceSettings, frozen=True, kw_only=True):  
     document_notice_batch_size: int = 500
     # Billing's gRPC address (credits are reserved there before a campaign sends).
     billing_target: str | None = None
-    # The campaign service's client secret at identity (client credentials for its tokens).
-    service_client_secret_file: str | None = None
     # Recipients per SendBatch, and batches handed to delivery per run of the send chain.
     send_batch_size: int = 500
     send_batches_per_run: int = 4
@@ -27,9 +25,9 @@ class CampaignSettings(kit_config.ServiceSettings, frozen=True, kw_only=True):  
             raise kit_config.ConfigError("SEND_BATCH_SIZE", "must be between 1 and 5000")
         if not 1 <= self.send_batches_per_run <= 50:
             raise kit_config.ConfigError("SEND_BATCHES_PER_RUN", "must be between 1 and 50")
-        if self.billing_target and not (self.identity_target and self.service_client_secret_file):
+        if self.billing_target and not (self.identity_target and self.service_credentials_file):
             raise kit_config.ConfigError(
-                "SERVICE_CLIENT_SECRET_FILE",
-                "BILLING_TARGET needs IDENTITY_TARGET and SERVICE_CLIENT_SECRET_FILE (the"
+                "SERVICE_CREDENTIALS_FILE",
+                "BILLING_TARGET needs IDENTITY_TARGET and SERVICE_CREDENTIALS_FILE (the"
                 " service token for billing comes from identity)",
             )

@@ -16,7 +16,6 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import grpc
 from google.protobuf import duration_pb2
@@ -27,7 +26,9 @@ from missiva.billing.v1 import billing_service_pb2 as billing_pb
 from missiva.billing.v1 import billing_service_pb2_grpc as billing_grpc
 from missiva.identity.v1 import identity_service_pb2 as identity_pb
 from missiva.identity.v1 import identity_service_pb2_grpc as identity_grpc
+from missiva_campaign import SERVICE_NAME
 from missiva_platform.errors import Unavailable
+from missiva_platform.secrets import load_service_credentials
 
 TokenFor = Callable[[str], Awaitable[str]]
 SCOPE = "credits:write"
@@ -48,9 +49,13 @@ class Shortfall:
 class IdentityTokens:
     """Service tokens for billing from identity (client credentials), cached per account."""
 
-    def __init__(self, identity_target: str, client_secret_file: str) -> None:
+    def __init__(self, identity_target: str, credentials_file: str) -> None:
         self._target = identity_target
-        self._secret = Path(client_secret_file).read_text().strip()  # read once, at start
+        # The kit's credentials file (the chart mounts campaign's own entry), read at start.
+        credentials = load_service_credentials(credentials_file)
+        if SERVICE_NAME not in credentials:
+            raise ValueError(f"{credentials_file} holds no credentials for {SERVICE_NAME}")
+        self._credential = credentials[SERVICE_NAME]
         self._cache: dict[str, tuple[str, float]] = {}
 
     async def __call__(self, tenant: str) -> str:
@@ -60,8 +65,8 @@ class IdentityTokens:
         async with grpc.aio.insecure_channel(self._target) as channel:
             reply = await identity_grpc.IdentityServiceStub(channel).IssueServiceToken(
                 identity_pb.IssueServiceTokenRequest(
-                    client_id="campaign",
-                    client_secret=self._secret,
+                    client_id=self._credential.client_id,
+                    client_secret=self._credential.client_secret,
                     audience="billing",
                     scopes=[SCOPE],
                     tenant_id=tenant,
