@@ -76,8 +76,9 @@ def _handler(message_type: Any, status_of: Callable[[Any], str | None]) -> Handl
             version=event.aggregate_version,
             changed_at=occurred,
         )
-        if event.event_type == WITHDRAWN and getattr(change, "campaign_id", ""):
-            await statistics.unsubscribed(conn, event.tenant_id, change.campaign_id, occurred)
+        through = getattr(change, "campaign_id", None)  # the campaign whose link was used
+        if event.event_type == WITHDRAWN and through:
+            await statistics.unsubscribed(conn, event.tenant_id, str(through), occurred)
         _lag().observe(max(0.0, (datetime.now(UTC) - occurred).total_seconds()))
 
     return on_event
