@@ -298,3 +298,61 @@ async def test_a_paused_chain_emits_nothing_more(sender) -> None:
         )
         == "queued"
     )
+
+
+async def test_late_outcomes_move_a_completed_campaign_to_and_from_failures(sender) -> None:
+    tenant = sender.tenant()
+    contacts = await people(sender, tenant, 1)
+    (contact,) = contacts
+    await sender.consent(tenant, contact.person_key, 1)
+    await sender.grant(tenant, 10)
+    draft = await sender.draft(tenant, [await sender.list_with(tenant, contacts)])
+    await sender.send_now(tenant, draft.campaign_id)
+    await sender.batches(draft.campaign_id, 1)
+    await sender.publish(outcome(tenant, delivery.MessageSent(
+        message_id="m-1", campaign_id=draft.campaign_id, contact_id=contact.contact_id,
+        person_key=contact.person_key,
+    ), "delivery.message.sent"))  # fmt: skip
+    done = await sender.event(
+        "campaign.campaign.completed", draft.campaign_id, events_pb2.CampaignCompleted
+    )
+    assert (done.sent_count, done.failed_count, done.suppressed_count) == (1, 0, 0)
+
+    async def status_is(want: int):
+        return (await sender.get(tenant, draft.campaign_id)).status == want
+
+    await sender.until(lambda: status_is(pb.CAMPAIGN_STATUS_COMPLETED))
+    # Deferred after the send: not simply completed any more, and the count shows it.
+    await sender.publish(outcome(tenant, delivery.MessageDeferred(
+        message_id="m-1", campaign_id=draft.campaign_id, person_key=contact.person_key,
+        attempt=1,
+    ), "delivery.message.deferred"))  # fmt: skip
+    await sender.until(lambda: status_is(pb.CAMPAIGN_STATUS_COMPLETED_WITH_FAILURES))
+    assert (await sender.get(tenant, draft.campaign_id)).deferred_count == 1
+    # Delivered after all: completed again.
+    await sender.publish(outcome(tenant, delivery.MessageDelivered(
+        message_id="m-1", campaign_id=draft.campaign_id, person_key=contact.person_key,
+    ), "delivery.message.delivered"))  # fmt: skip
+    await sender.until(lambda: status_is(pb.CAMPAIGN_STATUS_COMPLETED))
+    # Another account's outcome for this campaign id changes nothing.
+    other = sender.tenant()
+    foreign = outcome(other, delivery.MessageBounced(
+        message_id="m-1", campaign_id=draft.campaign_id, person_key=contact.person_key,
+        bounce_type=delivery_pb.BOUNCE_TYPE_HARD,
+    ), "delivery.message.bounced")  # fmt: skip
+    marker = outcome(tenant, delivery.MessageComplained(
+        message_id="m-1", campaign_id=draft.campaign_id, person_key=contact.person_key,
+    ), "delivery.message.complained")  # fmt: skip
+    for event in (foreign, marker):
+        await sender.publish(event)
+    for event in (foreign, marker):
+        await sender.until(
+            lambda e=event: sender.scalar("SELECT 1 FROM kit_inbox WHERE event_id = %s", e.event_id)
+        )
+    stats = await sender.stub.GetCampaignStats(
+        pb.GetCampaignStatsRequest(campaign_id=draft.campaign_id),
+        metadata=sender.md(tenant, scopes=("campaigns:read",)),
+        timeout=10,
+    )
+    assert (stats.stats.delivered, stats.stats.deferred, stats.stats.complaints) == (1, 1, 1)
+    assert stats.stats.hard_bounces == 0  # the other account's bounce was ignored

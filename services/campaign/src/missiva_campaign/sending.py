@@ -295,6 +295,19 @@ def _recipient(r: dict[str, Any]) -> events_pb2.Recipient:
     )
 
 
+SENT_STATES = ("sent", "delivered", "deferred", "bounced", "complained")
+
+
+def outcome(counts: dict[str, int]) -> tuple[str, int, int]:
+    """(status, sent, failed) of a campaign whose recipients were all answered: any message
+    that failed for good (never sent, or bounced) or is still deferred makes it
+    ``completed_with_failures``, never plain ``completed``."""
+    failed = counts.get("failed", 0) + counts.get("bounced", 0)
+    sent = sum(counts.get(s, 0) for s in SENT_STATES)
+    troubled = failed or counts.get("deferred", 0)
+    return ("completed_with_failures" if troubled else "completed"), sent, failed
+
+
 async def maybe_complete(conn: Any, tenant: str, campaign_id: str) -> None:
     """Every recipient handed out and answered: completed, or completed with failures."""
     row = await campaigns.get(conn, tenant, campaign_id, lock=True)
@@ -303,12 +316,21 @@ async def maybe_complete(conn: Any, tenant: str, campaign_id: str) -> None:
     if await recipients.has_pending(conn, campaign_id):
         return
     counts = await recipients.counts(conn, campaign_id)
-    failed = counts.get("failed", 0)
-    sent = sum(counts.get(s, 0) for s in ("sent", "delivered", "deferred", "bounced", "complained"))
-    status = "completed_with_failures" if failed or counts.get("deferred", 0) else "completed"
+    status, sent, failed = outcome(counts)
     done = await campaigns.update(
         conn, tenant, campaign_id, {"status": status, "completed_at": _now()}
     )
     await add_events(
         conn, [campaign_events.completed(done, sent, counts.get("cancelled", 0), failed)]
     )
+
+
+async def refresh_outcome(conn: Any, tenant: str, campaign_id: str) -> None:
+    """A completed campaign's status follows late outcomes (a bounce or deferral after the
+    last send; a deferred message delivered after all)."""
+    row = await campaigns.get(conn, tenant, campaign_id, lock=True)
+    if row is None or row["status"] not in ("completed", "completed_with_failures"):
+        return
+    status, _, _ = outcome(await recipients.counts(conn, campaign_id))
+    if status != row["status"]:
+        await campaigns.update(conn, tenant, campaign_id, {"status": status})

@@ -4,7 +4,9 @@ Per campaign: counters (``campaign_stats``), hourly counters for charts
 (``campaign_stats_hourly``), clicks per link position (``campaign_link_clicks``); each
 recipient's outcome moves along in the snapshot (``campaign_recipients.status``), which is
 what completes a campaign (``sending.maybe_complete``): a message reported sent, or bounced
-before it was ever sent (failed for good), answers its recipient.
+before it was ever sent (failed for good), answers its recipient. Later outcomes (a bounce
+or a deferral after the send, a deferred message delivered) move a completed campaign
+between completed and completed-with-failures (``sending.refresh_outcome``).
 
 Only countable engagement is counted per person: an open or click counts towards the unique
 figures when it names a person who allowed engagement tracking (the snapshot says so);
@@ -122,6 +124,7 @@ async def message_delivered(conn: Any, event: EventEnvelope, msg: Any) -> None:
     if await _move(conn, done.campaign_id, "delivered", ("sent", "deferred", "batched"),
                    person_key=done.person_key):  # fmt: skip
         await _count(conn, event.tenant_id, done.campaign_id, _event_time(event), delivered=1)
+        await sending.refresh_outcome(conn, event.tenant_id, done.campaign_id)
 
 
 async def message_deferred(conn: Any, event: EventEnvelope, msg: Any) -> None:
@@ -130,6 +133,7 @@ async def message_deferred(conn: Any, event: EventEnvelope, msg: Any) -> None:
         return
     if await _move(conn, late.campaign_id, "deferred", ("sent",), person_key=late.person_key):
         await _count(conn, event.tenant_id, late.campaign_id, _event_time(event), deferred=1)
+        await sending.refresh_outcome(conn, event.tenant_id, late.campaign_id)
 
 
 async def message_bounced(conn: Any, event: EventEnvelope, msg: Any) -> None:
@@ -149,6 +153,8 @@ async def message_bounced(conn: Any, event: EventEnvelope, msg: Any) -> None:
     await _count(conn, tenant, bounce.campaign_id, _event_time(event), **{kind: 1})
     if never_sent:
         await sending.maybe_complete(conn, tenant, bounce.campaign_id)
+    else:
+        await sending.refresh_outcome(conn, tenant, bounce.campaign_id)
 
 
 async def message_complained(conn: Any, event: EventEnvelope, msg: Any) -> None:

@@ -21,7 +21,7 @@ COLUMNS = (
     " (SELECT count(*) FROM campaign_recipients r WHERE r.campaign_id = campaigns.id"
     "   AND r.status IN ('sent', 'delivered', 'deferred', 'bounced', 'complained')) AS sent_count,"
     " (SELECT count(*) FROM campaign_recipients r WHERE r.campaign_id = campaigns.id"
-    "   AND r.status = 'failed') AS failed_count,"
+    "   AND r.status IN ('failed', 'bounced')) AS failed_count,"
     " (SELECT count(*) FROM campaign_recipients r WHERE r.campaign_id = campaigns.id"
     "   AND r.status = 'deferred') AS deferred_count"
 )
