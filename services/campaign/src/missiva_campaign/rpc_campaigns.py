@@ -377,10 +377,7 @@ class CampaignRpcs:
             done = await campaigns.update(
                 conn, tenant, cid, {"status": "cancelled", "completed_at": sending._now()}
             )
-            counts = await recipients.counts(conn, cid)
-            sent = sum(
-                counts.get(s, 0) for s in ("sent", "delivered", "deferred", "bounced", "complained")
-            )
+            sent = done["sent_count"]
             await add_events(conn, [campaign_events.cancelled(done, reason, actor.id, sent)])
             return done
 

@@ -218,7 +218,7 @@ class SendPath:
             return  # paused, cancelled, done, or an older chain
         now = _now()
         outgoing: list[EventEnvelope] = []
-        batched = 0
+        batched = dropped = 0
         for _ in range(self.batches_per_run):
             due = await recipients.next_batch(conn, tenant, row["id"], now, self.batch_size)
             if not due:
@@ -227,6 +227,7 @@ class SendPath:
             present = [r for r in due if r["present"]]
             if gone:
                 await recipients.mark(conn, row["id"], gone, "cancelled", "")
+                dropped += len(gone)
             if present:
                 batch_id = f"{present[0]['seq']:09d}"
                 await recipients.mark(
@@ -242,7 +243,11 @@ class SendPath:
             conn,
             tenant,
             row["id"],
-            {"batched_count": row["batched_count"] + batched, "chain_idle": more and not due_more},
+            {
+                "batched_count": row["batched_count"] + batched,
+                "dropped_count": row["dropped_count"] + dropped,
+                "chain_idle": more and not due_more,
+            },
         )
         if due_more:
             outgoing.append(campaign_events.emit_batches(row, row["generation"]))
@@ -295,17 +300,12 @@ def _recipient(r: dict[str, Any]) -> events_pb2.Recipient:
     )
 
 
-SENT_STATES = ("sent", "delivered", "deferred", "bounced", "complained")
-
-
-def outcome(counts: dict[str, int]) -> tuple[str, int, int]:
-    """(status, sent, failed) of a campaign whose recipients were all answered: any message
-    that failed for good (never sent, or bounced) or is still deferred makes it
+def outcome(row: dict[str, Any]) -> str:
+    """The final status of a campaign whose recipients were all answered: any message that
+    failed for good (never sent, or bounced) or is deferred now makes it
     ``completed_with_failures``, never plain ``completed``."""
-    failed = counts.get("failed", 0) + counts.get("bounced", 0)
-    sent = sum(counts.get(s, 0) for s in SENT_STATES)
-    troubled = failed or counts.get("deferred", 0)
-    return ("completed_with_failures" if troubled else "completed"), sent, failed
+    troubled = row["failed_count"] or row["deferred_count"]
+    return "completed_with_failures" if troubled else "completed"
 
 
 async def maybe_complete(conn: Any, tenant: str, campaign_id: str) -> None:
@@ -315,22 +315,21 @@ async def maybe_complete(conn: Any, tenant: str, campaign_id: str) -> None:
         return
     if await recipients.has_pending(conn, campaign_id):
         return
-    counts = await recipients.counts(conn, campaign_id)
-    status, sent, failed = outcome(counts)
     done = await campaigns.update(
-        conn, tenant, campaign_id, {"status": status, "completed_at": _now()}
+        conn, tenant, campaign_id, {"status": outcome(row), "completed_at": _now()}
     )
-    await add_events(
-        conn, [campaign_events.completed(done, sent, counts.get("cancelled", 0), failed)]
+    event = campaign_events.completed(
+        done, done["sent_count"], done["dropped_count"], done["failed_count"]
     )
+    await add_events(conn, [event])
 
 
 async def refresh_outcome(conn: Any, tenant: str, campaign_id: str) -> None:
     """A completed campaign's status follows late outcomes (a bounce or deferral after the
-    last send; a deferred message delivered after all)."""
+    last send; a deferred message delivered after all), from the counters alone."""
     row = await campaigns.get(conn, tenant, campaign_id, lock=True)
     if row is None or row["status"] not in ("completed", "completed_with_failures"):
         return
-    status, _, _ = outcome(await recipients.counts(conn, campaign_id))
+    status = outcome(row)
     if status != row["status"]:
         await campaigns.update(conn, tenant, campaign_id, {"status": status})

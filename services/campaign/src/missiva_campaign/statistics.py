@@ -41,7 +41,8 @@ OPENED = "delivery.message.opened"
 CLICKED = "delivery.link.clicked"
 
 _COUNTERS = ("sent", "delivered", "deferred", "hard_bounces", "soft_bounces", "complaints",
-             "opens", "unique_opens", "clicks", "unique_clicks", "unsubscribes")  # fmt: skip
+             "opens", "unique_opens", "clicks", "unique_clicks", "unsubscribes", "failed",
+             "deferred_now")  # fmt: skip
 _HOURLY = ("sent", "delivered", "bounces", "opens", "clicks", "complaints")
 
 
@@ -90,17 +91,27 @@ async def _count(conn: Any, tenant: str, campaign_id: str, at: datetime, **incre
 async def _move(
     conn: Any, campaign_id: str, status: str, frm: tuple[str, ...], *, person_key: str = "",
     contact_id: str = "", message_id: str = "",
-) -> bool:  # fmt: skip
-    """Move the recipient's outcome; False when it was not in one of ``frm``."""
+) -> str | None:  # fmt: skip
+    """Move the recipient's outcome; the state it left, or None when it was in none of
+    ``frm``."""
     key_sql = "contact_id::text = %(contact)s" if contact_id else "person_key = %(person)s"
     cur = await conn.execute(
-        "UPDATE campaign_recipients SET status = %(status)s, updated_at = now(),"
-        " message_id = CASE WHEN %(message)s = '' THEN message_id ELSE %(message)s END"
-        f" WHERE campaign_id = %(campaign)s::uuid AND {key_sql} AND status = ANY(%(frm)s)",
+        "WITH old AS (SELECT seq, status FROM campaign_recipients"
+        f" WHERE campaign_id = %(campaign)s::uuid AND {key_sql} AND status = ANY(%(frm)s)"
+        " LIMIT 1 FOR UPDATE)"
+        " UPDATE campaign_recipients r SET status = %(status)s, updated_at = now(),"
+        " message_id = CASE WHEN %(message)s = '' THEN r.message_id ELSE %(message)s END"
+        " FROM old WHERE r.campaign_id = %(campaign)s::uuid AND r.seq = old.seq"
+        " RETURNING old.status",
         {"status": status, "message": message_id, "campaign": campaign_id, "contact": contact_id,
          "person": person_key, "frm": list(frm)},
     )  # fmt: skip
-    return bool(cur.rowcount)
+    row = await cur.fetchone()
+    return str(row[0]) if row else None
+
+
+def _left_deferred(previous: str | None) -> int:
+    return -1 if previous == "deferred" else 0
 
 
 async def message_sent(conn: Any, event: EventEnvelope, msg: Any) -> None:
@@ -121,9 +132,11 @@ async def message_delivered(conn: Any, event: EventEnvelope, msg: Any) -> None:
     done = unpack(event, delivery.MessageDelivered)
     if not await _campaign(conn, event.tenant_id, done.campaign_id):
         return
-    if await _move(conn, done.campaign_id, "delivered", ("sent", "deferred", "batched"),
-                   person_key=done.person_key):  # fmt: skip
-        await _count(conn, event.tenant_id, done.campaign_id, _event_time(event), delivered=1)
+    previous = await _move(conn, done.campaign_id, "delivered", ("sent", "deferred", "batched"),
+                           person_key=done.person_key)  # fmt: skip
+    if previous:
+        await _count(conn, event.tenant_id, done.campaign_id, _event_time(event), delivered=1,
+                     deferred_now=_left_deferred(previous))  # fmt: skip
         await sending.refresh_outcome(conn, event.tenant_id, done.campaign_id)
 
 
@@ -132,8 +145,11 @@ async def message_deferred(conn: Any, event: EventEnvelope, msg: Any) -> None:
     if not await _campaign(conn, event.tenant_id, late.campaign_id):
         return
     if await _move(conn, late.campaign_id, "deferred", ("sent",), person_key=late.person_key):
-        await _count(conn, event.tenant_id, late.campaign_id, _event_time(event), deferred=1)
+        await _count(conn, event.tenant_id, late.campaign_id, _event_time(event), deferred=1,
+                     deferred_now=1)  # fmt: skip
         await sending.refresh_outcome(conn, event.tenant_id, late.campaign_id)
+    else:  # deferred again: counted as an event, the recipient is deferred already
+        await _count(conn, event.tenant_id, late.campaign_id, _event_time(event), deferred=1)
 
 
 async def message_bounced(conn: Any, event: EventEnvelope, msg: Any) -> None:
@@ -146,11 +162,13 @@ async def message_bounced(conn: Any, event: EventEnvelope, msg: Any) -> None:
     never_sent = await _move(
         conn, bounce.campaign_id, "failed", ("batched",), person_key=bounce.person_key
     )
-    if not never_sent:
-        await _move(conn, bounce.campaign_id, "bounced", ("sent", "deferred", "delivered"),
-                    person_key=bounce.person_key)  # fmt: skip
+    previous = never_sent or await _move(
+        conn, bounce.campaign_id, "bounced", ("sent", "deferred", "delivered"),
+        person_key=bounce.person_key,
+    )  # fmt: skip
     kind = "hard_bounces" if hard else "soft_bounces"
-    await _count(conn, tenant, bounce.campaign_id, _event_time(event), **{kind: 1})
+    await _count(conn, tenant, bounce.campaign_id, _event_time(event), **{kind: 1},
+                 failed=1 if previous else 0, deferred_now=_left_deferred(previous))  # fmt: skip
     if never_sent:
         await sending.maybe_complete(conn, tenant, bounce.campaign_id)
     else:
@@ -161,9 +179,12 @@ async def message_complained(conn: Any, event: EventEnvelope, msg: Any) -> None:
     report = unpack(event, delivery.MessageComplained)
     if not await _campaign(conn, event.tenant_id, report.campaign_id):
         return
-    after = ("sent", "delivered", "deferred", "bounced")
-    await _move(conn, report.campaign_id, "complained", after, person_key=report.person_key)
-    await _count(conn, event.tenant_id, report.campaign_id, _event_time(event), complaints=1)
+    after = ("sent", "delivered", "deferred")
+    previous = await _move(
+        conn, report.campaign_id, "complained", after, person_key=report.person_key
+    )
+    await _count(conn, event.tenant_id, report.campaign_id, _event_time(event), complaints=1,
+                 deferred_now=_left_deferred(previous))  # fmt: skip
 
 
 async def _unique(conn: Any, campaign_id: str, person_key: str, kind: str) -> bool:
@@ -232,18 +253,12 @@ async def stats_pb(conn: Any, row: dict[str, Any]) -> pb.CampaignStats:
     )
     found = await cur.fetchone()
     counters = dict(zip((*_COUNTERS, "updated_at"), found, strict=True)) if found else {}
-    cur = await conn.execute(
-        "SELECT status, count(*) FROM campaign_recipients WHERE campaign_id = %s GROUP BY status",
-        (row["id"],),
-    )
-    outcome = {r[0]: int(r[1]) for r in await cur.fetchall()}
     stats = pb.CampaignStats(
         recipients=row["recipient_count"],
-        suppressed=row["excluded_count"] + outcome.get("cancelled", 0),
-        failed=outcome.get("failed", 0),
-        queued=outcome.get("queued", 0),
+        suppressed=row["excluded_count"] + row["dropped_count"],
+        queued=max(0, row["recipient_count"] - row["batched_count"] - row["dropped_count"]),
         updated_at=timestamp(counters.get("updated_at")),
-        **{k: counters.get(k, 0) for k in _COUNTERS},
+        **{k: counters.get(k, 0) for k in _COUNTERS if k != "deferred_now"},
     )
     cur = await conn.execute(
         "SELECT position, url, clicks FROM campaign_link_clicks WHERE campaign_id = %s"

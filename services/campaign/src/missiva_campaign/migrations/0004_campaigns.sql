@@ -56,6 +56,7 @@ CREATE TABLE campaigns (
     excluded_count bigint NOT NULL DEFAULT 0,
     batch_count bigint NOT NULL DEFAULT 0,
     batched_count bigint NOT NULL DEFAULT 0,
+    dropped_count bigint NOT NULL DEFAULT 0,   -- gone from the account before their batch
     version bigint NOT NULL DEFAULT 1,
     started_at timestamptz,
     completed_at timestamptz,
@@ -87,12 +88,10 @@ CREATE TABLE campaign_recipients (
 );
 CREATE INDEX campaign_recipients_queued ON campaign_recipients (campaign_id, due_at, seq)
     WHERE status = 'queued';
-CREATE INDEX campaign_recipients_pending ON campaign_recipients (campaign_id)
-    WHERE status IN ('queued', 'batched');
+-- Handed to delivery and not yet answered (not touched when the snapshot is written).
+CREATE INDEX campaign_recipients_batched ON campaign_recipients (campaign_id)
+    WHERE status = 'batched';
 CREATE INDEX campaign_recipients_person ON campaign_recipients (campaign_id, person_key);
-CREATE INDEX campaign_recipients_contact ON campaign_recipients (contact_id);
--- Frequency caps count a person's recent campaigns per purpose.
-CREATE INDEX campaign_recipients_cap ON campaign_recipients (person_key, purpose_id, created_at);
 
 -- Per-purpose frequency caps of an account: at most max_messages campaigns per window.
 CREATE TABLE frequency_caps (
@@ -118,6 +117,8 @@ CREATE TABLE campaign_stats (
     clicks bigint NOT NULL DEFAULT 0,
     unique_clicks bigint NOT NULL DEFAULT 0,
     unsubscribes bigint NOT NULL DEFAULT 0,
+    failed bigint NOT NULL DEFAULT 0,        -- failed for good: never sent, or bounced
+    deferred_now bigint NOT NULL DEFAULT 0,  -- recipients whose message is deferred now
     updated_at timestamptz NOT NULL DEFAULT now()
 );
 

@@ -18,12 +18,14 @@ COLUMNS = (
     " compiled_html,"
     " compiled_text, compiled_revision, recipient_count, excluded_count, batch_count,"
     " batched_count, version, started_at, completed_at, created_at, updated_at,"
-    " (SELECT count(*) FROM campaign_recipients r WHERE r.campaign_id = campaigns.id"
-    "   AND r.status IN ('sent', 'delivered', 'deferred', 'bounced', 'complained')) AS sent_count,"
-    " (SELECT count(*) FROM campaign_recipients r WHERE r.campaign_id = campaigns.id"
-    "   AND r.status IN ('failed', 'bounced')) AS failed_count,"
-    " (SELECT count(*) FROM campaign_recipients r WHERE r.campaign_id = campaigns.id"
-    "   AND r.status = 'deferred') AS deferred_count"
+    " dropped_count,"
+    # The outcome counters of the statistics read model (one primary-key lookup each).
+    " COALESCE((SELECT s.sent FROM campaign_stats s WHERE s.campaign_id = campaigns.id), 0)"
+    "   AS sent_count,"
+    " COALESCE((SELECT s.failed FROM campaign_stats s WHERE s.campaign_id = campaigns.id), 0)"
+    "   AS failed_count,"
+    " COALESCE((SELECT s.deferred_now FROM campaign_stats s"
+    "   WHERE s.campaign_id = campaigns.id), 0) AS deferred_count"
 )
 DRAFT_FIELDS = (
     "name", "category", "purpose_id", "template_id", "subject", "preheader", "from_name",
@@ -36,6 +38,7 @@ STATE_FIELDS = (
     "credit_reservation_id",
     "compiled_subject", "compiled_preheader", "compiled_html", "compiled_text",
     "compiled_revision", "recipient_count", "excluded_count", "batch_count", "batched_count",
+    "dropped_count",
     "started_at", "completed_at",
 )  # fmt: skip
 _CASTS = {"list_ids": "::uuid[]", "segment_ids": "::uuid[]", "excluded_list_ids": "::uuid[]"}
