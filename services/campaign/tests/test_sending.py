@@ -14,6 +14,7 @@ from sending_testkit import PURPOSE
 
 from missiva.campaign.v1 import campaign_service_pb2 as pb
 from missiva.campaign.v1 import events_pb2
+from missiva.common.v1 import types_pb2
 from missiva.consent.v1 import consent_service_pb2 as consent_pb
 from missiva.consent.v1 import events_pb2 as consent_events
 from missiva.delivery.v1 import delivery_service_pb2 as delivery_pb
@@ -356,3 +357,27 @@ async def test_late_outcomes_move_a_completed_campaign_to_and_from_failures(send
     )
     assert (stats.stats.delivered, stats.stats.deferred, stats.stats.complaints) == (1, 1, 1)
     assert stats.stats.hard_bounces == 0  # the other account's bounce was ignored
+
+
+async def test_product_updates_go_unless_the_person_refused(sender) -> None:
+    """PRODUCT_UPDATE rests on legitimate interest: no recorded consent is enough, a
+    withdrawal is not."""
+    tenant = sender.tenant()
+    silent, refused = await people(sender, tenant, 2)
+    await sender.consent(tenant, refused.person_key, 1)
+    await sender.consent(tenant, refused.person_key, 2, granted=False)
+    await sender.grant(tenant, 10)
+    draft = await sender.draft(
+        tenant,
+        [await sender.list_with(tenant, [silent, refused])],
+        category=types_pb2.EMAIL_CATEGORY_PRODUCT_UPDATE,
+    )
+    reply = await sender.send_now(tenant, draft.campaign_id)
+    assert reply.recipient_count == 1
+    chosen = await sender.sql(
+        "SELECT contact_id::text FROM campaign_recipients WHERE campaign_id = %s",
+        draft.campaign_id,
+    )
+    assert chosen == [(silent.contact_id,)]
+    (batch,) = await sender.batches(draft.campaign_id, 1)
+    assert batch.category == types_pb2.EMAIL_CATEGORY_PRODUCT_UPDATE
