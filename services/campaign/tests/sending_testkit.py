@@ -112,7 +112,7 @@ class Sending(Campaign):
         values.update(fields)
         reply = await self.stub.CreateCampaign(
             pb.CreateCampaignRequest(campaign=pb.Campaign(**values)),
-            metadata=self.md(tenant, scopes=SENDER),
+            metadata=self.md(tenant, scopes=("campaigns:write",)),  # the least scope
             timeout=10,
         )
         return reply.campaign

@@ -256,3 +256,38 @@ async def test_the_least_scope_works_and_one_less_is_refused(sender) -> None:
         sender.md(tenant, scopes=SENDER, roles=("billing",)),
     )
     assert err.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_a_due_schedule_waits_while_billing_cannot_be_reached(sender) -> None:
+    from missiva_campaign.credits import BillingCredits
+    from missiva_campaign.sending import SendPath
+
+    tenant = sender.tenant()
+    contact = await sender.create(tenant)
+    await sender.consent(tenant, contact.person_key, 1)
+    draft = await sender.draft(tenant, [await sender.list_with(tenant, [contact])])
+    send_at = datetime.now(UTC) + timedelta(hours=1)
+    await sender.stub.ScheduleCampaign(
+        pb.ScheduleCampaignRequest(campaign_id=draft.campaign_id, send_at=at(send_at)),
+        metadata=sender.md(tenant, scopes=WRITE),
+        timeout=10,
+    )
+
+    async def token_for(tenant: str) -> str:
+        return "unused"
+
+    unreachable = SendPath(
+        lambda: sender.app.pool,
+        BillingCredits("127.0.0.1:1", token_for),
+        batch_size=10,
+        batches_per_run=1,
+    )
+    assert await unreachable.start_due(now=send_at + timedelta(minutes=1)) == 0
+    after = await sender.get(tenant, draft.campaign_id)
+    assert after.status == pb.CAMPAIGN_STATUS_SCHEDULED
+    assert (
+        await sender.scalar(
+            "SELECT count(*) FROM campaign_recipients WHERE campaign_id = %s", draft.campaign_id
+        )
+        == 0
+    )

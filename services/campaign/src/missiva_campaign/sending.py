@@ -36,7 +36,7 @@ from missiva_campaign.credits import BillingCredits, Shortfall
 from missiva_campaign.rpc_templates import load as load_template
 from missiva_campaign.rpc_templates import source_of
 from missiva_campaign.store import campaigns, recipients
-from missiva_platform.errors import FailedPrecondition, NotFound
+from missiva_platform.errors import FailedPrecondition, NotFound, Unavailable
 from missiva_platform.events import EventEnvelope, unpack
 from missiva_platform.outbox import add_events
 
@@ -266,6 +266,9 @@ class SendPath:
             try:
                 await self.start_or_explain(tenant, campaign_id)
                 started += 1
+            except Unavailable:
+                # Billing could not be asked: still scheduled, the next run tries again.
+                log.warning("a due campaign waits for billing", extra={"campaign": campaign_id})
             except (FailedPrecondition, NotFound) as exc:
                 log.warning("a scheduled campaign did not start", extra={"reason": str(exc)})
                 async with self.pool.connection() as conn, conn.transaction():
