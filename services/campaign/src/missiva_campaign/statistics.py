@@ -17,6 +17,7 @@ campaign's of the envelope's account are ignored. The kit's inbox applies each e
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -52,11 +53,20 @@ def _event_time(event: EventEnvelope) -> datetime:
     return datetime.now(UTC)
 
 
+def _valid_uuid(value: str) -> str:
+    try:
+        return str(uuid.UUID(value)) if value else ""
+    except ValueError:
+        return ""
+
+
 async def _campaign(conn: Any, tenant: str, campaign_id: str) -> bool:
-    if not campaign_id or not tenant:
+    """Whether the id names a campaign of the envelope's account (mail of other kinds, or
+    of another account, is not counted)."""
+    if not tenant or not _valid_uuid(campaign_id):
         return False
     cur = await conn.execute(
-        "SELECT 1 FROM campaigns WHERE account_id = %s AND id::text = %s", (tenant, campaign_id)
+        "SELECT 1 FROM campaigns WHERE account_id = %s AND id = %s::uuid", (tenant, campaign_id)
     )
     return await cur.fetchone() is not None
 
@@ -94,7 +104,10 @@ async def _move(
 ) -> str | None:  # fmt: skip
     """Move the recipient's outcome; the state it left, or None when it was in none of
     ``frm``."""
-    key_sql = "contact_id::text = %(contact)s" if contact_id else "person_key = %(person)s"
+    # By person key (the snapshot's index); the contact id, when given, narrows it further.
+    key_sql = "person_key = %(person)s" + (
+        " AND contact_id = %(contact)s::uuid" if contact_id else ""
+    )
     cur = await conn.execute(
         "WITH old AS (SELECT seq, status FROM campaign_recipients"
         f" WHERE campaign_id = %(campaign)s::uuid AND {key_sql} AND status = ANY(%(frm)s)"
@@ -121,7 +134,8 @@ async def message_sent(conn: Any, event: EventEnvelope, msg: Any) -> None:
         return
     moved = await _move(
         conn, sent.campaign_id, "sent", ("batched", "queued"),
-        contact_id=sent.contact_id, person_key=sent.person_key, message_id=sent.message_id,
+        contact_id=_valid_uuid(sent.contact_id), person_key=sent.person_key,
+        message_id=sent.message_id,
     )  # fmt: skip
     if moved:  # a resend of the same recipient is not counted twice
         await _count(conn, tenant, sent.campaign_id, _event_time(event), sent=1)
