@@ -116,10 +116,6 @@ async def snapshot(
     return int(row[0]), int(row[1])
 
 
-async def discard(conn: Conn, campaign_id: str) -> None:
-    await conn.execute("DELETE FROM campaign_recipients WHERE campaign_id = %s", (campaign_id,))
-
-
 async def next_batch(
     conn: Conn, account_id: str, campaign_id: str, now: datetime, size: int
 ) -> list[dict[str, Any]]:
@@ -155,14 +151,6 @@ async def cancel_queued(conn: Conn, campaign_id: str) -> int:
         (campaign_id,),
     )
     return cur.rowcount
-
-
-async def counts(conn: Conn, campaign_id: str) -> dict[str, int]:
-    cur = await conn.execute(
-        "SELECT status, count(*) FROM campaign_recipients WHERE campaign_id = %s GROUP BY status",
-        (campaign_id,),
-    )
-    return {row[0]: int(row[1]) for row in await cur.fetchall()}
 
 
 async def of_person(conn: Conn, person_key: str, account_id: str = "") -> list[dict[str, Any]]:
