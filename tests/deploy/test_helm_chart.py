@@ -138,7 +138,7 @@ def test_every_pod_runs_as_non_root_on_a_read_only_root_without_capabilities(
 ) -> None:
     workloads = [m for m in manifests if m["kind"] in {"Deployment", "Job", "CronJob"}]
     # Servers, migration Jobs, retention CronJobs, scheduled admin commands (`jobs:`).
-    assert len(workloads) == 6 + 5 + 5 + 4
+    assert len(workloads) == 6 + 5 + 5 + 5
     for workload in workloads:
         pod = pod_spec(workload)
         assert pod["securityContext"]["runAsNonRoot"] is True
@@ -263,15 +263,20 @@ def test_admin_commands_run_as_cron_jobs_in_the_services_own_pod(
 ) -> None:
     cron_jobs = of_kind(manifests, "CronJob")
     jobs = {c["metadata"]["name"]: c for c in cron_jobs_of_workload(manifests, "job")}
-    # Exactly the four admin commands, besides one retention CronJob per gRPC service.
+    # Exactly the five admin commands, besides one retention CronJob per gRPC service.
     assert sorted(jobs) == [
         f"{PREFIX}-billing-expire-reservations",
+        f"{PREFIX}-campaign-start-due",
         f"{PREFIX}-consent-digest",
         f"{PREFIX}-consent-send-document-notices",
         f"{PREFIX}-identity-send-legal-notices",
     ]
-    assert len(cron_jobs) == len(GRPC_SERVICES) + 4
+    assert len(cron_jobs) == len(GRPC_SERVICES) + 5
     assert invalid(list(jobs.values())) == []
+
+    due = jobs[f"{PREFIX}-campaign-start-due"]
+    assert due["spec"]["schedule"] == "* * * * *"
+    assert container(due)["command"] == ["python", "-m", "missiva_campaign", "start-due"]
 
     expiry = jobs[f"{PREFIX}-billing-expire-reservations"]
     assert component(expiry) == "billing"
@@ -357,6 +362,7 @@ def test_jobs_are_per_service_and_optional(chart: helm.Chart) -> None:
     assert sorted(jobs) == [
         f"{PREFIX}-billing-expire-reservations",
         f"{PREFIX}-campaign-reindex",
+        f"{PREFIX}-campaign-start-due",  # the chart's own, kept beside the added one
         f"{PREFIX}-consent-digest",
         f"{PREFIX}-consent-send-document-notices",
     ]
@@ -382,7 +388,13 @@ def test_job_names_are_truncated_like_retention(chart: helm.Chart) -> None:
     long_name = "a" * 40
     manifests = render(
         chart,
-        {"services": {"campaign": {"jobs": {long_name: {"schedule": "0 1 * * *", "args": ["x"]}}}}},
+        {
+            "services": {
+                "campaign": {
+                    "jobs": {long_name: {"schedule": "0 1 * * *", "args": ["x"]}, "start-due": None}
+                }
+            }
+        },
     )
     assert invalid(manifests) == []
     (job,) = cron_jobs_of_workload([c for c in manifests if component(c) == "campaign"], "job")
@@ -576,14 +588,16 @@ def test_network_policies_deny_by_default_and_allow_only_the_architecture_arrows
             if rule["ports"] == [{"port": 50051, "protocol": "TCP"}]
         }
 
-    # Every service -> identity (JWKS); gateway -> every service; consent -> every service.
+    # Every service -> identity (JWKS); gateway -> every service; consent -> every service;
+    # campaign -> billing (credits are reserved before a send).
     assert grpc_callers("identity") == {"gateway", "consent", "campaign", "delivery", "billing"}
-    for name in ("campaign", "delivery", "billing"):
+    for name in ("campaign", "delivery"):
         assert grpc_callers(name) == {"gateway", "consent"}
+    assert grpc_callers("billing") == {"gateway", "consent", "campaign"}
     assert grpc_callers("consent") == {"gateway"}
     assert grpc_callees("gateway") == set(GRPC_SERVICES)
     assert grpc_callees("consent") == {"identity", "campaign", "delivery", "billing"}
-    assert grpc_callees("campaign") == {"identity"}
+    assert grpc_callees("campaign") == {"identity", "billing"}
     assert grpc_callees("identity") == set()
 
     def egress_ports(name: str) -> set[int]:

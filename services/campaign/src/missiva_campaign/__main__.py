@@ -8,27 +8,55 @@ from missiva.campaign.v1 import campaign_service_pb2_grpc
 from missiva_campaign import SERVICE_NAME
 from missiva_campaign.config import CampaignSettings
 from missiva_campaign.core import CampaignCore
+from missiva_campaign.credits import BillingCredits, IdentityTokens, TokenFor
 from missiva_campaign.events import consumer_spec, own_handlers
 from missiva_campaign.privacy import CampaignPrivacy
 from missiva_campaign.retention import RULES
+from missiva_campaign.sending import SendPath
 from missiva_campaign.servicer import ACCESS_RULES, CampaignServicer
 from missiva_platform.auth import JwksSource
+from missiva_platform.db import make_pool
 from missiva_platform.privacy import add_privacy_service
-from missiva_platform.service import ServiceApp, run_cli
+from missiva_platform.service import ServiceApp, ServiceCommand, run_cli
 from missiva_platform.streams import commands_stream, events_stream
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def build(settings: CampaignSettings, *, jwks: JwksSource | None = None) -> ServiceApp:
+def send_path(
+    settings: CampaignSettings, pool_of: object, token_for: TokenFor | None = None
+) -> SendPath:
+    """The send path; credits at billing with identity's service tokens (or ``token_for``)."""
+    credits = None
+    if settings.billing_target:
+        if token_for is None:
+            assert settings.identity_target
+            assert settings.service_credentials_file
+            token_for = IdentityTokens(settings.identity_target, settings.service_credentials_file)
+        credits = BillingCredits(settings.billing_target, token_for)
+    return SendPath(
+        pool_of,
+        credits,
+        batch_size=settings.send_batch_size,
+        batches_per_run=settings.send_batches_per_run,
+    )
+
+
+def build(
+    settings: CampaignSettings,
+    *,
+    jwks: JwksSource | None = None,
+    token_for: TokenFor | None = None,
+) -> ServiceApp:
     """Wire the kit: settings → runtime → servicers → consumers."""
     app = ServiceApp(
         SERVICE_NAME, settings, migrations_dir=MIGRATIONS, retention_rules=RULES, jwks=jwks
     )
     core = CampaignCore(settings, lambda: app.pool)
+    sender = send_path(settings, lambda: app.pool, token_for)
     app.add_service(
         campaign_service_pb2_grpc.add_CampaignServiceServicer_to_server,
-        CampaignServicer(core),
+        CampaignServicer(core, sender),
         "missiva.campaign.v1.CampaignService",
         ACCESS_RULES,
     )
@@ -40,14 +68,32 @@ def build(settings: CampaignSettings, *, jwks: JwksSource | None = None) -> Serv
         commands_stream("consent"),  # imported contacts' consent proofs
         events_stream("consent"),  # suppressions
         events_stream("identity"),  # account erasure
+        events_stream("delivery"),  # the statistics read model
     )
     for subject, handler in own_handlers(settings).items():
         app.add_consumer(consumer_spec(subject), handler)
     return app
 
 
+async def start_due(app: ServiceApp, args: list[str]) -> int:
+    """``start-due`` (a CronJob each minute): start due schedules, wake idle send chains."""
+    settings = app.settings
+    assert isinstance(settings, CampaignSettings)
+    pool = make_pool(settings.database_url, min_size=1, max_size=2)
+    await pool.open(wait=True, timeout=30)
+    try:
+        started = await send_path(settings, lambda: pool).start_due()
+    finally:
+        await pool.close()
+    print(f"campaign: started {started} scheduled campaign(s)")
+    return 0
+
+
+COMMANDS: dict[str, ServiceCommand] = {"start-due": start_due}
+
+
 def main() -> None:
-    run_cli(build, CampaignSettings)
+    run_cli(build, CampaignSettings, commands=COMMANDS)
 
 
 if __name__ == "__main__":

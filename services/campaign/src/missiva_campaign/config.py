@@ -13,6 +13,11 @@ class CampaignSettings(kit_config.ServiceSettings, frozen=True, kw_only=True):  
     document_notice_batch_size: int = 500
     # Import rows merged per transaction (one COPY and one merge statement per chunk).
     import_chunk_rows: int = 5000
+    # Billing's gRPC address (credits are reserved there before a campaign sends).
+    billing_target: str | None = None
+    # Recipients per SendBatch, and batches handed to delivery per run of the send chain.
+    send_batch_size: int = 500
+    send_batches_per_run: int = 4
 
     def validate(self) -> None:
         super().validate()
@@ -20,3 +25,13 @@ class CampaignSettings(kit_config.ServiceSettings, frozen=True, kw_only=True):  
             raise kit_config.ConfigError("DOCUMENT_NOTICE_BATCH_SIZE", "must be between 1 and 5000")
         if not 1 <= self.import_chunk_rows <= 50000:
             raise kit_config.ConfigError("IMPORT_CHUNK_ROWS", "must be between 1 and 50000")
+        if not 1 <= self.send_batch_size <= 5000:
+            raise kit_config.ConfigError("SEND_BATCH_SIZE", "must be between 1 and 5000")
+        if not 1 <= self.send_batches_per_run <= 50:
+            raise kit_config.ConfigError("SEND_BATCHES_PER_RUN", "must be between 1 and 50")
+        if self.billing_target and not (self.identity_target and self.service_credentials_file):
+            raise kit_config.ConfigError(
+                "SERVICE_CREDENTIALS_FILE",
+                "BILLING_TARGET needs IDENTITY_TARGET and SERVICE_CREDENTIALS_FILE (the"
+                " service token for billing comes from identity)",
+            )

@@ -32,14 +32,24 @@ from missiva.common.v1 import types_pb2
 from missiva.consent.v1 import consent_service_pb2
 from missiva.consent.v1 import events_pb2 as consent_events
 from missiva.identity.v1 import events_pb2 as identity_events
-from missiva_campaign import SERVICE_NAME, consents, import_events, outgoing
+from missiva_campaign import (
+    SERVICE_NAME,
+    campaign_events,
+    consents,
+    import_events,
+    outgoing,
+    statistics,
+)
 from missiva_campaign.config import CampaignSettings
 from missiva_campaign.notices import DocumentNotices
 from missiva_campaign.privacy import CampaignPrivacy
+from missiva_campaign.sending import SendPath
+from missiva_campaign.store import campaigns as campaign_store
 from missiva_campaign.store import consents as consent_store
 from missiva_campaign.store import contacts, suppressions
 from missiva_campaign.store import imports as import_store
 from missiva_campaign.store import segments as segment_store
+from missiva_campaign.store import templates as template_store
 from missiva_platform.bus import ConsumerSpec
 from missiva_platform.events import EventEnvelope, unpack
 from missiva_platform.privacy import (
@@ -67,6 +77,8 @@ SUBJECTS = {
     CONTACT_SUPPRESSED: "CONSENT_EVENTS",
     CONTACT_UNSUPPRESSED: "CONSENT_EVENTS",
     ACCOUNT_ERASED: "IDENTITY_EVENTS",
+    campaign_events.EMIT_BATCHES: "CAMPAIGN_COMMANDS",
+    **{subject: "DELIVERY_EVENTS" for subject in statistics.HANDLERS},
 }
 
 REASONS = {
@@ -141,6 +153,8 @@ async def account_erased(conn: Any, event: EventEnvelope, msg: Any) -> None:
     purged["consent_states"] = await consent_store.purge_account(conn, erased.account_id)
     purged["segments"] = await segment_store.purge_account(conn, erased.account_id)
     purged["imports"] = await import_store.purge_account(conn, erased.account_id)
+    purged["campaigns"] = await campaign_store.purge_account(conn, erased.account_id)
+    purged["templates"] = await template_store.purge_account(conn, erased.account_id)
     log.info("campaign purged an erased account", extra={"rows": sum(purged.values())})
 
 
@@ -152,6 +166,13 @@ def own_handlers(settings: CampaignSettings) -> dict[str, Handler]:
         CONTACT_UNSUPPRESSED: contact_unsuppressed,
         **consents.HANDLERS,
         ACCOUNT_ERASED: account_erased,
+        campaign_events.EMIT_BATCHES: SendPath(
+            lambda: None,
+            None,
+            batch_size=settings.send_batch_size,
+            batches_per_run=settings.send_batches_per_run,
+        ).emit,
+        **statistics.HANDLERS,
     }
 
 
@@ -222,6 +243,7 @@ def EXAMPLES() -> list[EventEnvelope]:
         ),
         erasure_reply(SERVICE_NAME, "0195a6a0-5555-7ef0-b123-456789abcdef", erasure, account),
         *import_examples(account, row, now),
+        *campaign_examples(account, now),
     ]
 
 
@@ -233,4 +255,55 @@ def import_examples(account: str, row: dict[str, Any], now: datetime) -> list[Ev
             account, import_events.example_import(mode, now - timedelta(days=30)), 1, [imported]
         )
         for mode in ("proof", "double_opt_in")
+    ]
+
+
+def campaign_examples(account: str, now: datetime) -> list[EventEnvelope]:
+    """The campaign lifecycle events and the send path's commands."""
+    from missiva_campaign import rendering
+    from missiva_campaign.starters import STARTERS
+
+    compiled = rendering.compile_template(
+        rendering.Source(**{k: STARTERS["starter-en"][k] for k in
+                            ("subject", "preheader", "html_body", "text_body")})
+    )  # fmt: skip
+    row: dict[str, Any] = {
+        "id": "0195a4e0-2222-7bcd-9ef0-123456789abc",
+        "account_id": account,
+        "version": 3,
+        "category": "marketing",
+        "purpose_id": "0195a3d0-1111-7abc-8def-0123456789ab",
+        "template_id": "starter-en",
+        "recipient_count": 4115,
+        "excluded_count": 12,
+        "batch_count": 9,
+        "from_name": "Bottega Rossi",
+        "from_address": "news@bottegarossi.example",
+        "reply_to": "info@bottegarossi.example",
+        "sender_domain_id": "0195a4e4-bbbb-7456-d789-abcdef012345",
+        "credit_reservation_id": "0195a4e5-cccc-7567-e89a-bcdef0123456",
+        "compiled_subject": compiled.subject,
+        "compiled_preheader": compiled.preheader,
+        "compiled_html": compiled.html_body,
+        "compiled_text": compiled.text_body,
+        "compiled_revision": 1,
+    }
+    recipient = events_pb2.Recipient(
+        contact_id="0195a4e1-3333-7cde-8f01-23456789abcd",
+        person_key="ab" * 32,
+        email="grace@example.org",
+        merge_fields={"first_name": "Grace", "attributes.city": "Roma"},
+        engagement_tracking=True,
+    )
+    user = "0195a3c2-4b80-7e55-8a11-2f3e4d5c6b7a"
+    return [
+        campaign_events.scheduled(row, now + timedelta(days=1)),
+        campaign_events.started(row),
+        campaign_events.paused(row, "Checking the links.", user),
+        campaign_events.resumed(row, user),
+        campaign_events.completed(row, 4100, 12, 3),
+        campaign_events.cancelled(row, "Wrong date in the subject line.", user, 4100),
+        campaign_events.cancelled(row, "Cancelled before the first batch.", user, 0),
+        campaign_events.emit_batches(row, 2),
+        campaign_events.send_batch(row, "000000001", [recipient]),
     ]

@@ -18,7 +18,7 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 
 from missiva_campaign import outgoing
-from missiva_campaign.store import consents, contacts, notices, suppressions
+from missiva_campaign.store import consents, contacts, notices, recipients, suppressions
 from missiva_platform.outbox import add_events
 from missiva_platform.privacy import DataSection, Erasure, Person, Retained
 
@@ -73,8 +73,18 @@ class CampaignPrivacy:
         if not person.person_key:
             return []  # a request by user id only: campaign holds no user records
         rows = await contacts.of_person(conn, person.person_key, person.tenant_id)
+        received = await recipients.of_person(conn, person.person_key, person.tenant_id)
+        campaigns_section = DataSection(
+            "campaigns_received",
+            "the campaigns sent to you (or about to be), and what became of each message",
+            json.dumps(
+                [{k: _json(v) for k, v in r.items()} for r in received],
+                ensure_ascii=False,
+                sort_keys=True,
+            ).encode(),
+        )
         if not rows:
-            return []
+            return [campaigns_section] if received else []
         sent = await notices.of_contacts(conn, [r["id"] for r in rows])
         people = [{k: _json(r[k]) for k in CONTACT_FIELDS} for r in rows]
         told = [{k: _json(v) for k, v in n.items()} for n in sent]
@@ -90,6 +100,7 @@ class CampaignPrivacy:
                 "the notices of privacy notice changes sent to you",
                 json.dumps(told, ensure_ascii=False, sort_keys=True).encode(),
             ),
+            *([campaigns_section] if received else []),
         ]
 
     async def erase_in(self, conn: Any, person: Person) -> Erasure:
@@ -104,6 +115,9 @@ class CampaignPrivacy:
             erasure.erased["contacts"] = len(rows)
             if sent:
                 erasure.erased["document_notices"] = len(sent)
+        forgotten = await recipients.forget_person(conn, person.person_key, person.tenant_id)
+        if forgotten:
+            erasure.erased["campaign_recipients"] = forgotten
         states = await consents.forget_person(conn, person.person_key, person.tenant_id)
         if states:
             erasure.erased["consent_states"] = states

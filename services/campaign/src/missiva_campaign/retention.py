@@ -11,16 +11,40 @@
 - ``contact_imports``: an import (its options: who collected the consent, the consent text;
   its rejected rows' line numbers and reasons, by the foreign key) is kept 90 days after its
   last progress, long enough to download the report and resume; the contacts it made stay.
+- ``campaign_recipients``: a campaign's recipient snapshot loses who each recipient was
+  (contact id, person key) 6 months after the send ended (completed or cancelled); the
+  campaign's counters, outcomes and statistics stay as anonymous aggregates. The unique
+  open/click markers (``campaign_engagement``) go at the same time.
 - ``document_notices_sent``: which contact was told about which version (contact id, locale,
   time) is kept 2 years as proof of having informed them, then deleted.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from missiva_campaign.domain import TRASH_WINDOW
-from missiva_platform.retention import RetentionRule
+from missiva_platform.retention import Action, RetentionRule
+
+SNAPSHOT_AGE = timedelta(days=182)
+
+
+async def anonymise_snapshots(conn: Any, cutoff: datetime) -> int:
+    """Blank the recipients of sends that ended before ``cutoff`` (aggregates stay)."""
+    await conn.execute(
+        "DELETE FROM campaign_engagement e USING campaigns k WHERE k.id = e.campaign_id"
+        " AND k.completed_at < %s",
+        (cutoff,),
+    )
+    cur = await conn.execute(
+        "UPDATE campaign_recipients r SET contact_id = NULL, person_key = NULL,"
+        " anonymised_at = now() FROM campaigns k WHERE k.id = r.campaign_id"
+        " AND k.completed_at < %s AND r.anonymised_at IS NULL",
+        (cutoff,),
+    )
+    return int(cur.rowcount)
+
 
 RULES: tuple[RetentionRule, ...] = (
     RetentionRule(
@@ -54,6 +78,14 @@ RULES: tuple[RetentionRule, ...] = (
         time_column="updated_at",
         max_age=timedelta(days=90),
         why="an import's progress and rejected rows serve its report and its resumption",
+    ),
+    RetentionRule(
+        table="campaign_recipients",
+        time_column="completed_at",
+        max_age=SNAPSHOT_AGE,
+        action=Action.CUSTOM,
+        custom=anonymise_snapshots,
+        why="who received a campaign is kept 6 months after the send, then only the counts",
     ),
     RetentionRule(
         table="document_notices_sent",

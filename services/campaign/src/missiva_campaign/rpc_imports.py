@@ -447,7 +447,7 @@ class ImportRpcs:
                     conn, tenant, import_id, "interrupted", only_from=("running",)
                 )
 
-    async def _get(self, tenant: str, import_id: str) -> dict[str, Any]:
+    async def _import(self, tenant: str, import_id: str) -> dict[str, Any]:
         import_id = domain.contact_id("import_id", import_id)
         async with self.core.pool.connection() as conn:
             row = await imports.get(conn, tenant, import_id)
@@ -456,12 +456,12 @@ class ImportRpcs:
         return row
 
     async def GetImport(self, request: pb.GetImportRequest, context: Any) -> Any:
-        row = await self._get(current_tenant(), request.import_id)
+        row = await self._import(current_tenant(), request.import_id)
         return pb.GetImportResponse(**{"import": import_pb(row)})
 
     async def CancelImport(self, request: pb.CancelImportRequest, context: Any) -> Any:
         tenant = current_tenant()
-        row = await self._get(tenant, request.import_id)
+        row = await self._import(tenant, request.import_id)
         async with self.core.pool.connection() as conn, conn.transaction():
             changed = await imports.set_status(
                 conn, tenant, row["id"], "cancelled", only_from=("running", "interrupted")
@@ -473,7 +473,7 @@ class ImportRpcs:
     async def DownloadImportReport(
         self, request: pb.DownloadImportReportRequest, context: Any
     ) -> Any:
-        row = await self._get(current_tenant(), request.import_id)
+        row = await self._import(current_tenant(), request.import_id)
         yield pb.DownloadImportReportResponse(csv_chunk=b"line,field,reason\r\n")
         after = 0
         while True:

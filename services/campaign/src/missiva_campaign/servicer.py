@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from missiva.campaign.v1 import campaign_service_pb2_grpc
 from missiva_campaign.core import CampaignCore
+from missiva_campaign.rpc_campaigns import CampaignRpcs
 from missiva_campaign.rpc_contacts import ContactRpcs
 from missiva_campaign.rpc_imports import ImportRpcs
 from missiva_campaign.rpc_lists import ListRpcs
 from missiva_campaign.rpc_segments import SegmentRpcs
+from missiva_campaign.rpc_templates import TemplateRpcs
+from missiva_campaign.sending import SendPath
 from missiva_platform.auth import Access, MethodRule, rule
 
 __all__ = ["ACCESS_RULES", "CampaignServicer"]
@@ -78,9 +81,14 @@ class CampaignServicer(
     ListRpcs,
     SegmentRpcs,
     ImportRpcs,
+    TemplateRpcs,
+    CampaignRpcs,
     campaign_service_pb2_grpc.CampaignServiceServicer,
 ):
-    """Every CampaignService RPC (constructed with the ``CampaignCore``)."""
+    """Every CampaignService RPC (constructed with the ``CampaignCore`` and the send path)."""
 
-    def __init__(self, core: CampaignCore) -> None:
+    def __init__(self, core: CampaignCore, send_path: SendPath | None = None) -> None:
         self.core = core
+        self.sending = send_path or SendPath(
+            lambda: core.pool, None, batch_size=500, batches_per_run=1
+        )

@@ -129,7 +129,7 @@ SERVICE_SCOPES: dict[str, frozenset[str]] = {
     "consent": frozenset({"account:read"}),
     "campaign": frozenset(
         {"account:read", "consent:read", "links:write", "suppressions:read", "credits:read",
-         "mail:send", "domains:read"}
+         "credits:write", "mail:send", "domains:read"}
     ),
     "delivery": frozenset(
         {"account:read", "consent:read", "links:write", "suppressions:read",

@@ -30,6 +30,7 @@ class CampaignStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CAMPAIGN_STATUS_PAUSED: _ClassVar[CampaignStatus]
     CAMPAIGN_STATUS_COMPLETED: _ClassVar[CampaignStatus]
     CAMPAIGN_STATUS_CANCELLED: _ClassVar[CampaignStatus]
+    CAMPAIGN_STATUS_COMPLETED_WITH_FAILURES: _ClassVar[CampaignStatus]
 
 class ImportStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -50,6 +51,7 @@ CAMPAIGN_STATUS_SENDING: CampaignStatus
 CAMPAIGN_STATUS_PAUSED: CampaignStatus
 CAMPAIGN_STATUS_COMPLETED: CampaignStatus
 CAMPAIGN_STATUS_CANCELLED: CampaignStatus
+CAMPAIGN_STATUS_COMPLETED_WITH_FAILURES: CampaignStatus
 IMPORT_STATUS_UNSPECIFIED: ImportStatus
 IMPORT_STATUS_RUNNING: ImportStatus
 IMPORT_STATUS_COMPLETED: ImportStatus
@@ -153,7 +155,7 @@ class Segment(_message.Message):
     def __init__(self, segment_id: _Optional[str] = ..., name: _Optional[str] = ..., rule_tree_json: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deleted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., restorable_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Template(_message.Message):
-    __slots__ = ("template_id", "name", "subject", "preheader", "html_body", "text_body", "revision", "created_at", "updated_at")
+    __slots__ = ("template_id", "name", "subject", "preheader", "html_body", "text_body", "revision", "created_at", "updated_at", "category", "starter", "locale")
     TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
@@ -163,6 +165,9 @@ class Template(_message.Message):
     REVISION_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    STARTER_FIELD_NUMBER: _ClassVar[int]
+    LOCALE_FIELD_NUMBER: _ClassVar[int]
     template_id: str
     name: str
     subject: str
@@ -172,7 +177,10 @@ class Template(_message.Message):
     revision: int
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, template_id: _Optional[str] = ..., name: _Optional[str] = ..., subject: _Optional[str] = ..., preheader: _Optional[str] = ..., html_body: _Optional[str] = ..., text_body: _Optional[str] = ..., revision: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    category: _types_pb2.EmailCategory
+    starter: bool
+    locale: str
+    def __init__(self, template_id: _Optional[str] = ..., name: _Optional[str] = ..., subject: _Optional[str] = ..., preheader: _Optional[str] = ..., html_body: _Optional[str] = ..., text_body: _Optional[str] = ..., revision: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., category: _Optional[_Union[_types_pb2.EmailCategory, str]] = ..., starter: _Optional[bool] = ..., locale: _Optional[str] = ...) -> None: ...
 
 class Sender(_message.Message):
     __slots__ = ("from_name", "from_address", "reply_to", "sender_domain_id")
@@ -187,7 +195,7 @@ class Sender(_message.Message):
     def __init__(self, from_name: _Optional[str] = ..., from_address: _Optional[str] = ..., reply_to: _Optional[str] = ..., sender_domain_id: _Optional[str] = ...) -> None: ...
 
 class Campaign(_message.Message):
-    __slots__ = ("campaign_id", "name", "status", "category", "purpose_id", "template_id", "list_ids", "segment_ids", "excluded_list_ids", "sender", "scheduled_at", "started_at", "completed_at", "created_at", "updated_at", "pause_reason")
+    __slots__ = ("campaign_id", "name", "status", "category", "purpose_id", "template_id", "list_ids", "segment_ids", "excluded_list_ids", "sender", "scheduled_at", "started_at", "completed_at", "created_at", "updated_at", "pause_reason", "subject", "preheader", "schedule_timezone", "recipient_local_time", "recipient_count", "batched_count", "sent_count", "failed_count", "deferred_count", "last_error", "missing_credits")
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -204,6 +212,17 @@ class Campaign(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     PAUSE_REASON_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    PREHEADER_FIELD_NUMBER: _ClassVar[int]
+    SCHEDULE_TIMEZONE_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_LOCAL_TIME_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    BATCHED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SENT_COUNT_FIELD_NUMBER: _ClassVar[int]
+    FAILED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    DEFERRED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    MISSING_CREDITS_FIELD_NUMBER: _ClassVar[int]
     campaign_id: str
     name: str
     status: CampaignStatus
@@ -220,10 +239,21 @@ class Campaign(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
     pause_reason: str
-    def __init__(self, campaign_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[_Union[CampaignStatus, str]] = ..., category: _Optional[_Union[_types_pb2.EmailCategory, str]] = ..., purpose_id: _Optional[str] = ..., template_id: _Optional[str] = ..., list_ids: _Optional[_Iterable[str]] = ..., segment_ids: _Optional[_Iterable[str]] = ..., excluded_list_ids: _Optional[_Iterable[str]] = ..., sender: _Optional[_Union[Sender, _Mapping]] = ..., scheduled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pause_reason: _Optional[str] = ...) -> None: ...
+    subject: str
+    preheader: str
+    schedule_timezone: str
+    recipient_local_time: bool
+    recipient_count: int
+    batched_count: int
+    sent_count: int
+    failed_count: int
+    deferred_count: int
+    last_error: str
+    missing_credits: int
+    def __init__(self, campaign_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[_Union[CampaignStatus, str]] = ..., category: _Optional[_Union[_types_pb2.EmailCategory, str]] = ..., purpose_id: _Optional[str] = ..., template_id: _Optional[str] = ..., list_ids: _Optional[_Iterable[str]] = ..., segment_ids: _Optional[_Iterable[str]] = ..., excluded_list_ids: _Optional[_Iterable[str]] = ..., sender: _Optional[_Union[Sender, _Mapping]] = ..., scheduled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pause_reason: _Optional[str] = ..., subject: _Optional[str] = ..., preheader: _Optional[str] = ..., schedule_timezone: _Optional[str] = ..., recipient_local_time: _Optional[bool] = ..., recipient_count: _Optional[int] = ..., batched_count: _Optional[int] = ..., sent_count: _Optional[int] = ..., failed_count: _Optional[int] = ..., deferred_count: _Optional[int] = ..., last_error: _Optional[str] = ..., missing_credits: _Optional[int] = ...) -> None: ...
 
 class CampaignStats(_message.Message):
-    __slots__ = ("recipients", "suppressed", "sent", "delivered", "deferred", "hard_bounces", "soft_bounces", "complaints", "opens", "unique_opens", "clicks", "unique_clicks", "unsubscribes", "links", "updated_at")
+    __slots__ = ("recipients", "suppressed", "sent", "delivered", "deferred", "hard_bounces", "soft_bounces", "complaints", "opens", "unique_opens", "clicks", "unique_clicks", "unsubscribes", "links", "updated_at", "failed", "queued", "series")
     RECIPIENTS_FIELD_NUMBER: _ClassVar[int]
     SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
     SENT_FIELD_NUMBER: _ClassVar[int]
@@ -239,6 +269,9 @@ class CampaignStats(_message.Message):
     UNSUBSCRIBES_FIELD_NUMBER: _ClassVar[int]
     LINKS_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_FIELD_NUMBER: _ClassVar[int]
+    SERIES_FIELD_NUMBER: _ClassVar[int]
     recipients: int
     suppressed: int
     sent: int
@@ -254,7 +287,28 @@ class CampaignStats(_message.Message):
     unsubscribes: int
     links: _containers.RepeatedCompositeFieldContainer[LinkStats]
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, recipients: _Optional[int] = ..., suppressed: _Optional[int] = ..., sent: _Optional[int] = ..., delivered: _Optional[int] = ..., deferred: _Optional[int] = ..., hard_bounces: _Optional[int] = ..., soft_bounces: _Optional[int] = ..., complaints: _Optional[int] = ..., opens: _Optional[int] = ..., unique_opens: _Optional[int] = ..., clicks: _Optional[int] = ..., unique_clicks: _Optional[int] = ..., unsubscribes: _Optional[int] = ..., links: _Optional[_Iterable[_Union[LinkStats, _Mapping]]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    failed: int
+    queued: int
+    series: _containers.RepeatedCompositeFieldContainer[StatsPoint]
+    def __init__(self, recipients: _Optional[int] = ..., suppressed: _Optional[int] = ..., sent: _Optional[int] = ..., delivered: _Optional[int] = ..., deferred: _Optional[int] = ..., hard_bounces: _Optional[int] = ..., soft_bounces: _Optional[int] = ..., complaints: _Optional[int] = ..., opens: _Optional[int] = ..., unique_opens: _Optional[int] = ..., clicks: _Optional[int] = ..., unique_clicks: _Optional[int] = ..., unsubscribes: _Optional[int] = ..., links: _Optional[_Iterable[_Union[LinkStats, _Mapping]]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., failed: _Optional[int] = ..., queued: _Optional[int] = ..., series: _Optional[_Iterable[_Union[StatsPoint, _Mapping]]] = ...) -> None: ...
+
+class StatsPoint(_message.Message):
+    __slots__ = ("bucket_start", "sent", "delivered", "bounces", "opens", "clicks", "complaints")
+    BUCKET_START_FIELD_NUMBER: _ClassVar[int]
+    SENT_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    BOUNCES_FIELD_NUMBER: _ClassVar[int]
+    OPENS_FIELD_NUMBER: _ClassVar[int]
+    CLICKS_FIELD_NUMBER: _ClassVar[int]
+    COMPLAINTS_FIELD_NUMBER: _ClassVar[int]
+    bucket_start: _timestamp_pb2.Timestamp
+    sent: int
+    delivered: int
+    bounces: int
+    opens: int
+    clicks: int
+    complaints: int
+    def __init__(self, bucket_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., sent: _Optional[int] = ..., delivered: _Optional[int] = ..., bounces: _Optional[int] = ..., opens: _Optional[int] = ..., clicks: _Optional[int] = ..., complaints: _Optional[int] = ...) -> None: ...
 
 class LinkStats(_message.Message):
     __slots__ = ("position", "url", "clicks")
@@ -856,14 +910,18 @@ class UpdateCampaignResponse(_message.Message):
     def __init__(self, campaign: _Optional[_Union[Campaign, _Mapping]] = ...) -> None: ...
 
 class ScheduleCampaignRequest(_message.Message):
-    __slots__ = ("campaign_id", "send_at", "idempotency_key")
+    __slots__ = ("campaign_id", "send_at", "idempotency_key", "timezone", "recipient_local_time")
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
     SEND_AT_FIELD_NUMBER: _ClassVar[int]
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    TIMEZONE_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_LOCAL_TIME_FIELD_NUMBER: _ClassVar[int]
     campaign_id: str
     send_at: _timestamp_pb2.Timestamp
     idempotency_key: str
-    def __init__(self, campaign_id: _Optional[str] = ..., send_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+    timezone: str
+    recipient_local_time: bool
+    def __init__(self, campaign_id: _Optional[str] = ..., send_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., idempotency_key: _Optional[str] = ..., timezone: _Optional[str] = ..., recipient_local_time: _Optional[bool] = ...) -> None: ...
 
 class ScheduleCampaignResponse(_message.Message):
     __slots__ = ("campaign",)

@@ -169,6 +169,14 @@ class SendBatch(_message.Message):
     credit_reservation_id: str
     def __init__(self, campaign_id: _Optional[str] = ..., batch_id: _Optional[str] = ..., recipients: _Optional[_Iterable[_Union[Recipient, _Mapping]]] = ..., content: _Optional[_Union[RenderedContent, _Mapping]] = ..., category: _Optional[_Union[_types_pb2.EmailCategory, str]] = ..., purpose_id: _Optional[str] = ..., sender: _Optional[_Union[_campaign_service_pb2.Sender, _Mapping]] = ..., credit_reservation_id: _Optional[str] = ...) -> None: ...
 
+class EmitCampaignBatches(_message.Message):
+    __slots__ = ("campaign_id", "generation")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    GENERATION_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    generation: int
+    def __init__(self, campaign_id: _Optional[str] = ..., generation: _Optional[int] = ...) -> None: ...
+
 class SendDocumentNoticeCommand(_message.Message):
     __slots__ = ("document_id", "version", "kind", "title", "locale", "url", "summary_of_changes", "published_at", "effective_at", "locales", "fallback_locale", "resume_after_contact_id")
     DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
