@@ -203,6 +203,7 @@ def EXAMPLES() -> list[EventEnvelope]:
         message_sent(campaign_row, resend=False),
         message_bounced(campaign_row, "550 5.1.1 <address>: no such user", hard=True),
         message_deferred(row, "421 4.7.0 Try again later", datetime.now(UTC)),
+        message_deferred(campaign_row, "451 4.7.1 Greylisted", datetime.now(UTC)),
         message_bounced(row, "550 5.1.1 <address>: no such user", hard=True),
         export_reply(PRODUCER, request, [DataSection("delivery.send_log", "sent mail", b"[]")], ""),
         erasure_reply(PRODUCER, request, erasure, ""),
