@@ -120,8 +120,8 @@ async def test_list_plans_needs_no_token(billing):
 @in_module_loop
 async def test_unbuilt_rpcs_check_access_before_answering_unimplemented(billing):
     tenant = billing.tenant()
-    request = pb.GetBillingProfileRequest()
-    call = billing.stub.GetBillingProfile
+    request = pb.GetSubscriptionRequest()
+    call = billing.stub.GetSubscription
     reader = billing.user(tenant, roles=["billing"], scopes=["billing:read"])
     assert await _code(call, request, reader) == grpc.StatusCode.UNIMPLEMENTED
     member = billing.user(tenant, roles=["member"], scopes=["billing:read"])

@@ -1,16 +1,30 @@
 """Billing retention rules, as data. Every table holding personal data gets a rule here.
 
-Billing's own tables hold no personal data today (``NO_PERSONAL_DATA`` says why, table by
-table; a test holds every table of the schema to one or the other). The credit ledger is
+Tables without personal data are in ``NO_PERSONAL_DATA`` with why (a test holds every table
+of the schema to one or the other).
+
+- ``billing_profiles``: kept while the account uses it; an erasure empties it at once
+  (``privacy.py``), and the emptied row goes 30 days later. The credit ledger is
 kept, append-only, as the account's usage record, which later invoices are checked against.
 The kit's tables (inbox, idempotency keys, privacy answers) have the kit's rules.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from missiva_platform.retention import RetentionRule
 
-RULES: tuple[RetentionRule, ...] = ()
+ANONYMISED_PROFILE_KEPT = timedelta(days=30)
+
+RULES: tuple[RetentionRule, ...] = (
+    RetentionRule(
+        table="billing_profiles",
+        time_column="anonymised_at",
+        max_age=ANONYMISED_PROFILE_KEPT,
+        why="an erased profile holds nothing; its emptied row is dropped after 30 days",
+    ),
+)
 
 NO_PERSONAL_DATA: dict[str, str] = {
     "credit_ledger": "account id, amounts, reservation and message ids, caller's reference",

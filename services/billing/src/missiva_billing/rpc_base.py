@@ -17,6 +17,7 @@ from psycopg_pool import AsyncConnectionPool
 from missiva.billing.v1 import billing_service_pb2 as pb
 from missiva_billing.config import BillingSettings
 from missiva_billing.core import Credits
+from missiva_billing.core_profile import Profiles
 from missiva_billing.domain import Balance
 from missiva_platform.errors import InvalidArgument, Unavailable
 
@@ -62,9 +63,10 @@ def positive(field: str, value: int, maximum: int) -> int:
 class RpcBase:
     """State every RPC group uses."""
 
-    def __init__(self, app: ServiceApp, credits: Credits) -> None:
+    def __init__(self, app: ServiceApp, credits: Credits, profiles: Profiles) -> None:
         self.app = app
         self.credits = credits
+        self.profiles = profiles
         assert isinstance(app.settings, BillingSettings)
         self.settings: BillingSettings = app.settings
 
