@@ -59,28 +59,34 @@ class BillingPrivacy:
         return await profiles.naming(conn, person.person_key, _email(person), account)
 
     async def export(self, person: Person) -> list[DataSection]:
-        sections = []
-        async with self.pool.connection() as conn:
-            for account in await self._accounts(conn, person):
-                profile = await self.profiles.get(conn, account)
-                body = {k: v for k, v in asdict(profile).items() if k != "updated_at"}
-                body["account_id"] = account
-                if profile.updated_at is not None:
-                    body["updated_at"] = profile.updated_at.isoformat()
-                sections.append(
-                    DataSection(
-                        name=f"billing_profile:{account}",
-                        description="the billing profile invoices are made out to",
-                        content=json.dumps(body, sort_keys=True).encode(),
-                    )
-                )
-        return sections
+        async with self.pool.connection() as conn, conn.transaction():
+            return await self.export_in(conn, person)
 
     async def erase(self, person: Person) -> Erasure:
-        erased = 0
         async with self.pool.connection() as conn, conn.transaction():
-            for account in await self._accounts(conn, person):
-                erased += await profiles.anonymise(conn, account)
+            return await self.erase_in(conn, person)
+
+    async def export_in(self, conn: Any, person: Person) -> list[DataSection]:
+        sections = []
+        for account in await self._accounts(conn, person):
+            profile = await self.profiles.get(conn, account)
+            body: dict[str, Any] = {k: v for k, v in asdict(profile).items() if k != "updated_at"}
+            body["account_id"] = account
+            if profile.updated_at is not None:
+                body["updated_at"] = profile.updated_at.isoformat()
+            sections.append(
+                DataSection(
+                    name=f"billing_profile:{account}",
+                    description="the billing profile invoices are made out to",
+                    content=json.dumps(body, sort_keys=True).encode(),
+                )
+            )
+        return sections
+
+    async def erase_in(self, conn: Any, person: Person) -> Erasure:
+        erased = 0
+        for account in await self._accounts(conn, person):
+            erased += await profiles.anonymise(conn, account)
         result = Erasure(erased={"billing_profiles": erased} if erased else {})
         result.retained.append(Retained(category="invoices", reason=INVOICES_KEPT))
         return result
