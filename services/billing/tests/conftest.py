@@ -27,6 +27,7 @@ from missiva.identity.v1 import identity_service_pb2 as identity_pb
 from missiva_billing.__main__ import build
 from missiva_billing.config import BillingSettings
 from missiva_billing.core import Credits
+from missiva_billing.core_invoices import Invoices
 from missiva_billing.core_profile import Profiles
 from missiva_billing.keys import BillingKeys
 from missiva_billing.privacy import BillingPrivacy
@@ -50,7 +51,9 @@ class Billing:
         self.nc: Any = None
         settings = app.settings
         self.keys = BillingKeys(settings.field_keys_file, settings.email_hash_key_file)
-        self.privacy = BillingPrivacy(app, Profiles(self.keys))
+        self.profiles = Profiles(self.keys)
+        self.privacy = BillingPrivacy(app, self.profiles)
+        self.invoices = Invoices(self.keys, self.profiles)
 
     # -- callers -----------------------------------------------------------------------------
 

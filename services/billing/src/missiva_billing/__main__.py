@@ -11,6 +11,7 @@ from missiva.billing.v1 import billing_service_pb2_grpc
 from missiva_billing import SERVICE_NAME
 from missiva_billing.config import BillingSettings
 from missiva_billing.core import Credits
+from missiva_billing.core_invoices import Invoices
 from missiva_billing.core_profile import Profiles
 from missiva_billing.events import BillingConsumers, consumer_spec
 from missiva_billing.jobs import COMMANDS
@@ -32,10 +33,12 @@ def build(settings: BillingSettings, jwks: JwksSource | None = None) -> ServiceA
         SERVICE_NAME, settings, migrations_dir=MIGRATIONS, retention_rules=RULES, jwks=jwks
     )
     credits = Credits()
-    profiles = Profiles(BillingKeys(settings.field_keys_file, settings.email_hash_key_file))
+    keys = BillingKeys(settings.field_keys_file, settings.email_hash_key_file)
+    profiles = Profiles(keys)
+    invoices = Invoices(keys, profiles)
     app.add_service(
         billing_service_pb2_grpc.add_BillingServiceServicer_to_server,
-        BillingServicer(app, credits, profiles),
+        BillingServicer(app, credits, profiles, invoices),
         "missiva.billing.v1.BillingService",
         ACCESS_RULES,
     )

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import psycopg
 
 from missiva_billing.core import Credits
+from missiva_billing.invoice_jobs import COMMANDS as INVOICE_COMMANDS
 from missiva_billing.keys import BillingKeys
 from missiva_billing.store import reservations
 from missiva_platform.crypto import FieldCipher, reencrypt_column
@@ -82,6 +83,8 @@ async def _adjust_command(app: ServiceApp, args: list[str]) -> int:
 ENCRYPTED_COLUMNS = (
     ("billing_profiles", "account_id", "vat_number_enc"),
     ("billing_profiles", "account_id", "tax_code_enc"),
+    ("invoices", "invoice_id", "billed_vat_enc"),
+    ("invoices", "invoice_id", "billed_tax_enc"),
 )
 
 
@@ -118,6 +121,7 @@ async def _rotate_command(app: ServiceApp, args: list[str]) -> int:
 
 
 COMMANDS = {
+    **INVOICE_COMMANDS,
     "expire-reservations": _expire_command,
     "adjust-credits": _adjust_command,
     "rotate-field-keys": _rotate_command,

@@ -4,7 +4,10 @@ Tables without personal data are in ``NO_PERSONAL_DATA`` with why (a test holds 
 of the schema to one or the other).
 
 - ``billing_profiles``: kept while the account uses it; an erasure empties it at once
-  (``privacy.py``), and the emptied row goes 30 days later. The credit ledger is
+  (``privacy.py``), and the emptied row goes 30 days later.
+- ``invoices`` (and credit notes): kept 10 years after the end of their fiscal year
+  (``retain_until``; art. 2220 c.c.), whatever happens to the account or the person, then
+  deleted (the immutability trigger refuses any earlier delete). The credit ledger is
 kept, append-only, as the account's usage record, which later invoices are checked against.
 The kit's tables (inbox, idempotency keys, privacy answers) have the kit's rules.
 """
@@ -24,10 +27,17 @@ RULES: tuple[RetentionRule, ...] = (
         max_age=ANONYMISED_PROFILE_KEPT,
         why="an erased profile holds nothing; its emptied row is dropped after 30 days",
     ),
+    RetentionRule(
+        table="invoices",
+        time_column="retain_until",
+        max_age=timedelta(0),
+        why="Italian law keeps invoices 10 years; retain_until is the end of that",
+    ),
 )
 
 NO_PERSONAL_DATA: dict[str, str] = {
     "credit_ledger": "account id, amounts, reservation and message ids, caller's reference",
     "credit_balances": "account id and credit counts",
     "credit_reservations": "account id, amounts, caller's reference and times",
+    "invoice_counters": "the seller's last invoice number per series and year",
 }

@@ -17,7 +17,9 @@ from psycopg_pool import AsyncConnectionPool
 from missiva.billing.v1 import billing_service_pb2 as pb
 from missiva_billing.config import BillingSettings
 from missiva_billing.core import Credits
+from missiva_billing.core_invoices import Invoices
 from missiva_billing.core_profile import Profiles
+from missiva_billing.documents import seller_of
 from missiva_billing.domain import Balance
 from missiva_platform.errors import InvalidArgument, Unavailable
 
@@ -63,12 +65,16 @@ def positive(field: str, value: int, maximum: int) -> int:
 class RpcBase:
     """State every RPC group uses."""
 
-    def __init__(self, app: ServiceApp, credits: Credits, profiles: Profiles) -> None:
+    def __init__(
+        self, app: ServiceApp, credits: Credits, profiles: Profiles, invoices: Invoices
+    ) -> None:
         self.app = app
         self.credits = credits
         self.profiles = profiles
+        self.invoices = invoices
         assert isinstance(app.settings, BillingSettings)
         self.settings: BillingSettings = app.settings
+        self.seller = seller_of(self.settings)
 
     @property
     def pool(self) -> AsyncConnectionPool:

@@ -2,7 +2,8 @@
 
 Built today: ``ListPlans``, the credits (``GetCreditBalance``, ``ReserveCredits``,
 ``CommitCredits``, ``ReleaseCredits``) and the billing profile (``GetBillingProfile``,
-``UpdateBillingProfile``). Subscriptions, invoices and provider webhooks answer
+``UpdateBillingProfile``) and the invoices (``ListInvoices``, ``GetInvoice``,
+``DownloadInvoicePdf``, ``DownloadInvoiceXml``). Subscriptions and provider webhooks answer
 UNIMPLEMENTED (the generated base) until they land, but their access rules are already here.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from missiva.billing.v1 import billing_service_pb2_grpc
 from missiva_billing.rpc_credits import CreditRpcs
+from missiva_billing.rpc_invoices import InvoiceRpcs
 from missiva_billing.rpc_plans import PlanRpcs
 from missiva_billing.rpc_profile import ProfileRpcs
 from missiva_platform.auth import Access, MethodRule, rule
@@ -52,6 +54,10 @@ ACCESS_RULES: dict[str, MethodRule] = {
 
 
 class BillingServicer(
-    CreditRpcs, PlanRpcs, ProfileRpcs, billing_service_pb2_grpc.BillingServiceServicer
+    CreditRpcs,
+    PlanRpcs,
+    ProfileRpcs,
+    InvoiceRpcs,
+    billing_service_pb2_grpc.BillingServiceServicer,
 ):
     """Every BillingService RPC (constructed with the app and the cores)."""
