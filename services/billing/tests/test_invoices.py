@@ -332,3 +332,25 @@ async def test_invoices_are_kept_ten_years_after_their_fiscal_year(billing):
     assert old.invoice_id not in left
     assert kept.invoice_id in left
     assert kept.retain_until > now + timedelta(days=1)
+
+
+async def test_rotation_re_encrypts_the_invoiced_tax_fields_too(billing):
+    import json
+
+    from missiva_billing.jobs import rotate_field_keys
+    from missiva_platform.crypto import FieldCipher
+
+    tenant = await _customer(billing, customers.ITALIAN_COMPANY)
+    invoice = await _issue(billing, tenant)
+    old = FieldCipher.from_file(billing.app.settings.field_keys_file)
+    new = old.rotate()
+    done = await rotate_field_keys(billing.url, new)
+    assert done["invoices.billed_vat_enc"] >= 1
+    vat = await billing.scalar(
+        "SELECT billed_vat_enc FROM invoices WHERE invoice_id = %s", invoice.invoice_id
+    )
+    assert new.key_id(bytes(vat)) == new.primary_kid
+    assert new.decrypt(bytes(vat), tenant) == b"IT00743110157"
+    ring = json.loads(new.to_json())
+    ring["primary"] = old.primary_kid  # back under the service's key for the other tests
+    await rotate_field_keys(billing.url, FieldCipher.from_json(json.dumps(ring)))

@@ -272,6 +272,8 @@ class Invoices:
             raise NotFound("invoice not found")
         existing = await invoices.for_payment(conn, "credit_note", found.provider, refund_ref)
         if existing is not None:
+            if existing.credited_invoice != found.invoice_id:
+                raise FailedPrecondition("that refund already credited another invoice")
             return existing, False
         if found.status == "void":
             raise FailedPrecondition("the invoice was already credited")
