@@ -37,6 +37,7 @@ from missiva_platform.events import EventEnvelope, envelope
 from missiva_platform.testing.tokens import TestIssuer
 
 Metadata = tuple[tuple[str, str], ...]
+STRIPE_WEBHOOK_SECRET = "whsec_test_" + "5" * 32
 
 
 class Billing:
@@ -227,7 +228,10 @@ async def billing(make_database, nats_url, request, tmp_path_factory) -> Any:
     field_keys.write_bytes(FieldCipher.generate().to_json())
     hash_key = secrets_dir / "email-hash.key"
     hash_key.write_bytes(base64.b64encode(os.urandom(32)))
+    webhook_secret = secrets_dir / "stripe-webhook-secret"
+    webhook_secret.write_text(STRIPE_WEBHOOK_SECRET)
     overrides = {
+        "stripe_webhook_secret_file": str(webhook_secret),
         "field_keys_file": str(field_keys),
         "email_hash_key_file": str(hash_key),
         **getattr(request.module, "SETTINGS", {}),

@@ -36,6 +36,12 @@ class BillingSettings(kit_config.ServiceSettings, frozen=True, kw_only=True):  #
     sdi_outbox_dir: str = ""
     sdi_inbox_dir: str = ""
 
+    # Stripe: the API's base address (a test server in tests), and the files holding the
+    # secret API key and the webhook endpoint's signing secret (unset: Stripe is off).
+    stripe_api_base: str = "https://api.stripe.com"
+    stripe_secret_key_file: str | None = None
+    stripe_webhook_secret_file: str | None = None
+
     def validate(self) -> None:
         super().validate()
         from stdnum.it import iva  # here, so the settings module imports nothing heavy

@@ -5,6 +5,8 @@ its customer and payment ids, the status, the amount and the VAT (on the invoice
 embedded default is ``BankTransfer``: the charge issues the invoice at once (status
 ``issued``, the seller's IBAN on it); the customer pays by bank transfer quoting the invoice
 number; an operator then marks it paid (``python -m missiva_billing mark-paid INVOICE``).
+Stripe (``stripe_provider.py``) works the other way round: the customer pays at Stripe's
+checkout page first, and Stripe's ``invoice.paid`` webhook issues our invoice, already paid.
 """
 
 from __future__ import annotations

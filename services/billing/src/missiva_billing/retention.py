@@ -7,7 +7,9 @@ of the schema to one or the other).
   (``privacy.py``), and the emptied row goes 30 days later.
 - ``invoices`` (and credit notes): kept 10 years after the end of their fiscal year
   (``retain_until``; art. 2220 c.c.), whatever happens to the account or the person, then
-  deleted (the immutability trigger refuses any earlier delete). The credit ledger is
+  deleted (the immutability trigger refuses any earlier delete).
+- ``provider_events``: the ids of payment-provider webhooks applied, 90 days (Stripe retries
+  for 3 days; a replay after that has a stale signature anyway). The credit ledger is
 kept, append-only, as the account's usage record, which later invoices are checked against.
 The kit's tables (inbox, idempotency keys, privacy answers) have the kit's rules.
 """
@@ -19,6 +21,7 @@ from datetime import timedelta
 from missiva_platform.retention import RetentionRule
 
 ANONYMISED_PROFILE_KEPT = timedelta(days=30)
+PROVIDER_EVENTS_KEPT = timedelta(days=90)
 
 RULES: tuple[RetentionRule, ...] = (
     RetentionRule(
@@ -33,6 +36,12 @@ RULES: tuple[RetentionRule, ...] = (
         max_age=timedelta(0),
         why="Italian law keeps invoices 10 years; retain_until is the end of that",
     ),
+    RetentionRule(
+        table="provider_events",
+        time_column="received_at",
+        max_age=PROVIDER_EVENTS_KEPT,
+        why="event ids are kept to refuse replays; providers stop retrying after days",
+    ),
 )
 
 NO_PERSONAL_DATA: dict[str, str] = {
@@ -40,4 +49,6 @@ NO_PERSONAL_DATA: dict[str, str] = {
     "credit_balances": "account id and credit counts",
     "credit_reservations": "account id, amounts, caller's reference and times",
     "invoice_counters": "the seller's last invoice number per series and year",
+    "provider_customers": "the payment provider's customer id of an account (card data stays"
+    " with the provider)",
 }

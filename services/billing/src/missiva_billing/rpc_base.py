@@ -21,6 +21,7 @@ from missiva_billing.core_invoices import Invoices
 from missiva_billing.core_profile import Profiles
 from missiva_billing.documents import seller_of
 from missiva_billing.domain import Balance
+from missiva_billing.stripe_provider import StripeProvider
 from missiva_platform.errors import InvalidArgument, Unavailable
 
 if TYPE_CHECKING:
@@ -75,6 +76,12 @@ class RpcBase:
         assert isinstance(app.settings, BillingSettings)
         self.settings: BillingSettings = app.settings
         self.seller = seller_of(self.settings)
+        self.stripe = StripeProvider(
+            invoices,
+            api_base=self.settings.stripe_api_base,
+            secret_key_file=self.settings.stripe_secret_key_file,
+            webhook_secret_file=self.settings.stripe_webhook_secret_file,
+        )
 
     @property
     def pool(self) -> AsyncConnectionPool:

@@ -1,10 +1,11 @@
 """Billing gRPC servicer: the RPC groups of ``rpc_*.py`` and every method's access rule.
 
 Built today: ``ListPlans``, the credits (``GetCreditBalance``, ``ReserveCredits``,
-``CommitCredits``, ``ReleaseCredits``) and the billing profile (``GetBillingProfile``,
-``UpdateBillingProfile``) and the invoices (``ListInvoices``, ``GetInvoice``,
-``DownloadInvoicePdf``, ``DownloadInvoiceXml``). Subscriptions and provider webhooks answer
-UNIMPLEMENTED (the generated base) until they land, but their access rules are already here.
+``CommitCredits``, ``ReleaseCredits``), the billing profile (``GetBillingProfile``,
+``UpdateBillingProfile``), the invoices (``ListInvoices``, ``GetInvoice``,
+``DownloadInvoicePdf``, ``DownloadInvoiceXml``) and provider webhooks
+(``HandleProviderEvent``). Subscriptions answer UNIMPLEMENTED (the generated base) until they
+land, but their access rules are already here.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from missiva.billing.v1 import billing_service_pb2_grpc
 from missiva_billing.rpc_credits import CreditRpcs
 from missiva_billing.rpc_invoices import InvoiceRpcs
+from missiva_billing.rpc_payments import PaymentRpcs
 from missiva_billing.rpc_plans import PlanRpcs
 from missiva_billing.rpc_profile import ProfileRpcs
 from missiva_platform.auth import Access, MethodRule, rule
@@ -58,6 +60,7 @@ class BillingServicer(
     PlanRpcs,
     ProfileRpcs,
     InvoiceRpcs,
+    PaymentRpcs,
     billing_service_pb2_grpc.BillingServiceServicer,
 ):
     """Every BillingService RPC (constructed with the app and the cores)."""
