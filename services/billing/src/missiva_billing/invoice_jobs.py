@@ -96,9 +96,9 @@ async def _transmit_command(app: ServiceApp, args: list[str]) -> int:
     channel = _channel(app)
     if channel is None:
         return 2
-    sent = await transmit(
-        app.settings.database_url, _core(app), documents.seller_of(app.settings), channel
-    )  # type: ignore[arg-type]
+    settings: Any = app.settings
+    seller = documents.seller_of(settings)
+    sent = await transmit(settings.database_url, _core(app), seller, channel)
     print(f"billing: {sent} invoice(s) handed to the SDI intermediary")
     return 0
 
