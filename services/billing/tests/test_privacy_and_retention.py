@@ -122,3 +122,43 @@ async def test_an_anonymised_profile_goes_30_days_later(billing):
     accounts = {r[0] for r in await billing.sql("SELECT account_id FROM billing_profiles")}
     assert tenant not in accounts
     assert kept in accounts
+
+
+async def test_an_erased_account_has_its_profile_anonymised_and_its_invoices_kept(billing):
+    from missiva.identity.v1 import events_pb2 as identity_events
+    from missiva_billing.core_invoices import Item
+    from missiva_platform.events import envelope
+
+    tenant = billing.tenant()
+    await _profile(billing, tenant)
+    async with await psycopg.AsyncConnection.connect(billing.url) as conn, conn.transaction():
+        invoice, _ = await billing.invoices.issue(
+            conn, tenant, provider="bank_transfer", payment_ref=f"order:{tenant}",
+            items=[Item("Missiva Pro (monthly)", 1, 4900)], paid=True,
+        )  # fmt: skip
+    await billing.publish(
+        envelope(
+            identity_events.AccountErased(account_id=tenant),
+            subject="identity.account.erased",
+            tenant_id=tenant,
+            producer="identity",
+            aggregate_id=tenant,
+        )
+    )
+
+    async def anonymised():
+        return await billing.scalar(
+            "SELECT anonymised_at FROM billing_profiles WHERE account_id = %s", tenant
+        )
+
+    assert await billing.until(anonymised)
+    assert (
+        await billing.scalar(
+            "SELECT business_name FROM billing_profiles WHERE account_id = %s", tenant
+        )
+        == ""
+    )
+    kept = await billing.scalar(
+        "SELECT billed_vat_enc FROM invoices WHERE invoice_id = %s", invoice.invoice_id
+    )
+    assert billing.keys.open(bytes(kept), tenant) == "IT00743110157"

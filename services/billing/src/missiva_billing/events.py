@@ -32,9 +32,11 @@ from missiva_billing import SERVICE_NAME
 from missiva_billing.core import FREE_GRANT_KEY, Credits, credits_low_event
 from missiva_billing.domain import Balance, campaign_reference
 from missiva_billing.plans import free_plan
+from missiva_billing.privacy import INVOICES_KEPT
+from missiva_billing.store import profiles
 from missiva_platform.bus import ConsumerSpec
 from missiva_platform.events import EventEnvelope, unpack
-from missiva_platform.privacy import Erasure, erasure_reply, export_reply
+from missiva_platform.privacy import Erasure, Retained, erasure_reply, export_reply
 from missiva_platform.streams import events_stream
 
 log = logging.getLogger(__name__)
@@ -45,12 +47,14 @@ USER_REGISTERED = "identity.user.registered"
 MESSAGE_SENT = "delivery.message.sent"
 CAMPAIGN_COMPLETED = "campaign.campaign.completed"
 CAMPAIGN_CANCELLED = "campaign.campaign.cancelled"
+ACCOUNT_ERASED = "identity.account.erased"
 
 _DURABLES = {
     USER_REGISTERED: ("identity", "billing_users_registered"),
     MESSAGE_SENT: ("delivery", "billing_messages_sent"),
     CAMPAIGN_COMPLETED: ("campaign", "billing_campaigns_completed"),
     CAMPAIGN_CANCELLED: ("campaign", "billing_campaigns_cancelled"),
+    ACCOUNT_ERASED: ("identity", "billing_accounts_erased"),
 }
 
 
@@ -74,6 +78,7 @@ class BillingConsumers:
             MESSAGE_SENT: self.message_sent,
             CAMPAIGN_COMPLETED: self.campaign_completed,
             CAMPAIGN_CANCELLED: self.campaign_cancelled,
+            ACCOUNT_ERASED: self.account_erased,
         }
 
     async def user_registered(self, conn: Any, event: EventEnvelope, msg: Any) -> None:
@@ -115,13 +120,22 @@ class BillingConsumers:
         done = unpack(event, campaign_events.CampaignCancelled)
         await self._campaign_ended(conn, event.tenant_id, done.campaign_id, done.sent_count)
 
+    async def account_erased(self, conn: Any, event: EventEnvelope, msg: Any) -> None:
+        """The account is gone: its billing profile is anonymised; its invoices (and their
+        tax fields) stay for their 10 years, and its credits with the ledger."""
+        erased = unpack(event, identity_events.AccountErased)
+        if not erased.account_id:
+            return
+        if await profiles.anonymise(conn, erased.account_id):
+            log.info("billing profile anonymised", extra={"account_id": erased.account_id})
+
 
 HANDLERS: dict[str, Handler] = BillingConsumers(Credits()).handlers()
 
 
 def EXAMPLES() -> list[EventEnvelope]:
     """One envelope of each event and command billing emits, from the production builders
-    (the privacy replies carry what ``BillingPrivacy`` answers today: nothing on a person)."""
+    (the erasure reply as ``BillingPrivacy`` answers it: a profile anonymised, invoices kept)."""
     account, request = (
         "0195a3c2-4b7e-7c1a-9f20-6d1e2a3b4c5d",
         "0195a6a0-5555-7ef0-b123-456789abcdef",
@@ -131,5 +145,13 @@ def EXAMPLES() -> list[EventEnvelope]:
     return [
         credits_low_event(low),
         export_reply(SERVICE_NAME, request, [], account),
-        erasure_reply(SERVICE_NAME, request, Erasure(), account),
+        erasure_reply(
+            SERVICE_NAME,
+            request,
+            Erasure(
+                erased={"billing_profiles": 1},
+                retained=[Retained(category="invoices", reason=INVOICES_KEPT)],
+            ),
+            account,
+        ),
     ]
