@@ -53,8 +53,8 @@ class Billing:
         settings = app.settings
         self.keys = BillingKeys(settings.field_keys_file, settings.email_hash_key_file)
         self.profiles = Profiles(self.keys)
-        self.privacy = BillingPrivacy(app, self.profiles)
         self.invoices = Invoices(self.keys, self.profiles)
+        self.privacy = BillingPrivacy(app, self.profiles, self.invoices)
 
     # -- callers -----------------------------------------------------------------------------
 

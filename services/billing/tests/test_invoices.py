@@ -354,3 +354,40 @@ async def test_rotation_re_encrypts_the_invoiced_tax_fields_too(billing):
     ring = json.loads(new.to_json())
     ring["primary"] = old.primary_kid  # back under the service's key for the other tests
     await rotate_field_keys(billing.url, FieldCipher.from_json(json.dumps(ring)))
+
+
+async def test_the_operator_commands_charge_by_bank_transfer_mark_paid_credit_and_resend(
+    billing, capsys
+):
+    from missiva_billing.jobs import COMMANDS
+
+    tenant = await _customer(billing, customers.ITALIAN_COMPANY)
+    assert await COMMANDS["charge-bank-transfer"](billing.app, [tenant, "pro-monthly", "o-1"]) == 0
+    assert await COMMANDS["charge-bank-transfer"](billing.app, [tenant, "pro-monthly", "o-1"]) == 0
+    out = capsys.readouterr().out
+    assert "(already issued)" in out
+    [(invoice_id, status, provider)] = await billing.sql(
+        "SELECT invoice_id::text, status, provider FROM invoices WHERE account_id = %s", tenant
+    )
+    assert (status, provider) == ("issued", "bank_transfer")
+    assert await COMMANDS["charge-bank-transfer"](billing.app, [tenant, "free", "o-2"]) == 2
+    assert await COMMANDS["mark-paid"](billing.app, [invoice_id]) == 0
+    assert (
+        await billing.scalar("SELECT status FROM invoices WHERE invoice_id = %s", invoice_id)
+        == "paid"
+    )
+    assert await COMMANDS["sdi-resend"](billing.app, [invoice_id]) == 1  # pending, not rejected
+    await billing.sql(
+        "UPDATE invoices SET sdi_status = 'rejected' WHERE invoice_id = %s", invoice_id
+    )
+    assert await COMMANDS["sdi-resend"](billing.app, [invoice_id]) == 0
+    assert (
+        await billing.scalar("SELECT sdi_status FROM invoices WHERE invoice_id = %s", invoice_id)
+        == "pending"
+    )
+    assert await COMMANDS["credit-invoice"](billing.app, [invoice_id, "refund-1"]) == 0
+    assert "credit note NC" in capsys.readouterr().out
+    assert (
+        await billing.scalar("SELECT status FROM invoices WHERE invoice_id = %s", invoice_id)
+        == "void"
+    )

@@ -11,6 +11,8 @@ import psycopg
 import pytest
 
 from missiva.billing.v1 import billing_service_pb2 as pb
+from missiva.common.v1 import types_pb2
+from missiva_billing.core_invoices import Item
 from missiva_billing.retention import NO_PERSONAL_DATA, RULES
 from missiva_platform.privacy import Person
 from missiva_platform.retention import KIT_RULES, apply_rule
@@ -77,9 +79,17 @@ async def test_a_person_named_by_a_profile_gets_it_exported_then_anonymised(bill
     address = f"p-{uuid.uuid4().hex[:8]}@rossi.example"
     await _profile(billing, tenant, address)
     await _profile(billing, other, address)
+    async with await psycopg.AsyncConnection.connect(billing.url) as conn, conn.transaction():
+        await billing.invoices.issue(
+            conn, tenant, provider="bank_transfer", payment_ref=f"order:{address}",
+            items=[Item("Missiva Pro (monthly)", 1, 4900)], paid=True,
+        )  # fmt: skip
     key = billing.keys.person_keys(address)[0]
     person = Person(request_id="r-2", person_key=key, tenant_id=tenant)
-    [section] = await billing.privacy.export(person)  # that account only
+    section, invoiced = await billing.privacy.export(person)  # that account only
+    [issued] = json.loads(invoiced.content)
+    assert issued["total_cents"] == 5978
+    assert issued["billed_to"]["vat_number"] == "IT00743110157"
     exported = json.loads(section.content)
     assert exported["vat_number"] == "IT00743110157"
     assert exported["invoice_email"] == address
@@ -88,6 +98,7 @@ async def test_a_person_named_by_a_profile_gets_it_exported_then_anonymised(bill
     [kept] = erasure.retained
     assert kept.category == "invoices"
     assert "10 years" in kept.reason
+    assert kept.legal_basis == types_pb2.LEGAL_BASIS_LEGAL_OBLIGATION
     row = (
         await billing.sql(
             "SELECT business_name, vat_number_enc, tax_code_enc, invoice_email, anonymised_at"
@@ -97,11 +108,11 @@ async def test_a_person_named_by_a_profile_gets_it_exported_then_anonymised(bill
     )[0]
     assert row[:4] == ("", None, None, "")
     assert row[4] is not None
-    assert await billing.privacy.export(person) == []
+    assert await billing.privacy.export(person) == []  # the profile no longer names them
     # The other account's profile was not part of the request; an every-account one finds it
     # (by the address too, without a person key).
     everyone = Person(request_id="r-3", person_key="", email=address.upper(), all_accounts=True)
-    assert len(await billing.privacy.export(everyone)) == 1
+    assert len(await billing.privacy.export(everyone)) == 1  # the other account: no invoice
     assert (await billing.privacy.erase(everyone)).erased == {"billing_profiles": 1}
 
 

@@ -42,7 +42,7 @@ def build(settings: BillingSettings, jwks: JwksSource | None = None) -> ServiceA
         "missiva.billing.v1.BillingService",
         ACCESS_RULES,
     )
-    add_privacy_service(app, BillingPrivacy(app, profiles))
+    add_privacy_service(app, BillingPrivacy(app, profiles, invoices))
     # Its own events (credits.low) and the streams it reads (each producer provisions its
     # own too, so neither side waits for the other).
     app.add_streams(*(events_stream(s) for s in ("billing", "identity", "delivery", "campaign")))

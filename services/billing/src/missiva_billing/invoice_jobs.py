@@ -4,6 +4,8 @@
   intermediary (the folder drop: ``SDI_OUTBOX_DIR``); each then is ``sent``.
 - ``sdi-receipts``: apply the SDI's receipts found in ``SDI_INBOX_DIR`` (delivered, rejected
   with its error codes) to their invoices.
+- ``sdi-resend INVOICE``: a rejected invoice goes back to ``pending`` (after what made the SDI
+  refuse it, e.g. the seller's settings, was corrected; its content never changes).
 - ``charge-bank-transfer ACCOUNT PLAN ORDER``: issue the invoice of a plan paid by bank
   transfer (once per ORDER); ``mark-paid INVOICE``: the transfer arrived;
   ``credit-invoice INVOICE REFUND``: a credit note refunding the whole invoice.
@@ -26,7 +28,7 @@ from missiva_billing.payments import BankTransfer
 from missiva_billing.plans import catalogue
 from missiva_billing.sdi import FolderDrop, SdiChannel
 from missiva_billing.store import invoices
-from missiva_platform.errors import DomainError
+from missiva_platform.errors import DomainError, FailedPrecondition, NotFound
 
 if TYPE_CHECKING:
     from missiva_platform.service import ServiceApp
@@ -174,8 +176,26 @@ async def _credit_command(app: ServiceApp, args: list[str]) -> int:
     return await _in_transaction(app, work)
 
 
+async def _resend_command(app: ServiceApp, args: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="missiva-billing sdi-resend")
+    parser.add_argument("invoice_id")
+    parsed = parser.parse_args(args)
+
+    async def work(conn: Any) -> str:
+        found = await invoices.get(conn, None, parsed.invoice_id, lock=True)
+        if found is None:
+            raise NotFound("invoice not found")
+        if found.sdi_status != "rejected":
+            raise FailedPrecondition(f"invoice {found.number_text} is {found.sdi_status}")
+        await invoices.set_sdi(conn, found.invoice_id, "pending", errors=[])
+        return f"invoice {found.number_text} will be sent again"
+
+    return await _in_transaction(app, work)
+
+
 COMMANDS = {
     "sdi-transmit": _transmit_command,
+    "sdi-resend": _resend_command,
     "sdi-receipts": _receipts_command,
     "charge-bank-transfer": _charge_command,
     "mark-paid": _paid_command,

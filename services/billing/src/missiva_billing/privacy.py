@@ -19,8 +19,10 @@ import json
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from missiva_billing.core_invoices import Invoices
 from missiva_billing.core_profile import Profiles
-from missiva_billing.store import profiles
+from missiva_billing.store import invoices, profiles
+from missiva_billing.store.invoices import InvoiceRow
 from missiva_platform.crypto import normalise_email
 from missiva_platform.privacy import DataSection, Erasure, Person, Retained
 
@@ -44,9 +46,10 @@ def _email(person: Person) -> str | None:
 
 
 class BillingPrivacy:
-    def __init__(self, app: ServiceApp, profiles_core: Profiles) -> None:
+    def __init__(self, app: ServiceApp, profiles_core: Profiles, invoices_core: Invoices) -> None:
         self.app = app
         self.profiles = profiles_core
+        self.invoices_core = invoices_core
 
     @property
     def pool(self) -> Any:
@@ -81,7 +84,30 @@ class BillingPrivacy:
                     content=json.dumps(body, sort_keys=True).encode(),
                 )
             )
+            issued = [self._invoice(row) for row in await invoices.of_account(conn, account)]
+            if issued:
+                sections.append(
+                    DataSection(
+                        name=f"invoices:{account}",
+                        description="invoices and credit notes issued to that profile",
+                        content=json.dumps(issued, sort_keys=True).encode(),
+                    )
+                )
         return sections
+
+    def _invoice(self, row: InvoiceRow) -> dict[str, Any]:
+        billed = self.invoices_core.billed_profile(row)
+        return {
+            "number": row.number_text,
+            "kind": row.kind,
+            "issued_at": row.issued_at.isoformat(),
+            "status": row.status,
+            "lines": row.lines,
+            "subtotal_cents": row.subtotal_cents,
+            "vat_cents": row.vat_cents,
+            "total_cents": row.total_cents,
+            "billed_to": {k: v for k, v in asdict(billed).items() if k != "updated_at"},
+        }
 
     async def erase_in(self, conn: Any, person: Person) -> Erasure:
         erased = 0

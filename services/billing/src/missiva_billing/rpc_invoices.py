@@ -11,12 +11,13 @@ from typing import Any
 from missiva.billing.v1 import billing_service_pb2 as pb
 from missiva.common.v1 import types_pb2
 from missiva_billing import documents
+from missiva_billing.einvoice import EInvoiceError
 from missiva_billing.rpc_base import RpcBase, timestamp, valid_id
 from missiva_billing.rpc_profile import profile_pb
 from missiva_billing.store import invoices
 from missiva_billing.store.invoices import InvoiceRow
 from missiva_platform.auth import current_tenant
-from missiva_platform.errors import InvalidArgument, NotFound
+from missiva_platform.errors import FailedPrecondition, InvalidArgument, NotFound
 
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
@@ -128,7 +129,12 @@ class InvoiceRpcs(RpcBase):
     ) -> pb.DownloadInvoiceXmlResponse:
         async with self.pool.connection() as conn:
             found = await self._own(conn, request.invoice_id)
-            name, content = await documents.xml(conn, self.invoices, found, self.seller)
+            try:
+                name, content = await documents.xml(conn, self.invoices, found, self.seller)
+            except EInvoiceError as exc:
+                raise FailedPrecondition(
+                    f"the electronic invoice does not validate: {exc}"
+                ) from None
         return pb.DownloadInvoiceXmlResponse(
             file_name=name, media_type="application/xml", content=content
         )

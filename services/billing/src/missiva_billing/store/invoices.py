@@ -166,6 +166,14 @@ async def page(
     return [_row(r) for r in await cur.fetchall()]
 
 
+async def of_account(conn: Any, account_id: str) -> list[InvoiceRow]:
+    cur = await conn.execute(
+        f"SELECT {_SELECT} FROM invoices WHERE account_id = %s ORDER BY issued_at, invoice_id",
+        (account_id,),
+    )
+    return [_row(r) for r in await cur.fetchall()]
+
+
 async def set_status(conn: Any, invoice_id: str, status: str, paid_at: datetime | None) -> None:
     await conn.execute(
         "UPDATE invoices SET status = %s, paid_at = coalesce(%s, paid_at) WHERE invoice_id = %s",
