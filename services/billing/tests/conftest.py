@@ -29,6 +29,7 @@ from missiva_billing.config import BillingSettings
 from missiva_billing.core import Credits
 from missiva_billing.core_invoices import Invoices
 from missiva_billing.core_profile import Profiles
+from missiva_billing.core_subscriptions import Subscriptions
 from missiva_billing.keys import BillingKeys
 from missiva_billing.privacy import BillingPrivacy
 from missiva_platform.auth import CallerKind
@@ -55,6 +56,7 @@ class Billing:
         self.profiles = Profiles(self.keys)
         self.invoices = Invoices(self.keys, self.profiles)
         self.privacy = BillingPrivacy(app, self.profiles, self.invoices)
+        self.app_subscriptions = Subscriptions(Credits(), self.invoices)
 
     # -- callers -----------------------------------------------------------------------------
 

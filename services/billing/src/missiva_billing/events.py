@@ -33,7 +33,7 @@ from missiva_billing.core import FREE_GRANT_KEY, Credits, credits_low_event
 from missiva_billing.domain import Balance, campaign_reference
 from missiva_billing.plans import free_plan
 from missiva_billing.privacy import INVOICES_KEPT
-from missiva_billing.store import profiles
+from missiva_billing.store import profiles, subscriptions
 from missiva_platform.bus import ConsumerSpec
 from missiva_platform.events import EventEnvelope, unpack
 from missiva_platform.privacy import Erasure, Retained, erasure_reply, export_reply
@@ -85,6 +85,8 @@ class BillingConsumers:
         user = unpack(event, identity_events.UserRegistered)
         if user.role != identity_pb.MEMBER_ROLE_PRIMARY_ADMIN or not user.account_id:
             return  # an invited member joins an account that already had its grant
+        if user.person_key:  # the account's owner: whose one trial its subscription may use
+            await subscriptions.set_owner(conn, user.account_id, user.user_id, user.person_key)
         plan = free_plan()
         granted = await self.credits.grant(
             conn, user.account_id, plan.included_credits, key=FREE_GRANT_KEY,
@@ -121,11 +123,14 @@ class BillingConsumers:
         await self._campaign_ended(conn, event.tenant_id, done.campaign_id, done.sent_count)
 
     async def account_erased(self, conn: Any, event: EventEnvelope, msg: Any) -> None:
-        """The account is gone: its billing profile is anonymised; its invoices (and their
-        tax fields) stay for their 10 years, and its credits with the ledger."""
+        """The account is gone: its billing profile is anonymised, its subscription ended and
+        its owner's person key forgotten (the trial registry keeps that a trial was used);
+        its invoices (and their tax fields) stay for their 10 years."""
         erased = unpack(event, identity_events.AccountErased)
         if not erased.account_id:
             return
+        await subscriptions.forget_owner(conn, erased.account_id)
+        await subscriptions.end(conn, erased.account_id)
         if await profiles.anonymise(conn, erased.account_id):
             log.info("billing profile anonymised", extra={"account_id": erased.account_id})
 

@@ -1,5 +1,7 @@
 """Invoice commands: ``python -m missiva_billing <command>`` (a CronJob or an operator).
 
+- ``renew-subscriptions``: renew every subscription whose period ended (its invoice issued,
+  due), end those cancelled at period end, remind and, after the grace, downgrade the unpaid.
 - ``sdi-transmit``: render every invoice waiting for the SDI as FatturaPA and hand it to the
   intermediary (the folder drop: ``SDI_OUTBOX_DIR``); each then is ``sent``.
 - ``sdi-receipts``: apply the SDI's receipts found in ``SDI_INBOX_DIR`` (delivered, rejected
@@ -15,19 +17,22 @@ from __future__ import annotations
 
 import argparse
 import logging
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import psycopg
 
 from missiva_billing import documents
+from missiva_billing.core import Credits
 from missiva_billing.core_invoices import Invoices, Item
 from missiva_billing.core_profile import Profiles
+from missiva_billing.core_subscriptions import Subscriptions
 from missiva_billing.einvoice import EInvoiceError, Seller
 from missiva_billing.keys import BillingKeys
 from missiva_billing.payments import BankTransfer
 from missiva_billing.plans import catalogue
 from missiva_billing.sdi import FolderDrop, SdiChannel
-from missiva_billing.store import invoices
+from missiva_billing.store import invoices, subscriptions
 from missiva_platform.errors import DomainError, FailedPrecondition, NotFound
 
 if TYPE_CHECKING:
@@ -155,9 +160,13 @@ async def _paid_command(app: ServiceApp, args: list[str]) -> int:
     parsed = parser.parse_args(args)
     core = _core(app)
 
+    subs = Subscriptions(Credits(), core)
+
     async def work(conn: Any) -> str:
         invoice = await core.mark_paid(conn, None, parsed.invoice_id)
-        return f"invoice {invoice.number_text} is paid"
+        activated = await subs.invoice_paid(conn, invoice)
+        period = " (its subscription period is active)" if activated else ""
+        return f"invoice {invoice.number_text} is paid{period}"
 
     return await _in_transaction(app, work)
 
@@ -193,7 +202,37 @@ async def _resend_command(app: ServiceApp, args: list[str]) -> int:
     return await _in_transaction(app, work)
 
 
+async def renew_subscriptions(url: str, now: datetime, keys: BillingKeys) -> dict[str, int]:
+    """One pass of the renewal job over every subscription due at ``now``; counts by outcome
+    (``renewed``, ``ended``, ``reminded``, ``downgraded``, ``waiting``, ``refused``...)."""
+    invoices_core = Invoices(keys, Profiles(keys))
+    subs = Subscriptions(Credits(), invoices_core)
+    counts: dict[str, int] = {}
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        async with conn.transaction():
+            accounts = await subscriptions.due(conn, now, 10_000)
+        for account in accounts:
+            try:
+                async with conn.transaction():
+                    outcome = await subs.renew(conn, account, now)
+            except DomainError as exc:  # e.g. the profile is no longer complete
+                log.error("renewal refused", extra={"account_id": account, "why": exc.message})
+                outcome = "refused"
+            counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
+
+
+async def _renew_command(app: ServiceApp, args: list[str]) -> int:
+    argparse.ArgumentParser(prog="missiva-billing renew-subscriptions").parse_args(args)
+    settings: Any = app.settings
+    keys = BillingKeys(settings.field_keys_file, settings.email_hash_key_file)
+    counts = await renew_subscriptions(settings.database_url, datetime.now(UTC), keys)
+    print(f"billing: subscriptions: {counts}")
+    return 0
+
+
 COMMANDS = {
+    "renew-subscriptions": _renew_command,
     "sdi-transmit": _transmit_command,
     "sdi-resend": _resend_command,
     "sdi-receipts": _receipts_command,

@@ -19,9 +19,10 @@ import json
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
+from missiva.common.v1 import types_pb2
 from missiva_billing.core_invoices import Invoices
 from missiva_billing.core_profile import Profiles
-from missiva_billing.store import invoices, profiles
+from missiva_billing.store import invoices, profiles, subscriptions
 from missiva_billing.store.invoices import InvoiceRow
 from missiva_platform.crypto import normalise_email
 from missiva_platform.privacy import DataSection, Erasure, Person, Retained
@@ -29,6 +30,10 @@ from missiva_platform.privacy import DataSection, Erasure, Person, Retained
 if TYPE_CHECKING:
     from missiva_platform.service import ServiceApp
 
+TRIAL_KEPT = (
+    "the keyed hash of your email address, recording that you had a free trial (one per"
+    " person), kept 3 years after it"
+)
 INVOICES_KEPT = (
     "invoices and credit notes issued to this billing profile, with the customer's name,"
     " address, VAT number and tax code as invoiced: kept 10 years by Italian tax law"
@@ -115,4 +120,12 @@ class BillingPrivacy:
             erased += await profiles.anonymise(conn, account)
         result = Erasure(erased={"billing_profiles": erased} if erased else {})
         result.retained.append(Retained(category="invoices", reason=INVOICES_KEPT))
+        if person.person_key and await subscriptions.trial_used(conn, person.person_key):
+            result.retained.append(
+                Retained(
+                    category="trial_registry",
+                    reason=TRIAL_KEPT,
+                    legal_basis=types_pb2.LEGAL_BASIS_LEGITIMATE_INTEREST,
+                )
+            )
         return result

@@ -8,6 +8,9 @@ of the schema to one or the other).
 - ``invoices`` (and credit notes): kept 10 years after the end of their fiscal year
   (``retain_until``; art. 2220 c.c.), whatever happens to the account or the person, then
   deleted (the immutability trigger refuses any earlier delete).
+- ``account_owners``: the account creator's person key (whose trial it is), deleted once the
+  account is erased; ``trial_registry``: person keys that had a trial, 3 years after it
+  (legitimate interest: one trial per person, across accounts).
 - ``provider_events``: the ids of payment-provider webhooks applied, 90 days (Stripe retries
   for 3 days; a replay after that has a stale signature anyway). The credit ledger is
 kept, append-only, as the account's usage record, which later invoices are checked against.
@@ -22,6 +25,7 @@ from missiva_platform.retention import RetentionRule
 
 ANONYMISED_PROFILE_KEPT = timedelta(days=30)
 PROVIDER_EVENTS_KEPT = timedelta(days=90)
+TRIAL_REGISTRY_KEPT = timedelta(days=3 * 365)
 
 RULES: tuple[RetentionRule, ...] = (
     RetentionRule(
@@ -42,6 +46,18 @@ RULES: tuple[RetentionRule, ...] = (
         max_age=PROVIDER_EVENTS_KEPT,
         why="event ids are kept to refuse replays; providers stop retrying after days",
     ),
+    RetentionRule(
+        table="account_owners",
+        time_column="erased_at",
+        max_age=timedelta(0),
+        why="the owner's person key goes with the account (marked when it is erased)",
+    ),
+    RetentionRule(
+        table="trial_registry",
+        time_column="used_at",
+        max_age=TRIAL_REGISTRY_KEPT,
+        why="one trial per person: their person key, kept 3 years after the trial",
+    ),
 )
 
 NO_PERSONAL_DATA: dict[str, str] = {
@@ -49,6 +65,7 @@ NO_PERSONAL_DATA: dict[str, str] = {
     "credit_balances": "account id and credit counts",
     "credit_reservations": "account id, amounts, caller's reference and times",
     "invoice_counters": "the seller's last invoice number per series and year",
+    "subscriptions": "account id, plan, dates and states",
     "provider_customers": "the payment provider's customer id of an account (card data stays"
     " with the provider)",
 }

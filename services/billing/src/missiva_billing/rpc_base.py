@@ -19,6 +19,7 @@ from missiva_billing.config import BillingSettings
 from missiva_billing.core import Credits
 from missiva_billing.core_invoices import Invoices
 from missiva_billing.core_profile import Profiles
+from missiva_billing.core_subscriptions import Subscriptions
 from missiva_billing.documents import seller_of
 from missiva_billing.domain import Balance
 from missiva_billing.stripe_provider import StripeProvider
@@ -73,6 +74,7 @@ class RpcBase:
         self.credits = credits
         self.profiles = profiles
         self.invoices = invoices
+        self.subscriptions = Subscriptions(credits, invoices)
         assert isinstance(app.settings, BillingSettings)
         self.settings: BillingSettings = app.settings
         self.seller = seller_of(self.settings)

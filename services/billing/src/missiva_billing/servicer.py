@@ -4,8 +4,8 @@ Built today: ``ListPlans``, the credits (``GetCreditBalance``, ``ReserveCredits`
 ``CommitCredits``, ``ReleaseCredits``), the billing profile (``GetBillingProfile``,
 ``UpdateBillingProfile``), the invoices (``ListInvoices``, ``GetInvoice``,
 ``DownloadInvoicePdf``, ``DownloadInvoiceXml``) and provider webhooks
-(``HandleProviderEvent``). Subscriptions answer UNIMPLEMENTED (the generated base) until they
-land, but their access rules are already here.
+(``HandleProviderEvent``) and subscriptions (``GetSubscription``, ``Subscribe``,
+``ChangePlan``, ``CancelSubscription``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from missiva_billing.rpc_invoices import InvoiceRpcs
 from missiva_billing.rpc_payments import PaymentRpcs
 from missiva_billing.rpc_plans import PlanRpcs
 from missiva_billing.rpc_profile import ProfileRpcs
+from missiva_billing.rpc_subscriptions import SubscriptionRpcs
 from missiva_platform.auth import Access, MethodRule, rule
 
 __all__ = ["ACCESS_RULES", "BillingServicer"]
@@ -61,6 +62,7 @@ class BillingServicer(
     ProfileRpcs,
     InvoiceRpcs,
     PaymentRpcs,
+    SubscriptionRpcs,
     billing_service_pb2_grpc.BillingServiceServicer,
 ):
     """Every BillingService RPC (constructed with the app and the cores)."""
