@@ -12,12 +12,14 @@ import psycopg
 import pytest
 
 from missiva.billing.v1 import billing_service_pb2 as pb
+from missiva.billing.v1 import events_pb2
 from missiva_billing.core_subscriptions import paid_plan
 from missiva_billing.invoice_jobs import renew_subscriptions
 from missiva_billing.plans import catalogue
 from missiva_billing.retention import RULES
 from missiva_billing.store import subscriptions
 from missiva_billing.subscription_rules import add_months, is_upgrade, next_retry, prorate
+from missiva_platform.events import unpack
 from missiva_platform.retention import apply_rule
 
 from . import customers
@@ -214,6 +216,14 @@ async def test_an_unpaid_renewal_is_reminded_then_downgraded_after_the_grace(bil
         outcomes.append((await _sub(billing, tenant)).reminders_sent)
         assert "refused" not in counts
     assert outcomes == [0, 1, 2, 3, 3]
+    # Each reminder told the platform (billing.payment.failed, through the outbox).
+    sent = await billing.events("billing.payment.failed", tenant, want=3)
+    failed = [unpack(e, events_pb2.PaymentFailed) for e in sent]
+    assert [f.failure_code for f in failed] == ["unpaid"] * 3
+    assert {f.subscription_id for f in failed} == {sub.subscription_id}
+    assert (failed[0].amount.units, failed[0].amount.nanos) == (59, 780_000_000)
+    assert failed[0].next_retry_at.ToDatetime(UTC) == since + timedelta(days=3)
+    assert not failed[2].HasField("next_retry_at")
     await _renew(billing, since + timedelta(days=14, minutes=1))
     sub = await _sub(billing, tenant)
     assert (sub.status, sub.cancel_reason) == ("canceled", "unpaid")

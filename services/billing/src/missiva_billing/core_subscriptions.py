@@ -10,10 +10,13 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from missiva.billing.v1 import events_pb2
+from missiva.common.v1 import types_pb2
+from missiva_billing import SERVICE_NAME
 from missiva_billing.core import Credits, new_id
 from missiva_billing.core_invoices import Invoices, Item
 from missiva_billing.plans import Plan, catalogue
-from missiva_billing.store import subscriptions
+from missiva_billing.store import invoices, subscriptions
 from missiva_billing.store.invoices import InvoiceRow
 from missiva_billing.store.subscriptions import SubscriptionRow
 from missiva_billing.subscription_rules import (
@@ -25,6 +28,8 @@ from missiva_billing.subscription_rules import (
 )
 from missiva_platform import metrics
 from missiva_platform.errors import FailedPrecondition, InvalidArgument, NotFound
+from missiva_platform.events import EventEnvelope, envelope
+from missiva_platform.outbox import add_event
 
 log = logging.getLogger(__name__)
 PROVIDER = "bank_transfer"
@@ -42,6 +47,33 @@ def paid_plan(plan_id: str) -> Plan:
 
 def _plan(plan_id: str) -> Plan:
     return {p.plan_id: p for p in catalogue()}[plan_id]
+
+
+PAYMENT_FAILED = "billing.payment.failed"
+
+
+def payment_failed_event(
+    sub: SubscriptionRow, amount_cents: int, next_retry_at: datetime | None
+) -> EventEnvelope:
+    """``billing.payment.failed``: the period's invoice is unpaid (a bank transfer that did not
+    come: ``failure_code`` ``unpaid``); ``next_retry_at`` is the next reminder, unset when the
+    grace ends without one."""
+    units, cents = divmod(amount_cents, 100)
+    message = events_pb2.PaymentFailed(
+        subscription_id=sub.subscription_id,
+        amount=types_pb2.Money(currency_code="EUR", units=units, nanos=cents * 10_000_000),
+        failure_code="unpaid",
+    )
+    if next_retry_at is not None:
+        message.next_retry_at.FromDatetime(next_retry_at)
+    return envelope(
+        message,
+        subject=PAYMENT_FAILED,
+        tenant_id=sub.account_id,
+        producer=SERVICE_NAME,
+        aggregate_id=sub.subscription_id,
+        aggregate_version=sub.reminders_sent + 1,
+    )
 
 
 class Subscriptions:
@@ -72,6 +104,15 @@ class Subscriptions:
             conn, sub.account_id, provider=PROVIDER, payment_ref=ref, items=items, paid=False
         )
         return invoice
+
+    async def _notify(self, conn: Any, sub: SubscriptionRow) -> None:
+        """Tell the platform the period's invoice is still unpaid (through the outbox)."""
+        assert sub.past_due_since is not None
+        assert sub.open_invoice_id is not None
+        found = await invoices.get(conn, sub.account_id, sub.open_invoice_id)
+        amount = found.total_cents if found else 0
+        following = next_retry(sub.past_due_since, sub.reminders_sent)
+        await add_event(conn, payment_failed_event(sub, amount, following))
 
     async def _grant(self, conn: Any, sub: SubscriptionRow, amount: int, tag: str) -> None:
         if amount > 0:
@@ -183,7 +224,9 @@ class Subscriptions:
                 return "downgraded"
             retry = next_retry(sub.past_due_since, sub.reminders_sent)
             if retry is not None and now >= retry:
-                await subscriptions.save(conn, replace(sub, reminders_sent=sub.reminders_sent + 1))
+                reminded = replace(sub, reminders_sent=sub.reminders_sent + 1)
+                await subscriptions.save(conn, reminded)
+                await self._notify(conn, reminded)
                 self.events.labels("payment_reminder").inc()
                 log.info("payment reminder due", extra={"account_id": account_id})
                 return "reminded"

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from missiva.campaign.v1 import events_pb2 as campaign_events
@@ -30,10 +31,12 @@ from missiva.identity.v1 import events_pb2 as identity_events
 from missiva.identity.v1 import identity_service_pb2 as identity_pb
 from missiva_billing import SERVICE_NAME
 from missiva_billing.core import FREE_GRANT_KEY, Credits, credits_low_event
+from missiva_billing.core_subscriptions import payment_failed_event
 from missiva_billing.domain import Balance, campaign_reference
 from missiva_billing.plans import free_plan
 from missiva_billing.privacy import INVOICES_KEPT
 from missiva_billing.store import profiles, subscriptions
+from missiva_billing.store.subscriptions import SubscriptionRow
 from missiva_platform.bus import ConsumerSpec
 from missiva_platform.events import EventEnvelope, unpack
 from missiva_platform.privacy import Erasure, Retained, erasure_reply, export_reply
@@ -147,8 +150,14 @@ def EXAMPLES() -> list[EventEnvelope]:
     )
     low = Balance(account, available=40, reserved=460, last_grant=500, low_notified=True,
                   version=24)  # fmt: skip
+    due = SubscriptionRow(
+        "0195a6b0-1111-7c00-8d00-0a0b0c0d0e0f", account, "pro-monthly", "past_due",
+        "bank_transfer", datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC),
+        past_due_since=datetime(2026, 3, 1, tzinfo=UTC), reminders_sent=1,
+    )  # fmt: skip
     return [
         credits_low_event(low),
+        payment_failed_event(due, 5978, datetime(2026, 3, 4, tzinfo=UTC)),
         export_reply(SERVICE_NAME, request, [], account),
         erasure_reply(
             SERVICE_NAME,
