@@ -298,3 +298,25 @@ async def test_owner_keys_go_with_the_account_and_the_trial_registry_after_3_yea
         == 0
     )
     assert paid_plan("pro-monthly").trial_days == 14
+
+
+async def test_the_owner_comes_from_identitys_sign_up_and_erasure_says_the_trial_is_kept(billing):
+    from missiva_platform.privacy import Person
+
+    tenant = billing.tenant()
+    await customers.write(billing, tenant, customers.ITALIAN_COMPANY)
+    await billing.publish(billing.user_registered(tenant))  # person key "ab" * 32
+
+    async def owner():
+        return await billing.scalar(
+            "SELECT person_key FROM account_owners WHERE account_id = %s", tenant
+        )
+
+    assert await billing.until(owner) == "ab" * 32
+    await _subscribe(billing, tenant, plan="starter-monthly")
+    erasure = await billing.privacy.erase(
+        Person(request_id="r-t", person_key="ab" * 32, tenant_id=tenant)
+    )
+    kept = {r.category: r for r in erasure.retained}
+    assert "trial_registry" in kept
+    assert "3 years" in kept["trial_registry"].reason
