@@ -93,7 +93,11 @@ def test_every_service_gets_a_deployment_a_service_and_a_migration_job(
     gateway = find(manifests, "Deployment", f"{PREFIX}-gateway")
     assert container(gateway)["command"] == ["python", "-m", "missiva_gateway"]
     service = find(manifests, "Service", f"{PREFIX}-gateway")
-    assert [p["port"] for p in service["spec"]["ports"]] == [8080]
+    # The public port, and the metrics port apart from it.
+    assert [(p["name"], p["port"]) for p in service["spec"]["ports"]] == [
+        ("http", 8080),
+        ("http-metrics", 9090),
+    ]
     assert not [m for m in of_kind(manifests, "Job") if component(m) == "gateway"]
 
 
@@ -460,6 +464,7 @@ def test_configuration_comes_from_a_config_map_and_secrets_from_secrets(
         f"{name.upper()}_TARGET" for name in GRPC_SERVICES
     }
     assert gateway["HTTP_PORT"] == "8080"
+    assert gateway["METRICS_PORT"] == "9090"
 
     delivery = container(find(manifests, "Deployment", f"{PREFIX}-delivery"))
     secret_env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in delivery["env"]}
@@ -590,7 +595,20 @@ def test_network_policies_deny_by_default_and_allow_only_the_architecture_arrows
     assert egress_ports("gateway") == {53, 50051}  # no database, no NATS, no SMTP
 
     gateway = find(manifests, "NetworkPolicy", f"{PREFIX}-gateway")
-    assert gateway["spec"]["ingress"] == [{"ports": [{"port": 8080, "protocol": "TCP"}]}]
+    # The public port from anywhere; the metrics port only from the monitoring namespace.
+    assert gateway["spec"]["ingress"] == [
+        {"ports": [{"port": 8080, "protocol": "TCP"}]},
+        {
+            "from": [
+                {
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": "monitoring"}
+                    }
+                }
+            ],
+            "ports": [{"port": 9090, "protocol": "TCP"}],
+        },
+    ]
 
 
 def test_network_policies_can_be_switched_off(chart: helm.Chart) -> None:

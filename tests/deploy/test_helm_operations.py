@@ -276,7 +276,10 @@ def exported_metrics() -> set[str]:
         for d in sorted((ROOT / "services").iterdir())
         if (d / "src").is_dir()
     }
-    servers = {name for name, text in sources.items() if "ServiceApp(" in text}
+    # A service builds the kit's ServiceApp, or a subclass of it (delivery's adds its sender).
+    servers = {
+        name for name, text in sources.items() if "ServiceApp(" in text or "(ServiceApp):" in text
+    }
     consumers = {name for name, text in sources.items() if ".add_consumer(" in text}
     exporters = {"servers": servers, "consumers": consumers}
 

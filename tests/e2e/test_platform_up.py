@@ -324,6 +324,11 @@ def test_up_serves_everything_and_ctrl_c_leaves_nothing_behind(
     for path in ("/healthz", "/readyz"):
         response = httpx.get(f"http://127.0.0.1:{ports.gateway}{path}", timeout=5)
         assert response.status_code == 200, (path, response.text)
+    # The gateway's metrics are on its side port only, never on the public one.
+    metrics = httpx.get(f"http://127.0.0.1:{ports.gateway_metrics}/metrics", timeout=5)
+    assert metrics.status_code == 200
+    assert "missiva_gateway_http_requests_total" in metrics.text
+    assert httpx.get(f"http://127.0.0.1:{ports.gateway}/metrics", timeout=5).status_code == 404
 
     # The platform-team example runs against it: all healthy, and its call without a token
     # reaches the service and is refused there.

@@ -221,7 +221,13 @@ def secrets_dir(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def consent(make_database, nats_url, secrets_dir, request) -> Any:
-    overrides = getattr(request.module, "SETTINGS", {})
+    # The default documents are tested in test_default_documents.py; elsewhere they would
+    # stand in the way of each test's own platform documents.
+    overrides = {
+        "publish_default_documents": False,
+        "platform_account_id": PLATFORM,
+        **getattr(request.module, "SETTINGS", {}),
+    }
     probe = build(ConsentSettings(database_url="postgresql://x@127.0.0.1/x", nats_url=nats_url))
     url = make_database(probe.migration_sets, request.module.__name__)
     settings = ConsentSettings(
@@ -231,7 +237,6 @@ async def consent(make_database, nats_url, secrets_dir, request) -> Any:
         http_port=0,
         health_interval_seconds=0.5,
         shutdown_grace_seconds=1,
-        platform_account_id=PLATFORM,
         token_keyring_file=str(secrets_dir[TOKEN_KEYRING_FILE]),
         email_hash_key_file=str(secrets_dir[EMAIL_HASH_KEY_FILE]),
         ip_salts_file=str(secrets_dir[IP_SALTS_FILE]),

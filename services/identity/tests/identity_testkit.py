@@ -182,9 +182,21 @@ class Identity:
         token = await self.mailbox.token(email, "verify_email", "verification_url")
         await self.stub.VerifyEmail(pb.VerifyEmailRequest(token=token), timeout=10)
 
-    async def login(self, email: str, password: str = PASSWORD, **extra: Any) -> pb.LoginResponse:
+    async def login(
+        self, email: str, password: str = PASSWORD, *, as_gateway: bool | None = None, **extra: Any
+    ) -> pb.LoginResponse:
+        """Sign in; a ``client`` (ClientContext) is sent, like the gateway does, with the
+        gateway's service token unless ``as_gateway=False`` (then identity must ignore it)."""
+        metadata: tuple[tuple[str, str], ...] = ()
+        if as_gateway or (as_gateway is None and "client" in extra):
+            metadata = bearer(await self.gateway_token())
         return await self.stub.Login(
-            pb.LoginRequest(email=email, password=password, **extra), timeout=10
+            pb.LoginRequest(email=email, password=password, **extra), metadata=metadata, timeout=10
+        )
+
+    async def gateway_token(self) -> str:
+        return await self.issue(
+            tenant_id="", kind=CallerKind.SERVICE, subject="gateway", audience="identity"
         )
 
     async def issue(

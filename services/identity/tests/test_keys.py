@@ -140,7 +140,7 @@ async def test_another_service_verifies_tokens_until_their_key_is_retired_past_i
     make_identity, other_service
 ):
     async with make_identity(signing_keys_reload_seconds=0) as identity:
-        _, channel = await other_service(identity.target)
+        other, channel = await other_service(identity.target)
         stub = privacy_service_pb2_grpc.PrivacyServiceStub(channel)
         request = privacy_service_pb2.ExportPersonDataRequest(
             request_id="r1", person=types_pb2.PersonRef(person_key="pk"), all_accounts=True
@@ -167,8 +167,12 @@ async def test_another_service_verifies_tokens_until_their_key_is_retired_past_i
             len(json.loads((await identity.stub.GetJwks(pb.GetJwksRequest())).jwks_json)["keys"])
             == 1
         )
-        # The kit refetches at most every 5 s; then the retired key's tokens are refused.
+        # The kit refetches at most every 5 s, in the background while the cached set serves
+        # (a call past that time starts it); then the retired key's tokens are refused.
         await asyncio.sleep(max(0.0, 5.2 - (time.monotonic() - fetched_at)))
+        await stub.ExportPersonData(request, metadata=bearer(new))
+        assert other.verifier is not None
+        await other.verifier.refreshed()
         err = await rpc_error(stub.ExportPersonData(request, metadata=bearer(old)))
         assert err.code() == grpc.StatusCode.UNAUTHENTICATED
         assert (await stub.ExportPersonData(request, metadata=bearer(new))).service == "billing"

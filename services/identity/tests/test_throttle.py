@@ -112,3 +112,22 @@ async def test_failures_from_one_ip_across_accounts_need_a_challenge_from_that_i
         "SELECT DISTINCT throttle_key FROM login_attempts WHERE throttle_key LIKE 'ip:%%'"
     )
     assert all("203.0.113.7" not in key for (key,) in rows)
+
+
+async def test_a_client_address_from_anyone_but_the_gateway_is_ignored(guarded):
+    """Otherwise a caller could spread failures over invented addresses, or frame another."""
+    for i in range(5):
+        forged = types_pb2.ClientContext(ip_address=f"198.51.100.{100 + i}")
+        await fail(guarded, new_email("spread"), 1, client=forged, as_gateway=False)
+    # All five failures counted against the caller's real address: the sixth needs a challenge.
+    forged = types_pb2.ClientContext(ip_address="198.51.100.200")
+    err = await rpc_error(
+        guarded.login(new_email("spread"), "guess", client=forged, as_gateway=False)
+    )
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
+    rows = await guarded.sql(
+        "SELECT DISTINCT throttle_key FROM login_attempts WHERE throttle_key LIKE 'ip:%%'"
+    )
+    pseudonyms = {guarded.app.services[0].servicer.core.vault.ip_pseudonym(f"198.51.100.{n}")
+                  for n in (100, 101, 102, 103, 104, 200)}  # fmt: skip
+    assert not any(key.removeprefix("ip:") in pseudonyms for (key,) in rows)

@@ -196,6 +196,8 @@ Args: dict "root" $ "name" <key> "cfg" <config> [ "mode" "migrate" ].
 {{- $data := dict "BIND_HOST" "0.0.0.0" "HTTP_PORT" (toString $cfg.ports.http) "LOG_LEVEL" $cfg.logLevel }}
 {{- if eq $cfg.protocol "grpc" }}
 {{- $_ := set $data "GRPC_PORT" (toString $cfg.ports.grpc) }}
+{{- else if $cfg.ports.metrics }}
+{{- $_ := set $data "METRICS_PORT" (toString $cfg.ports.metrics) }}
 {{- end }}
 {{- if $cfg.nats }}
 {{- $_ := set $data "NATS_URL" $root.Values.nats.url }}
@@ -326,6 +328,11 @@ containers:
       - name: http
         containerPort: {{ $cfg.ports.http }}
         protocol: TCP
+      {{- if $cfg.ports.metrics }}
+      - name: http-metrics
+        containerPort: {{ $cfg.ports.metrics }}
+        protocol: TCP
+      {{- end }}
       {{- end }}
     {{- range $probe := list "startupProbe" "readinessProbe" "livenessProbe" }}
     {{- with get $cfg $probe }}

@@ -28,6 +28,9 @@ AUDIENCE = "missiva"
 ALGORITHM = "Ed25519"
 _LEEWAY_SECONDS = 30
 MAX_REFRESH_BACKOFF = 60.0  # seconds between attempts while the JWKS cannot be fetched
+# The longest access-token lifetime identity allows (ACCESS_TOKEN_TTL_SECONDS): a revoked
+# session is remembered this long, after which none of its tokens can verify anyway.
+ACCESS_TOKEN_MAX_SECONDS = 3600
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +190,7 @@ class TokenVerifier:
         self._failures = 0
         self._refresh: asyncio.Task[None] | None = None  # the one fetch everybody waits on
         self._memo: dict[bytes, Principal] = {}
+        self._revoked: dict[str, float] = {}  # session id → when its last token has expired
 
     async def _key_set(self, want_kid: str | None) -> KeySet:
         """The key set to verify with, refreshed as needed without making callers queue.
@@ -237,6 +241,24 @@ class TokenVerifier:
         finally:
             self._refresh = None
 
+    def revoke_sessions(self, session_ids: Iterable[str], *, revoked_at: float) -> None:
+        """Refuse from now on the access tokens of these sessions (identity ended them).
+
+        Remembered for one access-token lifetime (and the leeway) after ``revoked_at``: no
+        token of the session issued before then is still valid after that.
+        """
+        forget_after = revoked_at + ACCESS_TOKEN_MAX_SECONDS + _LEEWAY_SECONDS
+        now = self.clock()
+        for session_id in session_ids:
+            if session_id and forget_after > now:
+                self._revoked[session_id] = forget_after
+        if len(self._revoked) > 10_000:
+            self._revoked = {k: t for k, t in self._revoked.items() if t > now}
+
+    def _session_ended(self, principal: Principal, now: float) -> bool:
+        until = self._revoked.get(principal.session_id) if principal.session_id else None
+        return until is not None and until > now
+
     async def verify(self, token: str) -> Principal:
         """The principal of a valid token; ``Unauthenticated`` for anything else."""
         digest = hashlib.sha256(token.encode()).digest()
@@ -245,6 +267,8 @@ class TokenVerifier:
         keys = await self._key_set(kid)
         memo = self._memo.get(digest)
         if memo is not None and memo.expires_at > now and kid in self._kids:
+            if self._session_ended(memo, now):
+                raise Unauthenticated("the session has ended; sign in again")
             return memo
         if kid is None or kid not in self._kids:
             raise Unauthenticated("token signed by an unknown key")
@@ -262,6 +286,8 @@ class TokenVerifier:
         except (JoseError, ValueError) as exc:
             raise Unauthenticated("invalid or expired token") from exc
         principal = principal_from_claims(decoded.claims)
+        if self._session_ended(principal, now):
+            raise Unauthenticated("the session has ended; sign in again")
         if principal.kind is CallerKind.SERVICE:
             meant_for = decoded.claims.get("svc_aud")
             if not self.audience or meant_for != self.audience:

@@ -28,6 +28,7 @@ from missiva_platform.auth import (
     set_principal,
 )
 from missiva_platform.errors import INTERNAL_MESSAGE, DomainError, Unauthenticated, to_status
+from missiva_platform.validation import check_text
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("missiva.grpc")
@@ -40,11 +41,17 @@ def _rpc_metrics() -> tuple[Any, Any]:
     )
 
 
+_SEVERAL_AUTHORIZATIONS = " several-authorization"  # a key no real metadata can have
+
+
 def _metadata(context: grpc.aio.ServicerContext) -> dict[str, str]:
     found: dict[str, str] = {}
     for key, value in context.invocation_metadata() or ():
         if isinstance(value, str):
-            found[key.lower()] = value
+            key = key.lower()
+            if key == "authorization" and key in found:
+                found[_SEVERAL_AUTHORIZATIONS] = "1"  # which one wins would be a guess
+            found[key] = value
     return found
 
 
@@ -67,13 +74,13 @@ class KitServerInterceptor(grpc.aio.ServerInterceptor):
         method = handler_call_details.method
         if handler.unary_unary:
             return grpc.unary_unary_rpc_method_handler(
-                self._wrap_unary(method, handler.unary_unary),
+                self._wrap_unary(method, handler.unary_unary, check_request=True),
                 handler.request_deserializer,
                 handler.response_serializer,
             )
         if handler.unary_stream:
             return grpc.unary_stream_rpc_method_handler(
-                self._wrap_stream(method, handler.unary_stream),
+                self._wrap_stream(method, handler.unary_stream, check_request=True),
                 handler.request_deserializer,
                 handler.response_serializer,
             )
@@ -93,6 +100,8 @@ class KitServerInterceptor(grpc.aio.ServerInterceptor):
         rule = self.policy.for_method(method)
         principal = None
         auth = meta.get("authorization", "")
+        if meta.get(_SEVERAL_AUTHORIZATIONS):
+            raise Unauthenticated("send one authorization metadata entry, not several")
         if auth:
             scheme, _, token = auth.partition(" ")
             if scheme.lower() != "bearer" or not token:
@@ -138,16 +147,28 @@ class KitServerInterceptor(grpc.aio.ServerInterceptor):
                 self.handled.labels(method, code.name).inc()
                 self.latency.labels(method).observe(time.perf_counter() - started)
 
-    def _wrap_unary(self, method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
+    # A request message's text is checked here, once for every service: a control character
+    # (NUL included) is INVALID_ARGUMENT naming the field, never a database error. Client
+    # streams (bulk imports) are exempt: they check and report row by row, so one bad row
+    # does not refuse the rows around it.
+    def _wrap_unary(
+        self, method: str, behavior: Callable[..., Any], *, check_request: bool = False
+    ) -> Callable[..., Any]:
         async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
             async with self._call(method, context):
+                if check_request:
+                    check_text(request)
                 return await behavior(request, context)
 
         return wrapper
 
-    def _wrap_stream(self, method: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
+    def _wrap_stream(
+        self, method: str, behavior: Callable[..., Any], *, check_request: bool = False
+    ) -> Callable[..., Any]:
         async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             async with self._call(method, context):
+                if check_request:
+                    check_text(request)
                 async for item in behavior(request, context):
                     yield item
 

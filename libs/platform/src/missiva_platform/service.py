@@ -32,7 +32,7 @@ from grpc_reflection.v1alpha import reflection
 from psycopg_pool import AsyncConnectionPool
 
 from missiva.identity.v1 import identity_service_pb2, identity_service_pb2_grpc
-from missiva_platform import channels, metrics
+from missiva_platform import channels, metrics, revocations
 from missiva_platform.auth import (
     AccessPolicy,
     AccessRulesError,
@@ -103,6 +103,7 @@ class ServiceApp:
         self.pool: AsyncConnectionPool | None = None
         self.nc: Any = None
         self.js: Any = None
+        self.verifier: TokenVerifier | None = None
         self.server: grpc.aio.Server | None = None
         self.health = health.aio.HealthServicer()
         self.grpc_port: int = settings.grpc_port
@@ -186,8 +187,9 @@ class ServiceApp:
         policy = AccessPolicy()
         for service in self.services:
             policy.rules.update(service.rules)
+        self.verifier = self._verifier()
         self.server = grpc.aio.server(
-            interceptors=[KitServerInterceptor(self._verifier(), policy)],
+            interceptors=[KitServerInterceptor(self.verifier, policy)],
             options=[
                 ("grpc.so_reuseport", 0),
                 ("grpc.max_receive_message_length", self.settings.grpc_max_receive_bytes),
@@ -222,6 +224,11 @@ class ServiceApp:
             self.http_port = self._side.servers[0].sockets[0].getsockname()[1]
 
         await self._start_bus_workers()
+        if self.verifier is not None:  # sessions identity ends stop verifying at once
+            assert self.js is not None
+            self._tasks.append(
+                asyncio.create_task(revocations.follow(self.js, self.verifier), name="revocations")
+            )
         for name, every, refresh in self.refreshers:
             self._tasks.append(
                 asyncio.create_task(self._refresh_loop(name, every, refresh), name=name)

@@ -11,6 +11,8 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Any
 
 import email_validator
 from google.protobuf.descriptor import FieldDescriptor
@@ -25,15 +27,26 @@ MAX_EMAIL_CHARS = 254  # RFC 5321: a forward path holds at most 256 octets inclu
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
-def email_problem(value: str) -> str | None:
-    """Why ``value`` is not an address we accept, or None."""
-    if not value.strip():
-        return "is required"
-    if len(value) > MAX_EMAIL_CHARS:
-        return f"is longer than {MAX_EMAIL_CHARS} characters"
+@dataclass(frozen=True)
+class Address:
+    """A validated address: ``email`` the form to store and send to (email-validator's
+    normalised form: NFC, domain lower-cased), ``key`` the canonical form the person key is
+    the hash of (``crypto.normalise_email`` of it: all lower-case, IDNA domain)."""
+
+    email: str
+    key: str
+
+
+def email_address(field: str, value: str) -> Address:
+    """The validated ``Address`` of ``value``, or ``InvalidArgument`` naming ``field``."""
+    raw = value.strip()
+    if not raw:
+        raise InvalidArgument.field(field, "is required")
+    if len(raw) > MAX_EMAIL_CHARS:
+        raise InvalidArgument.field(field, f"is longer than {MAX_EMAIL_CHARS} characters")
     try:
-        email_validator.validate_email(
-            value.strip(),
+        checked = email_validator.validate_email(
+            raw,
             check_deliverability=False,  # no DNS in a request path
             allow_smtputf8=True,
             allow_quoted_local=False,
@@ -41,17 +54,14 @@ def email_problem(value: str) -> str | None:
             allow_display_name=False,
             globally_deliverable=True,  # no "localhost", no single-label domains
         )
-    except email_validator.EmailNotValidError as exc:
-        return f"is not an email address ({exc})"
-    return None
+        return Address(email=checked.normalized, key=normalise_email(checked.normalized))
+    except (email_validator.EmailNotValidError, ValueError) as exc:
+        raise InvalidArgument.field(field, f"is not an email address ({exc})") from None
 
 
 def valid_email(field: str, value: str) -> str:
-    """The canonical address (``crypto.normalise_email``), or ``InvalidArgument`` on ``field``."""
-    problem = email_problem(value)
-    if problem is not None:
-        raise InvalidArgument.field(field, problem)
-    return normalise_email(value)
+    """The canonical form of ``value`` (what person keys hash), or ``InvalidArgument``."""
+    return email_address(field, value).key
 
 
 def has_control_characters(text: str) -> bool:
@@ -60,6 +70,8 @@ def has_control_characters(text: str) -> bool:
 
 def bad_text(message: Message, prefix: str = "") -> str | None:
     """The path of the first string field (nested, repeated, map) with a control character."""
+    if message.DESCRIPTOR.full_name == "google.protobuf.Struct":  # JSON attributes: by key
+        return _bad_struct(message, prefix)
     for field, value in message.ListFields():
         path = f"{prefix}{field.name}"
         if field.type == FieldDescriptor.TYPE_STRING:
@@ -91,8 +103,36 @@ def bad_text(message: Message, prefix: str = "") -> str | None:
     return None
 
 
-def check_text(message: Message) -> None:
-    """``InvalidArgument`` naming the first string field of ``message`` with a control char."""
+def _bad_struct(struct: Any, prefix: str) -> str | None:
+    for key, value in struct.fields.items():
+        path = f"{prefix.rstrip('.')}.{key}" if prefix else key
+        if has_control_characters(key):
+            return path
+        found = _bad_value(value, path)
+        if found:
+            return found
+    return None
+
+
+def _bad_value(value: Any, path: str) -> str | None:
+    kind = value.WhichOneof("kind")
+    if kind == "string_value":
+        return path if has_control_characters(value.string_value) else None
+    if kind == "struct_value":
+        return _bad_struct(value.struct_value, f"{path}.")
+    if kind == "list_value":
+        for index, item in enumerate(value.list_value.values):
+            found = _bad_value(item, f"{path}[{index}]")
+            if found:
+                return found
+    return None
+
+
+def check_text(message: object) -> None:
+    """``InvalidArgument`` naming the first string field of ``message`` with a control char
+    (a handler registered without a deserializer gets raw bytes: nothing to look into)."""
+    if not isinstance(message, Message):
+        return
     path = bad_text(message)
     if path is not None:
         raise InvalidArgument.field(path, "contains a control character")

@@ -17,15 +17,13 @@ import unicodedata
 import uuid
 import zoneinfo
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
 from typing import Any
 
-from email_validator import EmailNotValidError, validate_email
-
-from missiva_platform.crypto import normalise_email
+from missiva_platform import validation
 from missiva_platform.errors import InvalidArgument
+from missiva_platform.validation import Address
 
 TRASH_DAYS = 30
 TRASH_WINDOW = timedelta(days=TRASH_DAYS)
@@ -87,38 +85,9 @@ def text(field: str, value: str, *, limit: int, required: bool = False) -> str:
 # ------------------------------------------------------------------------------ email
 
 
-@dataclass(frozen=True)
-class Address:
-    """A validated address: the form we store and send to, and the key unique per account."""
-
-    email: str
-    key: str
-
-
 def email_address(field: str, value: str) -> Address:
-    """The one validator of contact addresses (email-validator, syntax only: no DNS lookup).
-
-    ``email`` is email-validator's normalised form (domain lower-cased, Unicode NFC);
-    ``key`` is the kit's normalised form (``missiva_platform.crypto.normalise_email``: the
-    whole address lower-cased, IDNA domain), the one the person key is the hash of.
-    """
-    raw = value.strip()
-    if not raw:
-        raise InvalidArgument.field(field, "is required")
-    if len(raw) > MAX_EMAIL_CHARS:
-        raise InvalidArgument.field(field, f"is longer than {MAX_EMAIL_CHARS} characters")
-    problem = _control_problem(raw)
-    if problem:
-        raise InvalidArgument.field(field, problem)
-    try:
-        checked = validate_email(raw, check_deliverability=False)
-    except EmailNotValidError as exc:
-        raise InvalidArgument.field(field, f"is not a valid email address: {exc}") from None
-    try:
-        key = normalise_email(checked.normalized)
-    except ValueError as exc:  # cannot happen after email-validator; kept as a clear error
-        raise InvalidArgument.field(field, f"is not a valid email address: {exc}") from None
-    return Address(email=checked.normalized, key=key)
+    """A contact's address: the kit's one rule for every service (``validation.email_address``)."""
+    return validation.email_address(field, value)
 
 
 # ----------------------------------------------------------------------- locale, zone

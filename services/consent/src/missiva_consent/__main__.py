@@ -1,4 +1,4 @@
-"""Entry point: `python -m missiva_consent [serve|migrate|retention|digest]`."""
+"""Entry point: `python -m missiva_consent [serve|migrate|retention|digest|publish-document]`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from missiva_consent.config import ConsentSettings
 from missiva_consent.dsar import PrivacyRequests
 from missiva_consent.events import add_consumers
 from missiva_consent.jobs import COMMANDS
+from missiva_consent.legal_defaults import COMMANDS as DOCUMENT_COMMANDS
+from missiva_consent.legal_defaults import ConsentApp
 from missiva_consent.privacy import ConsentPrivacy
 from missiva_consent.retention import rules
 from missiva_consent.servicer import ACCESS_RULES, ConsentService, ConsentServicer
@@ -23,7 +25,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def build(settings: ConsentSettings, *, jwks: JwksSource | None = None) -> ServiceApp:
     """Wire the kit: settings → runtime → servicers → consumers."""
-    app = ServiceApp(
+    app = ConsentApp(
         SERVICE_NAME,
         settings,
         migrations_dir=MIGRATIONS,
@@ -55,7 +57,7 @@ def build(settings: ConsentSettings, *, jwks: JwksSource | None = None) -> Servi
 
 
 def main() -> None:
-    run_cli(build, ConsentSettings, commands=COMMANDS)
+    run_cli(build, ConsentSettings, commands={**COMMANDS, **DOCUMENT_COMMANDS})
 
 
 if __name__ == "__main__":

@@ -18,6 +18,9 @@ class ConsentSettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type: 
     # The account whose purposes (SYSTEM, PRODUCT_UPDATE, MARKETING) and legal documents
     # (Terms, Privacy, DPA, sub-processors) are Missiva's own.
     platform_account_id: str = DEFAULT_PLATFORM_ACCOUNT
+    # At start, publish the default (DRAFT) Terms of Service and Privacy Policy for each of
+    # them that has no version yet, so a fresh platform can take sign-ups (legal_defaults.py).
+    publish_default_documents: bool = True
     # Base of the public links (the gateway): /unsubscribe/, /preferences/, /confirm/<token>.
     public_base_url: str = "http://127.0.0.1:8080"
     # Unsubscribe and preference links stay valid this long (old emails must keep working).

@@ -20,6 +20,7 @@ from missiva_platform.secrets import (
     load_ip_pseudonymiser,
     load_token_keyring,
 )
+from missiva_platform.validation import valid_email
 
 if TYPE_CHECKING:
     from missiva_consent.config import ConsentSettings
@@ -75,10 +76,8 @@ class ConsentKeys:
     def person_key(self, email: str, field_name: str = "person.email") -> str:
         if self._hasher is None:
             raise _missing("EMAIL_HASH_KEY_FILE")
-        try:
-            return self._hasher.person_key(email)
-        except ValueError:
-            raise InvalidArgument.field(field_name, "is not an email address") from None
+        # The kit's one rule of what an address is, and its canonical form, as everywhere.
+        return self._hasher.person_key(valid_email(field_name, email))
 
     def proof_ip(self, ip: str, at: datetime) -> str:
         """The platform-wide pseudonym of a consenting client's IP, kept in the ledger.

@@ -34,6 +34,7 @@ from missiva_consent.domain import (
 )
 from missiva_consent.dsar import PrivacyRequests
 from missiva_consent.keys import ConsentKeys, link_ip_hash
+from missiva_consent.legal_defaults import publish_document
 from missiva_platform import metrics
 from missiva_platform.auth import (
     Access,
@@ -666,20 +667,11 @@ class ConsentServicer(consent_service_pb2_grpc.ConsentServiceServicer):
         )
 
         async def work(conn: store.Conn) -> pb.PublishDocumentVersionResponse:
-            if not await store.insert_document(conn, document):
+            if not await publish_document(conn, document):
                 raise AlreadyExists(
                     f"version {document.version} of {document.document_id} ({document.locale}) "
                     "is already published and cannot change: publish a new version"
                 )
-            aggregate = f"{account}:document:{document.document_id}"
-            await store.emit(
-                conn,
-                domain.published_event(document),
-                subject=domain.DOCUMENT_SUBJECT,
-                tenant_id=account,
-                aggregate_id=aggregate,
-                aggregate_version=await store.next_version(conn, aggregate),
-            )
             return pb.PublishDocumentVersionResponse(document=document.to_pb())
 
         return await self._once(

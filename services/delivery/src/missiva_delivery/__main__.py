@@ -2,29 +2,74 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
 
 from missiva.delivery.v1 import delivery_service_pb2_grpc
 from missiva_delivery import SERVICE_NAME
 from missiva_delivery.config import DeliverySettings
-from missiva_delivery.retention import RULES
-from missiva_delivery.servicer import ACCESS_RULES, DeliveryPrivacy, DeliveryServicer
+from missiva_delivery.core import DeliveryCore
+from missiva_delivery.events import add_consumers
+from missiva_delivery.metrics import queue_gauges
+from missiva_delivery.privacy import DeliveryPrivacy
+from missiva_delivery.retention import rules
+from missiva_delivery.sender import Sender, run_forever
+from missiva_delivery.servicer import ACCESS_RULES, DeliveryServicer
+from missiva_platform.auth import JwksSource
 from missiva_platform.privacy import add_privacy_service
 from missiva_platform.service import ServiceApp, run_cli
+from missiva_platform.streams import commands_stream, events_stream
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-def build(settings: DeliverySettings) -> ServiceApp:
-    """Wire the kit: settings → runtime → servicers → consumers."""
-    app = ServiceApp(SERVICE_NAME, settings, migrations_dir=MIGRATIONS, retention_rules=RULES)
+class DeliveryApp(ServiceApp):
+    """The kit's runtime plus the sender loop: started once the app serves, and stopped
+    (after the message in hand) before the kit closes the pool."""
+
+    core: DeliveryCore
+    sender: Sender
+
+    async def start(self) -> None:
+        await super().start()
+        self._sender_stop = asyncio.Event()
+        self._sender_task = asyncio.create_task(
+            run_forever(self.sender, self._sender_stop, self.core.queued), name="sender"
+        )
+
+    async def stop(self) -> None:
+        task = getattr(self, "_sender_task", None)
+        if task is not None:
+            self._sender_stop.set()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, timeout=self.settings.shutdown_grace_seconds)
+        await super().stop()
+
+
+def build(settings: DeliverySettings, *, jwks: JwksSource | None = None) -> DeliveryApp:
+    """Wire the kit: settings → runtime → servicers → consumers → sender."""
+    app = DeliveryApp(
+        SERVICE_NAME,
+        settings,
+        migrations_dir=MIGRATIONS,
+        retention_rules=rules(settings),
+        jwks=jwks,
+    )
+    core = DeliveryCore(app)
+    app.core = core
+    app.sender = Sender(core)
     app.add_service(
         delivery_service_pb2_grpc.add_DeliveryServiceServicer_to_server,
-        DeliveryServicer(app),
+        DeliveryServicer(core),
         "missiva.delivery.v1.DeliveryService",
         ACCESS_RULES,
     )
-    add_privacy_service(app, DeliveryPrivacy(app))
+    add_privacy_service(app, DeliveryPrivacy(core))
+    # Our work queue and our events (provisioning is idempotent: producers declare them too).
+    app.add_streams(commands_stream("delivery"), events_stream("delivery"))
+    add_consumers(app, core)
+    app.add_refresher("queue-gauges", 5.0, queue_gauges(core))
     return app
 
 

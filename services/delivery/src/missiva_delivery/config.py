@@ -2,8 +2,63 @@
 
 from __future__ import annotations
 
-from missiva_platform.config import ServiceSettings
+import urllib.parse
+
+# The kit module, not its names: the contract tests pick this module's *Settings class.
+import missiva_platform.config as kit
 
 
-class DeliverySettings(ServiceSettings, frozen=True, kw_only=True):
+class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type: ignore[call-arg]
     """Everything delivery reads from the environment (see the README's configuration reference)."""
+
+    # Where mail goes: smtp://[user:password@]host:port (STARTTLS when offered) or smtps://
+    # (implicit TLS). The embedded platform points it at its SMTP sink.
+    smtp_url: str = "smtp://127.0.0.1:25"
+    smtp_timeout_seconds: float = 30.0
+    # Envelope sender and From header of transactional mail.
+    mail_from_address: str = "no-reply@missiva.localhost"
+    mail_from_name: str = "Missiva"
+    # The domain part of generated Message-IDs.
+    message_id_domain: str = "missiva.localhost"
+    # Retries: a 4xx reply or a connection failure defers the message for
+    # retry_base_seconds, doubling up to retry_max_seconds; it fails once it has been
+    # trying for give_up_after_hours.
+    retry_base_seconds: float = 60.0
+    retry_max_seconds: float = 3600.0
+    give_up_after_hours: float = 72.0
+    # A message claimed for sending whose claim is older than this was in flight when its
+    # sender died: it is sent again (same Message-ID) and counted as a resend.
+    claim_stale_seconds: float = 300.0
+    # The sender loop: messages claimed per round, and how often it looks when idle.
+    sender_batch_size: int = 20
+    sender_poll_seconds: float = 0.5
+    send_log_days: int = 90
+
+    def validate(self) -> None:
+        super().validate()
+        parsed = urllib.parse.urlsplit(self.smtp_url)
+        if parsed.scheme not in ("smtp", "smtps") or not parsed.hostname:
+            raise kit.ConfigError("SMTP_URL", "must be an smtp:// or smtps:// URL with a host")
+        try:
+            _ = parsed.port
+        except ValueError:
+            raise kit.ConfigError("SMTP_URL", "has an invalid port") from None
+        if not self.field_keys_file:
+            raise kit.ConfigError("FIELD_KEYS_FILE", "is required: addresses are stored encrypted")
+        if "@" not in self.mail_from_address:
+            raise kit.ConfigError("MAIL_FROM_ADDRESS", "must be an email address")
+        positive = {
+            "SMTP_TIMEOUT_SECONDS": self.smtp_timeout_seconds,
+            "RETRY_BASE_SECONDS": self.retry_base_seconds,
+            "RETRY_MAX_SECONDS": self.retry_max_seconds,
+            "GIVE_UP_AFTER_HOURS": self.give_up_after_hours,
+            "CLAIM_STALE_SECONDS": self.claim_stale_seconds,
+            "SENDER_BATCH_SIZE": self.sender_batch_size,
+            "SENDER_POLL_SECONDS": self.sender_poll_seconds,
+            "SEND_LOG_DAYS": self.send_log_days,
+        }
+        for variable, value in positive.items():
+            if value <= 0:
+                raise kit.ConfigError(variable, "must be positive")
+        if self.retry_max_seconds < self.retry_base_seconds:
+            raise kit.ConfigError("RETRY_MAX_SECONDS", "must be at least RETRY_BASE_SECONDS")

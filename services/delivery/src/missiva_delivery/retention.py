@@ -1,7 +1,30 @@
-"""Delivery retention rules, as data. Every table holding personal data gets a rule here."""
+"""Delivery retention rules, as data. Every table holding personal data gets a rule here.
+
+- ``messages`` (the send log: person key, template, state, the SMTP reply; the address and
+  variables only while the message may still be sent): 90 days after it was queued
+  (``SEND_LOG_DAYS``). Its ``message_events`` go with it (ON DELETE CASCADE).
+- ``suppressions`` hold a person key and why it may not be mailed: kept as long as the
+  suppression applies (deleting it would mail a dead address again), erased with the person.
+"""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from missiva_delivery.config import DeliverySettings
 from missiva_platform.retention import RetentionRule
 
-RULES: tuple[RetentionRule, ...] = ()
+
+def rules(settings: DeliverySettings | None = None) -> tuple[RetentionRule, ...]:
+    days = settings.send_log_days if settings is not None else 90
+    return (
+        RetentionRule(
+            table="messages",
+            time_column="queued_at",
+            max_age=timedelta(days=days),
+            why="the send log answers 'did my mail go out' for three months; its events go too",
+        ),
+    )
+
+
+RULES: tuple[RetentionRule, ...] = rules()

@@ -21,6 +21,8 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
 
     bind_host: str = "127.0.0.1"
     http_port: int = 8080
+    # /metrics (and /healthz, /readyz) on a port of their own, never on the public one.
+    metrics_port: int = 9090
     identity_target: str = "127.0.0.1:50051"
     consent_target: str = "127.0.0.1:50052"
     campaign_target: str = "127.0.0.1:50053"
@@ -40,6 +42,10 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
         """Refuse unusable values with an error naming the variable."""
         if not 0 <= self.http_port < 65536:
             raise ConfigError("HTTP_PORT", "must be a port number between 0 and 65535")
+        if not 0 <= self.metrics_port < 65536:
+            raise ConfigError("METRICS_PORT", "must be a port number between 0 and 65535")
+        if self.metrics_port and self.metrics_port == self.http_port:
+            raise ConfigError("METRICS_PORT", "must differ from HTTP_PORT (metrics stay private)")
         for name in BACKENDS:
             check_target(f"{name.upper()}_TARGET", getattr(self, f"{name}_target"))
         if self.log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):

@@ -1,4 +1,4 @@
-"""The gateway's HTTP endpoints: probes, metrics and the public JWKS."""
+"""The gateway's HTTP endpoints: probes and the public JWKS (metrics are on the side port)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,8 @@ import msgspec
 from litestar import Controller, MediaType, Response, get
 from litestar.di import NamedDependency
 from litestar.exceptions import ServiceUnavailableException
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from missiva_gateway.backends import SERVING, Backends
-from missiva_platform import metrics
 
 _NO_STORE = {"cache-control": "no-store"}
 
@@ -45,21 +43,6 @@ class ProbeController(Controller):
         return Response(
             Readiness(ready=not not_ready, backends=states, not_ready=not_ready),
             status_code=503 if not_ready else 200,
-            headers=_NO_STORE,
-        )
-
-
-class MetricsController(Controller):
-    """Prometheus exposition of this process's metrics."""
-
-    include_in_schema = False
-
-    @get("/metrics", sync_to_thread=False)
-    def metrics(self) -> Response[bytes]:
-        """Every metric in the process registry, in the text exposition format."""
-        return Response(
-            generate_latest(metrics.registry()),
-            media_type=CONTENT_TYPE_LATEST,
             headers=_NO_STORE,
         )
 

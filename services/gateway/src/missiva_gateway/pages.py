@@ -33,6 +33,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import MutableScopeHeaders
 from litestar.di import NamedDependency
+from litestar.enums import MediaType
 from litestar.exceptions import HTTPException
 from litestar.middleware import ASGIMiddleware
 from litestar.params import FromPath
@@ -137,11 +138,11 @@ templates = Environment(
 def render(template: str, *, status: int = 200, **context: Any) -> Response[str]:
     """An HTML page (the security headers are added by ``PublicPageHeaders``)."""
     html = templates.get_template(template).render(css=CSS, brand=BRAND, lang="en", **context)
-    return Response(html, status_code=status, media_type="text/html; charset=utf-8")
+    return Response(html, status_code=status, media_type=MediaType.HTML)
 
 
 def text(body: str, *, status: int = 200) -> Response[str]:
-    return Response(body, status_code=status, media_type="text/plain; charset=utf-8")
+    return Response(body, status_code=status, media_type=MediaType.TEXT)
 
 
 class PublicPageHeaders(ASGIMiddleware):

@@ -33,12 +33,24 @@ from missiva_identity.keys import SigningKeys
 from missiva_identity.passwords import BreachedPasswords, PasswordHashing
 from missiva_identity.throttle import LoginThrottle
 from missiva_identity.vault import IdentityVault
-from missiva_platform.auth import CallerKind, current_principal
+from missiva_platform.auth import CallerKind, current_principal, current_principal_or_none
 from missiva_platform.errors import FailedPrecondition, PermissionDenied, Unauthenticated
 
 CHALLENGE_TTL = timedelta(minutes=5)
 CHALLENGE_MAX_ATTEMPTS = 5
 SIGN_IN_AGAIN = "the session has ended; sign in again"
+
+
+GATEWAY = "gateway"  # the service identity of the web gateway, the only one that relays clients
+
+
+def _from_gateway() -> bool:
+    principal = current_principal_or_none()
+    return (
+        principal is not None
+        and principal.kind is CallerKind.SERVICE
+        and principal.subject == GATEWAY
+    )
 
 
 def new_id() -> str:
@@ -133,14 +145,19 @@ class IdentityCore:
     def client(
         self, given: types_pb2.ClientContext | None, context: grpc.aio.ServicerContext
     ) -> Client:
-        """The gateway's view of the client when given, else what gRPC shows of the peer."""
+        """The gateway's view of the client, else what gRPC shows of the peer.
+
+        A client address in the request (``ClientContext``) or in ``x-forwarded-for`` is
+        believed only from the gateway's service token: anyone else could name any address,
+        and so spread failed sign-ins over invented addresses or pin them on someone else's.
+        """
         meta = {k.lower(): v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
-        ip = given.ip_address if given is not None and given.ip_address else ""
-        if not ip:
-            ip = meta.get("x-forwarded-for", "").split(",")[0].strip()
-        if not ip:
-            ip = _peer_ip(context.peer() or "")
-        agent = given.user_agent if given is not None and given.user_agent else ""
+        ip = agent = ""
+        if _from_gateway():
+            if given is not None:
+                ip, agent = given.ip_address, given.user_agent
+            ip = ip or meta.get("x-forwarded-for", "").split(",")[0].strip()
+        ip = ip or _peer_ip(context.peer() or "")
         agent = (agent or meta.get("user-agent", ""))[:512]
         return Client(ip=ip, user_agent=agent, ip_pseudonym=self.vault.ip_pseudonym(ip))
 

@@ -15,7 +15,7 @@ from datetime import datetime
 import pyotp
 
 from missiva.identity.v1 import identity_service_pb2 as pb
-from missiva_platform.crypto import normalise_email
+from missiva_platform import validation
 from missiva_platform.errors import InvalidArgument
 
 PASSWORD_MIN_CHARS = 8
@@ -27,7 +27,6 @@ LOCALES = ("en", "it")
 MAX_SCOPES = 32
 RECOVERY_CODES = 10
 
-_EMAIL_RE = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,253}\.[^@\s.]{2,}$")
 _SCOPE_RE = re.compile(r"^(\*|[a-z][a-z0-9_]*(:[a-z][a-z0-9_*]*)*)$")
 
 # -- roles -------------------------------------------------------------------------------
@@ -58,18 +57,8 @@ ACCOUNT_STATUS = {
 
 
 def valid_email(field: str, email: str) -> str:
-    """The normalised address, or ``InvalidArgument`` naming ``field``."""
-    if not email.strip():
-        raise InvalidArgument.field(field, "is required")
-    if len(email) > 320:
-        raise InvalidArgument.field(field, "is longer than 320 characters")
-    try:
-        normalised = normalise_email(email)
-    except ValueError:
-        raise InvalidArgument.field(field, "is not an email address") from None
-    if not _EMAIL_RE.fullmatch(normalised):
-        raise InvalidArgument.field(field, "is not an email address")
-    return normalised
+    """The canonical address, or ``InvalidArgument`` naming ``field`` (the kit's one rule)."""
+    return validation.valid_email(field, email)
 
 
 def password_problem(password: str) -> str | None:

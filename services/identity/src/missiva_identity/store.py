@@ -13,6 +13,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from missiva_identity import revocations
 from missiva_identity.domain import Acceptance, AttemptCounts
 
 Conn = psycopg.AsyncConnection[Any]
@@ -488,32 +489,32 @@ async def touch_session(conn: Conn, session_id: str, user_agent: str, ip_pseudon
 
 
 async def revoke_session(conn: Conn, session_id: str, reason: str) -> bool:
-    cur = await conn.execute(
-        "UPDATE sessions SET revoked_at = now(), revoked_reason = %s"
-        " WHERE id = %s AND revoked_at IS NULL",
-        (reason, session_id),
-    )
-    return cur.rowcount > 0
+    return await _revoke(conn, "id = %s", (session_id,), reason) > 0
 
 
 async def revoke_user_sessions(
     conn: Conn, user_id: str, reason: str, *, keep: str | None = None
 ) -> int:
-    cur = await conn.execute(
-        "UPDATE sessions SET revoked_at = now(), revoked_reason = %s"
-        " WHERE user_id = %s AND revoked_at IS NULL AND (%s::uuid IS NULL OR id <> %s::uuid)",
-        (reason, user_id, keep, keep),
+    return await _revoke(
+        conn, "user_id = %s AND (%s::uuid IS NULL OR id <> %s::uuid)", (user_id, keep, keep), reason
     )
-    return cur.rowcount
 
 
 async def revoke_account_sessions(conn: Conn, account_id: str, reason: str) -> int:
+    return await _revoke(conn, "account_id = %s", (account_id,), reason)
+
+
+async def _revoke(conn: Conn, where: str, params: tuple[Any, ...], reason: str) -> int:
+    """End the live sessions matching ``where`` and announce them (every service's verifier
+    refuses their access tokens from then on), in the caller's transaction."""
     cur = await conn.execute(
         "UPDATE sessions SET revoked_at = now(), revoked_reason = %s"
-        " WHERE account_id = %s AND revoked_at IS NULL",
-        (reason, account_id),
+        f" WHERE revoked_at IS NULL AND {where} RETURNING id::text, account_id::text",
+        (reason, *params),
     )
-    return cur.rowcount
+    rows = [(str(r[0]), str(r[1])) for r in await cur.fetchall()]
+    await revocations.announce(conn, rows, reason)
+    return len(rows)
 
 
 async def mark_reauthenticated(conn: Conn, session_id: str) -> datetime:

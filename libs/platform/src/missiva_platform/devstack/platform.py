@@ -7,7 +7,8 @@ environment and log. Stop order is the reverse. Every child runs in its own proc
 SIGTERM if the supervisor dies (``die_with_parent``).
 
 Ports, from ``--base-port`` B: gRPC B+1..B+5 and side HTTP B+51..B+55 (identity, consent,
-campaign, delivery, billing), gateway B+30, PostgreSQL B+40, NATS B+41, SMTP sink B+42.
+campaign, delivery, billing), gateway B+30 (its metrics B+31), PostgreSQL B+40, NATS B+41,
+SMTP sink B+42.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ _OWNED_VARIABLES = {
     "DATABASE_URL", "NATS_URL", "SMTP_URL", "BIND_HOST", "GRPC_PORT", "HTTP_PORT",
     "IDENTITY_TARGET", "TOKEN_KEYRING_FILE", "FIELD_KEYS_FILE", "EMAIL_HASH_KEY_FILE",
     "IP_SALTS_FILE", "SERVICE_CREDENTIALS_FILE", "JWT_SIGNING_KEYS_FILE", "SMTP_SINK_DIR",
-    "MISSIVA_DATA_DIR",
+    "MISSIVA_DATA_DIR", "METRICS_PORT",
 }  # fmt: skip
 
 
@@ -86,6 +87,10 @@ class Ports:
     @property
     def gateway(self) -> int:
         return self.base + 30
+
+    @property
+    def gateway_metrics(self) -> int:
+        return self.base + 31
 
     @property
     def postgres(self) -> int:
@@ -306,6 +311,7 @@ class Platform:
             planned.append((self.ports.grpc(service), f"{service} (gRPC)"))
             planned.append((self.ports.side(service), f"{service} (metrics/health)"))
         planned.append((self.ports.gateway, "the gateway"))
+        planned.append((self.ports.gateway_metrics, "the gateway (metrics/health)"))
         return planned
 
     def _base_env(self) -> dict[str, str]:
@@ -353,7 +359,11 @@ class Platform:
     def gateway_env(self) -> dict[str, str]:
         """The gateway's environment: where it listens and where every backend is."""
         env = self._base_env()
-        env.update(BIND_HOST=HOST, HTTP_PORT=str(self.ports.gateway))
+        env.update(
+            BIND_HOST=HOST,
+            HTTP_PORT=str(self.ports.gateway),
+            METRICS_PORT=str(self.ports.gateway_metrics),
+        )
         for service in SERVICES:
             env[f"{service.upper()}_TARGET"] = f"{HOST}:{self.ports.grpc(service)}"
         if not self.external.smtp_url:
@@ -712,8 +722,9 @@ class Platform:
     def _ports_of(self, name: str) -> dict[str, Any]:
         if name in SERVICES:
             return {"grpc_port": self.ports.grpc(name), "http_port": self.ports.side(name)}
+        if name == "gateway":
+            return {"port": self.ports.gateway, "http_port": self.ports.gateway_metrics}
         ports = {
-            "gateway": self.ports.gateway,
             "postgresql": self.ports.postgres,
             "nats": self.ports.nats,
             "smtp-sink": self.ports.smtp,
@@ -722,7 +733,10 @@ class Platform:
 
     def urls(self) -> dict[str, Any]:
         """Every address worth knowing, without passwords."""
-        urls: dict[str, Any] = {"gateway": f"http://{HOST}:{self.ports.gateway}"}
+        urls: dict[str, Any] = {
+            "gateway": f"http://{HOST}:{self.ports.gateway}",
+            "gateway_metrics": f"http://{HOST}:{self.ports.gateway_metrics}/metrics",
+        }
         for service in SERVICES:
             urls[service] = {
                 "grpc": f"{HOST}:{self.ports.grpc(service)}",
@@ -737,7 +751,12 @@ class Platform:
     def print_table(self) -> None:
         """The short table of URLs printed once everything is up."""
         rows: list[tuple[str, str, str]] = [
-            ("gateway", f"http://{HOST}:{self.ports.gateway}", str(self.layout.log("gateway")))
+            (
+                "gateway",
+                f"http://{HOST}:{self.ports.gateway}  "
+                f"metrics http://{HOST}:{self.ports.gateway_metrics}/metrics",
+                str(self.layout.log("gateway")),
+            )
         ]
         for service in SERVICES:
             rows.append(

@@ -125,3 +125,13 @@ class UserEmailChanged(_message.Message):
     new_person_key: str
     changed_at: _timestamp_pb2.Timestamp
     def __init__(self, user_id: _Optional[str] = ..., account_id: _Optional[str] = ..., old_person_key: _Optional[str] = ..., new_person_key: _Optional[str] = ..., changed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class SessionsRevoked(_message.Message):
+    __slots__ = ("session_ids", "reason", "revoked_at")
+    SESSION_IDS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
+    session_ids: _containers.RepeatedScalarFieldContainer[str]
+    reason: str
+    revoked_at: _timestamp_pb2.Timestamp
+    def __init__(self, session_ids: _Optional[_Iterable[str]] = ..., reason: _Optional[str] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

@@ -1,0 +1,98 @@
+"""What delivery holds on a person, for the privacy contract: the send log (by person key)
+and the suppression entries."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from missiva.common.v1 import types_pb2
+from missiva_delivery.store import messages, suppressions
+from missiva_platform.privacy import DataSection, Erasure, Person, Retained
+
+if TYPE_CHECKING:
+    from missiva_delivery.core import DeliveryCore
+
+
+def _when(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+class DeliveryPrivacy:
+    def __init__(self, core: DeliveryCore) -> None:
+        self.core = core
+
+    async def export(self, person: Person) -> list[DataSection]:
+        async with self.core.pool.connection() as conn:
+            return await self.export_in(conn, person)
+
+    async def erase(self, person: Person) -> Erasure:
+        async with self.core.pool.connection() as conn, conn.transaction():
+            return await self.erase_in(conn, person)
+
+    async def export_in(self, conn: Any, person: Person) -> list[DataSection]:
+        """The export, on ``conn`` (the bus consumer's transaction, or the RPC's)."""
+        if not person.person_key:
+            return []
+        rows = await messages.for_person(conn, person.person_key, person.tenant_id)
+        entries = await suppressions.for_person(conn, person.person_key)
+        log = []
+        for row in rows:
+            address = (
+                self.core.open_address(row["id"], row["to_address_enc"])
+                if row["to_address_enc"] is not None
+                else None
+            )
+            log.append(
+                {
+                    "message_id": row["id"],
+                    "account_id": row["tenant_id"],
+                    "template": row["template_key"],
+                    "subject": row["subject"],
+                    "status": row["status"],
+                    "attempts": row["attempts"],
+                    "last_smtp_reply": row["last_smtp_reply"],
+                    "queued_at": _when(row["queued_at"]),
+                    "sent_at": _when(row["sent_at"]),
+                    "to_address": address,  # held only until the message is final
+                }
+            )
+        sections = []
+        if log:
+            sections.append(
+                DataSection(
+                    "delivery.send_log",
+                    "Emails sent to you and what the receiving server answered (90 days)",
+                    json.dumps(log, ensure_ascii=False).encode(),
+                )
+            )
+        if entries and not person.tenant_id:
+            sections.append(
+                DataSection(
+                    "delivery.suppressions",
+                    "Why your address is not mailed (e.g. it bounced)",
+                    json.dumps(entries, ensure_ascii=False).encode(),
+                )
+            )
+        return sections
+
+    async def erase_in(self, conn: Any, person: Person) -> Erasure:
+        """The send log's rows of the person (of the caller's account when it names one);
+        a hard-bounce suppression stays, as a keyed hash."""
+        if not person.person_key:
+            return Erasure()
+        erased = await messages.erase_person(conn, person.person_key, person.tenant_id)
+        kept = await suppressions.for_person(conn, person.person_key)
+        result = Erasure(erased={"delivery.send_log": erased} if erased else {})
+        if kept:
+            result.retained.append(
+                Retained(
+                    category="delivery.suppressions",
+                    legal_basis=types_pb2.LEGAL_BASIS_LEGITIMATE_INTEREST,
+                    reason=(
+                        "a suppressed address (hard bounce) is kept as a keyed hash so it is "
+                        "never mailed again"
+                    ),
+                )
+            )
+        return result

@@ -1,0 +1,220 @@
+"""The sender loop: claim due messages, render, send over SMTP, record what the server said.
+
+Each round claims a few rows with ``FOR UPDATE SKIP LOCKED`` (SYSTEM mail first) and commits
+the claim, so several replicas share the queue and a message is never sent by two of them.
+The outcome of each message is recorded with its event in one transaction. A sender that dies
+between the claim and that record leaves the row ``sending``: once the claim is older than
+``claim_stale_seconds`` another round sends it again with the same Message-ID, and the row
+counts a resend. Nothing is lost; a duplicate is possible only for a message in flight at the
+instant of the crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from missiva_delivery import domain, events, metrics, mime
+from missiva_delivery.domain import Outcome, Status
+from missiva_delivery.smtp import Reply, SmtpTransport, TransportError
+from missiva_delivery.store import messages, suppressions
+from missiva_delivery.templates import TemplateProblem
+from missiva_platform.crypto import DecryptionError
+from missiva_platform.outbox import add_event
+
+if TYPE_CHECKING:
+    from missiva_delivery.core import DeliveryCore
+
+log = logging.getLogger(__name__)
+
+
+class Sender:
+    def __init__(self, core: DeliveryCore, transport: SmtpTransport | None = None) -> None:
+        self.core = core
+        settings = core.settings
+        self.settings = settings
+        self.transport = transport or SmtpTransport(
+            settings.smtp_url,
+            timeout=settings.smtp_timeout_seconds,
+            local_hostname=settings.message_id_domain,
+        )
+        self._metrics: metrics.DeliveryMetrics | None = None
+
+    @property
+    def metrics(self) -> metrics.DeliveryMetrics:
+        # Made on first use: the app names its metrics (``missiva_delivery_*``) when it
+        # starts, after this sender was built.
+        if self._metrics is None:
+            self._metrics = metrics.DeliveryMetrics()
+        return self._metrics
+
+    async def drain(self) -> int:
+        """Send until nothing is due; the number of messages handled."""
+        total = 0
+        while True:
+            handled = await self.round()
+            total += handled
+            if handled < self.settings.sender_batch_size:
+                return total
+
+    async def round(self) -> int:
+        async with self.core.pool.connection() as conn, conn.transaction():
+            claimed = await messages.claim(
+                conn,
+                limit=self.settings.sender_batch_size,
+                stale_seconds=self.settings.claim_stale_seconds,
+            )
+        for row in claimed:
+            try:
+                await self.process(row)
+            except Exception as exc:  # one message's trouble must not stop the others
+                log.exception("sending a message failed", extra={"message_id": row["id"]})
+                await self._after_crash(row, exc)
+        return len(claimed)
+
+    async def _after_crash(self, row: dict[str, Any], exc: Exception) -> None:
+        """A message whose handling raised is deferred with backoff (and gives up like any
+        other), not left to be claimed again every few minutes for ever."""
+        try:
+            await self._defer(row, f"internal error: {type(exc).__name__}", row["subject"])
+        except Exception:  # the database is gone too: the stale claim brings it back
+            log.warning("could not defer a message after an error", extra={"message_id": row["id"]})
+
+    async def process(self, row: dict[str, Any]) -> None:
+        lane = row["lane"]
+        if row["resend"]:
+            self.metrics.resent.labels(lane).inc()
+        async with self.core.pool.connection() as conn:
+            reason = await suppressions.reason_for(conn, row["person_key"], row["tenant_id"])
+        if domain.suppressed_by(reason, row["category"]):
+            await self._finish(
+                row, Status.SUPPRESSED, reason=f"the address is suppressed ({reason})"
+            )
+            return
+        if row["to_address_enc"] is None or row["payload_enc"] is None:
+            await self._finish(row, Status.FAILED, reason="the address is no longer held")
+            return
+        try:
+            address = self.core.open_address(row["id"], row["to_address_enc"])
+            payload = self.core.open_payload(row["id"], row["payload_enc"])
+        except DecryptionError as exc:  # its key was retired from FIELD_KEYS_FILE
+            await self._finish(row, Status.FAILED, reason=f"cannot decrypt the address: {exc}")
+            return
+        name = str(payload.get("to_name", ""))
+        variables = {**payload.get("variables", {}), "recipient_name": name}
+        try:
+            rendered = self.core.templates.render(row["template_key"], row["locale"], variables)
+        except TemplateProblem as exc:
+            await self._finish(row, Status.FAILED, reason=str(exc))
+            return
+        message = mime.build(
+            rendered,
+            from_name=self.settings.mail_from_name,
+            from_address=self.settings.mail_from_address,
+            to_name=name,
+            to_address=address,
+            message_id=row["rfc822_message_id"],
+            date=datetime.now(UTC),
+        )
+        try:
+            reply = await self.transport.send(
+                message, sender=self.settings.mail_from_address, recipient=address
+            )
+        except TransportError as exc:
+            await self._defer(row, domain.redact_addresses(str(exc)), rendered.subject)
+            return
+        await self._outcome(row, reply, rendered.subject)
+
+    async def _outcome(self, row: dict[str, Any], reply: Reply, subject: str) -> None:
+        text = str(reply)
+        outcome = domain.classify_reply(reply.code, text)
+        if outcome is Outcome.SENT:
+            await self._finish(
+                row, Status.SENT, reply=text, subject=subject,
+                event=events.message_sent(row, resend=bool(row["resend"])),
+            )  # fmt: skip
+        elif outcome is Outcome.DEFER:
+            await self._defer(row, text, subject)
+        elif outcome is Outcome.HARD_BOUNCE:
+            await self._finish(
+                row, Status.BOUNCED, reply=text, subject=subject, bounce_type="hard",
+                event=events.message_bounced(row, text, hard=True), suppress=True,
+            )  # fmt: skip
+        else:
+            await self._finish(row, Status.FAILED, reply=text, subject=subject,
+                               reason="refused by the receiving server")  # fmt: skip
+
+    async def _defer(self, row: dict[str, Any], reply: str, subject: str) -> None:
+        now = datetime.now(UTC)
+        give_up = timedelta(hours=self.settings.give_up_after_hours)
+        if domain.gives_up(row["queued_at"], now, give_up):
+            await self._finish(
+                row, Status.BOUNCED, reply=reply, subject=subject, bounce_type="soft",
+                reason=f"still refused after {self.settings.give_up_after_hours:g} hours",
+                event=events.message_bounced(row, reply, hard=False),
+            )  # fmt: skip
+            return
+        delay = domain.next_attempt_delay(
+            int(row["attempts"]), self.settings.retry_base_seconds, self.settings.retry_max_seconds
+        )
+        at = now + delay
+        await self._finish(
+            row, Status.DEFERRED, reply=reply, subject=subject, next_attempt_at=at,
+            event=events.message_deferred(row, reply, at),
+        )  # fmt: skip
+
+    async def _finish(
+        self,
+        row: dict[str, Any],
+        status: Status,
+        *,
+        reply: str = "",
+        reason: str = "",
+        subject: str | None = None,
+        bounce_type: str | None = None,
+        next_attempt_at: datetime | None = None,
+        event: Any = None,
+        suppress: bool = False,
+    ) -> None:
+        async with self.core.pool.connection() as conn, conn.transaction():
+            moved = await messages.finish(
+                conn, row["id"], status, reply=reply, reason=reason, subject=subject,
+                bounce_type=bounce_type, next_attempt_at=next_attempt_at,
+            )  # fmt: skip
+            if not moved:
+                return  # another sender took the row over (our claim had gone stale)
+            if suppress:
+                await suppressions.add_hard_bounce(conn, row["person_key"], row["id"], reply)
+            if event is not None:
+                await add_event(conn, event)
+        self.metrics.outcome(row["lane"], status)
+        log.info(
+            "message %s", status,
+            extra={"message_id": row["id"], "template_key": row["template_key"],
+                   "attempt": row["attempts"], "smtp_reply": reply[:200], "reason": reason},
+        )  # fmt: skip
+
+    async def close(self) -> None:
+        await self.transport.close()
+
+
+async def run_forever(sender: Sender, stop: asyncio.Event, wake: asyncio.Event) -> None:
+    """Drain, then wait for a wake-up (a message queued here) or the poll interval."""
+    while not stop.is_set():
+        try:
+            await sender.drain()
+        except Exception:  # the database restarting...: try again next round
+            log.exception("sender round failed")
+        wake.clear()
+        waiter = asyncio.ensure_future(wake.wait())
+        stopper = asyncio.ensure_future(stop.wait())
+        await asyncio.wait(
+            {waiter, stopper},
+            timeout=sender.settings.sender_poll_seconds,
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        waiter.cancel()
+        stopper.cancel()
+    await sender.close()

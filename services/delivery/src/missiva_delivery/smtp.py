@@ -1,0 +1,102 @@
+"""The SMTP transport (aiosmtplib): one connection kept open and reused for many messages.
+
+``send`` answers with the server's reply (code and text) for a message the server accepted
+or refused; a connection that cannot be made or breaks is a ``TransportError`` (the message
+is deferred). After any refusal the connection is closed and made again for the next
+message, so no half-finished transaction is carried over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.parse
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+import aiosmtplib
+
+from missiva_delivery.domain import redact_addresses
+
+
+class TransportError(Exception):
+    """No answer from the server about this message (connect failed, connection lost)."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    code: int
+    text: str
+
+    def __str__(self) -> str:
+        """One line, without any address the server repeated (see ``redact_addresses``)."""
+        return redact_addresses(f"{self.code} {' '.join(self.text.split())}".strip())[:1000]
+
+
+class SmtpTransport:
+    def __init__(self, url: str, *, timeout: float = 30.0, local_hostname: str | None = None):
+        parsed = urllib.parse.urlsplit(url)
+        self.implicit_tls = parsed.scheme == "smtps"
+        self.host = parsed.hostname or "127.0.0.1"
+        self.port = parsed.port or (465 if self.implicit_tls else 25)
+        self.username = urllib.parse.unquote(parsed.username) if parsed.username else None
+        self.password = urllib.parse.unquote(parsed.password) if parsed.password else None
+        self.timeout = timeout
+        self.local_hostname = local_hostname
+        self._client: aiosmtplib.SMTP | None = None
+        self._lock = asyncio.Lock()
+
+    async def _connected(self) -> aiosmtplib.SMTP:
+        if self._client is not None and self._client.is_connected:
+            return self._client
+        client = aiosmtplib.SMTP(
+            hostname=self.host,
+            port=self.port,
+            use_tls=self.implicit_tls,
+            start_tls=None,  # STARTTLS when the server offers it
+            username=self.username,
+            password=self.password,
+            timeout=self.timeout,
+            local_hostname=self.local_hostname,
+        )
+        try:
+            await client.connect()
+        except aiosmtplib.SMTPResponseException as exc:
+            raise TransportError(str(Reply(exc.code, exc.message))) from None
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise TransportError(f"cannot connect to {self.host}:{self.port}: {exc}") from None
+        self._client = client
+        return client
+
+    async def send(self, message: EmailMessage, *, sender: str, recipient: str) -> Reply:
+        async with self._lock:
+            client = await self._connected()
+            try:
+                _, text = await client.send_message(message, sender=sender, recipients=[recipient])
+            except aiosmtplib.SMTPRecipientsRefused as exc:
+                await self._drop()
+                refused = exc.recipients[0]
+                return Reply(refused.code, refused.message)
+            except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError) as exc:
+                await self._drop()
+                raise TransportError(f"connection lost: {exc}") from None
+            except aiosmtplib.SMTPResponseException as exc:  # MAIL FROM or DATA refused
+                await self._drop()
+                return Reply(exc.code, exc.message)
+            except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                await self._drop()
+                raise TransportError(f"connection failed: {exc}") from None
+            return Reply(250, text)
+
+    async def _drop(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            if client.is_connected:
+                await asyncio.wait_for(client.quit(), 2)
+        except Exception:  # a broken connection cannot even say goodbye
+            client.close()
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._drop()

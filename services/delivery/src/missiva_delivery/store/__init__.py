@@ -1,0 +1,1 @@
+"""Delivery's database access: one module per aggregate (``messages``, ``suppressions``)."""

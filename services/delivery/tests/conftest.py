@@ -1,0 +1,283 @@
+"""A running delivery service per test module, sending to a scripted SMTP sink.
+
+The sink (aiosmtpd, a real SMTP server on loopback) accepts every recipient except those
+whose local part asks for trouble: ``defer<N>-…`` is refused with 421 for its first N
+attempts, ``nouser-…`` with 550 5.1.1, ``blocked-…`` with 550 5.7.1. Every test uses its
+own addresses and tenants, so tests in one module share the service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import grpc
+import nats
+import nats.js.errors
+import psycopg
+import pytest
+import pytest_asyncio
+from aiosmtpd.controller import Controller
+
+from missiva.common.v1 import types_pb2
+from missiva.delivery.v1 import delivery_service_pb2 as pb
+from missiva.delivery.v1 import delivery_service_pb2_grpc, events_pb2
+from missiva.privacy.v1 import privacy_service_pb2_grpc
+from missiva_delivery.__main__ import build
+from missiva_delivery.config import DeliverySettings
+from missiva_platform.auth import CallerKind
+from missiva_platform.devstack.ports import free_port
+from missiva_platform.devstack.smtp_sink import SinkHandler
+from missiva_platform.events import EventEnvelope, envelope
+from missiva_platform.secrets import (
+    EMAIL_HASH_KEY_FILE,
+    FIELD_KEYS_FILE,
+    generate_secrets,
+    load_email_hasher,
+)
+from missiva_platform.streams import SEND_TRANSACTIONAL_EMAIL
+from missiva_platform.testing.tokens import TestIssuer
+
+FINAL = {
+    pb.MESSAGE_STATUS_SENT,
+    pb.MESSAGE_STATUS_FAILED,
+    pb.MESSAGE_STATUS_BOUNCED,
+    pb.MESSAGE_STATUS_SUPPRESSED,
+}
+_DEFER = re.compile(r"^defer(\d+)-")
+
+
+@dataclass
+class ScriptedHandler(SinkHandler):
+    """The platform's sink handler, refusing recipients as their address asks."""
+
+    rcpt_attempts: Counter[str] = field(default_factory=Counter)
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        self.rcpt_attempts[address] += 1
+        local = address.split("@", 1)[0]
+        wanted = _DEFER.match(local)
+        if wanted and self.rcpt_attempts[address] <= int(wanted.group(1)):
+            return "421 4.7.0 Try again later"
+        if local.startswith("nouser-"):
+            return "550 5.1.1 <" + address + ">: Recipient address rejected: no such user"
+        if local.startswith("blocked-"):
+            return "550 5.7.1 Message rejected by policy"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    def for_address(self, address: str) -> list[Any]:
+        return [m for m in self.messages if address in m.rcpt_tos]
+
+
+class Delivery:
+    """The service under test and helpers to call and inspect it."""
+
+    def __init__(self, app: Any, channel: grpc.aio.Channel, issuer: TestIssuer, secrets: dict):
+        self.app = app
+        self.channel = channel
+        self.stub = delivery_service_pb2_grpc.DeliveryServiceStub(channel)
+        self.privacy = privacy_service_pb2_grpc.PrivacyServiceStub(channel)
+        self.issuer = issuer
+        self.hasher = load_email_hasher(secrets[EMAIL_HASH_KEY_FILE])
+        self.url = app.settings.database_url
+        self.sink: ScriptedHandler = ScriptedHandler()
+        self.nc: Any = None
+
+    # -- callers -----------------------------------------------------------------------------
+
+    @staticmethod
+    def tenant() -> str:
+        return f"acct-{uuid.uuid4().hex[:10]}"
+
+    def md(
+        self,
+        tenant: str = "",
+        *,
+        kind: CallerKind = CallerKind.SERVICE,
+        subject: str = "identity",
+        roles: tuple[str, ...] = (),
+        scopes: tuple[str, ...] = ("mail:send", "mail:read"),
+    ) -> tuple[tuple[str, str], ...]:
+        token = self.issuer.token(
+            tenant_id=tenant, kind=kind, subject=subject, roles=roles, scopes=scopes,
+            audience="delivery",  # a service token names the service it calls
+        )  # fmt: skip
+        return (("authorization", f"Bearer {token}"),)
+
+    def admin(self, tenant: str, *, scopes: tuple[str, ...] = ("*",)) -> Any:
+        return self.md(tenant, kind=CallerKind.USER, subject="user-1", roles=("admin",),
+                       scopes=scopes)  # fmt: skip
+
+    @staticmethod
+    def address(prefix: str = "person") -> str:
+        return f"{prefix}-{uuid.uuid4().hex[:12]}@example.org"
+
+    def key(self, address: str) -> str:
+        return self.hasher.person_key(address)
+
+    def request(self, address: str, **fields: Any) -> pb.SendTransactionalRequest:
+        values: dict[str, Any] = {
+            "idempotency_key": str(uuid.uuid4()),
+            "template_key": "identity.verify_email",
+            "to_address": address,
+            "to_name": "Ada Lovelace",
+            "locale": "en",
+            "variables": {
+                "verification_url": "https://missiva.example/verify-email?token=mev_abc",
+                "expires_in_hours": "24",
+            },
+            "category": types_pb2.EMAIL_CATEGORY_SYSTEM,
+        }
+        values["person_key"] = fields.pop("person_key", None) or self.key(address)
+        values.update(fields)
+        return pb.SendTransactionalRequest(**values)
+
+    async def send(self, request: pb.SendTransactionalRequest, tenant: str = "", **md: Any) -> Any:
+        return await self.stub.SendTransactional(
+            request, metadata=md.pop("metadata", None) or self.md(tenant, **md), timeout=10
+        )
+
+    async def status(self, message_id: str, tenant: str = "", **md: Any) -> Any:
+        return await self.stub.GetMessageStatus(
+            pb.GetMessageStatusRequest(message_id=message_id),
+            metadata=md.pop("metadata", None) or self.md(tenant, **md),
+            timeout=10,
+        )
+
+    async def until(
+        self,
+        message_id: str,
+        tenant: str = "",
+        done: Callable[[Any], bool] = lambda r: r.message.status in FINAL,
+        timeout: float = 20.0,
+    ) -> Any:
+        """The message's status once ``done`` holds (polling GetMessageStatus)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            reply = await self.status(message_id, tenant)
+            if done(reply) or asyncio.get_running_loop().time() > deadline:
+                return reply
+            await asyncio.sleep(0.1)
+
+    # -- the bus -----------------------------------------------------------------------------
+
+    def command(self, address: str, tenant: str, **fields: Any) -> EventEnvelope:
+        values: dict[str, Any] = {
+            "idempotency_key": f"test:{uuid.uuid4()}",
+            "template_key": "consent.confirm_subscription",
+            "to_address": address,
+            "to_name": "Grace Hopper",
+            "locale": "it-IT",
+            "variables": {"confirm_url": "https://missiva.example/c/kid1.tok.sig"},
+            "category": types_pb2.EMAIL_CATEGORY_SYSTEM,
+            "requested_by": "consent",
+        }
+        values["person_key"] = fields.pop("person_key", None) or self.key(address)
+        values.update(fields)
+        return envelope(
+            events_pb2.SendTransactionalCommand(**values),
+            subject=SEND_TRANSACTIONAL_EMAIL,
+            tenant_id=tenant,
+            producer="consent",
+        )
+
+    async def publish(self, event: EventEnvelope) -> None:
+        js = self.nc.jetstream()
+        await js.publish(
+            SEND_TRANSACTIONAL_EMAIL,
+            event.SerializeToString(),
+            headers={"Nats-Msg-Id": event.event_id},
+        )
+
+    async def events(self, subject: str, message_id: str, *, want: int = 1) -> list[EventEnvelope]:
+        """Events on ``subject`` in DELIVERY_EVENTS about ``message_id``."""
+        js = self.nc.jetstream()
+        deadline = asyncio.get_running_loop().time() + 10
+        while True:
+            found = []
+            sub = await js.subscribe(subject, ordered_consumer=True, stream="DELIVERY_EVENTS")
+            try:
+                while True:
+                    try:
+                        msg = await sub.next_msg(timeout=0.3)
+                    except (nats.errors.TimeoutError, TimeoutError):
+                        break
+                    event = EventEnvelope.FromString(msg.data)
+                    if event.aggregate_id == message_id:
+                        found.append(event)
+            finally:
+                await sub.unsubscribe()
+            if len(found) >= want or asyncio.get_running_loop().time() > deadline:
+                return found
+            await asyncio.sleep(0.2)
+
+    # -- the database ------------------------------------------------------------------------
+
+    async def sql(self, statement: str, *params: Any) -> list[tuple[Any, ...]]:
+        async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
+            cur = await conn.execute(statement, params)
+            return await cur.fetchall() if cur.description else []
+
+    async def scalar(self, statement: str, *params: Any) -> Any:
+        rows = await self.sql(statement, *params)
+        return rows[0][0] if rows else None
+
+
+@pytest.fixture(scope="module")
+def secrets_dir(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    return generate_secrets(tmp_path_factory.mktemp("secrets"), now=datetime.now(UTC))
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def delivery(make_database, nats_url, secrets_dir, request) -> Any:
+    handler = ScriptedHandler()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    probe = build(DeliverySettings(database_url="postgresql://x@127.0.0.1/x", nats_url=nats_url))
+    url = make_database(probe.migration_sets, request.module.__name__)
+    settings = DeliverySettings(
+        database_url=url,
+        nats_url=nats_url,
+        grpc_port=0,
+        http_port=0,
+        health_interval_seconds=0.5,
+        shutdown_grace_seconds=1,
+        smtp_url=f"smtp://127.0.0.1:{port}",
+        smtp_timeout_seconds=5,
+        retry_base_seconds=0.2,
+        retry_max_seconds=0.4,
+        sender_poll_seconds=0.1,
+        field_keys_file=str(secrets_dir[FIELD_KEYS_FILE]),
+        email_hash_key_file=str(secrets_dir[EMAIL_HASH_KEY_FILE]),
+        **getattr(request.module, "SETTINGS", {}),
+    )
+    settings.validate()
+    issuer = TestIssuer()
+    app = build(settings, jwks=issuer.source())
+    await app.start()
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.grpc_port}")
+    harness = Delivery(app, channel, issuer, secrets_dir)
+    harness.sink = handler
+    harness.nc = await nats.connect(nats_url)
+    yield harness
+    await channel.close()
+    await app.stop()
+    # The work queue admits one consumer per subject: leave it free for the next module (or
+    # another service's tests that read delivery's commands).
+    js = harness.nc.jetstream()
+    for spec, _ in app.consumers:
+        with contextlib.suppress(nats.js.errors.NotFoundError):  # already gone
+            await js.delete_consumer(spec.stream, spec.durable)
+    await harness.nc.close()
+    controller.stop()
