@@ -11,12 +11,14 @@ import psycopg
 import pytest
 
 from missiva.billing.v1 import billing_service_pb2 as pb
+from missiva.billing.v1 import events_pb2
 from missiva_billing import documents
 from missiva_billing.core_invoices import Item
 from missiva_billing.invoice_jobs import apply_receipts, transmit
 from missiva_billing.retention import RULES
 from missiva_billing.sdi import FolderDrop
 from missiva_platform.errors import FailedPrecondition, InvalidArgument, NotFound
+from missiva_platform.events import unpack
 from missiva_platform.retention import apply_rule
 
 from . import customers
@@ -63,6 +65,11 @@ async def test_an_italian_company_pays_22_percent_and_the_same_payment_invoices_
     assert again.invoice_id == invoice.invoice_id
     count = await billing.scalar("SELECT count(*) FROM invoices WHERE account_id = %s", tenant)
     assert count == 1
+    # Issued once, announced once (billing.invoice.issued, through the outbox).
+    [event] = await billing.events("billing.invoice.issued", tenant)
+    told = unpack(event, events_pb2.InvoiceIssued)
+    assert (told.invoice_id, told.number) == (invoice.invoice_id, invoice.number_text)
+    assert (told.total.units, told.total.nanos) == (71, 970_000_000)
 
 
 @pytest.mark.parametrize(

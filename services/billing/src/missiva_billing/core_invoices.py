@@ -16,6 +16,9 @@ from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from missiva.billing.v1 import events_pb2
+from missiva.common.v1 import types_pb2
+from missiva_billing import SERVICE_NAME
 from missiva_billing.core import new_id
 from missiva_billing.core_profile import Profiles
 from missiva_billing.domain import MAX_REFERENCE
@@ -26,6 +29,8 @@ from missiva_billing.store.invoices import InvoiceRow
 from missiva_billing.tax import Line, language_of, totals, treatment
 from missiva_platform import metrics
 from missiva_platform.errors import FailedPrecondition, InvalidArgument, NotFound
+from missiva_platform.events import EventEnvelope, envelope
+from missiva_platform.outbox import add_event
 
 ITALY = ZoneInfo("Europe/Rome")
 INVOICE_SERIES = "F"
@@ -137,6 +142,28 @@ def lines_for(customer: Profile, items: list[Item]) -> list[Line]:
     ]
 
 
+INVOICE_ISSUED = "billing.invoice.issued"
+
+
+def invoice_issued_event(invoice: InvoiceRow) -> EventEnvelope:
+    """``billing.invoice.issued`` (credit notes too: their number starts with NC)."""
+    units, cents = divmod(invoice.total_cents, 100)
+    message = events_pb2.InvoiceIssued(
+        invoice_id=invoice.invoice_id,
+        number=invoice.number_text,
+        total=types_pb2.Money(currency_code=invoice.currency, units=units, nanos=cents * 10**7),
+    )
+    message.issued_at.FromDatetime(invoice.issued_at.astimezone(UTC))
+    return envelope(
+        message,
+        subject=INVOICE_ISSUED,
+        tenant_id=invoice.account_id,
+        producer=SERVICE_NAME,
+        aggregate_id=invoice.invoice_id,
+        aggregate_version=1,
+    )
+
+
 class _Metrics:
     def __init__(self) -> None:
         self.issued = metrics.counter("invoices_issued_total", "Invoices issued", ("kind", "vat"))
@@ -197,6 +224,7 @@ class Invoices:
             ),
         )
         await invoices.insert(conn, row)
+        await add_event(conn, invoice_issued_event(row))
         self.metrics.issued.labels(kind, row.vat_kind).inc()
         return row
 

@@ -31,12 +31,15 @@ from missiva.identity.v1 import events_pb2 as identity_events
 from missiva.identity.v1 import identity_service_pb2 as identity_pb
 from missiva_billing import SERVICE_NAME
 from missiva_billing.core import FREE_GRANT_KEY, Credits, credits_low_event
+from missiva_billing.core_invoices import compose, invoice_issued_event
 from missiva_billing.core_subscriptions import payment_failed_event
 from missiva_billing.domain import Balance, campaign_reference
 from missiva_billing.plans import free_plan
 from missiva_billing.privacy import INVOICES_KEPT
+from missiva_billing.profile import Profile
 from missiva_billing.store import profiles, subscriptions
 from missiva_billing.store.subscriptions import SubscriptionRow
+from missiva_billing.tax import Line
 from missiva_platform.bus import ConsumerSpec
 from missiva_platform.events import EventEnvelope, unpack
 from missiva_platform.privacy import Erasure, Retained, erasure_reply, export_reply
@@ -155,8 +158,15 @@ def EXAMPLES() -> list[EventEnvelope]:
         "bank_transfer", datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC),
         past_due_since=datetime(2026, 3, 1, tzinfo=UTC), reminders_sent=1,
     )  # fmt: skip
+    issued = compose(
+        invoice_id="0195a6b0-2222-7c00-8d00-0a0b0c0d0e0f", account_id=account, kind="invoice",
+        number=123, customer=Profile(business_name="Rossi S.r.l.", country_code="IT"),
+        lines=[Line("Missiva Pro (monthly)", 1, 4900, 2200)], provider="bank_transfer",
+        payment_ref="order:1", status="issued", now=datetime(2026, 3, 1, tzinfo=UTC),
+    )  # fmt: skip
     return [
         credits_low_event(low),
+        invoice_issued_event(issued),
         payment_failed_event(due, 5978, datetime(2026, 3, 4, tzinfo=UTC)),
         export_reply(SERVICE_NAME, request, [], account),
         erasure_reply(
