@@ -93,9 +93,9 @@ NOT_YET_HANDLED: set[tuple[str, str]] = {
     *(
         ("billing", f"missiva.{message}")
         for message in (
-            # subscriptions and the billing profile (issue 10's later parts)
+            # subscriptions (issue 10's last part): a deletion request pauses and a restore
+            # resumes them; AccountErased already anonymises the billing profile.
             "identity.v1.AccountDeletionRequested",
-            "identity.v1.AccountErased",
             "identity.v1.AccountRestored",
         )
     ),

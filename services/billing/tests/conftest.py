@@ -7,6 +7,8 @@ the service without seeing each other's data. Tokens always name their scopes an
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
@@ -25,11 +27,18 @@ from missiva.identity.v1 import identity_service_pb2 as identity_pb
 from missiva_billing.__main__ import build
 from missiva_billing.config import BillingSettings
 from missiva_billing.core import Credits
+from missiva_billing.core_invoices import Invoices
+from missiva_billing.core_profile import Profiles
+from missiva_billing.core_subscriptions import Subscriptions
+from missiva_billing.keys import BillingKeys
+from missiva_billing.privacy import BillingPrivacy
 from missiva_platform.auth import CallerKind
+from missiva_platform.crypto import FieldCipher
 from missiva_platform.events import EventEnvelope, envelope
 from missiva_platform.testing.tokens import TestIssuer
 
 Metadata = tuple[tuple[str, str], ...]
+STRIPE_WEBHOOK_SECRET = "whsec_test_" + "5" * 32
 
 
 class Billing:
@@ -42,6 +51,12 @@ class Billing:
         self.issuer = issuer
         self.url = app.settings.database_url
         self.nc: Any = None
+        settings = app.settings
+        self.keys = BillingKeys(settings.field_keys_file, settings.email_hash_key_file)
+        self.profiles = Profiles(self.keys)
+        self.invoices = Invoices(self.keys, self.profiles)
+        self.privacy = BillingPrivacy(app, self.profiles, self.invoices)
+        self.app_subscriptions = Subscriptions(Credits(), self.invoices)
 
     # -- callers -----------------------------------------------------------------------------
 
@@ -65,6 +80,12 @@ class Billing:
             tenant_id=tenant, kind=kind, roles=tuple(roles), scopes=tuple(scopes)
         )
         return (("authorization", f"Bearer {token}"),)
+
+    def billing_admin(
+        self, tenant: str, *, scopes: Iterable[str] = ("billing:read",), role: str = "billing"
+    ) -> Metadata:
+        """A user of the account with a billing role and exactly ``scopes``."""
+        return self.user(tenant, roles=(role,), scopes=scopes)
 
     def service(
         self, tenant: str, *, name: str = "campaign", scopes: Iterable[str] = ("credits:write",)
@@ -203,8 +224,20 @@ def bad_fields(err: grpc.aio.AioRpcError) -> list[str]:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def billing(make_database, nats_url, request) -> Any:
-    overrides = getattr(request.module, "SETTINGS", {})
+async def billing(make_database, nats_url, request, tmp_path_factory) -> Any:
+    secrets_dir = tmp_path_factory.mktemp("billing-secrets")
+    field_keys = secrets_dir / "field-keys.json"
+    field_keys.write_bytes(FieldCipher.generate().to_json())
+    hash_key = secrets_dir / "email-hash.key"
+    hash_key.write_bytes(base64.b64encode(os.urandom(32)))
+    webhook_secret = secrets_dir / "stripe-webhook-secret"
+    webhook_secret.write_text(STRIPE_WEBHOOK_SECRET)
+    overrides = {
+        "stripe_webhook_secret_file": str(webhook_secret),
+        "field_keys_file": str(field_keys),
+        "email_hash_key_file": str(hash_key),
+        **getattr(request.module, "SETTINGS", {}),
+    }
     probe = build(BillingSettings(database_url="postgresql://x@127.0.0.1/x", nats_url=nats_url))
     url = make_database(probe.migration_sets, request.module.__name__)
     settings = BillingSettings(

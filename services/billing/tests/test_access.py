@@ -118,12 +118,12 @@ async def test_list_plans_needs_no_token(billing):
 
 
 @in_module_loop
-async def test_unbuilt_rpcs_check_access_before_answering_unimplemented(billing):
+async def test_the_subscription_needs_billing_read_and_a_billing_role(billing):
     tenant = billing.tenant()
-    request = pb.GetBillingProfileRequest()
-    call = billing.stub.GetBillingProfile
+    request = pb.GetSubscriptionRequest()
+    call = billing.stub.GetSubscription
     reader = billing.user(tenant, roles=["billing"], scopes=["billing:read"])
-    assert await _code(call, request, reader) == grpc.StatusCode.UNIMPLEMENTED
+    assert await _code(call, request, reader) == grpc.StatusCode.OK
     member = billing.user(tenant, roles=["member"], scopes=["billing:read"])
     assert await _code(call, request, member) == grpc.StatusCode.PERMISSION_DENIED
     no_scope = billing.user(tenant, roles=["billing"], scopes=["credits:read"])

@@ -11,8 +11,11 @@ from missiva.billing.v1 import billing_service_pb2_grpc
 from missiva_billing import SERVICE_NAME
 from missiva_billing.config import BillingSettings
 from missiva_billing.core import Credits
+from missiva_billing.core_invoices import Invoices
+from missiva_billing.core_profile import Profiles
 from missiva_billing.events import BillingConsumers, consumer_spec
 from missiva_billing.jobs import COMMANDS
+from missiva_billing.keys import BillingKeys
 from missiva_billing.privacy import BillingPrivacy
 from missiva_billing.retention import RULES
 from missiva_billing.servicer import ACCESS_RULES, BillingServicer
@@ -30,13 +33,16 @@ def build(settings: BillingSettings, jwks: JwksSource | None = None) -> ServiceA
         SERVICE_NAME, settings, migrations_dir=MIGRATIONS, retention_rules=RULES, jwks=jwks
     )
     credits = Credits()
+    keys = BillingKeys(settings.field_keys_file, settings.email_hash_key_file)
+    profiles = Profiles(keys)
+    invoices = Invoices(keys, profiles)
     app.add_service(
         billing_service_pb2_grpc.add_BillingServiceServicer_to_server,
-        BillingServicer(app, credits),
+        BillingServicer(app, credits, profiles, invoices),
         "missiva.billing.v1.BillingService",
         ACCESS_RULES,
     )
-    add_privacy_service(app, BillingPrivacy())
+    add_privacy_service(app, BillingPrivacy(app, profiles, invoices))
     # Its own events (credits.low) and the streams it reads (each producer provisions its
     # own too, so neither side waits for the other).
     app.add_streams(*(events_stream(s) for s in ("billing", "identity", "delivery", "campaign")))

@@ -16,8 +16,40 @@ class BillingSettings(kit_config.ServiceSettings, frozen=True, kw_only=True):  #
     reservation_default_ttl_seconds: int = 7 * DAY
     reservation_max_ttl_seconds: int = 30 * DAY
 
+    # The seller on every invoice (CedentePrestatore). The defaults are a development
+    # placeholder (a well-formed but fictional VAT number): production sets every one.
+    seller_name: str = "Missiva S.r.l."
+    seller_vat_number: str = "IT12345670157"
+    seller_tax_code: str = ""
+    seller_street: str = "Via dell'Esempio 1"
+    seller_postal_code: str = "20121"
+    seller_city: str = "Milano"
+    seller_province: str = "MI"
+    seller_rea: str = "MI-1234567"
+    # FatturaPA RegimeFiscale: RF01 is the ordinary regime.
+    seller_tax_regime: str = "RF01"
+    seller_iban: str = ""
+    # Who transmits to the SDI (IdTrasmittente): the seller itself unless an intermediary.
+    sdi_transmitter_id: str = ""
+    # The folder-drop SDI channel: XML files are written to sdi_outbox_dir for the
+    # intermediary to pick up; its receipts arrive in sdi_inbox_dir. Empty: not transmitted.
+    sdi_outbox_dir: str = ""
+    sdi_inbox_dir: str = ""
+
+    # Stripe: the API's base address (a test server in tests), and the files holding the
+    # secret API key and the webhook endpoint's signing secret (unset: Stripe is off).
+    stripe_api_base: str = "https://api.stripe.com"
+    stripe_secret_key_file: str | None = None
+    stripe_webhook_secret_file: str | None = None
+
     def validate(self) -> None:
         super().validate()
+        from stdnum.it import iva  # here, so the settings module imports nothing heavy
+
+        if not self.seller_vat_number.startswith("IT") or not iva.is_valid(self.seller_vat_number):
+            raise ConfigError("SELLER_VAT_NUMBER", "must be a valid Italian VAT number, IT...")
+        if self.seller_tax_regime[:2] != "RF" or len(self.seller_tax_regime) != 4:
+            raise ConfigError("SELLER_TAX_REGIME", "must be a FatturaPA RegimeFiscale, e.g. RF01")
         if not 60 <= self.reservation_max_ttl_seconds <= 90 * DAY:
             raise ConfigError("RESERVATION_MAX_TTL_SECONDS", "must be between 60 and 7776000")
         if not 60 <= self.reservation_default_ttl_seconds <= self.reservation_max_ttl_seconds:

@@ -4,6 +4,9 @@
   ``expire``), each in its own transaction; hourly in the chart.
 - ``adjust-credits ACCOUNT AMOUNT REASON``: an operator's signed correction of an account's
   available credits (ledger kind ``adjust``, the reason kept as its reference).
+- ``rotate-field-keys``: re-encrypt every tax field (VAT number, tax code) not under the
+  newest key of ``FIELD_KEYS_FILE``, in batches, each in its own transaction; safe to run
+  again after an interruption. Run it after adding a key, before retiring the old one.
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ from typing import TYPE_CHECKING
 import psycopg
 
 from missiva_billing.core import Credits
+from missiva_billing.invoice_jobs import COMMANDS as INVOICE_COMMANDS
+from missiva_billing.keys import BillingKeys
 from missiva_billing.store import reservations
+from missiva_platform.crypto import FieldCipher, reencrypt_column
 from missiva_platform.errors import DomainError
 
 if TYPE_CHECKING:
@@ -73,4 +79,50 @@ async def _adjust_command(app: ServiceApp, args: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"expire-reservations": _expire_command, "adjust-credits": _adjust_command}
+# (table, key column, encrypted column): every tax field, bound to its row's account.
+ENCRYPTED_COLUMNS = (
+    ("billing_profiles", "account_id", "vat_number_enc"),
+    ("billing_profiles", "account_id", "tax_code_enc"),
+    ("invoices", "invoice_id", "billed_vat_enc"),
+    ("invoices", "invoice_id", "billed_tax_enc"),
+)
+
+
+async def rotate_field_keys(url: str, cipher: FieldCipher, batch: int = 500) -> dict[str, int]:
+    """Re-encrypt every tax field to the newest key; the rows rewritten, per column."""
+    done: dict[str, int] = {}
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        for table, key, column in ENCRYPTED_COLUMNS:
+            done[f"{table}.{column}"] = await reencrypt_column(
+                conn,
+                cipher,
+                table=table,
+                key_column=key,
+                value_column=column,
+                aad_column="account_id",
+                batch_size=batch,
+            )
+    return done
+
+
+async def _rotate_command(app: ServiceApp, args: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="missiva-billing rotate-field-keys")
+    parser.parse_args(args)
+    keys = BillingKeys(app.settings.field_keys_file, None)
+    try:
+        cipher = keys.cipher
+    except DomainError as exc:
+        print(f"billing: {exc.message}", flush=True)
+        return 2
+    done = await rotate_field_keys(app.settings.database_url, cipher)
+    for column, count in done.items():
+        print(f"billing: {column}: {count} value(s) re-encrypted to key {cipher.primary_kid}")
+    return 0
+
+
+COMMANDS = {
+    **INVOICE_COMMANDS,
+    "expire-reservations": _expire_command,
+    "adjust-credits": _adjust_command,
+    "rotate-field-keys": _rotate_command,
+}

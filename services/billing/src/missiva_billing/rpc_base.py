@@ -17,7 +17,12 @@ from psycopg_pool import AsyncConnectionPool
 from missiva.billing.v1 import billing_service_pb2 as pb
 from missiva_billing.config import BillingSettings
 from missiva_billing.core import Credits
+from missiva_billing.core_invoices import Invoices
+from missiva_billing.core_profile import Profiles
+from missiva_billing.core_subscriptions import Subscriptions
+from missiva_billing.documents import seller_of
 from missiva_billing.domain import Balance
+from missiva_billing.stripe_provider import StripeProvider
 from missiva_platform.errors import InvalidArgument, Unavailable
 
 if TYPE_CHECKING:
@@ -62,11 +67,23 @@ def positive(field: str, value: int, maximum: int) -> int:
 class RpcBase:
     """State every RPC group uses."""
 
-    def __init__(self, app: ServiceApp, credits: Credits) -> None:
+    def __init__(
+        self, app: ServiceApp, credits: Credits, profiles: Profiles, invoices: Invoices
+    ) -> None:
         self.app = app
         self.credits = credits
+        self.profiles = profiles
+        self.invoices = invoices
+        self.subscriptions = Subscriptions(credits, invoices)
         assert isinstance(app.settings, BillingSettings)
         self.settings: BillingSettings = app.settings
+        self.seller = seller_of(self.settings)
+        self.stripe = StripeProvider(
+            invoices,
+            api_base=self.settings.stripe_api_base,
+            secret_key_file=self.settings.stripe_secret_key_file,
+            webhook_secret_file=self.settings.stripe_webhook_secret_file,
+        )
 
     @property
     def pool(self) -> AsyncConnectionPool:

@@ -1,16 +1,22 @@
 """Billing gRPC servicer: the RPC groups of ``rpc_*.py`` and every method's access rule.
 
-Built today: ``ListPlans`` and the credits (``GetCreditBalance``, ``ReserveCredits``,
-``CommitCredits``, ``ReleaseCredits``). Subscriptions, the billing profile, invoices and
-provider webhooks answer UNIMPLEMENTED (the generated base) until they land, but their access
-rules are already here.
+Built today: ``ListPlans``, the credits (``GetCreditBalance``, ``ReserveCredits``,
+``CommitCredits``, ``ReleaseCredits``), the billing profile (``GetBillingProfile``,
+``UpdateBillingProfile``), the invoices (``ListInvoices``, ``GetInvoice``,
+``DownloadInvoicePdf``, ``DownloadInvoiceXml``) and provider webhooks
+(``HandleProviderEvent``) and subscriptions (``GetSubscription``, ``Subscribe``,
+``ChangePlan``, ``CancelSubscription``).
 """
 
 from __future__ import annotations
 
 from missiva.billing.v1 import billing_service_pb2_grpc
 from missiva_billing.rpc_credits import CreditRpcs
+from missiva_billing.rpc_invoices import InvoiceRpcs
+from missiva_billing.rpc_payments import PaymentRpcs
 from missiva_billing.rpc_plans import PlanRpcs
+from missiva_billing.rpc_profile import ProfileRpcs
+from missiva_billing.rpc_subscriptions import SubscriptionRpcs
 from missiva_platform.auth import Access, MethodRule, rule
 
 __all__ = ["ACCESS_RULES", "BillingServicer"]
@@ -50,5 +56,13 @@ ACCESS_RULES: dict[str, MethodRule] = {
 }
 
 
-class BillingServicer(CreditRpcs, PlanRpcs, billing_service_pb2_grpc.BillingServiceServicer):
-    """Every BillingService RPC (constructed with the app and the ``Credits`` core)."""
+class BillingServicer(
+    CreditRpcs,
+    PlanRpcs,
+    ProfileRpcs,
+    InvoiceRpcs,
+    PaymentRpcs,
+    SubscriptionRpcs,
+    billing_service_pb2_grpc.BillingServiceServicer,
+):
+    """Every BillingService RPC (constructed with the app and the cores)."""

@@ -1,0 +1,252 @@
+"""Subscription operations, each inside the caller's transaction (rules in
+``subscription_rules.py``). Payment is by bank transfer (the embedded provider): each period's
+invoice is issued when the period starts and due at once; paying it (``mark-paid``) activates
+the period and grants its credits, once per period."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from missiva.billing.v1 import events_pb2
+from missiva.common.v1 import types_pb2
+from missiva_billing import SERVICE_NAME
+from missiva_billing.core import Credits, new_id
+from missiva_billing.core_invoices import Invoices, Item
+from missiva_billing.plans import Plan, catalogue
+from missiva_billing.store import invoices, subscriptions
+from missiva_billing.store.invoices import InvoiceRow
+from missiva_billing.store.subscriptions import SubscriptionRow
+from missiva_billing.subscription_rules import (
+    GRACE,
+    is_upgrade,
+    next_retry,
+    period_end,
+    prorate,
+)
+from missiva_platform import metrics
+from missiva_platform.errors import FailedPrecondition, InvalidArgument, NotFound
+from missiva_platform.events import EventEnvelope, envelope
+from missiva_platform.outbox import add_event
+
+log = logging.getLogger(__name__)
+PROVIDER = "bank_transfer"
+
+
+def paid_plan(plan_id: str) -> Plan:
+    plans = {p.plan_id: p for p in catalogue()}
+    plan = plans.get(plan_id)
+    if plan is None:
+        raise InvalidArgument.field("plan_id", "is not a plan of ours (see ListPlans)")
+    if plan.interval == "none":
+        raise InvalidArgument.field("plan_id", "the free plan needs no subscription")
+    return plan
+
+
+def _plan(plan_id: str) -> Plan:
+    return {p.plan_id: p for p in catalogue()}[plan_id]
+
+
+PAYMENT_FAILED = "billing.payment.failed"
+
+
+def payment_failed_event(
+    sub: SubscriptionRow, amount_cents: int, next_retry_at: datetime | None
+) -> EventEnvelope:
+    """``billing.payment.failed``: the period's invoice is unpaid (a bank transfer that did not
+    come: ``failure_code`` ``unpaid``); ``next_retry_at`` is the next reminder, unset when the
+    grace ends without one."""
+    units, cents = divmod(amount_cents, 100)
+    message = events_pb2.PaymentFailed(
+        subscription_id=sub.subscription_id,
+        amount=types_pb2.Money(currency_code="EUR", units=units, nanos=cents * 10_000_000),
+        failure_code="unpaid",
+    )
+    if next_retry_at is not None:
+        message.next_retry_at.FromDatetime(next_retry_at)
+    return envelope(
+        message,
+        subject=PAYMENT_FAILED,
+        tenant_id=sub.account_id,
+        producer=SERVICE_NAME,
+        aggregate_id=sub.subscription_id,
+        aggregate_version=sub.reminders_sent + 1,
+    )
+
+
+class Subscriptions:
+    def __init__(self, credits: Credits, invoices: Invoices) -> None:
+        self.credits = credits
+        self.invoices = invoices
+        self._counter: Any = None
+
+    @property
+    def events(self) -> Any:
+        if self._counter is None:
+            self._counter = metrics.counter(
+                "subscription_changes_total", "Subscription changes", ("change",)
+            )
+        return self._counter
+
+    async def _invoice(
+        self, conn: Any, sub: SubscriptionRow, plan: Plan, items: list[Item] | None = None
+    ) -> InvoiceRow:
+        start, end = sub.current_period_start, sub.current_period_end
+        ref = f"sub:{sub.subscription_id}:{start.isoformat()}"
+        if items is None:
+            label = f"Missiva {plan.name}, {start.date().isoformat()} to {end.date().isoformat()}"
+            items = [Item(label, 1, plan.price_cents)]
+        else:
+            ref = f"{ref}:change:{new_id()}"
+        invoice, _ = await self.invoices.issue(
+            conn, sub.account_id, provider=PROVIDER, payment_ref=ref, items=items, paid=False
+        )
+        return invoice
+
+    async def _notify(self, conn: Any, sub: SubscriptionRow) -> None:
+        """Tell the platform the period's invoice is still unpaid (through the outbox)."""
+        assert sub.past_due_since is not None
+        assert sub.open_invoice_id is not None
+        found = await invoices.get(conn, sub.account_id, sub.open_invoice_id)
+        amount = found.total_cents if found else 0
+        following = next_retry(sub.past_due_since, sub.reminders_sent)
+        await add_event(conn, payment_failed_event(sub, amount, following))
+
+    async def _grant(self, conn: Any, sub: SubscriptionRow, amount: int, tag: str) -> None:
+        if amount > 0:
+            await self.credits.grant(
+                conn,
+                sub.account_id,
+                amount,
+                key=f"sub:{sub.subscription_id}:{sub.current_period_start.isoformat()}:{tag}",
+                reference=f"plan:{sub.plan_id}",
+            )
+
+    async def subscribe(
+        self, conn: Any, account_id: str, plan: Plan, now: datetime
+    ) -> tuple[SubscriptionRow, bool]:
+        """Start a subscription: a trial if the account's owner never had one, else the first
+        period, invoiced and due (``incomplete`` until paid)."""
+        current = await subscriptions.get(conn, account_id, lock=True)
+        if current is not None and current.status != "canceled":
+            raise FailedPrecondition(
+                "the account already has a subscription: change its plan instead",
+                [("SUBSCRIPTION_EXISTS", "plan_id", "use ChangePlan")],
+            )
+        owner = await subscriptions.owner_key(conn, account_id)
+        trial = bool(plan.trial_days and owner and await subscriptions.use_trial(conn, owner))
+        sub_id = new_id()
+        if trial:
+            end = now + timedelta(days=plan.trial_days)
+            sub = SubscriptionRow(sub_id, account_id, plan.plan_id, "trialing", PROVIDER, now,
+                                  end, trial_ends_at=end)  # fmt: skip
+            await subscriptions.save(conn, sub)
+            await self._grant(conn, sub, plan.included_credits, "trial")
+        else:
+            sub = SubscriptionRow(sub_id, account_id, plan.plan_id, "incomplete", PROVIDER, now,
+                                  period_end(plan, now))  # fmt: skip
+            invoice = await self._invoice(conn, sub, plan)
+            sub = replace(sub, open_invoice_id=invoice.invoice_id, past_due_since=now)
+            await subscriptions.save(conn, sub)
+        self.events.labels("trial" if trial else "subscribe").inc()
+        return sub, trial
+
+    async def _current(self, conn: Any, account_id: str) -> SubscriptionRow:
+        sub = await subscriptions.get(conn, account_id, lock=True)
+        if sub is None or sub.status == "canceled":
+            raise NotFound("the account has no subscription (it is on the Free plan)")
+        return sub
+
+    async def change_plan(
+        self, conn: Any, account_id: str, plan: Plan, now: datetime
+    ) -> SubscriptionRow:
+        """Upgrade now (the rest of the period prorated) or downgrade at the period's end."""
+        sub = await self._current(conn, account_id)
+        current = _plan(sub.plan_id)
+        if plan.plan_id == current.plan_id:
+            sub = replace(sub, pending_plan_id=None)
+        elif sub.status == "trialing":
+            sub = replace(sub, plan_id=plan.plan_id, pending_plan_id=None)
+        elif is_upgrade(current, plan) and sub.status == "active":
+            owed = prorate(current, plan, sub.current_period_start, sub.current_period_end, now)
+            sub = replace(sub, plan_id=plan.plan_id, pending_plan_id=None)
+            if owed.charge_cents:
+                days = max(1, (sub.current_period_end - now).days)
+                label = f"Change to Missiva {plan.name}, prorated for {days} day(s)"
+                await self._invoice(conn, sub, plan, [Item(label, 1, owed.charge_cents)])
+            await self._grant(conn, sub, owed.extra_credits, f"upgrade:{plan.plan_id}")
+        elif is_upgrade(current, plan):
+            raise FailedPrecondition("pay the open invoice before upgrading")
+        else:
+            sub = replace(sub, pending_plan_id=plan.plan_id)
+        await subscriptions.save(conn, sub)
+        self.events.labels("change").inc()
+        return sub
+
+    async def cancel(
+        self, conn: Any, account_id: str, *, at_period_end: bool, reason: str, now: datetime
+    ) -> SubscriptionRow:
+        sub = await self._current(conn, account_id)
+        if at_period_end and sub.status in ("active", "trialing"):
+            sub = replace(sub, cancel_at_period_end=True, cancel_reason=reason)
+        else:
+            sub = replace(sub, status="canceled", canceled_at=now, cancel_reason=reason)
+        await subscriptions.save(conn, sub)
+        self.events.labels("cancel").inc()
+        return sub
+
+    async def invoice_paid(self, conn: Any, invoice: InvoiceRow) -> SubscriptionRow | None:
+        """The period's invoice was paid: the period is active and its credits granted."""
+        sub = await subscriptions.by_open_invoice(conn, invoice.invoice_id)
+        if sub is None or sub.status == "canceled":
+            return None
+        sub = replace(sub, status="active", open_invoice_id=None, past_due_since=None,
+                      reminders_sent=0)  # fmt: skip
+        await subscriptions.save(conn, sub)
+        await self._grant(conn, sub, _plan(sub.plan_id).included_credits, "period")
+        return sub
+
+    async def renew(self, conn: Any, account_id: str, now: datetime) -> str:
+        """The renewal job's step for one account; what it did."""
+        sub = await subscriptions.get(conn, account_id, lock=True)
+        if sub is None or sub.status == "canceled":
+            return "nothing"
+        if sub.status in ("past_due", "incomplete") and sub.past_due_since is not None:
+            if now >= sub.past_due_since + GRACE:
+                await subscriptions.save(conn, replace(
+                    sub, status="canceled", canceled_at=now, cancel_reason="unpaid",
+                    open_invoice_id=None,
+                ))  # fmt: skip
+                self.events.labels("downgraded_unpaid").inc()
+                log.warning("subscription cancelled unpaid", extra={"account_id": account_id})
+                return "downgraded"
+            retry = next_retry(sub.past_due_since, sub.reminders_sent)
+            if retry is not None and now >= retry:
+                reminded = replace(sub, reminders_sent=sub.reminders_sent + 1)
+                await subscriptions.save(conn, reminded)
+                await self._notify(conn, reminded)
+                self.events.labels("payment_reminder").inc()
+                log.info("payment reminder due", extra={"account_id": account_id})
+                return "reminded"
+            return "waiting"
+        if now < sub.current_period_end:
+            return "nothing"
+        if sub.cancel_at_period_end:
+            ended = replace(sub, status="canceled", canceled_at=sub.current_period_end)
+            await subscriptions.save(conn, ended)
+            self.events.labels("ended").inc()
+            return "ended"
+        plan = _plan(sub.pending_plan_id or sub.plan_id)
+        start = sub.current_period_end
+        sub = replace(
+            sub, plan_id=plan.plan_id, pending_plan_id=None, current_period_start=start,
+            current_period_end=period_end(plan, start), trial_ends_at=None,
+        )  # fmt: skip
+        invoice = await self._invoice(conn, sub, plan)
+        sub = replace(sub, status="past_due", open_invoice_id=invoice.invoice_id,
+                      past_due_since=now, reminders_sent=0)  # fmt: skip
+        await subscriptions.save(conn, sub)
+        self.events.labels("renewed").inc()
+        return "renewed"
