@@ -212,7 +212,8 @@ class CampaignRpcs:
         tenant = current_tenant()
         cid = campaign_id("campaign_id", request.campaign_id)
         async with self.core.pool.connection() as conn:
-            return pb.GetCampaignResponse(campaign=campaign_pb(await self._campaign(conn, tenant, cid)))
+            row = await self._campaign(conn, tenant, cid)
+        return pb.GetCampaignResponse(campaign=campaign_pb(row))
 
     async def ListCampaigns(self, request: pb.ListCampaignsRequest, context: Any) -> Any:
         tenant = current_tenant()
