@@ -4,9 +4,11 @@ the services' answers, the export bundle, the gauge and retention (dsar.py)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -676,3 +678,50 @@ async def test_another_account_cannot_extend_a_request(consent):
 
     assert err.code() == grpc.StatusCode.NOT_FOUND
     assert (await get(consent, a, opened.request_id)).extension_reason == ""
+
+
+async def test_an_export_past_one_messages_size_streams_in_pieces(consent):
+    """Four services' answers near the bus limit: a bundle no single gRPC message may carry."""
+    tenant, email = consent.tenant(), consent.email()
+    opened = await open_for(consent, tenant, email)
+    # Binary attachments near the bus limit each (900 kB): base64 in the bundle, 1.2 MB each.
+    blobs = {service: os.urandom(900_000) for service in OTHERS}
+    for service in OTHERS:
+        sections = [DataSection("files", "what it keeps", blobs[service], "image/png")]
+        await consent.publish(
+            EXPORT_REPLY, export_reply(service, opened.request_id, sections, tenant)
+        )
+    found = await until(
+        consent, tenant, opened.request_id,
+        lambda r: r.status == pb.PRIVACY_REQUEST_STATUS_COMPLETED,
+    )  # fmt: skip
+    token = token_of(found.export_url)
+
+    with pytest.raises(grpc.aio.AioRpcError) as too_big:
+        await consent.stub.DownloadPrivacyExport(pb.DownloadPrivacyExportRequest(token=token))
+    assert too_big.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "StreamPrivacyExport" in str(too_big.value.details())
+
+    pieces = [
+        piece
+        async for piece in consent.stub.StreamPrivacyExport(
+            pb.StreamPrivacyExportRequest(token=token), timeout=30
+        )
+    ]
+    assert len(pieces) >= 5
+    assert all(len(p.chunk) <= 1024 * 1024 for p in pieces)
+    streamed = b"".join(p.chunk for p in pieces)
+    assert pieces[0].total_bytes == len(streamed) > 4 * 1024 * 1024
+    assert pieces[0].file_name == f"missiva-export-{opened.request_id}.json"
+    bundle = json.loads(streamed)
+    assert {s["service"] for s in bundle["services"]} >= set(OTHERS)
+    for part in bundle["services"]:
+        if part["service"] in OTHERS:
+            [section] = part["sections"]
+            assert base64.b64decode(section["content_base64"]) == blobs[part["service"]]
+
+    refused = consent.stub.StreamPrivacyExport(pb.StreamPrivacyExportRequest(token="v1.x.y.z"))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        async for _ in refused:
+            pass
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,6 +47,11 @@ from missiva_platform.errors import (
 from missiva_platform.pagination import page_size
 
 log = logging.getLogger(__name__)
+
+# A download in one message must stay under a client's default 4 MiB receive limit; a larger
+# export is streamed (StreamPrivacyExport) in pieces of EXPORT_CHUNK_BYTES.
+MAX_SINGLE_MESSAGE_BYTES = 4 * 1024 * 1024 - 64 * 1024
+EXPORT_CHUNK_BYTES = 1024 * 1024
 
 LIST_REQUESTS = "consent.ListPrivacyRequests"
 
@@ -171,10 +177,40 @@ class PrivacyRequestRpcs(ConsentRpcs):
     # -- download ----------------------------------------------------------------------------
 
     async def DownloadPrivacyExport(self, request: Any, context: Any) -> Any:
-        if not request.token:
+        row, bundle, expires = await self._export(request.token)
+        if len(bundle) > MAX_SINGLE_MESSAGE_BYTES:
+            raise FailedPrecondition(
+                f"this export is {len(bundle)} bytes, more than one message carries; "
+                "download it with StreamPrivacyExport",
+                [("EXPORT_TOO_LARGE", "token", "use StreamPrivacyExport")],
+            )
+        return pb.DownloadPrivacyExportResponse(
+            request_id=row.request_id,
+            media_type="application/json",
+            file_name=f"missiva-export-{row.request_id}.json",
+            content=bundle,
+            expires_at=stamp(expires),
+        )
+
+    async def StreamPrivacyExport(self, request: Any, context: Any) -> AsyncIterator[Any]:
+        row, bundle, expires = await self._export(request.token)
+        yield pb.StreamPrivacyExportResponse(
+            request_id=row.request_id,
+            media_type="application/json",
+            file_name=f"missiva-export-{row.request_id}.json",
+            expires_at=stamp(expires),
+            total_bytes=len(bundle),
+            chunk=bundle[:EXPORT_CHUNK_BYTES],
+        )
+        for start in range(EXPORT_CHUNK_BYTES, len(bundle), EXPORT_CHUNK_BYTES):
+            yield pb.StreamPrivacyExportResponse(chunk=bundle[start : start + EXPORT_CHUNK_BYTES])
+
+    async def _export(self, token: str) -> tuple[RequestRow, bytes, datetime]:
+        """The finished export a download token names, as its JSON bundle and expiry."""
+        if not token:
             raise InvalidArgument.field("token", "is required")
         try:
-            claims = self.svc.keys.tokens.verify(request.token, EXPORT_TOKEN)
+            claims = self.svc.keys.tokens.verify(token, EXPORT_TOKEN)
         except InvalidToken as exc:
             message = domain.TOKEN_MESSAGES[exc.reason]
             if exc.reason == "expired":
@@ -200,15 +236,9 @@ class PrivacyRequestRpcs(ConsentRpcs):
         bundle = self._bundle(row, parts)
         log.info(
             "privacy export downloaded",
-            extra={"request_id": request_id, "services": len(parts)},
+            extra={"request_id": request_id, "services": len(parts), "bytes": len(bundle)},
         )
-        return pb.DownloadPrivacyExportResponse(
-            request_id=request_id,
-            media_type="application/json",
-            file_name=f"missiva-export-{request_id}.json",
-            content=bundle,
-            expires_at=stamp(expires),
-        )
+        return row, bundle, expires
 
     def _bundle(self, row: RequestRow, parts: list[tuple[str, bytes]]) -> bytes:
         cipher = self.svc.keys.field_cipher

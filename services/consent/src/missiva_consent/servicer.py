@@ -76,6 +76,7 @@ ACCESS_RULES: dict[str, MethodRule] = {
     "OpenPrivacyRequest": rule(Access.ANONYMOUS),
     "GetPrivacyRequest": rule(Access.ANONYMOUS),
     "DownloadPrivacyExport": rule(Access.ANONYMOUS),
+    "StreamPrivacyExport": rule(Access.ANONYMOUS),
 }  # fmt: skip
 
 

@@ -25,6 +25,7 @@ import hashlib
 import logging
 import re
 import urllib.parse
+from collections.abc import AsyncIterator
 from datetime import UTC
 from typing import Any
 
@@ -37,6 +38,7 @@ from litestar.enums import MediaType
 from litestar.exceptions import HTTPException
 from litestar.middleware import ASGIMiddleware
 from litestar.params import FromPath
+from litestar.response import Stream
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from missiva.common.v1 import types_pb2
@@ -125,6 +127,7 @@ ERROR_TITLES = {
 }
 MAX_FORM_BYTES = 64 * 1024  # the forms are a few hundred bytes; anything larger is refused
 _FILE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+EXPORT_TIMEOUT_SECONDS = 120.0  # a whole export stream, however large
 
 templates = Environment(
     loader=PackageLoader("missiva_gateway", "templates"),
@@ -447,16 +450,26 @@ class PublicPagesController(Controller):
     # -- privacy export ----------------------------------------------------------------------
 
     @get("/my-data/export/{token:str}")
-    async def export(
-        self, token: FromPath[str], backends: NamedDependency[Backends]
-    ) -> Response[bytes]:
-        """The finished export as a JSON download."""
-        reply = await backends.consent().DownloadPrivacyExport(
-            pb.DownloadPrivacyExportRequest(token=token), timeout=backends.call_timeout
+    async def export(self, token: FromPath[str], backends: NamedDependency[Backends]) -> Stream:
+        """The finished export as a JSON download, streamed from consent whatever its size."""
+        call = backends.consent().StreamPrivacyExport(
+            pb.StreamPrivacyExportRequest(token=token), timeout=EXPORT_TIMEOUT_SECONDS
         )
-        name = _FILE_NAME.sub("_", reply.file_name)[:100] or "missiva-export.json"
-        return Response(
-            reply.content,
-            media_type=reply.media_type or "application/json",
-            headers={"content-disposition": f'attachment; filename="{name}"'},
+        first = await call.read()  # a refused token fails here, before any byte is sent
+        if first is grpc.aio.EOF:
+            raise HTTPException(status_code=502, detail="consent sent an empty export")
+        name = _FILE_NAME.sub("_", first.file_name)[:100] or "missiva-export.json"
+
+        async def pieces() -> AsyncIterator[bytes]:
+            yield first.chunk
+            while (piece := await call.read()) is not grpc.aio.EOF:
+                yield piece.chunk
+
+        return Stream(
+            pieces(),
+            media_type=first.media_type or "application/json",
+            headers={
+                "content-disposition": f'attachment; filename="{name}"',
+                "content-length": str(first.total_bytes),
+            },
         )

@@ -971,6 +971,28 @@ class DownloadPrivacyExportResponse(_message.Message):
     expires_at: _timestamp_pb2.Timestamp
     def __init__(self, request_id: _Optional[str] = ..., media_type: _Optional[str] = ..., file_name: _Optional[str] = ..., content: _Optional[bytes] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class StreamPrivacyExportRequest(_message.Message):
+    __slots__ = ("token",)
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    def __init__(self, token: _Optional[str] = ...) -> None: ...
+
+class StreamPrivacyExportResponse(_message.Message):
+    __slots__ = ("request_id", "media_type", "file_name", "expires_at", "total_bytes", "chunk")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    MEDIA_TYPE_FIELD_NUMBER: _ClassVar[int]
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_BYTES_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    media_type: str
+    file_name: str
+    expires_at: _timestamp_pb2.Timestamp
+    total_bytes: int
+    chunk: bytes
+    def __init__(self, request_id: _Optional[str] = ..., media_type: _Optional[str] = ..., file_name: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., total_bytes: _Optional[int] = ..., chunk: _Optional[bytes] = ...) -> None: ...
+
 class IssueLinkTokensRequest(_message.Message):
     __slots__ = ("person", "purpose_id", "campaign_id")
     PERSON_FIELD_NUMBER: _ClassVar[int]

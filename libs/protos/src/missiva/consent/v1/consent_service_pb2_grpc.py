@@ -188,6 +188,11 @@ class ConsentServiceStub:
                 request_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.DownloadPrivacyExportRequest.SerializeToString,
                 response_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.DownloadPrivacyExportResponse.FromString,
                 _registered_method=True)
+        self.StreamPrivacyExport = channel.unary_stream(
+                '/missiva.consent.v1.ConsentService/StreamPrivacyExport',
+                request_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.StreamPrivacyExportRequest.SerializeToString,
+                response_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.StreamPrivacyExportResponse.FromString,
+                _registered_method=True)
         self.ExtendPrivacyRequest = channel.unary_unary(
                 '/missiva.consent.v1.ConsentService/ExtendPrivacyRequest',
                 request_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.ExtendPrivacyRequestRequest.SerializeToString,
@@ -435,6 +440,14 @@ class ConsentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def StreamPrivacyExport(self, request, context):
+        """StreamPrivacyExport streams the same bundle in pieces, for exports of any size: the first
+        message carries the metadata, every message a piece of the content, in order.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ExtendPrivacyRequest(self, request, context):
         """ExtendPrivacyRequest moves an unfinished request's deadline once, by at most 60 days,
         before it passes, with the reason the person sees (GDPR Art. 12(3)).
@@ -626,6 +639,11 @@ def add_ConsentServiceServicer_to_server(servicer, server):
                     servicer.DownloadPrivacyExport,
                     request_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.DownloadPrivacyExportRequest.FromString,
                     response_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.DownloadPrivacyExportResponse.SerializeToString,
+            ),
+            'StreamPrivacyExport': grpc.unary_stream_rpc_method_handler(
+                    servicer.StreamPrivacyExport,
+                    request_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.StreamPrivacyExportRequest.FromString,
+                    response_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.StreamPrivacyExportResponse.SerializeToString,
             ),
             'ExtendPrivacyRequest': grpc.unary_unary_rpc_method_handler(
                     servicer.ExtendPrivacyRequest,
@@ -1467,6 +1485,33 @@ class ConsentService:
             '/missiva.consent.v1.ConsentService/DownloadPrivacyExport',
             missiva_dot_consent_dot_v1_dot_consent__service__pb2.DownloadPrivacyExportRequest.SerializeToString,
             missiva_dot_consent_dot_v1_dot_consent__service__pb2.DownloadPrivacyExportResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def StreamPrivacyExport(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/missiva.consent.v1.ConsentService/StreamPrivacyExport',
+            missiva_dot_consent_dot_v1_dot_consent__service__pb2.StreamPrivacyExportRequest.SerializeToString,
+            missiva_dot_consent_dot_v1_dot_consent__service__pb2.StreamPrivacyExportResponse.FromString,
             options,
             channel_credentials,
             insecure,
