@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import queue
-import random
 import shlex
 import signal
 import socket
@@ -27,6 +26,8 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from missiva_platform.devstack.platform import SERVICES, Ports, is_alive, read_state
+from missiva_platform.devstack.ports import free_base_port
+from missiva_platform.devstack.processes import default_sigint
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -35,29 +36,6 @@ pytestmark = pytest.mark.slow
 UP_TIMEOUT = 90.0
 STOP_TIMEOUT = 30.0
 UP_LINE = "missiva is up"
-
-
-def _sigint_default() -> None:
-    # Background jobs inherit SIGINT ignored; the supervisor must see it like a terminal's.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_base_port() -> int:
-    """A base port whose whole range (base+1..base+55) is free, below the ephemeral range."""
-    for _ in range(200):
-        base = random.randrange(20000, 32000, 5)
-        if all(_port_free(base + offset) for offset in range(1, 56)):
-            return base
-    raise RuntimeError("no free port range found")
 
 
 class Supervisor:
@@ -73,7 +51,7 @@ class Supervisor:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             text=True,
-            preexec_fn=_sigint_default,
+            preexec_fn=default_sigint,
         )  # fmt: skip
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()

@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import email
 import email.policy
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +25,8 @@ from missiva.consent.v1 import consent_service_pb2_grpc
 from missiva.identity.v1 import identity_service_pb2 as ipb
 from missiva.identity.v1 import identity_service_pb2_grpc
 from missiva_platform.devstack.platform import Ports
+from missiva_platform.devstack.ports import free_base_port
+from missiva_platform.devstack.processes import default_sigint
 
 pytestmark = pytest.mark.slow
 
@@ -35,38 +35,17 @@ UP_TIMEOUT = 120.0
 MAIL_TIMEOUT = 30.0
 
 
-def _sigint_default() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def _free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def _base_port() -> int:
-    for _ in range(200):
-        base = random.randrange(20000, 32000, 5)
-        if all(_free(base + offset) for offset in range(1, 56)):
-            return base
-    raise RuntimeError("no free port range found")
-
-
 @pytest.fixture
 def platform(tmp_path: Path) -> Iterator[tuple[Path, Ports]]:
     """``missiva up`` in a fresh data folder; stopped with Ctrl-C (SIGINT) afterwards."""
-    base = _base_port()
+    base = free_base_port()
     log_path = tmp_path / "up.log"
     with log_path.open("w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "missiva_platform.devstack.cli", "up",
              "--data-dir", str(tmp_path / "data"), "--base-port", str(base)],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
-            preexec_fn=_sigint_default,
+            preexec_fn=default_sigint,
         )  # fmt: skip
     try:
         deadline = time.monotonic() + UP_TIMEOUT

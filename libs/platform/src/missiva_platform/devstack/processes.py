@@ -33,9 +33,15 @@ def stop_with_parent() -> None:
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def default_sigint() -> None:
+    """preexec_fn: SIGINT as a terminal's process gets it (a background job inherits it
+    ignored, and a test of Ctrl-C would then prove nothing)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def die_with_parent() -> None:
     """preexec_fn: the child gets SIGTERM when its parent dies, and default SIGINT."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    default_sigint()
     stop_with_parent()
 
 
