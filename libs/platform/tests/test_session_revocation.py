@@ -54,7 +54,8 @@ async def test_revoked_sessions_are_refused_including_those_announced_before_the
         await verifier.verify(token)
     await announce(js, earlier)  # before this replica started: found by looking back
 
-    follower = asyncio.create_task(revocations.follow(js, verifier))
+    stopping = asyncio.Event()
+    follower = asyncio.create_task(revocations.follow(js, verifier, stopping))
     try:
         assert await refused(verifier, tokens[earlier])
         assert (await verifier.verify(tokens[ended])).session_id == ended
@@ -64,8 +65,8 @@ async def test_revoked_sessions_are_refused_including_those_announced_before_the
             await verifier.verify(tokens[ended])
         assert (await verifier.verify(tokens[alive])).session_id == alive
     finally:
-        follower.cancel()
-        await asyncio.gather(follower, return_exceptions=True)
+        stopping.set()
+        await asyncio.wait_for(follower, 5)  # it ends by itself once the service stops
         await nc.close()
 
 

@@ -12,6 +12,7 @@ breaks, it tries again.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
 
@@ -37,8 +38,8 @@ def apply(verifier: TokenVerifier, data: bytes) -> int:
     return len(revoked.session_ids)
 
 
-async def follow(js: JetStreamContext, verifier: TokenVerifier) -> None:
-    """Run until cancelled, feeding every announced revocation to ``verifier``."""
+async def follow(js: JetStreamContext, verifier: TokenVerifier, stopping: asyncio.Event) -> None:
+    """Feed every announced revocation to ``verifier`` until ``stopping`` is set."""
 
     async def on_message(msg: Msg) -> None:
         try:
@@ -46,7 +47,7 @@ async def follow(js: JetStreamContext, verifier: TokenVerifier) -> None:
         except Exception as exc:  # one bad message must not stop the others
             log.warning("a session revocation could not be read: %s", exc)
 
-    while True:
+    while not stopping.is_set():
         since = datetime.now(UTC) - timedelta(seconds=ACCESS_TOKEN_MAX_SECONDS + 60)
         try:
             sub = await js.subscribe(
@@ -63,10 +64,11 @@ async def follow(js: JetStreamContext, verifier: TokenVerifier) -> None:
             raise
         except Exception as exc:  # no stream yet, or NATS away: try again
             log.info("session revocations not followed yet (%s); retrying", exc)
-            await asyncio.sleep(RETRY_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), RETRY_SECONDS)
             continue
         try:
-            await asyncio.Event().wait()  # the ordered consumer repairs itself on reconnect
+            await stopping.wait()  # the ordered consumer repairs itself on reconnect
         finally:
             try:
                 await sub.unsubscribe()
