@@ -142,7 +142,8 @@ async def test_a_claim_left_by_a_dead_sender_is_resent_with_the_same_message_id(
 async def test_senders_sharing_the_queue_send_each_message_once(delivery) -> None:
     from missiva_delivery.sender import Sender
 
-    extra = [Sender(delivery.app.core) for _ in range(2)]  # two more replicas' senders
+    core = delivery.app.services[0].servicer.core
+    extra = [Sender(core) for _ in range(2)]  # two more replicas' senders
     addresses = [delivery.address() for _ in range(30)]
     replies = [await delivery.send(delivery.request(a)) for a in addresses]
     await asyncio.gather(*(sender.drain() for sender in extra))

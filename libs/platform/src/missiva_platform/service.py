@@ -115,6 +115,9 @@ class ServiceApp:
         self._running_consumers: list[Any] = []
         self._side: Any = None
         self.refreshers: list[tuple[str, float, Callable[[], Coroutine[Any, Any, None]]]] = []
+        self.workers: list[tuple[str, Callable[[asyncio.Event], Coroutine[Any, Any, None]]]] = []
+        self.startups: list[tuple[str, Callable[[], Coroutine[Any, Any, None]]]] = []
+        self._worker_tasks: list[asyncio.Task[None]] = []
 
     # -- wiring ------------------------------------------------------------------------------
 
@@ -148,6 +151,19 @@ class ServiceApp:
         gauge computed from the database. Work that changes data stays a scheduled command
         (one CronJob, not one loop per replica). A failing run is logged and retried."""
         self.refreshers.append((name, every, refresh))
+
+    def add_worker(
+        self, name: str, run: Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+    ) -> None:
+        """A long-running task of every replica (delivery's sender): ``run(stopping)`` starts
+        once the service serves and should return soon after ``stopping`` is set; ``stop``
+        waits for it (up to ``shutdown_grace_seconds``) before the pool closes."""
+        self.workers.append((name, run))
+
+    def add_startup(self, name: str, run: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Idempotent work done each time the service has started (consent publishing its
+        default documents); a failure is logged, and the service serves anyway."""
+        self.startups.append((name, run))
 
     def add_consumer(self, spec: Any, handler: Any) -> None:
         """A durable consumer and its handler; a durable name is registered once."""
@@ -226,15 +242,21 @@ class ServiceApp:
         await self._start_bus_workers()
         if self.verifier is not None:  # sessions identity ends stop verifying at once
             assert self.js is not None
-            self._tasks.append(
-                asyncio.create_task(revocations.follow(self.js, self.verifier), name="revocations")
-            )
+            follow = revocations.follow(self.js, self.verifier, self._stopping)
+            self._tasks.append(asyncio.create_task(follow, name="revocations"))
         for name, every, refresh in self.refreshers:
             self._tasks.append(
                 asyncio.create_task(self._refresh_loop(name, every, refresh), name=name)
             )
+        for name, run in self.workers:
+            self._worker_tasks.append(asyncio.create_task(run(self._stopping), name=name))
         await self._check_health()
         self._tasks.append(asyncio.create_task(self._health_loop(), name="health"))
+        for name, startup in self.startups:
+            try:
+                await startup()
+            except Exception:  # serve anyway: the next start tries again
+                log.exception("start-up work failed", extra={"startup": name})
         log.info(
             "service started",
             extra={"service": self.name, "grpc_port": self.grpc_port, "http_port": self.http_port},
@@ -325,6 +347,9 @@ class ServiceApp:
             await self.server.stop(self.settings.shutdown_grace_seconds)
         for consumer in self._running_consumers:
             await consumer.stop()
+        for task in self._worker_tasks:  # the work in hand finishes on the open pool
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, timeout=self.settings.shutdown_grace_seconds)
         if self._relay is not None:
             await self._relay.stop()
         if self._side is not None:

@@ -14,7 +14,7 @@ from missiva_consent.imports import ImportedConsents
 from missiva_consent.imports import consumer_spec as imported_consents_spec
 from missiva_consent.jobs import COMMANDS
 from missiva_consent.legal_defaults import COMMANDS as DOCUMENT_COMMANDS
-from missiva_consent.legal_defaults import ConsentApp
+from missiva_consent.legal_defaults import publish_defaults_at_start
 from missiva_consent.privacy import ConsentPrivacy
 from missiva_consent.retention import rules
 from missiva_consent.servicer import ACCESS_RULES, ConsentServicer
@@ -28,13 +28,14 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def build(settings: ConsentSettings, *, jwks: JwksSource | None = None) -> ServiceApp:
     """Wire the kit: settings → runtime → servicers → consumers."""
-    app = ConsentApp(
+    app = ServiceApp(
         SERVICE_NAME,
         settings,
         migrations_dir=MIGRATIONS,
         retention_rules=rules(settings),
         jwks=jwks,
     )
+    publish_defaults_at_start(app, settings)
     service = ConsentCore(app)
     requests = PrivacyRequests(service)
     app.add_service(

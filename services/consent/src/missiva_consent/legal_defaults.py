@@ -184,19 +184,17 @@ async def ensure_defaults(pool: AsyncConnectionPool, platform_account_id: str) -
         )  # fmt: skip
 
 
-class ConsentApp(ServiceApp):
-    """The kit's runtime; at start it publishes the default documents where none exist."""
+def publish_defaults_at_start(app: ServiceApp, settings: ConsentSettings) -> None:
+    """At every start, publish the default documents where none exist (the kit logs a failure
+    and serves anyway: the next start tries again)."""
+    if not settings.publish_default_documents:
+        return
 
-    async def start(self) -> None:
-        await super().start()
-        settings = self.settings
-        assert isinstance(settings, ConsentSettings)
-        if settings.publish_default_documents:
-            assert self.pool is not None
-            try:
-                await ensure_defaults(self.pool, settings.platform_account_id)
-            except Exception:  # serve anyway: the next start tries again
-                log.exception("the default legal documents could not be published")
+    async def publish() -> None:
+        assert app.pool is not None
+        await ensure_defaults(app.pool, settings.platform_account_id)
+
+    app.add_startup("default-legal-documents", publish)
 
 
 # --------------------------------------------------------------------------- the command

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from pathlib import Path
 
 from missiva.delivery.v1 import delivery_service_pb2_grpc
@@ -24,32 +22,9 @@ from missiva_platform.streams import commands_stream, events_stream
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
-class DeliveryApp(ServiceApp):
-    """The kit's runtime plus the sender loop: started once the app serves, and stopped
-    (after the message in hand) before the kit closes the pool."""
-
-    core: DeliveryCore
-    sender: Sender
-
-    async def start(self) -> None:
-        await super().start()
-        self._sender_stop = asyncio.Event()
-        self._sender_task = asyncio.create_task(
-            run_forever(self.sender, self._sender_stop, self.core.queued), name="sender"
-        )
-
-    async def stop(self) -> None:
-        task = getattr(self, "_sender_task", None)
-        if task is not None:
-            self._sender_stop.set()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, timeout=self.settings.shutdown_grace_seconds)
-        await super().stop()
-
-
-def build(settings: DeliverySettings, *, jwks: JwksSource | None = None) -> DeliveryApp:
+def build(settings: DeliverySettings, *, jwks: JwksSource | None = None) -> ServiceApp:
     """Wire the kit: settings → runtime → servicers → consumers → sender."""
-    app = DeliveryApp(
+    app = ServiceApp(
         SERVICE_NAME,
         settings,
         migrations_dir=MIGRATIONS,
@@ -57,8 +32,7 @@ def build(settings: DeliverySettings, *, jwks: JwksSource | None = None) -> Deli
         jwks=jwks,
     )
     core = DeliveryCore(app)
-    app.core = core
-    app.sender = Sender(core)
+    sender = Sender(core)
     app.add_service(
         delivery_service_pb2_grpc.add_DeliveryServiceServicer_to_server,
         DeliveryServicer(core),
@@ -70,6 +44,8 @@ def build(settings: DeliverySettings, *, jwks: JwksSource | None = None) -> Deli
     app.add_streams(commands_stream("delivery"), events_stream("delivery"))
     add_consumers(app, core)
     app.add_refresher("queue-gauges", 5.0, queue_gauges(core))
+    # The sender loop: stopped, after the message in hand, before the kit closes the pool.
+    app.add_worker("sender", lambda stopping: run_forever(sender, stopping, core.queued))
     return app
 
 
