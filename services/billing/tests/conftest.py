@@ -35,6 +35,7 @@ from missiva_billing.privacy import BillingPrivacy
 from missiva_platform.auth import CallerKind
 from missiva_platform.crypto import FieldCipher
 from missiva_platform.events import EventEnvelope, envelope
+from missiva_platform.testing import harness as kit
 from missiva_platform.testing.tokens import TestIssuer
 
 Metadata = tuple[tuple[str, str], ...]
@@ -127,13 +128,10 @@ class Billing:
     # -- the database ------------------------------------------------------------------------
 
     async def sql(self, statement: str, *params: Any) -> list[tuple[Any, ...]]:
-        async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
-            cur = await conn.execute(statement, params)
-            return await cur.fetchall() if cur.description else []
+        return await kit.sql(self.url, statement, *params)
 
     async def scalar(self, statement: str, *params: Any) -> Any:
-        rows = await self.sql(statement, *params)
-        return rows[0][0] if rows else None
+        return await kit.scalar(self.url, statement, *params)
 
     async def ledger_sums(self, tenant: str) -> tuple[int, int]:
         rows = await self.sql(
@@ -156,25 +154,14 @@ class Billing:
     ) -> list[EventEnvelope]:
         """Billing's events on ``subject`` for ``tenant`` (waits for ``want`` of them, then
         returns what is there)."""
-        js = self.nc.jetstream()
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            found = []
-            sub = await js.subscribe(subject, ordered_consumer=True, stream="BILLING_EVENTS")
-            try:
-                while True:
-                    try:
-                        msg = await sub.next_msg(timeout=0.3)
-                    except (nats.errors.TimeoutError, TimeoutError):
-                        break
-                    event = EventEnvelope.FromString(msg.data)
-                    if event.tenant_id == tenant:
-                        found.append(event)
-            finally:
-                await sub.unsubscribe()
-            if len(found) >= want or asyncio.get_running_loop().time() > deadline:
-                return found
-            await asyncio.sleep(0.2)
+        return await kit.stream_events(
+            self.nc.jetstream(),
+            "BILLING_EVENTS",
+            subject,
+            lambda event: event.tenant_id == tenant,
+            want=want,
+            seconds=timeout,
+        )
 
     @staticmethod
     async def until(check: Callable[[], Awaitable[Any]], timeout: float = 15.0) -> Any:

@@ -17,7 +17,6 @@ from typing import Any
 import grpc
 import nats
 import nats.js.errors
-import psycopg
 import pytest
 import pytest_asyncio
 from google.rpc import error_details_pb2
@@ -33,6 +32,7 @@ from missiva_platform.auth import CallerKind
 from missiva_platform.events import EventEnvelope, envelope, unpack
 from missiva_platform.secrets import EMAIL_HASH_KEY_FILE, generate_secrets, load_email_hasher
 from missiva_platform.streams import commands_stream
+from missiva_platform.testing import harness as kit
 from missiva_platform.testing.tokens import TestIssuer
 
 WRITER = ("contacts:read", "contacts:write")
@@ -96,13 +96,10 @@ class Campaign:
     # -- the database ------------------------------------------------------------------------
 
     async def sql(self, statement: str, *params: Any) -> list[tuple[Any, ...]]:
-        async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
-            cur = await conn.execute(statement, params)
-            return await cur.fetchall() if cur.description else []
+        return await kit.sql(self.url, statement, *params)
 
     async def scalar(self, statement: str, *params: Any) -> Any:
-        rows = await self.sql(statement, *params)
-        return rows[0][0] if rows else None
+        return await kit.scalar(self.url, statement, *params)
 
     # -- the bus -----------------------------------------------------------------------------
 

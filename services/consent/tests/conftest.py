@@ -14,7 +14,6 @@ from typing import Any
 
 import grpc
 import nats
-import psycopg
 import pytest
 import pytest_asyncio
 from google.rpc import error_details_pb2
@@ -37,6 +36,7 @@ from missiva_platform.secrets import (
     load_email_hasher,
     load_token_keyring,
 )
+from missiva_platform.testing import harness as kit
 from missiva_platform.testing.tokens import TestIssuer
 
 PLATFORM = "platform-acct"
@@ -143,13 +143,10 @@ class Consent:
     # -- the database ------------------------------------------------------------------------
 
     async def sql(self, statement: str, *params: Any) -> list[tuple[Any, ...]]:
-        async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
-            cur = await conn.execute(statement, params)
-            return await cur.fetchall() if cur.description else []
+        return await kit.sql(self.url, statement, *params)
 
     async def scalar(self, statement: str, *params: Any) -> Any:
-        rows = await self.sql(statement, *params)
-        return rows[0][0] if rows else None
+        return await kit.scalar(self.url, statement, *params)
 
     # -- the bus -----------------------------------------------------------------------------
 
@@ -157,25 +154,9 @@ class Consent:
                      *, want: int = 1, timeout: float = 10.0) -> list[EventEnvelope]:  # fmt: skip
         """Events on ``subject`` in the consent stream matching ``predicate`` (waits for
         ``want`` of them; returns what is there after a short settle)."""
-        js = self.nc.jetstream()
-        deadline = asyncio.get_running_loop().time() + timeout
-        while True:
-            found = []
-            sub = await js.subscribe(subject, ordered_consumer=True, stream="CONSENT_EVENTS")
-            try:
-                while True:
-                    try:
-                        msg = await sub.next_msg(timeout=0.3)
-                    except (nats.errors.TimeoutError, TimeoutError):
-                        break
-                    event = EventEnvelope.FromString(msg.data)
-                    if predicate(event):
-                        found.append(event)
-            finally:
-                await sub.unsubscribe()
-            if len(found) >= want or asyncio.get_running_loop().time() > deadline:
-                return found
-            await asyncio.sleep(0.2)
+        return await kit.stream_events(
+            self.nc.jetstream(), "CONSENT_EVENTS", subject, predicate, want=want, seconds=timeout
+        )
 
     async def commands(
         self, predicate: Callable[[EventEnvelope], bool], *, want: int = 1, timeout: float = 10.0

@@ -21,7 +21,6 @@ from typing import Any
 import grpc
 import nats
 import nats.js.errors
-import psycopg
 import pytest
 import pytest_asyncio
 from aiosmtpd.controller import Controller
@@ -43,6 +42,7 @@ from missiva_platform.secrets import (
     load_email_hasher,
 )
 from missiva_platform.streams import SEND_TRANSACTIONAL_EMAIL
+from missiva_platform.testing import harness as kit
 from missiva_platform.testing.tokens import TestIssuer
 
 FINAL = {
@@ -201,36 +201,22 @@ class Delivery:
 
     async def events(self, subject: str, message_id: str, *, want: int = 1) -> list[EventEnvelope]:
         """Events on ``subject`` in DELIVERY_EVENTS about ``message_id``."""
-        js = self.nc.jetstream()
-        deadline = asyncio.get_running_loop().time() + 10
-        while True:
-            found = []
-            sub = await js.subscribe(subject, ordered_consumer=True, stream="DELIVERY_EVENTS")
-            try:
-                while True:
-                    try:
-                        msg = await sub.next_msg(timeout=0.3)
-                    except (nats.errors.TimeoutError, TimeoutError):
-                        break
-                    event = EventEnvelope.FromString(msg.data)
-                    if event.aggregate_id == message_id:
-                        found.append(event)
-            finally:
-                await sub.unsubscribe()
-            if len(found) >= want or asyncio.get_running_loop().time() > deadline:
-                return found
-            await asyncio.sleep(0.2)
+        return await kit.stream_events(
+            self.nc.jetstream(),
+            "DELIVERY_EVENTS",
+            subject,
+            lambda event: event.aggregate_id == message_id,
+            want=want,
+            seconds=10,
+        )
 
     # -- the database ------------------------------------------------------------------------
 
     async def sql(self, statement: str, *params: Any) -> list[tuple[Any, ...]]:
-        async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
-            cur = await conn.execute(statement, params)
-            return await cur.fetchall() if cur.description else []
+        return await kit.sql(self.url, statement, *params)
 
     async def scalar(self, statement: str, *params: Any) -> Any:
-        rows = await self.sql(statement, *params)
-        return rows[0][0] if rows else None
+        return await kit.scalar(self.url, statement, *params)
 
 
 @pytest.fixture(scope="module")

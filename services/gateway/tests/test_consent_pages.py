@@ -53,6 +53,7 @@ from missiva_platform.secrets import (
     load_ip_pseudonymiser,
     load_token_keyring,
 )
+from missiva_platform.testing import harness as kit
 from missiva_platform.testing.tokens import TestIssuer
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -151,14 +152,7 @@ class Consent:
         )
 
     async def scalar(self, statement: str, *params: Any) -> Any:
-        import psycopg
-
-        async with await psycopg.AsyncConnection.connect(
-            self.app.settings.database_url, autocommit=True
-        ) as conn:
-            cur = await conn.execute(statement, params)
-            row = await cur.fetchone()
-            return row[0] if row else None
+        return await kit.scalar(self.app.settings.database_url, statement, *params)
 
     async def start_double_opt_in(self, tenant: str, email: str, purpose_ids: list[str]) -> str:
         """Start a double opt-in and return the confirm_url of the email consent queued."""

@@ -16,7 +16,6 @@ from typing import Any
 
 import grpc
 import nats
-import psycopg
 import pyotp
 import pytest
 from nats.js import api
@@ -30,6 +29,7 @@ from missiva_platform import secrets
 from missiva_platform.auth import CallerKind
 from missiva_platform.events import EventEnvelope, unpack
 from missiva_platform.streams import commands_stream, events_stream
+from missiva_platform.testing import harness as kit
 
 PASSWORD = "violet tractor harbour 42"
 _emails = itertools.count(1)
@@ -153,9 +153,7 @@ class Identity:
         return f"127.0.0.1:{self.app.grpc_port}"
 
     async def sql(self, query: str, *params: Any) -> list[tuple[Any, ...]]:
-        async with await psycopg.AsyncConnection.connect(self.url, autocommit=True) as conn:
-            cur = await conn.execute(query, params)
-            return await cur.fetchall() if cur.description else []
+        return await kit.sql(self.url, query, *params)
 
     async def sign_up(
         self, email: str | None = None, password: str = PASSWORD, **overrides: Any

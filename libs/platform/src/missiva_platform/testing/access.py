@@ -21,7 +21,8 @@ from missiva_platform.auth import ALL_ROLES, Access, CallerKind, MethodRule
 TokenFor = Callable[..., Any]  # TestIssuer.token with the tenant chosen (may be async)
 
 
-async def _token(token_for: TokenFor, **kw: Any) -> str:
+async def resolve_token(token_for: TokenFor, **kw: Any) -> str:
+    """The token ``token_for`` makes for ``kw`` (it may be a coroutine function)."""
     token = token_for(**kw)
     return str(await token if inspect.isawaitable(token) else token)
 
@@ -31,20 +32,30 @@ def vocabulary(rules: Mapping[str, MethodRule]) -> set[str]:
     return {scope for r in rules.values() for scope in r.scopes}
 
 
-async def _code(channel: grpc.aio.Channel, full_name: str, method: Any, token: str) -> Any:
+async def call_code(
+    channel: grpc.aio.Channel,
+    full_name: str,
+    method: Any,
+    token: str,
+    body: bytes = b"",
+    *,
+    seconds: float = 10,
+) -> Any:
+    """The status code of one call of ``method`` with a serialised request ``body``, whatever
+    its streaming shape, within ``seconds`` (no token: no authorization metadata)."""
     path = f"/{full_name}/{method.name}"
-    metadata = (("authorization", f"Bearer {token}"),)
+    metadata = (("authorization", f"Bearer {token}"),) if token else ()
     raw: Callable[[bytes], bytes] = lambda b: b  # noqa: E731
     try:
         if method.client_streaming:
             call: Any = channel.stream_unary(path, raw, raw)
-            await call(iter([b""]), metadata=metadata, timeout=10)
+            await call(iter([body]), metadata=metadata, timeout=seconds)
         elif method.server_streaming:
-            stream = channel.unary_stream(path, raw, raw)(b"", metadata=metadata, timeout=10)
+            stream = channel.unary_stream(path, raw, raw)(body, metadata=metadata, timeout=seconds)
             async for _ in stream:
                 pass
         else:
-            await channel.unary_unary(path, raw, raw)(b"", metadata=metadata, timeout=10)
+            await channel.unary_unary(path, raw, raw)(body, metadata=metadata, timeout=seconds)
     except grpc.aio.AioRpcError as err:
         return err.code()
     return grpc.StatusCode.OK
@@ -71,14 +82,14 @@ async def scope_denials(
         rule_ = rules[method.name]
         kind_used = CallerKind.SERVICE if rule_.access is Access.SERVICE else kind
         for scope in sorted(rule_.scopes):
-            token = await _token(
+            token = await resolve_token(
                 token_for,
                 kind=kind_used,
                 scopes=sorted(everything - {scope}),
                 roles=ALL_ROLES,
                 **token_args,
             )
-            code = await _code(channel, full_name, method, token)
+            code = await call_code(channel, full_name, method, token)
             if code is not grpc.StatusCode.PERMISSION_DENIED:
                 wrong.append(f"{method.name} without {scope}: {code.name}")
     return wrong
@@ -99,10 +110,10 @@ async def role_denials(
         if not rule_.roles:
             continue
         for role in sorted(set(ALL_ROLES) - rule_.roles):
-            token = await _token(
+            token = await resolve_token(
                 token_for, kind=CallerKind.USER, scopes=("*",), roles=(role,), **token_args
             )
-            code = await _code(channel, full_name, method, token)
+            code = await call_code(channel, full_name, method, token)
             if code is not grpc.StatusCode.PERMISSION_DENIED:
                 wrong.append(f"{method.name} as {role}: {code.name}")
     return wrong

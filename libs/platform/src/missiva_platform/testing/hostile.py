@@ -11,7 +11,6 @@ strings, bidirectional and zero-width marks, very long text, malformed ids and p
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -22,6 +21,7 @@ from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
 from missiva_platform.auth import ALL_ROLES, Access, CallerKind, MethodRule
+from missiva_platform.testing.access import call_code, resolve_token
 
 HOSTILE: tuple[str, ...] = (
     "²",
@@ -93,26 +93,7 @@ async def _token(token_for: TokenFor, rule_: MethodRule, services: Iterable[str]
         kw: dict[str, Any] = {"kind": CallerKind.SERVICE, "subject": subject, "roles": ()}
     else:
         kw = {"kind": CallerKind.USER, "roles": ALL_ROLES}
-    token = token_for(scopes=sorted({"*", *rule_.scopes}), **kw)
-    return str(await token if inspect.isawaitable(token) else token)
-
-
-async def _call(channel: grpc.aio.Channel, path: str, method: Any, body: bytes, token: str) -> Any:
-    metadata = (("authorization", f"Bearer {token}"),) if token else ()
-    raw: Callable[[bytes], bytes] = lambda b: b  # noqa: E731
-    try:
-        if method.client_streaming:
-            call: Any = channel.stream_unary(path, raw, raw)
-            await call(iter([body]), metadata=metadata, timeout=15)
-        elif method.server_streaming:
-            stream = channel.unary_stream(path, raw, raw)(body, metadata=metadata, timeout=15)
-            async for _ in stream:
-                pass
-        else:
-            await channel.unary_unary(path, raw, raw)(body, metadata=metadata, timeout=15)
-    except grpc.aio.AioRpcError as err:
-        return err.code()
-    return grpc.StatusCode.OK
+    return await resolve_token(token_for, scopes=sorted({"*", *rule_.scopes}), **kw)
 
 
 async def hostile_failures(
@@ -134,17 +115,16 @@ async def hostile_failures(
             if rule_.access is Access.ANONYMOUS
             else await _token(token_for, rule_, calling_services)
         )
-        path = f"/{full_name}/{method.name}"
         for field_path in text_paths(method.input_type):
             name = ".".join(field_path)
             for value in values:
                 body = with_text(method.input_type, field_path, value).SerializeToString()
-                code = await _call(channel, path, method, body, token)
+                code = await call_code(channel, full_name, method, token, body, seconds=15)
                 if code in BROKEN:
                     problems.append(f"{method.name} {name}={value[:20]!r}: {code.name}")
             if not method.client_streaming:
                 body = with_text(method.input_type, field_path, CONTROL).SerializeToString()
-                code = await _call(channel, path, method, body, token)
+                code = await call_code(channel, full_name, method, token, body, seconds=15)
                 if code is not grpc.StatusCode.INVALID_ARGUMENT:
                     problems.append(f"{method.name} {name}=<control character>: {code.name}")
     return problems
