@@ -28,7 +28,6 @@ from missiva_platform.validation import Address
 TRASH_DAYS = 30
 TRASH_WINDOW = timedelta(days=TRASH_DAYS)
 
-MAX_EMAIL_CHARS = 254  # RFC 5321's path limit less the angle brackets
 MAX_NAME_CHARS = 200
 MAX_LOCALE_CHARS = 35
 MAX_ATTRIBUTES = 100
