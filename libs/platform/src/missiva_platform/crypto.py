@@ -241,6 +241,24 @@ class TokenKeyring(_Keyring):
         )
         return f"{signing_input}.{self._mac(self._keys[self._primary], signing_input)}"
 
+    def tag(self, data: bytes, *, size: int = 10) -> tuple[str, bytes]:
+        """A short MAC of ``data`` under the primary key: (key id, first ``size`` bytes).
+
+        For identifiers that must be compact (a VERP address's local part holds 64
+        characters); use ``sign`` wherever a whole token fits."""
+        if not 8 <= size <= 32:
+            raise ValueError("a tag is 8 to 32 bytes")
+        digest = hmac.new(self._keys[self._primary], data, hashlib.sha256).digest()
+        return self._primary, digest[:size]
+
+    def check_tag(self, kid: str, data: bytes, tag: bytes) -> bool:
+        """Whether ``tag`` is the MAC ``tag`` made of ``data`` under key ``kid``."""
+        key = self._keys.get(kid)
+        if key is None or not 8 <= len(tag) <= 32:
+            return False
+        digest = hmac.new(key, data, hashlib.sha256).digest()
+        return hmac.compare_digest(digest[: len(tag)], tag)
+
     def derive(self, label: str) -> TokenKeyring:
         """A keyring of the same key ids whose keys are HMAC(key, ``label``): tokens of one
         use (page tokens, say) then never verify as another's, whatever their purpose."""
