@@ -8,9 +8,10 @@ from contextlib import asynccontextmanager
 from litestar import Litestar
 from litestar.config.app import AppConfig
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
 from litestar.plugins import InitPluginProtocol
 
+from missiva_gateway.api import RestApi, add_request_id
+from missiva_gateway.api.problems import for_api_paths
 from missiva_gateway.backends import Backends
 from missiva_gateway.config import GatewaySettings, load
 from missiva_gateway.controllers import JwksController, ProbeController
@@ -30,18 +31,21 @@ class GatewayPlugin(InitPluginProtocol):
             readiness_timeout=settings.readiness_timeout_seconds,
             close_grace=settings.shutdown_grace_seconds,
         )
+        self.api = RestApi(settings, self.backends)  # the web session hooks in: api.authenticators
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         """Register the gateway's parts on the app being built."""
         app_config.route_handlers.extend([ProbeController, JwksController, PublicPagesController])
+        app_config.route_handlers.append(self.api.router())
         app_config.dependencies.update(
             {
                 "backends": Provide(self._provide_backends, sync_to_thread=False),
                 "settings": Provide(self._provide_settings, sync_to_thread=False),
             }
         )
-        app_config.exception_handlers.update(EXCEPTION_HANDLERS)
+        app_config.exception_handlers.update(for_api_paths(EXCEPTION_HANDLERS))
         app_config.middleware.append(RequestMetrics())
+        app_config.before_send.append(add_request_id)
         app_config.lifespan.append(self._channels)
         return app_config
 
@@ -66,6 +70,6 @@ def create_app(settings: GatewaySettings | None = None) -> Litestar:
     settings = settings if settings is not None else load()
     return Litestar(
         plugins=[GatewayPlugin(settings)],
-        openapi_config=OpenAPIConfig(title="Missiva gateway", version="0.1.0"),
+        openapi_config=RestApi.openapi_config(),
         logging_config=None,  # the process's JSON logging (telemetry) stays in charge
     )

@@ -37,6 +37,13 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
     # CIDRs of reverse proxies whose X-Forwarded-For is believed (comma-separated); empty:
     # the client is always the socket peer.
     trusted_proxies: str = ""
+    # REST API (missiva_gateway.api): per-key token bucket (per replica), body limits.
+    api_rate_per_second: float = 20.0
+    api_rate_burst: int = 40
+    api_body_max_bytes: int = 1_048_576
+    api_import_max_bytes: int = 268_435_456
+    api_import_timeout_seconds: float = 900.0
+    api_token_refresh_seconds: float = 60.0
 
     def validate(self) -> None:
         """Refuse unusable values with an error naming the variable."""
@@ -56,6 +63,17 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
         ):
             if seconds <= 0:
                 raise ConfigError(variable, "must be a positive number of seconds")
+        for variable, number in (
+            ("API_RATE_PER_SECOND", self.api_rate_per_second),
+            ("API_RATE_BURST", self.api_rate_burst),
+            ("API_BODY_MAX_BYTES", self.api_body_max_bytes),
+            ("API_IMPORT_MAX_BYTES", self.api_import_max_bytes),
+            ("API_IMPORT_TIMEOUT_SECONDS", self.api_import_timeout_seconds),
+        ):
+            if number <= 0:
+                raise ConfigError(variable, "must be a positive number")
+        if self.api_token_refresh_seconds < 0:
+            raise ConfigError("API_TOKEN_REFRESH_SECONDS", "must not be negative")
         try:
             parse_networks(self.trusted_proxies)
         except ValueError:
