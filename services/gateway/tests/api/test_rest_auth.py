@@ -24,7 +24,8 @@ def assert_problem(response, status: int, code: str, field: str | None = None) -
     assert body["detail"]
     assert body["request_id"] == response.headers["x-request-id"]
     if field is not None:
-        assert field in [e["field"] for e in body["errors"]], body
+        fields = [e["field"] for e in body["errors"]]
+        assert any(f == field or f.startswith((f"{field}.", f"{field}[")) for f in fields), body
     return body
 
 

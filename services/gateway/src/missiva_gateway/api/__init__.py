@@ -32,6 +32,7 @@ from missiva_gateway.api.routes_audience import (
     TagsController,
 )
 from missiva_gateway.api.routes_imports import ImportsController
+from missiva_gateway.api.routes_purposes import PurposesController
 from missiva_gateway.api.routes_sending import (
     CampaignsController,
     CreditsController,
@@ -182,6 +183,7 @@ class RestApi:
             TransactionalController,
             SenderDomainsController,
             SuppressionsController,
+            PurposesController,
             CreditsController,
         ]
         uploads = Router(
@@ -244,6 +246,7 @@ class RestApi:
                     ("transactional", "Transactional mail."),
                     ("sender domains", "Domains the account sends from."),
                     ("suppressions", "Addresses never to be mailed."),
+                    ("purposes", "Consent purposes lists and campaigns send under."),
                     ("billing", "Credits."),
                 )
             ],

@@ -210,6 +210,9 @@ def _violation(item: dict[str, Any]) -> FieldViolation:
         message = message[: found.start()]
         path = found.group(1)
         key = path if key in ("", "body", "data") or not path else f"{key}.{path}"
+    missing = re.search(r"(?:missing required|contains unknown) field `([^`]+)`", message)
+    if missing:
+        key = f"{key}.{missing.group(1)}" if key not in ("", "body", "data") else missing.group(1)
     source = str(item.get("source") or "")
     if not key:
         key = source or "body"
