@@ -34,11 +34,14 @@ async def test_contacts_crud_with_idempotency_and_isolation(platform) -> None:
         r = await client.post("/api/v1/contacts", headers={**a.auth, **key}, json=body)
         assert r.status_code == 201, r.text
         made = r.json()
-        assert made["email"] == body["email"] and made["attributes"] == body["attributes"]
-        assert made["source"] == "api" and made["deleted_at"] is None
+        assert made["email"] == body["email"]
+        assert made["attributes"] == body["attributes"]
+        assert made["source"] == "api"
+        assert made["deleted_at"] is None
         # The same key again: the first answer, no second contact.
         again = await client.post("/api/v1/contacts", headers={**a.auth, **key}, json=body)
-        assert again.status_code == 201 and again.json()["contact_id"] == made["contact_id"]
+        assert again.status_code == 201
+        assert again.json()["contact_id"] == made["contact_id"]
         # The same key with another body: 409.
         other = {**body, "first_name": "Grace"}
         r = await client.post("/api/v1/contacts", headers={**a.auth, **key}, json=other)
@@ -46,7 +49,8 @@ async def test_contacts_crud_with_idempotency_and_isolation(platform) -> None:
         cid = made["contact_id"]
 
         r = await client.get(f"/api/v1/contacts/{cid}", headers=a.auth)
-        assert r.status_code == 200 and r.json()["first_name"] == "Ada"
+        assert r.status_code == 200
+        assert r.json()["first_name"] == "Ada"
         r = await client.patch(f"/api/v1/contacts/{cid}", headers=a.auth, json={"last_name": "L"})
         assert r.status_code == 200, r.text
         assert (r.json()["first_name"], r.json()["last_name"]) == ("Ada", "L")
@@ -68,7 +72,8 @@ async def test_contacts_crud_with_idempotency_and_isolation(platform) -> None:
         r = await client.get("/api/v1/contacts", headers=a.auth, params={"in_trash": "true"})
         assert [c["contact_id"] for c in r.json()["data"]] == [cid]
         r = await client.post(f"/api/v1/contacts/{cid}/restore", headers=a.auth)
-        assert r.status_code == 200 and r.json()["deleted_at"] is None
+        assert r.status_code == 200
+        assert r.json()["deleted_at"] is None
 
 
 async def test_bad_contact_input_names_the_field(platform) -> None:
@@ -112,7 +117,8 @@ async def test_keyset_pages_with_opaque_cursors(platform) -> None:
             if cursor is None:
                 break
             first_cursor = cursor
-        assert sorted(seen) == sorted(made) and len(seen) == 5
+        assert sorted(seen) == sorted(made)
+        assert len(seen) == 5
         # Another account's cursor shows it nothing of this account (campaign binds its
         # contact cursors to the filters, and every query to the token's account).
         r = await client.get("/api/v1/contacts", headers=b.auth, params={"cursor": first_cursor})
@@ -188,7 +194,8 @@ async def test_segments_with_count_preview(platform) -> None:
             "/api/v1/segments/preview", headers=a.auth, json={"rules": rules, "sample_size": 1}
         )
         assert r.status_code == 200, r.text
-        assert r.json()["matching_count"] == 2 and len(r.json()["sample"]) == 1
+        assert r.json()["matching_count"] == 2
+        assert len(r.json()["sample"]) == 1
         r = await client.post("/api/v1/segments/preview", headers=b.auth, json={"rules": rules})
         assert r.json()["matching_count"] == 0
         r = await client.post(
@@ -211,7 +218,8 @@ async def test_segments_with_count_preview(platform) -> None:
             await client.delete(f"/api/v1/segments/{sid}", headers=b.auth), 404, "NOT_FOUND"
         )
         r = await client.delete(f"/api/v1/segments/{sid}", headers=a.auth)
-        assert r.status_code == 200 and r.json()["deleted_at"] is not None
+        assert r.status_code == 200
+        assert r.json()["deleted_at"] is not None
 
 
 async def test_purposes_and_read_only_consent_state(platform) -> None:
@@ -231,7 +239,8 @@ async def test_purposes_and_read_only_consent_state(platform) -> None:
         r = await client.get(f"/api/v1/contacts/{cid}/consent", headers=a.auth)
         assert r.status_code == 200, r.text
         state = r.json()
-        assert state["contact_id"] == cid and state["suppressed"] is False
+        assert state["contact_id"] == cid
+        assert state["suppressed"] is False
         assert [(p["purpose_id"], p["status"], p["allowed"]) for p in state["purposes"]] == [
             (pid, "not_recorded", False)
         ]
