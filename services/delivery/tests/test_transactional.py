@@ -263,3 +263,13 @@ async def _message_of(delivery, address: str) -> str:
             return str(found)
         await asyncio.sleep(0.1)
     raise AssertionError("the command never reached the ledger")
+
+
+async def test_a_caller_without_the_person_key_gets_it_derived(delivery) -> None:
+    # An API key behind the REST API cannot compute the keyed hash; delivery derives it.
+    address = delivery.address()
+    request = delivery.request(address)
+    request.person_key = ""
+    sent = await delivery.send(request)
+    stored = await delivery.scalar("SELECT person_key FROM messages WHERE id = %s", sent.message_id)
+    assert stored == delivery.key(address)

@@ -13,7 +13,7 @@ from missiva_delivery.domain import SendRequest, Status
 from missiva_delivery.store import messages, suppressions
 from missiva_delivery.templates import Templates
 from missiva_platform.crypto import FieldCipher
-from missiva_platform.secrets import load_field_cipher
+from missiva_platform.secrets import load_email_hasher, load_field_cipher
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
@@ -33,6 +33,7 @@ class DeliveryCore:
         self.settings = settings
         self.templates = templates or Templates()
         self._cipher: FieldCipher | None = None
+        self._hasher: Any = None
         self.queued = asyncio.Event()  # set when this process queued a message: send now
 
     def wake(self) -> None:
@@ -53,6 +54,19 @@ class DeliveryCore:
                 # runs, requires FIELD_KEYS_FILE): a key that lives as long as this object.
                 self._cipher = FieldCipher.generate()
         return self._cipher
+
+    def person_key_of(self, address: str) -> str:
+        """The person key of ``address`` for a caller that cannot compute it (an API key
+        through the REST API); "" without ``EMAIL_HASH_KEY_FILE`` or for a non-address (the
+        request's own checks then name the field)."""
+        if self._hasher is None and self.settings.email_hash_key_file:
+            self._hasher = load_email_hasher(self.settings.email_hash_key_file)
+        if self._hasher is None:
+            return ""
+        try:
+            return str(self._hasher.person_key(address))
+        except ValueError:
+            return ""
 
     # -- sealing ---------------------------------------------------------------------------
 

@@ -92,7 +92,8 @@ class MessageRpcs:
             locale=request.locale,
             variables=dict(request.variables),
             category=request.category,
-            person_key=request.person_key,
+            # Services send the key they hold; an API key's caller cannot compute it.
+            person_key=request.person_key or self.core.person_key_of(request.to_address),
             requested_by=principal.subject if principal.kind is CallerKind.SERVICE else "api",
         )
         if not self.core.templates.has(send.template_key):

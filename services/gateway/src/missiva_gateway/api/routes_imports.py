@@ -30,7 +30,17 @@ from missiva_gateway.api.routing import PROBLEMS, CtxDep, IdempotencyKey
 
 PathId = Annotated[str, PathParameter(min_length=1, max_length=64, description="Import id.")]
 Text = Annotated[str | None, QueryParameter(max_length=2000)]
-IMPORT_FIELDS = {"options.consent_proof.": "consent_", "options.": "", "csv_chunk": "body"}
+IMPORT_FIELDS = {
+    "options.consent_proof.collected_by": "consent_collected_by",
+    "options.consent_proof.given_at": "consent_given_at",
+    "options.consent_proof.consent_text": "consent_text",
+    "options.consent_proof": "consent_text",  # no proof at all: the text is what is missing
+    "options.column_mapping": "column",
+    "options.attribute_types": "attribute_type",
+    "options.tags": "tag",
+    "options.": "",
+    "csv_chunk": "body",
+}
 
 
 class CsvUpload(Operation):
