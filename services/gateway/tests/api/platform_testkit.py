@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import nats
 import psycopg
+import uvicorn
 
 from missiva_billing.__main__ import build as build_billing
 from missiva_billing.config import BillingSettings
@@ -40,6 +41,7 @@ from missiva_identity.config import IdentitySettings
 from missiva_identity.core import new_id
 from missiva_identity.rpc_credentials import create_api_key
 from missiva_platform import secrets as s
+from missiva_platform.devstack.ports import free_port
 from missiva_platform.streams import commands_stream
 
 EVERY_SCOPE = (
@@ -91,6 +93,23 @@ class Platform:
                 client.app = app  # type: ignore[attr-defined]
                 yield client
 
+    @contextlib.asynccontextmanager
+    async def served(self, **overrides: Any) -> AsyncIterator[str]:
+        """The gateway on a real loopback port (uvicorn on this loop); its base URL."""
+        port = free_port()
+        config = uvicorn.Config(
+            create_app(self.gateway_settings(**overrides)),
+            host="127.0.0.1", port=port, lifespan="on", log_config=None, access_log=False,
+        )  # fmt: skip
+        server = uvicorn.Server(config)
+        task = asyncio.create_task(server.serve())
+        try:
+            await self.until(lambda: _true(server.started), timeout=30)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            server.should_exit = True
+            await task
+
     async def account(self, scopes: tuple[str, ...] = EVERY_SCOPE, credits: int = 0) -> Account:
         """A verified account, its primary admin and an API key with ``scopes``."""
         core = self.apps["identity"].services[0].servicer.core
@@ -137,6 +156,10 @@ class Platform:
             if loop.time() > deadline:
                 raise AssertionError("the condition never held")
             await asyncio.sleep(0.1)
+
+
+async def _true(value: Any) -> bool:
+    return bool(value)
 
 
 def _common(url: str, nats_url: str, files: dict[str, str]) -> dict[str, Any]:

@@ -75,6 +75,7 @@ PROBLEMS: dict[int, ResponseSpec] = {
     404: _problem("No such resource in this account (another account's ids included)."),
     409: _problem("The resource's state forbids it, or an idempotency key was reused."),
     413: _problem("The request body is over the endpoint's limit."),
+    415: _problem("The body's content type is not one the endpoint reads."),
     429: _problem("Rate limit reached; retry after `Retry-After` seconds."),
     500: _problem("A bug on our side; quote the request id."),
     501: _problem("Not available yet."),
