@@ -82,6 +82,34 @@ key gets the first answer and is never applied twice (24 hours).
 """
 
 
+def _model_docs() -> dict[str, str]:
+    """Model name → its docstring (the schema's description in the document)."""
+    import inspect
+
+    import msgspec
+
+    from missiva_gateway.api import models_audience, models_sending, problems, routes_purposes
+
+    found: dict[str, str] = {}
+    for module in (models_audience, models_sending, problems, routes_purposes):
+        for name, value in vars(module).items():
+            if isinstance(value, type) and issubclass(value, msgspec.Struct) and value.__doc__:
+                found[name] = inspect.cleandoc(value.__doc__)
+    return found
+
+
+class DocumentedJson(JsonRenderPlugin):
+    """The JSON document, each model's schema described by its docstring (Litestar reads
+    the fields' documentation from msgspec, not the classes')."""
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        docs = _model_docs()
+        for name, schema in openapi_schema.get("components", {}).get("schemas", {}).items():
+            if name in docs and not schema.get("description"):
+                schema["description"] = docs[name]
+        return super().render(request, openapi_schema)
+
+
 class RateLimitHeaders(ASGIMiddleware):
     """Adds the caller's ``RateLimit-*`` headers (set by the ``ctx`` dependency)."""
 
@@ -223,7 +251,7 @@ class RestApi:
             # Its own path: under /api/v1 itself, the schema router's catch-all 404 (HTML)
             # would answer every unknown API path.
             path=f"{API_PATH}/openapi.json",
-            render_plugins=[JsonRenderPlugin(path="/")],
+            render_plugins=[DocumentedJson(path="/")],
             use_handler_docstrings=True,
             components=Components(
                 security_schemes={

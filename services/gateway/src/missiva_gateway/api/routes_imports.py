@@ -29,7 +29,10 @@ from missiva_gateway.api.problems import ApiError, FieldViolation
 from missiva_gateway.api.routing import PROBLEMS, CtxDep, IdempotencyKey
 
 PathId = Annotated[str, PathParameter(min_length=1, max_length=64, description="Import id.")]
-Text = Annotated[str | None, QueryParameter(max_length=2000)]
+Text = Annotated[
+    str | None,
+    QueryParameter(max_length=2000, description="Proof: the exact text the people agreed to."),
+]
 IMPORT_FIELDS = {
     "options.consent_proof.collected_by": "consent_collected_by",
     "options.consent_proof.given_at": "consent_given_at",
