@@ -38,9 +38,9 @@ def enum_out(enum: Any, value: int, prefix: str) -> str:
     return name.removeprefix(prefix).lower()
 
 
-def enum_in(enum: Any, value: str, prefix: str) -> int:
+def enum_in(enum: Any, value: str, prefix: str) -> Any:
     """``"draft"`` → the enum number (the models' Literal types keep the value valid)."""
-    return int(enum.Value(prefix + value.upper()))
+    return enum.Value(prefix + value.upper())
 
 
 def struct_out(message: Any, field: str) -> dict[str, Any]:

@@ -156,7 +156,7 @@ class CampaignsController(Controller):
             "ListCampaigns",
             cpb.ListCampaignsRequest(
                 **page(limit, cursor),
-                status=enum_in(cpb.CampaignStatus, status, "CAMPAIGN_STATUS_") if status else 0,
+                status=enum_in(cpb.CampaignStatus, status or "unspecified", "CAMPAIGN_STATUS_"),
             ),
         )
         return m.CampaignPage(
@@ -392,9 +392,9 @@ class SuppressionsController(Controller):
             "ListSuppressions",
             conpb.ListSuppressionsRequest(
                 **page(limit, cursor),
-                reason=enum_in(conpb.SuppressionReason, reason, "SUPPRESSION_REASON_")
-                if reason
-                else 0,
+                reason=enum_in(
+                    conpb.SuppressionReason, reason or "unspecified", "SUPPRESSION_REASON_"
+                ),
             ),
         )
         return m.SuppressionPage(
