@@ -138,6 +138,20 @@ async def test_bad_imports_are_problems_naming_the_parameter(platform) -> None:
         assert_problem(r, 413, "PAYLOAD_TOO_LARGE")
         assert (await client.get("/api/v1/credits", headers=a.auth)).status_code == 200
 
+        # The rows before the cut stay; the import waits, resumable, and can be cancelled.
+        async def interrupted() -> list:
+            return await platform.sql(
+                "campaign", "SELECT id FROM contact_imports WHERE account_id = %s"
+                " AND status = 'interrupted'", a.account_id,
+            )  # fmt: skip
+
+        iid = str((await platform.until(interrupted))[0][0])
+        r = await client.post(f"/api/v1/imports/{iid}/cancel", headers=a.auth)
+        assert r.status_code == 200, r.text
+        assert r.json()["status"] == "cancelled"
+        r = await client.post(f"/api/v1/imports/{iid}/cancel", headers=a.auth)
+        assert_problem(r, 409, "FAILED_PRECONDITION")
+
 
 async def test_templates_with_preview(platform) -> None:
     a = await platform.account()

@@ -212,7 +212,8 @@ class ImportsController(Controller):
 
     @post("/{import_id:str}/cancel", status_code=200, responses=PROBLEMS, summary="Cancel")
     async def cancel_import(self, ctx: CtxDep, import_id: PathId) -> m.ContactImport:
-        """Stop a running import; the rows merged before stay (cancelling twice is harmless)."""
+        """Stop a running or interrupted import; the rows merged before stay. An import that
+        has ended is a 409."""
         reply = await ctx.call(
             "campaign", "CancelImport", cpb.CancelImportRequest(import_id=import_id)
         )
