@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
 import nats
 import psycopg
 import uvicorn
@@ -158,6 +159,16 @@ class Platform:
             await asyncio.sleep(0.1)
 
 
+def _delivery_extra(smtp_url: str) -> dict[str, Any]:
+    """Delivery's settings here: the SMTP sink, and (once delivery verifies sender domains)
+    a resolver that answers nothing at once, so a verification fails fast, not by timeout."""
+    extra: dict[str, Any] = {"smtp_url": smtp_url}
+    names = {f.name for f in msgspec.structs.fields(DeliverySettings)}
+    if {"dns_resolver", "dns_timeout_seconds"} <= names:
+        extra.update(dns_resolver=f"127.0.0.1:{free_port()}", dns_timeout_seconds=0.5)
+    return extra
+
+
 async def _true(value: Any) -> bool:
     return bool(value)
 
@@ -210,7 +221,7 @@ async def running_platform(
         for name, build, settings_class, extra in (
             ("consent", build_consent, ConsentSettings, {}),
             ("billing", build_billing, BillingSettings, {}),
-            ("delivery", build_delivery, DeliverySettings, {"smtp_url": smtp_url}),
+            ("delivery", build_delivery, DeliverySettings, _delivery_extra(smtp_url)),
             ("campaign", build_campaign, CampaignSettings, {}),
         ):
             if name == "campaign":
