@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from missiva_gateway.api.auth import key_hash
+from missiva_gateway.api.auth import Caller, key_hash
 
 pytestmark = pytest.mark.asyncio(loop_scope="package")
 
@@ -132,3 +132,24 @@ async def test_an_oversized_body_is_a_413_problem(platform) -> None:
             "/api/v1/contacts", headers=account.auth, json={"email": "b@example.org"}
         )
         assert r.status_code == 201, r.text
+
+
+async def test_an_added_authenticator_is_tried_before_api_keys(platform) -> None:
+    """The hook the web session (cookie + CSRF) plugs into: ``RestApi.authenticators``."""
+    account = await platform.account(scopes=("credits:read",))
+    async with platform.client() as client:
+        api = next(p for p in client.app.plugins.init if hasattr(p, "api")).api
+        token = await api.cache.token(account.key, key_hash(account.key))
+
+        async def session(request) -> Caller | None:
+            if request.cookies.get("sid") == "s1":
+                return Caller(token, "session:s1")
+            return None  # not a session request: the next way in is tried
+
+        api.authenticators.add(session)
+        client.cookies.set("sid", "s1")
+        r = await client.get("/api/v1/credits")
+        assert r.status_code == 200, r.text
+        assert r.headers["ratelimit-limit"]  # sessions are rate-limited too
+        client.cookies.set("sid", "other")
+        assert_problem(await client.get("/api/v1/credits"), 401, "UNAUTHENTICATED")
