@@ -374,3 +374,19 @@ async def test_every_rule_denies_one_scope_less_and_the_wrong_role(delivery: Any
 
     assert await scope_denials(delivery.channel, SERVICE, ACCESS_RULES, token_for) == []
     assert await role_denials(delivery.channel, SERVICE, ACCESS_RULES, token_for) == []
+
+
+async def test_publish_dns_refuses_what_it_cannot_publish(
+    delivery: Any, tmp_path: Any, capsys: Any
+) -> None:
+    zone = str(tmp_path / "zone.json")
+    assert await publish_dns_command(delivery.app, [_domain(), "--zone-file", zone]) == 1
+    assert "is not a sender domain" in capsys.readouterr().out
+    assert await publish_dns_command(delivery.app, ["bad_name", "--zone-file", zone]) == 2
+    assert "domain:" in capsys.readouterr().out
+    name = _domain()
+    await _create(delivery, delivery.tenant(), name)
+    await _create(delivery, delivery.tenant(), name)
+    assert await publish_dns_command(delivery.app, [name, "--zone-file", zone]) == 1
+    assert "--tenant" in capsys.readouterr().out
+    assert not (tmp_path / "zone.json").exists()  # nothing written by a refused run
