@@ -17,6 +17,7 @@ from missiva.delivery.v1 import delivery_service_pb2 as pb
 from missiva.delivery.v1 import events_pb2
 from missiva_delivery.dkim import DkimSigner
 from missiva_delivery.dns_publish import publish_dns_command
+from missiva_delivery.domain_jobs import recheck_command
 from missiva_delivery.retention import rules
 from missiva_delivery.servicer import ACCESS_RULES
 from missiva_delivery.store import domains as store
@@ -390,3 +391,32 @@ async def test_publish_dns_refuses_what_it_cannot_publish(
     assert await publish_dns_command(delivery.app, [name, "--zone-file", zone]) == 1
     assert "--tenant" in capsys.readouterr().out
     assert not (tmp_path / "zone.json").exists()  # nothing written by a refused run
+
+
+async def test_the_recheck_job_unverifies_a_domain_whose_records_went_away(
+    delivery: Any, dns_server: Any
+) -> None:
+    tenant, name = delivery.tenant(), _domain()
+    created = await _create(delivery, tenant, name)
+    await _publish(delivery, name)
+    assert (await _verify(delivery, tenant, created.sender_domain_id)).status == (
+        pb.SENDER_DOMAIN_STATUS_VERIFIED
+    )
+    assert await recheck_command(delivery.app, ["--older-than-hours", "1"]) == 0
+    # Checked moments ago: not due, unchanged.
+    assert (
+        await delivery.scalar(
+            "SELECT status FROM sender_domains WHERE id = %s", created.sender_domain_id
+        )
+        == "verified"
+    )
+    dns_server.publish(name, [])
+    assert await recheck_command(delivery.app, ["--older-than-hours", "0"]) == 0
+    assert (
+        await delivery.scalar(
+            "SELECT status FROM sender_domains WHERE id = %s", created.sender_domain_id
+        )
+        == "failed"
+    )
+    (event,) = await delivery.events("delivery.sender_domain.unverified", created.sender_domain_id)
+    assert len(unpack(event, events_pb2.SenderDomainUnverified).failed_records) == 5
