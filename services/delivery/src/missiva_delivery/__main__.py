@@ -1,4 +1,7 @@
-"""Entry point: `python -m missiva_delivery [serve|migrate|retention|publish-dns|recheck-domains]`."""
+"""Entry point: `python -m missiva_delivery [serve|migrate|retention|<command>]`.
+
+Commands: `publish-dns` (dns_publish.py), `recheck-domains` (domain_jobs.py).
+"""
 
 from __future__ import annotations
 
