@@ -138,7 +138,7 @@ def test_every_pod_runs_as_non_root_on_a_read_only_root_without_capabilities(
 ) -> None:
     workloads = [m for m in manifests if m["kind"] in {"Deployment", "Job", "CronJob"}]
     # Servers, migration Jobs, retention CronJobs, scheduled admin commands (`jobs:`).
-    assert len(workloads) == 6 + 5 + 5 + 5
+    assert len(workloads) == 6 + 5 + 5 + 6
     for workload in workloads:
         pod = pod_spec(workload)
         assert pod["securityContext"]["runAsNonRoot"] is True
@@ -263,15 +263,16 @@ def test_admin_commands_run_as_cron_jobs_in_the_services_own_pod(
 ) -> None:
     cron_jobs = of_kind(manifests, "CronJob")
     jobs = {c["metadata"]["name"]: c for c in cron_jobs_of_workload(manifests, "job")}
-    # Exactly the five admin commands, besides one retention CronJob per gRPC service.
+    # Exactly the six admin commands, besides one retention CronJob per gRPC service.
     assert sorted(jobs) == [
         f"{PREFIX}-billing-expire-reservations",
         f"{PREFIX}-campaign-start-due",
         f"{PREFIX}-consent-digest",
         f"{PREFIX}-consent-send-document-notices",
+        f"{PREFIX}-delivery-recheck-domains",
         f"{PREFIX}-identity-send-legal-notices",
     ]
-    assert len(cron_jobs) == len(GRPC_SERVICES) + 5
+    assert len(cron_jobs) == len(GRPC_SERVICES) + 6
     assert invalid(list(jobs.values())) == []
 
     due = jobs[f"{PREFIX}-campaign-start-due"]
@@ -316,8 +317,17 @@ def test_admin_commands_run_as_cron_jobs_in_the_services_own_pod(
         "send-document-notices",
     ]
 
+    recheck = jobs[f"{PREFIX}-delivery-recheck-domains"]
+    assert recheck["spec"]["concurrencyPolicy"] == "Forbid"
+    assert container(recheck)["command"] == [
+        "python",
+        "-m",
+        "missiva_delivery",
+        "recheck-domains",
+    ]
+
     # Same pod as the service's retention run: only the command differs.
-    for job in (notices, digest, document_notices):
+    for job in (notices, digest, document_notices, recheck):
         name = component(job)
         retention = find(manifests, "CronJob", f"{PREFIX}-{name}-retention")
         job_pod, retention_pod = pod_spec(job), pod_spec(retention)
@@ -365,6 +375,7 @@ def test_jobs_are_per_service_and_optional(chart: helm.Chart) -> None:
         f"{PREFIX}-campaign-start-due",  # the chart's own, kept beside the added one
         f"{PREFIX}-consent-digest",
         f"{PREFIX}-consent-send-document-notices",
+        f"{PREFIX}-delivery-recheck-domains",
     ]
     # A service with `jobs: {}` still gets its retention CronJob, and nothing else.
     analytics = [c for c in of_kind(manifests, "CronJob") if component(c) == "analytics"]
