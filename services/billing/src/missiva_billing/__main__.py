@@ -1,6 +1,7 @@
 """Entry point: `python -m missiva_billing [serve|migrate|retention|<command>]`.
 
-Commands: `expire-reservations` (a CronJob) and `adjust-credits` (see `jobs.py`).
+Commands: see `jobs.py` and `invoice_jobs.py`; the scheduled ones are listed in
+`scheduler.py` (CronJobs in the chart, a worker of the process under `missiva up`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from missiva_billing.jobs import COMMANDS
 from missiva_billing.keys import BillingKeys
 from missiva_billing.privacy import BillingPrivacy
 from missiva_billing.retention import RULES
+from missiva_billing.scheduler import add_scheduler
 from missiva_billing.servicer import ACCESS_RULES, BillingServicer
 from missiva_platform.auth import JwksSource
 from missiva_platform.privacy import add_privacy_service
@@ -48,6 +50,7 @@ def build(settings: BillingSettings, jwks: JwksSource | None = None) -> ServiceA
     app.add_streams(*(events_stream(s) for s in ("billing", "identity", "delivery", "campaign")))
     for subject, handler in BillingConsumers(credits).handlers().items():
         app.add_consumer(consumer_spec(subject), handler)
+    add_scheduler(app)  # JOBS_INTERVAL_SECONDS: the jobs in-process (`missiva up`)
     return app
 
 

@@ -21,6 +21,7 @@ from missiva.common.v1 import types_pb2
 from missiva_billing import SERVICE_NAME
 from missiva_billing.core import new_id
 from missiva_billing.core_profile import Profiles
+from missiva_billing.core_referrals import reward_paid
 from missiva_billing.domain import MAX_REFERENCE
 from missiva_billing.keys import BillingKeys
 from missiva_billing.profile import Profile, invoice_problem
@@ -268,6 +269,8 @@ class Invoices:
             status="paid" if paid else "issued",
             now=now or datetime.now(UTC),
         )
+        if paid and row.total_cents > 0:
+            await reward_paid(conn, account_id, now)
         return row, True
 
     async def mark_paid(
@@ -283,6 +286,8 @@ class Invoices:
             return found
         moment = now or datetime.now(UTC)
         await invoices.set_status(conn, invoice_id, "paid", moment)
+        if found.total_cents > 0:
+            await reward_paid(conn, found.account_id, moment)
         return replace(found, status="paid", paid_at=moment)
 
     async def credit(

@@ -37,7 +37,7 @@ from missiva_billing.domain import Balance, campaign_reference
 from missiva_billing.plans import free_plan
 from missiva_billing.privacy import INVOICES_KEPT
 from missiva_billing.profile import Profile
-from missiva_billing.store import profiles, subscriptions
+from missiva_billing.store import profiles, referrals, subscriptions
 from missiva_billing.store.subscriptions import SubscriptionRow
 from missiva_billing.tax import Line
 from missiva_platform.bus import ConsumerSpec
@@ -136,6 +136,7 @@ class BillingConsumers:
         if not erased.account_id:
             return
         await subscriptions.forget_owner(conn, erased.account_id)
+        await referrals.forget_account(conn, erased.account_id)
         await subscriptions.end(conn, erased.account_id)
         if await profiles.anonymise(conn, erased.account_id):
             log.info("billing profile anonymised", extra={"account_id": erased.account_id})

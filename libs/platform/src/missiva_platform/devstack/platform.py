@@ -227,6 +227,10 @@ class Platform:
             env["JWT_SIGNING_KEYS_FILE"] = str(self.secret_files[s.JWT_SIGNING_KEYS_FILE])
         if service == "delivery":
             env["SMTP_URL"] = self.smtp_url
+        if service == "billing":  # no cron here: billing runs its scheduled jobs itself
+            env.setdefault("JOBS_INTERVAL_SECONDS", "60")
+            env.setdefault("SDI_OUTBOX_DIR", str(self.layout.root / "sdi" / "outbox"))
+            env.setdefault("SDI_INBOX_DIR", str(self.layout.root / "sdi" / "inbox"))
         return env
 
     def gateway_env(self) -> dict[str, str]:
@@ -239,6 +243,8 @@ class Platform:
         )
         for service in SERVICES:
             env[f"{service.upper()}_TARGET"] = f"{HOST}:{self.ports.grpc(service)}"
+        if "gateway" in self.credential_files:  # its service token (referral clicks)
+            env["SERVICE_CREDENTIALS_FILE"] = str(self.credential_files["gateway"])
         if not self.external.smtp_url:
             env["SMTP_SINK_DIR"] = str(self.layout.mail)
         return env
