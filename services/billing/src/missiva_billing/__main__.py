@@ -24,7 +24,7 @@ from missiva_billing.servicer import ACCESS_RULES, BillingServicer
 from missiva_platform.auth import JwksSource
 from missiva_platform.privacy import add_privacy_service
 from missiva_platform.service import ServiceApp, run_cli
-from missiva_platform.streams import events_stream
+from missiva_platform.streams import commands_stream, events_stream
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -47,7 +47,10 @@ def build(settings: BillingSettings, jwks: JwksSource | None = None) -> ServiceA
     add_privacy_service(app, BillingPrivacy(app, profiles, invoices))
     # Its own events (credits.low) and the streams it reads (each producer provisions its
     # own too, so neither side waits for the other).
-    app.add_streams(*(events_stream(s) for s in ("billing", "identity", "delivery", "campaign")))
+    app.add_streams(
+        *(events_stream(s) for s in ("billing", "identity", "delivery", "campaign")),
+        commands_stream("delivery"),  # the billing.payment_failed mails
+    )
     for subject, handler in BillingConsumers(credits).handlers().items():
         app.add_consumer(consumer_spec(subject), handler)
     add_scheduler(app)  # JOBS_INTERVAL_SECONDS: the jobs in-process (`missiva up`)
