@@ -37,7 +37,7 @@ def build(settings: BillingSettings, jwks: JwksSource | None = None) -> ServiceA
     credits = Credits()
     keys = BillingKeys(settings.field_keys_file, settings.email_hash_key_file)
     profiles = Profiles(keys)
-    invoices = Invoices(keys, profiles)
+    invoices = Invoices(keys, profiles, oss=settings.vat_oss)
     app.add_service(
         billing_service_pb2_grpc.add_BillingServiceServicer_to_server,
         BillingServicer(app, credits, profiles, invoices),

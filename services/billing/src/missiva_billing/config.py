@@ -42,6 +42,9 @@ class BillingSettings(kit_config.ServiceSettings, frozen=True, kw_only=True):  #
     stripe_secret_key_file: str | None = None
     stripe_webhook_secret_file: str | None = None
 
+    # Registered for the Union OSS scheme: EU consumers pay their own country's VAT (tax.py).
+    vat_oss: bool = False
+
     # How subscriptions are paid: "bank_transfer" (the embedded default: each period's invoice
     # is issued and paid against) or "stripe" (Stripe Checkout and Stripe subscriptions).
     payment_provider: str = "bank_transfer"

@@ -86,9 +86,9 @@ async def apply_receipts(url: str, core: Invoices, channel: SdiChannel) -> dict[
 
 
 def _core(app: ServiceApp) -> Invoices:
-    settings = app.settings
+    settings: Any = app.settings
     keys = BillingKeys(settings.field_keys_file, settings.email_hash_key_file)
-    return Invoices(keys, Profiles(keys))
+    return Invoices(keys, Profiles(keys), oss=settings.vat_oss)
 
 
 def _channel(app: ServiceApp) -> FolderDrop | None:
@@ -225,7 +225,7 @@ async def renew_subscriptions(
     """One pass of the renewal job over every subscription due at ``now``; counts by outcome
     (``renewed``, ``ended``, ``reminded``, ``downgraded``, ``waiting``, ``refused``...).
     ``settings`` give the dunning schedule (and Stripe); the defaults without."""
-    invoices_core = Invoices(keys, Profiles(keys))
+    invoices_core = Invoices(keys, Profiles(keys), oss=bool(settings and settings.vat_oss))
     if settings is None:
         subs = Subscriptions(Credits(), invoices_core)
     else:

@@ -133,6 +133,11 @@ class InvoiceRpcs(RpcBase):
     ) -> pb.DownloadInvoiceXmlResponse:
         async with self.pool.connection() as conn:
             found = await self._own(conn, request.invoice_id)
+            if found.sdi_status == "not_applicable":
+                raise FailedPrecondition(
+                    f"invoice {found.number_text} is not an Italian electronic invoice (EU"
+                    " consumer VAT under the OSS scheme): download its PDF"
+                )
             try:
                 name, content = await documents.xml(conn, self.invoices, found, self.seller)
             except EInvoiceError as exc:

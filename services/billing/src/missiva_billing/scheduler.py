@@ -39,7 +39,7 @@ async def run_jobs(settings: Any, now: datetime | None = None) -> dict[str, Any]
     """One round of every job; what each did (or ``"failed"``)."""
     url = settings.database_url
     keys = BillingKeys(settings.field_keys_file, settings.email_hash_key_file)
-    core = Invoices(keys, Profiles(keys))
+    core = Invoices(keys, Profiles(keys), oss=settings.vat_oss)
     channel = None
     if settings.sdi_outbox_dir and settings.sdi_inbox_dir:
         channel = FolderDrop(settings.sdi_outbox_dir, settings.sdi_inbox_dir)
