@@ -177,7 +177,7 @@ def EXAMPLES() -> list[EventEnvelope]:
             amount_cents=5978,
             next_attempt=datetime(2026, 3, 4, tzinfo=UTC),
             grace_ends=datetime(2026, 3, 15, tzinfo=UTC),
-        ),  # fmt: skip
+        ),
         export_reply(SERVICE_NAME, request, [], account),
         erasure_reply(
             SERVICE_NAME,
