@@ -64,13 +64,14 @@ class GatewayTokens:
     def __init__(self) -> None:
         self._token: tuple[str, float] | None = None
         self._lock = asyncio.Lock()
-        self._credential: ServiceCredential | bool | None = False  # False: not read yet
+        self._credential: ServiceCredential | None = None
+        self._read = False
 
     def forget(self) -> None:
         self._token = None
 
     def credential(self, settings: ReferralSettings) -> ServiceCredential | None:
-        if self._credential is False:
+        if not self._read:
             found = None
             if settings.service_credentials_file:
                 found = load_service_credentials(settings.service_credentials_file).get(SERVICE)
@@ -79,8 +80,8 @@ class GatewayTokens:
                     "referrals: no gateway credential (SERVICE_CREDENTIALS_FILE): "
                     "clicks are not logged"
                 )
-            self._credential = found
-        return self._credential or None
+            self._credential, self._read = found, True
+        return self._credential
 
     async def token(self, backends: Backends, settings: ReferralSettings) -> str | None:
         credential = self.credential(settings)
