@@ -543,6 +543,7 @@ def dev_secret_values() -> dict[str, Any]:
         }
         for name in GRPC_SERVICES
     }
+    services["gateway"] = {"serviceClient": {"clientSecret": "dev-gateway-client-secret"}}
     services["identity"]["secret"]["data"]["jwt-signing-keys.json"] = "{}"
     services["delivery"]["secret"]["data"]["SMTP_URL"] = "smtp://mailpit:1025"
     keys = ("token-keyring.json", "field-keys.json", "email-hash.key", "ip-salts.json")
@@ -559,9 +560,11 @@ def test_dev_secrets_are_created_only_from_values_that_were_given(chart: helm.Ch
     manifests = render(chart, dev_secret_values())
     assert invalid(manifests) == []
     secrets = {s["metadata"]["name"]: s for s in of_kind(manifests, "Secret")}
+    # The gateway's holds its credential only.
     assert sorted(secrets) == sorted(
-        [f"{PREFIX}-shared", *(f"{PREFIX}-{name}" for name in GRPC_SERVICES)]
+        [f"{PREFIX}-shared", *(f"{PREFIX}-{name}" for name in (*GRPC_SERVICES, "gateway"))]
     )
+    assert sorted(secrets[f"{PREFIX}-gateway"]["data"]) == ["service-credentials.json"]
     # The migration hook reads DATABASE_URL, so the service Secrets are created before it.
     identity = secrets[f"{PREFIX}-identity"]["metadata"]["annotations"]
     assert identity["helm.sh/hook"] == "pre-install,pre-upgrade"
