@@ -76,6 +76,16 @@ class _Stripe(BaseHTTPRequestHandler):
                     }
                 },
             )
+        elif method == "POST" and self.path.startswith("/v1/subscriptions/"):
+            self._answer(
+                200,
+                {
+                    "id": self.path.rsplit("/", 1)[1],
+                    "object": "subscription",
+                    "status": "active",
+                    "cancel_at_period_end": form.get("cancel_at_period_end") == ["true"],
+                },
+            )
         elif method == "DELETE" and self.path.startswith("/v1/subscriptions/"):
             self._answer(
                 200,
@@ -390,3 +400,38 @@ async def test_an_unknown_customer_or_subscription_is_named_and_changes_nothing(
         )
     assert (await _row(billing, tenant)).status == "incomplete"
     assert await billing.sql("SELECT 1 FROM invoices WHERE account_id = %s", tenant) == []
+
+
+async def test_cancelling_stops_stripe_too_and_a_plan_change_is_refused(billing):
+    tenant, customer, stripe_sub = await _subscribed(billing)
+    start = datetime.now(UTC).replace(microsecond=0)
+    await send(billing, event("invoice.paid", _invoice(customer, stripe_sub, start)))
+    writer = _writer(billing, tenant)
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await billing.stub.ChangePlan(
+            pb.ChangePlanRequest(plan_id="business-monthly", idempotency_key=billing.key()),
+            metadata=writer,
+            timeout=10,
+        )
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert (await _row(billing, tenant)).plan_id == "pro-monthly"
+    _Stripe.seen.clear()
+    reply = await billing.stub.CancelSubscription(
+        pb.CancelSubscriptionRequest(at_period_end=True, idempotency_key=billing.key()),
+        metadata=writer,
+        timeout=10,
+    )
+    assert reply.subscription.cancel_at_period_end
+    [(method, path, form)] = _Stripe.seen
+    assert (method, path, form) == (
+        "POST",
+        f"/v1/subscriptions/{stripe_sub}",
+        {"cancel_at_period_end": ["true"]},
+    )
+    await billing.stub.CancelSubscription(
+        pb.CancelSubscriptionRequest(at_period_end=False, idempotency_key=billing.key()),
+        metadata=writer,
+        timeout=10,
+    )
+    assert _Stripe.seen[-1][:2] == ("DELETE", f"/v1/subscriptions/{stripe_sub}")
+    assert (await _row(billing, tenant)).status == "canceled"

@@ -64,6 +64,8 @@ class RemoteSubscriptions(Protocol):
 
     async def cancel(self, sub: SubscriptionRow) -> None: ...
 
+    async def cancel_at_period_end(self, sub: SubscriptionRow) -> None: ...
+
 
 def euros(cents: int) -> str:
     return f"EUR {cents // 100:,}.{cents % 100:02d}"
@@ -237,6 +239,12 @@ class Subscriptions:
         """Upgrade now (the rest of the period prorated) or downgrade at the period's end."""
         sub = await self._current(conn, account_id)
         current = _plan(sub.plan_id)
+        if sub.provider != PROVIDER and plan.plan_id != current.plan_id:
+            raise FailedPrecondition(
+                "a subscription paid through Stripe cannot change plan here yet: cancel it at"
+                " the period's end and subscribe to the new plan",
+                [("PROVIDER_SUBSCRIPTION", "plan_id", "cancel, then subscribe")],
+            )
         if plan.plan_id == current.plan_id:
             sub = replace(sub, pending_plan_id=None)
         elif sub.status == "trialing":
@@ -266,6 +274,14 @@ class Subscriptions:
         else:
             sub = replace(sub, status="canceled", canceled_at=now, cancel_reason=reason)
         await subscriptions.save(conn, sub)
+        if sub.provider != PROVIDER and sub.provider_subscription_id:
+            if self.remote is None:
+                raise FailedPrecondition("Stripe is not configured: PAYMENT_PROVIDER=stripe")
+            # The provider stops charging too (a failure rolls our change back: try again).
+            if sub.status == "canceled":
+                await self.remote.cancel(sub)
+            else:
+                await self.remote.cancel_at_period_end(sub)
         self.events.labels("cancel").inc()
         return sub
 

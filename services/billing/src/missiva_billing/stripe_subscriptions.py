@@ -15,6 +15,10 @@
   Stripe's status, period end and ``cancel_at_period_end``; ``customer.subscription.deleted``
   cancels ours: the account is back on Free. A subscription or customer we do not know is
   INVALID_ARGUMENT naming the field, and nothing of the event is kept.
+- **Cancel** (``CancelSubscription``): at the period's end is ``cancel_at_period_end`` at
+  Stripe too, now is ``DELETE /v1/subscriptions/<id>``; if Stripe refuses, ours is unchanged.
+  ``ChangePlan`` to another plan is refused for now (FAILED_PRECONDITION): cancel at the
+  period's end, then subscribe to the new plan.
 - **Dunning** (``renew-subscriptions``): at each retry day ``POST /v1/invoices/<id>/pay`` asks
   Stripe to collect again; after the grace ``DELETE /v1/subscriptions/<id>`` ends it there.
 """
@@ -39,7 +43,7 @@ from missiva_billing.store import subscriptions
 from missiva_billing.store.subscriptions import SubscriptionRow
 from missiva_billing.stripe_provider import StripeProvider
 from missiva_billing.subscription_rules import period_end
-from missiva_platform.errors import FailedPrecondition, InvalidArgument
+from missiva_platform.errors import FailedPrecondition, InvalidArgument, Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -280,12 +284,23 @@ class StripeSubscriptions:
                 extra={"account_id": sub.account_id},
             )
 
+    async def cancel_at_period_end(self, sub: SubscriptionRow) -> None:
+        assert sub.provider_subscription_id
+        try:
+            await self.client.v1.subscriptions.update_async(
+                sub.provider_subscription_id, params={"cancel_at_period_end": True}
+            )
+        except stripe.StripeError as exc:
+            raise Unavailable(f"Stripe did not confirm ({type(exc).__name__}): try again") from None
+
     async def cancel(self, sub: SubscriptionRow) -> None:
         assert sub.provider_subscription_id
         try:
             await self.client.v1.subscriptions.cancel_async(sub.provider_subscription_id)
         except stripe.InvalidRequestError as exc:  # already gone at Stripe
             log.info("stripe: cancel refused (%s)", exc.code, extra={"account_id": sub.account_id})
+        except stripe.StripeError as exc:  # ours stays as it was; the next call tries again
+            raise Unavailable(f"Stripe did not confirm ({type(exc).__name__}): try again") from None
 
 
 def subscriptions_of(
