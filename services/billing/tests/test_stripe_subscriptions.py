@@ -435,3 +435,18 @@ async def test_cancelling_stops_stripe_too_and_a_plan_change_is_refused(billing)
     )
     assert _Stripe.seen[-1][:2] == ("DELETE", f"/v1/subscriptions/{stripe_sub}")
     assert (await _row(billing, tenant)).status == "canceled"
+
+
+async def test_a_checkout_never_finished_is_dropped_after_its_period(billing):
+    tenant = billing.tenant()
+    await customers.write(billing, tenant, customers.ITALIAN_COMPANY)
+    await billing.stub.Subscribe(
+        _subscribe_request(), metadata=_writer(billing, tenant), timeout=10
+    )
+    sub = await _row(billing, tenant)
+    counts = await _renew(billing, sub.current_period_end - timedelta(minutes=1))
+    assert (await _row(billing, tenant)).status == "incomplete"
+    counts = await _renew(billing, sub.current_period_end + timedelta(minutes=1))
+    assert counts.get("abandoned", 0) >= 1
+    after = await _row(billing, tenant)
+    assert (after.status, after.cancel_reason) == ("canceled", "checkout abandoned")

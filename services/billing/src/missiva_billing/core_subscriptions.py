@@ -332,6 +332,12 @@ class Subscriptions:
                 await subscriptions.save(conn, ended)
                 self.events.labels("ended").inc()
                 return "ended"
+            if sub.status == "incomplete":  # a checkout never finished within a period
+                abandoned = replace(sub, status="canceled", canceled_at=now,
+                                    cancel_reason="checkout abandoned")  # fmt: skip
+                await subscriptions.save(conn, abandoned)
+                self.events.labels("abandoned").inc()
+                return "abandoned"
             return "nothing"
         if sub.cancel_at_period_end:
             ended = replace(sub, status="canceled", canceled_at=sub.current_period_end)
