@@ -19,6 +19,7 @@ from urllib.parse import parse_qs
 
 import grpc
 import pytest
+from prometheus_client import REGISTRY, generate_latest
 
 from missiva.billing.v1 import billing_service_pb2 as pb
 from missiva.delivery.v1 import events_pb2 as delivery_events
@@ -285,6 +286,8 @@ async def test_a_paid_subscription_invoice_activates_its_period_once(billing):
         "SELECT payment_ref, status, total_cents FROM invoices WHERE account_id = %s", tenant
     ) == [("in_period_1", "paid", 5978)]  # 49.00 + 22% VAT
     assert (await billing.balance(tenant)).available == 50_000  # the period's credits, once
+    # Stripe collected 49.00 where our invoice says 59.78 (VAT): counted for an operator.
+    assert 'outcome="amount_mismatch"' in generate_latest(REGISTRY).decode()
 
 
 async def test_a_failed_payment_mails_retries_at_stripe_and_downgrades_after_the_grace(billing):
