@@ -79,5 +79,6 @@ NO_PERSONAL_DATA: dict[str, str] = {
     "provider_customers": "the payment provider's customer id of an account (card data stays"
     " with the provider)",
     "referral_codes": "an account's referral code",
+    "provider_tax_rates": "the payment provider's tax rate id for each of our VAT rates",
     "referrals": "which account referred which, and when it was rewarded",
 }

@@ -4,8 +4,10 @@
   trial's credits when the person never had one) and a Stripe Checkout session in
   ``subscription`` mode is created for the plan's price (``price_data`` with its interval,
   euro cents VAT apart; ``subscription_data.trial_period_days`` for a trial), naming the
-  account (``client_reference_id``) and our subscription (``metadata``); its address is the
-  ``checkout_url``. An abandoned checkout can be started again.
+  account (``client_reference_id``) and our subscription (``metadata``), with our VAT rate
+  for the customer (``tax.py``) as a Stripe TaxRate (made once per rate, exclusive, kept in
+  ``provider_tax_rates``; none at 0%), so Stripe collects what our invoice states; its
+  address is the ``checkout_url``. An abandoned checkout can be started again.
 - **Webhooks** (``stripe_provider.py`` verifies and de-duplicates them by event id):
   ``checkout.session.completed`` links the customer and Stripe's subscription id to ours;
   ``invoice.paid`` of a subscription issues our paid invoice (not for a zero trial invoice),
@@ -29,6 +31,7 @@ import logging
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import stripe
@@ -39,10 +42,11 @@ from missiva_billing.core_invoices import Invoices
 from missiva_billing.core_subscriptions import Subscriptions
 from missiva_billing.plans import Plan, catalogue
 from missiva_billing.profile import invoice_problem
-from missiva_billing.store import subscriptions
+from missiva_billing.store import providers, subscriptions
 from missiva_billing.store.subscriptions import SubscriptionRow
 from missiva_billing.stripe_provider import StripeProvider
 from missiva_billing.subscription_rules import period_end
+from missiva_billing.tax import treatment
 from missiva_platform.errors import FailedPrecondition, InvalidArgument, Unavailable
 
 log = logging.getLogger(__name__)
@@ -106,7 +110,8 @@ class StripeSubscriptions:
                 "the account already has a subscription: change its plan instead",
                 [("SUBSCRIPTION_EXISTS", "plan_id", "use ChangePlan")],
             )
-        problem = invoice_problem(await self.subs.invoices.profiles.get(conn, account_id))
+        profile = await self.subs.invoices.profiles.get(conn, account_id)
+        problem = invoice_problem(profile)
         if problem is not None:
             field, why = problem
             raise FailedPrecondition(
@@ -131,6 +136,8 @@ class StripeSubscriptions:
         subscription_data: dict[str, Any] = {"metadata": {"subscription_id": sub_id}}
         if trial:
             subscription_data["trial_period_days"] = plan.trial_days
+        rate = treatment(profile, oss=self.subs.invoices.oss).rate_bps
+        tax_rates = [await self.tax_rate(conn, rate)] if rate else []
         params: Any = {
             "mode": "subscription",
             "client_reference_id": account_id,
@@ -141,6 +148,7 @@ class StripeSubscriptions:
             "line_items": [
                 {
                     "quantity": 1,
+                    "tax_rates": tax_rates,
                     "price_data": {
                         "currency": "eur",
                         "unit_amount": plan.price_cents,
@@ -155,6 +163,23 @@ class StripeSubscriptions:
         )
         self.subs.events.labels("trial" if trial else "subscribe").inc()
         return sub, trial, str(session.url)
+
+    async def tax_rate(self, conn: Any, rate_bps: int) -> str:
+        """Stripe's TaxRate for our VAT rate (made once, exclusive: added to the price), so
+        what Stripe collects is our invoice's total."""
+        found = await providers.tax_rate(conn, NAME, rate_bps)
+        if found is not None:
+            return found
+        made = await self.client.v1.tax_rates.create_async(
+            params={
+                "display_name": "VAT",
+                "inclusive": False,
+                "percentage": float(Decimal(rate_bps) / 100),
+                "metadata": {"rate_bps": str(rate_bps)},
+            },
+            options={"idempotency_key": f"missiva-tax-rate-{rate_bps}"},
+        )
+        return await providers.add_tax_rate(conn, NAME, rate_bps, str(made.id))
 
     # -- webhooks --------------------------------------------------------------------------
 
