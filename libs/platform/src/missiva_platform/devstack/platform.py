@@ -232,6 +232,10 @@ class Platform:
             # Sender domains are verified against the loopback DNS, whose zone it publishes to.
             env["DNS_RESOLVER"] = f"{HOST}:{self.ports.dns}"
             env["DNS_ZONE_FILE"] = str(self.layout.dns_zone)
+        if service == "billing":  # no cron here: billing runs its scheduled jobs itself
+            env.setdefault("JOBS_INTERVAL_SECONDS", "60")
+            env.setdefault("SDI_OUTBOX_DIR", str(self.layout.root / "sdi" / "outbox"))
+            env.setdefault("SDI_INBOX_DIR", str(self.layout.root / "sdi" / "inbox"))
         return env
 
     def gateway_env(self) -> dict[str, str]:
@@ -244,6 +248,8 @@ class Platform:
         )
         for service in SERVICES:
             env[f"{service.upper()}_TARGET"] = f"{HOST}:{self.ports.grpc(service)}"
+        if "gateway" in self.credential_files:  # its service token (referral clicks)
+            env["SERVICE_CREDENTIALS_FILE"] = str(self.credential_files["gateway"])
         if not self.external.smtp_url:
             env["SMTP_SINK_DIR"] = str(self.layout.mail)
         return env
