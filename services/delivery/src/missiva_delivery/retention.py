@@ -5,6 +5,9 @@
   (``SEND_LOG_DAYS``). Its ``message_events`` go with it (ON DELETE CASCADE).
 - ``suppressions`` hold a person key and why it may not be mailed: kept as long as the
   suppression applies (deleting it would mail a dead address again), erased with the person.
+- ``sender_domains`` hold no personal data (a domain, its DNS check results). Their
+  ``dkim_keys`` are secrets: a key superseded by a rotation is deleted
+  ``DKIM_RETIRE_AFTER_DAYS`` after it stopped signing (mail it signed is older by then).
 """
 
 from __future__ import annotations
@@ -17,12 +20,19 @@ from missiva_platform.retention import RetentionRule
 
 def rules(settings: DeliverySettings | None = None) -> tuple[RetentionRule, ...]:
     days = settings.send_log_days if settings is not None else 90
+    dkim_days = settings.dkim_retire_after_days if settings is not None else 7
     return (
         RetentionRule(
             table="messages",
             time_column="queued_at",
             max_age=timedelta(days=days),
             why="the send log answers 'did my mail go out' for three months; its events go too",
+        ),
+        RetentionRule(
+            table="dkim_keys",
+            time_column="superseded_at",
+            max_age=timedelta(days=dkim_days),
+            why="a superseded DKIM key stays published until mail it signed is old, then goes",
         ),
     )
 

@@ -276,6 +276,7 @@ async def test_a_campaign_from_import_to_statistics(platform) -> None:
 
 async def test_campaign_lifecycle_and_bad_input(platform) -> None:
     a = await platform.account()
+    await verified_sender_domain(platform, a.account_id, "bottega.example")
     async with platform.client() as client:
         pid, lid = await list_of(client, a)
         draft = {
@@ -299,6 +300,12 @@ async def test_campaign_lifecycle_and_bad_input(platform) -> None:
         assert r.json()["status"] == "cancelled"
         r = await client.post(f"/api/v1/campaigns/{cid}/resume", headers=a.auth)
         assert_problem(r, 409, "FAILED_PRECONDITION")
+        # Sending from a domain delivery has not verified is refused, as a problem.
+        other = {**draft, "sender": {"from_address": "news@unverified.example"}}
+        r = await client.post("/api/v1/campaigns", headers=a.auth, json=other)
+        r = await client.post(f"/api/v1/campaigns/{r.json()['campaign_id']}/send", headers=a.auth)
+        body = assert_problem(r, 409, "FAILED_PRECONDITION")
+        assert "unverified.example" in body["detail"], body
         r = await client.post("/api/v1/campaigns", headers=a.auth, json={**draft, "name": ""})
         assert_problem(r, 400, "INVALID_ARGUMENT", field="name")
         bad_sender = {**draft, "sender": {"from_address": "nope"}}
