@@ -3,13 +3,18 @@ the browsable reference served from vendored assets."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import shutil
 
+import pytest
+import uvicorn
 from litestar.testing import TestClient
 
 from missiva_gateway.api import DOCS_CSP, STATIC
 from missiva_gateway.app import create_app
 from missiva_gateway.config import GatewaySettings
+from missiva_platform.devstack.ports import free_port
 
 
 def document() -> dict:
@@ -66,3 +71,37 @@ def test_the_reference_page_uses_only_vendored_assets_under_its_csp() -> None:
         assert licence.status_code == 200
         assert "Apache License" in licence.text
     assert (STATIC / "swagger-ui" / "VERSION").read_text().startswith("swagger-ui-dist 5.32.0")
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium is not installed")
+async def test_a_browser_renders_the_reference_under_its_csp(tmp_path) -> None:
+    """Headless Chromium loads /api/v1/docs: Swagger UI runs from the vendored files (no
+    CSP refusal) and lists the operations from /api/v1/openapi.json."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(GatewaySettings()),
+            host="127.0.0.1",
+            port=port,
+            log_config=None,
+            access_log=False,
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            await asyncio.sleep(0.05)
+        proc = await asyncio.create_subprocess_exec(
+            "chromium", "--headless", "--no-sandbox", "--disable-gpu",
+            f"--user-data-dir={tmp_path}", "--enable-logging=stderr", "--v=0",
+            "--virtual-time-budget=10000", "--dump-dom", f"http://127.0.0.1:{port}/api/v1/docs",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(proc.communicate(), timeout=90)
+    finally:
+        server.should_exit = True
+        await task
+    dom, log = out.decode(errors="replace"), err.decode(errors="replace")
+    assert "Refused to" not in log, log[-3000:]
+    assert "Create a contact" in dom
+    assert dom.count("opblock-summary-description") >= 40
