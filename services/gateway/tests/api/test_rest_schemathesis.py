@@ -56,6 +56,7 @@ async def test_the_api_conforms_to_its_openapi_document(platform, tmp_path: Path
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
             env={**os.environ, "SCHEMATHESIS_HOOKS": ""},
+            cwd=tmp_path,  # its cache (.schemathesis/) stays out of the checkout
         )
         out, _ = await asyncio.wait_for(proc.communicate(), timeout=280)
     text = out.decode(errors="replace")
