@@ -24,6 +24,7 @@ from missiva_campaign.rpc_templates import load as load_template
 from missiva_campaign.rpc_templates import template_id as valid_template_id
 from missiva_campaign.statistics import stats_pb
 from missiva_campaign.store import campaigns, lists, recipients
+from missiva_campaign.store import segments as segment_store
 from missiva_platform.auth import current_tenant
 from missiva_platform.errors import FailedPrecondition, InvalidArgument, NotFound
 from missiva_platform.idempotency import run_once
@@ -157,12 +158,11 @@ def draft_fields(given: pb.Campaign, paths: tuple[str, ...] = UPDATABLE) -> dict
 
 
 async def check_references(conn: Any, tenant: str, row: dict[str, Any]) -> None:
-    """Lists and the template must be the account's; segments are refused until they land."""
+    """Lists, segments and the template must be the account's (another account's: NOT_FOUND)."""
     if row.get("segment_ids"):
-        raise FailedPrecondition(
-            sending.SEGMENTS_MISSING,
-            [("SEGMENTS_UNAVAILABLE", "campaign.segment_ids", sending.SEGMENTS_MISSING)],
-        )
+        missing = await segment_store.missing(conn, tenant, row["segment_ids"])
+        if missing:
+            raise NotFound(f"campaign.segment_ids: segment not found: {missing[0]}")
     for name in ("list_ids", "excluded_list_ids"):
         if row.get(name):
             missing = await lists.missing(conn, tenant, row[name])

@@ -35,7 +35,9 @@ from missiva_campaign import campaign_events, domain, rendering
 from missiva_campaign.credits import BillingCredits, Shortfall
 from missiva_campaign.rpc_templates import load as load_template
 from missiva_campaign.rpc_templates import source_of
+from missiva_campaign.segments import Compiled, compile_tree
 from missiva_campaign.store import campaigns, recipients
+from missiva_campaign.store import segments as segment_store
 from missiva_platform.errors import FailedPrecondition, NotFound, Unavailable
 from missiva_platform.events import EventEnvelope, unpack
 from missiva_platform.outbox import add_events
@@ -43,7 +45,7 @@ from missiva_platform.outbox import add_events
 log = logging.getLogger(__name__)
 
 CAMPAIGN_NOT_FOUND = "campaign not found"
-SEGMENTS_MISSING = "segments are not available yet"
+SEGMENT_GONE = "a segment of the audience is no longer there (deleted since the draft)"
 STARTABLE = ("draft", "scheduled")
 STARTED = ("sending", "paused", "completed", "completed_with_failures")
 
@@ -68,14 +70,27 @@ def ready_problems(row: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def check_ready(row: dict[str, Any]) -> None:
-    if row["segment_ids"]:
-        # Segments land on another branch; until they do, an audience is lists only.
-        raise FailedPrecondition(
-            SEGMENTS_MISSING, [("SEGMENTS_UNAVAILABLE", "campaign.segment_ids", SEGMENTS_MISSING)]
-        )
     problems = ready_problems(row)
     if problems:
         raise FailedPrecondition("the campaign is not ready to send: " + problems[0][2], problems)
+
+
+async def compile_segments(conn: Any, tenant: str, ids: list[str]) -> list[Compiled]:
+    """The audience's segments compiled for the snapshot (each its own placeholder prefix);
+    one deleted since the draft stops the start, naming it."""
+    if not ids:
+        return []
+    found = await segment_store.trees(conn, tenant, ids)
+    for i, segment_id in enumerate(ids):
+        if segment_id not in found:
+            raise FailedPrecondition(
+                f"{SEGMENT_GONE}: {segment_id}",
+                [("SEGMENT_NOT_FOUND", f"campaign.segment_ids[{i}]", SEGMENT_GONE)],
+            )
+    return [
+        compile_tree(found[segment_id], tenant, f"campaign.segment_ids[{i}]", prefix=f"seg{i}_")
+        for i, segment_id in enumerate(ids)
+    ]
 
 
 class SendPath:
@@ -122,6 +137,7 @@ class SendPath:
             check_ready(row)
             template = await load_template(conn, tenant, row["template_id"])
             compiled = rendering.compile_template(source_of(template), "template.")
+            audience_segments = await compile_segments(conn, tenant, row["segment_ids"])
             send_at = row["scheduled_at"] if row["status"] == "scheduled" else now
             audience, written = await recipients.snapshot(
                 conn,
@@ -135,6 +151,7 @@ class SendPath:
                 zone=row["schedule_timezone"],
                 local=row["recipient_local_time"],
                 now=now,
+                segments=audience_segments,
             )
             if written == 0:
                 raise FailedPrecondition(

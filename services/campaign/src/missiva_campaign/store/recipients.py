@@ -1,7 +1,8 @@
 """A campaign's recipient snapshot: taken by one statement, then handed out in batches.
 
 ``snapshot`` is the whole audience rule as one set-based statement: the contacts of the
-campaign's lists (segments join here when they land), minus its excluded lists, with consent
+campaign's lists and the contacts matching its segments (each segment's compiled rule tree,
+with its own account filter), minus its excluded lists, with consent
 active for the campaign's purpose in the consent projection, minus the suppressed (in the
 account or platform-wide, for every purpose or this one), minus the capped (the account's
 frequency cap for the purpose, counting the person's campaigns in the cap's window). It
@@ -10,11 +11,14 @@ writes the recipients and returns (audience, written) from the same statement.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from psycopg import sql
 from psycopg.rows import dict_row
 
+from missiva_campaign.segments import Compiled
 from missiva_campaign.store import Conn
 
 # MARKETING needs an explicit grant; PRODUCT_UPDATE (legitimate interest) goes unless the
@@ -33,11 +37,14 @@ _NOT_REFUSED = (
 _SNAPSHOT = """
 WITH zones AS MATERIALIZED (
     SELECT name FROM pg_timezone_names WHERE %(local)s
+), members AS (
+    SELECT m.contact_id AS id FROM list_members m WHERE m.list_id = ANY(%(lists)s::uuid[])
+    {segments}
 ), audience AS (
-    SELECT DISTINCT c.id, c.person_key, c.timezone
-    FROM contacts c JOIN list_members m ON m.contact_id = c.id
+    SELECT c.id, c.person_key, c.timezone
+    FROM contacts c
     WHERE c.account_id = %(account)s AND c.deleted_at IS NULL
-      AND m.list_id = ANY(%(lists)s::uuid[])
+      AND c.id IN (SELECT id FROM members)
       AND NOT EXISTS (SELECT 1 FROM list_members x WHERE x.contact_id = c.id
                       AND x.list_id = ANY(%(excluded)s::uuid[]))
 ), capped AS (
@@ -92,14 +99,30 @@ async def snapshot(
     zone: str,
     local: bool,
     now: datetime,
+    segments: Sequence[Compiled] = (),
 ) -> tuple[int, int]:
-    """Write the snapshot; (contacts in the audience, recipients written)."""
-    statement = _SNAPSHOT.format(consent=_GRANTED if marketing else _NOT_REFUSED)
+    """Write the snapshot; (contacts in the audience, recipients written). ``segments`` are
+    compiled with distinct placeholder prefixes (``segments.compile_tree(prefix=...)``)."""
+    params: dict[str, Any] = {}
+    unions = []
+    prefixes = [compiled.prefix for compiled in segments]
+    if len(set(prefixes)) != len(prefixes) or not all(p.startswith("seg") for p in prefixes):
+        raise ValueError("each segment is compiled with its own prefix seg<n>_")
+    for compiled in segments:
+        unions.append(
+            sql.SQL("UNION SELECT c.id FROM contacts c WHERE {}").format(compiled.condition)
+        )
+        params.update(compiled.named())
+    statement = sql.SQL(_SNAPSHOT).format(
+        consent=sql.SQL(_GRANTED if marketing else _NOT_REFUSED),
+        segments=sql.SQL(" ").join(unions),
+    )
     # One big sort (the emission order): in memory rather than on disk.
     await conn.execute("SET LOCAL work_mem = '64MB'")
     cur = await conn.execute(
-        statement,  # type: ignore[arg-type]
+        statement,
         {
+            **params,
             "account": account_id,
             "campaign": campaign_id,
             "purpose": purpose_id,
