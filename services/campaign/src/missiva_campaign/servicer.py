@@ -13,6 +13,7 @@ from missiva.campaign.v1 import campaign_service_pb2_grpc
 from missiva_campaign.core import CampaignCore
 from missiva_campaign.rpc_campaigns import CampaignRpcs
 from missiva_campaign.rpc_contacts import ContactRpcs
+from missiva_campaign.rpc_exports import ExportRpcs
 from missiva_campaign.rpc_imports import ImportRpcs
 from missiva_campaign.rpc_lists import ListRpcs
 from missiva_campaign.rpc_segments import SegmentRpcs
@@ -42,6 +43,7 @@ ACCESS_RULES: dict[str, MethodRule] = {
     "GetImport": _rule("contacts:read"),
     "CancelImport": _rule("contacts:write"),
     "DownloadImportReport": _rule("contacts:read"),
+    "ExportContacts": _rule("contacts:read"),
     "AddTags": _rule("contacts:write"),
     "RemoveTags": _rule("contacts:write"),
     "ListTags": _rule("contacts:read"),
@@ -81,6 +83,7 @@ class CampaignServicer(
     ListRpcs,
     SegmentRpcs,
     ImportRpcs,
+    ExportRpcs,
     TemplateRpcs,
     CampaignRpcs,
     campaign_service_pb2_grpc.CampaignServiceServicer,

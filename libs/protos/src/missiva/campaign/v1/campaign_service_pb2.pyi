@@ -39,6 +39,13 @@ class ImportStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     IMPORT_STATUS_COMPLETED: _ClassVar[ImportStatus]
     IMPORT_STATUS_CANCELLED: _ClassVar[ImportStatus]
     IMPORT_STATUS_INTERRUPTED: _ClassVar[ImportStatus]
+
+class ExportFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EXPORT_FORMAT_UNSPECIFIED: _ClassVar[ExportFormat]
+    EXPORT_FORMAT_CSV: _ClassVar[ExportFormat]
+    EXPORT_FORMAT_JSON: _ClassVar[ExportFormat]
+    EXPORT_FORMAT_XLSX: _ClassVar[ExportFormat]
 CONTACT_SOURCE_UNSPECIFIED: ContactSource
 CONTACT_SOURCE_FORM: ContactSource
 CONTACT_SOURCE_IMPORT: ContactSource
@@ -57,6 +64,10 @@ IMPORT_STATUS_RUNNING: ImportStatus
 IMPORT_STATUS_COMPLETED: ImportStatus
 IMPORT_STATUS_CANCELLED: ImportStatus
 IMPORT_STATUS_INTERRUPTED: ImportStatus
+EXPORT_FORMAT_UNSPECIFIED: ExportFormat
+EXPORT_FORMAT_CSV: ExportFormat
+EXPORT_FORMAT_JSON: ExportFormat
+EXPORT_FORMAT_XLSX: ExportFormat
 
 class Contact(_message.Message):
     __slots__ = ("contact_id", "email", "person_key", "first_name", "last_name", "locale", "attributes", "tags", "list_ids", "source", "suppressed", "created_at", "updated_at", "last_interaction_at", "timezone", "provenance", "deleted_at", "restorable_until")
@@ -1002,3 +1013,25 @@ class GetCampaignStatsResponse(_message.Message):
     STATS_FIELD_NUMBER: _ClassVar[int]
     stats: CampaignStats
     def __init__(self, stats: _Optional[_Union[CampaignStats, _Mapping]] = ...) -> None: ...
+
+class ExportContactsRequest(_message.Message):
+    __slots__ = ("format", "list_id", "segment_id")
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    LIST_ID_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    format: ExportFormat
+    list_id: str
+    segment_id: str
+    def __init__(self, format: _Optional[_Union[ExportFormat, str]] = ..., list_id: _Optional[str] = ..., segment_id: _Optional[str] = ...) -> None: ...
+
+class ExportContactsResponse(_message.Message):
+    __slots__ = ("chunk", "content_type", "filename", "contacts")
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    FILENAME_FIELD_NUMBER: _ClassVar[int]
+    CONTACTS_FIELD_NUMBER: _ClassVar[int]
+    chunk: bytes
+    content_type: str
+    filename: str
+    contacts: int
+    def __init__(self, chunk: _Optional[bytes] = ..., content_type: _Optional[str] = ..., filename: _Optional[str] = ..., contacts: _Optional[int] = ...) -> None: ...

@@ -221,6 +221,11 @@ class CampaignServiceStub:
                 request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetCampaignStatsRequest.SerializeToString,
                 response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetCampaignStatsResponse.FromString,
                 _registered_method=True)
+        self.ExportContacts = channel.unary_stream(
+                '/missiva.campaign.v1.CampaignService/ExportContacts',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ExportContactsRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ExportContactsResponse.FromString,
+                _registered_method=True)
 
 
 class CampaignServiceServicer:
@@ -487,6 +492,14 @@ class CampaignServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportContacts(self, request, context):
+        """ExportContacts streams the account's live contacts (all, one list's or one segment's)
+        as CSV, JSON or XLSX, in pieces of at most 1 MiB.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CampaignServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -674,6 +687,11 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     servicer.GetCampaignStats,
                     request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetCampaignStatsRequest.FromString,
                     response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetCampaignStatsResponse.SerializeToString,
+            ),
+            'ExportContacts': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportContacts,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ExportContactsRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ExportContactsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1677,6 +1695,33 @@ class CampaignService:
             '/missiva.campaign.v1.CampaignService/GetCampaignStats',
             missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetCampaignStatsRequest.SerializeToString,
             missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetCampaignStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportContacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/ExportContacts',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ExportContactsRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ExportContactsResponse.FromString,
             options,
             channel_credentials,
             insecure,
