@@ -110,8 +110,8 @@ class ExportRpcs:
                 yield message(head)
             # The end, a piece at a time (an XLSX workbook is read back from its file).
             ending = writer.finish()
-            while (piece := await asyncio.to_thread(_next, ending)) is not None:
-                for part in exports.pieces(piece):
+            while (rest := await asyncio.to_thread(_next, ending)) is not None:
+                for part in exports.pieces(rest):
                     yield message(part)
             if first:
                 yield message(b"")
