@@ -7,16 +7,22 @@ from pathlib import Path
 from missiva.campaign.v1 import campaign_service_pb2_grpc
 from missiva_campaign import SERVICE_NAME
 from missiva_campaign.config import CampaignSettings
+from missiva_campaign.consent_client import SCOPE as CONSENT_SCOPE
+from missiva_campaign.consent_client import ConsentClient
 from missiva_campaign.core import CampaignCore
 from missiva_campaign.credits import BillingCredits, IdentityTokens, TokenFor
 from missiva_campaign.events import consumer_spec, own_handlers
+from missiva_campaign.forms import RenderTokens, SiteVerify
 from missiva_campaign.privacy import CampaignPrivacy
 from missiva_campaign.retention import RULES
+from missiva_campaign.rpc_forms import FormParts
 from missiva_campaign.sending import SendPath
 from missiva_campaign.servicer import ACCESS_RULES, CampaignServicer
 from missiva_platform.auth import JwksSource
+from missiva_platform.config import read_secret_file
 from missiva_platform.db import make_pool
 from missiva_platform.privacy import add_privacy_service
+from missiva_platform.secrets import load_token_keyring
 from missiva_platform.service import ServiceApp, ServiceCommand, run_cli
 from missiva_platform.streams import commands_stream, events_stream
 
@@ -42,11 +48,35 @@ def send_path(
     )
 
 
+def form_parts(settings: CampaignSettings, consent_token_for: TokenFor | None) -> FormParts:
+    """Consent (with identity's service tokens, or ``consent_token_for``), the render-token
+    key and the optional challenge verifier of the forms."""
+    parts = FormParts()
+    if settings.consent_target:
+        if consent_token_for is None:
+            assert settings.identity_target
+            assert settings.service_credentials_file
+            consent_token_for = IdentityTokens(
+                settings.identity_target,
+                settings.service_credentials_file,
+                audience="consent",
+                scopes=(CONSENT_SCOPE,),
+            )
+        parts.consent = ConsentClient(settings.consent_target, consent_token_for)
+    if settings.token_keyring_file:
+        parts.render = RenderTokens(load_token_keyring(settings.token_keyring_file))
+    if settings.form_challenge_url and settings.form_challenge_secret_file:
+        secret = read_secret_file("FORM_CHALLENGE_SECRET_FILE", settings.form_challenge_secret_file)
+        parts.challenge = SiteVerify(settings.form_challenge_url, secret.decode().strip())
+    return parts
+
+
 def build(
     settings: CampaignSettings,
     *,
     jwks: JwksSource | None = None,
     token_for: TokenFor | None = None,
+    consent_token_for: TokenFor | None = None,
 ) -> ServiceApp:
     """Wire the kit: settings → runtime → servicers → consumers."""
     app = ServiceApp(
@@ -56,7 +86,7 @@ def build(
     sender = send_path(settings, lambda: app.pool, token_for)
     app.add_service(
         campaign_service_pb2_grpc.add_CampaignServiceServicer_to_server,
-        CampaignServicer(core, sender),
+        CampaignServicer(core, sender, form_parts(settings, consent_token_for)),
         "missiva.campaign.v1.CampaignService",
         ACCESS_RULES,
     )

@@ -15,6 +15,12 @@
   (contact id, person key) 6 months after the send ended (completed or cancelled); the
   campaign's counters, outcomes and statistics stay as anonymous aggregates. The unique
   open/click markers (``campaign_engagement``) go at the same time.
+- ``forms``: a form in the trash is purged 30 days after it was deleted (its submissions go
+  with it, by the foreign key).
+- ``form_submissions``: what a visitor typed into a form is kept until consent confirms (then
+  the contact holds it and the submission keeps only the person key) and at most 30 days
+  (consent's confirmation links expire sooner); the row itself goes 30 days after it was
+  taken, confirmed or not.
 - ``document_notices_sent``: which contact was told about which version (contact id, locale,
   time) is kept 2 years as proof of having informed them, then deleted.
 """
@@ -86,6 +92,18 @@ RULES: tuple[RetentionRule, ...] = (
         action=Action.CUSTOM,
         custom=anonymise_snapshots,
         why="who received a campaign is kept 6 months after the send, then only the counts",
+    ),
+    RetentionRule(
+        table="forms",
+        time_column="deleted_at",
+        max_age=TRASH_WINDOW,
+        why="a deleted form can be restored from the trash for 30 days, then it is purged",
+    ),
+    RetentionRule(
+        table="form_submissions",
+        time_column="created_at",
+        max_age=timedelta(days=30),
+        why="a submission waits for consent's confirmation, whose link expires sooner",
     ),
     RetentionRule(
         table="document_notices_sent",

@@ -14,6 +14,7 @@ from missiva_campaign.core import CampaignCore
 from missiva_campaign.rpc_campaigns import CampaignRpcs
 from missiva_campaign.rpc_contacts import ContactRpcs
 from missiva_campaign.rpc_exports import ExportRpcs
+from missiva_campaign.rpc_forms import FormParts, FormRpcs
 from missiva_campaign.rpc_imports import ImportRpcs
 from missiva_campaign.rpc_lists import ListRpcs
 from missiva_campaign.rpc_segments import SegmentRpcs
@@ -21,7 +22,7 @@ from missiva_campaign.rpc_templates import TemplateRpcs
 from missiva_campaign.sending import SendPath
 from missiva_platform.auth import Access, MethodRule, rule
 
-__all__ = ["ACCESS_RULES", "CampaignServicer"]
+__all__ = ["ACCESS_RULES", "PUBLIC", "CampaignServicer"]
 
 MARKETING_ROLES = ("primary_admin", "admin", "member")
 READER_ROLES = (*MARKETING_ROLES, "billing")
@@ -75,7 +76,16 @@ ACCESS_RULES: dict[str, MethodRule] = {
     "ResumeCampaign": _rule("campaigns:write"),
     "CancelCampaign": _rule("campaigns:write"),
     "GetCampaignStats": _rule("campaigns:read", roles=READER_ROLES),
+    # Forms; the visitor's page and submission need no token (the form names the account).
+    "CreateForm": _rule("forms:write"),
+    "GetForm": _rule("forms:read"),
+    "ListForms": _rule("forms:read"),
+    "UpdateForm": _rule("forms:write"),
+    "DeleteForm": _rule("forms:write"),
+    "GetPublicForm": rule(Access.ANONYMOUS),
+    "SubmitForm": rule(Access.ANONYMOUS),
 }
+PUBLIC = ("GetPublicForm", "SubmitForm")
 
 
 class CampaignServicer(
@@ -84,14 +94,21 @@ class CampaignServicer(
     SegmentRpcs,
     ImportRpcs,
     ExportRpcs,
+    FormRpcs,
     TemplateRpcs,
     CampaignRpcs,
     campaign_service_pb2_grpc.CampaignServiceServicer,
 ):
     """Every CampaignService RPC (constructed with the ``CampaignCore`` and the send path)."""
 
-    def __init__(self, core: CampaignCore, send_path: SendPath | None = None) -> None:
+    def __init__(
+        self,
+        core: CampaignCore,
+        send_path: SendPath | None = None,
+        form_parts: FormParts | None = None,
+    ) -> None:
         self.core = core
+        self.form_parts = form_parts or FormParts()
         self.sending = send_path or SendPath(
             lambda: core.pool, None, batch_size=500, batches_per_run=1
         )

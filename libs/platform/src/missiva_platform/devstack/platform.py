@@ -227,6 +227,8 @@ class Platform:
             env["JWT_SIGNING_KEYS_FILE"] = str(self.secret_files[s.JWT_SIGNING_KEYS_FILE])
         if service == "delivery":
             env["SMTP_URL"] = self.smtp_url
+        if service == "campaign":  # form submissions start double opt-in at consent
+            env["CONSENT_TARGET"] = f"{HOST}:{self.ports.grpc('consent')}"
         return env
 
     def gateway_env(self) -> dict[str, str]:

@@ -226,6 +226,41 @@ class CampaignServiceStub:
                 request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ExportContactsRequest.SerializeToString,
                 response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ExportContactsResponse.FromString,
                 _registered_method=True)
+        self.CreateForm = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/CreateForm',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.CreateFormRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.CreateFormResponse.FromString,
+                _registered_method=True)
+        self.GetForm = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/GetForm',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetFormRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetFormResponse.FromString,
+                _registered_method=True)
+        self.ListForms = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/ListForms',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListFormsRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListFormsResponse.FromString,
+                _registered_method=True)
+        self.UpdateForm = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/UpdateForm',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.UpdateFormRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.UpdateFormResponse.FromString,
+                _registered_method=True)
+        self.DeleteForm = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/DeleteForm',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFormRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFormResponse.FromString,
+                _registered_method=True)
+        self.GetPublicForm = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/GetPublicForm',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetPublicFormRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetPublicFormResponse.FromString,
+                _registered_method=True)
+        self.SubmitForm = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/SubmitForm',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SubmitFormRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SubmitFormResponse.FromString,
+                _registered_method=True)
 
 
 class CampaignServiceServicer:
@@ -500,6 +535,57 @@ class CampaignServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateForm(self, request, context):
+        """CreateForm creates a subscribe form (hosted page, embedded, or popup).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetForm(self, request, context):
+        """GetForm returns a form with its counters.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListForms(self, request, context):
+        """ListForms lists the account's forms (keyset pages).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateForm(self, request, context):
+        """UpdateForm changes the fields named in the mask.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteForm(self, request, context):
+        """DeleteForm moves a form to the trash (its page and script stop answering).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPublicForm(self, request, context):
+        """GetPublicForm is what the gateway renders: a published form's public part and a signed
+        render token (it dates the rendering, for the minimum fill time). No token needed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitForm(self, request, context):
+        """SubmitForm takes a visitor's submission from the gateway and starts double opt-in at
+        consent (or records the consent, for a form with single opt-in). No token needed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CampaignServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -692,6 +778,41 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     servicer.ExportContacts,
                     request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ExportContactsRequest.FromString,
                     response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ExportContactsResponse.SerializeToString,
+            ),
+            'CreateForm': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateForm,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.CreateFormRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.CreateFormResponse.SerializeToString,
+            ),
+            'GetForm': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetForm,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetFormRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetFormResponse.SerializeToString,
+            ),
+            'ListForms': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListForms,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListFormsRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListFormsResponse.SerializeToString,
+            ),
+            'UpdateForm': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateForm,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.UpdateFormRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.UpdateFormResponse.SerializeToString,
+            ),
+            'DeleteForm': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteForm,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFormRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFormResponse.SerializeToString,
+            ),
+            'GetPublicForm': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPublicForm,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetPublicFormRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetPublicFormResponse.SerializeToString,
+            ),
+            'SubmitForm': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitForm,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SubmitFormRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SubmitFormResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1722,6 +1843,195 @@ class CampaignService:
             '/missiva.campaign.v1.CampaignService/ExportContacts',
             missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ExportContactsRequest.SerializeToString,
             missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ExportContactsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateForm(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/CreateForm',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.CreateFormRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.CreateFormResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetForm(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/GetForm',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetFormRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetFormResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListForms(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/ListForms',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListFormsRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListFormsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateForm(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/UpdateForm',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.UpdateFormRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.UpdateFormResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteForm(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/DeleteForm',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFormRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFormResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPublicForm(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/GetPublicForm',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetPublicFormRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetPublicFormResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitForm(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/SubmitForm',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SubmitFormRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SubmitFormResponse.FromString,
             options,
             channel_credentials,
             insecure,
