@@ -30,7 +30,7 @@ READ = ("forms:read",)
 CLIENT = types_pb2.ClientContext(ip_address="203.0.113.9", user_agent="Firefox/140")
 
 
-async def setup(env, tenant: str, **form: object) -> tuple[pb.Form, str]:
+async def make_form(env, tenant: str, **form: object) -> tuple[pb.Form, str]:
     """A purpose at consent, a list for it, and a form joining the list."""
     purpose = await env.purpose(tenant)
     made = await env.stub.CreateList(
@@ -81,7 +81,7 @@ async def refused(call, request, **kw) -> grpc.aio.AioRpcError:
 
 async def test_crud_with_the_least_scopes_and_another_accounts_forms_not_found(forms_env) -> None:
     env, tenant, other = forms_env, forms_env.tenant(), forms_env.tenant()
-    form, list_id = await setup(env, tenant, kind=pb.FORM_KIND_POPUP,
+    form, list_id = await make_form(env, tenant, kind=pb.FORM_KIND_POPUP,
                                 popup=pb.PopupRules(delay_seconds=5, exit_intent=True))  # fmt: skip
     assert form.kind == pb.FORM_KIND_POPUP
     assert form.active
@@ -154,7 +154,7 @@ async def test_bad_form_settings_name_their_field(forms_env) -> None:
 
 async def test_a_submission_becomes_a_contact_only_when_consent_confirms(forms_env) -> None:
     env, tenant = forms_env, forms_env.tenant()
-    form, list_id = await setup(env, tenant)
+    form, list_id = await make_form(env, tenant)
     page = await env.stub.GetPublicForm(pb.GetPublicFormRequest(form_id=form.form_id))
     assert page.form.consent_text == "Yes, send me the monthly letter"
     assert page.form.policy_version == "2026-01"
@@ -203,7 +203,7 @@ async def test_a_submission_becomes_a_contact_only_when_consent_confirms(forms_e
 
 async def test_single_opt_in_records_consent_and_writes_the_contact(forms_env) -> None:
     env, tenant = forms_env, forms_env.tenant()
-    form, _ = await setup(env, tenant, single_opt_in=True)
+    form, _ = await make_form(env, tenant, single_opt_in=True)
     email = env.email("single")
     reply = await env.stub.SubmitForm(
         submission(form.form_id, email, aged_token(env, form.form_id))
@@ -215,8 +215,8 @@ async def test_single_opt_in_records_consent_and_writes_the_contact(forms_env) -
 
 async def test_robots_and_bad_submissions(forms_env) -> None:
     env, tenant = forms_env, forms_env.tenant()
-    form, _ = await setup(env, tenant)
-    other, _ = await setup(env, tenant)
+    form, _ = await make_form(env, tenant)
+    other, _ = await make_form(env, tenant)
     token = aged_token(env, form.form_id)
     email = env.email("robot")
     # The honeypot: answered like anyone, nothing kept, no email.
@@ -251,7 +251,7 @@ async def test_robots_and_bad_submissions(forms_env) -> None:
 
 async def test_a_challenge_form_asks_the_verifier(forms_env) -> None:
     env, tenant = forms_env, forms_env.tenant()
-    form, _ = await setup(env, tenant, challenge_required=True)
+    form, _ = await make_form(env, tenant, challenge_required=True)
     token = aged_token(env, form.form_id)
     err = await refused(
         env.stub.SubmitForm,
@@ -267,7 +267,7 @@ async def test_a_challenge_form_asks_the_verifier(forms_env) -> None:
 
 async def test_consent_refusing_leaves_no_submission(forms_env) -> None:
     env, tenant = forms_env, forms_env.tenant()
-    form, _ = await setup(env, tenant)
+    form, _ = await make_form(env, tenant)
     email = env.email("bounced")
     # The address bounced before: consent refuses to mail it a confirmation.
     await env.consent.AddSuppression(
@@ -295,7 +295,7 @@ async def test_consent_refusing_leaves_no_submission(forms_env) -> None:
 
 async def test_submissions_and_trashed_forms_go_after_30_days(forms_env) -> None:
     env, tenant = forms_env, forms_env.tenant()
-    form, _ = await setup(env, tenant)
+    form, _ = await make_form(env, tenant)
     email = env.email("late")
     await env.stub.SubmitForm(submission(form.form_id, email, aged_token(env, form.form_id)))
     await env.stub.DeleteForm(pb.DeleteFormRequest(form_id=form.form_id),

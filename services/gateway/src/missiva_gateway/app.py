@@ -15,6 +15,7 @@ from missiva_gateway.backends import Backends
 from missiva_gateway.config import GatewaySettings, load
 from missiva_gateway.controllers import JwksController, ProbeController
 from missiva_gateway.errors import EXCEPTION_HANDLERS
+from missiva_gateway.forms_pages import FormPagesController
 from missiva_gateway.observability import RequestMetrics
 from missiva_gateway.pages import PublicPagesController
 
@@ -34,6 +35,7 @@ class GatewayPlugin(InitPluginProtocol):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         """Register the gateway's parts on the app being built."""
         app_config.route_handlers.extend([ProbeController, JwksController, PublicPagesController])
+        app_config.route_handlers.append(FormPagesController)
         app_config.dependencies.update(
             {
                 "backends": Provide(self._provide_backends, sync_to_thread=False),
