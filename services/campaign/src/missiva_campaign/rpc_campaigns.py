@@ -17,10 +17,13 @@ import zoneinfo
 from datetime import UTC, datetime
 from typing import Any
 
+from psycopg.types.json import Jsonb
+
 from missiva.campaign.v1 import campaign_service_pb2 as pb
-from missiva_campaign import campaign_events, domain, sending
+from missiva_campaign import campaign_events, domain, rendering, sending
 from missiva_campaign.core import CampaignCore, current_actor, new_id, timestamp
 from missiva_campaign.rpc_templates import load as load_template
+from missiva_campaign.rpc_templates import source_of
 from missiva_campaign.rpc_templates import template_id as valid_template_id
 from missiva_campaign.statistics import stats_pb
 from missiva_campaign.store import campaigns, lists, recipients
@@ -84,6 +87,8 @@ def campaign_pb(row: dict[str, Any]) -> pb.Campaign:
         deferred_count=row["deferred_count"],
         last_error=row["last_error"],
         missing_credits=row["missing_credits"],
+        review_flags=[pb.ContentFlag(**f) for f in row.get("review_flags") or ()],
+        retry_count=row.get("retry_count", 0),
     )
 
 
@@ -393,3 +398,40 @@ class CampaignRpcs:
         async with self.core.pool.connection() as conn:
             row = await self._campaign(conn, tenant, cid)
             return pb.GetCampaignStatsResponse(stats=await stats_pb(conn, row))
+
+    async def RetryCampaignSends(self, request: pb.RetryCampaignSendsRequest, context: Any) -> Any:
+        tenant = current_tenant()
+        cid = campaign_id("campaign_id", request.campaign_id)
+
+        async def work(conn: Any) -> pb.RetryCampaignSendsResponse:
+            again, queued, left = await self.sending.retry(conn, tenant, cid)
+            return pb.RetryCampaignSendsResponse(
+                campaign=campaign_pb(again), requeued_count=queued, skipped_count=left
+            )
+
+        return await run_once(
+            self.core.pool,
+            tenant_id=tenant,
+            method="RetryCampaignSends",
+            request=request,
+            response_type=pb.RetryCampaignSendsResponse,
+            work=work,
+        )
+
+    async def ScreenCampaignContent(
+        self, request: pb.ScreenCampaignContentRequest, context: Any
+    ) -> Any:
+        tenant = current_tenant()
+        cid = campaign_id("campaign_id", request.campaign_id)
+        async with self.core.pool.connection() as conn, conn.transaction():
+            row = await self._campaign(conn, tenant, cid, lock=True)
+            if not row["template_id"]:
+                raise FailedPrecondition(
+                    "the campaign has no template yet: nothing to screen",
+                    [("CAMPAIGN_INCOMPLETE", "campaign.template_id", "needs a template")],
+                )
+            template = await load_template(conn, tenant, row["template_id"])
+            compiled = rendering.compile_template(source_of(template), "template.")
+            flags = sending.review(cid, row["subject"] or compiled.subject, compiled)
+            await campaigns.update(conn, tenant, cid, {"review_flags": Jsonb(flags)})
+        return pb.ScreenCampaignContentResponse(flags=[pb.ContentFlag(**f) for f in flags])

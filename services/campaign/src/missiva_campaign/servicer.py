@@ -12,6 +12,7 @@ from __future__ import annotations
 from missiva.campaign.v1 import campaign_service_pb2_grpc
 from missiva_campaign.core import CampaignCore
 from missiva_campaign.rpc_campaigns import CampaignRpcs
+from missiva_campaign.rpc_caps import CapRpcs
 from missiva_campaign.rpc_contacts import ContactRpcs
 from missiva_campaign.rpc_exports import ExportRpcs
 from missiva_campaign.rpc_forms import FormParts, FormRpcs
@@ -82,6 +83,12 @@ ACCESS_RULES: dict[str, MethodRule] = {
     "ListForms": _rule("forms:read"),
     "UpdateForm": _rule("forms:write"),
     "DeleteForm": _rule("forms:write"),
+    # Retries, caps and the content screen belong to the campaigns.
+    "RetryCampaignSends": _rule("campaigns:write"),
+    "SetFrequencyCap": _rule("campaigns:write"),
+    "ListFrequencyCaps": _rule("campaigns:read", roles=READER_ROLES),
+    "DeleteFrequencyCap": _rule("campaigns:write"),
+    "ScreenCampaignContent": _rule("campaigns:write"),
     "GetPublicForm": rule(Access.ANONYMOUS),
     "SubmitForm": rule(Access.ANONYMOUS),
 }
@@ -97,6 +104,7 @@ class CampaignServicer(
     FormRpcs,
     TemplateRpcs,
     CampaignRpcs,
+    CapRpcs,
     campaign_service_pb2_grpc.CampaignServiceServicer,
 ):
     """Every CampaignService RPC (constructed with the ``CampaignCore`` and the send path)."""

@@ -215,7 +215,7 @@ class Sender(_message.Message):
     def __init__(self, from_name: _Optional[str] = ..., from_address: _Optional[str] = ..., reply_to: _Optional[str] = ..., sender_domain_id: _Optional[str] = ...) -> None: ...
 
 class Campaign(_message.Message):
-    __slots__ = ("campaign_id", "name", "status", "category", "purpose_id", "template_id", "list_ids", "segment_ids", "excluded_list_ids", "sender", "scheduled_at", "started_at", "completed_at", "created_at", "updated_at", "pause_reason", "subject", "preheader", "schedule_timezone", "recipient_local_time", "recipient_count", "batched_count", "sent_count", "failed_count", "deferred_count", "last_error", "missing_credits")
+    __slots__ = ("campaign_id", "name", "status", "category", "purpose_id", "template_id", "list_ids", "segment_ids", "excluded_list_ids", "sender", "scheduled_at", "started_at", "completed_at", "created_at", "updated_at", "pause_reason", "subject", "preheader", "schedule_timezone", "recipient_local_time", "recipient_count", "batched_count", "sent_count", "failed_count", "deferred_count", "last_error", "missing_credits", "review_flags", "retry_count")
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -243,6 +243,8 @@ class Campaign(_message.Message):
     DEFERRED_COUNT_FIELD_NUMBER: _ClassVar[int]
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
     MISSING_CREDITS_FIELD_NUMBER: _ClassVar[int]
+    REVIEW_FLAGS_FIELD_NUMBER: _ClassVar[int]
+    RETRY_COUNT_FIELD_NUMBER: _ClassVar[int]
     campaign_id: str
     name: str
     status: CampaignStatus
@@ -270,7 +272,17 @@ class Campaign(_message.Message):
     deferred_count: int
     last_error: str
     missing_credits: int
-    def __init__(self, campaign_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[_Union[CampaignStatus, str]] = ..., category: _Optional[_Union[_types_pb2.EmailCategory, str]] = ..., purpose_id: _Optional[str] = ..., template_id: _Optional[str] = ..., list_ids: _Optional[_Iterable[str]] = ..., segment_ids: _Optional[_Iterable[str]] = ..., excluded_list_ids: _Optional[_Iterable[str]] = ..., sender: _Optional[_Union[Sender, _Mapping]] = ..., scheduled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pause_reason: _Optional[str] = ..., subject: _Optional[str] = ..., preheader: _Optional[str] = ..., schedule_timezone: _Optional[str] = ..., recipient_local_time: _Optional[bool] = ..., recipient_count: _Optional[int] = ..., batched_count: _Optional[int] = ..., sent_count: _Optional[int] = ..., failed_count: _Optional[int] = ..., deferred_count: _Optional[int] = ..., last_error: _Optional[str] = ..., missing_credits: _Optional[int] = ...) -> None: ...
+    review_flags: _containers.RepeatedCompositeFieldContainer[ContentFlag]
+    retry_count: int
+    def __init__(self, campaign_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[_Union[CampaignStatus, str]] = ..., category: _Optional[_Union[_types_pb2.EmailCategory, str]] = ..., purpose_id: _Optional[str] = ..., template_id: _Optional[str] = ..., list_ids: _Optional[_Iterable[str]] = ..., segment_ids: _Optional[_Iterable[str]] = ..., excluded_list_ids: _Optional[_Iterable[str]] = ..., sender: _Optional[_Union[Sender, _Mapping]] = ..., scheduled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pause_reason: _Optional[str] = ..., subject: _Optional[str] = ..., preheader: _Optional[str] = ..., schedule_timezone: _Optional[str] = ..., recipient_local_time: _Optional[bool] = ..., recipient_count: _Optional[int] = ..., batched_count: _Optional[int] = ..., sent_count: _Optional[int] = ..., failed_count: _Optional[int] = ..., deferred_count: _Optional[int] = ..., last_error: _Optional[str] = ..., missing_credits: _Optional[int] = ..., review_flags: _Optional[_Iterable[_Union[ContentFlag, _Mapping]]] = ..., retry_count: _Optional[int] = ...) -> None: ...
+
+class ContentFlag(_message.Message):
+    __slots__ = ("kind", "detail")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    detail: str
+    def __init__(self, kind: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class CampaignStats(_message.Message):
     __slots__ = ("recipients", "suppressed", "sent", "delivered", "deferred", "hard_bounces", "soft_bounces", "complaints", "opens", "unique_opens", "clicks", "unique_clicks", "unsubscribes", "links", "updated_at", "failed", "queued", "series")
@@ -1279,3 +1291,77 @@ class SubmitFormResponse(_message.Message):
     thank_you_url: str
     confirmation_sent: bool
     def __init__(self, thank_you_message: _Optional[str] = ..., thank_you_url: _Optional[str] = ..., confirmation_sent: _Optional[bool] = ...) -> None: ...
+
+class RetryCampaignSendsRequest(_message.Message):
+    __slots__ = ("campaign_id", "idempotency_key")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    idempotency_key: str
+    def __init__(self, campaign_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class RetryCampaignSendsResponse(_message.Message):
+    __slots__ = ("campaign", "requeued_count", "skipped_count")
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    REQUEUED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    campaign: Campaign
+    requeued_count: int
+    skipped_count: int
+    def __init__(self, campaign: _Optional[_Union[Campaign, _Mapping]] = ..., requeued_count: _Optional[int] = ..., skipped_count: _Optional[int] = ...) -> None: ...
+
+class FrequencyCap(_message.Message):
+    __slots__ = ("purpose_id", "max_messages", "window_days")
+    PURPOSE_ID_FIELD_NUMBER: _ClassVar[int]
+    MAX_MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_DAYS_FIELD_NUMBER: _ClassVar[int]
+    purpose_id: str
+    max_messages: int
+    window_days: int
+    def __init__(self, purpose_id: _Optional[str] = ..., max_messages: _Optional[int] = ..., window_days: _Optional[int] = ...) -> None: ...
+
+class SetFrequencyCapRequest(_message.Message):
+    __slots__ = ("cap",)
+    CAP_FIELD_NUMBER: _ClassVar[int]
+    cap: FrequencyCap
+    def __init__(self, cap: _Optional[_Union[FrequencyCap, _Mapping]] = ...) -> None: ...
+
+class SetFrequencyCapResponse(_message.Message):
+    __slots__ = ("cap",)
+    CAP_FIELD_NUMBER: _ClassVar[int]
+    cap: FrequencyCap
+    def __init__(self, cap: _Optional[_Union[FrequencyCap, _Mapping]] = ...) -> None: ...
+
+class ListFrequencyCapsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListFrequencyCapsResponse(_message.Message):
+    __slots__ = ("caps",)
+    CAPS_FIELD_NUMBER: _ClassVar[int]
+    caps: _containers.RepeatedCompositeFieldContainer[FrequencyCap]
+    def __init__(self, caps: _Optional[_Iterable[_Union[FrequencyCap, _Mapping]]] = ...) -> None: ...
+
+class DeleteFrequencyCapRequest(_message.Message):
+    __slots__ = ("purpose_id",)
+    PURPOSE_ID_FIELD_NUMBER: _ClassVar[int]
+    purpose_id: str
+    def __init__(self, purpose_id: _Optional[str] = ...) -> None: ...
+
+class DeleteFrequencyCapResponse(_message.Message):
+    __slots__ = ("deleted",)
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    deleted: bool
+    def __init__(self, deleted: _Optional[bool] = ...) -> None: ...
+
+class ScreenCampaignContentRequest(_message.Message):
+    __slots__ = ("campaign_id",)
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    def __init__(self, campaign_id: _Optional[str] = ...) -> None: ...
+
+class ScreenCampaignContentResponse(_message.Message):
+    __slots__ = ("flags",)
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    flags: _containers.RepeatedCompositeFieldContainer[ContentFlag]
+    def __init__(self, flags: _Optional[_Iterable[_Union[ContentFlag, _Mapping]]] = ...) -> None: ...

@@ -261,6 +261,31 @@ class CampaignServiceStub:
                 request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SubmitFormRequest.SerializeToString,
                 response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SubmitFormResponse.FromString,
                 _registered_method=True)
+        self.RetryCampaignSends = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/RetryCampaignSends',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RetryCampaignSendsRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RetryCampaignSendsResponse.FromString,
+                _registered_method=True)
+        self.SetFrequencyCap = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/SetFrequencyCap',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SetFrequencyCapRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SetFrequencyCapResponse.FromString,
+                _registered_method=True)
+        self.ListFrequencyCaps = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/ListFrequencyCaps',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListFrequencyCapsRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListFrequencyCapsResponse.FromString,
+                _registered_method=True)
+        self.DeleteFrequencyCap = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/DeleteFrequencyCap',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFrequencyCapRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFrequencyCapResponse.FromString,
+                _registered_method=True)
+        self.ScreenCampaignContent = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/ScreenCampaignContent',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ScreenCampaignContentRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ScreenCampaignContentResponse.FromString,
+                _registered_method=True)
 
 
 class CampaignServiceServicer:
@@ -586,6 +611,44 @@ class CampaignServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RetryCampaignSends(self, request, context):
+        """RetryCampaignSends queues a campaign's failed recipients again (those still allowed to
+        receive it), with credits reserved for them first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetFrequencyCap(self, request, context):
+        """SetFrequencyCap sets the most marketing campaigns a contact gets per window (per
+        purpose, or over every marketing purpose), applied when an audience is fixed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListFrequencyCaps(self, request, context):
+        """ListFrequencyCaps lists the account's caps.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteFrequencyCap(self, request, context):
+        """DeleteFrequencyCap removes one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ScreenCampaignContent(self, request, context):
+        """ScreenCampaignContent runs the content screen over a campaign's template and subject
+        and records the flags on it (ScheduleCampaign and SendCampaignNow run it too).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CampaignServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -813,6 +876,31 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     servicer.SubmitForm,
                     request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SubmitFormRequest.FromString,
                     response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SubmitFormResponse.SerializeToString,
+            ),
+            'RetryCampaignSends': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetryCampaignSends,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RetryCampaignSendsRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RetryCampaignSendsResponse.SerializeToString,
+            ),
+            'SetFrequencyCap': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetFrequencyCap,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SetFrequencyCapRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SetFrequencyCapResponse.SerializeToString,
+            ),
+            'ListFrequencyCaps': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFrequencyCaps,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListFrequencyCapsRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListFrequencyCapsResponse.SerializeToString,
+            ),
+            'DeleteFrequencyCap': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteFrequencyCap,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFrequencyCapRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFrequencyCapResponse.SerializeToString,
+            ),
+            'ScreenCampaignContent': grpc.unary_unary_rpc_method_handler(
+                    servicer.ScreenCampaignContent,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ScreenCampaignContentRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ScreenCampaignContentResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -2032,6 +2120,141 @@ class CampaignService:
             '/missiva.campaign.v1.CampaignService/SubmitForm',
             missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SubmitFormRequest.SerializeToString,
             missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SubmitFormResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetryCampaignSends(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/RetryCampaignSends',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RetryCampaignSendsRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RetryCampaignSendsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetFrequencyCap(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/SetFrequencyCap',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SetFrequencyCapRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SetFrequencyCapResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFrequencyCaps(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/ListFrequencyCaps',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListFrequencyCapsRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListFrequencyCapsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteFrequencyCap(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/DeleteFrequencyCap',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFrequencyCapRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFrequencyCapResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ScreenCampaignContent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/ScreenCampaignContent',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ScreenCampaignContentRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ScreenCampaignContentResponse.FromString,
             options,
             channel_credentials,
             insecure,
