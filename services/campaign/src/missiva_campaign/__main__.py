@@ -1,11 +1,12 @@
-"""Entry point: `python -m missiva_campaign [serve|migrate|retention]`."""
+"""Entry point: `python -m missiva_campaign [serve|migrate|retention|start-due|
+rebuild-consent-projection]`."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from missiva.campaign.v1 import campaign_service_pb2_grpc
-from missiva_campaign import SERVICE_NAME
+from missiva_campaign import SERVICE_NAME, consent_rebuild
 from missiva_campaign.config import CampaignSettings
 from missiva_campaign.consent_client import SCOPE as CONSENT_SCOPE
 from missiva_campaign.consent_client import ConsentClient
@@ -119,7 +120,48 @@ async def start_due(app: ServiceApp, args: list[str]) -> int:
     return 0
 
 
-COMMANDS: dict[str, ServiceCommand] = {"start-due": start_due}
+async def rebuild_consent_projection(app: ServiceApp, args: list[str]) -> int:
+    """``rebuild-consent-projection [--account ID ...]``: the consent projection and the
+    suppression copy rebuilt from consent (every account campaign knows, or those named)."""
+    settings = app.settings
+    assert isinstance(settings, CampaignSettings)
+    if not (settings.consent_target and settings.identity_target):
+        print("campaign: CONSENT_TARGET and IDENTITY_TARGET are needed to ask consent")
+        return 2
+    named = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--account"]
+    if any(a not in ("--account", *named) for a in args):
+        print("campaign: usage: rebuild-consent-projection [--account ID ...]")
+        return 2
+    assert settings.service_credentials_file
+    tokens = IdentityTokens(
+        settings.identity_target,
+        settings.service_credentials_file,
+        audience="consent",
+        scopes=consent_rebuild.SCOPES,
+    )
+    pool = make_pool(settings.database_url, min_size=1, max_size=2)
+    await pool.open(wait=True, timeout=30)
+    try:
+        if not named:
+            async with pool.connection() as conn:
+                named = await consent_rebuild.accounts_known(conn)
+        for account in named:
+            counts = await consent_rebuild.rebuild_account(
+                pool, settings.consent_target, tokens, account
+            )
+            print(
+                f"campaign: account {account}: {counts['states']} consent states,"
+                f" {counts['suppressions']} suppressions from consent"
+            )
+    finally:
+        await pool.close()
+    return 0
+
+
+COMMANDS: dict[str, ServiceCommand] = {
+    "start-due": start_due,
+    "rebuild-consent-projection": rebuild_consent_projection,
+}
 
 
 def main() -> None:
