@@ -78,5 +78,9 @@ async def activate(conn: Any, account_id: str, person_key: str, purpose_id: str)
                 if updated is not None:
                     await add_event(conn, outgoing.contact_updated(updated, sorted(fill)))
             await lists.add_members(conn, submission["list_ids"], [contact_id])
+        await conn.execute(  # confirming is an interaction
+            "UPDATE contacts SET last_interaction_at = now(), inactive_since = NULL WHERE id = %s",
+            (contact_id,),
+        )
         await form_store.confirm(conn, submission["id"], submission["form_id"], contact_id)
     return len(pending)

@@ -52,6 +52,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "created_at": ("created_at", "time"),
     "updated_at": ("updated_at", "time"),
     "last_interaction_at": ("last_interaction_at", "time"),
+    "inactive_since": ("inactive_since", "time"),
 }
 ALLOWED_FIELDS = (*FIELDS, "attributes.<key>")
 OPS = {

@@ -18,6 +18,7 @@ from missiva_campaign.rpc_exports import ExportRpcs
 from missiva_campaign.rpc_forms import FormParts, FormRpcs
 from missiva_campaign.rpc_imports import ImportRpcs
 from missiva_campaign.rpc_lists import ListRpcs
+from missiva_campaign.rpc_policy import PolicyRpcs
 from missiva_campaign.rpc_segments import SegmentRpcs
 from missiva_campaign.rpc_templates import TemplateRpcs
 from missiva_campaign.sending import SendPath
@@ -26,6 +27,7 @@ from missiva_platform.auth import Access, MethodRule, rule
 __all__ = ["ACCESS_RULES", "PUBLIC", "CampaignServicer"]
 
 MARKETING_ROLES = ("primary_admin", "admin", "member")
+ADMIN_ROLES = ("primary_admin", "admin")
 READER_ROLES = (*MARKETING_ROLES, "billing")
 
 
@@ -89,6 +91,9 @@ ACCESS_RULES: dict[str, MethodRule] = {
     "ListFrequencyCaps": _rule("campaigns:read", roles=READER_ROLES),
     "DeleteFrequencyCap": _rule("campaigns:write"),
     "ScreenCampaignContent": _rule("campaigns:write"),
+    # Deleting inactive contacts account-wide is an admin's decision.
+    "GetContactPolicy": _rule("contacts:read"),
+    "SetContactPolicy": _rule("contacts:write", roles=ADMIN_ROLES),
     "GetPublicForm": rule(Access.ANONYMOUS),
     "SubmitForm": rule(Access.ANONYMOUS),
 }
@@ -105,6 +110,7 @@ class CampaignServicer(
     TemplateRpcs,
     CampaignRpcs,
     CapRpcs,
+    PolicyRpcs,
     campaign_service_pb2_grpc.CampaignServiceServicer,
 ):
     """Every CampaignService RPC (constructed with the ``CampaignCore`` and the send path)."""

@@ -79,7 +79,7 @@ FORM_KIND_HOSTED: FormKind
 FORM_KIND_POPUP: FormKind
 
 class Contact(_message.Message):
-    __slots__ = ("contact_id", "email", "person_key", "first_name", "last_name", "locale", "attributes", "tags", "list_ids", "source", "suppressed", "created_at", "updated_at", "last_interaction_at", "timezone", "provenance", "deleted_at", "restorable_until")
+    __slots__ = ("contact_id", "email", "person_key", "first_name", "last_name", "locale", "attributes", "tags", "list_ids", "source", "suppressed", "created_at", "updated_at", "last_interaction_at", "timezone", "provenance", "deleted_at", "restorable_until", "inactive_since")
     CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     PERSON_KEY_FIELD_NUMBER: _ClassVar[int]
@@ -98,6 +98,7 @@ class Contact(_message.Message):
     PROVENANCE_FIELD_NUMBER: _ClassVar[int]
     DELETED_AT_FIELD_NUMBER: _ClassVar[int]
     RESTORABLE_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    INACTIVE_SINCE_FIELD_NUMBER: _ClassVar[int]
     contact_id: str
     email: str
     person_key: str
@@ -116,7 +117,8 @@ class Contact(_message.Message):
     provenance: ContactProvenance
     deleted_at: _timestamp_pb2.Timestamp
     restorable_until: _timestamp_pb2.Timestamp
-    def __init__(self, contact_id: _Optional[str] = ..., email: _Optional[str] = ..., person_key: _Optional[str] = ..., first_name: _Optional[str] = ..., last_name: _Optional[str] = ..., locale: _Optional[str] = ..., attributes: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tags: _Optional[_Iterable[str]] = ..., list_ids: _Optional[_Iterable[str]] = ..., source: _Optional[_Union[ContactSource, str]] = ..., suppressed: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_interaction_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., timezone: _Optional[str] = ..., provenance: _Optional[_Union[ContactProvenance, _Mapping]] = ..., deleted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., restorable_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    inactive_since: _timestamp_pb2.Timestamp
+    def __init__(self, contact_id: _Optional[str] = ..., email: _Optional[str] = ..., person_key: _Optional[str] = ..., first_name: _Optional[str] = ..., last_name: _Optional[str] = ..., locale: _Optional[str] = ..., attributes: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tags: _Optional[_Iterable[str]] = ..., list_ids: _Optional[_Iterable[str]] = ..., source: _Optional[_Union[ContactSource, str]] = ..., suppressed: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_interaction_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., timezone: _Optional[str] = ..., provenance: _Optional[_Union[ContactProvenance, _Mapping]] = ..., deleted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., restorable_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., inactive_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ContactProvenance(_message.Message):
     __slots__ = ("source", "detail", "actor_kind", "actor_id", "at")
@@ -1365,3 +1367,31 @@ class ScreenCampaignContentResponse(_message.Message):
     FLAGS_FIELD_NUMBER: _ClassVar[int]
     flags: _containers.RepeatedCompositeFieldContainer[ContentFlag]
     def __init__(self, flags: _Optional[_Iterable[_Union[ContentFlag, _Mapping]]] = ...) -> None: ...
+
+class ContactPolicy(_message.Message):
+    __slots__ = ("delete_inactive",)
+    DELETE_INACTIVE_FIELD_NUMBER: _ClassVar[int]
+    delete_inactive: bool
+    def __init__(self, delete_inactive: _Optional[bool] = ...) -> None: ...
+
+class GetContactPolicyRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetContactPolicyResponse(_message.Message):
+    __slots__ = ("policy",)
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    policy: ContactPolicy
+    def __init__(self, policy: _Optional[_Union[ContactPolicy, _Mapping]] = ...) -> None: ...
+
+class SetContactPolicyRequest(_message.Message):
+    __slots__ = ("policy",)
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    policy: ContactPolicy
+    def __init__(self, policy: _Optional[_Union[ContactPolicy, _Mapping]] = ...) -> None: ...
+
+class SetContactPolicyResponse(_message.Message):
+    __slots__ = ("policy",)
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    policy: ContactPolicy
+    def __init__(self, policy: _Optional[_Union[ContactPolicy, _Mapping]] = ...) -> None: ...

@@ -286,6 +286,16 @@ class CampaignServiceStub:
                 request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ScreenCampaignContentRequest.SerializeToString,
                 response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ScreenCampaignContentResponse.FromString,
                 _registered_method=True)
+        self.GetContactPolicy = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/GetContactPolicy',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetContactPolicyRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetContactPolicyResponse.FromString,
+                _registered_method=True)
+        self.SetContactPolicy = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/SetContactPolicy',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SetContactPolicyRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SetContactPolicyResponse.FromString,
+                _registered_method=True)
 
 
 class CampaignServiceServicer:
@@ -649,6 +659,20 @@ class CampaignServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetContactPolicy(self, request, context):
+        """GetContactPolicy returns the account's contact policy.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetContactPolicy(self, request, context):
+        """SetContactPolicy sets it (an admin's decision).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CampaignServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -901,6 +925,16 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     servicer.ScreenCampaignContent,
                     request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ScreenCampaignContentRequest.FromString,
                     response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ScreenCampaignContentResponse.SerializeToString,
+            ),
+            'GetContactPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetContactPolicy,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetContactPolicyRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetContactPolicyResponse.SerializeToString,
+            ),
+            'SetContactPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetContactPolicy,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SetContactPolicyRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SetContactPolicyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -2255,6 +2289,60 @@ class CampaignService:
             '/missiva.campaign.v1.CampaignService/ScreenCampaignContent',
             missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ScreenCampaignContentRequest.SerializeToString,
             missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ScreenCampaignContentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetContactPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/GetContactPolicy',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetContactPolicyRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetContactPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetContactPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/SetContactPolicy',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SetContactPolicyRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SetContactPolicyResponse.FromString,
             options,
             channel_credentials,
             insecure,
