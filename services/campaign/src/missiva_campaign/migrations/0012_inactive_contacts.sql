@@ -1,7 +1,6 @@
 -- Contacts with no interaction for 24 months are flagged; an account may have them deleted.
 ALTER TABLE contacts ADD COLUMN inactive_since timestamptz;
-CREATE INDEX contacts_activity ON contacts ((COALESCE(last_interaction_at, created_at)))
-    WHERE deleted_at IS NULL;
+-- No index for the daily rule: one more index on contacts would slow every import merge.
 
 CREATE TABLE contact_policies (
     account_id text PRIMARY KEY,

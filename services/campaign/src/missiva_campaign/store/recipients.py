@@ -76,7 +76,7 @@ WITH zones AS MATERIALIZED (
 ), written AS (
     INSERT INTO campaign_recipients
         (campaign_id, seq, contact_id, person_key, purpose_id, due_at, engagement_tracking)
-    SELECT %(campaign)s, row_number() OVER (ORDER BY ch.id), ch.id, ch.person_key,
+    SELECT %(campaign)s, row_number() OVER (ORDER BY ch.person_key), ch.id, ch.person_key,
         %(purpose)s,
         CASE WHEN %(local)s THEN
             (%(send_at)s::timestamptz AT TIME ZONE %(zone)s)
@@ -121,8 +121,9 @@ async def snapshot(
         consent=sql.SQL(_GRANTED if marketing else _NOT_REFUSED),
         segments=sql.SQL(" ").join(unions),
     )
-    # One big sort (the emission order): in memory rather than on disk.
-    await conn.execute("SET LOCAL work_mem = '64MB'")
+    # One big sort (the emission order, by person key: the person index then grows at its end
+    # like the others) and the hash joins: in memory rather than on disk.
+    await conn.execute("SET LOCAL work_mem = '256MB'")
     cur = await conn.execute(
         statement,
         {
