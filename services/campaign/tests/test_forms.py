@@ -6,6 +6,7 @@ opt-in; the submission kept no longer than 30 days."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -18,8 +19,10 @@ from google.protobuf import field_mask_pb2
 from missiva.campaign.v1 import campaign_service_pb2 as pb
 from missiva.common.v1 import types_pb2
 from missiva.consent.v1 import consent_service_pb2 as consent_pb
+from missiva.privacy.v1 import privacy_service_pb2 as ppb
 from missiva_campaign.forms import RenderTokens
 from missiva_campaign.retention import RULES
+from missiva_platform.auth import CallerKind
 from missiva_platform.retention import run_retention, travel
 from missiva_platform.secrets import load_token_keyring
 
@@ -306,3 +309,31 @@ async def test_submissions_and_trashed_forms_go_after_30_days(forms_env) -> None
     await run_retention(env.url, RULES, now=travel(31))
     assert await env.scalar(held, env.key(email)) == 0
     assert await env.scalar("SELECT count(*) FROM forms WHERE id = %s", form.form_id) == 0
+
+
+async def test_privacy_export_and_erasure_cover_pending_submissions(forms_env) -> None:
+    env, tenant = forms_env, forms_env.tenant()
+    form, _ = await make_form(env, tenant)
+    email = env.email("private")
+    await env.stub.SubmitForm(submission(form.form_id, email, aged_token(env, form.form_id)))
+    person = types_pb2.PersonRef(person_key=env.key(email))
+    consent_md = env.md(tenant, kind=CallerKind.SERVICE, subject="consent", scopes=(), roles=())
+    exported = await env.privacy.ExportPersonData(
+        ppb.ExportPersonDataRequest(request_id=str(uuid.uuid4()), person=person),
+        metadata=consent_md,
+    )
+    sections = {s.name: json.loads(s.content) for s in exported.sections}
+    assert [(s["form_id"], s["email"], s["status"]) for s in sections["form_submissions"]] == [
+        (form.form_id, email, "pending")
+    ]
+    erased = await env.privacy.ErasePersonData(
+        ppb.ErasePersonDataRequest(request_id=str(uuid.uuid4()), person=person),
+        metadata=consent_md,
+    )
+    assert {e.category: e.count for e in erased.erased}["form_submissions"] == 1
+    assert (
+        await env.scalar(
+            "SELECT count(*) FROM form_submissions WHERE person_key = %s", env.key(email)
+        )
+        == 0
+    )
