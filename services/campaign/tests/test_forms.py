@@ -245,6 +245,8 @@ async def test_robots_and_bad_submissions(forms_env) -> None:
         err = await refused(env.stub.SubmitForm, submission(form.form_id, email, token, **change))
         assert err.code() == grpc.StatusCode.INVALID_ARGUMENT, field
         assert violated_fields(err) == [field]
+    err = await refused(env.stub.GetPublicForm, pb.GetPublicFormRequest(form_id="nope"))
+    assert violated_fields(err) == ["form_id"]
     err = await refused(env.stub.SubmitForm, submission(str(uuid.uuid4()), email, token))
     assert err.code() == grpc.StatusCode.NOT_FOUND
     assert (

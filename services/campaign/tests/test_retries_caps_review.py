@@ -154,6 +154,20 @@ async def test_a_cap_over_every_marketing_purpose_leaves_the_capped_out(sender) 
     second = await sender.draft(tenant, [await sender.list_with(tenant, [a, b])])
     assert (await sender.send_now(tenant, second.campaign_id)).recipient_count == 1  # a capped
 
+    err = await refused(
+        sender.stub.DeleteFrequencyCap, pb.DeleteFrequencyCapRequest(purpose_id="no good!"), md
+    )
+    assert violated_fields(err) == ["purpose_id"]
+    err = await refused(
+        sender.stub.DeleteFrequencyCap,
+        pb.DeleteFrequencyCapRequest(),
+        sender.md(tenant, scopes=READ),
+    )
+    assert err.code() == grpc.StatusCode.PERMISSION_DENIED
+    nothing = await sender.stub.DeleteFrequencyCap(
+        pb.DeleteFrequencyCapRequest(), metadata=sender.md(other, scopes=WRITE)
+    )
+    assert not nothing.deleted  # another account's cap is not reached
     removed = await sender.stub.DeleteFrequencyCap(pb.DeleteFrequencyCapRequest(), metadata=md)
     assert removed.deleted
     gone = await sender.stub.DeleteFrequencyCap(pb.DeleteFrequencyCapRequest(), metadata=md)
@@ -212,6 +226,10 @@ async def test_a_flagged_campaign_is_flagged_and_still_sends(sender) -> None:
                         pb.ScreenCampaignContentRequest(campaign_id=draft.campaign_id),
                         sender.md(tenant, scopes=READ))  # fmt: skip
     assert err.code() == grpc.StatusCode.PERMISSION_DENIED
+    err = await refused(sender.stub.ScreenCampaignContent,
+                        pb.ScreenCampaignContentRequest(campaign_id="nope"),
+                        sender.md(tenant, scopes=WRITE))  # fmt: skip
+    assert violated_fields(err) == ["campaign_id"]
     found = await sender.stub.ScreenCampaignContent(
         pb.ScreenCampaignContentRequest(campaign_id=draft.campaign_id),
         metadata=sender.md(tenant, scopes=WRITE), timeout=10,
