@@ -14,7 +14,12 @@ a local port; the client only reads the file and sends 64 KiB pieces):
 - (d) ``PreviewSegment`` of a tree of three predicates (an attribute equality, a numeric
   attribute comparison, a tag), median of runs;
 - (e) ``ListContacts`` by an address prefix that matches one contact among a million, median
-  of runs.
+  of runs;
+- (f) a plain ``INSERT ... SELECT`` of every contact's id and person key into a table of two
+  columns: the floor a snapshot is compared with;
+- (g) the recipient snapshot of a campaign to a list holding every contact, each with consent
+  granted in the projection (``store.recipients.snapshot``: audience, consent, suppressions,
+  caps, local times, written to ``campaign_recipients``), median of runs, each rolled back.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from missiva.campaign.v1 import campaign_service_pb2 as pb
 from missiva.campaign.v1 import campaign_service_pb2_grpc
 from missiva_campaign.__main__ import build
 from missiva_campaign.config import CampaignSettings
+from missiva_campaign.store import recipients
 from missiva_platform.db import migrate
 from missiva_platform.devstack.ports import free_port
 from missiva_platform.devstack.processes import NatsServer, PostgresServer
@@ -212,6 +218,7 @@ async def _measure(pg: PostgresServer, nats_url: str, folder: Path) -> list[Resu
             search_ms = statistics.median([await _timed(search) for _ in range(RUNS)])
     finally:
         await app.stop()
+    bare_ms, snapshot_ms, written = await _snapshot(url)
     a = "(a) bare COPY of the CSV"
     return [
         Result(a, bare, "rows/s", note=f"{ROWS:,} rows, {size_mib:.0f} MiB, one COPY"),
@@ -246,7 +253,89 @@ async def _measure(pg: PostgresServer, nats_url: str, folder: Path) -> list[Resu
             higher_is_better=False,
             note=f"median of {RUNS}; one match among {ROWS:,}",
         ),
+        Result(
+            "(f) bare INSERT ... SELECT of the contacts",
+            bare_ms,
+            "ms",
+            higher_is_better=False,
+            note=f"{ROWS:,} (id, person key) rows into an unindexed table, median of"
+            f" {SNAPSHOT_RUNS}",
+        ),
+        Result(
+            "(g) recipient snapshot (goal ≤ 5 s)",
+            snapshot_ms,
+            "ms",
+            "(f) bare INSERT ... SELECT of the contacts",
+            bare_ms,
+            higher_is_better=False,
+            note=f"{written:,} recipients written, median of {SNAPSHOT_RUNS}, each rolled back",
+        ),
     ]
+
+
+SNAPSHOT_RUNS = 3
+LIST_ID = "0195a4e2-9999-7234-b567-89abcdef0123"
+CAMPAIGN_ID = "0195a4e2-8888-7234-b567-89abcdef0123"
+
+
+async def _snapshot(url: str) -> tuple[float, float, int]:
+    """(bare INSERT ... SELECT ms, snapshot ms, recipients): medians, each run rolled back."""
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute(
+            "INSERT INTO contact_lists (id, account_id, name, purpose_id)"
+            " VALUES (%s, %s, 'everyone', %s)",
+            (LIST_ID, ACCOUNT, PURPOSE),
+        )
+        await conn.execute(
+            "INSERT INTO list_members (list_id, contact_id) SELECT %s, id FROM contacts"
+            " WHERE account_id = %s",
+            (LIST_ID, ACCOUNT),
+        )
+        await conn.execute(
+            "INSERT INTO consent_states (account_id, person_key, purpose_id, status, kind,"
+            " aggregate_version, changed_at) SELECT account_id, person_key, %s, 'granted',"
+            " 'email', 1, now() FROM contacts WHERE account_id = %s ON CONFLICT DO NOTHING",
+            (PURPOSE, ACCOUNT),
+        )
+        await conn.execute(
+            "INSERT INTO campaigns (id, account_id, name, category, purpose_id)"
+            " VALUES (%s, %s, 'bench', 'marketing', %s)",
+            (CAMPAIGN_ID, ACCOUNT, PURPOSE),
+        )
+        await conn.execute("CREATE TABLE bare_snapshot (contact_id uuid, person_key text)")
+        for table in ("list_members", "consent_states", "contacts"):
+            await conn.execute(f"VACUUM ANALYZE {table}")
+    bare, taken, written = [], [], 0
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        for _ in range(SNAPSHOT_RUNS):
+            started = time.perf_counter()
+            await conn.execute(
+                "INSERT INTO bare_snapshot SELECT id, person_key FROM contacts"
+                " WHERE account_id = %s",
+                (ACCOUNT,),
+            )
+            bare.append((time.perf_counter() - started) * 1000)
+            await conn.rollback()
+            now = datetime.now(UTC)
+            started = time.perf_counter()
+            _, written = await recipients.snapshot(
+                conn,
+                account_id=ACCOUNT,
+                campaign_id=CAMPAIGN_ID,
+                purpose_id=PURPOSE,
+                marketing=True,
+                list_ids=[LIST_ID],
+                excluded_list_ids=[],
+                send_at=now,
+                zone="Europe/Rome",
+                local=False,
+                now=now,
+            )
+            taken.append((time.perf_counter() - started) * 1000)
+            await conn.rollback()
+    if written != ROWS:
+        raise RuntimeError(f"the snapshot wrote {written} recipients of {ROWS}")
+    return statistics.median(bare), statistics.median(taken), written
 
 
 def run() -> list[Result]:

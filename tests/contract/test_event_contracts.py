@@ -70,7 +70,10 @@ NOT_YET_EMITTED: set[tuple[str, str]] = {
 NOT_YET_HANDLED: set[tuple[str, str]] = {
     # campaign, delivery and billing answer the privacy commands (the kit's consumers) but
     # their own consumers land with their issues.
-    *(("campaign", f"missiva.{message}") for message in ("campaign.v1.ContactCreated",)),
+    *(
+        ("campaign", f"missiva.{message}")
+        for message in ("campaign.v1.ContactCreated", "campaign.v1.ContactsImported")
+    ),
     *(
         ("delivery", f"missiva.{message}")
         for message in (

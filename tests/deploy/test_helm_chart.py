@@ -623,15 +623,16 @@ def test_network_policies_deny_by_default_and_allow_only_the_architecture_arrows
         }
 
     # Every service -> identity (JWKS); gateway -> every service; consent -> every service;
-    # campaign -> billing (credits are reserved before a send).
+    # campaign -> billing (credits are reserved before a send) and consent (a form's double
+    # opt-in).
     assert grpc_callers("identity") == {"gateway", "consent", "campaign", "delivery", "billing"}
     for name in ("campaign", "delivery"):
         assert grpc_callers(name) == {"gateway", "consent"}
     assert grpc_callers("billing") == {"gateway", "consent", "campaign"}
-    assert grpc_callers("consent") == {"gateway"}
+    assert grpc_callers("consent") == {"gateway", "campaign"}
     assert grpc_callees("gateway") == set(GRPC_SERVICES)
     assert grpc_callees("consent") == {"identity", "campaign", "delivery", "billing"}
-    assert grpc_callees("campaign") == {"identity", "billing"}
+    assert grpc_callees("campaign") == {"identity", "billing", "consent"}
     assert grpc_callees("identity") == set()
 
     def egress_ports(name: str) -> set[int]:

@@ -1,6 +1,6 @@
 """Campaign RPCs: drafts, updates, listing, schedules (a time zone, or each recipient's local
-time); bad input names its field, another account's campaign is NOT_FOUND, segments are
-refused until they land, the least scope works and one less is refused."""
+time); bad input names its field, another account's campaign (or list, or segment) is
+NOT_FOUND, the least scope works and one less is refused."""
 
 from __future__ import annotations
 
@@ -99,17 +99,23 @@ async def test_bad_input_names_the_field(sender, fields, field) -> None:
     assert violated_fields(err) == [field]
 
 
-async def test_segments_are_refused_until_they_land(sender) -> None:
-    tenant = sender.tenant()
-    err = await refused(
-        sender.stub.CreateCampaign,
-        pb.CreateCampaignRequest(
-            campaign=pb.Campaign(name="Spring", segment_ids=[str(uuid.uuid4())])
+async def test_an_unknown_or_another_accounts_segment_is_not_found(sender) -> None:
+    tenant, other = sender.tenant(), sender.tenant()
+    theirs = await sender.stub.CreateSegment(
+        pb.CreateSegmentRequest(
+            segment=pb.Segment(name="Theirs", rule_tree_json='{"has_tag": "vip"}')
         ),
-        sender.md(tenant, scopes=WRITE),
+        metadata=sender.md(other, scopes=("segments:write",)),
+        timeout=10,
     )
-    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert "segments are not available yet" in err.details()
+    for segment_id in (str(uuid.uuid4()), theirs.segment.segment_id):
+        err = await refused(
+            sender.stub.CreateCampaign,
+            pb.CreateCampaignRequest(campaign=pb.Campaign(name="Spring", segment_ids=[segment_id])),
+            sender.md(tenant, scopes=WRITE),
+        )
+        assert err.code() == grpc.StatusCode.NOT_FOUND
+        assert f"segment not found: {segment_id}" in err.details()
 
 
 async def test_another_accounts_campaign_and_lists_are_not_found(sender) -> None:

@@ -15,6 +15,12 @@ class CampaignSettings(kit_config.ServiceSettings, frozen=True, kw_only=True):  
     import_chunk_rows: int = 5000
     # Billing's gRPC address (credits are reserved there before a campaign sends).
     billing_target: str | None = None
+    # Consent's gRPC address (form submissions start double opt-in there).
+    consent_target: str | None = None
+    # Forms' optional challenge: a siteverify endpoint (Turnstile / hCaptcha wire format) and
+    # the file holding its secret. Empty: forms cannot require a challenge.
+    form_challenge_url: str = ""
+    form_challenge_secret_file: str | None = None
     # Recipients per SendBatch, and batches handed to delivery per run of the send chain.
     send_batch_size: int = 500
     send_batches_per_run: int = 4
@@ -29,6 +35,16 @@ class CampaignSettings(kit_config.ServiceSettings, frozen=True, kw_only=True):  
             raise kit_config.ConfigError("SEND_BATCH_SIZE", "must be between 1 and 5000")
         if not 1 <= self.send_batches_per_run <= 50:
             raise kit_config.ConfigError("SEND_BATCHES_PER_RUN", "must be between 1 and 50")
+        if self.form_challenge_url and not self.form_challenge_secret_file:
+            raise kit_config.ConfigError(
+                "FORM_CHALLENGE_SECRET_FILE", "FORM_CHALLENGE_URL needs the verifier's secret"
+            )
+        if self.consent_target and not (self.identity_target and self.service_credentials_file):
+            raise kit_config.ConfigError(
+                "SERVICE_CREDENTIALS_FILE",
+                "CONSENT_TARGET needs IDENTITY_TARGET and SERVICE_CREDENTIALS_FILE (the"
+                " service token for consent comes from identity)",
+            )
         if self.billing_target and not (self.identity_target and self.service_credentials_file):
             raise kit_config.ConfigError(
                 "SERVICE_CREDENTIALS_FILE",

@@ -16,7 +16,7 @@ from typing import Any
 
 from missiva.consent.v1 import consent_service_pb2 as consent_pb
 from missiva.consent.v1 import events_pb2 as consent_events
-from missiva_campaign import statistics
+from missiva_campaign import form_confirmations, statistics
 from missiva_campaign.store import consents
 from missiva_platform import metrics
 from missiva_platform.events import EventEnvelope, unpack
@@ -76,6 +76,11 @@ def _handler(message_type: Any, status_of: Callable[[Any], str | None]) -> Handl
             version=event.aggregate_version,
             changed_at=occurred,
         )
+        if event.event_type == GRANTED:
+            # A form's subscriber becomes a contact once consent confirms.
+            await form_confirmations.activate(
+                conn, event.tenant_id, change.person_key, change.purpose_id
+            )
         through = getattr(change, "campaign_id", None)  # the campaign whose link was used
         if event.event_type == WITHDRAWN and through:
             await statistics.unsubscribed(conn, event.tenant_id, str(through), occurred)

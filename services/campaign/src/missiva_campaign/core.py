@@ -76,6 +76,7 @@ def contact_pb(row: dict[str, Any]) -> pb.Contact:
         updated_at=timestamp(row["updated_at"]),
         last_interaction_at=timestamp(row["last_interaction_at"]),
         deleted_at=timestamp(row["deleted_at"]),
+        inactive_since=timestamp(row.get("inactive_since")),
         provenance=pb.ContactProvenance(
             source=domain.SOURCE_VALUES[row["source"]],  # type: ignore[arg-type]
             detail=row["source_detail"],

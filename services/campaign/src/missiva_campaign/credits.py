@@ -47,10 +47,20 @@ class Shortfall:
 
 
 class IdentityTokens:
-    """Service tokens for billing from identity (client credentials), cached per account."""
+    """Service tokens for billing (or ``audience`` with ``scopes``) from identity (client
+    credentials), cached per account."""
 
-    def __init__(self, identity_target: str, credentials_file: str) -> None:
+    def __init__(
+        self,
+        identity_target: str,
+        credentials_file: str,
+        *,
+        audience: str = "billing",
+        scopes: tuple[str, ...] = (SCOPE,),
+    ) -> None:
         self._target = identity_target
+        self._audience = audience
+        self._scopes = list(scopes)
         # The kit's credentials file (the chart mounts campaign's own entry), read at start.
         credentials = load_service_credentials(credentials_file)
         if SERVICE_NAME not in credentials:
@@ -67,8 +77,8 @@ class IdentityTokens:
                 identity_pb.IssueServiceTokenRequest(
                     client_id=self._credential.client_id,
                     client_secret=self._credential.client_secret,
-                    audience="billing",
-                    scopes=[SCOPE],
+                    audience=self._audience,
+                    scopes=self._scopes,
                     tenant_id=tenant,
                 ),
                 timeout=5,

@@ -19,6 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from missiva_campaign import outgoing
 from missiva_campaign.store import consents, contacts, notices, recipients, suppressions
+from missiva_campaign.store import forms as form_store
 from missiva_platform.outbox import add_events
 from missiva_platform.privacy import DataSection, Erasure, Person, Retained
 
@@ -83,8 +84,22 @@ class CampaignPrivacy:
                 sort_keys=True,
             ).encode(),
         )
+        submitted = await form_store.of_person(conn, person.person_key, person.tenant_id)
+        extra = [campaigns_section] if received else []
+        if submitted:
+            extra.append(
+                DataSection(
+                    "form_submissions",
+                    "the subscribe forms you filled in, and whether you confirmed",
+                    json.dumps(
+                        [{k: _json(v) for k, v in r.items()} for r in submitted],
+                        ensure_ascii=False,
+                        sort_keys=True,
+                    ).encode(),
+                )
+            )
         if not rows:
-            return [campaigns_section] if received else []
+            return extra
         sent = await notices.of_contacts(conn, [r["id"] for r in rows])
         people = [{k: _json(r[k]) for k in CONTACT_FIELDS} for r in rows]
         told = [{k: _json(v) for k, v in n.items()} for n in sent]
@@ -100,7 +115,7 @@ class CampaignPrivacy:
                 "the notices of privacy notice changes sent to you",
                 json.dumps(told, ensure_ascii=False, sort_keys=True).encode(),
             ),
-            *([campaigns_section] if received else []),
+            *extra,
         ]
 
     async def erase_in(self, conn: Any, person: Person) -> Erasure:
@@ -115,6 +130,9 @@ class CampaignPrivacy:
             erasure.erased["contacts"] = len(rows)
             if sent:
                 erasure.erased["document_notices"] = len(sent)
+        submissions = await form_store.forget_person(conn, person.person_key, person.tenant_id)
+        if submissions:
+            erasure.erased["form_submissions"] = submissions
         forgotten = await recipients.forget_person(conn, person.person_key, person.tenant_id)
         if forgotten:
             erasure.erased["campaign_recipients"] = forgotten

@@ -15,6 +15,15 @@
   (contact id, person key) 6 months after the send ended (completed or cancelled); the
   campaign's counters, outcomes and statistics stay as anonymous aggregates. The unique
   open/click markers (``campaign_engagement``) go at the same time.
+- ``forms``: a form in the trash is purged 30 days after it was deleted (its submissions go
+  with it, by the foreign key).
+- ``form_submissions``: what a visitor typed into a form is kept until consent confirms (then
+  the contact holds it and the submission keeps only the person key) and at most 30 days
+  (consent's confirmation links expire sooner); the row itself goes 30 days after it was
+  taken, confirmed or not.
+- ``contacts`` (inactivity): a contact with no interaction (a counted open or click, a
+  confirmed form) for 24 months is flagged (``inactive_since``); in an account whose contact
+  policy says ``delete_inactive`` it goes to the trash, and from there as any deleted one.
 - ``document_notices_sent``: which contact was told about which version (contact id, locale,
   time) is kept 2 years as proof of having informed them, then deleted.
 """
@@ -28,6 +37,35 @@ from missiva_campaign.domain import TRASH_WINDOW
 from missiva_platform.retention import Action, RetentionRule
 
 SNAPSHOT_AGE = timedelta(days=182)
+INACTIVITY = timedelta(days=730)  # 24 months
+
+
+async def inactive_contacts(conn: Any, cutoff: datetime) -> int:
+    """Flag the contacts with no interaction since ``cutoff`` (24 months); in accounts whose
+    policy says so, move them to the trash (``ContactDeleted`` for each), purged 30 days on."""
+    from missiva_campaign import outgoing  # the retention rules stay importable on their own
+    from missiva_platform.outbox import add_events
+
+    now = cutoff + INACTIVITY
+    cur = await conn.execute(
+        "UPDATE contacts SET inactive_since = %s WHERE deleted_at IS NULL"
+        " AND inactive_since IS NULL AND COALESCE(last_interaction_at, created_at) < %s",
+        (now, cutoff),
+    )
+    flagged = int(cur.rowcount)
+    cur = await conn.execute(
+        "UPDATE contacts c SET deleted_at = %s, updated_at = %s, version = c.version + 1"
+        " FROM contact_policies p"
+        " WHERE p.account_id = c.account_id AND p.delete_inactive AND c.deleted_at IS NULL"
+        " AND c.inactive_since IS NOT NULL"
+        " RETURNING c.id::text AS id, c.account_id, c.person_key, c.version",
+        (now, now),
+    )
+    names = [c.name for c in cur.description or ()]
+    gone = [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
+    if gone:
+        await add_events(conn, [outgoing.contact_deleted(row) for row in gone])
+    return flagged + len(gone)
 
 
 async def anonymise_snapshots(conn: Any, cutoff: datetime) -> int:
@@ -86,6 +124,27 @@ RULES: tuple[RetentionRule, ...] = (
         action=Action.CUSTOM,
         custom=anonymise_snapshots,
         why="who received a campaign is kept 6 months after the send, then only the counts",
+    ),
+    RetentionRule(
+        table="forms",
+        time_column="deleted_at",
+        max_age=TRASH_WINDOW,
+        why="a deleted form can be restored from the trash for 30 days, then it is purged",
+    ),
+    RetentionRule(
+        table="form_submissions",
+        time_column="created_at",
+        max_age=timedelta(days=30),
+        why="a submission waits for consent's confirmation, whose link expires sooner",
+    ),
+    RetentionRule(
+        table="contacts",
+        time_column="last_interaction_at",
+        max_age=INACTIVITY,
+        action=Action.CUSTOM,
+        custom=inactive_contacts,
+        why="a contact with no interaction for 24 months is flagged; deleted if the account"
+        " chose so (then purged from the trash 30 days later)",
     ),
     RetentionRule(
         table="document_notices_sent",

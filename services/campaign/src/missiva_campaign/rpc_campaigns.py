@@ -17,13 +17,17 @@ import zoneinfo
 from datetime import UTC, datetime
 from typing import Any
 
+from psycopg.types.json import Jsonb
+
 from missiva.campaign.v1 import campaign_service_pb2 as pb
-from missiva_campaign import campaign_events, domain, sender_domains, sending
+from missiva_campaign import campaign_events, domain, rendering, sender_domains, sending
 from missiva_campaign.core import CampaignCore, current_actor, new_id, timestamp
 from missiva_campaign.rpc_templates import load as load_template
+from missiva_campaign.rpc_templates import source_of
 from missiva_campaign.rpc_templates import template_id as valid_template_id
 from missiva_campaign.statistics import stats_pb
 from missiva_campaign.store import campaigns, lists, recipients
+from missiva_campaign.store import segments as segment_store
 from missiva_platform.auth import current_tenant
 from missiva_platform.errors import FailedPrecondition, InvalidArgument, NotFound
 from missiva_platform.idempotency import run_once
@@ -83,6 +87,8 @@ def campaign_pb(row: dict[str, Any]) -> pb.Campaign:
         deferred_count=row["deferred_count"],
         last_error=row["last_error"],
         missing_credits=row["missing_credits"],
+        review_flags=[pb.ContentFlag(**f) for f in row.get("review_flags") or ()],
+        retry_count=row.get("retry_count", 0),
     )
 
 
@@ -157,12 +163,11 @@ def draft_fields(given: pb.Campaign, paths: tuple[str, ...] = UPDATABLE) -> dict
 
 
 async def check_references(conn: Any, tenant: str, row: dict[str, Any]) -> None:
-    """Lists and the template must be the account's; segments are refused until they land."""
+    """Lists, segments and the template must be the account's (another account's: NOT_FOUND)."""
     if row.get("segment_ids"):
-        raise FailedPrecondition(
-            sending.SEGMENTS_MISSING,
-            [("SEGMENTS_UNAVAILABLE", "campaign.segment_ids", sending.SEGMENTS_MISSING)],
-        )
+        missing = await segment_store.missing(conn, tenant, row["segment_ids"])
+        if missing:
+            raise NotFound(f"campaign.segment_ids: segment not found: {missing[0]}")
     for name in ("list_ids", "excluded_list_ids"):
         if row.get(name):
             missing = await lists.missing(conn, tenant, row[name])
@@ -394,3 +399,40 @@ class CampaignRpcs:
         async with self.core.pool.connection() as conn:
             row = await self._campaign(conn, tenant, cid)
             return pb.GetCampaignStatsResponse(stats=await stats_pb(conn, row))
+
+    async def RetryCampaignSends(self, request: pb.RetryCampaignSendsRequest, context: Any) -> Any:
+        tenant = current_tenant()
+        cid = campaign_id("campaign_id", request.campaign_id)
+
+        async def work(conn: Any) -> pb.RetryCampaignSendsResponse:
+            again, queued, left = await self.sending.retry(conn, tenant, cid)
+            return pb.RetryCampaignSendsResponse(
+                campaign=campaign_pb(again), requeued_count=queued, skipped_count=left
+            )
+
+        return await run_once(
+            self.core.pool,
+            tenant_id=tenant,
+            method="RetryCampaignSends",
+            request=request,
+            response_type=pb.RetryCampaignSendsResponse,
+            work=work,
+        )
+
+    async def ScreenCampaignContent(
+        self, request: pb.ScreenCampaignContentRequest, context: Any
+    ) -> Any:
+        tenant = current_tenant()
+        cid = campaign_id("campaign_id", request.campaign_id)
+        async with self.core.pool.connection() as conn, conn.transaction():
+            row = await self._campaign(conn, tenant, cid, lock=True)
+            if not row["template_id"]:
+                raise FailedPrecondition(
+                    "the campaign has no template yet: nothing to screen",
+                    [("CAMPAIGN_INCOMPLETE", "campaign.template_id", "needs a template")],
+                )
+            template = await load_template(conn, tenant, row["template_id"])
+            compiled = rendering.compile_template(source_of(template), "template.")
+            flags = sending.review(cid, row["subject"] or compiled.subject, compiled)
+            await campaigns.update(conn, tenant, cid, {"review_flags": Jsonb(flags)})
+        return pb.ScreenCampaignContentResponse(flags=[pb.ContentFlag(**f) for f in flags])

@@ -3,11 +3,12 @@
 
 Rows are validated as they arrive (``import_rows.py``) and merged a chunk at a time
 (``store/imports.py``): every chunk commits its contacts, its memberships, its rejected rows,
-its events (``ContactCreated`` per new contact, one ``RecordImportedConsentsCommand`` to
-consent) and the import's progress together. An import is resumable: send the same file
-again with ``options.import_id`` (or the same ``idempotency_key``); the lines already merged
-are skipped, so a crash, a dropped stream or a second run creates no duplicate. A
-cancellation takes effect at the next chunk; what was merged before stays.
+its events (one ``ContactsImported`` with the contacts it created, one
+``RecordImportedConsentsCommand`` to consent) and the import's progress together. An import
+is resumable: send the same file again with ``options.import_id`` (or the same
+``idempotency_key``); the lines already merged are skipped, so a crash, a dropped stream or a
+second run creates no duplicate. A cancellation takes effect at the next chunk; what was
+merged before stays.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 from google.protobuf import json_format
 
 from missiva.campaign.v1 import campaign_service_pb2 as pb
-from missiva_campaign import domain, import_events, import_rows, outgoing
+from missiva_campaign import domain, import_events, import_rows
 from missiva_campaign.core import CampaignCore, current_actor, new_id, timestamp
 from missiva_campaign.store import imports, lists
 from missiva_platform.auth import current_tenant
@@ -259,7 +260,17 @@ class ImportRun:
             created = [o for o in outcomes if o.outcome == "merged" and o.inserted]
             merged = [o for o in outcomes if o.outcome == "merged"]
             chunk = int(locked["chunks"]) + 1
-            events = [self._created(o) for o in created]
+            events = []
+            if created:
+                events.append(
+                    import_events.contacts_imported(
+                        self.tenant,
+                        self.row["id"],
+                        chunk,
+                        [(o.contact_id, o.person_key) for o in created],
+                        [self.row["list_id"]] if self.row["list_id"] else [],
+                    )
+                )
             consents = [vars(o) for o in merged if not o.refused]
             if consents:
                 events.append(import_events.imported_consents(self.tenant, locked, chunk, consents))
@@ -318,16 +329,6 @@ class ImportRun:
                 "purpose": self.row["purpose_id"],
             },
         )
-
-    def _created(self, outcome: imports.Outcome) -> Any:
-        row = {
-            "id": outcome.contact_id,
-            "person_key": outcome.person_key,
-            "source": "import",
-            "account_id": self.tenant,
-            "version": outcome.version,
-        }
-        return outgoing.contact_created(row, [self.row["list_id"]] if self.row["list_id"] else [])
 
 
 class ImportRpcs:

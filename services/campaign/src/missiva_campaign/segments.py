@@ -52,6 +52,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "created_at": ("created_at", "time"),
     "updated_at": ("updated_at", "time"),
     "last_interaction_at": ("last_interaction_at", "time"),
+    "inactive_since": ("inactive_since", "time"),
 }
 ALLOWED_FIELDS = (*FIELDS, "attributes.<key>")
 OPS = {
@@ -91,6 +92,12 @@ class Compiled:
     params: list[Any] = field(default_factory=list)
     # (path, list id) of every in_list rule, for the caller to check they are the account's.
     list_ids: list[tuple[str, str]] = field(default_factory=list)
+    # The placeholders' names when compiled with a prefix (``named``), else positional.
+    prefix: str = ""
+
+    def named(self) -> dict[str, Any]:
+        """The parameters by placeholder name (a tree compiled with a ``prefix``)."""
+        return {f"{self.prefix}{i}": value for i, value in enumerate(self.params)}
 
 
 @dataclass
@@ -98,10 +105,12 @@ class _State:
     nodes: int = 0
     params: list[Any] = field(default_factory=list)
     list_ids: list[tuple[str, str]] = field(default_factory=list)
+    prefix: str = ""
 
     def bind(self, value: Any) -> sql.Composable:
+        name = f"{self.prefix}{len(self.params)}"
         self.params.append(value)
-        return sql.Placeholder()
+        return sql.Placeholder(name) if self.prefix else sql.Placeholder()
 
 
 def parse(text: str, root: str = ROOT) -> Any:
@@ -121,15 +130,19 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number")
 
 
-def compile_tree(tree: Any, account_id: str, root: str = ROOT) -> Compiled:
-    """The full condition: the account's live contacts matching ``tree``."""
-    state = _State()
+def compile_tree(tree: Any, account_id: str, root: str = ROOT, *, prefix: str = "") -> Compiled:
+    """The full condition: the account's live contacts matching ``tree``. With a ``prefix``
+    (letters, digits, ``_``) the placeholders are named ``<prefix><n>``, so several trees
+    can join one statement with named parameters (``Compiled.named``)."""
+    if prefix and not prefix.replace("_", "").isalnum():
+        raise ValueError("a placeholder prefix is letters, digits and _")
+    state = _State(prefix=prefix)
     account = state.bind(account_id)
     inner = _node(tree, root, 0, state)
     condition = sql.SQL("c.account_id = {a} AND c.deleted_at IS NULL AND ({t})").format(
         a=account, t=inner
     )
-    return Compiled(condition, state.params, state.list_ids)
+    return Compiled(condition, state.params, state.list_ids, prefix)
 
 
 def count_query(compiled: Compiled) -> sql.Composed:

@@ -28,14 +28,17 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from missiva.campaign.v1 import events_pb2
-from missiva_campaign import campaign_events, domain, rendering, sender_domains
+from missiva_campaign import campaign_events, content_screen, domain, rendering, sender_domains
 from missiva_campaign.credits import BillingCredits, Shortfall
 from missiva_campaign.rpc_templates import load as load_template
 from missiva_campaign.rpc_templates import source_of
+from missiva_campaign.segments import Compiled, compile_tree
 from missiva_campaign.store import campaigns, recipients
+from missiva_campaign.store import segments as segment_store
 from missiva_platform.errors import FailedPrecondition, NotFound, Unavailable
 from missiva_platform.events import EventEnvelope, unpack
 from missiva_platform.outbox import add_events
@@ -43,7 +46,7 @@ from missiva_platform.outbox import add_events
 log = logging.getLogger(__name__)
 
 CAMPAIGN_NOT_FOUND = "campaign not found"
-SEGMENTS_MISSING = "segments are not available yet"
+SEGMENT_GONE = "a segment of the audience is no longer there (deleted since the draft)"
 STARTABLE = ("draft", "scheduled")
 STARTED = ("sending", "paused", "completed", "completed_with_failures")
 
@@ -68,14 +71,27 @@ def ready_problems(row: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 def check_ready(row: dict[str, Any]) -> None:
-    if row["segment_ids"]:
-        # Segments land on another branch; until they do, an audience is lists only.
-        raise FailedPrecondition(
-            SEGMENTS_MISSING, [("SEGMENTS_UNAVAILABLE", "campaign.segment_ids", SEGMENTS_MISSING)]
-        )
     problems = ready_problems(row)
     if problems:
         raise FailedPrecondition("the campaign is not ready to send: " + problems[0][2], problems)
+
+
+async def compile_segments(conn: Any, tenant: str, ids: list[str]) -> list[Compiled]:
+    """The audience's segments compiled for the snapshot (each its own placeholder prefix);
+    one deleted since the draft stops the start, naming it."""
+    if not ids:
+        return []
+    found = await segment_store.trees(conn, tenant, ids)
+    for i, segment_id in enumerate(ids):
+        if segment_id not in found:
+            raise FailedPrecondition(
+                f"{SEGMENT_GONE}: {segment_id}",
+                [("SEGMENT_NOT_FOUND", f"campaign.segment_ids[{i}]", SEGMENT_GONE)],
+            )
+    return [
+        compile_tree(found[segment_id], tenant, f"campaign.segment_ids[{i}]", prefix=f"seg{i}_")
+        for i, segment_id in enumerate(ids)
+    ]
 
 
 class SendPath:
@@ -123,6 +139,7 @@ class SendPath:
             await sender_domains.require_verified(conn, tenant, row)
             template = await load_template(conn, tenant, row["template_id"])
             compiled = rendering.compile_template(source_of(template), "template.")
+            audience_segments = await compile_segments(conn, tenant, row["segment_ids"])
             send_at = row["scheduled_at"] if row["status"] == "scheduled" else now
             audience, written = await recipients.snapshot(
                 conn,
@@ -136,6 +153,7 @@ class SendPath:
                 zone=row["schedule_timezone"],
                 local=row["recipient_local_time"],
                 now=now,
+                segments=audience_segments,
             )
             if written == 0:
                 raise FailedPrecondition(
@@ -167,6 +185,9 @@ class SendPath:
                     "compiled_html": compiled.html_body,
                     "compiled_text": compiled.text_body,
                     "compiled_revision": template["revision"],
+                    "review_flags": Jsonb(
+                        review(campaign_id, row["subject"] or compiled.subject, compiled)
+                    ),
                     "recipient_count": written,
                     "excluded_count": audience - written,
                     "batch_count": -(-written // self.batch_size),
@@ -182,6 +203,61 @@ class SendPath:
                 ],
             )
             return started
+
+    async def retry(
+        self, conn: Any, tenant: str, campaign_id: str, now: datetime | None = None
+    ) -> tuple[dict, int, int]:
+        """In ``conn``'s transaction, queue the failed recipients again (those still allowed),
+        with credits held for them first: (campaign, queued, left failed)."""
+        now = now or _now()
+        if self.credits is None:
+            raise FailedPrecondition("sending is not configured: no credits can be reserved")
+        row = await campaigns.get(conn, tenant, campaign_id, lock=True)
+        if row is None:
+            raise NotFound(CAMPAIGN_NOT_FOUND)
+        if row["status"] != "completed_with_failures":
+            raise FailedPrecondition(
+                f"the campaign is {row['status']}; only a campaign completed with failures"
+                " has sends to retry"
+            )
+        scope = {
+            "account_id": tenant,
+            "campaign_id": campaign_id,
+            "purpose_id": row["purpose_id"],
+            "marketing": row["category"] == "marketing",
+        }
+        wanted = await recipients.retryable(conn, **scope)
+        if wanted == 0:
+            raise FailedPrecondition(
+                "no failed recipient may get the campaign again (none failed, or they are"
+                " no longer consented, suppressed or gone)"
+            )
+        attempt = row["retry_count"] + 1
+        held = await self.credits.reserve(
+            tenant, wanted, f"campaign:{campaign_id}", f"campaign:{campaign_id}:retry:{attempt}"
+        )
+        if isinstance(held, Shortfall):
+            raise FailedPrecondition(
+                f"not enough credits: {held.missing} missing to retry these sends",
+                [("CREDITS_INSUFFICIENT", "credits", f"{held.missing} credits missing")],
+            )
+        queued, left = await recipients.requeue_failed(conn, **scope, now=now)
+        again = await campaigns.update(
+            conn,
+            tenant,
+            campaign_id,
+            {
+                "status": "sending",
+                "generation": row["generation"] + 1,
+                "chain_idle": False,
+                "credit_reservation_id": held.reservation_id,
+                "retry_count": attempt,
+                "completed_at": None,
+                "last_error": "",
+            },
+        )
+        await add_events(conn, [campaign_events.emit_batches(again, again["generation"])])
+        return again, queued, left
 
     async def _record_shortfall(self, tenant: str, campaign_id: str, shortfall: Shortfall) -> None:
         async with self.pool.connection() as conn, conn.transaction():
@@ -231,6 +307,8 @@ class SendPath:
                 dropped += len(gone)
             if present:
                 batch_id = f"{present[0]['seq']:09d}"
+                if row["retry_count"]:  # a retried recipient's batch is a new one
+                    batch_id += f"-r{row['retry_count']}"
                 await recipients.mark(
                     conn, row["id"], [r["seq"] for r in present], "batched", batch_id
                 )
@@ -291,6 +369,17 @@ class _Rollback(Exception):
     def __init__(self, shortfall: Shortfall) -> None:
         super().__init__(shortfall.message)
         self.shortfall = shortfall
+
+
+def review(campaign_id: str, subject: str, compiled: Any) -> list[dict[str, str]]:
+    """The content screen's findings, logged by kind (it decides nothing)."""
+    flags = content_screen.screen(subject, compiled.html_body, compiled.text_body)
+    if flags:
+        log.warning(
+            "campaign content flagged for review",
+            extra={"campaign": campaign_id, "kinds": sorted({f["kind"] for f in flags})},
+        )
+    return flags
 
 
 def _recipient(r: dict[str, Any]) -> events_pb2.Recipient:

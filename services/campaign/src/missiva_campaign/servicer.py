@@ -12,17 +12,22 @@ from __future__ import annotations
 from missiva.campaign.v1 import campaign_service_pb2_grpc
 from missiva_campaign.core import CampaignCore
 from missiva_campaign.rpc_campaigns import CampaignRpcs
+from missiva_campaign.rpc_caps import CapRpcs
 from missiva_campaign.rpc_contacts import ContactRpcs
+from missiva_campaign.rpc_exports import ExportRpcs
+from missiva_campaign.rpc_forms import FormParts, FormRpcs
 from missiva_campaign.rpc_imports import ImportRpcs
 from missiva_campaign.rpc_lists import ListRpcs
+from missiva_campaign.rpc_policy import PolicyRpcs
 from missiva_campaign.rpc_segments import SegmentRpcs
 from missiva_campaign.rpc_templates import TemplateRpcs
 from missiva_campaign.sending import SendPath
 from missiva_platform.auth import Access, MethodRule, rule
 
-__all__ = ["ACCESS_RULES", "CampaignServicer"]
+__all__ = ["ACCESS_RULES", "PUBLIC", "CampaignServicer"]
 
 MARKETING_ROLES = ("primary_admin", "admin", "member")
+ADMIN_ROLES = ("primary_admin", "admin")
 READER_ROLES = (*MARKETING_ROLES, "billing")
 
 
@@ -42,6 +47,7 @@ ACCESS_RULES: dict[str, MethodRule] = {
     "GetImport": _rule("contacts:read"),
     "CancelImport": _rule("contacts:write"),
     "DownloadImportReport": _rule("contacts:read"),
+    "ExportContacts": _rule("contacts:read"),
     "AddTags": _rule("contacts:write"),
     "RemoveTags": _rule("contacts:write"),
     "ListTags": _rule("contacts:read"),
@@ -73,7 +79,25 @@ ACCESS_RULES: dict[str, MethodRule] = {
     "ResumeCampaign": _rule("campaigns:write"),
     "CancelCampaign": _rule("campaigns:write"),
     "GetCampaignStats": _rule("campaigns:read", roles=READER_ROLES),
+    # Forms; the visitor's page and submission need no token (the form names the account).
+    "CreateForm": _rule("forms:write"),
+    "GetForm": _rule("forms:read"),
+    "ListForms": _rule("forms:read"),
+    "UpdateForm": _rule("forms:write"),
+    "DeleteForm": _rule("forms:write"),
+    # Retries, caps and the content screen belong to the campaigns.
+    "RetryCampaignSends": _rule("campaigns:write"),
+    "SetFrequencyCap": _rule("campaigns:write"),
+    "ListFrequencyCaps": _rule("campaigns:read", roles=READER_ROLES),
+    "DeleteFrequencyCap": _rule("campaigns:write"),
+    "ScreenCampaignContent": _rule("campaigns:write"),
+    # Deleting inactive contacts account-wide is an admin's decision.
+    "GetContactPolicy": _rule("contacts:read"),
+    "SetContactPolicy": _rule("contacts:write", roles=ADMIN_ROLES),
+    "GetPublicForm": rule(Access.ANONYMOUS),
+    "SubmitForm": rule(Access.ANONYMOUS),
 }
+PUBLIC = ("GetPublicForm", "SubmitForm")
 
 
 class CampaignServicer(
@@ -81,14 +105,24 @@ class CampaignServicer(
     ListRpcs,
     SegmentRpcs,
     ImportRpcs,
+    ExportRpcs,
+    FormRpcs,
     TemplateRpcs,
     CampaignRpcs,
+    CapRpcs,
+    PolicyRpcs,
     campaign_service_pb2_grpc.CampaignServiceServicer,
 ):
     """Every CampaignService RPC (constructed with the ``CampaignCore`` and the send path)."""
 
-    def __init__(self, core: CampaignCore, send_path: SendPath | None = None) -> None:
+    def __init__(
+        self,
+        core: CampaignCore,
+        send_path: SendPath | None = None,
+        form_parts: FormParts | None = None,
+    ) -> None:
         self.core = core
+        self.form_parts = form_parts or FormParts()
         self.sending = send_path or SendPath(
             lambda: core.pool, None, batch_size=500, batches_per_run=1
         )

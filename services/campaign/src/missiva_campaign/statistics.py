@@ -215,12 +215,26 @@ async def _unique(conn: Any, campaign_id: str, person_key: str, kind: str) -> bo
     return bool(cur.rowcount)
 
 
+async def interacted(conn: Any, tenant: str, person_key: str, at: datetime) -> None:
+    """A counted (tracked) open or click: the contact's last interaction, no longer
+    inactive."""
+    if person_key:
+        await conn.execute(
+            "UPDATE contacts SET last_interaction_at = GREATEST(last_interaction_at, %s),"
+            " inactive_since = NULL WHERE account_id = %s AND person_key = %s"
+            " AND deleted_at IS NULL",
+            (at, tenant, person_key),
+        )
+
+
 async def message_opened(conn: Any, event: EventEnvelope, msg: Any) -> None:
     opened = unpack(event, delivery.MessageOpened)
     if not await _campaign(conn, event.tenant_id, opened.campaign_id):
         return
     person = "" if opened.anonymous else opened.person_key
     first = await _unique(conn, opened.campaign_id, person, "open")
+    if first:
+        await interacted(conn, event.tenant_id, person, _event_time(event))
     await _count(conn, event.tenant_id, opened.campaign_id, _event_time(event),
                  opens=1, unique_opens=int(first))  # fmt: skip
 
@@ -231,6 +245,8 @@ async def link_clicked(conn: Any, event: EventEnvelope, msg: Any) -> None:
         return
     person = "" if click.anonymous else click.person_key
     first = await _unique(conn, click.campaign_id, person, "click")
+    if first:
+        await interacted(conn, event.tenant_id, person, _event_time(event))
     await _count(conn, event.tenant_id, click.campaign_id, _event_time(event),
                  clicks=1, unique_clicks=int(first))  # fmt: skip
     if click.position > 0:

@@ -16,6 +16,7 @@ from missiva_gateway.backends import Backends
 from missiva_gateway.config import GatewaySettings, load
 from missiva_gateway.controllers import JwksController, ProbeController
 from missiva_gateway.errors import EXCEPTION_HANDLERS
+from missiva_gateway.forms_pages import FormPagesController
 from missiva_gateway.observability import RequestMetrics
 from missiva_gateway.pages import PublicPagesController
 from missiva_gateway.referrals import ReferralController
@@ -39,6 +40,7 @@ class GatewayPlugin(InitPluginProtocol):
         app_config.route_handlers.extend([ProbeController, JwksController, PublicPagesController])
         app_config.route_handlers.append(ReferralController)  # /r/<code>
         app_config.route_handlers.append(self.api.router())
+        app_config.route_handlers.append(FormPagesController)
         app_config.dependencies.update(
             {
                 "backends": Provide(self._provide_backends, sync_to_thread=False),

@@ -128,8 +128,8 @@ SERVICE_SCOPES: dict[str, frozenset[str]] = {
     "identity": frozenset(),
     "consent": frozenset({"account:read"}),
     "campaign": frozenset(
-        {"account:read", "consent:read", "links:write", "suppressions:read", "credits:read",
-         "credits:write", "mail:send", "domains:read"}
+        {"account:read", "consent:read", "consent:write", "links:write", "suppressions:read",
+         "credits:read", "credits:write", "mail:send", "domains:read"}
     ),
     "delivery": frozenset(
         {"account:read", "consent:read", "links:write", "suppressions:read",

@@ -236,6 +236,8 @@ class Platform:
             env.setdefault("JOBS_INTERVAL_SECONDS", "60")
             env.setdefault("SDI_OUTBOX_DIR", str(self.layout.root / "sdi" / "outbox"))
             env.setdefault("SDI_INBOX_DIR", str(self.layout.root / "sdi" / "inbox"))
+        if service == "campaign":  # form submissions start double opt-in at consent
+            env["CONSENT_TARGET"] = f"{HOST}:{self.ports.grpc('consent')}"
         return env
 
     def gateway_env(self) -> dict[str, str]:

@@ -18,7 +18,7 @@ COLUMNS = (
     " compiled_html,"
     " compiled_text, compiled_revision, recipient_count, excluded_count, batch_count,"
     " batched_count, version, started_at, completed_at, created_at, updated_at,"
-    " dropped_count,"
+    " dropped_count, retry_count, review_flags,"
     # The outcome counters of the statistics read model (one primary-key lookup each).
     " COALESCE((SELECT s.sent FROM campaign_stats s WHERE s.campaign_id = campaigns.id), 0)"
     "   AS sent_count,"
@@ -39,7 +39,7 @@ STATE_FIELDS = (
     "compiled_subject", "compiled_preheader", "compiled_html", "compiled_text",
     "compiled_revision", "recipient_count", "excluded_count", "batch_count", "batched_count",
     "dropped_count",
-    "started_at", "completed_at",
+    "started_at", "completed_at", "retry_count", "review_flags",
 )  # fmt: skip
 _CASTS = {"list_ids": "::uuid[]", "segment_ids": "::uuid[]", "excluded_list_ids": "::uuid[]"}
 

@@ -15,7 +15,7 @@ from missiva_campaign.store import Conn
 COLUMNS = (
     "id::text AS id, account_id, email, email_key, person_key, first_name, last_name, locale,"
     " timezone, attributes, tags, source, source_detail, actor_kind, actor_id, version,"
-    " created_at, updated_at, last_interaction_at, deleted_at,"
+    " created_at, updated_at, last_interaction_at, deleted_at, inactive_since,"
     # Whether consent's list suppresses the person for every purpose (account or platform).
     " EXISTS (SELECT 1 FROM suppressions s WHERE s.person_key = contacts.person_key"
     " AND s.active AND s.purpose_id = '' AND s.scope IN (contacts.account_id, '')) AS suppressed,"
@@ -288,8 +288,12 @@ async def delete_ids(conn: Conn, ids: list[str]) -> int:
 
 
 async def purge_account(conn: Conn, account_id: str) -> dict[str, int]:
-    """Every row of an erased account (the notices go with their contacts)."""
+    """Every row of an erased account (the notices go with their contacts, the form
+    submissions with their forms)."""
+    await conn.execute("DELETE FROM contact_policies WHERE account_id = %s", (account_id,))
     counts = {}
+    cur = await conn.execute("DELETE FROM forms WHERE account_id = %s", (account_id,))
+    counts["forms"] = cur.rowcount
     cur = await conn.execute(
         "DELETE FROM document_notices_sent WHERE account_id = %s", (account_id,)
     )

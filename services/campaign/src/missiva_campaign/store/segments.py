@@ -135,3 +135,23 @@ async def preview(conn: Conn, compiled: Compiled, limit: int) -> tuple[int, list
 async def purge_account(conn: Conn, account_id: str) -> int:
     cur = await conn.execute("DELETE FROM segments WHERE account_id = %s", (account_id,))
     return cur.rowcount
+
+
+async def missing(conn: Conn, account_id: str, ids: list[str]) -> list[str]:
+    """The ids among ``ids`` that are no live segment of the account."""
+    cur = await conn.execute(
+        "SELECT i::text FROM unnest(%(ids)s::uuid[]) i WHERE NOT EXISTS (SELECT 1 FROM"
+        " segments s WHERE s.account_id = %(account)s AND s.id = i AND s.deleted_at IS NULL)",
+        {"account": account_id, "ids": ids},
+    )
+    return [row[0] for row in await cur.fetchall()]
+
+
+async def trees(conn: Conn, account_id: str, ids: list[str]) -> dict[str, Any]:
+    """The rule trees of the account's live segments among ``ids``, by id."""
+    cur = await conn.execute(
+        "SELECT id::text, rule_tree FROM segments WHERE account_id = %s"
+        " AND id = ANY(%s::uuid[]) AND deleted_at IS NULL",
+        (account_id, ids),
+    )
+    return {row[0]: row[1] for row in await cur.fetchall()}

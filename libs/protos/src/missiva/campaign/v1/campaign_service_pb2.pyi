@@ -39,6 +39,19 @@ class ImportStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     IMPORT_STATUS_COMPLETED: _ClassVar[ImportStatus]
     IMPORT_STATUS_CANCELLED: _ClassVar[ImportStatus]
     IMPORT_STATUS_INTERRUPTED: _ClassVar[ImportStatus]
+
+class ExportFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EXPORT_FORMAT_UNSPECIFIED: _ClassVar[ExportFormat]
+    EXPORT_FORMAT_CSV: _ClassVar[ExportFormat]
+    EXPORT_FORMAT_JSON: _ClassVar[ExportFormat]
+    EXPORT_FORMAT_XLSX: _ClassVar[ExportFormat]
+
+class FormKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    FORM_KIND_UNSPECIFIED: _ClassVar[FormKind]
+    FORM_KIND_HOSTED: _ClassVar[FormKind]
+    FORM_KIND_POPUP: _ClassVar[FormKind]
 CONTACT_SOURCE_UNSPECIFIED: ContactSource
 CONTACT_SOURCE_FORM: ContactSource
 CONTACT_SOURCE_IMPORT: ContactSource
@@ -57,9 +70,16 @@ IMPORT_STATUS_RUNNING: ImportStatus
 IMPORT_STATUS_COMPLETED: ImportStatus
 IMPORT_STATUS_CANCELLED: ImportStatus
 IMPORT_STATUS_INTERRUPTED: ImportStatus
+EXPORT_FORMAT_UNSPECIFIED: ExportFormat
+EXPORT_FORMAT_CSV: ExportFormat
+EXPORT_FORMAT_JSON: ExportFormat
+EXPORT_FORMAT_XLSX: ExportFormat
+FORM_KIND_UNSPECIFIED: FormKind
+FORM_KIND_HOSTED: FormKind
+FORM_KIND_POPUP: FormKind
 
 class Contact(_message.Message):
-    __slots__ = ("contact_id", "email", "person_key", "first_name", "last_name", "locale", "attributes", "tags", "list_ids", "source", "suppressed", "created_at", "updated_at", "last_interaction_at", "timezone", "provenance", "deleted_at", "restorable_until")
+    __slots__ = ("contact_id", "email", "person_key", "first_name", "last_name", "locale", "attributes", "tags", "list_ids", "source", "suppressed", "created_at", "updated_at", "last_interaction_at", "timezone", "provenance", "deleted_at", "restorable_until", "inactive_since")
     CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
     EMAIL_FIELD_NUMBER: _ClassVar[int]
     PERSON_KEY_FIELD_NUMBER: _ClassVar[int]
@@ -78,6 +98,7 @@ class Contact(_message.Message):
     PROVENANCE_FIELD_NUMBER: _ClassVar[int]
     DELETED_AT_FIELD_NUMBER: _ClassVar[int]
     RESTORABLE_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    INACTIVE_SINCE_FIELD_NUMBER: _ClassVar[int]
     contact_id: str
     email: str
     person_key: str
@@ -96,7 +117,8 @@ class Contact(_message.Message):
     provenance: ContactProvenance
     deleted_at: _timestamp_pb2.Timestamp
     restorable_until: _timestamp_pb2.Timestamp
-    def __init__(self, contact_id: _Optional[str] = ..., email: _Optional[str] = ..., person_key: _Optional[str] = ..., first_name: _Optional[str] = ..., last_name: _Optional[str] = ..., locale: _Optional[str] = ..., attributes: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tags: _Optional[_Iterable[str]] = ..., list_ids: _Optional[_Iterable[str]] = ..., source: _Optional[_Union[ContactSource, str]] = ..., suppressed: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_interaction_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., timezone: _Optional[str] = ..., provenance: _Optional[_Union[ContactProvenance, _Mapping]] = ..., deleted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., restorable_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    inactive_since: _timestamp_pb2.Timestamp
+    def __init__(self, contact_id: _Optional[str] = ..., email: _Optional[str] = ..., person_key: _Optional[str] = ..., first_name: _Optional[str] = ..., last_name: _Optional[str] = ..., locale: _Optional[str] = ..., attributes: _Optional[_Union[_struct_pb2.Struct, _Mapping]] = ..., tags: _Optional[_Iterable[str]] = ..., list_ids: _Optional[_Iterable[str]] = ..., source: _Optional[_Union[ContactSource, str]] = ..., suppressed: _Optional[bool] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_interaction_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., timezone: _Optional[str] = ..., provenance: _Optional[_Union[ContactProvenance, _Mapping]] = ..., deleted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., restorable_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., inactive_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ContactProvenance(_message.Message):
     __slots__ = ("source", "detail", "actor_kind", "actor_id", "at")
@@ -195,7 +217,7 @@ class Sender(_message.Message):
     def __init__(self, from_name: _Optional[str] = ..., from_address: _Optional[str] = ..., reply_to: _Optional[str] = ..., sender_domain_id: _Optional[str] = ...) -> None: ...
 
 class Campaign(_message.Message):
-    __slots__ = ("campaign_id", "name", "status", "category", "purpose_id", "template_id", "list_ids", "segment_ids", "excluded_list_ids", "sender", "scheduled_at", "started_at", "completed_at", "created_at", "updated_at", "pause_reason", "subject", "preheader", "schedule_timezone", "recipient_local_time", "recipient_count", "batched_count", "sent_count", "failed_count", "deferred_count", "last_error", "missing_credits")
+    __slots__ = ("campaign_id", "name", "status", "category", "purpose_id", "template_id", "list_ids", "segment_ids", "excluded_list_ids", "sender", "scheduled_at", "started_at", "completed_at", "created_at", "updated_at", "pause_reason", "subject", "preheader", "schedule_timezone", "recipient_local_time", "recipient_count", "batched_count", "sent_count", "failed_count", "deferred_count", "last_error", "missing_credits", "review_flags", "retry_count")
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -223,6 +245,8 @@ class Campaign(_message.Message):
     DEFERRED_COUNT_FIELD_NUMBER: _ClassVar[int]
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
     MISSING_CREDITS_FIELD_NUMBER: _ClassVar[int]
+    REVIEW_FLAGS_FIELD_NUMBER: _ClassVar[int]
+    RETRY_COUNT_FIELD_NUMBER: _ClassVar[int]
     campaign_id: str
     name: str
     status: CampaignStatus
@@ -250,7 +274,17 @@ class Campaign(_message.Message):
     deferred_count: int
     last_error: str
     missing_credits: int
-    def __init__(self, campaign_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[_Union[CampaignStatus, str]] = ..., category: _Optional[_Union[_types_pb2.EmailCategory, str]] = ..., purpose_id: _Optional[str] = ..., template_id: _Optional[str] = ..., list_ids: _Optional[_Iterable[str]] = ..., segment_ids: _Optional[_Iterable[str]] = ..., excluded_list_ids: _Optional[_Iterable[str]] = ..., sender: _Optional[_Union[Sender, _Mapping]] = ..., scheduled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pause_reason: _Optional[str] = ..., subject: _Optional[str] = ..., preheader: _Optional[str] = ..., schedule_timezone: _Optional[str] = ..., recipient_local_time: _Optional[bool] = ..., recipient_count: _Optional[int] = ..., batched_count: _Optional[int] = ..., sent_count: _Optional[int] = ..., failed_count: _Optional[int] = ..., deferred_count: _Optional[int] = ..., last_error: _Optional[str] = ..., missing_credits: _Optional[int] = ...) -> None: ...
+    review_flags: _containers.RepeatedCompositeFieldContainer[ContentFlag]
+    retry_count: int
+    def __init__(self, campaign_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[_Union[CampaignStatus, str]] = ..., category: _Optional[_Union[_types_pb2.EmailCategory, str]] = ..., purpose_id: _Optional[str] = ..., template_id: _Optional[str] = ..., list_ids: _Optional[_Iterable[str]] = ..., segment_ids: _Optional[_Iterable[str]] = ..., excluded_list_ids: _Optional[_Iterable[str]] = ..., sender: _Optional[_Union[Sender, _Mapping]] = ..., scheduled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pause_reason: _Optional[str] = ..., subject: _Optional[str] = ..., preheader: _Optional[str] = ..., schedule_timezone: _Optional[str] = ..., recipient_local_time: _Optional[bool] = ..., recipient_count: _Optional[int] = ..., batched_count: _Optional[int] = ..., sent_count: _Optional[int] = ..., failed_count: _Optional[int] = ..., deferred_count: _Optional[int] = ..., last_error: _Optional[str] = ..., missing_credits: _Optional[int] = ..., review_flags: _Optional[_Iterable[_Union[ContentFlag, _Mapping]]] = ..., retry_count: _Optional[int] = ...) -> None: ...
+
+class ContentFlag(_message.Message):
+    __slots__ = ("kind", "detail")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    detail: str
+    def __init__(self, kind: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class CampaignStats(_message.Message):
     __slots__ = ("recipients", "suppressed", "sent", "delivered", "deferred", "hard_bounces", "soft_bounces", "complaints", "opens", "unique_opens", "clicks", "unique_clicks", "unsubscribes", "links", "updated_at", "failed", "queued", "series")
@@ -1002,3 +1036,362 @@ class GetCampaignStatsResponse(_message.Message):
     STATS_FIELD_NUMBER: _ClassVar[int]
     stats: CampaignStats
     def __init__(self, stats: _Optional[_Union[CampaignStats, _Mapping]] = ...) -> None: ...
+
+class ExportContactsRequest(_message.Message):
+    __slots__ = ("format", "list_id", "segment_id")
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    LIST_ID_FIELD_NUMBER: _ClassVar[int]
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    format: ExportFormat
+    list_id: str
+    segment_id: str
+    def __init__(self, format: _Optional[_Union[ExportFormat, str]] = ..., list_id: _Optional[str] = ..., segment_id: _Optional[str] = ...) -> None: ...
+
+class ExportContactsResponse(_message.Message):
+    __slots__ = ("chunk", "content_type", "filename", "contacts")
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    CONTENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    FILENAME_FIELD_NUMBER: _ClassVar[int]
+    CONTACTS_FIELD_NUMBER: _ClassVar[int]
+    chunk: bytes
+    content_type: str
+    filename: str
+    contacts: int
+    def __init__(self, chunk: _Optional[bytes] = ..., content_type: _Optional[str] = ..., filename: _Optional[str] = ..., contacts: _Optional[int] = ...) -> None: ...
+
+class FormField(_message.Message):
+    __slots__ = ("name", "label", "required")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    label: str
+    required: bool
+    def __init__(self, name: _Optional[str] = ..., label: _Optional[str] = ..., required: _Optional[bool] = ...) -> None: ...
+
+class PopupRules(_message.Message):
+    __slots__ = ("delay_seconds", "scroll_percent", "exit_intent", "show_again_after_days")
+    DELAY_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SCROLL_PERCENT_FIELD_NUMBER: _ClassVar[int]
+    EXIT_INTENT_FIELD_NUMBER: _ClassVar[int]
+    SHOW_AGAIN_AFTER_DAYS_FIELD_NUMBER: _ClassVar[int]
+    delay_seconds: int
+    scroll_percent: int
+    exit_intent: bool
+    show_again_after_days: int
+    def __init__(self, delay_seconds: _Optional[int] = ..., scroll_percent: _Optional[int] = ..., exit_intent: _Optional[bool] = ..., show_again_after_days: _Optional[int] = ...) -> None: ...
+
+class Form(_message.Message):
+    __slots__ = ("form_id", "name", "kind", "fields", "list_ids", "title", "description", "submit_label", "consent_text", "policy_document_id", "policy_version", "single_opt_in", "thank_you_message", "thank_you_url", "confirmed_message", "confirmed_url", "popup", "min_fill_seconds", "challenge_required", "locale", "active", "submission_count", "confirmed_count", "created_at", "updated_at", "deleted_at")
+    FORM_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    LIST_IDS_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    SUBMIT_LABEL_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_TEXT_FIELD_NUMBER: _ClassVar[int]
+    POLICY_DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SINGLE_OPT_IN_FIELD_NUMBER: _ClassVar[int]
+    THANK_YOU_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    THANK_YOU_URL_FIELD_NUMBER: _ClassVar[int]
+    CONFIRMED_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    CONFIRMED_URL_FIELD_NUMBER: _ClassVar[int]
+    POPUP_FIELD_NUMBER: _ClassVar[int]
+    MIN_FILL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    CHALLENGE_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    LOCALE_FIELD_NUMBER: _ClassVar[int]
+    ACTIVE_FIELD_NUMBER: _ClassVar[int]
+    SUBMISSION_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CONFIRMED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    DELETED_AT_FIELD_NUMBER: _ClassVar[int]
+    form_id: str
+    name: str
+    kind: FormKind
+    fields: _containers.RepeatedCompositeFieldContainer[FormField]
+    list_ids: _containers.RepeatedScalarFieldContainer[str]
+    title: str
+    description: str
+    submit_label: str
+    consent_text: str
+    policy_document_id: str
+    policy_version: str
+    single_opt_in: bool
+    thank_you_message: str
+    thank_you_url: str
+    confirmed_message: str
+    confirmed_url: str
+    popup: PopupRules
+    min_fill_seconds: int
+    challenge_required: bool
+    locale: str
+    active: bool
+    submission_count: int
+    confirmed_count: int
+    created_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    deleted_at: _timestamp_pb2.Timestamp
+    def __init__(self, form_id: _Optional[str] = ..., name: _Optional[str] = ..., kind: _Optional[_Union[FormKind, str]] = ..., fields: _Optional[_Iterable[_Union[FormField, _Mapping]]] = ..., list_ids: _Optional[_Iterable[str]] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., submit_label: _Optional[str] = ..., consent_text: _Optional[str] = ..., policy_document_id: _Optional[str] = ..., policy_version: _Optional[str] = ..., single_opt_in: _Optional[bool] = ..., thank_you_message: _Optional[str] = ..., thank_you_url: _Optional[str] = ..., confirmed_message: _Optional[str] = ..., confirmed_url: _Optional[str] = ..., popup: _Optional[_Union[PopupRules, _Mapping]] = ..., min_fill_seconds: _Optional[int] = ..., challenge_required: _Optional[bool] = ..., locale: _Optional[str] = ..., active: _Optional[bool] = ..., submission_count: _Optional[int] = ..., confirmed_count: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deleted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateFormRequest(_message.Message):
+    __slots__ = ("form", "idempotency_key")
+    FORM_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    form: Form
+    idempotency_key: str
+    def __init__(self, form: _Optional[_Union[Form, _Mapping]] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class CreateFormResponse(_message.Message):
+    __slots__ = ("form",)
+    FORM_FIELD_NUMBER: _ClassVar[int]
+    form: Form
+    def __init__(self, form: _Optional[_Union[Form, _Mapping]] = ...) -> None: ...
+
+class GetFormRequest(_message.Message):
+    __slots__ = ("form_id",)
+    FORM_ID_FIELD_NUMBER: _ClassVar[int]
+    form_id: str
+    def __init__(self, form_id: _Optional[str] = ...) -> None: ...
+
+class GetFormResponse(_message.Message):
+    __slots__ = ("form",)
+    FORM_FIELD_NUMBER: _ClassVar[int]
+    form: Form
+    def __init__(self, form: _Optional[_Union[Form, _Mapping]] = ...) -> None: ...
+
+class ListFormsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListFormsResponse(_message.Message):
+    __slots__ = ("forms", "next_page_token")
+    FORMS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    forms: _containers.RepeatedCompositeFieldContainer[Form]
+    next_page_token: str
+    def __init__(self, forms: _Optional[_Iterable[_Union[Form, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class UpdateFormRequest(_message.Message):
+    __slots__ = ("form", "update_mask")
+    FORM_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    form: Form
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, form: _Optional[_Union[Form, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdateFormResponse(_message.Message):
+    __slots__ = ("form",)
+    FORM_FIELD_NUMBER: _ClassVar[int]
+    form: Form
+    def __init__(self, form: _Optional[_Union[Form, _Mapping]] = ...) -> None: ...
+
+class DeleteFormRequest(_message.Message):
+    __slots__ = ("form_id",)
+    FORM_ID_FIELD_NUMBER: _ClassVar[int]
+    form_id: str
+    def __init__(self, form_id: _Optional[str] = ...) -> None: ...
+
+class DeleteFormResponse(_message.Message):
+    __slots__ = ("form",)
+    FORM_FIELD_NUMBER: _ClassVar[int]
+    form: Form
+    def __init__(self, form: _Optional[_Union[Form, _Mapping]] = ...) -> None: ...
+
+class PublicForm(_message.Message):
+    __slots__ = ("form_id", "kind", "fields", "title", "description", "submit_label", "consent_text", "policy_document_id", "policy_version", "popup", "challenge_required", "locale", "thank_you_message", "thank_you_url", "confirmed_message", "confirmed_url", "single_opt_in")
+    FORM_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    TITLE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    SUBMIT_LABEL_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_TEXT_FIELD_NUMBER: _ClassVar[int]
+    POLICY_DOCUMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    POLICY_VERSION_FIELD_NUMBER: _ClassVar[int]
+    POPUP_FIELD_NUMBER: _ClassVar[int]
+    CHALLENGE_REQUIRED_FIELD_NUMBER: _ClassVar[int]
+    LOCALE_FIELD_NUMBER: _ClassVar[int]
+    THANK_YOU_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    THANK_YOU_URL_FIELD_NUMBER: _ClassVar[int]
+    CONFIRMED_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    CONFIRMED_URL_FIELD_NUMBER: _ClassVar[int]
+    SINGLE_OPT_IN_FIELD_NUMBER: _ClassVar[int]
+    form_id: str
+    kind: FormKind
+    fields: _containers.RepeatedCompositeFieldContainer[FormField]
+    title: str
+    description: str
+    submit_label: str
+    consent_text: str
+    policy_document_id: str
+    policy_version: str
+    popup: PopupRules
+    challenge_required: bool
+    locale: str
+    thank_you_message: str
+    thank_you_url: str
+    confirmed_message: str
+    confirmed_url: str
+    single_opt_in: bool
+    def __init__(self, form_id: _Optional[str] = ..., kind: _Optional[_Union[FormKind, str]] = ..., fields: _Optional[_Iterable[_Union[FormField, _Mapping]]] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., submit_label: _Optional[str] = ..., consent_text: _Optional[str] = ..., policy_document_id: _Optional[str] = ..., policy_version: _Optional[str] = ..., popup: _Optional[_Union[PopupRules, _Mapping]] = ..., challenge_required: _Optional[bool] = ..., locale: _Optional[str] = ..., thank_you_message: _Optional[str] = ..., thank_you_url: _Optional[str] = ..., confirmed_message: _Optional[str] = ..., confirmed_url: _Optional[str] = ..., single_opt_in: _Optional[bool] = ...) -> None: ...
+
+class GetPublicFormRequest(_message.Message):
+    __slots__ = ("form_id",)
+    FORM_ID_FIELD_NUMBER: _ClassVar[int]
+    form_id: str
+    def __init__(self, form_id: _Optional[str] = ...) -> None: ...
+
+class GetPublicFormResponse(_message.Message):
+    __slots__ = ("form", "render_token")
+    FORM_FIELD_NUMBER: _ClassVar[int]
+    RENDER_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    form: PublicForm
+    render_token: str
+    def __init__(self, form: _Optional[_Union[PublicForm, _Mapping]] = ..., render_token: _Optional[str] = ...) -> None: ...
+
+class SubmitFormRequest(_message.Message):
+    __slots__ = ("form_id", "email", "values", "consent_given", "honeypot", "render_token", "challenge_response", "client")
+    class ValuesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    FORM_ID_FIELD_NUMBER: _ClassVar[int]
+    EMAIL_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_GIVEN_FIELD_NUMBER: _ClassVar[int]
+    HONEYPOT_FIELD_NUMBER: _ClassVar[int]
+    RENDER_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CHALLENGE_RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_FIELD_NUMBER: _ClassVar[int]
+    form_id: str
+    email: str
+    values: _containers.ScalarMap[str, str]
+    consent_given: bool
+    honeypot: str
+    render_token: str
+    challenge_response: str
+    client: _types_pb2.ClientContext
+    def __init__(self, form_id: _Optional[str] = ..., email: _Optional[str] = ..., values: _Optional[_Mapping[str, str]] = ..., consent_given: _Optional[bool] = ..., honeypot: _Optional[str] = ..., render_token: _Optional[str] = ..., challenge_response: _Optional[str] = ..., client: _Optional[_Union[_types_pb2.ClientContext, _Mapping]] = ...) -> None: ...
+
+class SubmitFormResponse(_message.Message):
+    __slots__ = ("thank_you_message", "thank_you_url", "confirmation_sent")
+    THANK_YOU_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    THANK_YOU_URL_FIELD_NUMBER: _ClassVar[int]
+    CONFIRMATION_SENT_FIELD_NUMBER: _ClassVar[int]
+    thank_you_message: str
+    thank_you_url: str
+    confirmation_sent: bool
+    def __init__(self, thank_you_message: _Optional[str] = ..., thank_you_url: _Optional[str] = ..., confirmation_sent: _Optional[bool] = ...) -> None: ...
+
+class RetryCampaignSendsRequest(_message.Message):
+    __slots__ = ("campaign_id", "idempotency_key")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    idempotency_key: str
+    def __init__(self, campaign_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class RetryCampaignSendsResponse(_message.Message):
+    __slots__ = ("campaign", "requeued_count", "skipped_count")
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    REQUEUED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    SKIPPED_COUNT_FIELD_NUMBER: _ClassVar[int]
+    campaign: Campaign
+    requeued_count: int
+    skipped_count: int
+    def __init__(self, campaign: _Optional[_Union[Campaign, _Mapping]] = ..., requeued_count: _Optional[int] = ..., skipped_count: _Optional[int] = ...) -> None: ...
+
+class FrequencyCap(_message.Message):
+    __slots__ = ("purpose_id", "max_messages", "window_days")
+    PURPOSE_ID_FIELD_NUMBER: _ClassVar[int]
+    MAX_MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_DAYS_FIELD_NUMBER: _ClassVar[int]
+    purpose_id: str
+    max_messages: int
+    window_days: int
+    def __init__(self, purpose_id: _Optional[str] = ..., max_messages: _Optional[int] = ..., window_days: _Optional[int] = ...) -> None: ...
+
+class SetFrequencyCapRequest(_message.Message):
+    __slots__ = ("cap",)
+    CAP_FIELD_NUMBER: _ClassVar[int]
+    cap: FrequencyCap
+    def __init__(self, cap: _Optional[_Union[FrequencyCap, _Mapping]] = ...) -> None: ...
+
+class SetFrequencyCapResponse(_message.Message):
+    __slots__ = ("cap",)
+    CAP_FIELD_NUMBER: _ClassVar[int]
+    cap: FrequencyCap
+    def __init__(self, cap: _Optional[_Union[FrequencyCap, _Mapping]] = ...) -> None: ...
+
+class ListFrequencyCapsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListFrequencyCapsResponse(_message.Message):
+    __slots__ = ("caps",)
+    CAPS_FIELD_NUMBER: _ClassVar[int]
+    caps: _containers.RepeatedCompositeFieldContainer[FrequencyCap]
+    def __init__(self, caps: _Optional[_Iterable[_Union[FrequencyCap, _Mapping]]] = ...) -> None: ...
+
+class DeleteFrequencyCapRequest(_message.Message):
+    __slots__ = ("purpose_id",)
+    PURPOSE_ID_FIELD_NUMBER: _ClassVar[int]
+    purpose_id: str
+    def __init__(self, purpose_id: _Optional[str] = ...) -> None: ...
+
+class DeleteFrequencyCapResponse(_message.Message):
+    __slots__ = ("deleted",)
+    DELETED_FIELD_NUMBER: _ClassVar[int]
+    deleted: bool
+    def __init__(self, deleted: _Optional[bool] = ...) -> None: ...
+
+class ScreenCampaignContentRequest(_message.Message):
+    __slots__ = ("campaign_id",)
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    def __init__(self, campaign_id: _Optional[str] = ...) -> None: ...
+
+class ScreenCampaignContentResponse(_message.Message):
+    __slots__ = ("flags",)
+    FLAGS_FIELD_NUMBER: _ClassVar[int]
+    flags: _containers.RepeatedCompositeFieldContainer[ContentFlag]
+    def __init__(self, flags: _Optional[_Iterable[_Union[ContentFlag, _Mapping]]] = ...) -> None: ...
+
+class ContactPolicy(_message.Message):
+    __slots__ = ("delete_inactive",)
+    DELETE_INACTIVE_FIELD_NUMBER: _ClassVar[int]
+    delete_inactive: bool
+    def __init__(self, delete_inactive: _Optional[bool] = ...) -> None: ...
+
+class GetContactPolicyRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetContactPolicyResponse(_message.Message):
+    __slots__ = ("policy",)
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    policy: ContactPolicy
+    def __init__(self, policy: _Optional[_Union[ContactPolicy, _Mapping]] = ...) -> None: ...
+
+class SetContactPolicyRequest(_message.Message):
+    __slots__ = ("policy",)
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    policy: ContactPolicy
+    def __init__(self, policy: _Optional[_Union[ContactPolicy, _Mapping]] = ...) -> None: ...
+
+class SetContactPolicyResponse(_message.Message):
+    __slots__ = ("policy",)
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    policy: ContactPolicy
+    def __init__(self, policy: _Optional[_Union[ContactPolicy, _Mapping]] = ...) -> None: ...

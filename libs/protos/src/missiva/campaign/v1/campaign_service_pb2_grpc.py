@@ -221,6 +221,81 @@ class CampaignServiceStub:
                 request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetCampaignStatsRequest.SerializeToString,
                 response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetCampaignStatsResponse.FromString,
                 _registered_method=True)
+        self.ExportContacts = channel.unary_stream(
+                '/missiva.campaign.v1.CampaignService/ExportContacts',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ExportContactsRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ExportContactsResponse.FromString,
+                _registered_method=True)
+        self.CreateForm = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/CreateForm',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.CreateFormRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.CreateFormResponse.FromString,
+                _registered_method=True)
+        self.GetForm = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/GetForm',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetFormRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetFormResponse.FromString,
+                _registered_method=True)
+        self.ListForms = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/ListForms',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListFormsRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListFormsResponse.FromString,
+                _registered_method=True)
+        self.UpdateForm = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/UpdateForm',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.UpdateFormRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.UpdateFormResponse.FromString,
+                _registered_method=True)
+        self.DeleteForm = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/DeleteForm',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFormRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFormResponse.FromString,
+                _registered_method=True)
+        self.GetPublicForm = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/GetPublicForm',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetPublicFormRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetPublicFormResponse.FromString,
+                _registered_method=True)
+        self.SubmitForm = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/SubmitForm',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SubmitFormRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SubmitFormResponse.FromString,
+                _registered_method=True)
+        self.RetryCampaignSends = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/RetryCampaignSends',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RetryCampaignSendsRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RetryCampaignSendsResponse.FromString,
+                _registered_method=True)
+        self.SetFrequencyCap = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/SetFrequencyCap',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SetFrequencyCapRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SetFrequencyCapResponse.FromString,
+                _registered_method=True)
+        self.ListFrequencyCaps = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/ListFrequencyCaps',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListFrequencyCapsRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListFrequencyCapsResponse.FromString,
+                _registered_method=True)
+        self.DeleteFrequencyCap = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/DeleteFrequencyCap',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFrequencyCapRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFrequencyCapResponse.FromString,
+                _registered_method=True)
+        self.ScreenCampaignContent = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/ScreenCampaignContent',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ScreenCampaignContentRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ScreenCampaignContentResponse.FromString,
+                _registered_method=True)
+        self.GetContactPolicy = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/GetContactPolicy',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetContactPolicyRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetContactPolicyResponse.FromString,
+                _registered_method=True)
+        self.SetContactPolicy = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/SetContactPolicy',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SetContactPolicyRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SetContactPolicyResponse.FromString,
+                _registered_method=True)
 
 
 class CampaignServiceServicer:
@@ -487,6 +562,117 @@ class CampaignServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportContacts(self, request, context):
+        """ExportContacts streams the account's live contacts (all, one list's or one segment's)
+        as CSV, JSON or XLSX, in pieces of at most 1 MiB.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateForm(self, request, context):
+        """CreateForm creates a subscribe form (hosted page, embedded, or popup).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetForm(self, request, context):
+        """GetForm returns a form with its counters.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListForms(self, request, context):
+        """ListForms lists the account's forms (keyset pages).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateForm(self, request, context):
+        """UpdateForm changes the fields named in the mask.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteForm(self, request, context):
+        """DeleteForm moves a form to the trash (its page and script stop answering).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPublicForm(self, request, context):
+        """GetPublicForm is what the gateway renders: a published form's public part and a signed
+        render token (it dates the rendering, for the minimum fill time). No token needed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SubmitForm(self, request, context):
+        """SubmitForm takes a visitor's submission from the gateway and starts double opt-in at
+        consent (or records the consent, for a form with single opt-in). No token needed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RetryCampaignSends(self, request, context):
+        """RetryCampaignSends queues a campaign's failed recipients again (those still allowed to
+        receive it), with credits reserved for them first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetFrequencyCap(self, request, context):
+        """SetFrequencyCap sets the most marketing campaigns a contact gets per window (per
+        purpose, or over every marketing purpose), applied when an audience is fixed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListFrequencyCaps(self, request, context):
+        """ListFrequencyCaps lists the account's caps.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteFrequencyCap(self, request, context):
+        """DeleteFrequencyCap removes one.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ScreenCampaignContent(self, request, context):
+        """ScreenCampaignContent runs the content screen over a campaign's template and subject
+        and records the flags on it (ScheduleCampaign and SendCampaignNow run it too).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetContactPolicy(self, request, context):
+        """GetContactPolicy returns the account's contact policy.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetContactPolicy(self, request, context):
+        """SetContactPolicy sets it (an admin's decision).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CampaignServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -674,6 +860,81 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     servicer.GetCampaignStats,
                     request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetCampaignStatsRequest.FromString,
                     response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetCampaignStatsResponse.SerializeToString,
+            ),
+            'ExportContacts': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportContacts,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ExportContactsRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ExportContactsResponse.SerializeToString,
+            ),
+            'CreateForm': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateForm,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.CreateFormRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.CreateFormResponse.SerializeToString,
+            ),
+            'GetForm': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetForm,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetFormRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetFormResponse.SerializeToString,
+            ),
+            'ListForms': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListForms,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListFormsRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListFormsResponse.SerializeToString,
+            ),
+            'UpdateForm': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateForm,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.UpdateFormRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.UpdateFormResponse.SerializeToString,
+            ),
+            'DeleteForm': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteForm,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFormRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFormResponse.SerializeToString,
+            ),
+            'GetPublicForm': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPublicForm,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetPublicFormRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetPublicFormResponse.SerializeToString,
+            ),
+            'SubmitForm': grpc.unary_unary_rpc_method_handler(
+                    servicer.SubmitForm,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SubmitFormRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SubmitFormResponse.SerializeToString,
+            ),
+            'RetryCampaignSends': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetryCampaignSends,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RetryCampaignSendsRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RetryCampaignSendsResponse.SerializeToString,
+            ),
+            'SetFrequencyCap': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetFrequencyCap,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SetFrequencyCapRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SetFrequencyCapResponse.SerializeToString,
+            ),
+            'ListFrequencyCaps': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListFrequencyCaps,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListFrequencyCapsRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListFrequencyCapsResponse.SerializeToString,
+            ),
+            'DeleteFrequencyCap': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteFrequencyCap,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFrequencyCapRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFrequencyCapResponse.SerializeToString,
+            ),
+            'ScreenCampaignContent': grpc.unary_unary_rpc_method_handler(
+                    servicer.ScreenCampaignContent,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ScreenCampaignContentRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ScreenCampaignContentResponse.SerializeToString,
+            ),
+            'GetContactPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetContactPolicy,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetContactPolicyRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetContactPolicyResponse.SerializeToString,
+            ),
+            'SetContactPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetContactPolicy,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SetContactPolicyRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SetContactPolicyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1677,6 +1938,411 @@ class CampaignService:
             '/missiva.campaign.v1.CampaignService/GetCampaignStats',
             missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetCampaignStatsRequest.SerializeToString,
             missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetCampaignStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportContacts(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/ExportContacts',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ExportContactsRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ExportContactsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateForm(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/CreateForm',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.CreateFormRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.CreateFormResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetForm(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/GetForm',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetFormRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetFormResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListForms(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/ListForms',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListFormsRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListFormsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateForm(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/UpdateForm',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.UpdateFormRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.UpdateFormResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteForm(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/DeleteForm',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFormRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFormResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPublicForm(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/GetPublicForm',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetPublicFormRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetPublicFormResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SubmitForm(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/SubmitForm',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SubmitFormRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SubmitFormResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetryCampaignSends(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/RetryCampaignSends',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RetryCampaignSendsRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RetryCampaignSendsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetFrequencyCap(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/SetFrequencyCap',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SetFrequencyCapRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SetFrequencyCapResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListFrequencyCaps(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/ListFrequencyCaps',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListFrequencyCapsRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListFrequencyCapsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteFrequencyCap(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/DeleteFrequencyCap',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFrequencyCapRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFrequencyCapResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ScreenCampaignContent(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/ScreenCampaignContent',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ScreenCampaignContentRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ScreenCampaignContentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetContactPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/GetContactPolicy',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetContactPolicyRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetContactPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetContactPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/SetContactPolicy',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SetContactPolicyRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SetContactPolicyResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -24,6 +24,26 @@ class ContactCreated(_message.Message):
     list_ids: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, contact_id: _Optional[str] = ..., person_key: _Optional[str] = ..., source: _Optional[_Union[_campaign_service_pb2.ContactSource, str]] = ..., list_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
+class ContactsImported(_message.Message):
+    __slots__ = ("import_id", "chunk", "contacts", "list_ids")
+    IMPORT_ID_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    CONTACTS_FIELD_NUMBER: _ClassVar[int]
+    LIST_IDS_FIELD_NUMBER: _ClassVar[int]
+    import_id: str
+    chunk: int
+    contacts: _containers.RepeatedCompositeFieldContainer[CreatedContact]
+    list_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, import_id: _Optional[str] = ..., chunk: _Optional[int] = ..., contacts: _Optional[_Iterable[_Union[CreatedContact, _Mapping]]] = ..., list_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class CreatedContact(_message.Message):
+    __slots__ = ("contact_id", "person_key")
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    PERSON_KEY_FIELD_NUMBER: _ClassVar[int]
+    contact_id: str
+    person_key: str
+    def __init__(self, contact_id: _Optional[str] = ..., person_key: _Optional[str] = ...) -> None: ...
+
 class ContactUpdated(_message.Message):
     __slots__ = ("contact_id", "person_key", "changed_fields", "previous_person_key")
     CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
