@@ -263,3 +263,29 @@ async def _message_of(delivery, address: str) -> str:
             return str(found)
         await asyncio.sleep(0.1)
     raise AssertionError("the command never reached the ledger")
+
+
+async def test_consents_my_data_link_command_arrives_with_its_link(delivery) -> None:
+    """The command consent's SendMyDataLink queues (built by consent's own builder)."""
+    from datetime import UTC, datetime, timedelta
+
+    from missiva_consent.domain import my_data_command
+
+    tenant = delivery.tenant()
+    address = delivery.address()
+    url = "https://missiva.example/my-data/kid1.c2VjcmV0.sig"
+    command = my_data_command(
+        account_id=tenant, person_key=delivery.key(address), email=address, url=url,
+        token="kid1.c2VjcmV0.sig", expires=datetime.now(UTC) + timedelta(hours=24),
+    )  # fmt: skip
+    event = delivery.command(address, tenant)
+    event.payload.Pack(command)
+    await delivery.publish(event)
+    message_id = await _message_of(delivery, address)
+    status = await delivery.until(message_id, tenant)
+    assert status.message.status == pb.MESSAGE_STATUS_SENT, status.message.last_smtp_response
+    assert status.message.subject == "Your link to see your data"
+    [received] = delivery.sink.for_address(address)
+    parts = _parts(received)
+    assert url in parts["text/plain"]
+    assert f'href="{url}"' in parts["text/html"]
