@@ -95,7 +95,13 @@ def test_every_template_renders_in_english_and_italian(key: str, locale: str) ->
     assert rendered.text.strip()
     assert "<html" in rendered.html
     for name, value in SENT_TODAY[key].items():
-        if name in ("confirm_token", "my_data_token", "account_id", "document_kind", "effective_at"):
+        if name in (
+            "confirm_token",
+            "my_data_token",
+            "account_id",
+            "document_kind",
+            "effective_at",
+        ):
             continue  # passed along, not shown
         assert value in rendered.text, (key, name)
 

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import urllib.parse
+from typing import TYPE_CHECKING
 
 # The kit module, not its names: the contract tests pick this module's *Settings class.
 import missiva_platform.config as kit
+
+if TYPE_CHECKING:
+    from missiva_delivery.transport import LimitSettings
+
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DOMAIN = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})+$")
 
 
 class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type: ignore[call-arg]
@@ -33,6 +41,38 @@ class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type:
     sender_batch_size: int = 20
     sender_poll_seconds: float = 0.5
     send_log_days: int = 90
+    # -- the SMTP transport -----------------------------------------------------------------
+    # Connections kept open to the relay, each reused for many messages.
+    smtp_pool_size: int = 4
+    # Messages per second over all destinations (0: no limit), and per destination domain
+    # (the recipient's domain) a rate and a cap on messages in flight (0: no limit).
+    smtp_global_rate: float = 0.0
+    smtp_domain_rate: float = 0.0
+    smtp_domain_concurrency: int = 8
+    # A JSON file of limits that replaces the three above while the service runs, read every
+    # SMTP_LIMITS_REFRESH_SECONDS (see the README): {"global_rate": 500, "per_domain":
+    # {"rate": 50, "concurrency": 4}, "domains": {"gmail.com": {"rate": 200}}}.
+    smtp_limits_file: str | None = None
+    smtp_limits_refresh_seconds: float = 5.0
+    # -- the campaign lane ------------------------------------------------------------------
+    # Envelope senders are VERP addresses bounce+<token>@BOUNCE_DOMAIN (the inbound server
+    # for that domain finds the ledger row of a bounce); also the unsubscribe mailto.
+    bounce_domain: str = "bounces.missiva.localhost"
+    # Where the links in mail lead (the gateway's unsubscribe and preference pages).
+    public_base_url: str = "http://127.0.0.1:8080"
+    # Lifetime of the signed unsubscribe and preference tokens in campaign mail (consent's
+    # LINK_TOKEN_DAYS for the same pages).
+    link_token_days: int = 730
+    # The domain of List-Id values and the sender id in Feedback-ID.
+    list_id_domain: str = "lists.missiva.localhost"
+    feedback_sender_id: str = "missiva"
+    # Campaign rows claimed per round (the suppression replica is read once per round).
+    campaign_batch_size: int = 200
+    # The suppression replica is read again before each slice of this many campaign rows
+    # (an unsubscribe stops a message of a running campaign within a second).
+    suppression_check_size: int = 32
+    # Compiled campaign templates kept (one per campaign revision being sent).
+    render_cache_size: int = 64
 
     def validate(self) -> None:
         super().validate()
@@ -45,6 +85,16 @@ class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type:
             raise kit.ConfigError("SMTP_URL", "has an invalid port") from None
         if not self.field_keys_file:
             raise kit.ConfigError("FIELD_KEYS_FILE", "is required: addresses are stored encrypted")
+        if not self.token_keyring_file:
+            raise kit.ConfigError(
+                "TOKEN_KEYRING_FILE", "is required: campaign mail carries signed unsubscribe links"
+            )
+        if not self.public_base_url.startswith(("http://", "https://")):
+            raise kit.ConfigError("PUBLIC_BASE_URL", "must be an http:// or https:// URL")
+        for variable, name in (("BOUNCE_DOMAIN", self.bounce_domain),
+                               ("LIST_ID_DOMAIN", self.list_id_domain)):  # fmt: skip
+            if not _DOMAIN.fullmatch(name):
+                raise kit.ConfigError(variable, "must be a domain name")
         if "@" not in self.mail_from_address:
             raise kit.ConfigError("MAIL_FROM_ADDRESS", "must be an email address")
         positive = {
@@ -56,9 +106,41 @@ class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type:
             "SENDER_BATCH_SIZE": self.sender_batch_size,
             "SENDER_POLL_SECONDS": self.sender_poll_seconds,
             "SEND_LOG_DAYS": self.send_log_days,
+            "LINK_TOKEN_DAYS": self.link_token_days,
+            "CAMPAIGN_BATCH_SIZE": self.campaign_batch_size,
+            "RENDER_CACHE_SIZE": self.render_cache_size,
+            "SUPPRESSION_CHECK_SIZE": self.suppression_check_size,
+            "SMTP_POOL_SIZE": self.smtp_pool_size,
+            "SMTP_LIMITS_REFRESH_SECONDS": self.smtp_limits_refresh_seconds,
         }
         for variable, value in positive.items():
             if value <= 0:
                 raise kit.ConfigError(variable, "must be positive")
+        rates = {
+            "SMTP_GLOBAL_RATE": self.smtp_global_rate,
+            "SMTP_DOMAIN_RATE": self.smtp_domain_rate,
+            "SMTP_DOMAIN_CONCURRENCY": self.smtp_domain_concurrency,
+        }
+        for variable, value in rates.items():
+            if value < 0:
+                raise kit.ConfigError(variable, "must be 0 (no limit) or more")
+        if self.smtp_limits_file:
+            from missiva_delivery.transport import load_limits
+
+            try:
+                load_limits(self.smtp_limits_file, self.limit_settings())
+            except (OSError, ValueError) as exc:
+                raise kit.ConfigError("SMTP_LIMITS_FILE", str(exc)) from None
         if self.retry_max_seconds < self.retry_base_seconds:
             raise kit.ConfigError("RETRY_MAX_SECONDS", "must be at least RETRY_BASE_SECONDS")
+
+    def limit_settings(self) -> LimitSettings:
+        """The transport's limits from these settings (before any SMTP_LIMITS_FILE)."""
+        from missiva_delivery.transport import DomainLimit, LimitSettings
+
+        return LimitSettings(
+            global_rate=self.smtp_global_rate,
+            per_domain=DomainLimit(
+                rate=self.smtp_domain_rate, concurrency=self.smtp_domain_concurrency
+            ),
+        )

@@ -5,6 +5,12 @@
   (``SEND_LOG_DAYS``). Its ``message_events`` go with it (ON DELETE CASCADE).
 - ``suppressions`` hold a person key and why it may not be mailed: kept as long as the
   suppression applies (deleting it would mail a dead address again), erased with the person.
+- ``consent_blocks`` (the replica of consent's suppressions and purpose blocks, by person
+  key): an active block is kept while consent says it applies; a lifted one is deleted 30
+  days after it was lifted (consent keeps the history).
+- ``campaign_contents`` (a campaign's compiled template and sender: no personal data) goes
+  with the send log, ``SEND_LOG_DAYS`` after the first batch (no row of it can still be sent:
+  messages give up after ``GIVE_UP_AFTER_HOURS``).
 """
 
 from __future__ import annotations
@@ -23,6 +29,19 @@ def rules(settings: DeliverySettings | None = None) -> tuple[RetentionRule, ...]
             time_column="queued_at",
             max_age=timedelta(days=days),
             why="the send log answers 'did my mail go out' for three months; its events go too",
+        ),
+        RetentionRule(
+            table="consent_blocks",
+            time_column="updated_at",
+            max_age=timedelta(days=30),
+            where="NOT active",
+            why="a lifted block stops nothing; consent keeps the history of the entry",
+        ),
+        RetentionRule(
+            table="campaign_contents",
+            time_column="created_at",
+            max_age=timedelta(days=days),
+            why="what a campaign rendered is kept as long as the send log of its messages",
         ),
     )
 

@@ -17,10 +17,13 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from missiva_delivery import domain, events, metrics, mime
+from missiva_delivery.campaign_render import Compiled, RenderProblem
 from missiva_delivery.domain import Outcome, Status
-from missiva_delivery.smtp import Reply, SmtpTransport, TransportError
-from missiva_delivery.store import messages, suppressions
+from missiva_delivery.fastmime import HeaderProblem
+from missiva_delivery.smtp import Reply, TransportError
+from missiva_delivery.store import campaigns, messages, suppressions
 from missiva_delivery.templates import TemplateProblem
+from missiva_delivery.transport import Limits, SmtpPool
 from missiva_platform.crypto import DecryptionError
 from missiva_platform.outbox import add_event
 
@@ -30,16 +33,23 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def _content_key(row: dict[str, Any]) -> tuple[str, str, int]:
+    return (row["tenant_id"], row["campaign_id"], int(row["content_revision"]))
+
+
 class Sender:
-    def __init__(self, core: DeliveryCore, transport: SmtpTransport | None = None) -> None:
+    def __init__(self, core: DeliveryCore, transport: SmtpPool | None = None) -> None:
         self.core = core
         settings = core.settings
         self.settings = settings
-        self.transport = transport or SmtpTransport(
+        self.transport = transport or SmtpPool(
             settings.smtp_url,
+            size=settings.smtp_pool_size,
             timeout=settings.smtp_timeout_seconds,
             local_hostname=settings.message_id_domain,
+            limits=Limits(settings.limit_settings()),
         )
+        self.claim_size = max(settings.sender_batch_size, settings.campaign_batch_size)
         self._metrics: metrics.DeliveryMetrics | None = None
 
     @property
@@ -56,23 +66,132 @@ class Sender:
         while True:
             handled = await self.round()
             total += handled
-            if handled < self.settings.sender_batch_size:
+            if handled < self.claim_size:
                 return total
 
     async def round(self) -> int:
+        """Claim due messages (SYSTEM first, campaign mail last), read the suppression
+        replica once for the campaign rows, and send them all over the pool at once."""
         async with self.core.pool.connection() as conn, conn.transaction():
             claimed = await messages.claim(
-                conn,
-                limit=self.settings.sender_batch_size,
-                stale_seconds=self.settings.claim_stale_seconds,
+                conn, limit=self.claim_size, stale_seconds=self.settings.claim_stale_seconds
             )
-        for row in claimed:
-            try:
-                await self.process(row)
-            except Exception as exc:  # one message's trouble must not stop the others
-                log.exception("sending a message failed", extra={"message_id": row["id"]})
-                await self._after_crash(row, exc)
+        if not claimed:
+            return 0
+        work = [self._guarded(row, self.process(row)) for row in claimed
+                if row["lane"] != "campaign"]  # fmt: skip
+        campaign_rows = [row for row in claimed if row["lane"] == "campaign"]
+        if campaign_rows:
+            work.append(self._campaign_rows(campaign_rows))
+        await asyncio.gather(*work)
         return len(claimed)
+
+    async def _guarded(self, row: dict[str, Any], work: Any) -> None:
+        try:
+            await work
+        except Exception as exc:  # one message's trouble must not stop the others
+            log.exception("sending a message failed", extra={"message_id": row["id"]})
+            await self._after_crash(row, exc)
+
+    # -- the campaign lane ------------------------------------------------------------------
+
+    async def _campaign_rows(self, rows: list[dict[str, Any]]) -> None:
+        """Campaign rows in slices of ``suppression_check_size``: the suppression replica is
+        read right before each slice is sent, so an unsubscribe processed before that
+        instant stops the message even when it was claimed earlier. Each campaign's compiled
+        template comes from the cache, or is compiled now, once for the revision."""
+        compiled = await self._compiled(rows)
+        step = self.settings.suppression_check_size
+        for start in range(0, len(rows), step):
+            piece = rows[start : start + step]
+            blocked = await self._blocked(piece)
+            work = []
+            for row in piece:
+                reason = blocked.get(row["id"])
+                found = compiled[_content_key(row)]
+                if reason is not None:
+                    work.append(self._guarded(row, self._suppress(row, reason)))
+                elif isinstance(found, str):
+                    work.append(self._guarded(row, self._finish(row, Status.FAILED, reason=found)))
+                else:
+                    work.append(self._guarded(row, self.process_campaign(row, found)))
+            await asyncio.gather(*work)
+
+    async def _compiled(self, rows: list[dict[str, Any]]) -> dict[Any, Compiled | str]:
+        """Each (tenant, campaign, revision) of ``rows``: its compiled template, or why not."""
+        found: dict[Any, Compiled | str] = {}
+        for row in rows:
+            key = _content_key(row)
+            if key in found:
+                continue
+            tenant, campaign_id, revision = key
+            cached = self.core.renders.cached(tenant, campaign_id, revision)
+            if cached is not None:
+                found[key] = cached
+                continue
+            async with self.core.pool.connection() as conn:
+                content = await campaigns.content(conn, tenant, campaign_id, revision)
+            try:
+                found[key] = (
+                    self.core.renders.get(tenant, content)
+                    if content is not None
+                    else "the campaign's content is no longer held"
+                )
+            except RenderProblem as exc:
+                found[key] = str(exc)
+        return found
+
+    async def _blocked(self, rows: list[dict[str, Any]]) -> dict[str, str]:
+        """Row id → suppression reason, for the rows whose person may not be mailed now."""
+        groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+        for row in rows:
+            groups.setdefault((row["tenant_id"], row["purpose_id"], row["category"]), []).append(
+                row
+            )
+        blocked: dict[str, str] = {}
+        async with self.core.pool.connection() as conn:
+            for (tenant, purpose, category), members in groups.items():
+                reasons = await suppressions.blocked_among(
+                    conn, tenant, purpose, [r["person_key"] for r in members],
+                    system=category == domain.SYSTEM,
+                )  # fmt: skip
+                for row in members:
+                    if row["person_key"] in reasons:
+                        blocked[row["id"]] = reasons[row["person_key"]]
+        return blocked
+
+    async def _suppress(self, row: dict[str, Any], reason: str) -> None:
+        await self._finish(row, Status.SUPPRESSED, reason=f"the address is suppressed ({reason})")
+
+    async def process_campaign(self, row: dict[str, Any], compiled: Compiled) -> None:
+        if row["resend"]:
+            self.metrics.resent.labels("campaign").inc()
+        if row["to_address_enc"] is None or row["payload_enc"] is None:
+            await self._finish(row, Status.FAILED, reason="the address is no longer held")
+            return
+        try:
+            address = self.core.open_address(row["id"], row["to_address_enc"])
+            payload = self.core.open_payload(row["id"], row["payload_enc"])
+        except DecryptionError as exc:
+            await self._finish(row, Status.FAILED, reason=f"cannot decrypt the address: {exc}")
+            return
+        try:
+            built = self.core.campaign_mail.build(
+                compiled, row, address, payload, datetime.now(UTC)
+            )
+        except (RenderProblem, HeaderProblem) as exc:
+            await self._finish(row, Status.FAILED, reason=str(exc))
+            return
+        try:
+            reply = await self.transport.send(
+                built.data, sender=built.envelope_sender, recipient=address
+            )
+        except TransportError as exc:
+            await self._defer(row, domain.redact_addresses(str(exc)), built.subject)
+            return
+        await self._outcome(row, reply, built.subject)
+
+    # -- the transactional lane -------------------------------------------------------------
 
     async def _after_crash(self, row: dict[str, Any], exc: Exception) -> None:
         """A message whose handling raised is deferred with backoff (and gives up like any
@@ -178,6 +297,10 @@ class Sender:
         event: Any = None,
         suppress: bool = False,
     ) -> None:
+        if event is None and status in (Status.FAILED, Status.SUPPRESSED):
+            event = events.message_failed(
+                row, reason or reply, reply=reply, suppressed=status is Status.SUPPRESSED
+            )
         async with self.core.pool.connection() as conn, conn.transaction():
             moved = await messages.finish(
                 conn, row["id"], status, reply=reply, reason=reason, subject=subject,

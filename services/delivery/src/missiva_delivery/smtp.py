@@ -67,11 +67,17 @@ class SmtpTransport:
         self._client = client
         return client
 
-    async def send(self, message: EmailMessage, *, sender: str, recipient: str) -> Reply:
+    async def send(self, message: EmailMessage | bytes, *, sender: str, recipient: str) -> Reply:
+        """Send one message (an ``EmailMessage``, or the finished bytes of campaign mail)."""
         async with self._lock:
             client = await self._connected()
             try:
-                _, text = await client.send_message(message, sender=sender, recipients=[recipient])
+                if isinstance(message, bytes):
+                    _, text = await client.sendmail(sender, [recipient], message)
+                else:
+                    _, text = await client.send_message(
+                        message, sender=sender, recipients=[recipient]
+                    )
             except aiosmtplib.SMTPRecipientsRefused as exc:
                 await self._drop()
                 refused = exc.recipients[0]

@@ -14,7 +14,8 @@ _COLUMNS = (
     "id::text AS id, tenant_id, idempotency_key, lane, priority, category, template_key, locale,"
     " campaign_id, batch_id, contact_id, person_key, requested_by, to_address_enc, payload_enc,"
     " rfc822_message_id, subject, status, bounce_type, attempts, resends, last_smtp_reply,"
-    " failure_reason, queued_at, next_attempt_at, claimed_at, sent_at, updated_at"
+    " failure_reason, queued_at, next_attempt_at, claimed_at, sent_at, updated_at,"
+    " purpose_id, content_revision, credit_reservation_id"
 )
 
 
