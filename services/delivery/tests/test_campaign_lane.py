@@ -54,6 +54,9 @@ async def test_a_batch_becomes_one_sent_message_per_recipient(delivery) -> None:
     for address in addresses:
         [received] = delivery.sink.for_address(address)
         assert received.message["Subject"] == "News for Zoë"
+        # The envelope sender is the row's VERP address on the bounce domain.
+        assert received.mail_from.startswith("bounce+")
+        assert received.mail_from.endswith("@" + delivery.app.settings.bounce_domain)
         assert "Hello Zoë" in _text(received)
     # The event billing commits a credit from, and campaign's statistics count.
     [sent] = await delivery.events("delivery.message.sent", rows[0][0])

@@ -68,6 +68,11 @@ class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type:
     feedback_sender_id: str = "missiva"
     # Campaign rows claimed per round (the suppression replica is read once per round).
     campaign_batch_size: int = 200
+    # The platform's DKIM keys (JSON list of {"domain", "selector", "algorithm",
+    # "private_key_pem"}): campaign mail from those domains (or subdomains) is signed with
+    # every key of its domain (RSA and Ed25519). Signers are rebuilt after DKIM_SIGNER_TTL.
+    dkim_keys_file: str | None = None
+    dkim_signer_ttl_seconds: float = 300.0
     # The suppression replica is read again before each slice of this many campaign rows
     # (an unsubscribe stops a message of a running campaign within a second).
     suppression_check_size: int = 32
@@ -124,6 +129,13 @@ class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type:
         for variable, value in rates.items():
             if value < 0:
                 raise kit.ConfigError(variable, "must be 0 (no limit) or more")
+        if self.dkim_keys_file:
+            from missiva_delivery.signing import load_keys_file
+
+            try:
+                load_keys_file(self.dkim_keys_file)
+            except (OSError, ValueError) as exc:
+                raise kit.ConfigError("DKIM_KEYS_FILE", str(exc)) from None
         if self.smtp_limits_file:
             from missiva_delivery.transport import load_limits
 

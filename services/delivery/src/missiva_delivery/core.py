@@ -13,6 +13,7 @@ from missiva_delivery.campaign_mail import CampaignMail
 from missiva_delivery.campaign_render import Links, RenderCache
 from missiva_delivery.config import DeliverySettings
 from missiva_delivery.domain import SendRequest, Status
+from missiva_delivery.signing import FileKeys, Signing, load_keys_file, no_keys
 from missiva_delivery.store import campaigns, messages, suppressions
 from missiva_delivery.templates import Templates
 from missiva_delivery.verp import Verp
@@ -40,6 +41,12 @@ class DeliveryCore:
         self._keyring: TokenKeyring | None = None
         self._mail: CampaignMail | None = None
         self.renders = RenderCache(settings.render_cache_size)
+        source = (
+            FileKeys(load_keys_file(settings.dkim_keys_file))
+            if settings.dkim_keys_file
+            else no_keys
+        )
+        self.signing = Signing(source, ttl=settings.dkim_signer_ttl_seconds)
         self.queued = asyncio.Event()  # set when this process queued a message: send now
 
     def wake(self) -> None:

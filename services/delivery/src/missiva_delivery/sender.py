@@ -182,10 +182,12 @@ class Sender:
         except (RenderProblem, HeaderProblem) as exc:
             await self._finish(row, Status.FAILED, reason=str(exc))
             return
+        data = built.data
+        signer = await self.core.signing.signer(row["tenant_id"], compiled.content.from_address)
+        if signer is not None:
+            data = signer.sign(data) + data
         try:
-            reply = await self.transport.send(
-                built.data, sender=built.envelope_sender, recipient=address
-            )
+            reply = await self.transport.send(data, sender=built.envelope_sender, recipient=address)
         except TransportError as exc:
             await self._defer(row, domain.redact_addresses(str(exc)), built.subject)
             return
