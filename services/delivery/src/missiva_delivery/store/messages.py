@@ -212,3 +212,22 @@ async def erase_person(conn: Any, person_key: str, tenant_id: str) -> int:
     params = (person_key, tenant_id) if tenant_id else (person_key,)
     cur = await conn.execute(f"DELETE FROM messages WHERE {where}", params)
     return int(cur.rowcount)
+
+
+async def recent_for_person(
+    conn: Any, tenant_id: str, person_key: str, limit: int
+) -> list[dict[str, Any]]:
+    """The last ``limit`` messages ``tenant_id`` sent the person, newest first, with the
+    campaign's sender for campaign mail."""
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        "SELECT m.id::text AS id, m.lane, m.subject, m.category, m.status, m.sent_at,"
+        " c.from_name, c.from_address FROM messages m"
+        " LEFT JOIN campaign_contents c ON c.tenant_id = m.tenant_id"
+        " AND c.campaign_id = m.campaign_id AND c.template_revision = m.content_revision"
+        " AND m.lane = 'campaign'"
+        " WHERE m.tenant_id = %s AND m.person_key = %s AND m.sent_at IS NOT NULL"
+        " ORDER BY m.sent_at DESC LIMIT %s",
+        (tenant_id, person_key, limit),
+    )
+    return list(await cur.fetchall())
