@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -28,6 +29,8 @@ from aiosmtpd.controller import Controller
 from missiva.campaign.v1 import campaign_service_pb2 as campaign_pb2
 from missiva.campaign.v1 import events_pb2 as campaign_events_pb2
 from missiva.common.v1 import types_pb2
+from missiva.consent.v1 import consent_service_pb2 as consent_pb2
+from missiva.consent.v1 import events_pb2 as consent_events_pb2
 from missiva.delivery.v1 import delivery_service_pb2 as pb
 from missiva.delivery.v1 import delivery_service_pb2_grpc, events_pb2
 from missiva.privacy.v1 import privacy_service_pb2_grpc
@@ -62,11 +65,15 @@ class ScriptedHandler(SinkHandler):
     """The platform's sink handler, refusing recipients as their address asks."""
 
     rcpt_attempts: Counter[str] = field(default_factory=Counter)
+    # Until this time.monotonic(), every recipient is refused with 421 (a server in trouble).
+    refuse_all_until: float = 0.0
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
     ) -> str:
         self.rcpt_attempts[address] += 1
+        if time.monotonic() < self.refuse_all_until:
+            return "421 4.3.2 Service shutting down, try again later"
         local = address.split("@", 1)[0]
         wanted = _DEFER.match(local)
         if wanted and self.rcpt_attempts[address] <= int(wanted.group(1)):
@@ -246,6 +253,20 @@ class Delivery:
         )
         event = envelope(command, subject=SEND_BATCH, tenant_id=tenant, producer="campaign")
         return event, campaign_id
+
+    def suppression(self, tenant: str, address: str, *, purpose: str = "", version: int = 1):
+        """Consent's ContactSuppressed for an unsubscribe of ``address`` in ``tenant``."""
+        entry = consent_events_pb2.ContactSuppressed(
+            person_key=self.key(address),
+            reason=consent_pb2.SUPPRESSION_REASON_UNSUBSCRIBED,
+            purpose_id=purpose,
+            source=consent_pb2.CONSENT_SOURCE_UNSUBSCRIBE_LINK,
+        )
+        return envelope(
+            entry, subject="consent.contact.suppressed", tenant_id=tenant, producer="consent",
+            aggregate_id=f"{tenant}:{self.key(address)}:suppression:unsubscribed:{purpose}",
+            aggregate_version=version,
+        )  # fmt: skip
 
     async def publish_to(self, subject: str, event: EventEnvelope) -> None:
         await self.nc.jetstream().publish(

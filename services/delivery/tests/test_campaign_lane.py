@@ -8,11 +8,9 @@ import urllib.parse
 
 import pytest
 
-from missiva.consent.v1 import consent_service_pb2 as consent_pb
-from missiva.consent.v1 import events_pb2 as consent_events
 from missiva.delivery.v1 import events_pb2
 from missiva_delivery import batches
-from missiva_platform.events import envelope, unpack
+from missiva_platform.events import unpack
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -22,20 +20,6 @@ def _text(received) -> str:
         if part.get_content_type() == "text/plain":
             return part.get_content()
     raise AssertionError("no text part")
-
-
-def suppressed_event(delivery, tenant: str, address: str, *, purpose: str = "", version: int = 1):
-    entry = consent_events.ContactSuppressed(
-        person_key=delivery.key(address),
-        reason=consent_pb.SUPPRESSION_REASON_UNSUBSCRIBED,
-        purpose_id=purpose,
-        source=consent_pb.CONSENT_SOURCE_UNSUBSCRIBE_LINK,
-    )
-    return envelope(
-        entry, subject="consent.contact.suppressed", tenant_id=tenant, producer="consent",
-        aggregate_id=f"{tenant}:{delivery.key(address)}:suppression:unsubscribed:{purpose}",
-        aggregate_version=version,
-    )  # fmt: skip
 
 
 async def test_a_batch_becomes_one_sent_message_per_recipient(delivery) -> None:
@@ -117,9 +101,7 @@ async def test_the_template_is_compiled_once_per_campaign_revision(delivery) -> 
 async def test_a_suppressed_person_is_not_sent_and_uses_no_credit(delivery) -> None:
     tenant = delivery.tenant()
     kept, gone = delivery.address(), delivery.address()
-    await delivery.publish_to(
-        "consent.contact.suppressed", suppressed_event(delivery, tenant, gone)
-    )
+    await delivery.publish_to("consent.contact.suppressed", delivery.suppression(tenant, gone))
     for _ in range(100):
         if await delivery.scalar(
             "SELECT count(*) FROM consent_blocks WHERE person_key = %s AND active",
@@ -145,9 +127,7 @@ async def test_a_suppressed_person_is_not_sent_and_uses_no_credit(delivery) -> N
 async def test_another_accounts_suppression_does_not_stop_this_one(delivery) -> None:
     tenant, other = delivery.tenant(), delivery.tenant()
     address = delivery.address()
-    await delivery.publish_to(
-        "consent.contact.suppressed", suppressed_event(delivery, other, address)
-    )
+    await delivery.publish_to("consent.contact.suppressed", delivery.suppression(other, address))
     await asyncio.sleep(0.3)
     event, campaign_id = delivery.batch(tenant, [address])
     await delivery.publish_to("cmd.delivery.send_batch", event)
