@@ -7,6 +7,7 @@ from pathlib import Path
 
 from missiva.delivery.v1 import delivery_service_pb2_grpc
 from missiva_delivery import SERVICE_NAME
+from missiva_delivery.alerts import alert_refresher
 from missiva_delivery.config import DeliverySettings
 from missiva_delivery.core import DeliveryCore
 from missiva_delivery.events import add_consumers
@@ -53,6 +54,12 @@ def build(settings: DeliverySettings, *, jwks: JwksSource | None = None) -> Serv
     if settings.smtp_limits_file:
         app.add_refresher(
             "smtp-limits", settings.smtp_limits_refresh_seconds, limits_reader(sender, settings)
+        )
+    if settings.alert_webhook_url:
+        app.add_refresher(
+            "fallback-alert",
+            settings.alert_check_seconds,
+            alert_refresher(sender.watch, settings.alert_webhook_url),
         )
     # The sender loop: stopped, after the message in hand, before the kit closes the pool.
     app.add_worker("sender", lambda stopping: run_forever(sender, stopping, core.queued))

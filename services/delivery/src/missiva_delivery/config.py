@@ -54,6 +54,12 @@ class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type:
     # {"rate": 50, "concurrency": 4}, "domains": {"gmail.com": {"rate": 200}}}.
     smtp_limits_file: str | None = None
     smtp_limits_refresh_seconds: float = 5.0
+    # The fallback alert: when every attempt has failed (no connection, or 421) for
+    # ALERT_AFTER_SECONDS, a JSON POST without personal data goes to ALERT_WEBHOOK_URL,
+    # looked at every ALERT_CHECK_SECONDS.
+    alert_webhook_url: str | None = None
+    alert_after_seconds: float = 300.0
+    alert_check_seconds: float = 10.0
     # -- the campaign lane ------------------------------------------------------------------
     # Envelope senders are VERP addresses bounce+<token>@BOUNCE_DOMAIN (the inbound server
     # for that domain finds the ledger row of a bounce); also the unsubscribe mailto.
@@ -117,6 +123,8 @@ class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type:
             "SUPPRESSION_CHECK_SIZE": self.suppression_check_size,
             "SMTP_POOL_SIZE": self.smtp_pool_size,
             "SMTP_LIMITS_REFRESH_SECONDS": self.smtp_limits_refresh_seconds,
+            "ALERT_AFTER_SECONDS": self.alert_after_seconds,
+            "ALERT_CHECK_SECONDS": self.alert_check_seconds,
         }
         for variable, value in positive.items():
             if value <= 0:
@@ -129,6 +137,10 @@ class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type:
         for variable, value in rates.items():
             if value < 0:
                 raise kit.ConfigError(variable, "must be 0 (no limit) or more")
+        if self.alert_webhook_url and not self.alert_webhook_url.startswith(
+            ("http://", "https://")
+        ):
+            raise kit.ConfigError("ALERT_WEBHOOK_URL", "must be an http:// or https:// URL")
         if self.dkim_keys_file:
             from missiva_delivery.signing import load_keys_file
 

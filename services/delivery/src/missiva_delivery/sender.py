@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import urllib.parse
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from missiva_delivery import domain, events, metrics, mime
+from missiva_delivery.alerts import TransportWatch
 from missiva_delivery.campaign_render import Compiled, RenderProblem
 from missiva_delivery.domain import Outcome, Status
 from missiva_delivery.fastmime import HeaderProblem
@@ -48,6 +50,10 @@ class Sender:
             timeout=settings.smtp_timeout_seconds,
             local_hostname=settings.message_id_domain,
             limits=Limits(settings.limit_settings()),
+        )
+        self.watch = TransportWatch(
+            relay=urllib.parse.urlsplit(settings.smtp_url).hostname or "",
+            after_seconds=settings.alert_after_seconds,
         )
         self.claim_size = max(settings.sender_batch_size, settings.campaign_batch_size)
         self._metrics: metrics.DeliveryMetrics | None = None
@@ -189,6 +195,7 @@ class Sender:
         try:
             reply = await self.transport.send(data, sender=built.envelope_sender, recipient=address)
         except TransportError as exc:
+            self.watch.failed(row["campaign_id"])
             await self._defer(row, domain.redact_addresses(str(exc)), built.subject)
             return
         await self._outcome(row, reply, built.subject)
@@ -244,12 +251,17 @@ class Sender:
                 message, sender=self.settings.mail_from_address, recipient=address
             )
         except TransportError as exc:
+            self.watch.failed(row["campaign_id"])
             await self._defer(row, domain.redact_addresses(str(exc)), rendered.subject)
             return
         await self._outcome(row, reply, rendered.subject)
 
     async def _outcome(self, row: dict[str, Any], reply: Reply, subject: str) -> None:
         text = str(reply)
+        if reply.code == 421:  # the server is not taking mail: the transport is failing
+            self.watch.failed(row["campaign_id"])
+        else:
+            self.watch.succeeded()
         outcome = domain.classify_reply(reply.code, text)
         if outcome is Outcome.SENT:
             await self._finish(
