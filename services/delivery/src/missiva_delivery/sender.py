@@ -12,6 +12,7 @@ instant of the crash.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import urllib.parse
 from datetime import UTC, datetime, timedelta
@@ -27,12 +28,18 @@ from missiva_delivery.store import campaigns, messages, suppressions
 from missiva_delivery.templates import TemplateProblem
 from missiva_delivery.transport import Limits, SmtpPool
 from missiva_platform.crypto import DecryptionError
-from missiva_platform.outbox import add_event
+from missiva_platform.outbox import add_events
 
 if TYPE_CHECKING:
     from missiva_delivery.core import DeliveryCore
 
 log = logging.getLogger(__name__)
+
+
+# Set while a campaign slice is sent: its outcomes are recorded together afterwards.
+_COLLECTOR: contextvars.ContextVar[list[messages.Finished] | None] = contextvars.ContextVar(
+    "delivery_slice_outcomes", default=None
+)
 
 
 def _content_key(row: dict[str, Any]) -> tuple[str, str, int]:
@@ -121,7 +128,13 @@ class Sender:
                     work.append(self._guarded(row, self._finish(row, Status.FAILED, reason=found)))
                 else:
                     work.append(self._guarded(row, self.process_campaign(row, found)))
-            await asyncio.gather(*work)
+            collected: list[messages.Finished] = []
+            token = _COLLECTOR.set(collected)
+            try:
+                await asyncio.gather(*work)
+            finally:
+                _COLLECTOR.reset(token)
+            await self._record(collected)
 
     async def _compiled(self, rows: list[dict[str, Any]]) -> dict[Any, Compiled | str]:
         """Each (tenant, campaign, revision) of ``rows``: its compiled template, or why not."""
@@ -315,23 +328,39 @@ class Sender:
             event = events.message_failed(
                 row, reason or reply, reply=reply, suppressed=status is Status.SUPPRESSED
             )
-        async with self.core.pool.connection() as conn, conn.transaction():
-            moved = await messages.finish(
-                conn, row["id"], status, reply=reply, reason=reason, subject=subject,
-                bounce_type=bounce_type, next_attempt_at=next_attempt_at,
-            )  # fmt: skip
-            if not moved:
-                return  # another sender took the row over (our claim had gone stale)
-            if suppress:
-                await suppressions.add_hard_bounce(conn, row["person_key"], row["id"], reply)
-            if event is not None:
-                await add_event(conn, event)
-        self.metrics.outcome(row["lane"], status)
-        log.info(
-            "message %s", status,
-            extra={"message_id": row["id"], "template_key": row["template_key"],
-                   "attempt": row["attempts"], "smtp_reply": reply[:200], "reason": reason},
+        outcome = messages.Finished(
+            row=row, status=status, reply=reply, reason=reason, subject=subject,
+            bounce_type=bounce_type, next_attempt_at=next_attempt_at, event=event,
+            suppress=suppress,
         )  # fmt: skip
+        collector = _COLLECTOR.get()
+        if collector is not None:  # a campaign slice: recorded together once it is sent
+            collector.append(outcome)
+            return
+        await self._record([outcome])
+
+    async def _record(self, outcomes: list[messages.Finished]) -> None:
+        """Outcomes, their history and their events in one transaction (a campaign slice's
+        together: a crash before it leaves the slice ``sending``, sent again later)."""
+        if not outcomes:
+            return
+        async with self.core.pool.connection() as conn, conn.transaction():
+            moved = await messages.finish_many(conn, outcomes)
+            done = [o for o in outcomes if o.row["id"] in moved]
+            for o in done:
+                if o.suppress:
+                    await suppressions.add_hard_bounce(
+                        conn, o.row["person_key"], o.row["id"], o.reply
+                    )
+            await add_events(conn, [o.event for o in done if o.event is not None])
+        for o in done:  # the others were taken over by another sender (a stale claim)
+            self.metrics.outcome(o.row["lane"], o.status)
+            log.info(
+                "message %s", o.status,
+                extra={"message_id": o.row["id"], "template_key": o.row["template_key"],
+                       "campaign_id": o.row["campaign_id"], "attempt": o.row["attempts"],
+                       "smtp_reply": o.reply[:200], "reason": o.reason},
+            )  # fmt: skip
 
     async def close(self) -> None:
         await self.transport.close()
