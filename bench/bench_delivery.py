@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import nats
+import nats.js.errors
 
 from bench import Result
 from missiva.campaign.v1 import campaign_service_pb2 as campaign_pb
@@ -177,17 +178,8 @@ def _peak_rss_mib(pid: int) -> float:
     return 0.0
 
 
-async def _campaign(folder: Path, url: str, nats_url: str, sink_port: int, keys_file: Path,
-                    secrets: dict) -> tuple[float, float]:  # fmt: skip
-    env = {
-        **os.environ, "DATABASE_URL": url, "NATS_URL": nats_url,
-        "SMTP_URL": f"smtp://127.0.0.1:{sink_port}", "SMTP_POOL_SIZE": "8",
-        "FIELD_KEYS_FILE": str(secrets[FIELD_KEYS_FILE]),
-        "TOKEN_KEYRING_FILE": str(secrets[TOKEN_KEYRING_FILE]),
-        "EMAIL_HASH_KEY_FILE": str(secrets[EMAIL_HASH_KEY_FILE]),
-        "DKIM_KEYS_FILE": str(keys_file), "SENDER_POLL_SECONDS": "0.05", "LOG_LEVEL": "WARNING",
-        "DB_POOL_MAX": "20",
-    }  # fmt: skip
+def _start(folder: Path, env: dict[str, str]) -> list[tuple[Any, Any]]:
+    """The delivery processes, each with its log file (closed when it is stopped)."""
     children = []
     for n in range(PROCESSES):
         log = open(folder / f"delivery-{n}.log", "ab")  # noqa: SIM115 - closed with the child
@@ -199,6 +191,21 @@ async def _campaign(folder: Path, url: str, nats_url: str, sink_port: int, keys_
                 preexec_fn=die_with_parent,
             ), log)
         )  # fmt: skip
+    return children
+
+
+async def _campaign(folder: Path, url: str, nats_url: str, sink_port: int, keys_file: Path,
+                    secrets: dict) -> tuple[float, float]:  # fmt: skip
+    env = {
+        **os.environ, "DATABASE_URL": url, "NATS_URL": nats_url,
+        "SMTP_URL": f"smtp://127.0.0.1:{sink_port}", "SMTP_POOL_SIZE": "8",
+        "FIELD_KEYS_FILE": str(secrets[FIELD_KEYS_FILE]),
+        "TOKEN_KEYRING_FILE": str(secrets[TOKEN_KEYRING_FILE]),
+        "EMAIL_HASH_KEY_FILE": str(secrets[EMAIL_HASH_KEY_FILE]),
+        "DKIM_KEYS_FILE": str(keys_file), "SENDER_POLL_SECONDS": "0.05", "LOG_LEVEL": "WARNING",
+        "DB_POOL_MAX": "20",
+    }  # fmt: skip
+    children = _start(folder, env)
     hasher = load_email_hasher(secrets[EMAIL_HASH_KEY_FILE])
     content = _content()
     events = [
@@ -213,8 +220,13 @@ async def _campaign(folder: Path, url: str, nats_url: str, sink_port: int, keys_
         js = nc.jetstream()
         started = time.perf_counter()
         for event in events:
-            await js.publish(SEND_BATCH, event.SerializeToString(),
-                             headers={"Nats-Msg-Id": event.event_id})  # fmt: skip
+            for _ in range(600):  # the stream exists once a delivery process declared it
+                try:
+                    await js.publish(SEND_BATCH, event.SerializeToString(),
+                                     headers={"Nats-Msg-Id": event.event_id})  # fmt: skip
+                    break
+                except nats.js.errors.NoStreamResponseError:
+                    await asyncio.sleep(0.1)
         peak = 0.0
         async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
             while True:
@@ -259,12 +271,12 @@ async def _measure(folder: Path, pg: PostgresServer, nats_url: str, sink_port: i
     rate, peak = await _campaign(folder, url, nats_url, sink_port, keys_file, secrets)
     a = "(a) raw RSA-2048 + Ed25519 signing, one core"
     c = "(c) smtp-source into the same smtp-sink"
-    cores = f"(a) × {PROCESSES} processes"
+    cores = f"(a) x {PROCESSES} processes"
     return [
         Result(a, signing, "messages/s", note=f"one {size:,}-byte campaign message, both keys"),
         Result(
             "(b) render + MIME bytes, one core (no signing)", building, "messages/s", a, signing
-        ),  # fmt: skip
+        ),
         Result(c, source, "messages/s", note=f"{SOURCE_MESSAGES:,} messages, 20 sessions"),
         Result(
             f"(d) campaign queued → accepted, DKIM on (goal ≥ 2,000), {PROCESSES} processes",
@@ -274,17 +286,17 @@ async def _measure(folder: Path, pg: PostgresServer, nats_url: str, sink_port: i
             source,
             note=f"{MESSAGES:,} recipients in SendBatch commands of {PER_BATCH}, "
             f"{PROCESSES} delivery processes (SMTP_POOL_SIZE 8) on one work queue",
-        ),  # fmt: skip
+        ),
         Result(
             "(d') the same against the signing rate of the cores used (goal ≥ 0.67)",
             rate,
             "messages/s",
             cores,
             signing * PROCESSES,
-        ),  # fmt: skip
+        ),
         Result(
             "(e) peak RSS of a delivery process (goal ≤ 400)", peak, "MiB", higher_is_better=False
-        ),  # fmt: skip
+        ),
     ]
 
 

@@ -51,6 +51,8 @@ class CampaignMail:
         self.verp = verp
         self.list_id_domain = list_id_domain
         self.feedback_sender_id = feedback_sender_id
+        self._shared: dict[tuple[str, str, int], list[bytes]] = {}
+        self._date_cache: tuple[int, bytes] = (-1, b"")
 
     def list_id(self, tenant_id: str, content: Content) -> str:
         purpose = _label(content.purpose_id or "system")
@@ -60,6 +62,25 @@ class CampaignMail:
         category = CATEGORY_NAMES.get(content.category, "other")
         parts = (_label(content.campaign_id), _label(tenant_id), category, self.feedback_sender_id)
         return ":".join(parts)
+
+    def _campaign_headers(self, tenant_id: str, content: Content) -> list[bytes]:
+        """The headers every message of a campaign shares (written once per campaign)."""
+        key = (tenant_id, content.campaign_id, content.template_revision)
+        found = self._shared.get(key)
+        if found is None:
+            if len(self._shared) > 256:
+                self._shared.clear()
+            found = self._shared[key] = [
+                fastmime.raw("List-Id", self.list_id(tenant_id, content)),
+                fastmime.raw("Feedback-ID", self.feedback_id(tenant_id, content)),
+            ]
+        return found
+
+    def _date(self, now: datetime) -> bytes:
+        second = int(now.timestamp())
+        if self._date_cache[0] != second:
+            self._date_cache = (second, fastmime.raw("Date", format_datetime(now)))
+        return self._date_cache[1]
 
     def unsubscribe_mailto(self, message_id: str) -> str:
         token = self.verp.address(message_id).split("@", 1)[0].removeprefix("bounce+")
@@ -95,7 +116,7 @@ class CampaignMail:
         headers += [
             fastmime.address_header("To", str(payload.get("to_name") or ""), address),
             fastmime.unstructured("Subject", rendered.subject),
-            fastmime.raw("Date", format_datetime(now)),
+            self._date(now),
             fastmime.raw("Message-ID", row["rfc822_message_id"]),
         ]
         if content.category != SYSTEM:
@@ -105,10 +126,7 @@ class CampaignMail:
                 fastmime.raw("List-Unsubscribe", f"<{url}>, <{mailto}>"),
                 fastmime.raw("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
             ]
-        headers += [
-            fastmime.raw("List-Id", self.list_id(tenant, content)),
-            fastmime.raw("Feedback-ID", self.feedback_id(tenant, content)),
-        ]
+        headers += self._campaign_headers(tenant, content)
         data = fastmime.build(
             headers=headers,
             text=rendered.text,
