@@ -8,6 +8,8 @@ import urllib.parse
 
 import pytest
 
+from missiva.common.v1 import types_pb2
+from missiva.delivery.v1 import delivery_service_pb2 as pb
 from missiva.delivery.v1 import events_pb2
 from missiva_delivery import batches
 from missiva_platform.events import unpack
@@ -170,3 +172,28 @@ async def test_the_unsubscribe_link_is_a_token_the_consent_pages_accept(delivery
     assert scope.purpose_id == "0195a3d0-1111-7abc-8def-0123456789ab"
     assert scope.campaign_id == campaign_id
     assert token in _text(received)  # the body's link is the same page
+
+
+async def test_consents_suppression_stops_non_system_transactional_mail_not_system(
+    delivery,
+) -> None:
+    tenant = delivery.tenant()
+    address = delivery.address()
+    await delivery.publish_to("consent.contact.suppressed", delivery.suppression(tenant, address))
+    for _ in range(100):
+        if await delivery.scalar(
+            "SELECT count(*) FROM consent_blocks WHERE person_key = %s", delivery.key(address)
+        ):
+            break
+        await asyncio.sleep(0.05)
+    news = await delivery.send(
+        delivery.request(address, category=types_pb2.EMAIL_CATEGORY_MARKETING), tenant
+    )
+    system = await delivery.send(delivery.request(address), tenant)
+    assert (await delivery.until(news.message_id, tenant)).message.status == (
+        pb.MESSAGE_STATUS_SUPPRESSED
+    )
+    assert (await delivery.until(system.message_id, tenant)).message.status == (
+        pb.MESSAGE_STATUS_SENT
+    )
+    assert len(delivery.sink.for_address(address)) == 1

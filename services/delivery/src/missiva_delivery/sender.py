@@ -229,6 +229,13 @@ class Sender:
             self.metrics.resent.labels(lane).inc()
         async with self.core.pool.connection() as conn:
             reason = await suppressions.reason_for(conn, row["person_key"], row["tenant_id"])
+            if reason is None and row["category"] != domain.SYSTEM:
+                # Mail that is not SYSTEM mail also stops at consent's suppressions of every
+                # purpose (an unsubscribe from everything, a complaint, an erasure).
+                blocked = await suppressions.blocked_among(
+                    conn, row["tenant_id"], "", [row["person_key"]], system=False
+                )
+                reason = blocked.get(row["person_key"])
         if domain.suppressed_by(reason, row["category"]):
             await self._finish(
                 row, Status.SUPPRESSED, reason=f"the address is suppressed ({reason})"
