@@ -47,7 +47,8 @@ def build(settings: DeliverySettings, *, jwks: JwksSource | None = None) -> Serv
     add_privacy_service(app, DeliveryPrivacy(core))
     # Our work queue and our events (provisioning is idempotent: producers declare them too).
     app.add_streams(
-        commands_stream("delivery"), events_stream("delivery"), events_stream("consent")
+        commands_stream("delivery"),
+        *(events_stream(producer) for producer in ("delivery", "consent", "campaign")),
     )
     add_consumers(app, core)
     app.add_refresher("queue-gauges", 5.0, queue_gauges(core))

@@ -14,7 +14,7 @@ from missiva_delivery.campaign_render import Links, RenderCache
 from missiva_delivery.config import DeliverySettings
 from missiva_delivery.domain import SendRequest, Status
 from missiva_delivery.signing import FileKeys, Signing, load_keys_file, no_keys
-from missiva_delivery.store import campaigns, messages, suppressions
+from missiva_delivery.store import campaigns, holds, messages, suppressions
 from missiva_delivery.templates import Templates
 from missiva_delivery.verp import Verp
 from missiva_platform.crypto import FieldCipher, TokenKeyring
@@ -190,13 +190,17 @@ class DeliveryCore:
         how often the batch is delivered. Returns the rows created FAILED (refused
         recipients), whose events the caller emits."""
         await campaigns.save_content(conn, tenant_id, batch.content)
+        state = (await holds.states(conn, {(tenant_id, batch.campaign_id)})).get(
+            (tenant_id, batch.campaign_id), "running"
+        )
         rows: list[campaigns.CampaignRow] = []
         refused: list[dict[str, Any]] = []
         for recipient in batch.recipients:
             message_id = domain.new_message_id()
+            problem = recipient.problem or (holds.CANCELLED_REASON if state == "cancelled" else "")
             sealed = (
                 self.seal_recipient(message_id, recipient)
-                if not recipient.problem
+                if not problem
                 else {"to_address_enc": None, "payload_enc": None}
             )
             rows.append(
@@ -210,14 +214,15 @@ class DeliveryCore:
                     rfc822_message_id=domain.rfc822_message_id(
                         message_id, self.settings.message_id_domain
                     ),
-                    status=str(Status.FAILED if recipient.problem else Status.QUEUED),
-                    failure_reason=recipient.problem,
+                    status=str(Status.FAILED if problem else Status.QUEUED),
+                    failure_reason=problem,
                     **sealed,
                 )
             )
         inserted = await campaigns.insert_rows(
-            conn, tenant_id, batch.content, batch.batch_id, batch.credit_reservation_id, rows
-        )
+            conn, tenant_id, batch.content, batch.batch_id, batch.credit_reservation_id, rows,
+            held=state == "paused",
+        )  # fmt: skip
         failed_ids = {i for i, status in inserted if status == Status.FAILED}
         for row in rows:
             if row.id in failed_ids:

@@ -21,7 +21,7 @@ from missiva.consent.v1 import events_pb2 as consent_events
 from missiva.delivery.v1 import delivery_service_pb2 as pb
 from missiva.delivery.v1 import events_pb2
 from missiva_delivery import batches, domain
-from missiva_delivery.store import suppressions
+from missiva_delivery.store import holds, suppressions
 from missiva_platform.bus import ConsumerSpec
 from missiva_platform.errors import InvalidArgument
 from missiva_platform.events import EventEnvelope, envelope, unpack
@@ -53,12 +53,16 @@ PURPOSE_WITHDRAWN = "consent.purpose.withdrawn"
 PURPOSE_OBJECTED = "consent.purpose.objected"
 PURPOSE_RESTRICTED = "consent.purpose.restricted"
 PURPOSE_RESTRICTION_LIFTED = "consent.purpose.restriction_lifted"
+CAMPAIGN_PAUSED = "campaign.campaign.paused"
+CAMPAIGN_RESUMED = "campaign.campaign.resumed"
+CAMPAIGN_CANCELLED = "campaign.campaign.cancelled"
 
 
 def consumer_spec(subject: str) -> ConsumerSpec:
-    """One durable consumer per subject: the work queue for commands, consent's stream for
-    its events."""
-    stream = commands_stream("delivery") if subject.startswith("cmd.") else events_stream("consent")
+    """One durable consumer per subject: the work queue for commands, the producer's events
+    stream for events."""
+    producer = subject.split(".", 1)[0]
+    stream = commands_stream("delivery") if producer == "cmd" else events_stream(producer)
     name = subject.removeprefix("cmd.").replace(".", "-").replace("_", "-")
     return ConsumerSpec(
         stream=stream.name,
@@ -186,7 +190,44 @@ class DeliveryConsumers:
             PURPOSE_OBJECTED: self.purpose_blocked,
             PURPOSE_RESTRICTED: self.purpose_blocked,
             PURPOSE_RESTRICTION_LIFTED: self.restriction_lifted,
+            CAMPAIGN_PAUSED: self.campaign_paused,
+            CAMPAIGN_RESUMED: self.campaign_resumed,
+            CAMPAIGN_CANCELLED: self.campaign_cancelled,
         }
+
+    async def _campaign_state(self, conn: Any, event: EventEnvelope, message: Any,
+                              state: str) -> str | None:  # fmt: skip
+        campaign_id = message.campaign_id
+        if not event.tenant_id or not campaign_id:
+            log.warning("a campaign event without an account or campaign; skipped",
+                        extra={"event_id": event.event_id})  # fmt: skip
+            return None
+        if not await holds.apply(conn, event.tenant_id, campaign_id, state,
+                                 event.aggregate_version):  # fmt: skip
+            return None  # an older event, or the campaign was cancelled already
+        return str(campaign_id)
+
+    async def campaign_paused(self, conn: Any, event: EventEnvelope, msg: Any) -> None:
+        """Hold the campaign's waiting rows: a pause (or an abuse screening stop) also stops
+        batches already handed over; rows being sent go on."""
+        paused = unpack(event, campaign_events.CampaignPaused)
+        if campaign_id := await self._campaign_state(conn, event, paused, "paused"):
+            held = await holds.hold(conn, event.tenant_id, campaign_id)
+            log.info("campaign paused", extra={"campaign_id": campaign_id, "held": held})
+
+    async def campaign_resumed(self, conn: Any, event: EventEnvelope, msg: Any) -> None:
+        resumed = unpack(event, campaign_events.CampaignResumed)
+        if campaign_id := await self._campaign_state(conn, event, resumed, "running"):
+            released = await holds.release(conn, event.tenant_id, campaign_id)
+            log.info("campaign resumed", extra={"campaign_id": campaign_id, "released": released})
+            if self.core is not None:
+                self.core.wake()
+
+    async def campaign_cancelled(self, conn: Any, event: EventEnvelope, msg: Any) -> None:
+        cancelled = unpack(event, campaign_events.CampaignCancelled)
+        if campaign_id := await self._campaign_state(conn, event, cancelled, "cancelled"):
+            gone = await holds.cancel(conn, event.tenant_id, campaign_id)
+            log.info("campaign cancelled", extra={"campaign_id": campaign_id, "failed": gone})
 
     async def send_batch(self, conn: Any, event: EventEnvelope, msg: Any) -> None:
         """One ledger row per recipient, once per (campaign, contact): a redelivered batch

@@ -11,6 +11,8 @@
 - ``campaign_contents`` (a campaign's compiled template and sender: no personal data) goes
   with the send log, ``SEND_LOG_DAYS`` after the first batch (no row of it can still be sent:
   messages give up after ``GIVE_UP_AFTER_HOURS``).
+- ``campaign_holds`` (a campaign's pause or cancellation: no personal data) goes
+  ``SEND_LOG_DAYS`` after its last change, with the rows it held.
 """
 
 from __future__ import annotations
@@ -42,6 +44,12 @@ def rules(settings: DeliverySettings | None = None) -> tuple[RetentionRule, ...]
             time_column="created_at",
             max_age=timedelta(days=days),
             why="what a campaign rendered is kept as long as the send log of its messages",
+        ),
+        RetentionRule(
+            table="campaign_holds",
+            time_column="updated_at",
+            max_age=timedelta(days=days),
+            why="a pause or cancellation matters only while the campaign's rows are kept",
         ),
     )
 

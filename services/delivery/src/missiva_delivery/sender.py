@@ -24,7 +24,7 @@ from missiva_delivery.campaign_render import Compiled, RenderProblem
 from missiva_delivery.domain import Outcome, Status
 from missiva_delivery.fastmime import HeaderProblem
 from missiva_delivery.smtp import Reply, TransportError
-from missiva_delivery.store import campaigns, messages, suppressions
+from missiva_delivery.store import campaigns, holds, messages, suppressions
 from missiva_delivery.templates import TemplateProblem
 from missiva_delivery.transport import Limits, SmtpPool
 from missiva_platform.crypto import DecryptionError
@@ -117,12 +117,22 @@ class Sender:
         step = self.settings.suppression_check_size
         for start in range(0, len(rows), step):
             piece = rows[start : start + step]
-            blocked = await self._blocked(piece)
+            blocked, states = await self._blocked(piece)
             work = []
             for row in piece:
                 reason = blocked.get(row["id"])
                 found = compiled[_content_key(row)]
-                if reason is not None:
+                state = states.get((row["tenant_id"], row["campaign_id"]))
+                if state == "paused":  # handed over before the pause: held with the rest
+                    work.append(self._guarded(row, self._finish(
+                        row, Status.QUEUED, reason="held: the campaign is paused",
+                        next_attempt_at=holds.HELD_UNTIL,
+                    )))  # fmt: skip
+                elif state == "cancelled":
+                    work.append(self._guarded(
+                        row, self._finish(row, Status.FAILED, reason=holds.CANCELLED_REASON)
+                    ))  # fmt: skip
+                elif reason is not None:
                     work.append(self._guarded(row, self._suppress(row, reason)))
                 elif isinstance(found, str):
                     work.append(self._guarded(row, self._finish(row, Status.FAILED, reason=found)))
@@ -160,8 +170,11 @@ class Sender:
                 found[key] = str(exc)
         return found
 
-    async def _blocked(self, rows: list[dict[str, Any]]) -> dict[str, str]:
-        """Row id → suppression reason, for the rows whose person may not be mailed now."""
+    async def _blocked(
+        self, rows: list[dict[str, Any]]
+    ) -> tuple[dict[str, str], dict[tuple[str, str], str]]:
+        """Row id → suppression reason, for the rows whose person may not be mailed now; and
+        the campaigns of ``rows`` that are paused or cancelled."""
         groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
         for row in rows:
             groups.setdefault((row["tenant_id"], row["purpose_id"], row["category"]), []).append(
@@ -177,7 +190,8 @@ class Sender:
                 for row in members:
                     if row["person_key"] in reasons:
                         blocked[row["id"]] = reasons[row["person_key"]]
-        return blocked
+            states = await holds.states(conn, {(r["tenant_id"], r["campaign_id"]) for r in rows})
+        return blocked, states
 
     async def _suppress(self, row: dict[str, Any], reason: str) -> None:
         await self._finish(row, Status.SUPPRESSED, reason=f"the address is suppressed ({reason})")

@@ -9,6 +9,7 @@ from typing import Any
 from psycopg.rows import dict_row
 
 from missiva_delivery.batches import LANE_CAMPAIGN, PRIORITY_CAMPAIGN, Content
+from missiva_delivery.store.holds import HELD_UNTIL
 
 _CONTENT_COLUMNS = (
     "campaign_id, template_revision, template_id, subject, preheader, html_body, text_body,"
@@ -58,7 +59,7 @@ class CampaignRow:
 
 async def insert_rows(
     conn: Any, tenant_id: str, content: Content, batch_id: str, reservation: str,
-    rows: list[CampaignRow],
+    rows: list[CampaignRow], *, held: bool = False,
 ) -> list[tuple[str, str]]:  # fmt: skip
     """Insert a batch's rows in one statement; rows already in the ledger (a redelivered
     batch, a contact already sent to in this campaign) are left as they are. Returns the
@@ -69,10 +70,10 @@ async def insert_rows(
         "INSERT INTO messages (id, tenant_id, idempotency_key, lane, priority, category,"
         " campaign_id, batch_id, contact_id, person_key, purpose_id, content_revision,"
         " credit_reservation_id, to_address_enc, payload_enc, rfc822_message_id, status,"
-        " failure_reason, subject)"
+        " failure_reason, subject, next_attempt_at)"
         " SELECT u.id, %(tenant)s, u.key, %(lane)s, %(priority)s, %(category)s, %(campaign)s,"
         " %(batch)s, u.contact, u.person, %(purpose)s, %(revision)s, %(reservation)s, u.addr,"
-        " u.payload, u.rfc, u.status, u.reason, ''"
+        " u.payload, u.rfc, u.status, u.reason, '', COALESCE(%(held)s, now())"
         " FROM unnest(%(ids)s::uuid[], %(keys)s::text[], %(contacts)s::text[],"
         " %(persons)s::text[], %(addrs)s::bytea[], %(payloads)s::bytea[], %(rfcs)s::text[],"
         " %(statuses)s::text[], %(reasons)s::text[])"
@@ -82,7 +83,7 @@ async def insert_rows(
             "tenant": tenant_id, "lane": LANE_CAMPAIGN, "priority": PRIORITY_CAMPAIGN,
             "category": content.category, "campaign": content.campaign_id, "batch": batch_id,
             "purpose": content.purpose_id, "revision": content.template_revision,
-            "reservation": reservation,
+            "reservation": reservation, "held": HELD_UNTIL if held else None,
             "ids": [r.id for r in rows], "keys": [r.idempotency_key for r in rows],
             "contacts": [r.contact_id for r in rows], "persons": [r.person_key for r in rows],
             "addrs": [r.to_address_enc for r in rows], "payloads": [r.payload_enc for r in rows],
