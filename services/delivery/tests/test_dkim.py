@@ -1,14 +1,17 @@
 """DKIM signatures that dkimpy (an independent implementation) verifies, for awkward
 messages, both algorithms, and that break when what they cover is changed.
 
-These tests hand dkimpy the published key records through its ``dnsfunc`` hook; the
-delivery tests over the loopback DNS server do the same checks through real DNS queries.
+``test_dkimpy_verifies_over_the_loopback_dns`` publishes the key records in the loopback
+DNS server and lets dkimpy look them up itself, with real DNS queries (UDP, then TCP for the
+truncated RSA answer); the table tests hand dkimpy the same records through its ``dnsfunc``
+hook to stay quick.
 """
 
 from __future__ import annotations
 
 import re
 import time
+from typing import Any
 
 import dkim
 import pytest
@@ -26,6 +29,7 @@ from missiva_delivery.dkim import (
     relaxed_body,
     relaxed_header,
 )
+from missiva_platform.dns_server import record
 
 DOMAIN = "news.example.org"
 NOW = int(time.time()) - 60
@@ -129,6 +133,25 @@ def test_dkimpy_verifies_both_signatures(name: str, keys: dict[str, tuple[DkimKe
     if not wire.endswith(b"\r\n"):
         wire += b"\r\n"  # as SMTP delivers it: DATA always ends with CRLF
     assert _verify_all(wire, keys) == [True, True]
+
+
+@pytest.mark.parametrize("name", ["plain", "folded headers", "utf-8 body and header"])
+def test_dkimpy_verifies_over_the_loopback_dns(
+    name: str, keys: dict[str, tuple[DkimKey, str]], dns_server: Any, loopback_resolver: Any
+) -> None:
+    dns_server.publish(
+        DOMAIN,
+        [record(f"{k.selector}._domainkey.{k.domain}", "TXT", txt) for k, txt in keys.values()],
+    )
+    message = MESSAGES[name]
+    signed = DkimSigner([k for k, _ in keys.values()]).sign(message) + message
+    checker = dkim.DKIM(signed)
+    assert [checker.verify(idx=i) for i in range(2)] == [True, True]  # dkimpy's own lookups
+    assert dkim.verify(signed)
+    assert not dkim.verify(signed + b"one more line\r\n")
+    # A key that is not published does not verify.
+    dns_server.publish(DOMAIN, [])
+    assert not dkim.DKIM(signed).verify(idx=0)
 
 
 def test_a_changed_body_or_header_fails_and_a_refolded_one_passes(

@@ -245,15 +245,6 @@ async def test_least_scope(delivery) -> None:
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
-async def test_the_rpcs_not_built_yet_answer_unimplemented(delivery) -> None:
-    admin = delivery.admin(delivery.tenant())
-    with pytest.raises(grpc.aio.AioRpcError) as err:
-        await delivery.stub.ListSenderDomains(
-            pb.ListSenderDomainsRequest(), metadata=admin, timeout=10
-        )
-    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
-
-
 async def _message_of(delivery, address: str) -> str:
     for _ in range(100):
         found = await delivery.scalar(

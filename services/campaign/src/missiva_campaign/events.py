@@ -38,6 +38,7 @@ from missiva_campaign import (
     consents,
     import_events,
     outgoing,
+    sender_domains,
     statistics,
 )
 from missiva_campaign.config import CampaignSettings
@@ -79,6 +80,7 @@ SUBJECTS = {
     ACCOUNT_ERASED: "IDENTITY_EVENTS",
     campaign_events.EMIT_BATCHES: "CAMPAIGN_COMMANDS",
     **{subject: "DELIVERY_EVENTS" for subject in statistics.HANDLERS},
+    **{subject: "DELIVERY_EVENTS" for subject in sender_domains.HANDLERS},
 }
 
 REASONS = {
@@ -155,6 +157,7 @@ async def account_erased(conn: Any, event: EventEnvelope, msg: Any) -> None:
     purged["imports"] = await import_store.purge_account(conn, erased.account_id)
     purged["campaigns"] = await campaign_store.purge_account(conn, erased.account_id)
     purged["templates"] = await template_store.purge_account(conn, erased.account_id)
+    purged["sender_domains"] = await sender_domains.purge_account(conn, erased.account_id)
     log.info("campaign purged an erased account", extra={"rows": sum(purged.values())})
 
 
@@ -173,6 +176,7 @@ def own_handlers(settings: CampaignSettings) -> dict[str, Handler]:
             batches_per_run=settings.send_batches_per_run,
         ).emit,
         **statistics.HANDLERS,
+        **sender_domains.HANDLERS,
     }
 
 

@@ -1,4 +1,7 @@
-"""Entry point: `python -m missiva_delivery [serve|migrate|retention]`."""
+"""Entry point: `python -m missiva_delivery [serve|migrate|retention|<command>]`.
+
+Commands: `publish-dns` (dns_publish.py), `recheck-domains` (domain_jobs.py).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,8 @@ from missiva_delivery import SERVICE_NAME
 from missiva_delivery.alerts import alert_refresher
 from missiva_delivery.config import DeliverySettings
 from missiva_delivery.core import DeliveryCore
+from missiva_delivery.dns_publish import COMMANDS as DNS_COMMANDS
+from missiva_delivery.domain_jobs import COMMANDS as DOMAIN_JOBS
 from missiva_delivery.events import add_consumers
 from missiva_delivery.metrics import queue_gauges
 from missiva_delivery.privacy import DeliveryPrivacy
@@ -97,7 +102,7 @@ def limits_reader(sender: Sender, settings: DeliverySettings):  # type: ignore[n
 
 
 def main() -> None:
-    run_cli(build, DeliverySettings)
+    run_cli(build, DeliverySettings, commands={**DNS_COMMANDS, **DOMAIN_JOBS})
 
 
 if __name__ == "__main__":

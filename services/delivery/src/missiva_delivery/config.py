@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import urllib.parse
 from typing import TYPE_CHECKING
@@ -12,8 +13,33 @@ import missiva_platform.config as kit
 if TYPE_CHECKING:
     from missiva_delivery.transport import LimitSettings
 
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_DOMAIN = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})+$")
+_HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DOMAIN = re.compile(rf"^(?=.{{1,253}}$){_HOST_LABEL}(?:\.{_HOST_LABEL})+$")
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
+
+
+def dns_resolver_address(value: str) -> tuple[str, int]:
+    """``DNS_RESOLVER`` as (IP address, port): ``host:port`` or ``[v6]:port``, port 53 if
+    not given."""
+    host, port = value, 53
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        if rest:
+            if not rest.startswith(":") or not rest[1:].isdigit():
+                raise kit.ConfigError("DNS_RESOLVER", "must be host:port")
+            port = int(rest[1:])
+    elif value.count(":") == 1:
+        host, _, text = value.partition(":")
+        if not text.isdigit():
+            raise kit.ConfigError("DNS_RESOLVER", "must be host:port with a numeric port")
+        port = int(text)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise kit.ConfigError("DNS_RESOLVER", "must name the resolver by IP address") from None
+    if not 0 < port < 65536:
+        raise kit.ConfigError("DNS_RESOLVER", "has a port outside 1..65535")
+    return host, port
 
 
 class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type: ignore[call-arg]
@@ -84,6 +110,19 @@ class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type:
     suppression_check_size: int = 32
     # Compiled campaign templates kept (one per campaign revision being sent).
     render_cache_size: int = 64
+    # Sender domains. DNS_RESOLVER is host:port of the resolver that verification asks
+    # (empty: the system's); `missiva up` points it at its loopback DNS server, whose zone
+    # file DNS_ZONE_FILE `publish-dns` writes.
+    dns_resolver: str = ""
+    dns_zone_file: str = ""
+    dns_timeout_seconds: float = 5.0
+    # The return path of a sender domain is <RETURN_PATH_LABEL>.<domain>: an MX to
+    # BOUNCE_MX_HOST (our inbound SMTP server) and an SPF record including SPF_INCLUDE.
+    return_path_label: str = "bounces"
+    bounce_mx_host: str = "mx.missiva.localhost"
+    spf_include: str = "_spf.missiva.localhost"
+    # A superseded DKIM key stays published (and stored) this long: mail it signed is older.
+    dkim_retire_after_days: int = 7
 
     def validate(self) -> None:
         super().validate()
@@ -125,6 +164,8 @@ class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type:
             "SMTP_LIMITS_REFRESH_SECONDS": self.smtp_limits_refresh_seconds,
             "ALERT_AFTER_SECONDS": self.alert_after_seconds,
             "ALERT_CHECK_SECONDS": self.alert_check_seconds,
+            "DNS_TIMEOUT_SECONDS": self.dns_timeout_seconds,
+            "DKIM_RETIRE_AFTER_DAYS": self.dkim_retire_after_days,
         }
         for variable, value in positive.items():
             if value <= 0:
@@ -155,6 +196,14 @@ class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type:
                 load_limits(self.smtp_limits_file, self.limit_settings())
             except (OSError, ValueError) as exc:
                 raise kit.ConfigError("SMTP_LIMITS_FILE", str(exc)) from None
+        if self.dns_resolver:
+            dns_resolver_address(self.dns_resolver)
+        for variable, host in (("BOUNCE_MX_HOST", self.bounce_mx_host),
+                               ("SPF_INCLUDE", self.spf_include),
+                               ("RETURN_PATH_LABEL", self.return_path_label)):  # fmt: skip
+            labels = host.split(".")
+            if not host.isascii() or not all(_LABEL.fullmatch(x) for x in labels):
+                raise kit.ConfigError(variable, "must be an ASCII host name")
         if self.retry_max_seconds < self.retry_base_seconds:
             raise kit.ConfigError("RETRY_MAX_SECONDS", "must be at least RETRY_BASE_SECONDS")
 

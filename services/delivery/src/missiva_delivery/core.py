@@ -12,9 +12,11 @@ from missiva_delivery import batches, domain
 from missiva_delivery.campaign_mail import CampaignMail
 from missiva_delivery.campaign_render import Links, RenderCache
 from missiva_delivery.config import DeliverySettings
+from missiva_delivery.dkim import DkimKey
 from missiva_delivery.domain import SendRequest, Status
-from missiva_delivery.signing import FileKeys, Signing, load_keys_file, no_keys
+from missiva_delivery.signing import FileKeys, Signing, first_of, load_keys_file, no_keys
 from missiva_delivery.store import campaigns, holds, messages, suppressions
+from missiva_delivery.store import domains as domains_store
 from missiva_delivery.templates import Templates
 from missiva_delivery.verp import Verp
 from missiva_platform.crypto import FieldCipher, TokenKeyring
@@ -41,11 +43,12 @@ class DeliveryCore:
         self._keyring: TokenKeyring | None = None
         self._mail: CampaignMail | None = None
         self.renders = RenderCache(settings.render_cache_size)
-        source = (
+        files = (
             FileKeys(load_keys_file(settings.dkim_keys_file))
             if settings.dkim_keys_file
             else no_keys
         )
+        source = first_of(self.domain_keys, files)
         self.signing = Signing(source, ttl=settings.dkim_signer_ttl_seconds)
         self.queued = asyncio.Event()  # set when this process queued a message: send now
 
@@ -67,6 +70,19 @@ class DeliveryCore:
                 # runs, requires FIELD_KEYS_FILE): a key that lives as long as this object.
                 self._cipher = FieldCipher.generate()
         return self._cipher
+
+    async def domain_keys(self, tenant_id: str, domain: str) -> list[DkimKey]:
+        """The verified sender domain's own keys: the From domain's, else its closest parent
+        domain's that the account registered (relaxed DMARC alignment)."""
+        labels = domain.lower().split(".")
+        async with self.pool.connection() as conn:
+            for start in range(len(labels) - 1):
+                keys = await domains_store.signing_keys(
+                    conn, tenant_id, ".".join(labels[start:]), cipher=self.cipher
+                )
+                if keys:
+                    return keys
+        return []
 
     @property
     def keyring(self) -> TokenKeyring:

@@ -137,7 +137,14 @@ def relaxed_body(body: bytes) -> bytes:
         return b""
     if not body.endswith(b"\r\n"):
         body += b"\r\n"
-    body = _WSP.sub(b" ", body).replace(b" \r\n", b"\r\n")
+    # WSP runs to one SP with C-speed replaces (a regex scan costs ~10x more): tabs become
+    # spaces, then each pass halves every run of spaces.
+    if b"\t" in body:
+        body = body.replace(b"\t", b" ")
+    while b"  " in body:
+        body = body.replace(b"  ", b" ")
+    if b" \r\n" in body:  # what is left at a line's end is one SP
+        body = body.replace(b" \r\n", b"\r\n")
     end = len(body)
     while end >= 4 and body.endswith(b"\r\n\r\n", 0, end):
         end -= 2
@@ -188,7 +195,7 @@ class DkimSigner:
     def sign(self, message: bytes, *, now: int | None = None) -> bytes:
         """DKIM-Signature header field(s), CRLF-terminated, one per key, to prepend to
         ``message`` (relaxed/relaxed)."""
-        if _BARE_LF.search(message):
+        if message.count(b"\n") != message.count(b"\r\n"):
             # What goes on the wire is CRLF; sign what the receiver will see.
             message = _BARE_LF.sub(b"\r\n", message)
         fields, body = split_message(message)

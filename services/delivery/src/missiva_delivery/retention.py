@@ -13,6 +13,9 @@
   messages give up after ``GIVE_UP_AFTER_HOURS``).
 - ``campaign_holds`` (a campaign's pause or cancellation: no personal data) goes
   ``SEND_LOG_DAYS`` after its last change, with the rows it held.
+- ``sender_domains`` hold no personal data (a domain, its DNS check results). Their
+  ``dkim_keys`` are secrets: a key superseded by a rotation is deleted
+  ``DKIM_RETIRE_AFTER_DAYS`` after it stopped signing (mail it signed is older by then).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from missiva_platform.retention import RetentionRule
 
 def rules(settings: DeliverySettings | None = None) -> tuple[RetentionRule, ...]:
     days = settings.send_log_days if settings is not None else 90
+    dkim_days = settings.dkim_retire_after_days if settings is not None else 7
     return (
         RetentionRule(
             table="messages",
@@ -50,6 +54,12 @@ def rules(settings: DeliverySettings | None = None) -> tuple[RetentionRule, ...]
             time_column="updated_at",
             max_age=timedelta(days=days),
             why="a pause or cancellation matters only while the campaign's rows are kept",
+        ),
+        RetentionRule(
+            table="dkim_keys",
+            time_column="superseded_at",
+            max_age=timedelta(days=dkim_days),
+            why="a superseded DKIM key stays published until mail it signed is old, then goes",
         ),
     )
 

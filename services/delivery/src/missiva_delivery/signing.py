@@ -1,11 +1,11 @@
 """Which DKIM keys sign a campaign message, and one cached ``DkimSigner`` per sender domain.
 
 The keys of a sender domain come from a *key source*: ``(tenant, domain) → [DkimKey]``.
-Today that is ``FileKeys``: the platform's own keys from ``DKIM_KEYS_FILE`` (used under
-``make run`` and by the benchmark), a JSON list of
-``{"domain", "selector", "algorithm", "private_key_pem"}``; a key signs mail whose From
-domain is its domain or a subdomain of it (relaxed DMARC alignment). The sender domains'
-own keys (``store.domains.signing_keys``, encrypted at rest) plug in as another source.
+First the account's verified sender domain's own keys (``store.domains.signing_keys``,
+encrypted at rest; the From domain or its closest registered parent), else the platform's
+keys from ``DKIM_KEYS_FILE`` (the benchmark's, or an operator's own domain), a JSON list of
+``{"domain", "selector", "algorithm", "private_key_pem"}``; a file key signs mail whose From
+domain is its domain or a subdomain of it (relaxed DMARC alignment).
 
 A signer is built once per (tenant, domain) and kept ``ttl`` seconds, so a rotated key
 is picked up without a restart while no message pays for loading keys. A domain without
@@ -14,6 +14,7 @@ keys is sent unsigned (and counted); campaign's own rule is that only verified d
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -65,6 +66,19 @@ class FileKeys:
         return [k for k in self.keys if domain == k.domain or domain.endswith("." + k.domain)]
 
 
+def first_of(*sources: KeySource) -> KeySource:
+    """The keys of the first source that has any for the domain."""
+
+    async def source(tenant_id: str, domain: str) -> list[DkimKey]:
+        for candidate in sources:
+            keys = await candidate(tenant_id, domain)
+            if keys:
+                return keys
+        return []
+
+    return source
+
+
 async def no_keys(tenant_id: str, domain: str) -> list[DkimKey]:
     return []
 
@@ -74,6 +88,7 @@ class Signing:
         self.source = source
         self.ttl = ttl
         self._signers: dict[tuple[str, str], tuple[float, DkimSigner | None]] = {}
+        self._building: dict[tuple[str, str], asyncio.Future[DkimSigner | None]] = {}
         self.built = 0
 
     async def signer(self, tenant_id: str, from_address: str) -> DkimSigner | None:
@@ -83,8 +98,21 @@ class Signing:
         now = time.monotonic()
         if found is not None and now - found[0] < self.ttl:
             return found[1]
-        keys = await self.source(tenant_id, domain)
-        signer = DkimSigner(keys) if keys else None
+        building = self._building.get(key)
+        if building is not None:  # the messages of a slice wait for the one lookup
+            return await asyncio.shield(building)
+        future: asyncio.Future[DkimSigner | None] = asyncio.get_running_loop().create_future()
+        self._building[key] = future
+        try:
+            keys = await self.source(tenant_id, domain)
+            signer = DkimSigner(keys) if keys else None
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters get it, nobody is left unwarned
+            raise
+        finally:
+            del self._building[key]
         self.built += 1
         self._signers[key] = (now, signer)
+        future.set_result(signer)
         return signer
