@@ -75,7 +75,6 @@ NOT_YET_HANDLED: set[tuple[str, str]] = {
         ("delivery", f"missiva.{message}")
         for message in (
             "campaign.v1.CampaignStarted",
-            "campaign.v1.ContactDeleted",
             "identity.v1.AccountErased",
         )
     ),

@@ -5,6 +5,7 @@ cancellation fails them without sending; the newest campaign version wins."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import pytest
 
@@ -112,3 +113,37 @@ async def test_a_cancellation_fails_what_is_not_sent_and_what_comes_after(delive
         )
         == "cancelled"
     )
+
+
+async def test_a_deleted_contact_gets_nothing_from_a_batch_already_handed_over(delivery) -> None:
+    tenant = delivery.tenant()
+    addresses = [delivery.address() for _ in range(40)]
+    event, campaign_id = delivery.batch(tenant, addresses)
+    gone = addresses[-1]
+    contact_id = str(uuid.uuid5(uuid.NAMESPACE_URL, gone))
+    deleted = campaign_events.ContactDeleted(contact_id=contact_id, person_key=delivery.key(gone))
+    # Paused first, so the rows wait while the deletion arrives.
+    await publish(delivery, tenant, campaign_events.CampaignPaused(campaign_id=campaign_id),
+                  "campaign.campaign.paused", 1)  # fmt: skip
+    await asyncio.sleep(0.3)
+    await delivery.publish_to("cmd.delivery.send_batch", event)
+    await _settled(delivery, campaign_id, 40)
+    await delivery.publish_to(
+        "campaign.contact.deleted",
+        envelope(deleted, subject="campaign.contact.deleted", tenant_id=tenant,
+                 producer="campaign"),
+    )  # fmt: skip
+    for _ in range(100):
+        if await delivery.scalar(
+            "SELECT status FROM messages WHERE campaign_id = %s AND contact_id = %s",
+            campaign_id, contact_id,
+        ) == "failed":  # fmt: skip
+            break
+        await asyncio.sleep(0.05)
+    await publish(delivery, tenant, campaign_events.CampaignResumed(campaign_id=campaign_id),
+                  "campaign.campaign.resumed", 2)  # fmt: skip
+    rows = await delivery.campaign_rows(tenant, campaign_id, want=40, timeout=60)
+    status = {r[1]: r[3] for r in rows}
+    assert status.pop(contact_id) == "failed"
+    assert set(status.values()) == {"sent"}
+    assert delivery.sink.for_address(gone) == []

@@ -56,6 +56,7 @@ PURPOSE_RESTRICTION_LIFTED = "consent.purpose.restriction_lifted"
 CAMPAIGN_PAUSED = "campaign.campaign.paused"
 CAMPAIGN_RESUMED = "campaign.campaign.resumed"
 CAMPAIGN_CANCELLED = "campaign.campaign.cancelled"
+CONTACT_DELETED = "campaign.contact.deleted"
 
 
 def consumer_spec(subject: str) -> ConsumerSpec:
@@ -193,7 +194,19 @@ class DeliveryConsumers:
             CAMPAIGN_PAUSED: self.campaign_paused,
             CAMPAIGN_RESUMED: self.campaign_resumed,
             CAMPAIGN_CANCELLED: self.campaign_cancelled,
+            CONTACT_DELETED: self.contact_deleted,
         }
+
+    async def contact_deleted(self, conn: Any, event: EventEnvelope, msg: Any) -> None:
+        """A deleted contact gets nothing more from batches already handed over."""
+        deleted = unpack(event, campaign_events.ContactDeleted)
+        if not event.tenant_id or not deleted.contact_id:
+            log.warning("campaign.contact.deleted without an account or contact; skipped",
+                        extra={"event_id": event.event_id})  # fmt: skip
+            return
+        gone = await holds.cancel_contact(conn, event.tenant_id, deleted.contact_id)
+        if gone:
+            log.info("a deleted contact's messages cancelled", extra={"failed": gone})
 
     async def _campaign_state(self, conn: Any, event: EventEnvelope, message: Any,
                               state: str) -> str | None:  # fmt: skip

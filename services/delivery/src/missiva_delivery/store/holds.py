@@ -71,3 +71,19 @@ async def cancel(conn: Any, tenant_id: str, campaign_id: str) -> int:
         (CANCELLED_REASON, tenant_id, campaign_id, CANCELLED_REASON),
     )
     return int(cur.rowcount)
+
+
+CONTACT_DELETED_REASON = "not sent: the contact was deleted"
+
+
+async def cancel_contact(conn: Any, tenant_id: str, contact_id: str) -> int:
+    """A deleted contact's waiting campaign rows fail (address and merge data go)."""
+    cur = await conn.execute(
+        "WITH gone AS (UPDATE messages SET status = 'failed', failure_reason = %s,"
+        " to_address_enc = NULL, payload_enc = NULL, updated_at = now()"
+        f" WHERE tenant_id = %s AND contact_id = %s AND {_WAITING} RETURNING id)"
+        " INSERT INTO message_events (message_id, status, detail)"
+        " SELECT id, 'failed', %s FROM gone",
+        (CONTACT_DELETED_REASON, tenant_id, contact_id, CONTACT_DELETED_REASON),
+    )
+    return int(cur.rowcount)
