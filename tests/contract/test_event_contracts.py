@@ -77,19 +77,7 @@ NOT_YET_HANDLED: set[tuple[str, str]] = {
     *(
         ("delivery", f"missiva.{message}")
         for message in (
-            "campaign.v1.CampaignCancelled",
-            "campaign.v1.CampaignPaused",
-            "campaign.v1.CampaignResumed",
             "campaign.v1.CampaignStarted",
-            "campaign.v1.ContactDeleted",
-            "campaign.v1.SendBatch",
-            "consent.v1.ConsentGranted",
-            "consent.v1.ConsentObjected",
-            "consent.v1.ConsentRestricted",
-            "consent.v1.ConsentRestrictionLifted",
-            "consent.v1.ConsentWithdrawn",
-            "consent.v1.ContactSuppressed",
-            "consent.v1.ContactUnsuppressed",
             "identity.v1.AccountErased",
         )
     ),

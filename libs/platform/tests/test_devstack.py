@@ -126,6 +126,34 @@ def test_missiva_up_gives_each_service_its_own_credential_and_the_gateways_url(t
     assert (platform.ports.dns, "the loopback DNS server") in platform.planned_ports()
 
 
+def test_delivery_processes_share_its_database_and_queue_on_ports_of_their_own(tmp_path):
+    from missiva_platform.config import ConfigError
+    from missiva_platform.devstack.platform import SERVICES, Platform
+    from missiva_platform.secrets import (
+        SERVICE_CREDENTIALS_FILE,
+        generate_secrets,
+        own_credential_files,
+    )
+
+    databases = {f"{s.upper()}_DATABASE_URL": f"postgresql://x@db/{s}" for s in SERVICES}
+    assert Platform(tmp_path, env=databases).replica_envs() == {}
+    platform = Platform(tmp_path, env={**databases, "DELIVERY_PROCESSES": "3"})
+    platform.secret_files = generate_secrets(tmp_path / "secrets")
+    platform.credential_files = own_credential_files(
+        platform.secret_files[SERVICE_CREDENTIALS_FILE]
+    )
+    replicas = platform.replica_envs()
+    assert set(replicas) == {"delivery-2", "delivery-3"}
+    first = platform.service_env("delivery")
+    for env in replicas.values():
+        assert env["DATABASE_URL"] == first["DATABASE_URL"]
+        assert env["NATS_URL"] == first["NATS_URL"]
+        assert (env["GRPC_PORT"], env["HTTP_PORT"]) == ("0", "0")
+    for bad in ("0", "x", "99"):
+        with pytest.raises(ConfigError, match="DELIVERY_PROCESSES"):
+            Platform(tmp_path, env={**databases, "DELIVERY_PROCESSES": bad})
+
+
 def test_a_process_that_keeps_crashing_is_restarted_with_backoff_then_stops_the_platform(
     tmp_path, monkeypatch
 ):

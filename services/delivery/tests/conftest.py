@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
@@ -25,11 +26,15 @@ import pytest
 import pytest_asyncio
 from aiosmtpd.controller import Controller
 
+from missiva.campaign.v1 import campaign_service_pb2 as campaign_pb2
+from missiva.campaign.v1 import events_pb2 as campaign_events_pb2
 from missiva.common.v1 import types_pb2
+from missiva.consent.v1 import consent_service_pb2 as consent_pb2
+from missiva.consent.v1 import events_pb2 as consent_events_pb2
 from missiva.delivery.v1 import delivery_service_pb2 as pb
 from missiva.delivery.v1 import delivery_service_pb2_grpc, events_pb2
 from missiva.privacy.v1 import privacy_service_pb2_grpc
-from missiva_delivery.__main__ import build
+from missiva_delivery.__main__ import build, parts_of
 from missiva_delivery.config import DeliverySettings
 from missiva_platform.auth import CallerKind
 from missiva_platform.devstack.ports import free_port
@@ -42,7 +47,7 @@ from missiva_platform.secrets import (
     generate_secrets,
     load_email_hasher,
 )
-from missiva_platform.streams import SEND_TRANSACTIONAL_EMAIL
+from missiva_platform.streams import SEND_BATCH, SEND_TRANSACTIONAL_EMAIL
 from missiva_platform.testing import harness as kit
 from missiva_platform.testing.tokens import TestIssuer
 
@@ -60,11 +65,15 @@ class ScriptedHandler(SinkHandler):
     """The platform's sink handler, refusing recipients as their address asks."""
 
     rcpt_attempts: Counter[str] = field(default_factory=Counter)
+    # Until this time.monotonic(), every recipient is refused with 421 (a server in trouble).
+    refuse_all_until: float = 0.0
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
     ) -> str:
         self.rcpt_attempts[address] += 1
+        if time.monotonic() < self.refuse_all_until:
+            return "421 4.3.2 Service shutting down, try again later"
         local = address.split("@", 1)[0]
         wanted = _DEFER.match(local)
         if wanted and self.rcpt_attempts[address] <= int(wanted.group(1)):
@@ -93,6 +102,7 @@ class Delivery:
         self.url = app.settings.database_url
         self.sink: ScriptedHandler = ScriptedHandler()
         self.nc: Any = None
+        self.app_core, self.sender = parts_of(app)
 
     # -- callers -----------------------------------------------------------------------------
 
@@ -199,6 +209,88 @@ class Delivery:
             event.SerializeToString(),
             headers={"Nats-Msg-Id": event.event_id},
         )
+
+    def batch(
+        self, tenant: str, addresses: list[str], *, campaign_id: str = "", batch_id: str = "0001",
+        revision: int = 1, **content: Any,
+    ) -> tuple[EventEnvelope, str]:  # fmt: skip
+        """A SendBatch for ``addresses`` (contact ids derived from the addresses) and its
+        campaign id."""
+        campaign_id = campaign_id or str(uuid.uuid4())
+        body = {
+            "subject": "News for {{ first_name }}",
+            "preheader": "Three things, {{ first_name }}",
+            "html_body": "<p>Hello {{ first_name }} from {{ attributes.city }}</p>"
+            '<p><a href="{{ unsubscribe_url }}">Unsubscribe</a>'
+            ' <a href="{{ my_data_url }}">My data</a></p>',
+            "text_body": "Hello {{ first_name }}\n\nUnsubscribe: {{ unsubscribe_url }}",
+            "template_id": "0195a4e3-aaaa-7345-c678-9abcdef01234",
+            "template_revision": revision,
+        }
+        body.update(content)
+        command = campaign_events_pb2.SendBatch(
+            campaign_id=campaign_id,
+            batch_id=batch_id,
+            recipients=[
+                campaign_events_pb2.Recipient(
+                    contact_id=str(uuid.uuid5(uuid.NAMESPACE_URL, a)),
+                    person_key=self.key(a),
+                    email=a,
+                    merge_fields={"first_name": "Zoë", "attributes.city": "Torino"},
+                )
+                for a in addresses
+            ],
+            content=campaign_events_pb2.RenderedContent(**body),
+            category=types_pb2.EMAIL_CATEGORY_MARKETING,
+            purpose_id="0195a3d0-1111-7abc-8def-0123456789ab",
+            sender=campaign_pb2.Sender(
+                from_name="Bottega Rossi",
+                from_address="news@bottegarossi.example",
+                reply_to="info@bottegarossi.example",
+                sender_domain_id="sd-1",
+            ),
+            credit_reservation_id=str(uuid.uuid4()),
+        )
+        event = envelope(command, subject=SEND_BATCH, tenant_id=tenant, producer="campaign")
+        return event, campaign_id
+
+    def suppression(self, tenant: str, address: str, *, purpose: str = "", version: int = 1):
+        """Consent's ContactSuppressed for an unsubscribe of ``address`` in ``tenant``."""
+        entry = consent_events_pb2.ContactSuppressed(
+            person_key=self.key(address),
+            reason=consent_pb2.SUPPRESSION_REASON_UNSUBSCRIBED,
+            purpose_id=purpose,
+            source=consent_pb2.CONSENT_SOURCE_UNSUBSCRIBE_LINK,
+        )
+        return envelope(
+            entry, subject="consent.contact.suppressed", tenant_id=tenant, producer="consent",
+            aggregate_id=f"{tenant}:{self.key(address)}:suppression:unsubscribed:{purpose}",
+            aggregate_version=version,
+        )  # fmt: skip
+
+    async def publish_to(self, subject: str, event: EventEnvelope) -> None:
+        await self.nc.jetstream().publish(
+            subject, event.SerializeToString(), headers={"Nats-Msg-Id": event.event_id}
+        )
+
+    async def campaign_rows(
+        self, tenant: str, campaign_id: str, *, want: int, timeout: float = 30.0,
+        final: bool = True,
+    ) -> list[tuple[Any, ...]]:  # fmt: skip
+        """(id, contact_id, person_key, status) of the campaign's rows once ``want`` exist (and,
+        with ``final``, none is waiting any more)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            rows = await self.sql(
+                "SELECT id::text, contact_id, person_key, status FROM messages"
+                " WHERE tenant_id = %s AND campaign_id = %s ORDER BY contact_id",
+                tenant, campaign_id,
+            )  # fmt: skip
+            waiting = [r for r in rows if r[3] in ("queued", "sending", "deferred")]
+            done = len(rows) >= want and not (final and waiting)
+            if done or asyncio.get_running_loop().time() > deadline:
+                return rows
+            await asyncio.sleep(0.1)
 
     async def events(self, subject: str, message_id: str, *, want: int = 1) -> list[EventEnvelope]:
         """Events on ``subject`` in DELIVERY_EVENTS about ``message_id``."""

@@ -75,6 +75,11 @@ SENT_TODAY = {
         "confirm_url": "u", "confirm_token": "t", "purposes": "Newsletter",
         "account_id": "a", "expires_at": "2027-01-01T00:00:00Z",
     },
+    # consent's SendMyDataLink (domain.my_data_command)
+    "consent.my_data_link": {
+        "my_data_url": "https://missiva.example/my-data/kid1.tok.sig", "my_data_token": "t",
+        "account_id": "a", "expires_at": "2027-01-01T00:00:00Z",
+    },
     "billing.payment_failed": {
         "plan_name": "Pro", "amount": "EUR 59.78", "next_attempt": "2027-01-02",
         "grace_ends": "2027-01-15",
@@ -94,7 +99,13 @@ def test_every_template_renders_in_english_and_italian(key: str, locale: str) ->
     assert rendered.text.strip()
     assert "<html" in rendered.html
     for name, value in SENT_TODAY[key].items():
-        if name in ("confirm_token", "account_id", "document_kind", "effective_at"):
+        if name in (
+            "confirm_token",
+            "my_data_token",
+            "account_id",
+            "document_kind",
+            "effective_at",
+        ):
             continue  # passed along, not shown
         assert value in rendered.text, (key, name)
 

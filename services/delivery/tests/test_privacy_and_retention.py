@@ -95,3 +95,36 @@ async def test_the_send_log_is_kept_90_days(delivery) -> None:
         )
         == 0
     )
+
+
+async def test_a_lifted_consent_block_goes_after_30_days_an_active_one_stays(delivery) -> None:
+    active, lifted = "c1" * 32, "c2" * 32
+    tenant = delivery.tenant()
+    for key, on in ((active, True), (lifted, False)):
+        await delivery.sql(
+            "INSERT INTO consent_blocks (tenant_id, person_key, purpose_id, source, active)"
+            " VALUES (%s, %s, '', 'suppression:unsubscribed', %s)", tenant, key, on,
+        )  # fmt: skip
+    await delivery.sql(
+        "INSERT INTO campaign_contents (tenant_id, campaign_id, template_revision, subject,"
+        " html_body, category, from_address) VALUES (%s, 'c', 1, 's', 'h', 3, 'a@example.org')",
+        tenant,
+    )
+    now = datetime.now(UTC)
+
+    async def left() -> tuple[int, int]:
+        blocks = await delivery.scalar(
+            "SELECT count(*) FROM consent_blocks WHERE person_key IN (%s, %s)", active, lifted
+        )
+        contents = await delivery.scalar(
+            "SELECT count(*) FROM campaign_contents WHERE tenant_id = %s", tenant
+        )
+        return blocks, contents
+
+    await run_retention(delivery.url, RULES, now=now + timedelta(days=29))
+    assert await left() == (2, 1)
+    await run_retention(delivery.url, RULES, now=now + timedelta(days=31))
+    assert await left() == (1, 1)
+    await run_retention(delivery.url, RULES, now=now + timedelta(days=91))
+    assert await left() == (1, 0)
+    assert await delivery.scalar("SELECT active FROM consent_blocks WHERE person_key = %s", active)

@@ -245,15 +245,6 @@ async def test_least_scope(delivery) -> None:
     assert err.value.code() == grpc.StatusCode.UNAUTHENTICATED
 
 
-async def test_the_rpcs_not_built_yet_answer_unimplemented(delivery) -> None:
-    admin = delivery.admin(delivery.tenant())
-    with pytest.raises(grpc.aio.AioRpcError) as err:
-        await delivery.stub.GetCampaignDeliveryStats(
-            pb.GetCampaignDeliveryStatsRequest(), metadata=admin, timeout=10
-        )
-    assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
-
-
 async def _message_of(delivery, address: str) -> str:
     for _ in range(100):
         found = await delivery.scalar(
@@ -273,3 +264,29 @@ async def test_a_caller_without_the_person_key_gets_it_derived(delivery) -> None
     sent = await delivery.send(request)
     stored = await delivery.scalar("SELECT person_key FROM messages WHERE id = %s", sent.message_id)
     assert stored == delivery.key(address)
+
+
+async def test_consents_my_data_link_command_arrives_with_its_link(delivery) -> None:
+    """The command consent's SendMyDataLink queues (built by consent's own builder)."""
+    from datetime import UTC, datetime, timedelta
+
+    from missiva_consent.domain import my_data_command
+
+    tenant = delivery.tenant()
+    address = delivery.address()
+    url = "https://missiva.example/my-data/kid1.c2VjcmV0.sig"
+    command = my_data_command(
+        account_id=tenant, person_key=delivery.key(address), email=address, url=url,
+        token="kid1.c2VjcmV0.sig", expires=datetime.now(UTC) + timedelta(hours=24),
+    )  # fmt: skip
+    event = delivery.command(address, tenant)
+    event.payload.Pack(command)
+    await delivery.publish(event)
+    message_id = await _message_of(delivery, address)
+    status = await delivery.until(message_id, tenant)
+    assert status.message.status == pb.MESSAGE_STATUS_SENT, status.message.last_smtp_response
+    assert status.message.subject == "Your link to see your data"
+    [received] = delivery.sink.for_address(address)
+    parts = _parts(received)
+    assert url in parts["text/plain"]
+    assert f'href="{url}"' in parts["text/html"]

@@ -5,10 +5,16 @@ from __future__ import annotations
 import ipaddress
 import re
 import urllib.parse
+from typing import TYPE_CHECKING
 
 # The kit module, not its names: the contract tests pick this module's *Settings class.
 import missiva_platform.config as kit
 
+if TYPE_CHECKING:
+    from missiva_delivery.transport import LimitSettings
+
+_HOST_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DOMAIN = re.compile(rf"^(?=.{{1,253}}$){_HOST_LABEL}(?:\.{_HOST_LABEL})+$")
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
 
 
@@ -61,6 +67,49 @@ class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type:
     sender_batch_size: int = 20
     sender_poll_seconds: float = 0.5
     send_log_days: int = 90
+    # -- the SMTP transport -----------------------------------------------------------------
+    # Connections kept open to the relay, each reused for many messages.
+    smtp_pool_size: int = 4
+    # Messages per second over all destinations (0: no limit), and per destination domain
+    # (the recipient's domain) a rate and a cap on messages in flight (0: no limit).
+    smtp_global_rate: float = 0.0
+    smtp_domain_rate: float = 0.0
+    smtp_domain_concurrency: int = 8
+    # A JSON file of limits that replaces the three above while the service runs, read every
+    # SMTP_LIMITS_REFRESH_SECONDS (see the README): {"global_rate": 500, "per_domain":
+    # {"rate": 50, "concurrency": 4}, "domains": {"gmail.com": {"rate": 200}}}.
+    smtp_limits_file: str | None = None
+    smtp_limits_refresh_seconds: float = 5.0
+    # The fallback alert: when every attempt has failed (no connection, or 421) for
+    # ALERT_AFTER_SECONDS, a JSON POST without personal data goes to ALERT_WEBHOOK_URL,
+    # looked at every ALERT_CHECK_SECONDS.
+    alert_webhook_url: str | None = None
+    alert_after_seconds: float = 300.0
+    alert_check_seconds: float = 10.0
+    # -- the campaign lane ------------------------------------------------------------------
+    # Envelope senders are VERP addresses bounce+<token>@BOUNCE_DOMAIN (the inbound server
+    # for that domain finds the ledger row of a bounce); also the unsubscribe mailto.
+    bounce_domain: str = "bounces.missiva.localhost"
+    # Where the links in mail lead (the gateway's unsubscribe and preference pages).
+    public_base_url: str = "http://127.0.0.1:8080"
+    # Lifetime of the signed unsubscribe and preference tokens in campaign mail (consent's
+    # LINK_TOKEN_DAYS for the same pages).
+    link_token_days: int = 730
+    # The domain of List-Id values and the sender id in Feedback-ID.
+    list_id_domain: str = "lists.missiva.localhost"
+    feedback_sender_id: str = "missiva"
+    # Campaign rows claimed per round (the suppression replica is read once per round).
+    campaign_batch_size: int = 200
+    # The platform's DKIM keys (JSON list of {"domain", "selector", "algorithm",
+    # "private_key_pem"}): campaign mail from those domains (or subdomains) is signed with
+    # every key of its domain (RSA and Ed25519). Signers are rebuilt after DKIM_SIGNER_TTL.
+    dkim_keys_file: str | None = None
+    dkim_signer_ttl_seconds: float = 300.0
+    # The suppression replica is read again before each slice of this many campaign rows
+    # (an unsubscribe stops a message of a running campaign within a second).
+    suppression_check_size: int = 32
+    # Compiled campaign templates kept (one per campaign revision being sent).
+    render_cache_size: int = 64
     # Sender domains. DNS_RESOLVER is host:port of the resolver that verification asks
     # (empty: the system's); `missiva up` points it at its loopback DNS server, whose zone
     # file DNS_ZONE_FILE `publish-dns` writes.
@@ -86,6 +135,16 @@ class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type:
             raise kit.ConfigError("SMTP_URL", "has an invalid port") from None
         if not self.field_keys_file:
             raise kit.ConfigError("FIELD_KEYS_FILE", "is required: addresses are stored encrypted")
+        if not self.token_keyring_file:
+            raise kit.ConfigError(
+                "TOKEN_KEYRING_FILE", "is required: campaign mail carries signed unsubscribe links"
+            )
+        if not self.public_base_url.startswith(("http://", "https://")):
+            raise kit.ConfigError("PUBLIC_BASE_URL", "must be an http:// or https:// URL")
+        for variable, name in (("BOUNCE_DOMAIN", self.bounce_domain),
+                               ("LIST_ID_DOMAIN", self.list_id_domain)):  # fmt: skip
+            if not _DOMAIN.fullmatch(name):
+                raise kit.ConfigError(variable, "must be a domain name")
         if "@" not in self.mail_from_address:
             raise kit.ConfigError("MAIL_FROM_ADDRESS", "must be an email address")
         positive = {
@@ -97,12 +156,46 @@ class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type:
             "SENDER_BATCH_SIZE": self.sender_batch_size,
             "SENDER_POLL_SECONDS": self.sender_poll_seconds,
             "SEND_LOG_DAYS": self.send_log_days,
+            "LINK_TOKEN_DAYS": self.link_token_days,
+            "CAMPAIGN_BATCH_SIZE": self.campaign_batch_size,
+            "RENDER_CACHE_SIZE": self.render_cache_size,
+            "SUPPRESSION_CHECK_SIZE": self.suppression_check_size,
+            "SMTP_POOL_SIZE": self.smtp_pool_size,
+            "SMTP_LIMITS_REFRESH_SECONDS": self.smtp_limits_refresh_seconds,
+            "ALERT_AFTER_SECONDS": self.alert_after_seconds,
+            "ALERT_CHECK_SECONDS": self.alert_check_seconds,
             "DNS_TIMEOUT_SECONDS": self.dns_timeout_seconds,
             "DKIM_RETIRE_AFTER_DAYS": self.dkim_retire_after_days,
         }
         for variable, value in positive.items():
             if value <= 0:
                 raise kit.ConfigError(variable, "must be positive")
+        rates = {
+            "SMTP_GLOBAL_RATE": self.smtp_global_rate,
+            "SMTP_DOMAIN_RATE": self.smtp_domain_rate,
+            "SMTP_DOMAIN_CONCURRENCY": self.smtp_domain_concurrency,
+        }
+        for variable, value in rates.items():
+            if value < 0:
+                raise kit.ConfigError(variable, "must be 0 (no limit) or more")
+        if self.alert_webhook_url and not self.alert_webhook_url.startswith(
+            ("http://", "https://")
+        ):
+            raise kit.ConfigError("ALERT_WEBHOOK_URL", "must be an http:// or https:// URL")
+        if self.dkim_keys_file:
+            from missiva_delivery.signing import load_keys_file
+
+            try:
+                load_keys_file(self.dkim_keys_file)
+            except (OSError, ValueError) as exc:
+                raise kit.ConfigError("DKIM_KEYS_FILE", str(exc)) from None
+        if self.smtp_limits_file:
+            from missiva_delivery.transport import load_limits
+
+            try:
+                load_limits(self.smtp_limits_file, self.limit_settings())
+            except (OSError, ValueError) as exc:
+                raise kit.ConfigError("SMTP_LIMITS_FILE", str(exc)) from None
         if self.dns_resolver:
             dns_resolver_address(self.dns_resolver)
         for variable, host in (("BOUNCE_MX_HOST", self.bounce_mx_host),
@@ -113,3 +206,14 @@ class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type:
                 raise kit.ConfigError(variable, "must be an ASCII host name")
         if self.retry_max_seconds < self.retry_base_seconds:
             raise kit.ConfigError("RETRY_MAX_SECONDS", "must be at least RETRY_BASE_SECONDS")
+
+    def limit_settings(self) -> LimitSettings:
+        """The transport's limits from these settings (before any SMTP_LIMITS_FILE)."""
+        from missiva_delivery.transport import DomainLimit, LimitSettings
+
+        return LimitSettings(
+            global_rate=self.smtp_global_rate,
+            per_domain=DomainLimit(
+                rate=self.smtp_domain_rate, concurrency=self.smtp_domain_concurrency
+            ),
+        )

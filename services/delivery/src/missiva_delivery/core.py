@@ -5,15 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from missiva_delivery import domain
+from missiva_delivery import batches, domain
+from missiva_delivery.campaign_mail import CampaignMail
+from missiva_delivery.campaign_render import Links, RenderCache
 from missiva_delivery.config import DeliverySettings
+from missiva_delivery.dkim import DkimKey
 from missiva_delivery.domain import SendRequest, Status
-from missiva_delivery.store import messages, suppressions
+from missiva_delivery.signing import FileKeys, Signing, first_of, load_keys_file, no_keys
+from missiva_delivery.store import campaigns, holds, messages, suppressions
+from missiva_delivery.store import domains as domains_store
 from missiva_delivery.templates import Templates
-from missiva_platform.crypto import FieldCipher
-from missiva_platform.secrets import load_email_hasher, load_field_cipher
+from missiva_delivery.verp import Verp
+from missiva_platform.crypto import FieldCipher, TokenKeyring
+from missiva_platform.secrets import load_email_hasher, load_field_cipher, load_token_keyring
 
 if TYPE_CHECKING:
     from psycopg_pool import AsyncConnectionPool
@@ -34,6 +41,16 @@ class DeliveryCore:
         self.templates = templates or Templates()
         self._cipher: FieldCipher | None = None
         self._hasher: Any = None
+        self._keyring: TokenKeyring | None = None
+        self._mail: CampaignMail | None = None
+        self.renders = RenderCache(settings.render_cache_size)
+        files = (
+            FileKeys(load_keys_file(settings.dkim_keys_file))
+            if settings.dkim_keys_file
+            else no_keys
+        )
+        source = first_of(self.domain_keys, files)
+        self.signing = Signing(source, ttl=settings.dkim_signer_ttl_seconds)
         self.queued = asyncio.Event()  # set when this process queued a message: send now
 
     def wake(self) -> None:
@@ -67,6 +84,40 @@ class DeliveryCore:
             return str(self._hasher.person_key(address))
         except ValueError:
             return ""
+
+    async def domain_keys(self, tenant_id: str, domain: str) -> list[DkimKey]:
+        """The verified sender domain's own keys: the From domain's, else its closest parent
+        domain's that the account registered (relaxed DMARC alignment)."""
+        labels = domain.lower().split(".")
+        async with self.pool.connection() as conn:
+            for start in range(len(labels) - 1):
+                keys = await domains_store.signing_keys(
+                    conn, tenant_id, ".".join(labels[start:]), cipher=self.cipher
+                )
+                if keys:
+                    return keys
+        return []
+
+    @property
+    def keyring(self) -> TokenKeyring:
+        if self._keyring is None:
+            if self.settings.token_keyring_file:
+                self._keyring = load_token_keyring(self.settings.token_keyring_file)
+            else:  # settings built in code only (``validate`` requires the file)
+                self._keyring = TokenKeyring.generate()
+        return self._keyring
+
+    @property
+    def campaign_mail(self) -> CampaignMail:
+        if self._mail is None:
+            s = self.settings
+            self._mail = CampaignMail(
+                links=Links(self.keyring, s.public_base_url, timedelta(days=s.link_token_days)),
+                verp=Verp(self.keyring, s.bounce_domain),
+                list_id_domain=s.list_id_domain,
+                feedback_sender_id=s.feedback_sender_id,
+            )
+        return self._mail
 
     # -- sealing ---------------------------------------------------------------------------
 
@@ -144,3 +195,72 @@ class DeliveryCore:
             failure_reason=reason,
         )
         return await messages.insert(conn, row)
+
+    # -- campaign batches -------------------------------------------------------------------
+
+    def seal_recipient(self, message_id: str, recipient: batches.Recipient) -> dict[str, Any]:
+        fields = recipient.merge_fields
+        name = fields.get("display_name") or " ".join(
+            p for p in (fields.get("first_name", ""), fields.get("last_name", "")) if p
+        )
+        document = json.dumps(
+            {"to_name": name[: domain.MAX_NAME], "fields": fields,
+             "tracking": recipient.engagement_tracking},
+            ensure_ascii=False,
+        )  # fmt: skip
+        return {
+            "to_address_enc": self.seal_address(message_id, recipient.email),
+            "payload_enc": self.cipher.encrypt(document, _aad(message_id, "payload")),
+        }
+
+    async def queue_batch(
+        self, conn: Any, tenant_id: str, batch: batches.Batch
+    ) -> list[dict[str, Any]]:
+        """The ledger rows of ``batch``: one per (campaign, contact), inserted once, whatever
+        how often the batch is delivered. Returns the rows created FAILED (refused
+        recipients), whose events the caller emits."""
+        await campaigns.save_content(conn, tenant_id, batch.content)
+        state = (await holds.states(conn, {(tenant_id, batch.campaign_id)})).get(
+            (tenant_id, batch.campaign_id), "running"
+        )
+        rows: list[campaigns.CampaignRow] = []
+        refused: list[dict[str, Any]] = []
+        for recipient in batch.recipients:
+            message_id = domain.new_message_id()
+            problem = recipient.problem or (holds.CANCELLED_REASON if state == "cancelled" else "")
+            sealed = (
+                self.seal_recipient(message_id, recipient)
+                if not problem
+                else {"to_address_enc": None, "payload_enc": None}
+            )
+            rows.append(
+                campaigns.CampaignRow(
+                    id=message_id,
+                    idempotency_key=batches.idempotency_key(
+                        batch.campaign_id, recipient.contact_id
+                    ),
+                    contact_id=recipient.contact_id,
+                    person_key=recipient.person_key,
+                    rfc822_message_id=domain.rfc822_message_id(
+                        message_id, self.settings.message_id_domain
+                    ),
+                    status=str(Status.FAILED if problem else Status.QUEUED),
+                    failure_reason=problem,
+                    **sealed,
+                )
+            )
+        inserted = await campaigns.insert_rows(
+            conn, tenant_id, batch.content, batch.batch_id, batch.credit_reservation_id, rows,
+            held=state == "paused",
+        )  # fmt: skip
+        failed_ids = {i for i, status in inserted if status == Status.FAILED}
+        for row in rows:
+            if row.id in failed_ids:
+                refused.append(
+                    {"id": row.id, "tenant_id": tenant_id, "campaign_id": batch.campaign_id,
+                     "batch_id": batch.batch_id, "contact_id": row.contact_id,
+                     "person_key": row.person_key, "category": batch.content.category,
+                     "attempts": 0, "credit_reservation_id": batch.credit_reservation_id,
+                     "failure_reason": row.failure_reason}
+                )  # fmt: skip
+        return refused

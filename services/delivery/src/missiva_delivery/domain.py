@@ -146,6 +146,14 @@ def valid_send(
     )
 
 
+def is_address(address: str) -> bool:
+    return len(address) <= 254 and _ADDRESS.fullmatch(address) is not None
+
+
+def is_person_key(value: str) -> bool:
+    return _PERSON_KEY.fullmatch(value) is not None
+
+
 def new_message_id() -> str:
     return str(uuid.uuid4())
 

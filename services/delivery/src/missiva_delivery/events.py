@@ -1,7 +1,8 @@
 """Delivery's events and the commands it consumes.
 
 ``HANDLERS`` (subject → handler) is what the app registers and what ``tests/contract``
-replays: today the transactional send command. ``EXAMPLES()`` returns envelopes built by the
+replays: the transactional send command, campaign send batches, and consent's suppressions
+and purpose blocks (delivery's suppression replica). ``EXAMPLES()`` returns envelopes built by the
 same code that emits them. Events name people by person key, never by address.
 """
 
@@ -13,15 +14,25 @@ from typing import TYPE_CHECKING, Any
 
 from google.protobuf import timestamp_pb2
 
+from missiva.campaign.v1 import events_pb2 as campaign_events
 from missiva.common.v1 import types_pb2
+from missiva.consent.v1 import consent_service_pb2 as consent_pb
+from missiva.consent.v1 import events_pb2 as consent_events
 from missiva.delivery.v1 import delivery_service_pb2 as pb
 from missiva.delivery.v1 import events_pb2
-from missiva_delivery import domain, domain_events
+from missiva_delivery import batches, domain, domain_events
+from missiva_delivery.store import holds, suppressions
 from missiva_platform.bus import ConsumerSpec
 from missiva_platform.errors import InvalidArgument
 from missiva_platform.events import EventEnvelope, envelope, unpack
+from missiva_platform.outbox import add_events
 from missiva_platform.privacy import DataSection, Erasure, Retained, erasure_reply, export_reply
-from missiva_platform.streams import SEND_TRANSACTIONAL_EMAIL, commands_stream
+from missiva_platform.streams import (
+    SEND_BATCH,
+    SEND_TRANSACTIONAL_EMAIL,
+    commands_stream,
+    events_stream,
+)
 
 if TYPE_CHECKING:
     from missiva_delivery.core import DeliveryCore
@@ -33,13 +44,45 @@ PRODUCER = "delivery"
 MESSAGE_SENT = "delivery.message.sent"
 MESSAGE_DEFERRED = "delivery.message.deferred"
 MESSAGE_BOUNCED = "delivery.message.bounced"
+MESSAGE_FAILED = "delivery.message.failed"
 
-SEND_TRANSACTIONAL_CONSUMER = ConsumerSpec(
-    stream=commands_stream("delivery").name,
-    durable="delivery-send-transactional",
-    filter_subject=SEND_TRANSACTIONAL_EMAIL,
-    service="delivery",
-)
+CONTACT_SUPPRESSED = "consent.contact.suppressed"
+CONTACT_UNSUPPRESSED = "consent.contact.unsuppressed"
+PURPOSE_GRANTED = "consent.purpose.granted"
+PURPOSE_WITHDRAWN = "consent.purpose.withdrawn"
+PURPOSE_OBJECTED = "consent.purpose.objected"
+PURPOSE_RESTRICTED = "consent.purpose.restricted"
+PURPOSE_RESTRICTION_LIFTED = "consent.purpose.restriction_lifted"
+CAMPAIGN_PAUSED = "campaign.campaign.paused"
+CAMPAIGN_RESUMED = "campaign.campaign.resumed"
+CAMPAIGN_CANCELLED = "campaign.campaign.cancelled"
+CONTACT_DELETED = "campaign.contact.deleted"
+
+
+def consumer_spec(subject: str) -> ConsumerSpec:
+    """One durable consumer per subject: the work queue for commands, the producer's events
+    stream for events."""
+    producer = subject.split(".", 1)[0]
+    stream = commands_stream("delivery") if producer == "cmd" else events_stream(producer)
+    name = subject.removeprefix("cmd.").replace(".", "-").replace("_", "-")
+    return ConsumerSpec(
+        stream=stream.name,
+        durable=name if name.startswith("delivery-") else f"delivery-{name}",
+        filter_subject=subject,
+        service="delivery",
+    )
+
+
+SEND_TRANSACTIONAL_CONSUMER = consumer_spec(SEND_TRANSACTIONAL_EMAIL)
+SEND_BATCH_CONSUMER = consumer_spec(SEND_BATCH)
+
+SUPPRESSION_REASONS = {
+    consent_pb.SUPPRESSION_REASON_UNSUBSCRIBED: "unsubscribed",
+    consent_pb.SUPPRESSION_REASON_HARD_BOUNCE: "hard_bounce",
+    consent_pb.SUPPRESSION_REASON_COMPLAINT: "complaint",
+    consent_pb.SUPPRESSION_REASON_MANUAL: "manual",
+    consent_pb.SUPPRESSION_REASON_ERASED: "erased",
+}
 
 
 def _stamp(moment: datetime) -> timestamp_pb2.Timestamp:
@@ -109,6 +152,27 @@ def message_bounced(row: dict[str, Any], reply: str, *, hard: bool) -> EventEnve
     )
 
 
+def message_failed(
+    row: dict[str, Any], reason: str, *, reply: str = "", suppressed: bool = False
+) -> EventEnvelope:
+    return _event(
+        events_pb2.MessageFailed(
+            message_id=row["id"],
+            campaign_id=row["campaign_id"],
+            batch_id=row["batch_id"],
+            contact_id=row["contact_id"],
+            person_key=row["person_key"],
+            category=row["category"],
+            reason=reason[:1000],
+            smtp_response=reply[:1000],
+            suppressed=suppressed,
+            credit_reservation_id=row.get("credit_reservation_id") or "",
+        ),
+        MESSAGE_FAILED,
+        row,
+    )
+
+
 # --------------------------------------------------------------------------- consumers
 
 
@@ -117,7 +181,143 @@ class DeliveryConsumers:
         self.core = core
 
     def handlers(self) -> dict[str, Any]:
-        return {SEND_TRANSACTIONAL_EMAIL: self.send_transactional}
+        return {
+            SEND_TRANSACTIONAL_EMAIL: self.send_transactional,
+            SEND_BATCH: self.send_batch,
+            CONTACT_SUPPRESSED: self.contact_suppressed,
+            CONTACT_UNSUPPRESSED: self.contact_unsuppressed,
+            PURPOSE_GRANTED: self.purpose_allowed,
+            PURPOSE_WITHDRAWN: self.purpose_blocked,
+            PURPOSE_OBJECTED: self.purpose_blocked,
+            PURPOSE_RESTRICTED: self.purpose_blocked,
+            PURPOSE_RESTRICTION_LIFTED: self.restriction_lifted,
+            CAMPAIGN_PAUSED: self.campaign_paused,
+            CAMPAIGN_RESUMED: self.campaign_resumed,
+            CAMPAIGN_CANCELLED: self.campaign_cancelled,
+            CONTACT_DELETED: self.contact_deleted,
+        }
+
+    async def contact_deleted(self, conn: Any, event: EventEnvelope, msg: Any) -> None:
+        """A deleted contact gets nothing more from batches already handed over."""
+        deleted = unpack(event, campaign_events.ContactDeleted)
+        if not event.tenant_id or not deleted.contact_id:
+            log.warning("campaign.contact.deleted without an account or contact; skipped",
+                        extra={"event_id": event.event_id})  # fmt: skip
+            return
+        gone = await holds.cancel_contact(conn, event.tenant_id, deleted.contact_id)
+        if gone:
+            log.info("a deleted contact's messages cancelled", extra={"failed": gone})
+
+    async def _campaign_state(self, conn: Any, event: EventEnvelope, message: Any,
+                              state: str) -> str | None:  # fmt: skip
+        campaign_id = message.campaign_id
+        if not event.tenant_id or not campaign_id:
+            log.warning("a campaign event without an account or campaign; skipped",
+                        extra={"event_id": event.event_id})  # fmt: skip
+            return None
+        if not await holds.apply(conn, event.tenant_id, campaign_id, state,
+                                 event.aggregate_version):  # fmt: skip
+            return None  # an older event, or the campaign was cancelled already
+        return str(campaign_id)
+
+    async def campaign_paused(self, conn: Any, event: EventEnvelope, msg: Any) -> None:
+        """Hold the campaign's waiting rows: a pause (or an abuse screening stop) also stops
+        batches already handed over; rows being sent go on."""
+        paused = unpack(event, campaign_events.CampaignPaused)
+        if campaign_id := await self._campaign_state(conn, event, paused, "paused"):
+            held = await holds.hold(conn, event.tenant_id, campaign_id)
+            log.info("campaign paused", extra={"campaign_id": campaign_id, "held": held})
+
+    async def campaign_resumed(self, conn: Any, event: EventEnvelope, msg: Any) -> None:
+        resumed = unpack(event, campaign_events.CampaignResumed)
+        if campaign_id := await self._campaign_state(conn, event, resumed, "running"):
+            released = await holds.release(conn, event.tenant_id, campaign_id)
+            log.info("campaign resumed", extra={"campaign_id": campaign_id, "released": released})
+            if self.core is not None:
+                self.core.wake()
+
+    async def campaign_cancelled(self, conn: Any, event: EventEnvelope, msg: Any) -> None:
+        cancelled = unpack(event, campaign_events.CampaignCancelled)
+        if campaign_id := await self._campaign_state(conn, event, cancelled, "cancelled"):
+            gone = await holds.cancel(conn, event.tenant_id, campaign_id)
+            log.info("campaign cancelled", extra={"campaign_id": campaign_id, "failed": gone})
+
+    async def send_batch(self, conn: Any, event: EventEnvelope, msg: Any) -> None:
+        """One ledger row per recipient, once per (campaign, contact): a redelivered batch
+        inserts nothing twice. A batch that cannot be recorded at all (no campaign, content
+        or sender) raises: retried, then dead-lettered with the reason."""
+        assert self.core is not None, "the consumer needs the app's core"
+        if not event.tenant_id:
+            raise InvalidArgument.field("envelope.tenant_id", "a batch belongs to an account")
+        batch = batches.valid_batch(unpack(event, campaign_events.SendBatch))
+        refused = await self.core.queue_batch(conn, event.tenant_id, batch)
+        if refused:
+            await add_events(conn, [message_failed(r, r["failure_reason"]) for r in refused])
+        log.info(
+            "campaign batch queued",
+            extra={"campaign_id": batch.campaign_id, "batch_id": batch.batch_id,
+                   "recipients": len(batch.recipients), "refused": len(refused)},
+        )  # fmt: skip
+        self.core.wake()
+
+    async def contact_suppressed(self, conn: Any, event: EventEnvelope, msg: Any) -> None:
+        entry = unpack(event, consent_events.ContactSuppressed)
+        await self._suppression(conn, event, entry, active=True, platform=entry.platform_wide)
+
+    async def contact_unsuppressed(self, conn: Any, event: EventEnvelope, msg: Any) -> None:
+        entry = unpack(event, consent_events.ContactUnsuppressed)
+        await self._suppression(conn, event, entry, active=False, platform=not event.tenant_id)
+
+    async def _suppression(
+        self, conn: Any, event: EventEnvelope, entry: Any, *, active: bool, platform: bool
+    ) -> None:
+        reason = SUPPRESSION_REASONS.get(entry.reason)
+        tenant = "" if platform else event.tenant_id
+        if (
+            not domain.is_person_key(entry.person_key)
+            or reason is None
+            or (not tenant and not platform)
+        ):
+            log.warning("a consent suppression event without a person, reason or scope; skipped",
+                        extra={"event_id": event.event_id})  # fmt: skip
+            return
+        await suppressions.apply_block(
+            conn, tenant_id=tenant, person_key=entry.person_key, purpose_id=entry.purpose_id,
+            source=f"suppression:{reason}", active=active, version=event.aggregate_version,
+        )  # fmt: skip
+
+    async def _purpose(self, conn: Any, event: EventEnvelope, entry: Any, blocked: bool) -> None:
+        if (
+            not domain.is_person_key(entry.person_key)
+            or not entry.purpose_id
+            or not (event.tenant_id)
+        ):
+            log.warning("a consent purpose event without a person, purpose or account; skipped",
+                        extra={"event_id": event.event_id})  # fmt: skip
+            return
+        await suppressions.apply_block(
+            conn, tenant_id=event.tenant_id, person_key=entry.person_key,
+            purpose_id=entry.purpose_id, source="purpose", active=blocked,
+            version=event.aggregate_version,
+        )  # fmt: skip
+
+    async def purpose_blocked(self, conn: Any, event: EventEnvelope, msg: Any) -> None:
+        """Withdrawn, objected or restricted: no more mail of that purpose from the account
+        (a running campaign included), until consent says otherwise."""
+        kinds = {
+            PURPOSE_WITHDRAWN: consent_events.ConsentWithdrawn,
+            PURPOSE_OBJECTED: consent_events.ConsentObjected,
+            PURPOSE_RESTRICTED: consent_events.ConsentRestricted,
+        }
+        await self._purpose(conn, event, unpack(event, kinds[event.event_type]), True)
+
+    async def purpose_allowed(self, conn: Any, event: EventEnvelope, msg: Any) -> None:
+        await self._purpose(conn, event, unpack(event, consent_events.ConsentGranted), False)
+
+    async def restriction_lifted(self, conn: Any, event: EventEnvelope, msg: Any) -> None:
+        lifted = unpack(event, consent_events.ConsentRestrictionLifted)
+        allowed = lifted.resulting_status == consent_pb.CONSENT_STATUS_GRANTED
+        await self._purpose(conn, event, lifted, not allowed)
 
     async def send_transactional(self, conn: Any, event: EventEnvelope, msg: Any) -> None:
         """Queue the message once per (tenant, idempotency key): a redelivered command, or
@@ -157,8 +357,7 @@ class DeliveryConsumers:
 
 def add_consumers(app: ServiceApp, core: DeliveryCore) -> None:
     for subject, handler in DeliveryConsumers(core).handlers().items():
-        assert subject == SEND_TRANSACTIONAL_CONSUMER.filter_subject
-        app.add_consumer(SEND_TRANSACTIONAL_CONSUMER, handler)
+        app.add_consumer(consumer_spec(subject), handler)
 
 
 # The subjects delivery consumes. The app registers the same handlers bound to its core

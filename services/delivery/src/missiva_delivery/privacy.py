@@ -36,6 +36,10 @@ class DeliveryPrivacy:
             return []
         rows = await messages.for_person(conn, person.person_key, person.tenant_id)
         entries = await suppressions.for_person(conn, person.person_key)
+        blocks = [
+            b for b in await suppressions.blocks_of_person(conn, person.person_key)
+            if not person.tenant_id or b["tenant_id"] in (person.tenant_id, "")
+        ]  # fmt: skip
         log = []
         for row in rows:
             address = (
@@ -48,6 +52,7 @@ class DeliveryPrivacy:
                     "message_id": row["id"],
                     "account_id": row["tenant_id"],
                     "template": row["template_key"],
+                    "campaign_id": row["campaign_id"],
                     "subject": row["subject"],
                     "status": row["status"],
                     "attempts": row["attempts"],
@@ -74,6 +79,14 @@ class DeliveryPrivacy:
                     json.dumps(entries, ensure_ascii=False).encode(),
                 )
             )
+        if blocks:
+            sections.append(
+                DataSection(
+                    "delivery.consent_blocks",
+                    "The unsubscriptions and withdrawals the sender checks before each email",
+                    json.dumps(blocks, ensure_ascii=False).encode(),
+                )
+            )
         return sections
 
     async def erase_in(self, conn: Any, person: Person) -> Erasure:
@@ -84,6 +97,17 @@ class DeliveryPrivacy:
         erased = await messages.erase_person(conn, person.person_key, person.tenant_id)
         kept = await suppressions.for_person(conn, person.person_key)
         result = Erasure(erased={"delivery.send_log": erased} if erased else {})
+        if await suppressions.blocks_of_person(conn, person.person_key):
+            result.retained.append(
+                Retained(
+                    category="delivery.consent_blocks",
+                    legal_basis=types_pb2.LEGAL_BASIS_LEGAL_OBLIGATION,
+                    reason=(
+                        "consent's unsubscriptions, as a keyed hash, so the person is not mailed"
+                        " against their wish; lifted only by consent"
+                    ),
+                )
+            )
         if kept:
             result.retained.append(
                 Retained(

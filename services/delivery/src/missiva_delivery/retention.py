@@ -5,6 +5,14 @@
   (``SEND_LOG_DAYS``). Its ``message_events`` go with it (ON DELETE CASCADE).
 - ``suppressions`` hold a person key and why it may not be mailed: kept as long as the
   suppression applies (deleting it would mail a dead address again), erased with the person.
+- ``consent_blocks`` (the replica of consent's suppressions and purpose blocks, by person
+  key): an active block is kept while consent says it applies; a lifted one is deleted 30
+  days after it was lifted (consent keeps the history).
+- ``campaign_contents`` (a campaign's compiled template and sender: no personal data) goes
+  with the send log, ``SEND_LOG_DAYS`` after the first batch (no row of it can still be sent:
+  messages give up after ``GIVE_UP_AFTER_HOURS``).
+- ``campaign_holds`` (a campaign's pause or cancellation: no personal data) goes
+  ``SEND_LOG_DAYS`` after its last change, with the rows it held.
 - ``sender_domains`` hold no personal data (a domain, its DNS check results). Their
   ``dkim_keys`` are secrets: a key superseded by a rotation is deleted
   ``DKIM_RETIRE_AFTER_DAYS`` after it stopped signing (mail it signed is older by then).
@@ -27,6 +35,25 @@ def rules(settings: DeliverySettings | None = None) -> tuple[RetentionRule, ...]
             time_column="queued_at",
             max_age=timedelta(days=days),
             why="the send log answers 'did my mail go out' for three months; its events go too",
+        ),
+        RetentionRule(
+            table="consent_blocks",
+            time_column="updated_at",
+            max_age=timedelta(days=30),
+            where="NOT active",
+            why="a lifted block stops nothing; consent keeps the history of the entry",
+        ),
+        RetentionRule(
+            table="campaign_contents",
+            time_column="created_at",
+            max_age=timedelta(days=days),
+            why="what a campaign rendered is kept as long as the send log of its messages",
+        ),
+        RetentionRule(
+            table="campaign_holds",
+            time_column="updated_at",
+            max_age=timedelta(days=days),
+            why="a pause or cancellation matters only while the campaign's rows are kept",
         ),
         RetentionRule(
             table="dkim_keys",

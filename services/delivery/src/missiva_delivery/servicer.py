@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from missiva.delivery.v1 import delivery_service_pb2_grpc
 from missiva_delivery.rpc_domains import DomainRpcs
 from missiva_delivery.rpc_messages import MessageRpcs
+from missiva_delivery.rpc_reports import ReportRpcs
 from missiva_platform.auth import Access, MethodRule, rule
 
 if TYPE_CHECKING:
@@ -38,7 +39,9 @@ ACCESS_RULES: dict[str, MethodRule] = {
 }
 
 
-class DeliveryServicer(MessageRpcs, DomainRpcs, delivery_service_pb2_grpc.DeliveryServiceServicer):
+class DeliveryServicer(
+    MessageRpcs, ReportRpcs, DomainRpcs, delivery_service_pb2_grpc.DeliveryServiceServicer
+):
     """Every DeliveryService RPC (constructed with the ``DeliveryCore``)."""
 
     def __init__(self, core: DeliveryCore) -> None:

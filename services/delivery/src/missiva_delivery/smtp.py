@@ -67,11 +67,17 @@ class SmtpTransport:
         self._client = client
         return client
 
-    async def send(self, message: EmailMessage, *, sender: str, recipient: str) -> Reply:
+    async def send(self, message: EmailMessage | bytes, *, sender: str, recipient: str) -> Reply:
+        """Send one message (an ``EmailMessage``, or the finished bytes of campaign mail)."""
         async with self._lock:
             client = await self._connected()
             try:
-                _, text = await client.send_message(message, sender=sender, recipients=[recipient])
+                if isinstance(message, bytes):
+                    text = await self._transaction(client, message, sender, recipient)
+                else:
+                    _, text = await client.send_message(
+                        message, sender=sender, recipients=[recipient]
+                    )
             except aiosmtplib.SMTPRecipientsRefused as exc:
                 await self._drop()
                 refused = exc.recipients[0]
@@ -86,6 +92,23 @@ class SmtpTransport:
                 await self._drop()
                 raise TransportError(f"connection failed: {exc}") from None
             return Reply(250, text)
+
+    @staticmethod
+    async def _transaction(
+        client: aiosmtplib.SMTP, message: bytes, sender: str, recipient: str
+    ) -> str:
+        """MAIL, RCPT and DATA for finished bytes, with the addresses (already checked) as
+        they are: aiosmtplib's ``sendmail`` parses both again on every message."""
+        reply = await client.execute_command(b"MAIL", b"FROM:<" + sender.encode() + b">")
+        if reply.code != 250:
+            raise aiosmtplib.SMTPResponseException(reply.code, reply.message)
+        reply = await client.execute_command(b"RCPT", b"TO:<" + recipient.encode() + b">")
+        if reply.code not in (250, 251):
+            raise aiosmtplib.SMTPRecipientsRefused(
+                [aiosmtplib.SMTPRecipientRefused(reply.code, reply.message, recipient)]
+            )
+        reply = await client.data(message)
+        return reply.message
 
     async def _drop(self) -> None:
         client, self._client = self._client, None

@@ -151,3 +151,19 @@ def without_password(url: str) -> str:
         host = f"[{host}]"
     netloc = f"{user}:***@{host}" + (f":{parts.port}" if parts.port else "")
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+MAX_DELIVERY_PROCESSES = 16
+
+
+def delivery_processes(env: Mapping[str, str]) -> int:
+    """``DELIVERY_PROCESSES``: how many delivery processes share its work queue (default 1;
+    building and signing campaign mail is CPU-bound, so one per core)."""
+    raw = env.get("DELIVERY_PROCESSES") or "1"
+    try:
+        count = int(raw)
+    except ValueError:
+        raise ConfigError("DELIVERY_PROCESSES", "must be a whole number") from None
+    if not 1 <= count <= MAX_DELIVERY_PROCESSES:
+        raise ConfigError("DELIVERY_PROCESSES", f"must be between 1 and {MAX_DELIVERY_PROCESSES}")
+    return count

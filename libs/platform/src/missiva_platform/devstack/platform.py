@@ -32,6 +32,7 @@ from missiva_platform.devstack.plan import (
     Layout,
     PlatformError,
     Ports,
+    delivery_processes,
     without_password,
 )
 from missiva_platform.devstack.ports import PortInUse, ensure_port_free, wait_for_port
@@ -137,6 +138,7 @@ class Platform:
         self.ports = Ports(base_port)
         self.env = dict(os.environ if env is None else env)
         self.external = External.from_env(self.env)
+        self.delivery_processes = delivery_processes(self.env)
         self.out = out if out is not None else sys.stdout
         self.postgres: PostgresServer | None = None
         self.nats: NatsServer | None = None
@@ -240,6 +242,15 @@ class Platform:
             env["CONSENT_TARGET"] = f"{HOST}:{self.ports.grpc('consent')}"
         return env
 
+    def replica_envs(self) -> dict[str, dict[str, str]]:
+        """The extra delivery processes (``DELIVERY_PROCESSES`` - 1): same database and work
+        queue as ``delivery``; their gRPC and metrics ports are chosen by the system (the
+        gateway talks to the first one)."""
+        return {
+            f"delivery-{n}": {**self.service_env("delivery"), "GRPC_PORT": "0", "HTTP_PORT": "0"}
+            for n in range(2, self.delivery_processes + 1)
+        }
+
     def gateway_env(self) -> dict[str, str]:
         """The gateway's environment: where it listens and where every backend is."""
         env = self._base_env()
@@ -312,6 +323,15 @@ class Platform:
                 self.service_env(service),
             )
             self.services[service] = child
+            child.start()
+        for name, env in self.replica_envs().items():
+            child = Child(
+                name,
+                [sys.executable, "-m", "missiva_delivery", "serve"],
+                self.layout.log(name),
+                env,
+            )
+            self.services[name] = child
             child.start()
         self.gateway = Child(
             "gateway",

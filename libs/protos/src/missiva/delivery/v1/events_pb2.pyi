@@ -79,6 +79,30 @@ class MessageBounced(_message.Message):
     source: _delivery_service_pb2.FeedbackSource
     def __init__(self, message_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., person_key: _Optional[str] = ..., bounce_type: _Optional[_Union[_delivery_service_pb2.BounceType, str]] = ..., status_code: _Optional[str] = ..., diagnostic: _Optional[str] = ..., source: _Optional[_Union[_delivery_service_pb2.FeedbackSource, str]] = ...) -> None: ...
 
+class MessageFailed(_message.Message):
+    __slots__ = ("message_id", "campaign_id", "batch_id", "contact_id", "person_key", "category", "reason", "smtp_response", "suppressed", "credit_reservation_id")
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    BATCH_ID_FIELD_NUMBER: _ClassVar[int]
+    CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
+    PERSON_KEY_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    SMTP_RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
+    CREDIT_RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
+    message_id: str
+    campaign_id: str
+    batch_id: str
+    contact_id: str
+    person_key: str
+    category: _types_pb2.EmailCategory
+    reason: str
+    smtp_response: str
+    suppressed: bool
+    credit_reservation_id: str
+    def __init__(self, message_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., batch_id: _Optional[str] = ..., contact_id: _Optional[str] = ..., person_key: _Optional[str] = ..., category: _Optional[_Union[_types_pb2.EmailCategory, str]] = ..., reason: _Optional[str] = ..., smtp_response: _Optional[str] = ..., suppressed: _Optional[bool] = ..., credit_reservation_id: _Optional[str] = ...) -> None: ...
+
 class MessageComplained(_message.Message):
     __slots__ = ("message_id", "campaign_id", "person_key", "feedback_type", "source")
     MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
