@@ -17,6 +17,7 @@ from missiva_gateway.controllers import JwksController, ProbeController
 from missiva_gateway.errors import EXCEPTION_HANDLERS
 from missiva_gateway.observability import RequestMetrics
 from missiva_gateway.pages import PublicPagesController
+from missiva_gateway.web import WebPlugin
 
 
 class GatewayPlugin(InitPluginProtocol):
@@ -64,8 +65,9 @@ class GatewayPlugin(InitPluginProtocol):
 def create_app(settings: GatewaySettings | None = None) -> Litestar:
     """The gateway app; ``settings`` default to the environment (read once, here)."""
     settings = settings if settings is not None else load()
+    gateway = GatewayPlugin(settings)
     return Litestar(
-        plugins=[GatewayPlugin(settings)],
+        plugins=[gateway, WebPlugin(settings, gateway.backends)],
         openapi_config=OpenAPIConfig(title="Missiva gateway", version="0.1.0"),
         logging_config=None,  # the process's JSON logging (telemetry) stays in charge
     )
