@@ -87,6 +87,8 @@ def _target(path: str, names: dict[str, str], known: tuple[str, ...]) -> str:
 
 N_ = str  # marks a string for extraction; translated where it is shown
 
+FALLBACK_TITLE = N_("Something went wrong")
+
 TITLES = {
     400: N_("This request is not valid"),
     403: N_("Not allowed"),
@@ -138,7 +140,7 @@ def error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
     elif isinstance(exc, HTTPException):
         status = exc.status_code
         detail = str(exc.detail) if status < 500 and status != 404 else ""
-        problem = Problem(status, "HTTP", detail or _(TITLES.get(status, "Something went wrong")))
+        problem = Problem(status, "HTTP", detail or _(TITLES.get(status, FALLBACK_TITLE)))
     else:
         log.error("unhandled error", exc_info=exc, extra={"route": route_template(request)})
         problem = Problem(500, "INTERNAL", "")
@@ -156,7 +158,7 @@ def error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
         "error.html",
         status=problem.status,
         headers=headers,
-        title=_(TITLES.get(problem.status, "Something went wrong")),
+        title=_(TITLES.get(problem.status, FALLBACK_TITLE)),
         message=message[:1].upper() + message[1:],
     )
 
