@@ -697,3 +697,44 @@ async def test_tokens_never_reach_logs_or_metric_labels(
 async def test_the_inline_style_is_the_only_one_the_policy_allows() -> None:
     digest = base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
     assert f"style-src 'sha256-{digest}'" in SECURITY_HEADERS["content-security-policy"]
+
+
+async def test_a_preference_centre_with_nothing_to_choose_has_no_save_button(
+    consent: Consent,
+) -> None:
+    tenant, email = consent.tenant(), consent.email()
+    service = await consent.purpose(
+        tenant,
+        "orders",
+        category=types_pb2.EMAIL_CATEGORY_SYSTEM,
+        legal_basis=types_pb2.LEGAL_BASIS_CONTRACT,
+    )
+    assert service.purpose_id
+    links = await consent.links(tenant, email)
+    async with gateway(consent) as client:
+        page = await client.get(links.preferences_url)
+        italian = await client.get(links.preferences_url, headers={"accept-language": "it-IT"})
+    body = assert_html(page)
+    assert "always on" in body
+    assert 'name="save"' not in body
+    assert "There is nothing to choose here" in body
+    assert '<html lang="it">' in italian.text
+    assert "Le tue preferenze email" in italian.text
+    assert 'name="save"' not in italian.text
+
+
+async def test_the_public_pages_speak_italian_to_an_italian_browser(consent: Consent) -> None:
+    tenant, email = consent.tenant(), consent.email()
+    news = await consent.purpose(tenant, "news")
+    await consent.grant(tenant, email, news.purpose_id)
+    links = await consent.links(tenant, email, news.purpose_id)
+    italian = {"accept-language": "it-IT,it;q=0.9"}
+    async with gateway(consent) as client:
+        form = await client.get(links.unsubscribe_url, headers=italian)
+        done = await client.post(links.unsubscribe_url, data={"scope": "this"}, headers=italian)
+        bad = await client.get("/preferences/v1.not.a.token", headers=italian)
+    assert "Annulla l&#39;iscrizione" in form.text
+    assert "Nulla cambia finché non lo fai" in form.text
+    assert "Fatto. Ha effetto immediato." in done.text
+    assert '<html lang="it">' in bad.text
+    assert bad.status_code >= 400

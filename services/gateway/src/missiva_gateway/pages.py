@@ -27,6 +27,7 @@ import re
 import urllib.parse
 from collections.abc import AsyncIterator
 from datetime import UTC
+from functools import cache
 from typing import Any
 
 import grpc
@@ -47,10 +48,12 @@ from missiva_gateway.backends import Backends
 from missiva_gateway.client import client_context
 from missiva_gateway.config import GatewaySettings
 from missiva_gateway.errors import SERVER_MESSAGES, Problem, problem_of, route_template
+from missiva_gateway.web.i18n import negotiate, translations
 
 log = logging.getLogger(__name__)
 
 BRAND = "Missiva"
+N_ = str  # marks a text for extraction; translated where it is shown
 ONE_CLICK_FIELD, ONE_CLICK_VALUE = "List-Unsubscribe", "One-Click"
 
 # The pages' only style sheet, inline; the CSP allows exactly this text (by hash), no more.
@@ -90,58 +93,80 @@ SECURITY_HEADERS = {
 }
 
 STATUS_TEXT = {
-    pb.CONSENT_STATUS_NOT_RECORDED: "not chosen yet (the default applies)",
-    pb.CONSENT_STATUS_PENDING: "waiting for you to confirm by email",
-    pb.CONSENT_STATUS_GRANTED: "subscribed",
-    pb.CONSENT_STATUS_WITHDRAWN: "unsubscribed",
-    pb.CONSENT_STATUS_OBJECTED: "you objected",
-    pb.CONSENT_STATUS_RESTRICTED: "paused at your request (restricted)",
+    pb.CONSENT_STATUS_NOT_RECORDED: N_("not chosen yet (the default applies)"),
+    pb.CONSENT_STATUS_PENDING: N_("waiting for you to confirm by email"),
+    pb.CONSENT_STATUS_GRANTED: N_("subscribed"),
+    pb.CONSENT_STATUS_WITHDRAWN: N_("unsubscribed"),
+    pb.CONSENT_STATUS_OBJECTED: N_("you objected"),
+    pb.CONSENT_STATUS_RESTRICTED: N_("paused at your request (restricted)"),
 }
 BASIS_TEXT = {
-    types_pb2.LEGAL_BASIS_CONSENT: "your consent",
-    types_pb2.LEGAL_BASIS_LEGITIMATE_INTEREST: "the sender's legitimate interest (you may object)",
-    types_pb2.LEGAL_BASIS_CONTRACT: "needed to provide the service (contract)",
-    types_pb2.LEGAL_BASIS_LEGAL_OBLIGATION: "a legal obligation",
+    types_pb2.LEGAL_BASIS_CONSENT: N_("your consent"),
+    types_pb2.LEGAL_BASIS_LEGITIMATE_INTEREST: N_(
+        "the sender's legitimate interest (you may object)"
+    ),
+    types_pb2.LEGAL_BASIS_CONTRACT: N_("needed to provide the service (contract)"),
+    types_pb2.LEGAL_BASIS_LEGAL_OBLIGATION: N_("a legal obligation"),
 }
 ACTION_TEXT = {
-    pb.CONSENT_ACTION_REQUESTED: "asked to subscribe",
-    pb.CONSENT_ACTION_GRANTED: "subscribed",
-    pb.CONSENT_ACTION_WITHDRAWN: "unsubscribed",
-    pb.CONSENT_ACTION_OBJECTED: "objected",
-    pb.CONSENT_ACTION_CONFIRMED: "confirmed by email",
-    pb.CONSENT_ACTION_RESTRICTED: "restricted",
-    pb.CONSENT_ACTION_LIFTED: "restriction lifted",
-    pb.CONSENT_ACTION_ACCEPTED: "accepted a document",
+    pb.CONSENT_ACTION_REQUESTED: N_("asked to subscribe"),
+    pb.CONSENT_ACTION_GRANTED: N_("subscribed"),
+    pb.CONSENT_ACTION_WITHDRAWN: N_("unsubscribed"),
+    pb.CONSENT_ACTION_OBJECTED: N_("objected"),
+    pb.CONSENT_ACTION_CONFIRMED: N_("confirmed by email"),
+    pb.CONSENT_ACTION_RESTRICTED: N_("restricted"),
+    pb.CONSENT_ACTION_LIFTED: N_("restriction lifted"),
+    pb.CONSENT_ACTION_ACCEPTED: N_("accepted a document"),
 }
 ERROR_TITLES = {
-    400: "This link is not valid",
-    401: "This link is not valid",
-    403: "This link is not valid",
-    404: "Not found",
-    405: "Not allowed",
-    409: "This link cannot be used",
-    413: "Too much data",
-    429: "Too many requests",
-    503: "Temporarily unavailable",
-    504: "Temporarily unavailable",
+    400: N_("This link is not valid"),
+    401: N_("This link is not valid"),
+    403: N_("This link is not valid"),
+    404: N_("Not found"),
+    405: N_("Not allowed"),
+    409: N_("This link cannot be used"),
+    413: N_("Too much data"),
+    429: N_("Too many requests"),
+    503: N_("Temporarily unavailable"),
+    504: N_("Temporarily unavailable"),
 }
 MAX_FORM_BYTES = 64 * 1024  # the forms are a few hundred bytes; anything larger is refused
 _FILE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 EXPORT_TIMEOUT_SECONDS = 120.0  # a whole export stream, however large
 
-templates = Environment(
-    loader=PackageLoader("missiva_gateway", "templates"),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+
+@cache
+def templates(lang: str) -> Environment:
+    """The public pages' templates in ``lang`` (the web app's gettext catalogue)."""
+    env = Environment(
+        loader=PackageLoader("missiva_gateway", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
+    )
+    env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
+    return env
 
 
-def render(template: str, *, status: int = 200, **context: Any) -> Response[str]:
+def lang_of(request: Request[Any, Any, Any] | None) -> str:
+    """The visitor's language, from Accept-Language (the public pages have no session)."""
+    return negotiate("", request.headers.get("accept-language", "") if request else "")
+
+
+def render(
+    template: str, *, status: int = 200, request: Request[Any, Any, Any] | None = None,
+    **context: Any,
+) -> Response[str]:  # fmt: skip
     """An HTML page (the security headers are added by ``PublicPageHeaders``)."""
-    html = templates.get_template(template).render(css=CSS, brand=BRAND, lang="en", **context)
+    lang = lang_of(request)
+    html = templates(lang).get_template(template).render(css=CSS, brand=BRAND, lang=lang, **context)
     return Response(html, status_code=status, media_type=MediaType.HTML)
+
+
+def gettext_of(request: Request[Any, Any, Any] | None) -> Any:
+    return translations(lang_of(request)).gettext
 
 
 def text(body: str, *, status: int = 200) -> Response[str]:
@@ -192,19 +217,21 @@ def error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[str]
     if not isinstance(exc, grpc.RpcError | HTTPException):
         log.error("unhandled error", exc_info=exc, extra={"route": route_template(request)})
     problem = _problem_of(exc)
+    _ = gettext_of(request)
     if problem.status == 503:
-        message = (
+        message = _(
             "We cannot reach the service that keeps your choices right now. "
             "Please try again in a few minutes."
         )
     elif problem.status >= 500:
-        message = "Something went wrong on our side. Please try again in a few minutes."
+        message = _("Something went wrong on our side. Please try again in a few minutes.")
     else:
         message = readable(problem)
     return render(
         "error.html",
         status=problem.status,
-        title=ERROR_TITLES.get(problem.status, "Something went wrong"),
+        request=request,
+        title=_(ERROR_TITLES.get(problem.status, N_("Something went wrong"))),
         message=message[:1].upper() + message[1:],
     )
 
@@ -223,15 +250,15 @@ def _safe_link(url: str) -> str:
     return url if urllib.parse.urlsplit(url).scheme in ("http", "https") else ""
 
 
-def _item_view(item: Any) -> dict[str, Any]:
+def _item_view(item: Any, _: Any) -> dict[str, Any]:
     return {
         "purpose_id": item.purpose_id,
         "name": item.name,
         "description": item.description,
         "enabled": item.enabled,
         "changeable": item.changeable,
-        "status": STATUS_TEXT.get(item.status, "unknown"),
-        "basis": BASIS_TEXT.get(item.legal_basis, ""),
+        "status": _(STATUS_TEXT.get(item.status, N_("unknown"))),
+        "basis": _(BASIS_TEXT[item.legal_basis]) if item.legal_basis in BASIS_TEXT else "",
         "objectable": (
             item.changeable
             and item.enabled
@@ -240,13 +267,16 @@ def _item_view(item: Any) -> dict[str, Any]:
     }
 
 
-def _preferences_page(reply: Any, *, notice: str = "", status: int = 200) -> Response[str]:
+def _preferences_page(
+    reply: Any, request: Request[Any, Any, Any], *, notice: str = "", status: int = 200
+) -> Response[str]:
+    _ = gettext_of(request)
     names = {item.purpose_id: item.name for item in reply.items}
     history = [
         {
             "when": _when(record.occurred_at),
             "purpose": names.get(record.purpose_id) or record.purpose_key or "—",
-            "action": ACTION_TEXT.get(record.action, "changed"),
+            "action": _(ACTION_TEXT.get(record.action, N_("changed"))),
             "source": pb.ConsentSource.Name(record.source)
             .removeprefix("CONSENT_SOURCE_")
             .replace("_", " ")
@@ -258,8 +288,10 @@ def _preferences_page(reply: Any, *, notice: str = "", status: int = 200) -> Res
     return render(
         "preferences.html",
         status=status,
-        title="Your email preferences",
-        items=[_item_view(item) for item in reply.items],
+        request=request,
+        title=_("Your email preferences"),
+        items=[_item_view(item, _) for item in reply.items],
+        choosable=any(item.changeable for item in reply.items),
         history=history,
         sender={
             "name": sender.name,
@@ -304,9 +336,11 @@ class PublicPagesController(Controller):
     # -- unsubscribe -------------------------------------------------------------------------
 
     @get("/unsubscribe/{token:str}", sync_to_thread=False)
-    def unsubscribe_page(self, token: FromPath[str]) -> Response[str]:
+    def unsubscribe_page(
+        self, token: FromPath[str], request: Request[Any, Any, Any]
+    ) -> Response[str]:
         """The unsubscribe page: one button; nothing changes until it is pressed."""
-        return render("unsubscribe.html", title="Unsubscribe")
+        return render("unsubscribe.html", request=request, title=gettext_of(request)("Unsubscribe"))
 
     @post("/unsubscribe/{token:str}", status_code=200, request_max_body_size=MAX_FORM_BYTES)
     async def unsubscribe(
@@ -336,7 +370,8 @@ class PublicPagesController(Controller):
             return text("unsubscribed\n")
         return render(
             "unsubscribed.html",
-            title="You are unsubscribed",
+            request=request,
+            title=gettext_of(request)("You are unsubscribed"),
             purposes=list(reply.purpose_names),
             already=reply.already_unsubscribed,
             everything=call.all_purposes,
@@ -361,7 +396,7 @@ class PublicPagesController(Controller):
             ),
             timeout=backends.call_timeout,
         )
-        return _preferences_page(reply)
+        return _preferences_page(reply, request)
 
     @post("/preferences/{token:str}", status_code=200, request_max_body_size=MAX_FORM_BYTES)
     async def update_preferences(
@@ -401,29 +436,31 @@ class PublicPagesController(Controller):
                 ),
                 timeout=backends.call_timeout,
             )
+            _ = gettext_of(request)
             on = [items[c.purpose_id].name for c in changes if c.enabled]
             off = [items[c.purpose_id].name for c in changes if not c.enabled]
             parts = []
             if on:
-                parts.append("turned on: " + ", ".join(on))
+                parts.append(_("turned on: %(names)s") % {"names": ", ".join(on)})
             if off:
-                parts.append(
-                    ("you objected to: " if objection else "turned off: ") + ", ".join(off)
-                )
-            notice = "Your choices are saved (" + "; ".join(parts) + ")."
+                said = _("you objected to: %(names)s") if objection else _("turned off: %(names)s")
+                parts.append(said % {"names": ", ".join(off)})
+            notice = _("Your choices are saved (%(changes)s).") % {"changes": "; ".join(parts)}
         else:
-            notice = "Nothing changed."
+            notice = gettext_of(request)("Nothing changed.")
         after = await consent.GetPreferences(
             pb.GetPreferencesRequest(token=token), timeout=backends.call_timeout
         )
-        return _preferences_page(after, notice=notice)
+        return _preferences_page(after, request, notice=notice)
 
     # -- double opt-in -----------------------------------------------------------------------
 
     @get("/confirm/{token:str}", sync_to_thread=False)
-    def confirm_page(self, token: FromPath[str]) -> Response[str]:
+    def confirm_page(self, token: FromPath[str], request: Request[Any, Any, Any]) -> Response[str]:
         """The confirmation page: one button; nothing is confirmed until it is pressed."""
-        return render("confirm.html", title="Confirm your subscription")
+        return render(
+            "confirm.html", request=request, title=gettext_of(request)("Confirm your subscription")
+        )
 
     @post("/confirm/{token:str}", status_code=200, request_max_body_size=MAX_FORM_BYTES)
     async def confirm(
@@ -443,7 +480,8 @@ class PublicPagesController(Controller):
         )
         return render(
             "confirmed.html",
-            title="Your subscription is confirmed",
+            request=request,
+            title=gettext_of(request)("Your subscription is confirmed"),
             purposes=list(reply.purpose_names),
         )
 
