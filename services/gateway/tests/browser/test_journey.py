@@ -236,6 +236,15 @@ def test_an_account_user_signs_up_imports_and_builds_a_campaign(
     page.wait_for_load_state("networkidle")
     j.check("campaign-sent")
 
+    for path in ("/app/billing", "/app/team", "/app/security", "/app/api-keys"):
+        j.goto(path)
+        j.check(path.rsplit("/", 1)[1])
+    page.fill("#f-name", "Shop server")
+    page.check("input[name=scopes][value='contacts:write']")
+    j.submit("form[action='/app/api-keys']")
+    assert page.input_value("#secret").startswith("mk_")
+    j.check("api-key-created")
+
     page.locator("form[action='/logout'] button").click()
     page.wait_for_load_state("networkidle")
     j.goto("/app")

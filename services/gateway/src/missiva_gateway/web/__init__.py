@@ -33,10 +33,18 @@ class WebPlugin(InitPluginProtocol):
         from missiva_gateway.web.imports import ImportPages
         from missiva_gateway.web.mailbox import MailboxPages
         from missiva_gateway.web.problems import EXCEPTION_HANDLERS
+        from missiva_gateway.web.settings_pages import SettingsPages
 
         pages = Router(
             path="/",
-            route_handlers=[AccountPages, AppPages, ImportPages, CampaignPages, MailboxPages],
+            route_handlers=[
+                AccountPages,
+                AppPages,
+                ImportPages,
+                CampaignPages,
+                SettingsPages,
+                MailboxPages,
+            ],
             middleware=[WebHeaders(self.web.settings.trusted_proxy_networks)],
             guards=[csrf_guard],
             exception_handlers=EXCEPTION_HANDLERS,
