@@ -10,6 +10,11 @@
 ``POST /preferences/{token}``              save changes, or object to one purpose
 ``GET  /confirm/{token}``                  a page with a "Confirm" button; changes nothing
 ``POST /confirm/{token}``                  confirms the double opt-in
+``POST /preferences/{token}/my-data``      mail me a my-data link (the address typed must be
+                                           the one the token names)
+``GET  /my-data/{token}``                  the recipient's data page: ask for a copy, or
+                                           erasure; changes nothing
+``POST /my-data/{token}``                  opens the export or erasure request
 ``GET  /my-data/export/{token}``           the finished privacy export, as a download
 =========================================  ==============================================
 
@@ -38,12 +43,13 @@ from litestar.di import NamedDependency
 from litestar.enums import MediaType
 from litestar.exceptions import HTTPException
 from litestar.middleware import ASGIMiddleware
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from missiva.common.v1 import types_pb2
 from missiva.consent.v1 import consent_service_pb2 as pb
+from missiva.privacy.v1 import privacy_service_pb2 as privacy_pb
 from missiva_gateway.backends import Backends
 from missiva_gateway.client import client_context
 from missiva_gateway.config import GatewaySettings
@@ -156,9 +162,12 @@ def lang_of(request: Request[Any, Any, Any] | None) -> str:
 
 
 def render(
-    template: str, *, status: int = 200, request: Request[Any, Any, Any] | None = None,
+    template: str,
+    *,
+    status: int = 200,
+    request: Request[Any, Any, Any] | None = None,
     **context: Any,
-) -> Response[str]:  # fmt: skip
+) -> Response[str]:
     """An HTML page (the security headers are added by ``PublicPageHeaders``)."""
     lang = lang_of(request)
     html = templates(lang).get_template(template).render(css=CSS, brand=BRAND, lang=lang, **context)
@@ -267,6 +276,27 @@ def _item_view(item: Any, _: Any) -> dict[str, Any]:
     }
 
 
+REQUEST_STATUS = {
+    pb.PRIVACY_REQUEST_STATUS_OPEN: N_("in progress"),
+    pb.PRIVACY_REQUEST_STATUS_IN_PROGRESS: N_("in progress"),
+    pb.PRIVACY_REQUEST_STATUS_COMPLETED: N_("done"),
+    pb.PRIVACY_REQUEST_STATUS_REJECTED: N_("refused"),
+}
+
+
+def _request_view(item: Any, _: Any) -> dict[str, Any]:
+    erase = item.kind == privacy_pb.PRIVACY_REQUEST_KIND_ERASE
+    return {
+        "request_id": item.request_id,
+        "kind": _("deletion of your data") if erase else _("a copy of your data"),
+        "status": _(REQUEST_STATUS.get(item.status, N_("in progress"))),
+        "done": item.status == pb.PRIVACY_REQUEST_STATUS_COMPLETED,
+        "due": _when(item.due_at),
+        "export_url": _safe_link(item.export_url),
+        "reason": item.rejection_reason,
+    }
+
+
 def _preferences_page(
     reply: Any, request: Request[Any, Any, Any], *, notice: str = "", status: int = 200
 ) -> Response[str]:
@@ -292,6 +322,7 @@ def _preferences_page(
         title=_("Your email preferences"),
         items=[_item_view(item, _) for item in reply.items],
         choosable=any(item.changeable for item in reply.items),
+        my_data_action=f"{request.url.path.rstrip('/')}/my-data",
         history=history,
         sender={
             "name": sender.name,
@@ -483,6 +514,96 @@ class PublicPagesController(Controller):
             request=request,
             title=gettext_of(request)("Your subscription is confirmed"),
             purposes=list(reply.purpose_names),
+        )
+
+    # -- the recipient's data ----------------------------------------------------------------
+
+    @post("/preferences/{token:str}/my-data", status_code=200, request_max_body_size=MAX_FORM_BYTES)
+    async def send_my_data_link(
+        self,
+        token: FromPath[str],
+        request: Request[Any, Any, Any],
+        backends: NamedDependency[Backends],
+        settings: NamedDependency[GatewaySettings],
+    ) -> Response[str]:
+        """Mail a my-data link to the address typed (consent checks it is the token's)."""
+        fields = await _form(request)
+        await backends.consent().SendMyDataLink(
+            pb.SendMyDataLinkRequest(
+                preferences_token=token,
+                email=next(iter(fields.get("email", [])), "")[:320],
+                client=_client(request, settings),
+            ),
+            timeout=backends.call_timeout,
+        )
+        _ = gettext_of(request)
+        return render(
+            "my_data_sent.html",
+            request=request,
+            title=_("Check your inbox"),
+        )
+
+    @get("/my-data/{token:str}")
+    async def my_data_page(
+        self,
+        token: FromPath[str],
+        request: Request[Any, Any, Any],
+        backends: NamedDependency[Backends],
+        request_id: FromQuery[str] = "",
+    ) -> Response[str]:
+        """What the recipient may ask of the sender; with ``request_id``, that request's state."""
+        _ = gettext_of(request)
+        opened = None
+        if request_id:
+            reply = await backends.consent().GetPrivacyRequest(
+                pb.GetPrivacyRequestRequest(request_id=request_id[:64], verification_token=token),
+                timeout=backends.call_timeout,
+            )
+            opened = _request_view(reply.privacy_request, _)
+        return render("my_data.html", request=request, title=_("Your data"), opened=opened)
+
+    @post("/my-data/{token:str}", status_code=200, request_max_body_size=MAX_FORM_BYTES)
+    async def open_privacy_request(
+        self,
+        token: FromPath[str],
+        request: Request[Any, Any, Any],
+        backends: NamedDependency[Backends],
+        settings: NamedDependency[GatewaySettings],
+    ) -> Response[str]:
+        """Open the export or the erasure: consent answers within 30 days (usually minutes)."""
+        fields = await _form(request)
+        kind = {
+            "export": privacy_pb.PRIVACY_REQUEST_KIND_EXPORT,
+            "erase": privacy_pb.PRIVACY_REQUEST_KIND_ERASE,
+        }.get(next(iter(fields.get("kind", [])), ""), privacy_pb.PRIVACY_REQUEST_KIND_UNSPECIFIED)
+        _ = gettext_of(request)
+        if kind == privacy_pb.PRIVACY_REQUEST_KIND_ERASE and "yes" not in fields.get("sure", []):
+            return render(
+                "my_data.html",
+                request=request,
+                title=_("Your data"),
+                opened=None,
+                status=400,
+                problem=_(
+                    "Tick the box to confirm that everything this sender holds on you "
+                    "may be deleted."
+                ),
+            )
+        digest = hashlib.sha256(f"{token}:{kind}".encode()).hexdigest()[:32]
+        reply = await backends.consent().OpenPrivacyRequest(
+            pb.OpenPrivacyRequestRequest(
+                kind=kind,
+                verification_token=token,
+                client=_client(request, settings),
+                idempotency_key=digest,
+            ),
+            timeout=backends.call_timeout,
+        )
+        return render(
+            "my_data.html",
+            request=request,
+            title=_("Your data"),
+            opened=_request_view(reply.privacy_request, _),
         )
 
     # -- privacy export ----------------------------------------------------------------------

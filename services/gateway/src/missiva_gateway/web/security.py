@@ -100,6 +100,7 @@ class WebHeaders(ASGIMiddleware):
         fresh = not (cookie and 20 <= len(cookie) <= 100)
         state["csrf_token"] = secrets.token_urlsafe(32) if fresh else cookie
         state.setdefault("set_cookies", [])
+        started = time.perf_counter()
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -112,6 +113,8 @@ class WebHeaders(ASGIMiddleware):
                         headers[name] = value
                 if "cache-control" not in headers:
                     headers["cache-control"] = "no-store"
+                # Server time to the first byte, for ``make bench`` and browsers' tools.
+                headers["server-timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
                 cookies: list[Cookie] = list(state.get("set_cookies", ()))
                 if fresh:
                     cookies.append(
