@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import os
 import re
 import signal
 import statistics
@@ -145,6 +146,8 @@ def run() -> list[Result]:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             preexec_fn=default_sigint,
+            # Twenty accounts sign up from one address: past the per-address limit.
+            env={**os.environ, "WEB_AUTH_REQUESTS_PER_MINUTE": "10000"},
         )
         try:
             deadline = time.monotonic() + 180

@@ -37,6 +37,10 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
     # CIDRs of reverse proxies whose X-Forwarded-For is believed (comma-separated); empty:
     # the client is always the socket peer.
     trusted_proxies: str = ""
+    # The web app's limits per client address and replica: POSTs to sign-up, sign-in,
+    # verification and reset; GETs of the public pages (per minute).
+    web_auth_requests_per_minute: int = 20
+    web_public_requests_per_minute: int = 120
 
     def validate(self) -> None:
         """Refuse unusable values with an error naming the variable."""
@@ -56,6 +60,12 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
         ):
             if seconds <= 0:
                 raise ConfigError(variable, "must be a positive number of seconds")
+        for variable, limit in (
+            ("WEB_AUTH_REQUESTS_PER_MINUTE", self.web_auth_requests_per_minute),
+            ("WEB_PUBLIC_REQUESTS_PER_MINUTE", self.web_public_requests_per_minute),
+        ):
+            if limit < 1:
+                raise ConfigError(variable, "must be a positive number of requests")
         try:
             parse_networks(self.trusted_proxies)
         except ValueError:

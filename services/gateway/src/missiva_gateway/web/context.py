@@ -50,7 +50,12 @@ class Web:
         self.settings = settings
         self.backends = backends
         self.sessions = Sessions(backends)
-        self.limits = RateLimiter()
+        self.limits = RateLimiter(
+            {
+                "auth": (settings.web_auth_requests_per_minute, 60.0),
+                "public": (settings.web_public_requests_per_minute, 60.0),
+            }
+        )
         self.frames = Frames()
         self.imports = Imports()
         self._accounts: dict[str, tuple[float, Any]] = {}
