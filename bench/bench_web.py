@@ -184,7 +184,7 @@ def run() -> list[Result]:
             f"(a) {path}",
             statistics.median(values),
             "ms (median)",
-            "/healthz",
+            "/ (signed in: a redirect, no backend call)",
             baseline,
             higher_is_better=False,
             note=f"{note}; p90 {statistics.quantiles(values, n=10)[-1]:.1f} ms",

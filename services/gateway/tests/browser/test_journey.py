@@ -157,6 +157,12 @@ def test_an_account_user_signs_up_imports_and_builds_a_campaign(
 
     link = mailbox_link(j, address, "/verify-email")
     j.check("mailbox-verification")
+    assert page.locator("#dkim").inner_text() in ("not signed", "pass", "fail")
+    j.goto("/mailbox")
+    j.check("mailbox")
+    j.goto("/legal/terms")
+    assert "DRAFT" in page.locator("main").inner_text()
+    j.check("terms")
     assert urllib.parse.urlsplit(link).netloc == urllib.parse.urlsplit(base).netloc
     page.goto(link)
     j.check("verify")
