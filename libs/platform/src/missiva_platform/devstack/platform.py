@@ -227,6 +227,8 @@ class Platform:
             env["JWT_SIGNING_KEYS_FILE"] = str(self.secret_files[s.JWT_SIGNING_KEYS_FILE])
         if service == "delivery":
             env["SMTP_URL"] = self.smtp_url
+        if service == "campaign":  # a campaign's send holds credits at billing
+            env["BILLING_TARGET"] = f"{HOST}:{self.ports.grpc('billing')}"
         return env
 
     def gateway_env(self) -> dict[str, str]:

@@ -350,6 +350,12 @@ class CampaignPages(Controller):
                 reply_to=form.get("reply_to", ""),
             ),
         )
+        if campaign.list_ids:  # a campaign sends under the purpose of the list it goes to
+            lists = await campaign_stub(web).ListLists(
+                pb.ListListsRequest(page_size=100), metadata=caller.metadata, timeout=web.timeout
+            )
+            chosen = {x.list_id: x.purpose_id for x in lists.lists}
+            campaign.purpose_id = chosen.get(campaign.list_ids[0], "")
         try:
             reply = await campaign_stub(web).CreateCampaign(
                 pb.CreateCampaignRequest(
