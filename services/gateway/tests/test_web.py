@@ -174,6 +174,13 @@ def test_field_violations_land_next_to_their_form_fields() -> None:
     problem = form_problem(error, {"template.subject": "subject", "acceptances": "acceptances"})
     assert problem.status == 400
     assert problem.fields == {"subject": "is required", "acceptances": "tick it"}
+    assert problem.other  # "x.y" has no field on the form: the message still says it
+    alone = form_problem(
+        _rpc_error(grpc.StatusCode.INVALID_ARGUMENT, "bad", {"template.subject": "needed"}),
+        {"template.subject": "subject"},
+    )
+    assert alone.fields == {"subject": "needed"}
+    assert not alone.other
 
 
 # -- the embedded mailbox ----------------------------------------------------------------

@@ -194,8 +194,13 @@ def test_an_account_user_signs_up_imports_and_builds_a_campaign(
     j.submit("form[action='/app/import']")
     assert page.locator("select#map_0").input_value() == "email"
     assert page.locator("select#map_3").input_value() == "attributes.city"
-    page.fill("#f-consent_text", "Yes, send me the newsletter.")
     j.check("import-mapping")
+    page.locator("form[action$='/start'] button[type=submit]").click()  # no consent text
+    page.wait_for_selector("#e-consent_text")  # campaign's field violation, under its field
+    assert page.locator("#f-consent_text").get_attribute("aria-invalid") == "true"
+    assert "options." not in page.locator("#form-problem").inner_text()  # no field paths
+    j.check("import-refused")
+    page.fill("#f-consent_text", "Yes, send me the newsletter.")
     page.locator("form[action$='/start'] button[type=submit]").click()
     page.wait_for_selector("progress#import-bar")
     j.page.screenshot(path=str(screenshots / f"{lang}-progress.png"))

@@ -41,6 +41,8 @@ class FormProblem:
     status: int
     message: str
     fields: dict[str, str] = field(default_factory=dict)
+    # Whether ``message`` says more than the field messages shown under their fields.
+    other: bool = True
 
     @property
     def general(self) -> str:
@@ -70,7 +72,7 @@ def form_problem(
     message = problem.message
     if extra and not fields:
         message = "; ".join(extra)
-    return FormProblem(problem.status, message, fields)
+    return FormProblem(problem.status, message, fields, other=bool(extra) or not fields)
 
 
 def _target(path: str, names: dict[str, str], known: tuple[str, ...]) -> str:
