@@ -83,6 +83,8 @@ CSS = (
     "vertical-align:top}"
     ".scroll{overflow-x:auto}"
     "a{color:inherit}"
+    "input[type=email]{font:inherit;padding:.5rem .6rem;width:100%;max-width:26rem;"
+    "box-sizing:border-box;border:1px solid #767676;border-radius:.3rem}"
 )
 _CSS_HASH = base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
 CONTENT_SECURITY_POLICY = (

@@ -26,6 +26,7 @@ pytestmark = pytest.mark.timeout(600)
 AXE = (Path(__file__).parent / "vendor" / "axe-core-4.14.1.min.js").read_text()
 PASSWORD = "a long and unusual passphrase 7351"
 CONTACTS = 1000
+CAPABILITY_PAGES = ("/unsubscribe/", "/preferences/", "/confirm/", "/my-data/")
 WORDS = {
     "en": {"signup": "Create your account", "import_done": "Import finished."},
     "it": {"signup": "Crea il tuo account", "import_done": "Importazione terminata."},
@@ -79,8 +80,10 @@ class Journey:
         )
         for action, fields in forms:
             path = urllib.parse.urlsplit(urllib.parse.urljoin(self.page.url, action)).path
-            if path.startswith("/unsubscribe/") or path in self.forms_checked:
-                continue  # RFC 8058 one-click carries no cookie and no token, by design
+            if path.startswith(CAPABILITY_PAGES) or path in self.forms_checked:
+                # Consent's pages post to their own capability URL (its token is what a forged
+                # request would need) and RFC 8058 one-click carries no cookie, by design.
+                continue
             self.forms_checked.add(path)
             fields = {k: v for k, v in fields.items() if isinstance(v, str)}
             assert "csrf_token" in fields, f"{name}: the form to {path} has no CSRF token"
@@ -109,6 +112,38 @@ def mailbox_link(j: Journey, address: str, needle: str) -> str:
                 return str(links.first.get_attribute("href"))
         j.page.wait_for_timeout(300)
     raise AssertionError(f"no mail to {address}")
+
+
+def recipient_links(j: Journey, base: str, address: str) -> Any:
+    """Consent's links for ``address`` under the account's purpose, asked with the signed-in
+    user's own access token (read from the session cookie, as the gateway would send it)."""
+    import grpc
+
+    from missiva.common.v1 import types_pb2
+    from missiva.consent.v1 import consent_service_pb2 as cpb
+    from missiva.consent.v1 import consent_service_pb2_grpc
+    from missiva_gateway.web.session import COOKIE, Session
+
+    value = next(c["value"] for c in j.context.cookies(base) if c["name"] == COOKIE)
+    session = Session.decode(value)
+    assert session is not None
+    gateway_port = urllib.parse.urlsplit(base).port
+    assert gateway_port is not None
+    consent_port = gateway_port - 30 + 2  # missiva up: base + 2 is consent, base + 30 the gateway
+    with grpc.insecure_channel(f"127.0.0.1:{consent_port}") as channel:
+        stub = consent_service_pb2_grpc.ConsentServiceStub(channel)
+        purposes = stub.ListPurposes(
+            cpb.ListPurposesRequest(), metadata=session.metadata, timeout=10
+        )
+        return stub.IssueLinkTokens(
+            cpb.IssueLinkTokensRequest(
+                person=types_pb2.PersonRef(email=address),
+                purpose_id=purposes.purposes[0].purpose_id,
+                campaign_id="browser-test",
+            ),
+            metadata=session.metadata,
+            timeout=10,
+        )
 
 
 def csv_file(folder: Path, lang: str) -> Path:
@@ -268,6 +303,25 @@ def test_an_account_user_signs_up_imports_and_builds_a_campaign(
     assert page.locator("main .problem").count() == 0, page.locator("main .problem").inner_text()
     assert page.locator("main .notice").count() == 1  # "on its way": campaign accepted the send
     j.check("campaign-sent")
+
+    # A recipient's links (consent issues them for the account, as a campaign's mail would
+    # carry them): the preference centre, the unsubscribe page, and RFC 8058 one-click.
+    links = recipient_links(j, base, f"friend1-{lang}@example.org")
+    page.goto(links.preferences_url)
+    j.check("preferences")
+    assert page.locator("input[name=enabled]").count() == 1
+    page.goto(links.unsubscribe_url)
+    j.check("unsubscribe")
+    j.submit("form")
+    j.check("unsubscribed")
+    other = recipient_links(j, base, f"friend2-{lang}@example.org")
+    one_click = browser.new_context().request.post(  # a mailbox provider: no cookie at all
+        other.unsubscribe_url, form={"List-Unsubscribe": "One-Click"}, max_redirects=0
+    )
+    assert one_click.status == 200
+    assert one_click.text() == "unsubscribed\n"
+    assert one_click.headers["referrer-policy"] == "no-referrer"
+    assert browser.new_context().request.get(other.unsubscribe_url).status == 200  # GET: no change
 
     for path in ("/app/billing", "/app/team", "/app/security", "/app/api-keys"):
         j.goto(path)
