@@ -90,8 +90,10 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pa
                 proc.wait(10)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Chromium for one module: Playwright's sync API drives an event loop of its own, which
+    must be gone before the next module's asyncio tests start their loops."""
     from playwright.sync_api import sync_playwright
 
     path = ensure_chromium()
