@@ -27,8 +27,12 @@ run: install ## start the whole platform: PostgreSQL, NATS, SMTP sink, five serv
 	.venv/bin/missiva up
 
 .PHONY: test
-test: lint ## lint, then every test against real PostgreSQL, NATS and SMTP
+test: lint chromium ## lint, then every test against real PostgreSQL, NATS and SMTP
 	$(RUN) pytest $(PYTEST_ARGS)
+
+.PHONY: chromium
+chromium: ## Debian's Chromium for the browser tests (Playwright's own download is unreachable)
+	@command -v chromium >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
 
 .PHONY: chaos
 chaos: install ## fault tests at full length (a five-minute database outage under load)

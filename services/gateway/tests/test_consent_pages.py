@@ -697,3 +697,102 @@ async def test_tokens_never_reach_logs_or_metric_labels(
 async def test_the_inline_style_is_the_only_one_the_policy_allows() -> None:
     digest = base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
     assert f"style-src 'sha256-{digest}'" in SECURITY_HEADERS["content-security-policy"]
+
+
+async def test_a_preference_centre_with_nothing_to_choose_has_no_save_button(
+    consent: Consent,
+) -> None:
+    tenant, email = consent.tenant(), consent.email()
+    service = await consent.purpose(
+        tenant,
+        "orders",
+        category=types_pb2.EMAIL_CATEGORY_SYSTEM,
+        legal_basis=types_pb2.LEGAL_BASIS_CONTRACT,
+    )
+    assert service.purpose_id
+    links = await consent.links(tenant, email)
+    async with gateway(consent) as client:
+        page = await client.get(links.preferences_url)
+        italian = await client.get(links.preferences_url, headers={"accept-language": "it-IT"})
+    body = assert_html(page)
+    assert "always on" in body
+    assert 'name="save"' not in body
+    assert "There is nothing to choose here" in body
+    assert '<html lang="it">' in italian.text
+    assert "Le tue preferenze email" in italian.text
+    assert 'name="save"' not in italian.text
+
+
+async def test_the_public_pages_speak_italian_to_an_italian_browser(consent: Consent) -> None:
+    tenant, email = consent.tenant(), consent.email()
+    news = await consent.purpose(tenant, "news")
+    await consent.grant(tenant, email, news.purpose_id)
+    links = await consent.links(tenant, email, news.purpose_id)
+    italian = {"accept-language": "it-IT,it;q=0.9"}
+    async with gateway(consent) as client:
+        form = await client.get(links.unsubscribe_url, headers=italian)
+        done = await client.post(links.unsubscribe_url, data={"scope": "this"}, headers=italian)
+        bad = await client.get("/preferences/v1.not.a.token", headers=italian)
+    assert "Annulla l&#39;iscrizione" in form.text
+    assert "Nulla cambia finché non lo fai" in form.text
+    assert "Fatto. Ha effetto immediato." in done.text
+    assert '<html lang="it">' in bad.text
+    assert bad.status_code >= 400
+
+
+async def _queued_my_data_url(consent: Consent, email: str) -> str:
+    person_key = consent.hasher.person_key(email)
+    js = consent.nc.jetstream()
+    deadline = asyncio.get_running_loop().time() + 10
+    while True:
+        with contextlib.suppress(nats.js.errors.NotFoundError):
+            msg = await js.get_last_msg("DELIVERY_COMMANDS", "cmd.delivery.send_transactional")
+            command = unpack(
+                EventEnvelope.FromString(msg.data), delivery_events.SendTransactionalCommand
+            )
+            if command.person_key == person_key and "my_data_url" in command.variables:
+                return str(command.variables["my_data_url"])
+        assert asyncio.get_running_loop().time() < deadline, "no my-data email queued"
+        await asyncio.sleep(0.1)
+
+
+async def test_a_recipient_gets_a_my_data_link_then_asks_for_a_copy_and_erasure(
+    consent: Consent,
+) -> None:
+    tenant, email = consent.tenant(), consent.email()
+    news = await consent.purpose(tenant, "news")
+    await consent.grant(tenant, email, news.purpose_id)
+    links = await consent.links(tenant, email, news.purpose_id)
+    async with gateway(consent) as client:
+        centre = assert_html(await client.get(links.preferences_url))
+        assert f'action="/preferences/{token_of(links.preferences_url)}/my-data"' in centre
+        wrong = await client.post(
+            f"{links.preferences_url}/my-data", data={"email": "someone-else@example.org"}
+        )
+        assert wrong.status_code == 403
+        sent = await client.post(f"{links.preferences_url}/my-data", data={"email": email})
+        assert sent.status_code == 200
+        assert "on its way" in sent.text
+        url = await _queued_my_data_url(consent, email)
+        assert url.startswith(f"{PUBLIC}/my-data/")
+
+        page = await client.get(url)
+        assert page.status_code == 200
+        assert_page_headers(page)
+        assert "Send me a copy of my data" in assert_html(page)
+        unsure = await client.post(url, data={"kind": "erase"})  # the box is not ticked
+        assert unsure.status_code == 400
+        copy = await client.post(url, data={"kind": "export"})
+        assert copy.status_code == 200
+        assert "a copy of your data" in copy.text
+        request_id = re.search(r"request_id=([0-9a-f-]+)", copy.text)
+        again = await client.post(url, data={"kind": "export"})  # the same request, not two
+        assert request_id is not None
+        assert request_id.group(1) in again.text
+        status = await client.get(f"{url}?request_id={request_id.group(1)}")
+        assert status.status_code == 200
+        erase = await client.post(url, data={"kind": "erase", "sure": "yes"})
+        assert erase.status_code == 200
+        assert "deletion of your data" in erase.text
+        forged = await client.get("/my-data/v1.x.y.z?request_id=" + request_id.group(1))
+        assert forged.status_code in (400, 401, 404)

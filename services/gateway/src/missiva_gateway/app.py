@@ -20,6 +20,7 @@ from missiva_gateway.forms_pages import FormPagesController
 from missiva_gateway.observability import RequestMetrics
 from missiva_gateway.pages import PublicPagesController
 from missiva_gateway.referrals import ReferralController
+from missiva_gateway.web import WebPlugin
 
 
 class GatewayPlugin(InitPluginProtocol):
@@ -72,8 +73,9 @@ class GatewayPlugin(InitPluginProtocol):
 def create_app(settings: GatewaySettings | None = None) -> Litestar:
     """The gateway app; ``settings`` default to the environment (read once, here)."""
     settings = settings if settings is not None else load()
+    gateway = GatewayPlugin(settings)
     return Litestar(
-        plugins=[GatewayPlugin(settings)],
+        plugins=[gateway, WebPlugin(settings, gateway.backends)],
         openapi_config=RestApi.openapi_config(),
         logging_config=None,  # the process's JSON logging (telemetry) stays in charge
     )

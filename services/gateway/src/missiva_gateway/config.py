@@ -44,6 +44,10 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
     api_import_max_bytes: int = 268_435_456
     api_import_timeout_seconds: float = 900.0
     api_token_refresh_seconds: float = 60.0
+    # The web app's limits per client address and replica: POSTs to sign-up, sign-in,
+    # verification and reset; GETs of the public pages (per minute).
+    web_auth_requests_per_minute: int = 20
+    web_public_requests_per_minute: int = 120
 
     def validate(self) -> None:
         """Refuse unusable values with an error naming the variable."""
@@ -74,6 +78,12 @@ class GatewaySettings(msgspec.Struct, frozen=True, kw_only=True):
                 raise ConfigError(variable, "must be a positive number")
         if self.api_token_refresh_seconds < 0:
             raise ConfigError("API_TOKEN_REFRESH_SECONDS", "must not be negative")
+        for variable, limit in (
+            ("WEB_AUTH_REQUESTS_PER_MINUTE", self.web_auth_requests_per_minute),
+            ("WEB_PUBLIC_REQUESTS_PER_MINUTE", self.web_public_requests_per_minute),
+        ):
+            if limit < 1:
+                raise ConfigError(variable, "must be a positive number of requests")
         try:
             parse_networks(self.trusted_proxies)
         except ValueError:

@@ -10,6 +10,11 @@
 ``POST /preferences/{token}``              save changes, or object to one purpose
 ``GET  /confirm/{token}``                  a page with a "Confirm" button; changes nothing
 ``POST /confirm/{token}``                  confirms the double opt-in
+``POST /preferences/{token}/my-data``      mail me a my-data link (the address typed must be
+                                           the one the token names)
+``GET  /my-data/{token}``                  the recipient's data page: ask for a copy, or
+                                           erasure; changes nothing
+``POST /my-data/{token}``                  opens the export or erasure request
 ``GET  /my-data/export/{token}``           the finished privacy export, as a download
 =========================================  ==============================================
 
@@ -27,6 +32,7 @@ import re
 import urllib.parse
 from collections.abc import AsyncIterator
 from datetime import UTC
+from functools import cache
 from typing import Any
 
 import grpc
@@ -37,20 +43,23 @@ from litestar.di import NamedDependency
 from litestar.enums import MediaType
 from litestar.exceptions import HTTPException
 from litestar.middleware import ASGIMiddleware
-from litestar.params import FromPath
+from litestar.params import FromPath, FromQuery
 from litestar.response import Stream
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from missiva.common.v1 import types_pb2
 from missiva.consent.v1 import consent_service_pb2 as pb
+from missiva.privacy.v1 import privacy_service_pb2 as privacy_pb
 from missiva_gateway.backends import Backends
 from missiva_gateway.client import client_context
 from missiva_gateway.config import GatewaySettings
 from missiva_gateway.errors import SERVER_MESSAGES, Problem, problem_of, route_template
+from missiva_gateway.web.i18n import negotiate, translations
 
 log = logging.getLogger(__name__)
 
 BRAND = "Missiva"
+N_ = str  # marks a text for extraction; translated where it is shown
 ONE_CLICK_FIELD, ONE_CLICK_VALUE = "List-Unsubscribe", "One-Click"
 
 # The pages' only style sheet, inline; the CSP allows exactly this text (by hash), no more.
@@ -74,6 +83,8 @@ CSS = (
     "vertical-align:top}"
     ".scroll{overflow-x:auto}"
     "a{color:inherit}"
+    "input[type=email]{font:inherit;padding:.5rem .6rem;width:100%;max-width:26rem;"
+    "box-sizing:border-box;border:1px solid #767676;border-radius:.3rem}"
 )
 _CSS_HASH = base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
 CONTENT_SECURITY_POLICY = (
@@ -90,58 +101,83 @@ SECURITY_HEADERS = {
 }
 
 STATUS_TEXT = {
-    pb.CONSENT_STATUS_NOT_RECORDED: "not chosen yet (the default applies)",
-    pb.CONSENT_STATUS_PENDING: "waiting for you to confirm by email",
-    pb.CONSENT_STATUS_GRANTED: "subscribed",
-    pb.CONSENT_STATUS_WITHDRAWN: "unsubscribed",
-    pb.CONSENT_STATUS_OBJECTED: "you objected",
-    pb.CONSENT_STATUS_RESTRICTED: "paused at your request (restricted)",
+    pb.CONSENT_STATUS_NOT_RECORDED: N_("not chosen yet (the default applies)"),
+    pb.CONSENT_STATUS_PENDING: N_("waiting for you to confirm by email"),
+    pb.CONSENT_STATUS_GRANTED: N_("subscribed"),
+    pb.CONSENT_STATUS_WITHDRAWN: N_("unsubscribed"),
+    pb.CONSENT_STATUS_OBJECTED: N_("you objected"),
+    pb.CONSENT_STATUS_RESTRICTED: N_("paused at your request (restricted)"),
 }
 BASIS_TEXT = {
-    types_pb2.LEGAL_BASIS_CONSENT: "your consent",
-    types_pb2.LEGAL_BASIS_LEGITIMATE_INTEREST: "the sender's legitimate interest (you may object)",
-    types_pb2.LEGAL_BASIS_CONTRACT: "needed to provide the service (contract)",
-    types_pb2.LEGAL_BASIS_LEGAL_OBLIGATION: "a legal obligation",
+    types_pb2.LEGAL_BASIS_CONSENT: N_("your consent"),
+    types_pb2.LEGAL_BASIS_LEGITIMATE_INTEREST: N_(
+        "the sender's legitimate interest (you may object)"
+    ),
+    types_pb2.LEGAL_BASIS_CONTRACT: N_("needed to provide the service (contract)"),
+    types_pb2.LEGAL_BASIS_LEGAL_OBLIGATION: N_("a legal obligation"),
 }
 ACTION_TEXT = {
-    pb.CONSENT_ACTION_REQUESTED: "asked to subscribe",
-    pb.CONSENT_ACTION_GRANTED: "subscribed",
-    pb.CONSENT_ACTION_WITHDRAWN: "unsubscribed",
-    pb.CONSENT_ACTION_OBJECTED: "objected",
-    pb.CONSENT_ACTION_CONFIRMED: "confirmed by email",
-    pb.CONSENT_ACTION_RESTRICTED: "restricted",
-    pb.CONSENT_ACTION_LIFTED: "restriction lifted",
-    pb.CONSENT_ACTION_ACCEPTED: "accepted a document",
+    pb.CONSENT_ACTION_REQUESTED: N_("asked to subscribe"),
+    pb.CONSENT_ACTION_GRANTED: N_("subscribed"),
+    pb.CONSENT_ACTION_WITHDRAWN: N_("unsubscribed"),
+    pb.CONSENT_ACTION_OBJECTED: N_("objected"),
+    pb.CONSENT_ACTION_CONFIRMED: N_("confirmed by email"),
+    pb.CONSENT_ACTION_RESTRICTED: N_("restricted"),
+    pb.CONSENT_ACTION_LIFTED: N_("restriction lifted"),
+    pb.CONSENT_ACTION_ACCEPTED: N_("accepted a document"),
 }
 ERROR_TITLES = {
-    400: "This link is not valid",
-    401: "This link is not valid",
-    403: "This link is not valid",
-    404: "Not found",
-    405: "Not allowed",
-    409: "This link cannot be used",
-    413: "Too much data",
-    429: "Too many requests",
-    503: "Temporarily unavailable",
-    504: "Temporarily unavailable",
+    400: N_("This link is not valid"),
+    401: N_("This link is not valid"),
+    403: N_("This link is not valid"),
+    404: N_("Not found"),
+    405: N_("Not allowed"),
+    409: N_("This link cannot be used"),
+    413: N_("Too much data"),
+    429: N_("Too many requests"),
+    503: N_("Temporarily unavailable"),
+    504: N_("Temporarily unavailable"),
 }
 MAX_FORM_BYTES = 64 * 1024  # the forms are a few hundred bytes; anything larger is refused
 _FILE_NAME = re.compile(r"[^A-Za-z0-9._-]")
 EXPORT_TIMEOUT_SECONDS = 120.0  # a whole export stream, however large
 
-templates = Environment(
-    loader=PackageLoader("missiva_gateway", "templates"),
-    autoescape=select_autoescape(default=True, default_for_string=True),
-    undefined=StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-)
+
+@cache
+def templates(lang: str) -> Environment:
+    """The public pages' templates in ``lang`` (the web app's gettext catalogue)."""
+    env = Environment(
+        loader=PackageLoader("missiva_gateway", "templates"),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
+    )
+    env.install_gettext_translations(translations(lang), newstyle=True)  # type: ignore[attr-defined]
+    return env
 
 
-def render(template: str, *, status: int = 200, **context: Any) -> Response[str]:
+def lang_of(request: Request[Any, Any, Any] | None) -> str:
+    """The visitor's language, from Accept-Language (the public pages have no session)."""
+    return negotiate("", request.headers.get("accept-language", "") if request else "")
+
+
+def render(
+    template: str,
+    *,
+    status: int = 200,
+    request: Request[Any, Any, Any] | None = None,
+    **context: Any,
+) -> Response[str]:
     """An HTML page (the security headers are added by ``PublicPageHeaders``)."""
-    html = templates.get_template(template).render(css=CSS, brand=BRAND, lang="en", **context)
+    lang = lang_of(request)
+    html = templates(lang).get_template(template).render(css=CSS, brand=BRAND, lang=lang, **context)
     return Response(html, status_code=status, media_type=MediaType.HTML)
+
+
+def gettext_of(request: Request[Any, Any, Any] | None) -> Any:
+    return translations(lang_of(request)).gettext
 
 
 def text(body: str, *, status: int = 200) -> Response[str]:
@@ -192,19 +228,21 @@ def error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[str]
     if not isinstance(exc, grpc.RpcError | HTTPException):
         log.error("unhandled error", exc_info=exc, extra={"route": route_template(request)})
     problem = _problem_of(exc)
+    _ = gettext_of(request)
     if problem.status == 503:
-        message = (
+        message = _(
             "We cannot reach the service that keeps your choices right now. "
             "Please try again in a few minutes."
         )
     elif problem.status >= 500:
-        message = "Something went wrong on our side. Please try again in a few minutes."
+        message = _("Something went wrong on our side. Please try again in a few minutes.")
     else:
         message = readable(problem)
     return render(
         "error.html",
         status=problem.status,
-        title=ERROR_TITLES.get(problem.status, "Something went wrong"),
+        request=request,
+        title=_(ERROR_TITLES.get(problem.status, N_("Something went wrong"))),
         message=message[:1].upper() + message[1:],
     )
 
@@ -223,15 +261,15 @@ def _safe_link(url: str) -> str:
     return url if urllib.parse.urlsplit(url).scheme in ("http", "https") else ""
 
 
-def _item_view(item: Any) -> dict[str, Any]:
+def _item_view(item: Any, _: Any) -> dict[str, Any]:
     return {
         "purpose_id": item.purpose_id,
         "name": item.name,
         "description": item.description,
         "enabled": item.enabled,
         "changeable": item.changeable,
-        "status": STATUS_TEXT.get(item.status, "unknown"),
-        "basis": BASIS_TEXT.get(item.legal_basis, ""),
+        "status": _(STATUS_TEXT.get(item.status, N_("unknown"))),
+        "basis": _(BASIS_TEXT[item.legal_basis]) if item.legal_basis in BASIS_TEXT else "",
         "objectable": (
             item.changeable
             and item.enabled
@@ -240,13 +278,37 @@ def _item_view(item: Any) -> dict[str, Any]:
     }
 
 
-def _preferences_page(reply: Any, *, notice: str = "", status: int = 200) -> Response[str]:
+REQUEST_STATUS = {
+    pb.PRIVACY_REQUEST_STATUS_OPEN: N_("in progress"),
+    pb.PRIVACY_REQUEST_STATUS_IN_PROGRESS: N_("in progress"),
+    pb.PRIVACY_REQUEST_STATUS_COMPLETED: N_("done"),
+    pb.PRIVACY_REQUEST_STATUS_REJECTED: N_("refused"),
+}
+
+
+def _request_view(item: Any, _: Any) -> dict[str, Any]:
+    erase = item.kind == privacy_pb.PRIVACY_REQUEST_KIND_ERASE
+    return {
+        "request_id": item.request_id,
+        "kind": _("deletion of your data") if erase else _("a copy of your data"),
+        "status": _(REQUEST_STATUS.get(item.status, N_("in progress"))),
+        "done": item.status == pb.PRIVACY_REQUEST_STATUS_COMPLETED,
+        "due": _when(item.due_at),
+        "export_url": _safe_link(item.export_url),
+        "reason": item.rejection_reason,
+    }
+
+
+def _preferences_page(
+    reply: Any, request: Request[Any, Any, Any], *, notice: str = "", status: int = 200
+) -> Response[str]:
+    _ = gettext_of(request)
     names = {item.purpose_id: item.name for item in reply.items}
     history = [
         {
             "when": _when(record.occurred_at),
             "purpose": names.get(record.purpose_id) or record.purpose_key or "—",
-            "action": ACTION_TEXT.get(record.action, "changed"),
+            "action": _(ACTION_TEXT.get(record.action, N_("changed"))),
             "source": pb.ConsentSource.Name(record.source)
             .removeprefix("CONSENT_SOURCE_")
             .replace("_", " ")
@@ -258,8 +320,11 @@ def _preferences_page(reply: Any, *, notice: str = "", status: int = 200) -> Res
     return render(
         "preferences.html",
         status=status,
-        title="Your email preferences",
-        items=[_item_view(item) for item in reply.items],
+        request=request,
+        title=_("Your email preferences"),
+        items=[_item_view(item, _) for item in reply.items],
+        choosable=any(item.changeable for item in reply.items),
+        my_data_action=f"{request.url.path.rstrip('/')}/my-data",
         history=history,
         sender={
             "name": sender.name,
@@ -304,9 +369,11 @@ class PublicPagesController(Controller):
     # -- unsubscribe -------------------------------------------------------------------------
 
     @get("/unsubscribe/{token:str}", sync_to_thread=False)
-    def unsubscribe_page(self, token: FromPath[str]) -> Response[str]:
+    def unsubscribe_page(
+        self, token: FromPath[str], request: Request[Any, Any, Any]
+    ) -> Response[str]:
         """The unsubscribe page: one button; nothing changes until it is pressed."""
-        return render("unsubscribe.html", title="Unsubscribe")
+        return render("unsubscribe.html", request=request, title=gettext_of(request)("Unsubscribe"))
 
     @post("/unsubscribe/{token:str}", status_code=200, request_max_body_size=MAX_FORM_BYTES)
     async def unsubscribe(
@@ -336,7 +403,8 @@ class PublicPagesController(Controller):
             return text("unsubscribed\n")
         return render(
             "unsubscribed.html",
-            title="You are unsubscribed",
+            request=request,
+            title=gettext_of(request)("You are unsubscribed"),
             purposes=list(reply.purpose_names),
             already=reply.already_unsubscribed,
             everything=call.all_purposes,
@@ -361,7 +429,7 @@ class PublicPagesController(Controller):
             ),
             timeout=backends.call_timeout,
         )
-        return _preferences_page(reply)
+        return _preferences_page(reply, request)
 
     @post("/preferences/{token:str}", status_code=200, request_max_body_size=MAX_FORM_BYTES)
     async def update_preferences(
@@ -401,29 +469,31 @@ class PublicPagesController(Controller):
                 ),
                 timeout=backends.call_timeout,
             )
+            _ = gettext_of(request)
             on = [items[c.purpose_id].name for c in changes if c.enabled]
             off = [items[c.purpose_id].name for c in changes if not c.enabled]
             parts = []
             if on:
-                parts.append("turned on: " + ", ".join(on))
+                parts.append(_("turned on: %(names)s") % {"names": ", ".join(on)})
             if off:
-                parts.append(
-                    ("you objected to: " if objection else "turned off: ") + ", ".join(off)
-                )
-            notice = "Your choices are saved (" + "; ".join(parts) + ")."
+                said = _("you objected to: %(names)s") if objection else _("turned off: %(names)s")
+                parts.append(said % {"names": ", ".join(off)})
+            notice = _("Your choices are saved (%(changes)s).") % {"changes": "; ".join(parts)}
         else:
-            notice = "Nothing changed."
+            notice = gettext_of(request)("Nothing changed.")
         after = await consent.GetPreferences(
             pb.GetPreferencesRequest(token=token), timeout=backends.call_timeout
         )
-        return _preferences_page(after, notice=notice)
+        return _preferences_page(after, request, notice=notice)
 
     # -- double opt-in -----------------------------------------------------------------------
 
     @get("/confirm/{token:str}", sync_to_thread=False)
-    def confirm_page(self, token: FromPath[str]) -> Response[str]:
+    def confirm_page(self, token: FromPath[str], request: Request[Any, Any, Any]) -> Response[str]:
         """The confirmation page: one button; nothing is confirmed until it is pressed."""
-        return render("confirm.html", title="Confirm your subscription")
+        return render(
+            "confirm.html", request=request, title=gettext_of(request)("Confirm your subscription")
+        )
 
     @post("/confirm/{token:str}", status_code=200, request_max_body_size=MAX_FORM_BYTES)
     async def confirm(
@@ -443,8 +513,99 @@ class PublicPagesController(Controller):
         )
         return render(
             "confirmed.html",
-            title="Your subscription is confirmed",
+            request=request,
+            title=gettext_of(request)("Your subscription is confirmed"),
             purposes=list(reply.purpose_names),
+        )
+
+    # -- the recipient's data ----------------------------------------------------------------
+
+    @post("/preferences/{token:str}/my-data", status_code=200, request_max_body_size=MAX_FORM_BYTES)
+    async def send_my_data_link(
+        self,
+        token: FromPath[str],
+        request: Request[Any, Any, Any],
+        backends: NamedDependency[Backends],
+        settings: NamedDependency[GatewaySettings],
+    ) -> Response[str]:
+        """Mail a my-data link to the address typed (consent checks it is the token's)."""
+        fields = await _form(request)
+        await backends.consent().SendMyDataLink(
+            pb.SendMyDataLinkRequest(
+                preferences_token=token,
+                email=next(iter(fields.get("email", [])), "")[:320],
+                client=_client(request, settings),
+            ),
+            timeout=backends.call_timeout,
+        )
+        _ = gettext_of(request)
+        return render(
+            "my_data_sent.html",
+            request=request,
+            title=_("Check your inbox"),
+        )
+
+    @get("/my-data/{token:str}")
+    async def my_data_page(
+        self,
+        token: FromPath[str],
+        request: Request[Any, Any, Any],
+        backends: NamedDependency[Backends],
+        request_id: FromQuery[str] = "",
+    ) -> Response[str]:
+        """What the recipient may ask of the sender; with ``request_id``, that request's state."""
+        _ = gettext_of(request)
+        opened = None
+        if request_id:
+            reply = await backends.consent().GetPrivacyRequest(
+                pb.GetPrivacyRequestRequest(request_id=request_id[:64], verification_token=token),
+                timeout=backends.call_timeout,
+            )
+            opened = _request_view(reply.privacy_request, _)
+        return render("my_data.html", request=request, title=_("Your data"), opened=opened)
+
+    @post("/my-data/{token:str}", status_code=200, request_max_body_size=MAX_FORM_BYTES)
+    async def open_privacy_request(
+        self,
+        token: FromPath[str],
+        request: Request[Any, Any, Any],
+        backends: NamedDependency[Backends],
+        settings: NamedDependency[GatewaySettings],
+    ) -> Response[str]:
+        """Open the export or the erasure: consent answers within 30 days (usually minutes)."""
+        fields = await _form(request)
+        kind = {
+            "export": privacy_pb.PRIVACY_REQUEST_KIND_EXPORT,
+            "erase": privacy_pb.PRIVACY_REQUEST_KIND_ERASE,
+        }.get(next(iter(fields.get("kind", [])), ""), privacy_pb.PRIVACY_REQUEST_KIND_UNSPECIFIED)
+        _ = gettext_of(request)
+        if kind == privacy_pb.PRIVACY_REQUEST_KIND_ERASE and "yes" not in fields.get("sure", []):
+            return render(
+                "my_data.html",
+                request=request,
+                title=_("Your data"),
+                opened=None,
+                status=400,
+                problem=_(
+                    "Tick the box to confirm that everything this sender holds on you "
+                    "may be deleted."
+                ),
+            )
+        digest = hashlib.sha256(f"{token}:{kind}".encode()).hexdigest()[:32]
+        reply = await backends.consent().OpenPrivacyRequest(
+            pb.OpenPrivacyRequestRequest(
+                kind=kind,
+                verification_token=token,
+                client=_client(request, settings),
+                idempotency_key=digest,
+            ),
+            timeout=backends.call_timeout,
+        )
+        return render(
+            "my_data.html",
+            request=request,
+            title=_("Your data"),
+            opened=_request_view(reply.privacy_request, _),
         )
 
     # -- privacy export ----------------------------------------------------------------------

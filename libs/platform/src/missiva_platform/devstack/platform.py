@@ -238,8 +238,9 @@ class Platform:
             env.setdefault("JOBS_INTERVAL_SECONDS", "60")
             env.setdefault("SDI_OUTBOX_DIR", str(self.layout.root / "sdi" / "outbox"))
             env.setdefault("SDI_INBOX_DIR", str(self.layout.root / "sdi" / "inbox"))
-        if service == "campaign":  # form submissions start double opt-in at consent
+        if service == "campaign":  # forms start double opt-in at consent; sends hold credits
             env["CONSENT_TARGET"] = f"{HOST}:{self.ports.grpc('consent')}"
+            env["BILLING_TARGET"] = f"{HOST}:{self.ports.grpc('billing')}"
         return env
 
     def replica_envs(self) -> dict[str, dict[str, str]]:

@@ -1,0 +1,384 @@
+"""The account's settings: billing (plan, credits, invoices as PDF and XML), team
+(members, invitations, removal), API keys (created once shown, revoked) and security
+(sessions, second factor)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import grpc
+from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+
+from missiva.billing.v1 import billing_service_pb2 as bpb
+from missiva.identity.v1 import identity_service_pb2 as ipb
+from missiva_gateway.web.account import MAX_FORM_BYTES, form_of
+from missiva_gateway.web.app_pages import billing_stub, optional
+from missiva_gateway.web.context import Caller, Web
+from missiva_gateway.web.problems import FormProblem, form_problem
+from missiva_gateway.web.render import gettext_for, page
+
+N_ = str
+ROLES = {
+    ipb.MEMBER_ROLE_PRIMARY_ADMIN: N_("primary admin"),
+    ipb.MEMBER_ROLE_ADMIN: N_("admin"),
+    ipb.MEMBER_ROLE_MEMBER: N_("member"),
+    ipb.MEMBER_ROLE_BILLING: N_("billing"),
+}
+INVITABLE = {
+    "admin": ipb.MEMBER_ROLE_ADMIN,
+    "member": ipb.MEMBER_ROLE_MEMBER,
+    "billing": ipb.MEMBER_ROLE_BILLING,
+}
+MEMBER_STATUS = {
+    ipb.MEMBER_STATUS_INVITED: N_("invited"),
+    ipb.MEMBER_STATUS_ACTIVE: N_("active"),
+    ipb.MEMBER_STATUS_REMOVED: N_("removed"),
+}
+API_SCOPES = (
+    "contacts:read",
+    "contacts:write",
+    "campaigns:read",
+    "campaigns:write",
+    "consent:read",
+    "mail:send",
+    "mail:read",
+)
+_FILE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def money(value: Any) -> str:
+    amount = value.units + value.nanos / 1e9
+    return f"{amount:,.2f} {value.currency_code}".strip()
+
+
+class SettingsPages(Controller):
+    """``/app/billing``, ``/app/team``, ``/app/api-keys``, ``/app/security``."""
+
+    include_in_schema = False
+
+    # -- billing ---------------------------------------------------------------------------
+
+    @get("/app/billing")
+    async def billing(self, request: Request[Any, Any, Any], web: NamedDependency[Web]) -> Any:
+        caller = await web.signed_in(request)
+        stub, md, t = billing_stub(web), caller.metadata, web.timeout
+        balance, subscription, invoices = await web.gather(
+            optional(stub.GetCreditBalance(bpb.GetCreditBalanceRequest(), metadata=md, timeout=t)),
+            optional(stub.GetSubscription(bpb.GetSubscriptionRequest(), metadata=md, timeout=t)),
+            optional(
+                stub.ListInvoices(bpb.ListInvoicesRequest(page_size=50), metadata=md, timeout=t)
+            ),
+        )
+        _ = gettext_for(request)
+        return page(
+            request,
+            "billing.html",
+            title=_("Billing"),
+            balance=balance.balance if balance else None,
+            subscription=subscription,
+            invoices=list(invoices.invoices) if invoices else [],
+            money=money,
+        )
+
+    @get("/app/billing/invoices/{invoice_id:str}/{kind:str}")
+    async def invoice_file(
+        self,
+        invoice_id: FromPath[str],
+        kind: FromPath[str],
+        request: Request[Any, Any, Any],
+        web: NamedDependency[Web],
+    ) -> Response[bytes]:
+        caller = await web.signed_in(request)
+        stub = billing_stub(web)
+        if kind == "pdf":
+            reply = await stub.DownloadInvoicePdf(
+                bpb.DownloadInvoicePdfRequest(invoice_id=invoice_id[:64]),
+                metadata=caller.metadata,
+                timeout=web.timeout * 6,
+            )
+        elif kind == "xml":
+            reply = await stub.DownloadInvoiceXml(
+                bpb.DownloadInvoiceXmlRequest(invoice_id=invoice_id[:64]),
+                metadata=caller.metadata,
+                timeout=web.timeout * 6,
+            )
+        else:
+            from litestar.exceptions import NotFoundException
+
+            raise NotFoundException()
+        name = _FILE.sub("_", reply.file_name)[:100] or f"invoice.{kind}"
+        return Response(
+            reply.content,
+            media_type=reply.media_type or "application/octet-stream",
+            headers={"content-disposition": f'attachment; filename="{name}"'},
+        )
+
+    # -- team ------------------------------------------------------------------------------
+
+    async def _team(
+        self,
+        request: Request[Any, Any, Any],
+        web: Web,
+        caller: Caller,
+        *,
+        problem: FormProblem | None = None,
+        notice: str = "",
+        status: int = 200,
+        values: dict[str, str] | None = None,
+    ) -> Response[str]:
+        reply = await web.backends.identity().ListMembers(
+            ipb.ListMembersRequest(page_size=100, show_removed=True),
+            metadata=caller.metadata,
+            timeout=web.timeout,
+        )
+        _ = gettext_for(request)
+        return page(
+            request,
+            "team.html",
+            status=status,
+            title=_("Team"),
+            members=list(reply.members),
+            roles=ROLES,
+            statuses=MEMBER_STATUS,
+            problem=problem,
+            notice=notice,
+            admin=caller.is_admin,
+            values=values or {},
+            key=str(uuid.uuid4()),
+            me=caller.account.profile.user_id,
+            role_options=[
+                ("member", _("member")),
+                ("admin", _("admin")),
+                ("billing", _("billing")),
+            ],
+        )
+
+    @get("/app/team")
+    async def team(self, request: Request[Any, Any, Any], web: NamedDependency[Web]) -> Any:
+        caller = await web.signed_in(request)
+        return await self._team(request, web, caller)
+
+    @post("/app/team/invite", request_max_body_size=MAX_FORM_BYTES)
+    async def invite(self, request: Request[Any, Any, Any], web: NamedDependency[Web]) -> Any:
+        caller = await web.signed_in(request)
+        form = await form_of(request)
+        _ = gettext_for(request)
+        try:
+            await web.backends.identity().InviteMember(
+                ipb.InviteMemberRequest(
+                    email=form.get("email", ""),
+                    role=INVITABLE.get(form.get("role", ""), ipb.MEMBER_ROLE_UNSPECIFIED),
+                    idempotency_key=form.get("idempotency_key", "")[:64],
+                ),
+                metadata=caller.metadata,
+                timeout=web.timeout,
+            )
+        except grpc.aio.AioRpcError as exc:
+            problem = form_problem(exc, {}, ("email", "role"))
+            if problem.status >= 500:
+                raise
+            return await self._team(
+                request, web, caller, problem=problem, values=form, status=problem.status
+            )
+        return await self._team(request, web, caller, notice=_("The invitation is sent."))
+
+    @post("/app/team/{user_id:str}/remove", request_max_body_size=MAX_FORM_BYTES)
+    async def remove(
+        self, user_id: FromPath[str], request: Request[Any, Any, Any], web: NamedDependency[Web]
+    ) -> Any:
+        caller = await web.signed_in(request)
+        _ = gettext_for(request)
+        try:
+            await web.backends.identity().RemoveMember(
+                ipb.RemoveMemberRequest(user_id=user_id[:64]),
+                metadata=caller.metadata,
+                timeout=web.timeout,
+            )
+        except grpc.aio.AioRpcError as exc:
+            problem = form_problem(exc)
+            if problem.status >= 500:
+                raise
+            return await self._team(request, web, caller, problem=problem, status=problem.status)
+        return await self._team(request, web, caller, notice=_("The member is removed."))
+
+    # -- API keys --------------------------------------------------------------------------
+
+    async def _keys(
+        self,
+        request: Request[Any, Any, Any],
+        web: Web,
+        caller: Caller,
+        *,
+        problem: FormProblem | None = None,
+        notice: str = "",
+        secret: str = "",
+        status: int = 200,
+        values: dict[str, str] | None = None,
+    ) -> Response[str]:
+        reply = await web.backends.identity().ListApiKeys(
+            ipb.ListApiKeysRequest(page_size=100), metadata=caller.metadata, timeout=web.timeout
+        )
+        _ = gettext_for(request)
+        return page(
+            request,
+            "api_keys.html",
+            status=status,
+            title=_("API keys"),
+            keys=list(reply.api_keys),
+            scopes=API_SCOPES,
+            problem=problem,
+            notice=notice,
+            secret=secret,
+            values=values or {},
+            key=str(uuid.uuid4()),
+        )
+
+    @get("/app/api-keys")
+    async def api_keys(self, request: Request[Any, Any, Any], web: NamedDependency[Web]) -> Any:
+        caller = await web.signed_in(request)
+        return await self._keys(request, web, caller)
+
+    @post("/app/api-keys", request_max_body_size=MAX_FORM_BYTES)
+    async def create_key(self, request: Request[Any, Any, Any], web: NamedDependency[Web]) -> Any:
+        caller = await web.signed_in(request)
+        form = await request.form()
+        values = {k: v for k, v in form.items() if isinstance(v, str)}
+        _ = gettext_for(request)
+        try:
+            reply = await web.backends.identity().CreateApiKey(
+                ipb.CreateApiKeyRequest(
+                    name=str(form.get("name", "")),
+                    scopes=[s for s in form.getall("scopes", []) if s in API_SCOPES],
+                    idempotency_key=str(form.get("idempotency_key", ""))[:64],
+                ),
+                metadata=caller.metadata,
+                timeout=web.timeout,
+            )
+        except grpc.aio.AioRpcError as exc:
+            problem = form_problem(exc, {}, ("name", "scopes"))
+            if problem.status >= 500:
+                raise
+            return await self._keys(
+                request, web, caller, problem=problem, values=values, status=problem.status
+            )
+        return await self._keys(
+            request,
+            web,
+            caller,
+            secret=reply.secret,
+            notice=_("The key is created. Copy its secret now: it is never shown again."),
+        )
+
+    @post("/app/api-keys/{api_key_id:str}/revoke", request_max_body_size=MAX_FORM_BYTES)
+    async def revoke_key(
+        self, api_key_id: FromPath[str], request: Request[Any, Any, Any], web: NamedDependency[Web]
+    ) -> Any:
+        caller = await web.signed_in(request)
+        await web.backends.identity().RevokeApiKey(
+            ipb.RevokeApiKeyRequest(api_key_id=api_key_id[:64]),
+            metadata=caller.metadata,
+            timeout=web.timeout,
+        )
+        _ = gettext_for(request)
+        return await self._keys(request, web, caller, notice=_("The key is revoked."))
+
+    # -- security --------------------------------------------------------------------------
+
+    async def _security(
+        self,
+        request: Request[Any, Any, Any],
+        web: Web,
+        caller: Caller,
+        *,
+        problem: FormProblem | None = None,
+        notice: str = "",
+        enrolment: Any = None,
+        codes: list[str] | None = None,
+        status: int = 200,
+    ) -> Response[str]:
+        sessions = await web.backends.identity().ListSessions(
+            ipb.ListSessionsRequest(page_size=50), metadata=caller.metadata, timeout=web.timeout
+        )
+        _ = gettext_for(request)
+        return page(
+            request,
+            "security.html",
+            status=status,
+            title=_("Security"),
+            sessions=list(sessions.sessions),
+            mfa=caller.account.profile.mfa_enabled,
+            problem=problem,
+            notice=notice,
+            enrolment=enrolment,
+            codes=codes or [],
+        )
+
+    @get("/app/security")
+    async def security_page(
+        self, request: Request[Any, Any, Any], web: NamedDependency[Web]
+    ) -> Any:
+        caller = await web.signed_in(request)
+        return await self._security(request, web, caller)
+
+    @post("/app/security/sessions/{session_id:str}/revoke", request_max_body_size=MAX_FORM_BYTES)
+    async def revoke_session(
+        self, session_id: FromPath[str], request: Request[Any, Any, Any], web: NamedDependency[Web]
+    ) -> Any:
+        caller = await web.signed_in(request)
+        await web.backends.identity().RevokeSession(
+            ipb.RevokeSessionRequest(session_id=session_id[:64]),
+            metadata=caller.metadata,
+            timeout=web.timeout,
+        )
+        _ = gettext_for(request)
+        return await self._security(request, web, caller, notice=_("The session is ended."))
+
+    @post("/app/security/totp", request_max_body_size=MAX_FORM_BYTES)
+    async def enrol(self, request: Request[Any, Any, Any], web: NamedDependency[Web]) -> Any:
+        caller = await web.signed_in(request)
+        try:
+            reply = await web.backends.identity().EnrollTotp(
+                ipb.EnrollTotpRequest(), metadata=caller.metadata, timeout=web.timeout
+            )
+        except grpc.aio.AioRpcError as exc:
+            problem = form_problem(exc)
+            if problem.status >= 500:
+                raise
+            return await self._security(
+                request, web, caller, problem=problem, status=problem.status
+            )
+        return await self._security(request, web, caller, enrolment=reply)
+
+    @post("/app/security/totp/confirm", request_max_body_size=MAX_FORM_BYTES)
+    async def confirm_totp(self, request: Request[Any, Any, Any], web: NamedDependency[Web]) -> Any:
+        caller = await web.signed_in(request)
+        form = await form_of(request)
+        _ = gettext_for(request)
+        try:
+            reply = await web.backends.identity().ConfirmTotp(
+                ipb.ConfirmTotpRequest(totp_code=form.get("code", "").replace(" ", "")),
+                metadata=caller.metadata,
+                timeout=web.timeout,
+            )
+        except grpc.aio.AioRpcError as exc:
+            problem = form_problem(exc, {"totp_code": "code"}, ("code",))
+            if problem.status >= 500:
+                raise
+            return await self._security(
+                request, web, caller, problem=problem, status=problem.status
+            )
+        web.forget(caller.session.session_id)
+        return await self._security(
+            request,
+            web,
+            caller,
+            codes=list(reply.recovery_codes),
+            notice=_(
+                "The second factor is on. Keep these recovery codes somewhere safe: "
+                "each works once, and they are never shown again."
+            ),
+        )
