@@ -95,7 +95,7 @@ class FormPageHeaders(ASGIMiddleware):
 
 def _render(template: str, *, form: Any, status: int = 200, **context: Any) -> Response[str]:
     lang = (form.locale or "en").split("-")[0] if form is not None else "en"
-    html = templates.get_template(template).render(
+    html = templates(lang).get_template(template).render(
         css=FORM_CSS, brand=BRAND, lang=lang, form=form, **context
     )
     return Response(html, status_code=status, media_type=MediaType.HTML)
@@ -139,7 +139,7 @@ def _embed_script(form: pb.PublicForm) -> str:
     data = (
         json.dumps(config).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     )
-    return templates.get_template("forms/embed.js").render(config=data)
+    return templates("en").get_template("forms/embed.js").render(config=data)
 
 
 class FormPagesController(Controller):
