@@ -381,3 +381,42 @@ async def test_product_updates_go_unless_the_person_refused(sender) -> None:
     assert chosen == [(silent.contact_id,)]
     (batch,) = await sender.batches(draft.campaign_id, 1)
     assert batch.category == types_pb2.EMAIL_CATEGORY_PRODUCT_UPDATE
+
+
+async def test_messages_delivery_will_never_send_still_complete_the_campaign(sender) -> None:
+    tenant = sender.tenant()
+    contacts = await people(sender, tenant, 3)
+    for contact in contacts:
+        await sender.consent(tenant, contact.person_key, 1)
+    await sender.grant(tenant, 10)
+    draft = await sender.draft(tenant, [await sender.list_with(tenant, contacts)])
+    await sender.send_now(tenant, draft.campaign_id)
+    await sender.batches(draft.campaign_id, 3)
+    sent, unsubscribed, refused = contacts
+    await sender.publish(outcome(tenant, delivery.MessageSent(
+        message_id="m-1", campaign_id=draft.campaign_id, contact_id=sent.contact_id,
+        person_key=sent.person_key,
+    ), "delivery.message.sent"))  # fmt: skip
+    # Unsubscribed after the snapshot: delivery found them suppressed right before sending.
+    late = outcome(tenant, delivery.MessageFailed(
+        message_id="m-2", campaign_id=draft.campaign_id, contact_id=unsubscribed.contact_id,
+        person_key=unsubscribed.person_key, reason="suppressed (unsubscribed)", suppressed=True,
+    ), "delivery.message.failed")  # fmt: skip
+    await sender.publish(late)
+    await sender.publish(late)  # redelivered: counted once
+    await sender.publish(outcome(tenant, delivery.MessageFailed(
+        message_id="m-3", campaign_id=draft.campaign_id, contact_id=refused.contact_id,
+        person_key=refused.person_key, reason="refused", smtp_response="550 5.1.1 No such user",
+    ), "delivery.message.failed"))  # fmt: skip
+    done = await sender.event(
+        "campaign.campaign.completed", draft.campaign_id, events_pb2.CampaignCompleted
+    )
+    assert (done.sent_count, done.suppressed_count, done.failed_count) == (1, 1, 1)
+    after = await sender.get(tenant, draft.campaign_id)
+    assert after.status == pb.CAMPAIGN_STATUS_COMPLETED_WITH_FAILURES
+    stats = await sender.stub.GetCampaignStats(
+        pb.GetCampaignStatsRequest(campaign_id=draft.campaign_id),
+        metadata=sender.md(tenant, scopes=("campaigns:read",)),
+        timeout=10,
+    )
+    assert (stats.stats.sent, stats.stats.failed, stats.stats.suppressed) == (1, 1, 1)

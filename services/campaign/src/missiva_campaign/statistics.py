@@ -3,8 +3,9 @@
 Per campaign: counters (``campaign_stats``), hourly counters for charts
 (``campaign_stats_hourly``), clicks per link position (``campaign_link_clicks``); each
 recipient's outcome moves along in the snapshot (``campaign_recipients.status``), which is
-what completes a campaign (``sending.maybe_complete``): a message reported sent, or bounced
-before it was ever sent (failed for good), answers its recipient. Later outcomes (a bounce
+what completes a campaign (``sending.maybe_complete``): a message reported sent, bounced
+before it was ever sent, or reported failed (never to be sent: suppressed at send time, a
+refused address, a block) answers its recipient. Later outcomes (a bounce
 or a deferral after the send, a deferred message delivered) move a completed campaign
 between completed and completed-with-failures (``sending.refresh_outcome``).
 
@@ -36,6 +37,7 @@ Handler = Callable[[Any, EventEnvelope, Any], Awaitable[None]]
 SENT = "delivery.message.sent"
 DELIVERED = "delivery.message.delivered"
 DEFERRED = "delivery.message.deferred"
+FAILED = "delivery.message.failed"
 BOUNCED = "delivery.message.bounced"
 COMPLAINED = "delivery.message.complained"
 OPENED = "delivery.message.opened"
@@ -166,6 +168,32 @@ async def message_deferred(conn: Any, event: EventEnvelope, msg: Any) -> None:
         await _count(conn, event.tenant_id, late.campaign_id, _event_time(event), deferred=1)
 
 
+async def message_failed(conn: Any, event: EventEnvelope, msg: Any) -> None:
+    """A recipient delivery will not send (suppressed or withdrawn at send time, a refused
+    address, a policy block): answered for good, so the campaign can complete. Suppressed
+    people count with those left out of the audience; the others are failures."""
+    failed = unpack(event, delivery.MessageFailed)
+    tenant = event.tenant_id
+    if not await _campaign(conn, tenant, failed.campaign_id):
+        return
+    moved = await _move(
+        conn, failed.campaign_id, "cancelled" if failed.suppressed else "failed",
+        ("batched", "queued"), contact_id=_valid_uuid(failed.contact_id),
+        person_key=failed.person_key, message_id=failed.message_id,
+    )  # fmt: skip
+    if not moved:  # redelivered, or the recipient was answered already
+        return
+    if failed.suppressed:
+        await conn.execute(
+            "UPDATE campaigns SET dropped_count = dropped_count + 1, updated_at = now()"
+            " WHERE account_id = %s AND id = %s::uuid",
+            (tenant, failed.campaign_id),
+        )
+    else:
+        await _count(conn, tenant, failed.campaign_id, _event_time(event), failed=1)
+    await sending.maybe_complete(conn, tenant, failed.campaign_id)
+
+
 async def message_bounced(conn: Any, event: EventEnvelope, msg: Any) -> None:
     bounce = unpack(event, delivery.MessageBounced)
     tenant = event.tenant_id
@@ -268,6 +296,7 @@ HANDLERS: dict[str, Handler] = {
     SENT: message_sent,
     DELIVERED: message_delivered,
     DEFERRED: message_deferred,
+    FAILED: message_failed,
     BOUNCED: message_bounced,
     COMPLAINED: message_complained,
     OPENED: message_opened,

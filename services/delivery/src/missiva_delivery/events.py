@@ -404,6 +404,8 @@ def EXAMPLES() -> list[EventEnvelope]:
         message_deferred(row, "421 4.7.0 Try again later", datetime.now(UTC)),
         message_deferred(campaign_row, "451 4.7.1 Greylisted", datetime.now(UTC)),
         message_bounced(row, "550 5.1.1 <address>: no such user", hard=True),
+        message_failed(campaign_row, "suppressed (unsubscribed)", suppressed=True),
+        message_failed(campaign_row, "refused", reply="550 5.1.1 <address>: no such user"),
         export_reply(PRODUCER, request, [DataSection("delivery.send_log", "sent mail", b"[]")], ""),
         erasure_reply(PRODUCER, request, erasure, ""),
         *domain_events.examples(),
