@@ -33,6 +33,8 @@ ACCESS_RULES: dict[str, MethodRule] = {
     "RotateDkimKey": rule(Access.USER, scopes=("domains:write",), roles=ADMIN_ROLES),
     "ListSenderDomains": rule(Access.USER, scopes=("domains:read",), roles=MEMBER_ROLES),
     "GetCampaignDeliveryStats": rule(Access.USER, scopes=("campaigns:read",), roles=MEMBER_ROLES),
+    # An email provider's webhook, forwarded by the gateway: its HMAC signature authenticates it.
+    "HandleProviderFeedback": rule(Access.ANONYMOUS),
 }
 
 
