@@ -38,6 +38,7 @@ from missiva_platform.events import EventEnvelope, envelope
 from missiva_platform.secrets import (
     EMAIL_HASH_KEY_FILE,
     FIELD_KEYS_FILE,
+    TOKEN_KEYRING_FILE,
     generate_secrets,
     load_email_hasher,
 )
@@ -246,6 +247,7 @@ async def delivery(make_database, nats_url, secrets_dir, request) -> Any:
         sender_poll_seconds=0.1,
         field_keys_file=str(secrets_dir[FIELD_KEYS_FILE]),
         email_hash_key_file=str(secrets_dir[EMAIL_HASH_KEY_FILE]),
+        token_keyring_file=str(secrets_dir[TOKEN_KEYRING_FILE]),
         **getattr(request.module, "SETTINGS", {}),
     )
     settings.validate()

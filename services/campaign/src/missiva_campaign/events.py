@@ -38,6 +38,7 @@ from missiva_campaign import (
     consents,
     import_events,
     outgoing,
+    reputation,
     statistics,
 )
 from missiva_campaign.config import CampaignSettings
@@ -79,6 +80,7 @@ SUBJECTS = {
     ACCOUNT_ERASED: "IDENTITY_EVENTS",
     campaign_events.EMIT_BATCHES: "CAMPAIGN_COMMANDS",
     **{subject: "DELIVERY_EVENTS" for subject in statistics.HANDLERS},
+    reputation.REPUTATION_ALERTED: "DELIVERY_EVENTS",
 }
 
 REASONS = {
@@ -173,6 +175,7 @@ def own_handlers(settings: CampaignSettings) -> dict[str, Handler]:
             batches_per_run=settings.send_batches_per_run,
         ).emit,
         **statistics.HANDLERS,
+        **reputation.HANDLERS,
     }
 
 

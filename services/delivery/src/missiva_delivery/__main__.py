@@ -9,6 +9,8 @@ from missiva_delivery import SERVICE_NAME
 from missiva_delivery.config import DeliverySettings
 from missiva_delivery.core import DeliveryCore
 from missiva_delivery.events import add_consumers
+from missiva_delivery.feedback import Feedback
+from missiva_delivery.inbound import InboundServer
 from missiva_delivery.metrics import queue_gauges
 from missiva_delivery.privacy import DeliveryPrivacy
 from missiva_delivery.retention import rules
@@ -46,6 +48,10 @@ def build(settings: DeliverySettings, *, jwks: JwksSource | None = None) -> Serv
     app.add_refresher("queue-gauges", 5.0, queue_gauges(core))
     # The sender loop: stopped, after the message in hand, before the kit closes the pool.
     app.add_worker("sender", lambda stopping: run_forever(sender, stopping, core.queued))
+    # Bounces and complaints: the bounce domain's SMTP server (when it has a port).
+    core.feedback = Feedback(settings)
+    if settings.inbound_smtp_port:
+        app.add_worker("inbound-smtp", InboundServer(core, core.feedback).run)
     return app
 
 

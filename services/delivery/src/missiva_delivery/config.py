@@ -33,9 +33,33 @@ class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type:
     sender_batch_size: int = 20
     sender_poll_seconds: float = 0.5
     send_log_days: int = 90
+    # Inbound (bounces and complaints, see inbound.py): the SMTP server for the bounce domain
+    # (0: none in this process), the VERP return-path domain it accepts mail for, its caps.
+    inbound_smtp_port: int = 0
+    bounce_domain: str = "bounces.missiva.localhost"
+    inbound_max_message_bytes: int = 10 * 1024 * 1024
+    inbound_max_recipients: int = 10
+    inbound_max_sessions: int = 100
+    inbound_timeout_seconds: float = 60.0
+    # This many soft bounces in a row for one address make it a hard bounce; a message sent
+    # longer than the grace ago without a bounce breaks the row.
+    soft_bounce_limit: int = 3
+    soft_bounce_grace_hours: float = 24.0
+    # The reputation guard (reputation.py): per campaign, over the messages sent in the last
+    # window (and since its last alert), with at least min_sent of them.
+    reputation_bounce_rate: float = 0.05
+    reputation_complaint_rate: float = 0.003
+    reputation_min_sent: int = 200
+    reputation_window_hours: float = 24.0
+    # Provider webhooks (webhooks.py): the shared HMAC secret (a file), how old a signed
+    # timestamp may be, and how long the received events are kept.
+    provider_webhook_secret_file: str = ""
+    provider_webhook_tolerance_seconds: int = 300
+    provider_events_days: int = 548
 
     def validate(self) -> None:
         super().validate()
+        self.validate_feedback()
         parsed = urllib.parse.urlsplit(self.smtp_url)
         if parsed.scheme not in ("smtp", "smtps") or not parsed.hostname:
             raise kit.ConfigError("SMTP_URL", "must be an smtp:// or smtps:// URL with a host")
@@ -62,3 +86,30 @@ class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type:
                 raise kit.ConfigError(variable, "must be positive")
         if self.retry_max_seconds < self.retry_base_seconds:
             raise kit.ConfigError("RETRY_MAX_SECONDS", "must be at least RETRY_BASE_SECONDS")
+
+    def validate_feedback(self) -> None:
+        if not 0 <= self.inbound_smtp_port <= 65535:
+            raise kit.ConfigError("INBOUND_SMTP_PORT", "must be a port number (0: no server)")
+        if "." not in self.bounce_domain or "@" in self.bounce_domain:
+            raise kit.ConfigError("BOUNCE_DOMAIN", "must be a domain name")
+        positive = {
+            "INBOUND_MAX_MESSAGE_BYTES": self.inbound_max_message_bytes,
+            "INBOUND_MAX_RECIPIENTS": self.inbound_max_recipients,
+            "INBOUND_MAX_SESSIONS": self.inbound_max_sessions,
+            "INBOUND_TIMEOUT_SECONDS": self.inbound_timeout_seconds,
+            "SOFT_BOUNCE_LIMIT": self.soft_bounce_limit,
+            "SOFT_BOUNCE_GRACE_HOURS": self.soft_bounce_grace_hours,
+            "REPUTATION_MIN_SENT": self.reputation_min_sent,
+            "REPUTATION_WINDOW_HOURS": self.reputation_window_hours,
+            "PROVIDER_WEBHOOK_TOLERANCE_SECONDS": self.provider_webhook_tolerance_seconds,
+            "PROVIDER_EVENTS_DAYS": self.provider_events_days,
+        }
+        for variable, value in positive.items():
+            if value <= 0:
+                raise kit.ConfigError(variable, "must be positive")
+        for variable, rate in (
+            ("REPUTATION_BOUNCE_RATE", self.reputation_bounce_rate),
+            ("REPUTATION_COMPLAINT_RATE", self.reputation_complaint_rate),
+        ):
+            if not 0 < rate < 1:
+                raise kit.ConfigError(variable, "must be a fraction between 0 and 1")

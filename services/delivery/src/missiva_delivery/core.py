@@ -34,6 +34,7 @@ class DeliveryCore:
         self.templates = templates or Templates()
         self._cipher: FieldCipher | None = None
         self.queued = asyncio.Event()  # set when this process queued a message: send now
+        self.feedback: Any = None  # feedback.Feedback (bounces, complaints), set by build()
 
     def wake(self) -> None:
         self.queued.set()

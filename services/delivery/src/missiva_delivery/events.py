@@ -16,7 +16,7 @@ from google.protobuf import timestamp_pb2
 from missiva.common.v1 import types_pb2
 from missiva.delivery.v1 import delivery_service_pb2 as pb
 from missiva.delivery.v1 import events_pb2
-from missiva_delivery import domain
+from missiva_delivery import domain, feedback
 from missiva_platform.bus import ConsumerSpec
 from missiva_platform.errors import InvalidArgument
 from missiva_platform.events import EventEnvelope, envelope, unpack
@@ -205,6 +205,7 @@ def EXAMPLES() -> list[EventEnvelope]:
         message_deferred(row, "421 4.7.0 Try again later", datetime.now(UTC)),
         message_deferred(campaign_row, "451 4.7.1 Greylisted", datetime.now(UTC)),
         message_bounced(row, "550 5.1.1 <address>: no such user", hard=True),
+        *feedback.EXAMPLES(row, campaign_row),
         export_reply(PRODUCER, request, [DataSection("delivery.send_log", "sent mail", b"[]")], ""),
         erasure_reply(PRODUCER, request, erasure, ""),
     ]
