@@ -35,6 +35,7 @@ def build(settings: DeliverySettings, *, jwks: JwksSource | None = None) -> Serv
     )
     core = DeliveryCore(app)
     sender = Sender(core)
+    core.feedback = Feedback(settings)  # bounce and complaint reports (SMTP and webhooks)
     app.add_service(
         delivery_service_pb2_grpc.add_DeliveryServiceServicer_to_server,
         DeliveryServicer(core),
@@ -49,7 +50,6 @@ def build(settings: DeliverySettings, *, jwks: JwksSource | None = None) -> Serv
     # The sender loop: stopped, after the message in hand, before the kit closes the pool.
     app.add_worker("sender", lambda stopping: run_forever(sender, stopping, core.queued))
     # Bounces and complaints: the bounce domain's SMTP server (when it has a port).
-    core.feedback = Feedback(settings)
     if settings.inbound_smtp_port:
         app.add_worker("inbound-smtp", InboundServer(core, core.feedback).run)
     return app

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from missiva.delivery.v1 import delivery_service_pb2_grpc
+from missiva_delivery.rpc_feedback import FeedbackRpcs
 from missiva_delivery.rpc_messages import MessageRpcs
 from missiva_platform.auth import Access, MethodRule, rule
 
@@ -38,7 +39,9 @@ ACCESS_RULES: dict[str, MethodRule] = {
 }
 
 
-class DeliveryServicer(MessageRpcs, delivery_service_pb2_grpc.DeliveryServiceServicer):
+class DeliveryServicer(
+    MessageRpcs, FeedbackRpcs, delivery_service_pb2_grpc.DeliveryServiceServicer
+):
     """Every DeliveryService RPC (constructed with the ``DeliveryCore``)."""
 
     def __init__(self, core: DeliveryCore) -> None:
