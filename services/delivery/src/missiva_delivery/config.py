@@ -90,6 +90,8 @@ class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type:
     def validate_feedback(self) -> None:
         if not 0 <= self.inbound_smtp_port <= 65535:
             raise kit.ConfigError("INBOUND_SMTP_PORT", "must be a port number (0: no server)")
+        if self.inbound_smtp_port and not self.token_keyring_file:
+            raise kit.ConfigError("TOKEN_KEYRING_FILE", "is required to read VERP return paths")
         if "." not in self.bounce_domain or "@" in self.bounce_domain:
             raise kit.ConfigError("BOUNCE_DOMAIN", "must be a domain name")
         positive = {

@@ -2,7 +2,7 @@
 
 Ports, from ``--base-port`` B: gRPC B+1..B+5 and side HTTP B+51..B+55 (identity, consent,
 campaign, delivery, billing), gateway B+30 (its metrics B+31), PostgreSQL B+40, NATS B+41,
-SMTP sink B+42.
+SMTP sink B+42, delivery's inbound SMTP server for bounces and complaints B+44.
 """
 
 from __future__ import annotations
@@ -56,6 +56,11 @@ class Ports:
     @property
     def smtp(self) -> int:
         return self.base + 42
+
+    @property
+    def inbound_smtp(self) -> int:
+        """Delivery's bounce-domain SMTP server (DSNs and complaint reports come back here)."""
+        return self.base + 44
 
     def check_range(self) -> None:
         """Refuse a base port whose derived ports fall outside 1024..65535."""

@@ -60,7 +60,7 @@ _OWNED_VARIABLES = {
     "DATABASE_URL", "NATS_URL", "SMTP_URL", "BIND_HOST", "GRPC_PORT", "HTTP_PORT",
     "IDENTITY_TARGET", "TOKEN_KEYRING_FILE", "FIELD_KEYS_FILE", "EMAIL_HASH_KEY_FILE",
     "IP_SALTS_FILE", "SERVICE_CREDENTIALS_FILE", "JWT_SIGNING_KEYS_FILE", "SMTP_SINK_DIR",
-    "MISSIVA_DATA_DIR", "METRICS_PORT",
+    "MISSIVA_DATA_DIR", "METRICS_PORT", "INBOUND_SMTP_PORT",
 }  # fmt: skip
 
 
@@ -183,6 +183,7 @@ class Platform:
         for service in SERVICES:
             planned.append((self.ports.grpc(service), f"{service} (gRPC)"))
             planned.append((self.ports.side(service), f"{service} (metrics/health)"))
+        planned.append((self.ports.inbound_smtp, "delivery (inbound SMTP for bounces)"))
         planned.append((self.ports.gateway, "the gateway"))
         planned.append((self.ports.gateway_metrics, "the gateway (metrics/health)"))
         return planned
@@ -227,6 +228,7 @@ class Platform:
             env["JWT_SIGNING_KEYS_FILE"] = str(self.secret_files[s.JWT_SIGNING_KEYS_FILE])
         if service == "delivery":
             env["SMTP_URL"] = self.smtp_url
+            env["INBOUND_SMTP_PORT"] = str(self.ports.inbound_smtp)
         return env
 
     def gateway_env(self) -> dict[str, str]:
@@ -617,6 +619,7 @@ class Platform:
             }
         urls["nats"] = without_password(self.nats_url)
         urls["smtp"] = without_password(self.smtp_url)
+        urls["inbound_smtp"] = f"smtp://{HOST}:{self.ports.inbound_smtp}"
         urls["mail"] = None if self.external.smtp_url else str(self.layout.mail)
         urls["logs"] = str(self.layout.logs)
         return urls
@@ -652,6 +655,9 @@ class Platform:
             rows.append(("smtp", without_password(self.smtp_url), "(external)"))
         else:
             rows.append(("smtp", self.smtp_url, f"mail folder {self.layout.mail}"))
+        rows.append(
+            ("bounces in", f"smtp://{HOST}:{self.ports.inbound_smtp}", "(delivery, DSN and ARF)")
+        )
         width = max(len(name) for name, _, _ in rows)
         self.say(f"\nmissiva platform (data {self.layout.root})")
         for name, url, note in rows:
