@@ -17,6 +17,7 @@ from missiva_gateway.controllers import JwksController, ProbeController
 from missiva_gateway.errors import EXCEPTION_HANDLERS
 from missiva_gateway.observability import RequestMetrics
 from missiva_gateway.pages import PublicPagesController
+from missiva_gateway.webhooks import ProviderWebhookController
 
 
 class GatewayPlugin(InitPluginProtocol):
@@ -34,6 +35,7 @@ class GatewayPlugin(InitPluginProtocol):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         """Register the gateway's parts on the app being built."""
         app_config.route_handlers.extend([ProbeController, JwksController, PublicPagesController])
+        app_config.route_handlers.append(ProviderWebhookController)
         app_config.dependencies.update(
             {
                 "backends": Provide(self._provide_backends, sync_to_thread=False),
