@@ -11,6 +11,7 @@ import os
 import queue
 import shlex
 import signal
+import smtplib
 import socket
 import subprocess
 import sys
@@ -330,6 +331,15 @@ def test_up_serves_everything_and_ctrl_c_leaves_nothing_behind(
     clicked = httpx.post(unsubscribe_url, data={"List-Unsubscribe": "One-Click"}, timeout=30)
     assert clicked.status_code == 200, clicked.text
     assert httpx.get(unsubscribe_url, timeout=30).status_code == 200  # the page, unchanged
+
+    # Delivery's inbound SMTP server for bounces answers, and refuses what is not a VERP
+    # return path of ours.
+    with smtplib.SMTP("127.0.0.1", ports.inbound_smtp, timeout=10) as inbound:
+        inbound.ehlo("mx.example.org")
+        inbound.mail("")
+        code, _ = inbound.rcpt("postmaster@example.org")
+        assert code == 550
+    assert f"smtp://127.0.0.1:{ports.inbound_smtp}" in supervisor.output
 
     # The table names every address and no password.
     assert f"http://127.0.0.1:{ports.gateway}" in supervisor.output
