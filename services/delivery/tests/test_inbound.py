@@ -402,3 +402,17 @@ async def test_reports_are_kept_90_days_and_provider_events_18_months(delivery, 
     assert await delivery.scalar(events, event_id) == 1
     await run_retention(delivery.url, RULES, now=now + timedelta(days=549))
     assert await delivery.scalar(events, event_id) == 0
+
+
+async def test_a_taken_port_is_retried_until_it_is_free(delivery) -> None:
+    from missiva_delivery.inbound import InboundServer
+
+    core = delivery.app.services[0].servicer.core  # DeliveryServicer holds the core
+    server = InboundServer(core, core.feedback)
+    stopping = asyncio.Event()
+    # The module's own server holds the port: this one keeps trying, then stops cleanly.
+    task = asyncio.create_task(server.run(stopping))
+    await asyncio.sleep(1.5)
+    assert server.server is None
+    stopping.set()
+    await asyncio.wait_for(task, 5)

@@ -167,3 +167,37 @@ async def test_other_event_types_and_unknown_messages_are_recorded_only(delivery
         )
         == "unknown_message"
     )
+
+
+async def test_provider_events_are_in_the_export_and_forget_the_person_on_erasure(
+    delivery,
+) -> None:
+    from missiva.common.v1 import types_pb2
+    from missiva.privacy.v1 import privacy_service_pb2 as ppb
+
+    tenant = delivery.tenant()
+    address = delivery.address()
+    reply = await delivery.send(delivery.request(address), tenant)
+    await delivery.until(reply.message_id, tenant)
+    payload = body(reply.message_id, "complaint")
+    event_id = (await call(delivery, payload, signed(payload))).provider_event_id
+    person = types_pb2.PersonRef(person_key=delivery.key(address))
+    md = delivery.md(tenant, subject="consent", scopes=("*",))
+    exported = await delivery.privacy.ExportPersonData(
+        ppb.ExportPersonDataRequest(request_id=f"x-{event_id}", person=person), metadata=md,
+        timeout=10,
+    )  # fmt: skip
+    sections = {s.name: json.loads(s.content) for s in exported.sections}
+    [entry] = sections["delivery.provider_events"]
+    assert (entry["event_type"], entry["outcome"]) == ("complaint", "complained")
+    erased = await delivery.privacy.ErasePersonData(
+        ppb.ErasePersonDataRequest(request_id=f"e-{event_id}", person=person), metadata=md,
+        timeout=10,
+    )  # fmt: skip
+    assert {e.category: e.count for e in erased.erased}["delivery.provider_events"] == 1
+    row = await delivery.sql(
+        "SELECT person_key, message_id FROM provider_events WHERE event_id = %s", event_id
+    )
+    assert row == [("", None)]
+    # The id is kept: the same event again is still a replay.
+    assert (await call(delivery, payload, signed(payload))).duplicate

@@ -173,8 +173,22 @@ class InboundServer:
             self.server = None
 
     async def run(self, stopping: asyncio.Event) -> None:
-        """The worker: listen until the service stops."""
-        await self.start()
+        """The worker: listen until the service stops. A port that cannot be bound (taken by
+        a process that is still going away) is logged and tried again every few seconds."""
+        delay = 1.0
+        while not stopping.is_set():
+            try:
+                await self.start()
+                break
+            except OSError as exc:
+                log.error(
+                    "inbound SMTP cannot listen; trying again",
+                    extra={"port": self.core.settings.inbound_smtp_port, "error": str(exc)},
+                )
+                try:
+                    await asyncio.wait_for(stopping.wait(), delay)
+                except TimeoutError:
+                    delay = min(delay * 2, 30.0)
         try:
             await stopping.wait()
         finally:
