@@ -142,6 +142,7 @@ async def _rpc_rates(url: str, nats_url: str) -> tuple[float, float, float]:
                     subject="campaign",
                     roles=(),
                     scopes=("credits:write",),
+                    audience="billing",  # service tokens name the service they are for
                 ),
             ),
         )

@@ -102,7 +102,7 @@ NOT_YET_HANDLED: set[tuple[str, str]] = {
 
 # Who emits a message, where that is not the service whose package defines it.
 EMITTED_BY: dict[str, set[str]] = {
-    "missiva.delivery.v1.SendTransactionalCommand": {"identity", "consent", "campaign"},
+    "missiva.delivery.v1.SendTransactionalCommand": {"identity", "consent", "campaign", "billing"},
     # Consent queues it; campaign re-queues it to itself, one batch of contacts at a time.
     "missiva.campaign.v1.SendDocumentNoticeCommand": {"consent", "campaign"},
     "missiva.privacy.v1.PrivacyRequestOpened": {"consent"},

@@ -22,6 +22,9 @@ RELEASE = "prod"
 NAMESPACE = "missiva"
 PREFIX = f"{RELEASE}-missiva"
 GRPC_SERVICES = ("identity", "consent", "campaign", "delivery", "billing")
+# Who gets a service credential: every gRPC service, and the gateway (its own service token
+# for billing's RecordReferralClick).
+CLIENTS = (*GRPC_SERVICES, "gateway")
 
 Manifest = dict[str, Any]
 

@@ -138,7 +138,7 @@ def test_every_pod_runs_as_non_root_on_a_read_only_root_without_capabilities(
 ) -> None:
     workloads = [m for m in manifests if m["kind"] in {"Deployment", "Job", "CronJob"}]
     # Servers, migration Jobs, retention CronJobs, scheduled admin commands (`jobs:`).
-    assert len(workloads) == 6 + 5 + 5 + 5
+    assert len(workloads) == 6 + 5 + 5 + 9
     for workload in workloads:
         pod = pod_spec(workload)
         assert pod["securityContext"]["runAsNonRoot"] is True
@@ -263,15 +263,19 @@ def test_admin_commands_run_as_cron_jobs_in_the_services_own_pod(
 ) -> None:
     cron_jobs = of_kind(manifests, "CronJob")
     jobs = {c["metadata"]["name"]: c for c in cron_jobs_of_workload(manifests, "job")}
-    # Exactly the five admin commands, besides one retention CronJob per gRPC service.
+    # Exactly the nine admin commands, besides one retention CronJob per gRPC service.
     assert sorted(jobs) == [
         f"{PREFIX}-billing-expire-reservations",
+        f"{PREFIX}-billing-renew-subscriptions",
+        f"{PREFIX}-billing-sdi-receipts",
+        f"{PREFIX}-billing-sdi-transmit",
         f"{PREFIX}-campaign-start-due",
         f"{PREFIX}-consent-digest",
         f"{PREFIX}-consent-send-document-notices",
+        f"{PREFIX}-delivery-recheck-domains",
         f"{PREFIX}-identity-send-legal-notices",
     ]
-    assert len(cron_jobs) == len(GRPC_SERVICES) + 5
+    assert len(cron_jobs) == len(GRPC_SERVICES) + 9
     assert invalid(list(jobs.values())) == []
 
     due = jobs[f"{PREFIX}-campaign-start-due"]
@@ -287,6 +291,20 @@ def test_admin_commands_run_as_cron_jobs_in_the_services_own_pod(
         "missiva_billing",
         "expire-reservations",
     ]
+
+    # Billing's scheduled jobs: the commands `python -m missiva_billing` has (a test there runs
+    # each), hourly for subscriptions, every 10 minutes (apart) for the SDI.
+    for job, schedule in (
+        ("renew-subscriptions", "25 * * * *"),
+        ("sdi-transmit", "*/10 * * * *"),
+        ("sdi-receipts", "5-59/10 * * * *"),
+    ):
+        cron = jobs[f"{PREFIX}-billing-{job}"]
+        assert component(cron) == "billing"
+        assert cron["spec"]["schedule"] == schedule
+        assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+        assert container(cron)["command"] == ["python", "-m", "missiva_billing", job]
+        assert cron["metadata"]["labels"]["missiva.io/job"] == job
 
     notices = jobs[f"{PREFIX}-identity-send-legal-notices"]
     assert component(notices) == "identity"
@@ -316,8 +334,17 @@ def test_admin_commands_run_as_cron_jobs_in_the_services_own_pod(
         "send-document-notices",
     ]
 
+    recheck = jobs[f"{PREFIX}-delivery-recheck-domains"]
+    assert recheck["spec"]["concurrencyPolicy"] == "Forbid"
+    assert container(recheck)["command"] == [
+        "python",
+        "-m",
+        "missiva_delivery",
+        "recheck-domains",
+    ]
+
     # Same pod as the service's retention run: only the command differs.
-    for job in (notices, digest, document_notices):
+    for job in (notices, digest, document_notices, recheck):
         name = component(job)
         retention = find(manifests, "CronJob", f"{PREFIX}-{name}-retention")
         job_pod, retention_pod = pod_spec(job), pod_spec(retention)
@@ -361,10 +388,14 @@ def test_jobs_are_per_service_and_optional(chart: helm.Chart) -> None:
     jobs = {c["metadata"]["name"]: c for c in cron_jobs_of_workload(manifests, "job")}
     assert sorted(jobs) == [
         f"{PREFIX}-billing-expire-reservations",
+        f"{PREFIX}-billing-renew-subscriptions",
+        f"{PREFIX}-billing-sdi-receipts",
+        f"{PREFIX}-billing-sdi-transmit",
         f"{PREFIX}-campaign-reindex",
         f"{PREFIX}-campaign-start-due",  # the chart's own, kept beside the added one
         f"{PREFIX}-consent-digest",
         f"{PREFIX}-consent-send-document-notices",
+        f"{PREFIX}-delivery-recheck-domains",
     ]
     # A service with `jobs: {}` still gets its retention CronJob, and nothing else.
     analytics = [c for c in of_kind(manifests, "CronJob") if component(c) == "analytics"]
@@ -523,6 +554,7 @@ def dev_secret_values() -> dict[str, Any]:
         }
         for name in GRPC_SERVICES
     }
+    services["gateway"] = {"serviceClient": {"clientSecret": "dev-gateway-client-secret"}}
     services["identity"]["secret"]["data"]["jwt-signing-keys.json"] = "{}"
     services["delivery"]["secret"]["data"]["SMTP_URL"] = "smtp://mailpit:1025"
     keys = ("token-keyring.json", "field-keys.json", "email-hash.key", "ip-salts.json")
@@ -539,9 +571,11 @@ def test_dev_secrets_are_created_only_from_values_that_were_given(chart: helm.Ch
     manifests = render(chart, dev_secret_values())
     assert invalid(manifests) == []
     secrets = {s["metadata"]["name"]: s for s in of_kind(manifests, "Secret")}
+    # The gateway's holds its credential only.
     assert sorted(secrets) == sorted(
-        [f"{PREFIX}-shared", *(f"{PREFIX}-{name}" for name in GRPC_SERVICES)]
+        [f"{PREFIX}-shared", *(f"{PREFIX}-{name}" for name in (*GRPC_SERVICES, "gateway"))]
     )
+    assert sorted(secrets[f"{PREFIX}-gateway"]["data"]) == ["service-credentials.json"]
     # The migration hook reads DATABASE_URL, so the service Secrets are created before it.
     identity = secrets[f"{PREFIX}-identity"]["metadata"]["annotations"]
     assert identity["helm.sh/hook"] == "pre-install,pre-upgrade"

@@ -24,6 +24,7 @@ from missiva_platform.secrets import ServiceCredential, load_service_credentials
 
 from .charts import (
     CHART,
+    CLIENTS,
     GRPC_SERVICES,
     NAMESPACE,
     PREFIX,
@@ -90,6 +91,7 @@ def dev_values(**client_overrides: dict[str, Any]) -> dict[str, Any]:
             },
             "serviceClient": {"clientSecret": f"client-secret-of-{name}"},
         }
+    services["gateway"] = {"serviceClient": {"clientSecret": "client-secret-of-gateway"}}
     services["identity"]["secret"]["data"]["jwt-signing-keys.json"] = "{}"
     services["delivery"]["secret"]["data"]["SMTP_URL"] = "smtp://mailpit:1025"
     for name, override in client_overrides.items():
@@ -109,9 +111,14 @@ def test_each_pod_mounts_only_its_own_services_credentials(
         name = component(workload)
         mounted = secret_sources(workload)
         holders = [secret for secret, keys in mounted.items() if CREDENTIALS in keys]
-        if workload["kind"] == "Job" or name == "gateway":
-            # Migrations get only DATABASE_URL; the gateway calls with users' tokens.
+        if workload["kind"] == "Job":
+            # Migrations get only DATABASE_URL.
             assert holders == [], f"{workload['metadata']['name']} mounts {holders}"
+            continue
+        if name == "gateway":
+            # Its own credential (the service token for referral clicks), no shared keys.
+            assert holders == [f"{PREFIX}-gateway"], workload["metadata"]["name"]
+            assert not {f"{PREFIX}-{other}" for other in GRPC_SERVICES} & set(mounted)
             continue
         # Servers, retention and scheduled jobs: the file, from the service's own Secret.
         assert holders == [f"{PREFIX}-{name}"], workload["metadata"]["name"]
@@ -120,12 +127,9 @@ def test_each_pod_mounts_only_its_own_services_credentials(
         assert f"{PREFIX}-shared" in mounted
         assert CREDENTIALS not in mounted[f"{PREFIX}-shared"]
 
-    for name in GRPC_SERVICES:
+    for name in CLIENTS:
         config = find(manifests, "ConfigMap", f"{PREFIX}-{name}")["data"]
         assert config["SERVICE_CREDENTIALS_FILE"] == f"{MOUNT}/{CREDENTIALS}"
-    assert (
-        "SERVICE_CREDENTIALS_FILE" not in find(manifests, "ConfigMap", f"{PREFIX}-gateway")["data"]
-    )
 
 
 def test_a_clients_secret_holds_its_own_entry_and_identitys_every_clients(
@@ -135,7 +139,7 @@ def test_a_clients_secret_holds_its_own_entry_and_identitys_every_clients(
     assert invalid(manifests) == []
     secrets = {s["metadata"]["name"]: decoded(s) for s in of_kind(manifests, "Secret")}
 
-    for name in GRPC_SERVICES:
+    for name in CLIENTS:
         data = secrets[f"{PREFIX}-{name}"]
         expected = {
             name: {"client_id": f"missiva-{name}", "client_secret": f"client-secret-of-{name}"}
@@ -147,12 +151,12 @@ def test_a_clients_secret_holds_its_own_entry_and_identitys_every_clients(
                     "client_id": f"missiva-{client}",
                     "client_secret": f"client-secret-of-{client}",
                 }
-                for client in GRPC_SERVICES
+                for client in CLIENTS
             }
         assert json.loads(data[CREDENTIALS]) == expected
         if name != "identity":
             everything = json.dumps(data)
-            for other in GRPC_SERVICES:
+            for other in CLIENTS:
                 if other != name:
                     assert f"client-secret-of-{other}" not in everything, f"{name} has {other}'s"
     assert "client-secret-of" not in json.dumps(secrets[f"{PREFIX}-shared"])

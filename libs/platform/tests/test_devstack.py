@@ -118,6 +118,12 @@ def test_missiva_up_gives_each_service_its_own_credential_and_the_gateways_url(t
         # The links services put in mail lead to this platform's gateway.
         gateway = f"http://127.0.0.1:{platform.ports.gateway}"
         assert platform.service_env(service)["PUBLIC_BASE_URL"] == gateway
+    # Delivery verifies sender domains against the loopback DNS server, port base + 43.
+    delivery = platform.service_env("delivery")
+    assert delivery["DNS_RESOLVER"] == f"127.0.0.1:{platform.ports.base + 43}"
+    assert delivery["DNS_ZONE_FILE"] == str(tmp_path / "dns" / "zone.json")
+    assert "DNS_RESOLVER" not in platform.service_env("campaign")
+    assert (platform.ports.dns, "the loopback DNS server") in platform.planned_ports()
 
 
 def test_a_process_that_keeps_crashing_is_restarted_with_backoff_then_stops_the_platform(

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -217,12 +219,18 @@ async def billing(make_database, nats_url, request, tmp_path_factory) -> Any:
     field_keys.write_bytes(FieldCipher.generate().to_json())
     hash_key = secrets_dir / "email-hash.key"
     hash_key.write_bytes(base64.b64encode(os.urandom(32)))
+    ip_salts = secrets_dir / "ip-salts.json"
+    year = datetime.now(UTC).year
+    ip_salts.write_text(json.dumps({
+        str(y): base64.b64encode(os.urandom(32)).decode() for y in (year - 1, year, year + 1)
+    }))  # fmt: skip
     webhook_secret = secrets_dir / "stripe-webhook-secret"
     webhook_secret.write_text(STRIPE_WEBHOOK_SECRET)
     overrides = {
         "stripe_webhook_secret_file": str(webhook_secret),
         "field_keys_file": str(field_keys),
         "email_hash_key_file": str(hash_key),
+        "ip_salts_file": str(ip_salts),
         **getattr(request.module, "SETTINGS", {}),
     }
     probe = build(BillingSettings(database_url="postgresql://x@127.0.0.1/x", nats_url=nats_url))

@@ -226,7 +226,7 @@ def secrets_dir(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def delivery(make_database, nats_url, secrets_dir, request) -> Any:
+async def delivery(make_database, nats_url, secrets_dir, _dns_server_session, request) -> Any:
     handler = ScriptedHandler()
     port = free_port()
     controller = Controller(handler, hostname="127.0.0.1", port=port)
@@ -248,6 +248,10 @@ async def delivery(make_database, nats_url, secrets_dir, request) -> Any:
         field_keys_file=str(secrets_dir[FIELD_KEYS_FILE]),
         email_hash_key_file=str(secrets_dir[EMAIL_HASH_KEY_FILE]),
         token_keyring_file=str(secrets_dir[TOKEN_KEYRING_FILE]),
+        # Sender domains verify against the loopback DNS server of the test session.
+        dns_resolver=_dns_server_session.address,
+        dns_zone_file=str(_dns_server_session.zone_file),
+        dns_timeout_seconds=3,
         **getattr(request.module, "SETTINGS", {}),
     )
     settings.validate()

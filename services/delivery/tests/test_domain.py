@@ -49,7 +49,7 @@ def test_locale_fallback() -> None:
     assert locale_chain("") == ["en"]
 
 
-# Every template key identity and consent send today, with the variables they pass.
+# Every template key identity, consent and billing send today, with the variables they pass.
 SENT_TODAY = {
     "identity.verify_email": {"verification_url": "u", "expires_in_hours": "24"},
     "identity.signup_existing_account": {"login_url": "u", "reset_url": "u"},
@@ -74,6 +74,10 @@ SENT_TODAY = {
     "consent.confirm_subscription": {
         "confirm_url": "u", "confirm_token": "t", "purposes": "Newsletter",
         "account_id": "a", "expires_at": "2027-01-01T00:00:00Z",
+    },
+    "billing.payment_failed": {
+        "plan_name": "Pro", "amount": "EUR 59.78", "next_attempt": "2027-01-02",
+        "grace_ends": "2027-01-15",
     },
 }  # fmt: skip
 

@@ -416,3 +416,17 @@ async def test_a_taken_port_is_retried_until_it_is_free(delivery) -> None:
     assert server.server is None
     stopping.set()
     await asyncio.wait_for(task, 5)
+
+
+async def test_a_sender_domains_return_path_is_accepted_too(delivery, smtp, verp) -> None:
+    tenant = delivery.tenant()
+    message_id, address = await sent_message(delivery, tenant)
+    to = verp.address(message_id).replace(BOUNCE_DOMAIN, "bounces.news.example.com")
+    raw = report("postfix_user_unknown.eml", verp=to, rcpt=address)
+    errors, _ = await smtp.sendmail("", [to], raw)
+    assert not errors
+    status = await delivery.status(message_id, tenant)
+    assert status.message.bounce_type == pb.BOUNCE_TYPE_HARD
+    # Another label is no return path of ours.
+    with pytest.raises(aiosmtplib.SMTPRecipientsRefused):
+        await smtp.sendmail("", [to.replace("@bounces.", "@mail.")], raw)

@@ -248,8 +248,8 @@ async def test_least_scope(delivery) -> None:
 async def test_the_rpcs_not_built_yet_answer_unimplemented(delivery) -> None:
     admin = delivery.admin(delivery.tenant())
     with pytest.raises(grpc.aio.AioRpcError) as err:
-        await delivery.stub.ListSenderDomains(
-            pb.ListSenderDomainsRequest(), metadata=admin, timeout=10
+        await delivery.stub.GetCampaignDeliveryStats(
+            pb.GetCampaignDeliveryStatsRequest(), metadata=admin, timeout=10
         )
     assert err.value.code() == grpc.StatusCode.UNIMPLEMENTED
 

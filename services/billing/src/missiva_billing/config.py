@@ -42,8 +42,55 @@ class BillingSettings(kit_config.ServiceSettings, frozen=True, kw_only=True):  #
     stripe_secret_key_file: str | None = None
     stripe_webhook_secret_file: str | None = None
 
+    # Registered for the Union OSS scheme: EU consumers pay their own country's VAT (tax.py).
+    vat_oss: bool = False
+
+    # How subscriptions are paid: "bank_transfer" (the embedded default: each period's invoice
+    # is issued and paid against) or "stripe" (Stripe Checkout and Stripe subscriptions).
+    payment_provider: str = "bank_transfer"
+    # An unpaid period: reminders (and, through Stripe, payment retries) this many days after
+    # it fell due, then the account goes back to Free after the grace.
+    payment_retry_days: str = "1,3,7"
+    payment_grace_days: int = 14
+
+    # Credits each side of a referral gets when the referred account first pays.
+    referral_reward_credits: int = 500
+    # The account whose admins operate the platform (MarkInvoicePaid); consent reads the same.
+    platform_account_id: str = "platform"
+
+    # The scheduled jobs (expire-reservations, renew-subscriptions, sdi-transmit, sdi-receipts)
+    # inside the service, every this many seconds: what `missiva up` uses. 0 (the default, and
+    # the chart's): off, the chart's CronJobs run them as commands.
+    jobs_interval_seconds: int = 0
+
+    @property
+    def retry_days(self) -> tuple[int, ...]:
+        return tuple(int(day) for day in self.payment_retry_days.split(",") if day.strip())
+
     def validate(self) -> None:
         super().validate()
+        if self.payment_provider not in ("bank_transfer", "stripe"):
+            raise ConfigError("PAYMENT_PROVIDER", "must be bank_transfer or stripe")
+        if self.payment_provider == "stripe" and not self.stripe_secret_key_file:
+            raise ConfigError("STRIPE_SECRET_KEY_FILE", "is needed when PAYMENT_PROVIDER=stripe")
+        if not 1 <= self.payment_grace_days <= 90:
+            raise ConfigError("PAYMENT_GRACE_DAYS", "must be between 1 and 90")
+        try:
+            days = self.retry_days
+        except ValueError:
+            raise ConfigError(
+                "PAYMENT_RETRY_DAYS", "must be comma-separated days, e.g. 1,3,7"
+            ) from None
+        if list(days) != sorted(set(days)) or any(
+            not 0 < d < self.payment_grace_days for d in days
+        ):
+            raise ConfigError(
+                "PAYMENT_RETRY_DAYS", "must be increasing days, each within PAYMENT_GRACE_DAYS"
+            )
+        if not 0 <= self.referral_reward_credits <= 1_000_000:
+            raise ConfigError("REFERRAL_REWARD_CREDITS", "must be between 0 and 1000000")
+        if not 0 <= self.jobs_interval_seconds <= DAY:
+            raise ConfigError("JOBS_INTERVAL_SECONDS", "must be between 0 and 86400")
         from stdnum.it import iva  # here, so the settings module imports nothing heavy
 
         if not self.seller_vat_number.startswith("IT") or not iva.is_valid(self.seller_vat_number):

@@ -21,6 +21,7 @@ from missiva.common.v1 import types_pb2
 from missiva_billing import SERVICE_NAME
 from missiva_billing.core import new_id
 from missiva_billing.core_profile import Profiles
+from missiva_billing.core_referrals import reward_paid
 from missiva_billing.domain import MAX_REFERENCE
 from missiva_billing.keys import BillingKeys
 from missiva_billing.profile import Profile, invoice_problem
@@ -87,10 +88,11 @@ def compose(
     now: datetime,
     credited: str | None = None,
     sealed: tuple[bytes | None, bytes | None] = (None, None),
+    oss: bool = False,
 ) -> InvoiceRow:
     """The invoice (or credit note) numbered ``number`` to ``customer``, issued at ``now``
     (the fiscal year and the date are Italian time's); ``sealed``: the encrypted tax fields."""
-    vat = treatment(customer)
+    vat = treatment(customer, oss=oss)
     issue_date: date = now.astimezone(ITALY).date()
     series = INVOICE_SERIES if kind == "invoice" else CREDIT_NOTE_SERIES
     amounts = totals(lines)
@@ -128,14 +130,14 @@ def compose(
         credited_invoice=credited,
         status=status,
         paid_at=now if status == "paid" else None,
-        sdi_status="pending",
+        sdi_status="pending" if vat.electronic else "not_applicable",
         retain_until=retain_until(issue_date.year),
     )
 
 
-def lines_for(customer: Profile, items: list[Item]) -> list[Line]:
+def lines_for(customer: Profile, items: list[Item], *, oss: bool = False) -> list[Line]:
     """Invoice lines for ``items`` at the customer's VAT rate."""
-    rate = treatment(customer).rate_bps
+    rate = treatment(customer, oss=oss).rate_bps
     return [
         Line(i.description.strip(), i.quantity, i.unit_price_cents, rate)
         for i in checked_items(items)
@@ -171,9 +173,10 @@ class _Metrics:
 
 
 class Invoices:
-    def __init__(self, keys: BillingKeys, profiles: Profiles) -> None:
+    def __init__(self, keys: BillingKeys, profiles: Profiles, *, oss: bool = False) -> None:
         self.keys = keys
         self.profiles = profiles
+        self.oss = oss  # VAT_OSS: EU consumers pay their own country's VAT (tax.py)
         self._metrics: _Metrics | None = None
 
     @property
@@ -203,6 +206,7 @@ class Invoices:
         status: str,
         now: datetime,
         credited: str | None = None,
+        oss: bool = False,
     ) -> InvoiceRow:
         year = now.astimezone(ITALY).year
         series = INVOICE_SERIES if kind == "invoice" else CREDIT_NOTE_SERIES
@@ -218,6 +222,7 @@ class Invoices:
             status=status,
             now=now,
             credited=credited,
+            oss=oss,
             sealed=(
                 self.keys.seal(customer.vat_number, account_id),
                 self.keys.seal(customer.tax_code, account_id),
@@ -256,7 +261,7 @@ class Invoices:
                 f"the billing profile is not complete: {field} {why}",
                 [("BILLING_PROFILE_INCOMPLETE", field, why)],
             )
-        lines = lines_for(customer, items)
+        lines = lines_for(customer, items, oss=self.oss)
         row = await self._insert(
             conn,
             account_id,
@@ -267,7 +272,10 @@ class Invoices:
             payment_ref=payment_ref,
             status="paid" if paid else "issued",
             now=now or datetime.now(UTC),
+            oss=self.oss,
         )
+        if paid and row.total_cents > 0:
+            await reward_paid(conn, account_id, now)
         return row, True
 
     async def mark_paid(
@@ -283,6 +291,8 @@ class Invoices:
             return found
         moment = now or datetime.now(UTC)
         await invoices.set_status(conn, invoice_id, "paid", moment)
+        if found.total_cents > 0:
+            await reward_paid(conn, found.account_id, moment)
         return replace(found, status="paid", paid_at=moment)
 
     async def credit(
@@ -317,6 +327,7 @@ class Invoices:
             status="paid",
             now=now or datetime.now(UTC),
             credited=found.invoice_id,
+            oss=found.vat_kind == "eu_consumer_oss",  # as the invoice it credits
         )
         await invoices.set_status(conn, found.invoice_id, "void", None)
         return note, True

@@ -6,12 +6,14 @@ the period and grants its credits, once per period."""
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from missiva.billing.v1 import events_pb2
 from missiva.common.v1 import types_pb2
+from missiva.delivery.v1 import events_pb2 as delivery_events
 from missiva_billing import SERVICE_NAME
 from missiva_billing.core import Credits, new_id
 from missiva_billing.core_invoices import Invoices, Item
@@ -21,6 +23,7 @@ from missiva_billing.store.invoices import InvoiceRow
 from missiva_billing.store.subscriptions import SubscriptionRow
 from missiva_billing.subscription_rules import (
     GRACE,
+    RETRY_AFTER,
     is_upgrade,
     next_retry,
     period_end,
@@ -30,6 +33,7 @@ from missiva_platform import metrics
 from missiva_platform.errors import FailedPrecondition, InvalidArgument, NotFound
 from missiva_platform.events import EventEnvelope, envelope
 from missiva_platform.outbox import add_event
+from missiva_platform.streams import SEND_TRANSACTIONAL_EMAIL
 
 log = logging.getLogger(__name__)
 PROVIDER = "bank_transfer"
@@ -50,6 +54,52 @@ def _plan(plan_id: str) -> Plan:
 
 
 PAYMENT_FAILED = "billing.payment.failed"
+PAYMENT_FAILED_MAIL = "billing.payment_failed"
+
+
+class RemoteSubscriptions(Protocol):
+    """What dunning asks of a provider that holds the subscription (Stripe)."""
+
+    async def retry(self, sub: SubscriptionRow) -> None: ...
+
+    async def cancel(self, sub: SubscriptionRow) -> None: ...
+
+    async def cancel_at_period_end(self, sub: SubscriptionRow) -> None: ...
+
+
+def euros(cents: int) -> str:
+    return f"EUR {cents // 100:,}.{cents % 100:02d}"
+
+
+def payment_failed_mail(
+    sub: SubscriptionRow, *, to: str, person_key: str, locale: str, amount_cents: int,
+    next_attempt: datetime | None, grace_ends: datetime,
+) -> EventEnvelope:  # fmt: skip
+    """The ``billing.payment_failed`` mail to the account's billing address (one per
+    reminder: the key names the subscription, the unpaid period and the reminder)."""
+    start = sub.past_due_since.isoformat() if sub.past_due_since else ""
+    command = delivery_events.SendTransactionalCommand(
+        idempotency_key=str(
+            uuid.uuid5(
+                uuid.NAMESPACE_URL, f"billing:{sub.subscription_id}:{start}:{sub.reminders_sent}"
+            )
+        ),
+        template_key=PAYMENT_FAILED_MAIL,
+        to_address=to,
+        locale=locale,
+        variables={
+            "plan_name": _plan(sub.plan_id).name,
+            "amount": euros(amount_cents),
+            "next_attempt": next_attempt.date().isoformat() if next_attempt else "",
+            "grace_ends": grace_ends.date().isoformat(),
+        },
+        category=types_pb2.EMAIL_CATEGORY_SYSTEM,
+        person_key=person_key,
+        requested_by=SERVICE_NAME,
+    )
+    return envelope(
+        command, subject=SEND_TRANSACTIONAL_EMAIL, tenant_id=sub.account_id, producer=SERVICE_NAME
+    )
 
 
 def payment_failed_event(
@@ -77,9 +127,20 @@ def payment_failed_event(
 
 
 class Subscriptions:
-    def __init__(self, credits: Credits, invoices: Invoices) -> None:
+    def __init__(
+        self,
+        credits: Credits,
+        invoices: Invoices,
+        *,
+        grace: timedelta = GRACE,
+        retries: tuple[timedelta, ...] = RETRY_AFTER,
+        remote: RemoteSubscriptions | None = None,
+    ) -> None:
         self.credits = credits
         self.invoices = invoices
+        self.grace = grace
+        self.retries = retries
+        self.remote = remote
         self._counter: Any = None
 
     @property
@@ -105,16 +166,29 @@ class Subscriptions:
         )
         return invoice
 
-    async def _notify(self, conn: Any, sub: SubscriptionRow) -> None:
-        """Tell the platform the period's invoice is still unpaid (through the outbox)."""
+    async def notify(self, conn: Any, sub: SubscriptionRow, amount: int | None = None) -> None:
+        """Tell the platform (``billing.payment.failed``) and the account's billing address
+        (the ``billing.payment_failed`` mail, when the profile has one) that the period is
+        unpaid, through the outbox."""
         assert sub.past_due_since is not None
-        assert sub.open_invoice_id is not None
-        found = await invoices.get(conn, sub.account_id, sub.open_invoice_id)
-        amount = found.total_cents if found else 0
-        following = next_retry(sub.past_due_since, sub.reminders_sent)
+        if amount is None:
+            found = None
+            if sub.open_invoice_id is not None:
+                found = await invoices.get(conn, sub.account_id, sub.open_invoice_id)
+            amount = found.total_cents if found else 0
+        following = next_retry(sub.past_due_since, sub.reminders_sent, self.retries)
         await add_event(conn, payment_failed_event(sub, amount, following))
+        profile = await self.invoices.profiles.get(conn, sub.account_id)
+        if profile.invoice_email:
+            keys = self.invoices.keys.person_keys(profile.invoice_email)
+            mail = payment_failed_mail(
+                sub, to=profile.invoice_email, person_key=keys[0] if keys else "",
+                locale="it" if profile.country_code == "IT" else "en", amount_cents=amount,
+                next_attempt=following, grace_ends=sub.past_due_since + self.grace,
+            )  # fmt: skip
+            await add_event(conn, mail)
 
-    async def _grant(self, conn: Any, sub: SubscriptionRow, amount: int, tag: str) -> None:
+    async def grant_period(self, conn: Any, sub: SubscriptionRow, amount: int, tag: str) -> None:
         if amount > 0:
             await self.credits.grant(
                 conn,
@@ -143,7 +217,7 @@ class Subscriptions:
             sub = SubscriptionRow(sub_id, account_id, plan.plan_id, "trialing", PROVIDER, now,
                                   end, trial_ends_at=end)  # fmt: skip
             await subscriptions.save(conn, sub)
-            await self._grant(conn, sub, plan.included_credits, "trial")
+            await self.grant_period(conn, sub, plan.included_credits, "trial")
         else:
             sub = SubscriptionRow(sub_id, account_id, plan.plan_id, "incomplete", PROVIDER, now,
                                   period_end(plan, now))  # fmt: skip
@@ -165,6 +239,12 @@ class Subscriptions:
         """Upgrade now (the rest of the period prorated) or downgrade at the period's end."""
         sub = await self._current(conn, account_id)
         current = _plan(sub.plan_id)
+        if sub.provider != PROVIDER and plan.plan_id != current.plan_id:
+            raise FailedPrecondition(
+                "a subscription paid through Stripe cannot change plan here yet: cancel it at"
+                " the period's end and subscribe to the new plan",
+                [("PROVIDER_SUBSCRIPTION", "plan_id", "cancel, then subscribe")],
+            )
         if plan.plan_id == current.plan_id:
             sub = replace(sub, pending_plan_id=None)
         elif sub.status == "trialing":
@@ -176,7 +256,7 @@ class Subscriptions:
                 days = max(1, (sub.current_period_end - now).days)
                 label = f"Change to Missiva {plan.name}, prorated for {days} day(s)"
                 await self._invoice(conn, sub, plan, [Item(label, 1, owed.charge_cents)])
-            await self._grant(conn, sub, owed.extra_credits, f"upgrade:{plan.plan_id}")
+            await self.grant_period(conn, sub, owed.extra_credits, f"upgrade:{plan.plan_id}")
         elif is_upgrade(current, plan):
             raise FailedPrecondition("pay the open invoice before upgrading")
         else:
@@ -194,6 +274,14 @@ class Subscriptions:
         else:
             sub = replace(sub, status="canceled", canceled_at=now, cancel_reason=reason)
         await subscriptions.save(conn, sub)
+        if sub.provider != PROVIDER and sub.provider_subscription_id:
+            if self.remote is None:
+                raise FailedPrecondition("Stripe is not configured: PAYMENT_PROVIDER=stripe")
+            # The provider stops charging too (a failure rolls our change back: try again).
+            if sub.status == "canceled":
+                await self.remote.cancel(sub)
+            else:
+                await self.remote.cancel_at_period_end(sub)
         self.events.labels("cancel").inc()
         return sub
 
@@ -205,7 +293,7 @@ class Subscriptions:
         sub = replace(sub, status="active", open_invoice_id=None, past_due_since=None,
                       reminders_sent=0)  # fmt: skip
         await subscriptions.save(conn, sub)
-        await self._grant(conn, sub, _plan(sub.plan_id).included_credits, "period")
+        await self.grant_period(conn, sub, _plan(sub.plan_id).included_credits, "period")
         return sub
 
     async def renew(self, conn: Any, account_id: str, now: datetime) -> str:
@@ -214,24 +302,42 @@ class Subscriptions:
         if sub is None or sub.status == "canceled":
             return "nothing"
         if sub.status in ("past_due", "incomplete") and sub.past_due_since is not None:
-            if now >= sub.past_due_since + GRACE:
-                await subscriptions.save(conn, replace(
-                    sub, status="canceled", canceled_at=now, cancel_reason="unpaid",
-                    open_invoice_id=None,
-                ))  # fmt: skip
+            if now >= sub.past_due_since + self.grace:
+                ended = replace(sub, status="canceled", canceled_at=now, cancel_reason="unpaid",
+                                open_invoice_id=None)  # fmt: skip
+                await subscriptions.save(conn, ended)
+                if self.remote is not None and sub.provider_subscription_id:
+                    await self.remote.cancel(sub)
                 self.events.labels("downgraded_unpaid").inc()
                 log.warning("subscription cancelled unpaid", extra={"account_id": account_id})
                 return "downgraded"
-            retry = next_retry(sub.past_due_since, sub.reminders_sent)
+            retry = next_retry(sub.past_due_since, sub.reminders_sent, self.retries)
             if retry is not None and now >= retry:
                 reminded = replace(sub, reminders_sent=sub.reminders_sent + 1)
                 await subscriptions.save(conn, reminded)
-                await self._notify(conn, reminded)
+                if self.remote is not None and sub.provider_invoice_id:
+                    await self.remote.retry(reminded)
+                await self.notify(conn, reminded)
                 self.events.labels("payment_reminder").inc()
                 log.info("payment reminder due", extra={"account_id": account_id})
                 return "reminded"
             return "waiting"
         if now < sub.current_period_end:
+            return "nothing"
+        if sub.provider != PROVIDER:
+            # The provider renews (its invoice.paid moves the period); one cancelled at the
+            # period's end ends here once that end has passed.
+            if sub.cancel_at_period_end:
+                ended = replace(sub, status="canceled", canceled_at=sub.current_period_end)
+                await subscriptions.save(conn, ended)
+                self.events.labels("ended").inc()
+                return "ended"
+            if sub.status == "incomplete":  # a checkout never finished within a period
+                abandoned = replace(sub, status="canceled", canceled_at=now,
+                                    cancel_reason="checkout abandoned")  # fmt: skip
+                await subscriptions.save(conn, abandoned)
+                self.events.labels("abandoned").inc()
+                return "abandoned"
             return "nothing"
         if sub.cancel_at_period_end:
             ended = replace(sub, status="canceled", canceled_at=sub.current_period_end)

@@ -32,12 +32,12 @@ from missiva.identity.v1 import identity_service_pb2 as identity_pb
 from missiva_billing import SERVICE_NAME
 from missiva_billing.core import FREE_GRANT_KEY, Credits, credits_low_event
 from missiva_billing.core_invoices import compose, invoice_issued_event
-from missiva_billing.core_subscriptions import payment_failed_event
+from missiva_billing.core_subscriptions import payment_failed_event, payment_failed_mail
 from missiva_billing.domain import Balance, campaign_reference
 from missiva_billing.plans import free_plan
 from missiva_billing.privacy import INVOICES_KEPT
 from missiva_billing.profile import Profile
-from missiva_billing.store import profiles, subscriptions
+from missiva_billing.store import profiles, referrals, subscriptions
 from missiva_billing.store.subscriptions import SubscriptionRow
 from missiva_billing.tax import Line
 from missiva_platform.bus import ConsumerSpec
@@ -136,6 +136,7 @@ class BillingConsumers:
         if not erased.account_id:
             return
         await subscriptions.forget_owner(conn, erased.account_id)
+        await referrals.forget_account(conn, erased.account_id)
         await subscriptions.end(conn, erased.account_id)
         if await profiles.anonymise(conn, erased.account_id):
             log.info("billing profile anonymised", extra={"account_id": erased.account_id})
@@ -168,6 +169,15 @@ def EXAMPLES() -> list[EventEnvelope]:
         credits_low_event(low),
         invoice_issued_event(issued),
         payment_failed_event(due, 5978, datetime(2026, 3, 4, tzinfo=UTC)),
+        payment_failed_mail(
+            due,
+            to="fatture@rossi.example",
+            person_key="ab" * 32,
+            locale="it",
+            amount_cents=5978,
+            next_attempt=datetime(2026, 3, 4, tzinfo=UTC),
+            grace_ends=datetime(2026, 3, 15, tzinfo=UTC),
+        ),
         export_reply(SERVICE_NAME, request, [], account),
         erasure_reply(
             SERVICE_NAME,

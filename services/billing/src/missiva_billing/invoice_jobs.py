@@ -33,6 +33,7 @@ from missiva_billing.payments import BankTransfer
 from missiva_billing.plans import catalogue
 from missiva_billing.sdi import FolderDrop, SdiChannel
 from missiva_billing.store import invoices, subscriptions
+from missiva_billing.stripe_subscriptions import subscriptions_of
 from missiva_platform.errors import DomainError, FailedPrecondition, NotFound
 
 if TYPE_CHECKING:
@@ -85,24 +86,40 @@ async def apply_receipts(url: str, core: Invoices, channel: SdiChannel) -> dict[
 
 
 def _core(app: ServiceApp) -> Invoices:
-    settings = app.settings
+    settings: Any = app.settings
     keys = BillingKeys(settings.field_keys_file, settings.email_hash_key_file)
-    return Invoices(keys, Profiles(keys))
+    return Invoices(keys, Profiles(keys), oss=settings.vat_oss)
 
 
 def _channel(app: ServiceApp) -> FolderDrop | None:
     settings: Any = app.settings
     if not settings.sdi_outbox_dir or not settings.sdi_inbox_dir:
-        print("billing: SDI_OUTBOX_DIR and SDI_INBOX_DIR are needed", flush=True)
         return None
     return FolderDrop(settings.sdi_outbox_dir, settings.sdi_inbox_dir)
+
+
+async def _unconfigured(app: ServiceApp, states: tuple[str, ...]) -> int:
+    """No SDI channel: fine (exit 0) while no invoice waits in ``states``; otherwise exit 2,
+    naming the settings (a CronJob failing is what should be noticed)."""
+    async with await psycopg.AsyncConnection.connect(app.settings.database_url) as conn:
+        cur = await conn.execute(
+            "SELECT count(*) FROM invoices WHERE sdi_status = ANY(%s)", (list(states),)
+        )
+        row = await cur.fetchone()
+    waiting = int(row[0]) if row else 0
+    if waiting:
+        print(f"billing: {waiting} invoice(s) wait for the SDI, but SDI_OUTBOX_DIR and"
+              " SDI_INBOX_DIR are not set", flush=True)  # fmt: skip
+        return 2
+    print("billing: no SDI channel (SDI_OUTBOX_DIR, SDI_INBOX_DIR) and nothing waits for one")
+    return 0
 
 
 async def _transmit_command(app: ServiceApp, args: list[str]) -> int:
     argparse.ArgumentParser(prog="missiva-billing sdi-transmit").parse_args(args)
     channel = _channel(app)
     if channel is None:
-        return 2
+        return await _unconfigured(app, ("pending",))
     settings: Any = app.settings
     seller = documents.seller_of(settings)
     sent = await transmit(settings.database_url, _core(app), seller, channel)
@@ -114,7 +131,7 @@ async def _receipts_command(app: ServiceApp, args: list[str]) -> int:
     argparse.ArgumentParser(prog="missiva-billing sdi-receipts").parse_args(args)
     channel = _channel(app)
     if channel is None:
-        return 2
+        return await _unconfigured(app, ("sent",))
     counts = await apply_receipts(app.settings.database_url, _core(app), channel)
     print(f"billing: SDI receipts applied: {counts}")
     return 0
@@ -202,11 +219,17 @@ async def _resend_command(app: ServiceApp, args: list[str]) -> int:
     return await _in_transaction(app, work)
 
 
-async def renew_subscriptions(url: str, now: datetime, keys: BillingKeys) -> dict[str, int]:
+async def renew_subscriptions(
+    url: str, now: datetime, keys: BillingKeys, settings: Any = None
+) -> dict[str, int]:
     """One pass of the renewal job over every subscription due at ``now``; counts by outcome
-    (``renewed``, ``ended``, ``reminded``, ``downgraded``, ``waiting``, ``refused``...)."""
-    invoices_core = Invoices(keys, Profiles(keys))
-    subs = Subscriptions(Credits(), invoices_core)
+    (``renewed``, ``ended``, ``reminded``, ``downgraded``, ``waiting``, ``refused``...).
+    ``settings`` give the dunning schedule (and Stripe); the defaults without."""
+    invoices_core = Invoices(keys, Profiles(keys), oss=bool(settings and settings.vat_oss))
+    if settings is None:
+        subs = Subscriptions(Credits(), invoices_core)
+    else:
+        subs = subscriptions_of(settings, Credits(), invoices_core)
     counts: dict[str, int] = {}
     async with await psycopg.AsyncConnection.connect(url) as conn:
         async with conn.transaction():
@@ -226,7 +249,7 @@ async def _renew_command(app: ServiceApp, args: list[str]) -> int:
     argparse.ArgumentParser(prog="missiva-billing renew-subscriptions").parse_args(args)
     settings: Any = app.settings
     keys = BillingKeys(settings.field_keys_file, settings.email_hash_key_file)
-    counts = await renew_subscriptions(settings.database_url, datetime.now(UTC), keys)
+    counts = await renew_subscriptions(settings.database_url, datetime.now(UTC), keys, settings)
     print(f"billing: subscriptions: {counts}")
     return 0
 

@@ -11,6 +11,9 @@ of the schema to one or the other).
 - ``account_owners``: the account creator's person key (whose trial it is), deleted once the
   account is erased; ``trial_registry``: person keys that had a trial, 3 years after it
   (legitimate interest: one trial per person, across accounts).
+- ``referral_clicks``: visits of ``/r/<code>`` (time, referring page without query, user
+  agent, a salted hash of the visitor's /24 or /64 network), 180 days; an erased account's
+  code and its clicks go at once.
 - ``provider_events``: the ids of payment-provider webhooks applied, 90 days (Stripe retries
   for 3 days; a replay after that has a stale signature anyway). The credit ledger is
 kept, append-only, as the account's usage record, which later invoices are checked against.
@@ -25,6 +28,7 @@ from missiva_platform.retention import RetentionRule
 
 ANONYMISED_PROFILE_KEPT = timedelta(days=30)
 PROVIDER_EVENTS_KEPT = timedelta(days=90)
+REFERRAL_CLICKS_KEPT = timedelta(days=180)
 TRIAL_REGISTRY_KEPT = timedelta(days=3 * 365)
 
 RULES: tuple[RetentionRule, ...] = (
@@ -53,6 +57,12 @@ RULES: tuple[RetentionRule, ...] = (
         why="the owner's person key goes with the account (marked when it is erased)",
     ),
     RetentionRule(
+        table="referral_clicks",
+        time_column="clicked_at",
+        max_age=REFERRAL_CLICKS_KEPT,
+        why="visits of referral links (user agent, a salted network hash): 180 days",
+    ),
+    RetentionRule(
         table="trial_registry",
         time_column="used_at",
         max_age=TRIAL_REGISTRY_KEPT,
@@ -68,4 +78,7 @@ NO_PERSONAL_DATA: dict[str, str] = {
     "subscriptions": "account id, plan, dates and states",
     "provider_customers": "the payment provider's customer id of an account (card data stays"
     " with the provider)",
+    "referral_codes": "an account's referral code",
+    "provider_tax_rates": "the payment provider's tax rate id for each of our VAT rates",
+    "referrals": "which account referred which, and when it was rewarded",
 }

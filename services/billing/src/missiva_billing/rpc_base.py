@@ -19,10 +19,10 @@ from missiva_billing.config import BillingSettings
 from missiva_billing.core import Credits
 from missiva_billing.core_invoices import Invoices
 from missiva_billing.core_profile import Profiles
-from missiva_billing.core_subscriptions import Subscriptions
 from missiva_billing.documents import seller_of
 from missiva_billing.domain import Balance
 from missiva_billing.stripe_provider import StripeProvider
+from missiva_billing.stripe_subscriptions import StripeSubscriptions, subscriptions_of
 from missiva_platform.errors import InvalidArgument, Unavailable
 
 if TYPE_CHECKING:
@@ -74,9 +74,9 @@ class RpcBase:
         self.credits = credits
         self.profiles = profiles
         self.invoices = invoices
-        self.subscriptions = Subscriptions(credits, invoices)
         assert isinstance(app.settings, BillingSettings)
         self.settings: BillingSettings = app.settings
+        self.subscriptions = subscriptions_of(self.settings, credits, invoices)
         self.seller = seller_of(self.settings)
         self.stripe = StripeProvider(
             invoices,
@@ -84,6 +84,10 @@ class RpcBase:
             secret_key_file=self.settings.stripe_secret_key_file,
             webhook_secret_file=self.settings.stripe_webhook_secret_file,
         )
+        self.stripe_subscriptions = StripeSubscriptions(
+            self.subscriptions, lambda: self.stripe.client
+        )
+        self.stripe.subscriptions = self.stripe_subscriptions
 
     @property
     def pool(self) -> AsyncConnectionPool:

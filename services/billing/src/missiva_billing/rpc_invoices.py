@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -17,8 +18,11 @@ from missiva_billing.rpc_profile import profile_pb
 from missiva_billing.store import invoices
 from missiva_billing.store.invoices import InvoiceRow
 from missiva_platform.auth import current_tenant
-from missiva_platform.errors import FailedPrecondition, InvalidArgument, NotFound
+from missiva_platform.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 
+log = logging.getLogger(__name__)
+BANK_TRANSFER = "bank_transfer"
+MAX_BANK_REFERENCE = 140
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
 _STATUS = {
@@ -129,6 +133,11 @@ class InvoiceRpcs(RpcBase):
     ) -> pb.DownloadInvoiceXmlResponse:
         async with self.pool.connection() as conn:
             found = await self._own(conn, request.invoice_id)
+            if found.sdi_status == "not_applicable":
+                raise FailedPrecondition(
+                    f"invoice {found.number_text} is not an Italian electronic invoice (EU"
+                    " consumer VAT under the OSS scheme): download its PDF"
+                )
             try:
                 name, content = await documents.xml(conn, self.invoices, found, self.seller)
             except EInvoiceError as exc:
@@ -138,3 +147,33 @@ class InvoiceRpcs(RpcBase):
         return pb.DownloadInvoiceXmlResponse(
             file_name=name, media_type="application/xml", content=content
         )
+
+    async def MarkInvoicePaid(
+        self, request: pb.MarkInvoicePaidRequest, context: Any
+    ) -> pb.MarkInvoicePaidResponse:
+        """An operator (an admin of the platform account) records a bank transfer."""
+        if current_tenant() != self.settings.platform_account_id:
+            raise PermissionDenied("only the platform's operators may mark invoices paid")
+        account = valid_id("account_id", request.account_id)
+        invoice_id = valid_id("invoice_id", request.invoice_id)
+        if len(request.bank_reference) > MAX_BANK_REFERENCE:
+            raise InvalidArgument.field("bank_reference", f"at most {MAX_BANK_REFERENCE} chars")
+        async with self.pool.connection() as conn, conn.transaction():
+            found = await invoices.get(conn, account, invoice_id, lock=True)
+            if found is None or found.kind != "invoice":
+                raise NotFound("invoice not found")
+            if found.provider != BANK_TRANSFER:
+                raise FailedPrecondition(
+                    f"invoice {found.number_text} is paid through {found.provider}, not by"
+                    " bank transfer"
+                )
+            invoice = await self.invoices.mark_paid(conn, account, invoice_id)
+            changed = found.status != "paid"
+            if changed:
+                await self.subscriptions.invoice_paid(conn, invoice)
+        log.info(
+            "invoice marked paid by an operator",
+            extra={"account_id": account, "invoice": invoice.number_text, "changed": changed,
+                   "bank_reference": request.bank_reference},
+        )  # fmt: skip
+        return pb.MarkInvoicePaidResponse(invoice=self.invoice_pb(invoice), changed=changed)

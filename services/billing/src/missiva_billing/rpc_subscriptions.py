@@ -1,11 +1,13 @@
 """GetSubscription, Subscribe, ChangePlan, CancelSubscription (rules: ``subscription_rules``).
 
-Changes need an ``idempotency_key`` (a retry gets the first answer). Payment is by bank
-transfer: a subscription without a trial is ``incomplete`` until its first invoice is paid;
-no checkout address is returned."""
+Changes need an ``idempotency_key`` (a retry gets the first answer). By bank transfer (the
+default ``PAYMENT_PROVIDER``) a subscription without a trial is ``incomplete`` until its first
+invoice is paid, and no checkout address is returned; through Stripe, ``Subscribe`` answers
+with Stripe Checkout's address (``stripe_subscriptions.py``)."""
 
 from __future__ import annotations
 
+import urllib.parse
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +31,20 @@ _STATUS = {
     "canceled": pb.SUBSCRIPTION_STATUS_CANCELED,
 }
 MAX_REASON = 500
+MAX_URL = 2048
+
+
+def _return_url(field: str, value: str) -> str:
+    """Where Stripe's checkout sends the customer back: an http(s) address."""
+    parts = urllib.parse.urlsplit(value)
+    if (
+        not value
+        or len(value) > MAX_URL
+        or parts.scheme not in ("https", "http")
+        or not parts.netloc
+    ):
+        raise InvalidArgument.field(field, "must be the http(s) address checkout returns to")
+    return value
 
 
 def subscription_pb(sub: SubscriptionRow) -> pb.Subscription:
@@ -67,11 +83,24 @@ class SubscriptionRpcs(RpcBase):
     async def Subscribe(self, request: pb.SubscribeRequest, context: Any) -> pb.SubscribeResponse:
         plan = paid_plan(request.plan_id)
         required_key(request.idempotency_key)
+        through_stripe = self.settings.payment_provider == "stripe"
+        if through_stripe:
+            _return_url("success_url", request.success_url)
+            _return_url("cancel_url", request.cancel_url)
         account = current_tenant()
 
         async def work(conn: Any) -> pb.SubscribeResponse:
-            sub, trial = await self.subscriptions.subscribe(conn, account, plan, datetime.now(UTC))
-            return pb.SubscribeResponse(subscription=subscription_pb(sub), trial_granted=trial)
+            now = datetime.now(UTC)
+            if not through_stripe:
+                sub, trial = await self.subscriptions.subscribe(conn, account, plan, now)
+                return pb.SubscribeResponse(subscription=subscription_pb(sub), trial_granted=trial)
+            sub, trial, url = await self.stripe_subscriptions.subscribe(
+                conn, account, plan, now, success_url=request.success_url,
+                cancel_url=request.cancel_url, idempotency_key=request.idempotency_key,
+            )  # fmt: skip
+            return pb.SubscribeResponse(
+                subscription=subscription_pb(sub), trial_granted=trial, checkout_url=url
+            )
 
         return await run_once(
             self.pool, tenant_id=account, method=f"{_SERVICE}/Subscribe", request=request,

@@ -5,7 +5,8 @@ Built today: ``ListPlans``, the credits (``GetCreditBalance``, ``ReserveCredits`
 ``UpdateBillingProfile``), the invoices (``ListInvoices``, ``GetInvoice``,
 ``DownloadInvoicePdf``, ``DownloadInvoiceXml``) and provider webhooks
 (``HandleProviderEvent``) and subscriptions (``GetSubscription``, ``Subscribe``,
-``ChangePlan``, ``CancelSubscription``).
+``ChangePlan``, ``CancelSubscription``), the operator's ``MarkInvoicePaid`` and referrals
+(``GetReferralCode``, ``RedeemReferralCode``, ``RecordReferralClick``).
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from missiva_billing.rpc_invoices import InvoiceRpcs
 from missiva_billing.rpc_payments import PaymentRpcs
 from missiva_billing.rpc_plans import PlanRpcs
 from missiva_billing.rpc_profile import ProfileRpcs
+from missiva_billing.rpc_referrals import ReferralRpcs
 from missiva_billing.rpc_subscriptions import SubscriptionRpcs
-from missiva_platform.auth import Access, MethodRule, rule
+from missiva_platform.auth import ADMIN_ROLES, Access, MethodRule, rule
 
 __all__ = ["ACCESS_RULES", "BillingServicer"]
 
@@ -53,6 +55,13 @@ ACCESS_RULES: dict[str, MethodRule] = {
     # identity of its own): authenticated by the provider's signature over the raw body,
     # which billing verifies itself, not by a token.
     "HandleProviderEvent": rule(Access.ANONYMOUS),
+    # An operator: an admin of the platform account (``PLATFORM_ACCOUNT_ID``, checked by the
+    # method) with the operator's scope; the invoice's account is named in the request.
+    "MarkInvoicePaid": rule(Access.USER, scopes=("billing:operate",), roles=ADMIN_ROLES),
+    "GetReferralCode": _BILLING_READ,
+    "RedeemReferralCode": _BILLING_WRITE,
+    # The gateway's `/r/<code>`, with its own service token (no account: a visitor).
+    "RecordReferralClick": rule(Access.SERVICE, services=("gateway",)),
 }
 
 
@@ -63,6 +72,7 @@ class BillingServicer(
     InvoiceRpcs,
     PaymentRpcs,
     SubscriptionRpcs,
+    ReferralRpcs,
     billing_service_pb2_grpc.BillingServiceServicer,
 ):
     """Every BillingService RPC (constructed with the app and the cores)."""

@@ -19,6 +19,9 @@ Events applied:
   rules apply.
 - ``charge.refunded`` (whole refunds): a credit note for the invoice of that Stripe invoice.
   A partial refund is recorded, logged and left to an operator (``handled`` false).
+- Subscriptions (``stripe_subscriptions.py``): ``checkout.session.completed`` in subscription
+  mode, ``invoice.paid`` of a subscription (a zero trial invoice issues nothing),
+  ``invoice.payment_failed``, ``customer.subscription.updated`` and ``.deleted``.
 
 Anything else is recorded as seen (``handled`` false). No card data is ever read or kept.
 """
@@ -43,6 +46,7 @@ from missiva_platform.errors import FailedPrecondition, InvalidArgument, Unauthe
 log = logging.getLogger(__name__)
 
 NAME = "stripe"
+_SUBSCRIPTION_EVENTS = ("customer.subscription.updated", "customer.subscription.deleted")
 TOLERANCE_SECONDS = 300
 _OBJECT = "payload.data.object"
 
@@ -79,6 +83,7 @@ class StripeProvider:
         webhook_secret_file: str | None,
     ) -> None:
         self.invoices = invoices_core
+        self.subscriptions: Any = None  # StripeSubscriptions, set by the servicer
         self.api_base = api_base
         self.secret_key_file = secret_key_file
         self.webhook_secret_file = webhook_secret_file
@@ -185,6 +190,14 @@ class StripeProvider:
             account = await self._invoice_paid(conn, obj)
         elif kind == "charge.refunded":
             account, handled = await self._refunded(conn, obj)
+        elif kind == "invoice.payment_failed" and self.subscriptions is not None:
+            account = await self._account(conn, obj)
+            await self.subscriptions.payment_failed(conn, account, obj)
+        elif kind in _SUBSCRIPTION_EVENTS and self.subscriptions is not None:
+            account = await self._account(conn, obj)
+            await self.subscriptions.subscription_changed(
+                conn, account, obj, deleted=kind == "customer.subscription.deleted"
+            )
         else:
             handled = False
         await providers.finish_event(conn, NAME, event_id, account, handled)
@@ -209,6 +222,8 @@ class StripeProvider:
         linked = await providers.link(conn, NAME, _field(obj, "customer"), account)
         if linked != account:
             raise FailedPrecondition("that Stripe customer belongs to another account")
+        if obj.get("mode") == "subscription" and self.subscriptions is not None:
+            await self.subscriptions.checkout_completed(conn, account, obj)
         return account
 
     async def _invoice_paid(self, conn: Any, obj: dict[str, Any]) -> str:
@@ -229,9 +244,22 @@ class StripeProvider:
             else:
                 unit = amount // quantity
             items.append(Item(str(line.get("description") or "Missiva"), quantity, unit))
-        await self.invoices.issue(
-            conn, account, provider=NAME, payment_ref=_field(obj, "id"), items=items, paid=True
-        )
+        if any(item.unit_price_cents for item in items):  # a trial's zero invoice is no sale
+            ours, _ = await self.invoices.issue(
+                conn, account, provider=NAME, payment_ref=_field(obj, "id"), items=items, paid=True
+            )
+            paid = obj.get("amount_paid")
+            if isinstance(paid, int) and paid != ours.total_cents:
+                # Stripe collected another amount than our invoice states (VAT not added at
+                # checkout): the invoice stands, an operator reconciles.
+                self.events.labels(NAME, "amount_mismatch").inc()
+                log.error(
+                    "stripe: amount paid differs from our invoice",
+                    extra={"account_id": account, "invoice": ours.number_text,
+                           "paid_cents": paid, "invoiced_cents": ours.total_cents},
+                )  # fmt: skip
+        if obj.get("subscription") and self.subscriptions is not None:
+            await self.subscriptions.invoice_paid(conn, account, obj)
         return account
 
     async def _refunded(self, conn: Any, obj: dict[str, Any]) -> tuple[str, bool]:

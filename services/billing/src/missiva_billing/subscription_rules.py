@@ -15,9 +15,12 @@
   difference in credits prorated the same way. The new plan keeps the current period's end,
   and renews at its own price. A change to a cheaper or equal plan is scheduled for the end of
   the period: nothing is refunded. During a trial the plan changes at once, free.
-- **Dunning**: a renewal invoice not paid is ``past_due``; reminders go at 1, 3 and 7 days
-  (``RETRY_AFTER``); after a 14-day grace (``GRACE``) the subscription is cancelled and the
-  account is back on Free.
+- **Dunning**: a renewal invoice not paid (bank transfer), or a Stripe payment that failed
+  (``invoice.payment_failed``), is ``past_due``: the account's billing address gets the
+  ``billing.payment_failed`` mail at once and at each retry, 1, 3 and 7 days later
+  (``PAYMENT_RETRY_DAYS``; through Stripe each retry also asks Stripe to collect the invoice
+  again); after a 14-day grace (``PAYMENT_GRACE_DAYS``) the subscription is cancelled (at
+  Stripe too) and the account is back on Free.
 """
 
 from __future__ import annotations
@@ -78,8 +81,10 @@ def prorate(current: Plan, new: Plan, start: datetime, end: datetime, now: datet
     return Proration(max(charge, 0), max(credits, 0))
 
 
-def next_retry(past_due_since: datetime, reminders_sent: int) -> datetime | None:
+def next_retry(
+    past_due_since: datetime, reminders_sent: int, retries: tuple[timedelta, ...] = RETRY_AFTER
+) -> datetime | None:
     """When the next reminder of an unpaid renewal goes (None: no more; the grace ends)."""
-    if reminders_sent >= len(RETRY_AFTER):
+    if reminders_sent >= len(retries):
         return None
-    return past_due_since + RETRY_AFTER[reminders_sent]
+    return past_due_since + retries[reminders_sent]

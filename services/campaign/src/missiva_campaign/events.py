@@ -39,6 +39,7 @@ from missiva_campaign import (
     import_events,
     outgoing,
     reputation,
+    sender_domains,
     statistics,
 )
 from missiva_campaign.config import CampaignSettings
@@ -81,6 +82,7 @@ SUBJECTS = {
     campaign_events.EMIT_BATCHES: "CAMPAIGN_COMMANDS",
     **{subject: "DELIVERY_EVENTS" for subject in statistics.HANDLERS},
     reputation.REPUTATION_ALERTED: "DELIVERY_EVENTS",
+    **{subject: "DELIVERY_EVENTS" for subject in sender_domains.HANDLERS},
 }
 
 REASONS = {
@@ -157,6 +159,7 @@ async def account_erased(conn: Any, event: EventEnvelope, msg: Any) -> None:
     purged["imports"] = await import_store.purge_account(conn, erased.account_id)
     purged["campaigns"] = await campaign_store.purge_account(conn, erased.account_id)
     purged["templates"] = await template_store.purge_account(conn, erased.account_id)
+    purged["sender_domains"] = await sender_domains.purge_account(conn, erased.account_id)
     log.info("campaign purged an erased account", extra={"rows": sum(purged.values())})
 
 
@@ -176,6 +179,7 @@ def own_handlers(settings: CampaignSettings) -> dict[str, Handler]:
         ).emit,
         **statistics.HANDLERS,
         **reputation.HANDLERS,
+        **sender_domains.HANDLERS,
     }
 
 

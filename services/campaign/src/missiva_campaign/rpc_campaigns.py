@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from missiva.campaign.v1 import campaign_service_pb2 as pb
-from missiva_campaign import campaign_events, domain, sending
+from missiva_campaign import campaign_events, domain, sender_domains, sending
 from missiva_campaign.core import CampaignCore, current_actor, new_id, timestamp
 from missiva_campaign.rpc_templates import load as load_template
 from missiva_campaign.rpc_templates import template_id as valid_template_id
@@ -275,6 +275,7 @@ class CampaignRpcs:
             if row["status"] not in ("draft", "scheduled"):
                 raise FailedPrecondition(f"the campaign is {row['status']}; it cannot be scheduled")
             sending.check_ready(row)
+            await sender_domains.require_verified(conn, tenant, row)
             await check_references(conn, tenant, row)
             updated = await campaigns.update(
                 conn,

@@ -31,7 +31,7 @@ from typing import Any
 from psycopg_pool import AsyncConnectionPool
 
 from missiva.campaign.v1 import events_pb2
-from missiva_campaign import campaign_events, domain, rendering
+from missiva_campaign import campaign_events, domain, rendering, sender_domains
 from missiva_campaign.credits import BillingCredits, Shortfall
 from missiva_campaign.rpc_templates import load as load_template
 from missiva_campaign.rpc_templates import source_of
@@ -120,6 +120,7 @@ class SendPath:
                     " can start sending"
                 )
             check_ready(row)
+            await sender_domains.require_verified(conn, tenant, row)
             template = await load_template(conn, tenant, row["template_id"])
             compiled = rendering.compile_template(source_of(template), "template.")
             send_at = row["scheduled_at"] if row["status"] == "scheduled" else now

@@ -1,4 +1,7 @@
-"""Entry point: `python -m missiva_delivery [serve|migrate|retention]`."""
+"""Entry point: `python -m missiva_delivery [serve|migrate|retention|<command>]`.
+
+Commands: `publish-dns` (dns_publish.py), `recheck-domains` (domain_jobs.py).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ from missiva.delivery.v1 import delivery_service_pb2_grpc
 from missiva_delivery import SERVICE_NAME
 from missiva_delivery.config import DeliverySettings
 from missiva_delivery.core import DeliveryCore
+from missiva_delivery.dns_publish import COMMANDS as DNS_COMMANDS
+from missiva_delivery.domain_jobs import COMMANDS as DOMAIN_JOBS
 from missiva_delivery.events import add_consumers
 from missiva_delivery.feedback import Feedback
 from missiva_delivery.inbound import InboundServer
@@ -56,7 +61,7 @@ def build(settings: DeliverySettings, *, jwks: JwksSource | None = None) -> Serv
 
 
 def main() -> None:
-    run_cli(build, DeliverySettings)
+    run_cli(build, DeliverySettings, commands={**DNS_COMMANDS, **DOMAIN_JOBS})
 
 
 if __name__ == "__main__":

@@ -2,10 +2,38 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import urllib.parse
 
 # The kit module, not its names: the contract tests pick this module's *Settings class.
 import missiva_platform.config as kit
+
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
+
+
+def dns_resolver_address(value: str) -> tuple[str, int]:
+    """``DNS_RESOLVER`` as (IP address, port): ``host:port`` or ``[v6]:port``, port 53 if
+    not given."""
+    host, port = value, 53
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        if rest:
+            if not rest.startswith(":") or not rest[1:].isdigit():
+                raise kit.ConfigError("DNS_RESOLVER", "must be host:port")
+            port = int(rest[1:])
+    elif value.count(":") == 1:
+        host, _, text = value.partition(":")
+        if not text.isdigit():
+            raise kit.ConfigError("DNS_RESOLVER", "must be host:port with a numeric port")
+        port = int(text)
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise kit.ConfigError("DNS_RESOLVER", "must name the resolver by IP address") from None
+    if not 0 < port < 65536:
+        raise kit.ConfigError("DNS_RESOLVER", "has a port outside 1..65535")
+    return host, port
 
 
 class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type: ignore[call-arg]
@@ -56,6 +84,19 @@ class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type:
     provider_webhook_secret_file: str = ""
     provider_webhook_tolerance_seconds: int = 300
     provider_events_days: int = 548
+    # Sender domains. DNS_RESOLVER is host:port of the resolver that verification asks
+    # (empty: the system's); `missiva up` points it at its loopback DNS server, whose zone
+    # file DNS_ZONE_FILE `publish-dns` writes.
+    dns_resolver: str = ""
+    dns_zone_file: str = ""
+    dns_timeout_seconds: float = 5.0
+    # The return path of a sender domain is <RETURN_PATH_LABEL>.<domain>: an MX to
+    # BOUNCE_MX_HOST (our inbound SMTP server) and an SPF record including SPF_INCLUDE.
+    return_path_label: str = "bounces"
+    bounce_mx_host: str = "mx.missiva.localhost"
+    spf_include: str = "_spf.missiva.localhost"
+    # A superseded DKIM key stays published (and stored) this long: mail it signed is older.
+    dkim_retire_after_days: int = 7
 
     def validate(self) -> None:
         super().validate()
@@ -80,10 +121,20 @@ class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type:
             "SENDER_BATCH_SIZE": self.sender_batch_size,
             "SENDER_POLL_SECONDS": self.sender_poll_seconds,
             "SEND_LOG_DAYS": self.send_log_days,
+            "DNS_TIMEOUT_SECONDS": self.dns_timeout_seconds,
+            "DKIM_RETIRE_AFTER_DAYS": self.dkim_retire_after_days,
         }
         for variable, value in positive.items():
             if value <= 0:
                 raise kit.ConfigError(variable, "must be positive")
+        if self.dns_resolver:
+            dns_resolver_address(self.dns_resolver)
+        for variable, host in (("BOUNCE_MX_HOST", self.bounce_mx_host),
+                               ("SPF_INCLUDE", self.spf_include),
+                               ("RETURN_PATH_LABEL", self.return_path_label)):  # fmt: skip
+            labels = host.split(".")
+            if not host.isascii() or not all(_LABEL.fullmatch(x) for x in labels):
+                raise kit.ConfigError(variable, "must be an ASCII host name")
         if self.retry_max_seconds < self.retry_base_seconds:
             raise kit.ConfigError("RETRY_MAX_SECONDS", "must be at least RETRY_BASE_SECONDS")
 

@@ -16,7 +16,7 @@ from google.protobuf import timestamp_pb2
 from missiva.common.v1 import types_pb2
 from missiva.delivery.v1 import delivery_service_pb2 as pb
 from missiva.delivery.v1 import events_pb2
-from missiva_delivery import domain, feedback
+from missiva_delivery import domain, domain_events, feedback
 from missiva_platform.bus import ConsumerSpec
 from missiva_platform.errors import InvalidArgument
 from missiva_platform.events import EventEnvelope, envelope, unpack
@@ -208,4 +208,5 @@ def EXAMPLES() -> list[EventEnvelope]:
         *feedback.EXAMPLES(row, campaign_row),
         export_reply(PRODUCER, request, [DataSection("delivery.send_log", "sent mail", b"[]")], ""),
         erasure_reply(PRODUCER, request, erasure, ""),
+        *domain_events.examples(),
     ]

@@ -1,6 +1,7 @@
 """The inbound SMTP server of the bounce domain (aiosmtpd, on the service's own event loop).
 
-It is the MX of ``BOUNCE_DOMAIN``: bounce reports (DSNs) and complaint reports (ARF) come
+It is the MX of ``BOUNCE_DOMAIN`` and of every sender domain's return path
+(``<RETURN_PATH_LABEL>.<domain>``): bounce reports (DSNs) and complaint reports (ARF) come
 back to the VERP return path of the message they are about, ``bounce+<token>@<domain>``.
 Only those addresses are accepted: any other recipient is refused at RCPT with 550, and the
 token's MAC must verify (``verp.py``), so a forged or guessed address finds nothing. A report
@@ -31,15 +32,42 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def verp_for(core: DeliveryCore) -> Verp:
-    """The VERP codec of this process (the token keyring of TOKEN_KEYRING_FILE)."""
+class ReturnPaths:
+    """Reads VERP addresses at every return-path domain of ours: ``BOUNCE_DOMAIN``, and the
+    return path of each sender domain, ``<RETURN_PATH_LABEL>.<domain>`` (whose MX is this
+    server; ``domains.py``). The token's MAC does not depend on the domain, so a forged or
+    guessed address finds nothing at any of them. Same interface as ``Verp``."""
+
+    MAX_DOMAINS = 1000
+
+    def __init__(self, keyring: Any, bounce_domain: str, label: str) -> None:
+        self.keyring = keyring
+        self.domain = bounce_domain.lower()
+        self.prefix = label.lower() + "."
+        self._codecs: dict[str, Verp] = {self.domain: Verp(keyring, self.domain)}
+
+    def message_id(self, address: str) -> str | None:
+        domain = address.strip().strip("<>").rpartition("@")[2].lower()
+        codec = self._codecs.get(domain)
+        if codec is None:
+            if not domain.startswith(self.prefix) or "." not in domain[len(self.prefix) :]:
+                return None
+            codec = Verp(self.keyring, domain)
+            if len(self._codecs) < self.MAX_DOMAINS:
+                self._codecs[domain] = codec
+        return codec.message_id(address)
+
+
+def verp_for(core: DeliveryCore) -> ReturnPaths:
+    """The VERP reader of this process (the token keyring of TOKEN_KEYRING_FILE)."""
     path = core.settings.token_keyring_file
     if not path:
         raise RuntimeError("TOKEN_KEYRING_FILE is required to read VERP return paths")
-    return Verp(load_token_keyring(path), core.settings.bounce_domain)
+    settings = core.settings
+    return ReturnPaths(load_token_keyring(path), settings.bounce_domain, settings.return_path_label)
 
 
-def reports_in(raw: bytes, message_ids: list[str], verp: Verp) -> list[Report]:
+def reports_in(raw: bytes, message_ids: list[str], verp: Verp | ReturnPaths) -> list[Report]:
     """The reports one received message carries, one per ledger row it names: a complaint, or
     the first failure of a bounce report. An ARF report sent to another of our addresses
     finds its row through the return path it quotes."""
@@ -74,7 +102,7 @@ def reports_in(raw: bytes, message_ids: list[str], verp: Verp) -> list[Report]:
 class InboundHandler:
     """aiosmtpd handler: RCPT checks the VERP token, DATA applies the report."""
 
-    def __init__(self, core: DeliveryCore, feedback: Feedback, verp: Verp) -> None:
+    def __init__(self, core: DeliveryCore, feedback: Feedback, verp: ReturnPaths) -> None:
         self.core = core
         self.feedback = feedback
         self.verp = verp

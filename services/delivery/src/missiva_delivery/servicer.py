@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from missiva.delivery.v1 import delivery_service_pb2_grpc
+from missiva_delivery.rpc_domains import DomainRpcs
 from missiva_delivery.rpc_feedback import FeedbackRpcs
 from missiva_delivery.rpc_messages import MessageRpcs
 from missiva_platform.auth import Access, MethodRule, rule
@@ -29,6 +30,7 @@ ACCESS_RULES: dict[str, MethodRule] = {
     "GetMessageStatus": rule(Access.AUTHENTICATED, scopes=("mail:read",)),
     # The preference centre asks through consent, for a person who allows tracking.
     "ListRecentMessages": rule(Access.SERVICE, scopes=("mail:read",), services=("consent",)),
+    # Sender domains: account admins (members may list) or API keys with the scope.
     "CreateSenderDomain": rule(Access.USER, scopes=("domains:write",), roles=ADMIN_ROLES),
     "VerifySenderDomain": rule(Access.USER, scopes=("domains:write",), roles=ADMIN_ROLES),
     "RotateDkimKey": rule(Access.USER, scopes=("domains:write",), roles=ADMIN_ROLES),
@@ -40,7 +42,7 @@ ACCESS_RULES: dict[str, MethodRule] = {
 
 
 class DeliveryServicer(
-    MessageRpcs, FeedbackRpcs, delivery_service_pb2_grpc.DeliveryServiceServicer
+    MessageRpcs, DomainRpcs, FeedbackRpcs, delivery_service_pb2_grpc.DeliveryServiceServicer
 ):
     """Every DeliveryService RPC (constructed with the ``DeliveryCore``)."""
 

@@ -17,6 +17,7 @@ from missiva_gateway.controllers import JwksController, ProbeController
 from missiva_gateway.errors import EXCEPTION_HANDLERS
 from missiva_gateway.observability import RequestMetrics
 from missiva_gateway.pages import PublicPagesController
+from missiva_gateway.referrals import ReferralController
 from missiva_gateway.webhooks import ProviderWebhookController
 
 
@@ -35,6 +36,7 @@ class GatewayPlugin(InitPluginProtocol):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         """Register the gateway's parts on the app being built."""
         app_config.route_handlers.extend([ProbeController, JwksController, PublicPagesController])
+        app_config.route_handlers.append(ReferralController)  # /r/<code>
         app_config.route_handlers.append(ProviderWebhookController)
         app_config.dependencies.update(
             {

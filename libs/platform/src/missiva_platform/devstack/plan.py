@@ -2,7 +2,8 @@
 
 Ports, from ``--base-port`` B: gRPC B+1..B+5 and side HTTP B+51..B+55 (identity, consent,
 campaign, delivery, billing), gateway B+30 (its metrics B+31), PostgreSQL B+40, NATS B+41,
-SMTP sink B+42, delivery's inbound SMTP server for bounces and complaints B+44.
+SMTP sink B+42, the loopback DNS server B+43 (UDP and TCP), delivery's inbound SMTP server for
+bounces and complaints B+44.
 """
 
 from __future__ import annotations
@@ -62,6 +63,10 @@ class Ports:
         """Delivery's bounce-domain SMTP server (DSNs and complaint reports come back here)."""
         return self.base + 44
 
+    @property
+    def dns(self) -> int:
+        return self.base + 43
+
     def check_range(self) -> None:
         """Refuse a base port whose derived ports fall outside 1024..65535."""
         if not self.base >= 1024 or self.base + 55 > 65535:
@@ -95,6 +100,11 @@ class Layout:
     @property
     def nats(self) -> Path:
         return self.root / "nats"
+
+    @property
+    def dns_zone(self) -> Path:
+        """The loopback DNS server's zone (``missiva_platform.dns_server``)."""
+        return self.root / "dns" / "zone.json"
 
     @property
     def state_file(self) -> Path:

@@ -1,7 +1,7 @@
 """The supervisor behind ``missiva up``: the whole platform on a laptop, under one data folder.
 
 Start order: secrets → PostgreSQL (one database per service) → NATS JetStream → SMTP sink →
-migrations → the five services and the gateway, each its own process with its own
+loopback DNS → migrations → the five services and the gateway, each its own process with its own
 environment and log. Stop order is the reverse. Every child runs in its own process group
 (so a terminal's Ctrl-C reaches only the supervisor, which then stops them in order) and gets
 SIGTERM if the supervisor dies (``die_with_parent``). The ports and folders it uses are
@@ -60,7 +60,7 @@ _OWNED_VARIABLES = {
     "DATABASE_URL", "NATS_URL", "SMTP_URL", "BIND_HOST", "GRPC_PORT", "HTTP_PORT",
     "IDENTITY_TARGET", "TOKEN_KEYRING_FILE", "FIELD_KEYS_FILE", "EMAIL_HASH_KEY_FILE",
     "IP_SALTS_FILE", "SERVICE_CREDENTIALS_FILE", "JWT_SIGNING_KEYS_FILE", "SMTP_SINK_DIR",
-    "MISSIVA_DATA_DIR", "METRICS_PORT", "INBOUND_SMTP_PORT",
+    "MISSIVA_DATA_DIR", "METRICS_PORT", "DNS_RESOLVER", "DNS_ZONE_FILE", "INBOUND_SMTP_PORT",
 }  # fmt: skip
 
 
@@ -141,6 +141,7 @@ class Platform:
         self.postgres: PostgresServer | None = None
         self.nats: NatsServer | None = None
         self.smtp: Child | None = None
+        self.dns: Child | None = None
         self.services: dict[str, Child] = {}
         self.roles: dict[str, ServiceRoles] = {}  # service → its database roles
         self.gateway: Child | None = None
@@ -180,6 +181,7 @@ class Platform:
             planned.append((self.ports.nats, "NATS"))
         if not self.external.smtp_url:
             planned.append((self.ports.smtp, "the SMTP sink"))
+        planned.append((self.ports.dns, "the loopback DNS server"))
         for service in SERVICES:
             planned.append((self.ports.grpc(service), f"{service} (gRPC)"))
             planned.append((self.ports.side(service), f"{service} (metrics/health)"))
@@ -229,6 +231,13 @@ class Platform:
         if service == "delivery":
             env["SMTP_URL"] = self.smtp_url
             env["INBOUND_SMTP_PORT"] = str(self.ports.inbound_smtp)
+            # Sender domains are verified against the loopback DNS, whose zone it publishes to.
+            env["DNS_RESOLVER"] = f"{HOST}:{self.ports.dns}"
+            env["DNS_ZONE_FILE"] = str(self.layout.dns_zone)
+        if service == "billing":  # no cron here: billing runs its scheduled jobs itself
+            env.setdefault("JOBS_INTERVAL_SECONDS", "60")
+            env.setdefault("SDI_OUTBOX_DIR", str(self.layout.root / "sdi" / "outbox"))
+            env.setdefault("SDI_INBOX_DIR", str(self.layout.root / "sdi" / "inbox"))
         return env
 
     def gateway_env(self) -> dict[str, str]:
@@ -241,6 +250,8 @@ class Platform:
         )
         for service in SERVICES:
             env[f"{service.upper()}_TARGET"] = f"{HOST}:{self.ports.grpc(service)}"
+        if "gateway" in self.credential_files:  # its service token (referral clicks)
+            env["SERVICE_CREDENTIALS_FILE"] = str(self.credential_files["gateway"])
         if not self.external.smtp_url:
             env["SMTP_SINK_DIR"] = str(self.layout.mail)
         return env
@@ -289,6 +300,7 @@ class Platform:
             self._start_nats()
         if not self.external.smtp_url:
             self._start_smtp_sink()
+        self._start_dns()
         self._migrate()
         # Everything is spawned before the first gRPC call: grpc starts threads, and
         # preexec_fn is only safe in a process without them.
@@ -357,6 +369,25 @@ class Platform:
             wait_for_port(self.ports.smtp, HOST, timeout=30)
         except TimeoutError:
             raise PlatformError(f"the SMTP sink did not start; see {self.smtp.log_path}") from None
+        self._record()
+
+    def _start_dns(self) -> None:
+        self.say(f"missiva: starting the loopback DNS server on {HOST}:{self.ports.dns}")
+        self.layout.dns_zone.parent.mkdir(parents=True, exist_ok=True)
+        self.dns = Child(
+            "dns",
+            [
+                sys.executable, "-m", "missiva_platform.dns_server",
+                "--host", HOST, "--port", str(self.ports.dns), "--zone", str(self.layout.dns_zone),
+            ],
+            self.layout.log("dns"),
+            self._base_env(),
+        )  # fmt: skip
+        self.dns.start()
+        try:
+            wait_for_port(self.ports.dns, HOST, timeout=30)
+        except TimeoutError:
+            raise PlatformError(f"the DNS server did not start; see {self.dns.log_path}") from None
         self._record()
 
     def _migrate(self) -> None:
@@ -513,7 +544,7 @@ class Platform:
 
     def _processes(self) -> Iterator[ManagedProcess]:
         """Every started process, in start order."""
-        for process in (self.postgres, self.nats, self.smtp):
+        for process in (self.postgres, self.nats, self.smtp, self.dns):
             if process is not None:
                 yield process
         yield from self.services.values()
@@ -531,7 +562,7 @@ class Platform:
         if self.gateway is not None:
             self._stop_quietly(self.gateway, timeout=15)
         self._stop_services()
-        for process in (self.smtp, self.nats, self.postgres):
+        for process in (self.dns, self.smtp, self.nats, self.postgres):
             if process is not None:
                 self._stop_quietly(process, timeout=30)
         if self._recorded:  # another supervisor's state file is not ours to touch
@@ -603,6 +634,7 @@ class Platform:
             "postgresql": self.ports.postgres,
             "nats": self.ports.nats,
             "smtp-sink": self.ports.smtp,
+            "dns": self.ports.dns,
         }
         return {"port": ports[name]} if name in ports else {}
 
@@ -621,6 +653,8 @@ class Platform:
         urls["smtp"] = without_password(self.smtp_url)
         urls["inbound_smtp"] = f"smtp://{HOST}:{self.ports.inbound_smtp}"
         urls["mail"] = None if self.external.smtp_url else str(self.layout.mail)
+        urls["dns"] = f"{HOST}:{self.ports.dns}"
+        urls["dns_zone"] = str(self.layout.dns_zone)
         urls["logs"] = str(self.layout.logs)
         return urls
 
@@ -658,6 +692,7 @@ class Platform:
         rows.append(
             ("bounces in", f"smtp://{HOST}:{self.ports.inbound_smtp}", "(delivery, DSN and ARF)")
         )
+        rows.append(("dns", f"{HOST}:{self.ports.dns} (udp, tcp)", f"zone {self.layout.dns_zone}"))
         width = max(len(name) for name, _, _ in rows)
         self.say(f"\nmissiva platform (data {self.layout.root})")
         for name, url, note in rows:

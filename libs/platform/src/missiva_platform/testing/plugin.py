@@ -5,6 +5,9 @@
 - ``make_database``: fresh databases with migrations applied, cloned from a per-session
   template database (migrating once, cloning in milliseconds).
 - ``nats_url``; ``smtp_sink`` (messages cleared for each test).
+- ``dns_server``: the loopback authoritative DNS server (``missiva_platform.dns_server``) on
+  a free port with its own zone file (emptied for each test); ``loopback_resolver`` points
+  dnspython's default resolver (what dkimpy queries) at it for the test.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import concurrent.futures
 import itertools
 import re
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
+import dns.resolver
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -25,6 +30,7 @@ from missiva_platform.db import MigrationSet, migrate
 from missiva_platform.devstack.ports import free_port
 from missiva_platform.devstack.processes import NatsServer, PostgresServer
 from missiva_platform.devstack.smtp_sink import SmtpSink
+from missiva_platform.dns_server import LoopbackDns
 
 _counter = itertools.count(1)
 
@@ -128,3 +134,32 @@ def _smtp_sink_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Smt
 def smtp_sink(_smtp_sink_session: SmtpSink) -> SmtpSink:
     _smtp_sink_session.handler.clear()
     return _smtp_sink_session
+
+
+@pytest.fixture(scope="session")
+def _dns_server_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackDns]:
+    server = LoopbackDns(tmp_path_factory.mktemp("dns") / "zone.json", free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def dns_server(_dns_server_session: LoopbackDns) -> LoopbackDns:
+    Path(_dns_server_session.zone_file).unlink(missing_ok=True)
+    return _dns_server_session
+
+
+@pytest.fixture
+def loopback_resolver(dns_server: LoopbackDns) -> Iterator[dns.resolver.Resolver]:
+    """dnspython's default resolver (dkimpy's, too) asks only the loopback server."""
+    resolver = dns.resolver.Resolver(configure=False)
+    resolver.nameservers = [dns_server.host]
+    resolver.port = dns_server.port
+    resolver.lifetime = 5.0
+    previous = dns.resolver.default_resolver
+    dns.resolver.default_resolver = resolver
+    try:
+        yield resolver
+    finally:
+        dns.resolver.default_resolver = previous

@@ -138,6 +138,16 @@ async def for_payment(conn: Any, kind: str, provider: str, payment_ref: str) -> 
     return _row(row) if row else None
 
 
+async def has_paid(conn: Any, account_id: str) -> bool:
+    """Whether the account has ever paid an invoice (a credited one counts: it was paid)."""
+    cur = await conn.execute(
+        "SELECT 1 FROM invoices WHERE account_id = %s AND kind = 'invoice' AND paid_at IS NOT NULL"
+        " AND total_cents > 0 LIMIT 1",
+        (account_id,),
+    )
+    return await cur.fetchone() is not None
+
+
 async def by_file_name(conn: Any, file_name: str) -> InvoiceRow | None:
     cur = await conn.execute(
         f"SELECT {_SELECT} FROM invoices WHERE sdi_file_name = %s FOR UPDATE", (file_name,)

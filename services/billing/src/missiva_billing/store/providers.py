@@ -55,3 +55,24 @@ async def customer_of(conn: Any, provider: str, account_id: str) -> str | None:
     )
     row = await cur.fetchone()
     return row[0] if row else None
+
+
+async def tax_rate(conn: Any, provider: str, rate_bps: int) -> str | None:
+    cur = await conn.execute(
+        "SELECT tax_rate_id FROM provider_tax_rates WHERE provider = %s AND rate_bps = %s",
+        (provider, rate_bps),
+    )
+    row = await cur.fetchone()
+    return row[0] if row else None
+
+
+async def add_tax_rate(conn: Any, provider: str, rate_bps: int, tax_rate_id: str) -> str:
+    """Keep the provider's tax rate for ``rate_bps``; the one kept (an earlier one wins)."""
+    await conn.execute(
+        "INSERT INTO provider_tax_rates (provider, rate_bps, tax_rate_id) VALUES (%s, %s, %s)"
+        " ON CONFLICT DO NOTHING",
+        (provider, rate_bps, tax_rate_id),
+    )
+    kept = await tax_rate(conn, provider, rate_bps)
+    assert kept is not None
+    return kept

@@ -24,6 +24,9 @@ class SubscriptionRow:
     open_invoice_id: str | None = None
     past_due_since: datetime | None = None
     reminders_sent: int = 0
+    provider_customer_id: str | None = None
+    provider_subscription_id: str | None = None
+    provider_invoice_id: str | None = None
 
 
 _COLUMNS = tuple(f.name for f in fields(SubscriptionRow))
@@ -62,6 +65,18 @@ async def due(conn: Any, now: datetime, limit: int) -> list[str]:
         (now, limit),
     )
     return [r[0] for r in await cur.fetchall()]
+
+
+async def by_provider_subscription(
+    conn: Any, provider: str, provider_subscription_id: str
+) -> SubscriptionRow | None:
+    cur = await conn.execute(
+        f"SELECT {_SELECT} FROM subscriptions WHERE provider = %s"
+        " AND provider_subscription_id = %s FOR UPDATE",
+        (provider, provider_subscription_id),
+    )
+    row = await cur.fetchone()
+    return SubscriptionRow(*row) if row else None
 
 
 async def by_open_invoice(conn: Any, invoice_id: str) -> SubscriptionRow | None:

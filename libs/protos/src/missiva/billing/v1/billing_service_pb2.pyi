@@ -452,3 +452,67 @@ class HandleProviderEventResponse(_message.Message):
     duplicate: bool
     handled: bool
     def __init__(self, provider_event_id: _Optional[str] = ..., duplicate: _Optional[bool] = ..., handled: _Optional[bool] = ...) -> None: ...
+
+class MarkInvoicePaidRequest(_message.Message):
+    __slots__ = ("account_id", "invoice_id", "bank_reference")
+    ACCOUNT_ID_FIELD_NUMBER: _ClassVar[int]
+    INVOICE_ID_FIELD_NUMBER: _ClassVar[int]
+    BANK_REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    account_id: str
+    invoice_id: str
+    bank_reference: str
+    def __init__(self, account_id: _Optional[str] = ..., invoice_id: _Optional[str] = ..., bank_reference: _Optional[str] = ...) -> None: ...
+
+class MarkInvoicePaidResponse(_message.Message):
+    __slots__ = ("invoice", "changed")
+    INVOICE_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELD_NUMBER: _ClassVar[int]
+    invoice: Invoice
+    changed: bool
+    def __init__(self, invoice: _Optional[_Union[Invoice, _Mapping]] = ..., changed: _Optional[bool] = ...) -> None: ...
+
+class GetReferralCodeRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetReferralCodeResponse(_message.Message):
+    __slots__ = ("code", "link_path", "referred_accounts", "rewarded_accounts", "reward_credits")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    LINK_PATH_FIELD_NUMBER: _ClassVar[int]
+    REFERRED_ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
+    REWARDED_ACCOUNTS_FIELD_NUMBER: _ClassVar[int]
+    REWARD_CREDITS_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    link_path: str
+    referred_accounts: int
+    rewarded_accounts: int
+    reward_credits: int
+    def __init__(self, code: _Optional[str] = ..., link_path: _Optional[str] = ..., referred_accounts: _Optional[int] = ..., rewarded_accounts: _Optional[int] = ..., reward_credits: _Optional[int] = ...) -> None: ...
+
+class RedeemReferralCodeRequest(_message.Message):
+    __slots__ = ("code",)
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    def __init__(self, code: _Optional[str] = ...) -> None: ...
+
+class RedeemReferralCodeResponse(_message.Message):
+    __slots__ = ("reward_credits",)
+    REWARD_CREDITS_FIELD_NUMBER: _ClassVar[int]
+    reward_credits: int
+    def __init__(self, reward_credits: _Optional[int] = ...) -> None: ...
+
+class RecordReferralClickRequest(_message.Message):
+    __slots__ = ("code", "referrer", "client")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    REFERRER_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_FIELD_NUMBER: _ClassVar[int]
+    code: str
+    referrer: str
+    client: _types_pb2.ClientContext
+    def __init__(self, code: _Optional[str] = ..., referrer: _Optional[str] = ..., client: _Optional[_Union[_types_pb2.ClientContext, _Mapping]] = ...) -> None: ...
+
+class RecordReferralClickResponse(_message.Message):
+    __slots__ = ("known",)
+    KNOWN_FIELD_NUMBER: _ClassVar[int]
+    known: bool
+    def __init__(self, known: _Optional[bool] = ...) -> None: ...

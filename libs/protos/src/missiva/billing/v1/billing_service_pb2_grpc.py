@@ -117,6 +117,26 @@ class BillingServiceStub:
                 request_serializer=missiva_dot_billing_dot_v1_dot_billing__service__pb2.HandleProviderEventRequest.SerializeToString,
                 response_deserializer=missiva_dot_billing_dot_v1_dot_billing__service__pb2.HandleProviderEventResponse.FromString,
                 _registered_method=True)
+        self.MarkInvoicePaid = channel.unary_unary(
+                '/missiva.billing.v1.BillingService/MarkInvoicePaid',
+                request_serializer=missiva_dot_billing_dot_v1_dot_billing__service__pb2.MarkInvoicePaidRequest.SerializeToString,
+                response_deserializer=missiva_dot_billing_dot_v1_dot_billing__service__pb2.MarkInvoicePaidResponse.FromString,
+                _registered_method=True)
+        self.GetReferralCode = channel.unary_unary(
+                '/missiva.billing.v1.BillingService/GetReferralCode',
+                request_serializer=missiva_dot_billing_dot_v1_dot_billing__service__pb2.GetReferralCodeRequest.SerializeToString,
+                response_deserializer=missiva_dot_billing_dot_v1_dot_billing__service__pb2.GetReferralCodeResponse.FromString,
+                _registered_method=True)
+        self.RedeemReferralCode = channel.unary_unary(
+                '/missiva.billing.v1.BillingService/RedeemReferralCode',
+                request_serializer=missiva_dot_billing_dot_v1_dot_billing__service__pb2.RedeemReferralCodeRequest.SerializeToString,
+                response_deserializer=missiva_dot_billing_dot_v1_dot_billing__service__pb2.RedeemReferralCodeResponse.FromString,
+                _registered_method=True)
+        self.RecordReferralClick = channel.unary_unary(
+                '/missiva.billing.v1.BillingService/RecordReferralClick',
+                request_serializer=missiva_dot_billing_dot_v1_dot_billing__service__pb2.RecordReferralClickRequest.SerializeToString,
+                response_deserializer=missiva_dot_billing_dot_v1_dot_billing__service__pb2.RecordReferralClickResponse.FromString,
+                _registered_method=True)
 
 
 class BillingServiceServicer:
@@ -239,6 +259,38 @@ class BillingServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def MarkInvoicePaid(self, request, context):
+        """MarkInvoicePaid records an operator's confirmation that a bank-transfer invoice was paid
+        (platform operators only; paid again is a no-op).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetReferralCode(self, request, context):
+        """GetReferralCode returns the account's referral code (made on first call) and what it
+        brought.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RedeemReferralCode(self, request, context):
+        """RedeemReferralCode links the caller's new account to the account whose code it was;
+        both get credits once the caller's account first pays.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordReferralClick(self, request, context):
+        """RecordReferralClick logs a visit of a referral link (the gateway's `/r/<code>`), with no
+        cookie and the visitor's network only as a salted hash.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_BillingServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -321,6 +373,26 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.HandleProviderEvent,
                     request_deserializer=missiva_dot_billing_dot_v1_dot_billing__service__pb2.HandleProviderEventRequest.FromString,
                     response_serializer=missiva_dot_billing_dot_v1_dot_billing__service__pb2.HandleProviderEventResponse.SerializeToString,
+            ),
+            'MarkInvoicePaid': grpc.unary_unary_rpc_method_handler(
+                    servicer.MarkInvoicePaid,
+                    request_deserializer=missiva_dot_billing_dot_v1_dot_billing__service__pb2.MarkInvoicePaidRequest.FromString,
+                    response_serializer=missiva_dot_billing_dot_v1_dot_billing__service__pb2.MarkInvoicePaidResponse.SerializeToString,
+            ),
+            'GetReferralCode': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReferralCode,
+                    request_deserializer=missiva_dot_billing_dot_v1_dot_billing__service__pb2.GetReferralCodeRequest.FromString,
+                    response_serializer=missiva_dot_billing_dot_v1_dot_billing__service__pb2.GetReferralCodeResponse.SerializeToString,
+            ),
+            'RedeemReferralCode': grpc.unary_unary_rpc_method_handler(
+                    servicer.RedeemReferralCode,
+                    request_deserializer=missiva_dot_billing_dot_v1_dot_billing__service__pb2.RedeemReferralCodeRequest.FromString,
+                    response_serializer=missiva_dot_billing_dot_v1_dot_billing__service__pb2.RedeemReferralCodeResponse.SerializeToString,
+            ),
+            'RecordReferralClick': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordReferralClick,
+                    request_deserializer=missiva_dot_billing_dot_v1_dot_billing__service__pb2.RecordReferralClickRequest.FromString,
+                    response_serializer=missiva_dot_billing_dot_v1_dot_billing__service__pb2.RecordReferralClickResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -758,6 +830,114 @@ class BillingService:
             '/missiva.billing.v1.BillingService/HandleProviderEvent',
             missiva_dot_billing_dot_v1_dot_billing__service__pb2.HandleProviderEventRequest.SerializeToString,
             missiva_dot_billing_dot_v1_dot_billing__service__pb2.HandleProviderEventResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def MarkInvoicePaid(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.billing.v1.BillingService/MarkInvoicePaid',
+            missiva_dot_billing_dot_v1_dot_billing__service__pb2.MarkInvoicePaidRequest.SerializeToString,
+            missiva_dot_billing_dot_v1_dot_billing__service__pb2.MarkInvoicePaidResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReferralCode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.billing.v1.BillingService/GetReferralCode',
+            missiva_dot_billing_dot_v1_dot_billing__service__pb2.GetReferralCodeRequest.SerializeToString,
+            missiva_dot_billing_dot_v1_dot_billing__service__pb2.GetReferralCodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RedeemReferralCode(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.billing.v1.BillingService/RedeemReferralCode',
+            missiva_dot_billing_dot_v1_dot_billing__service__pb2.RedeemReferralCodeRequest.SerializeToString,
+            missiva_dot_billing_dot_v1_dot_billing__service__pb2.RedeemReferralCodeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordReferralClick(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.billing.v1.BillingService/RecordReferralClick',
+            missiva_dot_billing_dot_v1_dot_billing__service__pb2.RecordReferralClickRequest.SerializeToString,
+            missiva_dot_billing_dot_v1_dot_billing__service__pb2.RecordReferralClickResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -7,7 +7,7 @@ from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -193,3 +193,27 @@ class SendTransactionalCommand(_message.Message):
     person_key: str
     requested_by: str
     def __init__(self, idempotency_key: _Optional[str] = ..., template_key: _Optional[str] = ..., to_address: _Optional[str] = ..., to_name: _Optional[str] = ..., locale: _Optional[str] = ..., variables: _Optional[_Mapping[str, str]] = ..., category: _Optional[_Union[_types_pb2.EmailCategory, str]] = ..., person_key: _Optional[str] = ..., requested_by: _Optional[str] = ...) -> None: ...
+
+class SenderDomainVerified(_message.Message):
+    __slots__ = ("sender_domain_id", "domain", "verified_at", "dkim_selectors")
+    SENDER_DOMAIN_ID_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    VERIFIED_AT_FIELD_NUMBER: _ClassVar[int]
+    DKIM_SELECTORS_FIELD_NUMBER: _ClassVar[int]
+    sender_domain_id: str
+    domain: str
+    verified_at: _timestamp_pb2.Timestamp
+    dkim_selectors: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, sender_domain_id: _Optional[str] = ..., domain: _Optional[str] = ..., verified_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., dkim_selectors: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SenderDomainUnverified(_message.Message):
+    __slots__ = ("sender_domain_id", "domain", "checked_at", "failed_records")
+    SENDER_DOMAIN_ID_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    CHECKED_AT_FIELD_NUMBER: _ClassVar[int]
+    FAILED_RECORDS_FIELD_NUMBER: _ClassVar[int]
+    sender_domain_id: str
+    domain: str
+    checked_at: _timestamp_pb2.Timestamp
+    failed_records: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, sender_domain_id: _Optional[str] = ..., domain: _Optional[str] = ..., checked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., failed_records: _Optional[_Iterable[str]] = ...) -> None: ...
