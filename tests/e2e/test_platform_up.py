@@ -356,7 +356,7 @@ def test_up_serves_everything_and_ctrl_c_leaves_nothing_behind(
     assert state is not None
     assert state["status"] == "up"
     recorded = {entry["name"]: entry["pid"] for entry in state["processes"]}
-    assert set(recorded) == {"postgresql", "nats", "smtp-sink", *SERVICES, "gateway"}
+    assert set(recorded) == {"postgresql", "nats", "smtp-sink", "dns", *SERVICES, "gateway"}
     assert set(recorded.values()) <= set(children)
 
     # A second supervisor on the same data folder refuses, and leaves the state file alone.
