@@ -661,10 +661,12 @@ def test_the_service_monitor_scrapes_every_metrics_port(chart: helm.Chart) -> No
     ports = {e["port"] for e in spec["endpoints"]}
     assert all(e["path"] == "/metrics" and DURATION.match(e["interval"]) for e in spec["endpoints"])
     assert spec["selector"]["matchExpressions"] == [
-        {"key": "missiva.dev/headless", "operator": "DoesNotExist"}
+        {"key": "missiva.dev/headless", "operator": "DoesNotExist"},
+        {"key": "missiva.dev/smtp-inbound", "operator": "DoesNotExist"},
     ]
     every = of_kind(manifests, "Service")
-    services = [s for s in every if "missiva.dev/headless" not in s["metadata"]["labels"]]
+    unscraped = ("missiva.dev/headless", "missiva.dev/smtp-inbound")
+    services = [s for s in every if not set(unscraped) & set(s["metadata"]["labels"])]
     headless = [s for s in every if "missiva.dev/headless" in s["metadata"]["labels"]]
     assert len(services) == len(GRPC_SERVICES) + 1
     assert len(headless) == len(GRPC_SERVICES)

@@ -11,6 +11,7 @@ import os
 import queue
 import shlex
 import signal
+import smtplib
 import socket
 import subprocess
 import sys
@@ -331,6 +332,15 @@ def test_up_serves_everything_and_ctrl_c_leaves_nothing_behind(
     assert clicked.status_code == 200, clicked.text
     assert httpx.get(unsubscribe_url, timeout=30).status_code == 200  # the page, unchanged
 
+    # Delivery's inbound SMTP server for bounces answers, and refuses what is not a VERP
+    # return path of ours.
+    with smtplib.SMTP("127.0.0.1", ports.inbound_smtp, timeout=10) as inbound:
+        inbound.ehlo("mx.example.org")
+        inbound.mail("")
+        code, _ = inbound.rcpt("postmaster@example.org")
+        assert code == 550
+    assert f"smtp://127.0.0.1:{ports.inbound_smtp}" in supervisor.output
+
     # The table names every address and no password.
     assert f"http://127.0.0.1:{ports.gateway}" in supervisor.output
     for service in SERVICES:
@@ -346,7 +356,7 @@ def test_up_serves_everything_and_ctrl_c_leaves_nothing_behind(
     assert state is not None
     assert state["status"] == "up"
     recorded = {entry["name"]: entry["pid"] for entry in state["processes"]}
-    assert set(recorded) == {"postgresql", "nats", "smtp-sink", *SERVICES, "gateway"}
+    assert set(recorded) == {"postgresql", "nats", "smtp-sink", "dns", *SERVICES, "gateway"}
     assert set(recorded.values()) <= set(children)
 
     # A second supervisor on the same data folder refuses, and leaves the state file alone.

@@ -39,6 +39,9 @@ async def test_an_rpc_send_reaches_the_sink_as_text_and_html(delivery) -> None:
         pb.MESSAGE_STATUS_SENT,
     ]
     [received] = delivery.sink.for_address(address)
+    # The return path is the row's VERP address: a bounce of this mail finds its row.
+    verp = delivery.app.services[0].servicer.core.campaign_mail.verp
+    assert verp.message_id(received.mail_from) == reply.message_id
     mail = received.message
     assert mail["Message-ID"] == status.message.rfc822_message_id
     assert mail["To"].addresses[0].display_name == "Ada Lovelace"

@@ -196,6 +196,9 @@ Args: dict "root" $ "name" <key> "cfg" <config> [ "mode" "migrate" ].
 {{- $data := dict "BIND_HOST" "0.0.0.0" "HTTP_PORT" (toString $cfg.ports.http) "LOG_LEVEL" $cfg.logLevel }}
 {{- if eq $cfg.protocol "grpc" }}
 {{- $_ := set $data "GRPC_PORT" (toString $cfg.ports.grpc) }}
+{{- if $cfg.ports.smtpInbound }}
+{{- $_ := set $data "INBOUND_SMTP_PORT" (toString $cfg.ports.smtpInbound) }}
+{{- end }}
 {{- else if $cfg.ports.metrics }}
 {{- $_ := set $data "METRICS_PORT" (toString $cfg.ports.metrics) }}
 {{- end }}
@@ -324,6 +327,11 @@ containers:
       - name: http-metrics
         containerPort: {{ $cfg.ports.http }}
         protocol: TCP
+      {{- if $cfg.ports.smtpInbound }}
+      - name: smtp-inbound
+        containerPort: {{ $cfg.ports.smtpInbound }}
+        protocol: TCP
+      {{- end }}
       {{- else }}
       - name: http
         containerPort: {{ $cfg.ports.http }}

@@ -38,6 +38,7 @@ from missiva_campaign import (
     consents,
     import_events,
     outgoing,
+    reputation,
     sender_domains,
     statistics,
 )
@@ -80,6 +81,7 @@ SUBJECTS = {
     ACCOUNT_ERASED: "IDENTITY_EVENTS",
     campaign_events.EMIT_BATCHES: "CAMPAIGN_COMMANDS",
     **{subject: "DELIVERY_EVENTS" for subject in statistics.HANDLERS},
+    reputation.REPUTATION_ALERTED: "DELIVERY_EVENTS",
     **{subject: "DELIVERY_EVENTS" for subject in sender_domains.HANDLERS},
 }
 
@@ -176,6 +178,7 @@ def own_handlers(settings: CampaignSettings) -> dict[str, Handler]:
             batches_per_run=settings.send_batches_per_run,
         ).emit,
         **statistics.HANDLERS,
+        **reputation.HANDLERS,
         **sender_domains.HANDLERS,
     }
 

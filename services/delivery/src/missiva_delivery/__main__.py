@@ -16,6 +16,8 @@ from missiva_delivery.core import DeliveryCore
 from missiva_delivery.dns_publish import COMMANDS as DNS_COMMANDS
 from missiva_delivery.domain_jobs import COMMANDS as DOMAIN_JOBS
 from missiva_delivery.events import add_consumers
+from missiva_delivery.feedback import Feedback
+from missiva_delivery.inbound import InboundServer
 from missiva_delivery.metrics import queue_gauges
 from missiva_delivery.privacy import DeliveryPrivacy
 from missiva_delivery.retention import rules
@@ -43,6 +45,7 @@ def build(settings: DeliverySettings, *, jwks: JwksSource | None = None) -> Serv
     core = DeliveryCore(app)
     sender = Sender(core)
     _PARTS[id(app)] = (core, sender)
+    core.feedback = Feedback(settings)  # bounce and complaint reports (SMTP and webhooks)
     app.add_service(
         delivery_service_pb2_grpc.add_DeliveryServiceServicer_to_server,
         DeliveryServicer(core),
@@ -69,6 +72,9 @@ def build(settings: DeliverySettings, *, jwks: JwksSource | None = None) -> Serv
         )
     # The sender loop: stopped, after the message in hand, before the kit closes the pool.
     app.add_worker("sender", lambda stopping: run_forever(sender, stopping, core.queued))
+    # Bounces and complaints: the bounce domain's SMTP server (when it has a port).
+    if settings.inbound_smtp_port:
+        app.add_worker("inbound-smtp", InboundServer(core, core.feedback).run)
     return app
 
 

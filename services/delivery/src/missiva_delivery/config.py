@@ -110,6 +110,28 @@ class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type:
     suppression_check_size: int = 32
     # Compiled campaign templates kept (one per campaign revision being sent).
     render_cache_size: int = 64
+    # Inbound (bounces and complaints, see inbound.py): the SMTP server for the bounce domain
+    # (0: none in this process; it accepts mail for BOUNCE_DOMAIN above) and its caps.
+    inbound_smtp_port: int = 0
+    inbound_max_message_bytes: int = 10 * 1024 * 1024
+    inbound_max_recipients: int = 10
+    inbound_max_sessions: int = 100
+    inbound_timeout_seconds: float = 60.0
+    # This many soft bounces in a row for one address make it a hard bounce; a message sent
+    # longer than the grace ago without a bounce breaks the row.
+    soft_bounce_limit: int = 3
+    soft_bounce_grace_hours: float = 24.0
+    # The reputation guard (reputation.py): per campaign, over the messages sent in the last
+    # window (and since its last alert), with at least min_sent of them.
+    reputation_bounce_rate: float = 0.05
+    reputation_complaint_rate: float = 0.003
+    reputation_min_sent: int = 200
+    reputation_window_hours: float = 24.0
+    # Provider webhooks (webhooks.py): the shared HMAC secret (a file), how old a signed
+    # timestamp may be, and how long the received events are kept.
+    provider_webhook_secret_file: str = ""
+    provider_webhook_tolerance_seconds: int = 300
+    provider_events_days: int = 548
     # Sender domains. DNS_RESOLVER is host:port of the resolver that verification asks
     # (empty: the system's); `missiva up` points it at its loopback DNS server, whose zone
     # file DNS_ZONE_FILE `publish-dns` writes.
@@ -126,6 +148,7 @@ class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type:
 
     def validate(self) -> None:
         super().validate()
+        self.validate_feedback()
         parsed = urllib.parse.urlsplit(self.smtp_url)
         if parsed.scheme not in ("smtp", "smtps") or not parsed.hostname:
             raise kit.ConfigError("SMTP_URL", "must be an smtp:// or smtps:// URL with a host")
@@ -217,3 +240,32 @@ class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type:
                 rate=self.smtp_domain_rate, concurrency=self.smtp_domain_concurrency
             ),
         )
+
+    def validate_feedback(self) -> None:
+        if not 0 <= self.inbound_smtp_port <= 65535:
+            raise kit.ConfigError("INBOUND_SMTP_PORT", "must be a port number (0: no server)")
+        if self.inbound_smtp_port and not self.token_keyring_file:
+            raise kit.ConfigError("TOKEN_KEYRING_FILE", "is required to read VERP return paths")
+        if "." not in self.bounce_domain or "@" in self.bounce_domain:
+            raise kit.ConfigError("BOUNCE_DOMAIN", "must be a domain name")
+        positive = {
+            "INBOUND_MAX_MESSAGE_BYTES": self.inbound_max_message_bytes,
+            "INBOUND_MAX_RECIPIENTS": self.inbound_max_recipients,
+            "INBOUND_MAX_SESSIONS": self.inbound_max_sessions,
+            "INBOUND_TIMEOUT_SECONDS": self.inbound_timeout_seconds,
+            "SOFT_BOUNCE_LIMIT": self.soft_bounce_limit,
+            "SOFT_BOUNCE_GRACE_HOURS": self.soft_bounce_grace_hours,
+            "REPUTATION_MIN_SENT": self.reputation_min_sent,
+            "REPUTATION_WINDOW_HOURS": self.reputation_window_hours,
+            "PROVIDER_WEBHOOK_TOLERANCE_SECONDS": self.provider_webhook_tolerance_seconds,
+            "PROVIDER_EVENTS_DAYS": self.provider_events_days,
+        }
+        for variable, value in positive.items():
+            if value <= 0:
+                raise kit.ConfigError(variable, "must be positive")
+        for variable, rate in (
+            ("REPUTATION_BOUNCE_RATE", self.reputation_bounce_rate),
+            ("REPUTATION_COMPLAINT_RATE", self.reputation_complaint_rate),
+        ):
+            if not 0 < rate < 1:
+                raise kit.ConfigError(variable, "must be a fraction between 0 and 1")

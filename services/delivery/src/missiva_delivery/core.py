@@ -52,6 +52,7 @@ class DeliveryCore:
         source = first_of(self.domain_keys, files)
         self.signing = Signing(source, ttl=settings.dkim_signer_ttl_seconds)
         self.queued = asyncio.Event()  # set when this process queued a message: send now
+        self.feedback: Any = None  # feedback.Feedback (bounces, complaints), set by build()
 
     def wake(self) -> None:
         self.queued.set()

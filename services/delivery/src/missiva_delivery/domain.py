@@ -38,11 +38,14 @@ STATUS_PB: dict[Status, int] = {
     Status.FAILED: pb.MESSAGE_STATUS_FAILED,
     Status.SUPPRESSED: pb.MESSAGE_STATUS_SUPPRESSED,
     Status.BOUNCED: pb.MESSAGE_STATUS_BOUNCED,
-    # The ledger knows complaints before the proto has a status for them.
-    Status.COMPLAINED: pb.MESSAGE_STATUS_BOUNCED,
+    Status.COMPLAINED: pb.MESSAGE_STATUS_COMPLAINED,
 }
 
-BOUNCE_PB = {"hard": pb.BOUNCE_TYPE_HARD, "soft": pb.BOUNCE_TYPE_SOFT}
+BOUNCE_PB = {
+    "hard": pb.BOUNCE_TYPE_HARD,
+    "soft": pb.BOUNCE_TYPE_SOFT,
+    "blocked": pb.BOUNCE_TYPE_BLOCKED,
+}
 
 SYSTEM = types_pb2.EMAIL_CATEGORY_SYSTEM
 LANE_TRANSACTIONAL = "transactional"

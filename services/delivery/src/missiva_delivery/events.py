@@ -20,7 +20,7 @@ from missiva.consent.v1 import consent_service_pb2 as consent_pb
 from missiva.consent.v1 import events_pb2 as consent_events
 from missiva.delivery.v1 import delivery_service_pb2 as pb
 from missiva.delivery.v1 import events_pb2
-from missiva_delivery import batches, domain, domain_events
+from missiva_delivery import batches, domain, domain_events, feedback
 from missiva_delivery.store import holds, suppressions
 from missiva_platform.bus import ConsumerSpec
 from missiva_platform.errors import InvalidArgument
@@ -406,6 +406,7 @@ def EXAMPLES() -> list[EventEnvelope]:
         message_bounced(row, "550 5.1.1 <address>: no such user", hard=True),
         message_failed(campaign_row, "suppressed (unsubscribed)", suppressed=True),
         message_failed(campaign_row, "refused", reply="550 5.1.1 <address>: no such user"),
+        *feedback.EXAMPLES(row, campaign_row),
         export_reply(PRODUCER, request, [DataSection("delivery.send_log", "sent mail", b"[]")], ""),
         erasure_reply(PRODUCER, request, erasure, ""),
         *domain_events.examples(),

@@ -7,7 +7,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from missiva.common.v1 import types_pb2
-from missiva_delivery.store import messages, suppressions
+from missiva_delivery.store import bounces, messages, suppressions
 from missiva_platform.privacy import DataSection, Erasure, Person, Retained
 
 if TYPE_CHECKING:
@@ -71,6 +71,23 @@ class DeliveryPrivacy:
                     json.dumps(log, ensure_ascii=False).encode(),
                 )
             )
+        feedback = await bounces.for_person(conn, person.person_key, person.tenant_id)
+        if feedback["bounce_records"]:
+            sections.append(
+                DataSection(
+                    "delivery.bounce_reports",
+                    "Bounce and spam reports about emails sent to you (90 days)",
+                    json.dumps(feedback["bounce_records"], ensure_ascii=False).encode(),
+                )
+            )
+        if feedback["provider_events"]:
+            sections.append(
+                DataSection(
+                    "delivery.provider_events",
+                    "What our email provider reported about emails sent to you (18 months)",
+                    json.dumps(feedback["provider_events"], ensure_ascii=False).encode(),
+                )
+            )
         if entries and not person.tenant_id:
             sections.append(
                 DataSection(
@@ -95,6 +112,7 @@ class DeliveryPrivacy:
         if not person.person_key:
             return Erasure()
         erased = await messages.erase_person(conn, person.person_key, person.tenant_id)
+        reports = await bounces.erase_person(conn, person.person_key, person.tenant_id)
         kept = await suppressions.for_person(conn, person.person_key)
         result = Erasure(erased={"delivery.send_log": erased} if erased else {})
         if await suppressions.blocks_of_person(conn, person.person_key):
@@ -108,6 +126,9 @@ class DeliveryPrivacy:
                     ),
                 )
             )
+        names = {"bounce_records": "delivery.bounce_reports",
+                 "provider_events": "delivery.provider_events"}  # fmt: skip
+        result.erased.update({names[k]: n for k, n in reports.items() if n})
         if kept:
             result.retained.append(
                 Retained(

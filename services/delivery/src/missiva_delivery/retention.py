@@ -3,6 +3,13 @@
 - ``messages`` (the send log: person key, template, state, the SMTP reply; the address and
   variables only while the message may still be sent): 90 days after it was queued
   (``SEND_LOG_DAYS``). Its ``message_events`` go with it (ON DELETE CASCADE).
+- ``bounce_records`` (bounce and complaint reports: person key, class, the reply without the
+  address, the recipient's domain): 90 days after they arrived, the send log's rule.
+- ``provider_events`` (a provider's webhook events; the person key of the message): 18 months
+  (``PROVIDER_EVENTS_DAYS``), then the event id is forgotten too (a replay that old fails the
+  signature's 300-second window anyway).
+- ``campaign_reputation`` (the guard's last alert per campaign; no person): 18 months after its
+  last change.
 - ``suppressions`` hold a person key and why it may not be mailed: kept as long as the
   suppression applies (deleting it would mail a dead address again), erased with the person.
 - ``consent_blocks`` (the replica of consent's suppressions and purpose blocks, by person
@@ -28,8 +35,27 @@ from missiva_platform.retention import RetentionRule
 
 def rules(settings: DeliverySettings | None = None) -> tuple[RetentionRule, ...]:
     days = settings.send_log_days if settings is not None else 90
+    provider_days = settings.provider_events_days if settings is not None else 548
     dkim_days = settings.dkim_retire_after_days if settings is not None else 7
     return (
+        RetentionRule(
+            table="bounce_records",
+            time_column="received_at",
+            max_age=timedelta(days=days),
+            why="bounce and complaint reports follow the send log they explain",
+        ),
+        RetentionRule(
+            table="provider_events",
+            time_column="received_at",
+            max_age=timedelta(days=provider_days),
+            why="provider events are kept 18 months, then forgotten with their ids",
+        ),
+        RetentionRule(
+            table="campaign_reputation",
+            time_column="updated_at",
+            max_age=timedelta(days=provider_days),
+            why="the reputation guard's state of a campaign long finished",
+        ),
         RetentionRule(
             table="messages",
             time_column="queued_at",

@@ -281,9 +281,9 @@ class Sender:
             date=datetime.now(UTC),
         )
         try:
-            reply = await self.transport.send(
-                message, sender=self.settings.mail_from_address, recipient=address
-            )
+            # The VERP return path names the row, so a bounce of this mail finds it too.
+            envelope_sender = self.core.campaign_mail.verp.address(row["id"])
+            reply = await self.transport.send(message, sender=envelope_sender, recipient=address)
         except TransportError as exc:
             self.watch.failed(row["campaign_id"])
             await self._defer(row, domain.redact_addresses(str(exc)), rendered.subject)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from missiva.delivery.v1 import delivery_service_pb2_grpc
 from missiva_delivery.rpc_domains import DomainRpcs
+from missiva_delivery.rpc_feedback import FeedbackRpcs
 from missiva_delivery.rpc_messages import MessageRpcs
 from missiva_delivery.rpc_reports import ReportRpcs
 from missiva_platform.auth import Access, MethodRule, rule
@@ -36,11 +37,17 @@ ACCESS_RULES: dict[str, MethodRule] = {
     "RotateDkimKey": rule(Access.USER, scopes=("domains:write",), roles=ADMIN_ROLES),
     "ListSenderDomains": rule(Access.USER, scopes=("domains:read",), roles=MEMBER_ROLES),
     "GetCampaignDeliveryStats": rule(Access.USER, scopes=("campaigns:read",), roles=MEMBER_ROLES),
+    # An email provider's webhook, forwarded by the gateway: its HMAC signature authenticates it.
+    "HandleProviderFeedback": rule(Access.ANONYMOUS),
 }
 
 
 class DeliveryServicer(
-    MessageRpcs, ReportRpcs, DomainRpcs, delivery_service_pb2_grpc.DeliveryServiceServicer
+    MessageRpcs,
+    ReportRpcs,
+    DomainRpcs,
+    FeedbackRpcs,
+    delivery_service_pb2_grpc.DeliveryServiceServicer,
 ):
     """Every DeliveryService RPC (constructed with the ``DeliveryCore``)."""
 

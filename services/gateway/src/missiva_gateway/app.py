@@ -21,6 +21,7 @@ from missiva_gateway.observability import RequestMetrics
 from missiva_gateway.pages import PublicPagesController
 from missiva_gateway.referrals import ReferralController
 from missiva_gateway.web import WebPlugin
+from missiva_gateway.webhooks import ProviderWebhookController
 
 
 class GatewayPlugin(InitPluginProtocol):
@@ -42,6 +43,7 @@ class GatewayPlugin(InitPluginProtocol):
         app_config.route_handlers.append(ReferralController)  # /r/<code>
         app_config.route_handlers.append(self.api.router())
         app_config.route_handlers.append(FormPagesController)
+        app_config.route_handlers.append(ProviderWebhookController)
         app_config.dependencies.update(
             {
                 "backends": Provide(self._provide_backends, sync_to_thread=False),

@@ -95,8 +95,10 @@ class FormPageHeaders(ASGIMiddleware):
 
 def _render(template: str, *, form: Any, status: int = 200, **context: Any) -> Response[str]:
     lang = (form.locale or "en").split("-")[0] if form is not None else "en"
-    html = templates(lang).get_template(template).render(
-        css=FORM_CSS, brand=BRAND, lang=lang, form=form, **context
+    html = (
+        templates(lang)
+        .get_template(template)
+        .render(css=FORM_CSS, brand=BRAND, lang=lang, form=form, **context)
     )
     return Response(html, status_code=status, media_type=MediaType.HTML)
 

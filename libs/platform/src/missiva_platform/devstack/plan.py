@@ -2,7 +2,8 @@
 
 Ports, from ``--base-port`` B: gRPC B+1..B+5 and side HTTP B+51..B+55 (identity, consent,
 campaign, delivery, billing), gateway B+30 (its metrics B+31), PostgreSQL B+40, NATS B+41,
-SMTP sink B+42, the loopback DNS server B+43 (UDP and TCP).
+SMTP sink B+42, the loopback DNS server B+43 (UDP and TCP), delivery's inbound SMTP server for
+bounces and complaints B+44.
 """
 
 from __future__ import annotations
@@ -56,6 +57,11 @@ class Ports:
     @property
     def smtp(self) -> int:
         return self.base + 42
+
+    @property
+    def inbound_smtp(self) -> int:
+        """Delivery's bounce-domain SMTP server (DSNs and complaint reports come back here)."""
+        return self.base + 44
 
     @property
     def dns(self) -> int:

@@ -61,7 +61,7 @@ _OWNED_VARIABLES = {
     "DATABASE_URL", "NATS_URL", "SMTP_URL", "BIND_HOST", "GRPC_PORT", "HTTP_PORT",
     "IDENTITY_TARGET", "TOKEN_KEYRING_FILE", "FIELD_KEYS_FILE", "EMAIL_HASH_KEY_FILE",
     "IP_SALTS_FILE", "SERVICE_CREDENTIALS_FILE", "JWT_SIGNING_KEYS_FILE", "SMTP_SINK_DIR",
-    "MISSIVA_DATA_DIR", "METRICS_PORT", "DNS_RESOLVER", "DNS_ZONE_FILE",
+    "MISSIVA_DATA_DIR", "METRICS_PORT", "DNS_RESOLVER", "DNS_ZONE_FILE", "INBOUND_SMTP_PORT",
 }  # fmt: skip
 
 
@@ -187,6 +187,7 @@ class Platform:
         for service in SERVICES:
             planned.append((self.ports.grpc(service), f"{service} (gRPC)"))
             planned.append((self.ports.side(service), f"{service} (metrics/health)"))
+        planned.append((self.ports.inbound_smtp, "delivery (inbound SMTP for bounces)"))
         planned.append((self.ports.gateway, "the gateway"))
         planned.append((self.ports.gateway_metrics, "the gateway (metrics/health)"))
         return planned
@@ -231,6 +232,7 @@ class Platform:
             env["JWT_SIGNING_KEYS_FILE"] = str(self.secret_files[s.JWT_SIGNING_KEYS_FILE])
         if service == "delivery":
             env["SMTP_URL"] = self.smtp_url
+            env["INBOUND_SMTP_PORT"] = str(self.ports.inbound_smtp)
             # Sender domains are verified against the loopback DNS, whose zone it publishes to.
             env["DNS_RESOLVER"] = f"{HOST}:{self.ports.dns}"
             env["DNS_ZONE_FILE"] = str(self.layout.dns_zone)
@@ -246,9 +248,10 @@ class Platform:
     def replica_envs(self) -> dict[str, dict[str, str]]:
         """The extra delivery processes (``DELIVERY_PROCESSES`` - 1): same database and work
         queue as ``delivery``; their gRPC and metrics ports are chosen by the system (the
-        gateway talks to the first one)."""
+        gateway talks to the first one). Only the first runs the inbound SMTP server."""
+        extra = {"GRPC_PORT": "0", "HTTP_PORT": "0", "INBOUND_SMTP_PORT": "0"}
         return {
-            f"delivery-{n}": {**self.service_env("delivery"), "GRPC_PORT": "0", "HTTP_PORT": "0"}
+            f"delivery-{n}": {**self.service_env("delivery"), **extra}
             for n in range(2, self.delivery_processes + 1)
         }
 
@@ -672,6 +675,7 @@ class Platform:
             }
         urls["nats"] = without_password(self.nats_url)
         urls["smtp"] = without_password(self.smtp_url)
+        urls["inbound_smtp"] = f"smtp://{HOST}:{self.ports.inbound_smtp}"
         urls["mail"] = None if self.external.smtp_url else str(self.layout.mail)
         urls["dns"] = f"{HOST}:{self.ports.dns}"
         urls["dns_zone"] = str(self.layout.dns_zone)
@@ -709,6 +713,9 @@ class Platform:
             rows.append(("smtp", without_password(self.smtp_url), "(external)"))
         else:
             rows.append(("smtp", self.smtp_url, f"mail folder {self.layout.mail}"))
+        rows.append(
+            ("bounces in", f"smtp://{HOST}:{self.ports.inbound_smtp}", "(delivery, DSN and ARF)")
+        )
         rows.append(("dns", f"{HOST}:{self.ports.dns} (udp, tcp)", f"zone {self.layout.dns_zone}"))
         width = max(len(name) for name, _, _ in rows)
         self.say(f"\nmissiva platform (data {self.layout.root})")

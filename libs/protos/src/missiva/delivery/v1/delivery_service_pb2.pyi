@@ -22,12 +22,14 @@ class MessageStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     MESSAGE_STATUS_BOUNCED: _ClassVar[MessageStatus]
     MESSAGE_STATUS_FAILED: _ClassVar[MessageStatus]
     MESSAGE_STATUS_SUPPRESSED: _ClassVar[MessageStatus]
+    MESSAGE_STATUS_COMPLAINED: _ClassVar[MessageStatus]
 
 class BounceType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     BOUNCE_TYPE_UNSPECIFIED: _ClassVar[BounceType]
     BOUNCE_TYPE_HARD: _ClassVar[BounceType]
     BOUNCE_TYPE_SOFT: _ClassVar[BounceType]
+    BOUNCE_TYPE_BLOCKED: _ClassVar[BounceType]
 
 class FeedbackSource(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -60,9 +62,11 @@ MESSAGE_STATUS_DEFERRED: MessageStatus
 MESSAGE_STATUS_BOUNCED: MessageStatus
 MESSAGE_STATUS_FAILED: MessageStatus
 MESSAGE_STATUS_SUPPRESSED: MessageStatus
+MESSAGE_STATUS_COMPLAINED: MessageStatus
 BOUNCE_TYPE_UNSPECIFIED: BounceType
 BOUNCE_TYPE_HARD: BounceType
 BOUNCE_TYPE_SOFT: BounceType
+BOUNCE_TYPE_BLOCKED: BounceType
 FEEDBACK_SOURCE_UNSPECIFIED: FeedbackSource
 FEEDBACK_SOURCE_SMTP: FeedbackSource
 FEEDBACK_SOURCE_DSN: FeedbackSource
@@ -352,3 +356,23 @@ class GetCampaignDeliveryStatsResponse(_message.Message):
     stats: DeliveryStats
     links: _containers.RepeatedCompositeFieldContainer[LinkClicks]
     def __init__(self, stats: _Optional[_Union[DeliveryStats, _Mapping]] = ..., links: _Optional[_Iterable[_Union[LinkClicks, _Mapping]]] = ...) -> None: ...
+
+class HandleProviderFeedbackRequest(_message.Message):
+    __slots__ = ("provider", "payload", "signature_header")
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_FIELD_NUMBER: _ClassVar[int]
+    SIGNATURE_HEADER_FIELD_NUMBER: _ClassVar[int]
+    provider: str
+    payload: bytes
+    signature_header: str
+    def __init__(self, provider: _Optional[str] = ..., payload: _Optional[bytes] = ..., signature_header: _Optional[str] = ...) -> None: ...
+
+class HandleProviderFeedbackResponse(_message.Message):
+    __slots__ = ("provider_event_id", "duplicate", "handled")
+    PROVIDER_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    DUPLICATE_FIELD_NUMBER: _ClassVar[int]
+    HANDLED_FIELD_NUMBER: _ClassVar[int]
+    provider_event_id: str
+    duplicate: bool
+    handled: bool
+    def __init__(self, provider_event_id: _Optional[str] = ..., duplicate: _Optional[bool] = ..., handled: _Optional[bool] = ...) -> None: ...

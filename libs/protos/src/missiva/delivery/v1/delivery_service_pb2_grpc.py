@@ -77,6 +77,11 @@ class DeliveryServiceStub:
                 request_serializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.GetCampaignDeliveryStatsRequest.SerializeToString,
                 response_deserializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.GetCampaignDeliveryStatsResponse.FromString,
                 _registered_method=True)
+        self.HandleProviderFeedback = channel.unary_unary(
+                '/missiva.delivery.v1.DeliveryService/HandleProviderFeedback',
+                request_serializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.HandleProviderFeedbackRequest.SerializeToString,
+                response_deserializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.HandleProviderFeedbackResponse.FromString,
+                _registered_method=True)
 
 
 class DeliveryServiceServicer:
@@ -143,6 +148,14 @@ class DeliveryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def HandleProviderFeedback(self, request, context):
+        """HandleProviderFeedback verifies and applies an email provider's bounce or complaint
+        webhook, forwarded byte for byte; idempotent per provider event id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DeliveryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -185,6 +198,11 @@ def add_DeliveryServiceServicer_to_server(servicer, server):
                     servicer.GetCampaignDeliveryStats,
                     request_deserializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.GetCampaignDeliveryStatsRequest.FromString,
                     response_serializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.GetCampaignDeliveryStatsResponse.SerializeToString,
+            ),
+            'HandleProviderFeedback': grpc.unary_unary_rpc_method_handler(
+                    servicer.HandleProviderFeedback,
+                    request_deserializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.HandleProviderFeedbackRequest.FromString,
+                    response_serializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.HandleProviderFeedbackResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -406,6 +424,33 @@ class DeliveryService:
             '/missiva.delivery.v1.DeliveryService/GetCampaignDeliveryStats',
             missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.GetCampaignDeliveryStatsRequest.SerializeToString,
             missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.GetCampaignDeliveryStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def HandleProviderFeedback(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.delivery.v1.DeliveryService/HandleProviderFeedback',
+            missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.HandleProviderFeedbackRequest.SerializeToString,
+            missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.HandleProviderFeedbackResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -4,12 +4,22 @@ from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from missiva.common.v1 import types_pb2 as _types_pb2
 from missiva.delivery.v1 import delivery_service_pb2 as _delivery_service_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class ReputationSignal(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REPUTATION_SIGNAL_UNSPECIFIED: _ClassVar[ReputationSignal]
+    REPUTATION_SIGNAL_BOUNCE_RATE: _ClassVar[ReputationSignal]
+    REPUTATION_SIGNAL_COMPLAINT_RATE: _ClassVar[ReputationSignal]
+REPUTATION_SIGNAL_UNSPECIFIED: ReputationSignal
+REPUTATION_SIGNAL_BOUNCE_RATE: ReputationSignal
+REPUTATION_SIGNAL_COMPLAINT_RATE: ReputationSignal
 
 class MessageSent(_message.Message):
     __slots__ = ("message_id", "campaign_id", "batch_id", "contact_id", "person_key", "category", "rfc822_message_id", "resend", "credit_reservation_id")
@@ -116,6 +126,30 @@ class MessageComplained(_message.Message):
     feedback_type: str
     source: _delivery_service_pb2.FeedbackSource
     def __init__(self, message_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., person_key: _Optional[str] = ..., feedback_type: _Optional[str] = ..., source: _Optional[_Union[_delivery_service_pb2.FeedbackSource, str]] = ...) -> None: ...
+
+class CampaignReputationAlerted(_message.Message):
+    __slots__ = ("campaign_id", "signal", "sent", "bounced", "complained", "bounce_rate", "complaint_rate", "bounce_threshold", "complaint_threshold", "window_start")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    SENT_FIELD_NUMBER: _ClassVar[int]
+    BOUNCED_FIELD_NUMBER: _ClassVar[int]
+    COMPLAINED_FIELD_NUMBER: _ClassVar[int]
+    BOUNCE_RATE_FIELD_NUMBER: _ClassVar[int]
+    COMPLAINT_RATE_FIELD_NUMBER: _ClassVar[int]
+    BOUNCE_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    COMPLAINT_THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_START_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    signal: ReputationSignal
+    sent: int
+    bounced: int
+    complained: int
+    bounce_rate: float
+    complaint_rate: float
+    bounce_threshold: float
+    complaint_threshold: float
+    window_start: _timestamp_pb2.Timestamp
+    def __init__(self, campaign_id: _Optional[str] = ..., signal: _Optional[_Union[ReputationSignal, str]] = ..., sent: _Optional[int] = ..., bounced: _Optional[int] = ..., complained: _Optional[int] = ..., bounce_rate: _Optional[float] = ..., complaint_rate: _Optional[float] = ..., bounce_threshold: _Optional[float] = ..., complaint_threshold: _Optional[float] = ..., window_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class MessageOpened(_message.Message):
     __slots__ = ("message_id", "campaign_id", "person_key", "anonymous", "device_class", "client", "country_code")
