@@ -100,17 +100,20 @@ async def test_the_template_is_compiled_once_per_campaign_revision(delivery) -> 
     assert delivery.app_core.renders.compilations == before + 1
 
 
+async def _replica_has(delivery, person_key: str, seconds: float = 30.0) -> None:
+    """Wait until consent's suppression reached delivery's replica (consumers lag under load)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    query = "SELECT count(*) FROM consent_blocks WHERE person_key = %s AND active"
+    while not await delivery.scalar(query, person_key):
+        assert asyncio.get_running_loop().time() < deadline, "the suppression never arrived"
+        await asyncio.sleep(0.05)
+
+
 async def test_a_suppressed_person_is_not_sent_and_uses_no_credit(delivery) -> None:
     tenant = delivery.tenant()
     kept, gone = delivery.address(), delivery.address()
     await delivery.publish_to("consent.contact.suppressed", delivery.suppression(tenant, gone))
-    for _ in range(100):
-        if await delivery.scalar(
-            "SELECT count(*) FROM consent_blocks WHERE person_key = %s AND active",
-            delivery.key(gone),
-        ):
-            break
-        await asyncio.sleep(0.05)
+    await _replica_has(delivery, delivery.key(gone))
     event, campaign_id = delivery.batch(tenant, [kept, gone])
     await delivery.publish_to("cmd.delivery.send_batch", event)
     rows = await delivery.campaign_rows(tenant, campaign_id, want=2)
@@ -180,12 +183,7 @@ async def test_consents_suppression_stops_non_system_transactional_mail_not_syst
     tenant = delivery.tenant()
     address = delivery.address()
     await delivery.publish_to("consent.contact.suppressed", delivery.suppression(tenant, address))
-    for _ in range(100):
-        if await delivery.scalar(
-            "SELECT count(*) FROM consent_blocks WHERE person_key = %s", delivery.key(address)
-        ):
-            break
-        await asyncio.sleep(0.05)
+    await _replica_has(delivery, delivery.key(address))
     news = await delivery.send(
         delivery.request(address, category=types_pb2.EMAIL_CATEGORY_MARKETING), tenant
     )

@@ -18,7 +18,7 @@ from missiva_platform.events import unpack
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 # Slow enough that a campaign is still sending when the unsubscribe arrives.
-SETTINGS = {"smtp_global_rate": 150.0, "suppression_check_size": 10}
+SETTINGS = {"smtp_global_rate": 40.0, "suppression_check_size": 10}
 IN_FLIGHT = timedelta(seconds=1)
 REFUSAL_SECONDS = float(os.environ.get("DELIVERY_421_SECONDS", "3"))
 

@@ -295,9 +295,10 @@ async def campaign_sent(delivery, tenant: str, campaign_id: str, n: int) -> list
     for mid in ids:
         await delivery.sql(
             "INSERT INTO messages (id, tenant_id, idempotency_key, lane, category, campaign_id,"
-            " person_key, rfc822_message_id, status, attempts, sent_at)"
-            " VALUES (%s, %s, %s, 'campaign', 2, %s, %s, %s, 'sent', 1, now())",
-            mid, tenant, f"c:{mid}", campaign_id, uuid.uuid4().hex * 2, f"<{mid}@test>",
+            " contact_id, person_key, rfc822_message_id, status, attempts, sent_at)"
+            " VALUES (%s, %s, %s, 'campaign', 2, %s, %s, %s, %s, 'sent', 1, now())",
+            mid, tenant, f"c:{mid}", campaign_id, str(uuid.uuid4()), uuid.uuid4().hex * 2,
+            f"<{mid}@test>",
         )  # fmt: skip
     return ids
 

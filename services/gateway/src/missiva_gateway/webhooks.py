@@ -28,6 +28,7 @@ class Received(msgspec.Struct, frozen=True):
 
 class ProviderWebhookController(Controller):
     path = "/webhooks/email"
+    include_in_schema = False  # the provider's contract, not part of the REST API's document
 
     @post("/{provider:str}", media_type=MediaType.JSON, request_max_body_size=MAX_BODY,
           status_code=200)  # fmt: skip
