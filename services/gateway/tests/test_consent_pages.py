@@ -796,3 +796,82 @@ async def test_a_recipient_gets_a_my_data_link_then_asks_for_a_copy_and_erasure(
         assert "deletion of your data" in erase.text
         forged = await client.get("/my-data/v1.x.y.z?request_id=" + request_id.group(1))
         assert forged.status_code in (400, 401, 404)
+
+
+# --------------------------------------------------------------------------- the sender
+
+
+async def test_every_public_page_says_who_sent_it_and_a_bad_link_shows_no_form(
+    consent: Consent,
+) -> None:
+    tenant, email = consent.tenant(), consent.email()
+    await consent.stub.SetSenderIdentity(
+        pb.SetSenderIdentityRequest(
+            sender=pb.SenderIdentity(
+                name="Bottega <Rossi>",
+                postal_address="Via Roma 1\n00100 Roma",
+                privacy_contact="privacy@rossi.example",
+            )
+        ),
+        metadata=consent.md(tenant),
+        timeout=10,
+    )
+    news = await consent.purpose(tenant, "news", name="Weekly news")
+    letters = await consent.purpose(tenant, "letters", double_opt_in=True, name="Letters")
+    await consent.grant(tenant, email, news.purpose_id)
+    links = await consent.links(tenant, email, news.purpose_id)
+    confirm_url = await consent.start_double_opt_in(tenant, email, [letters.purpose_id])
+    footer = (
+        "<strong>Bottega &lt;Rossi&gt;</strong><br>Via Roma 1<br>00100 Roma",
+        '<a href="mailto:privacy@rossi.example" rel="noopener noreferrer">',
+    )
+    async with gateway(consent) as client:
+        unsubscribe = await client.get(links.unsubscribe_url)
+        assert "only Weekly news" in assert_html(unsubscribe)
+        confirm = await client.get(confirm_url)
+        assert "Letters" in assert_html(confirm)
+        pages = [
+            unsubscribe,
+            confirm,
+            await client.get(links.preferences_url),
+            await client.post(links.unsubscribe_url, data={"scope": "this"}),
+            await client.post(confirm_url),
+        ]
+        for page in pages:
+            assert page.status_code == 200, page.request.url
+            body = assert_html(page)
+            assert_page_headers(page)
+            for piece in footer:
+                assert piece in body, (page.request.url, piece)
+        # Used, the confirmation link's page says so instead of offering the button again.
+        used = assert_html(await client.get(confirm_url))
+        assert "already confirmed" in used
+        assert "<form" not in used
+        # The same footer in Italian.
+        italian = await client.get(links.preferences_url, headers={"accept-language": "it"})
+        assert "Chi invia queste email" in italian.text
+        # A link that does not check out shows its problem and nothing to press.
+        for bad in (
+            "/unsubscribe/v1.x.y.z",
+            f"/unsubscribe/{token_of(links.preferences_url)}",  # a token of another kind
+            "/confirm/v1.x.y.z",
+            "/my-data/v1.x.y.z",
+        ):
+            refused = await client.get(bad)
+            assert 400 <= refused.status_code < 500, bad
+            assert "<form" not in assert_html(refused), bad
+            assert_page_headers(refused)
+    # Nothing was used by the GETs: still subscribed to the letters only by the POST above.
+    assert await consent.status(tenant, email, letters.purpose_id) == pb.CONSENT_STATUS_GRANTED
+
+
+async def test_without_a_declared_identity_the_pages_show_no_empty_sender(
+    consent: Consent,
+) -> None:
+    tenant, email = consent.tenant(), consent.email()
+    news = await consent.purpose(tenant, "news")
+    await consent.grant(tenant, email, news.purpose_id)
+    links = await consent.links(tenant, email, news.purpose_id)
+    async with gateway(consent) as client:
+        body = assert_html(await client.get(links.unsubscribe_url))
+    assert "Who sends these emails" not in body

@@ -16,6 +16,10 @@ Kept without a rule, on purpose:
   (``identity.account.erased``) and with their own erasure (``privacy.py``). The ledger's
   ``user:<id>`` entries keep naming their key of the time either way.
 - ``legal_documents``: published texts, no personal data, immutable.
+- ``sender_identities``: who each account is to its recipients (name, postal address,
+  privacy contact), declared by the account for its public pages: business contact data,
+  not data about recipients. Kept while the account is, deleted with it
+  (``identity.account.erased``).
 - ``document_notices``: which changes of accounts' privacy notices were announced to their
   contacts, and when (``notices.py``); no personal data, append-only, kept with the documents.
 

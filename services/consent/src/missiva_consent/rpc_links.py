@@ -9,8 +9,8 @@ from missiva_consent import domain
 from missiva_consent.core import HISTORY_LIMIT, PREFERENCE_CHECKBOX, utc_now
 from missiva_consent.domain import Action, Change, Evidence, LinkScope, Source
 from missiva_consent.rpc_base import ConsentRpcs
+from missiva_consent.rpc_senders import sender_of
 from missiva_consent.store import base as db
-from missiva_consent.store import documents as document_store
 from missiva_consent.store import ledger as ledger_store
 from missiva_consent.store import suppressions as suppression_store
 from missiva_platform.auth import current_tenant
@@ -113,21 +113,14 @@ class LinkRpcs(ConsentRpcs):
             history = await ledger_store.person_entries(
                 conn, scope.account_id, scope.person_key, newest=HISTORY_LIMIT
             )
-            notices = await document_store.current_documents(
-                conn, [scope.account_id], now=utc_now(), locale="en"
-            )
-        reply = pb.GetPreferencesResponse(
+            sender = await sender_of(conn, scope.account_id)
+        return pb.GetPreferencesResponse(
             items=items,
+            sender=sender,
             engagement_tracking=tracking,
             person_key=scope.person_key,
             history=[e.to_pb() for e in history],
         )
-        notice = next(
-            (d for d in notices if d.kind is domain.DocumentKind.ACCOUNT_PRIVACY_NOTICE), None
-        )
-        if notice is not None:
-            reply.sender.privacy_policy_url = notice.url
-        return reply
 
     async def UpdatePreferences(self, request: Any, context: Any) -> Any:
         scope = self._preference_scope(request.token)

@@ -16,6 +16,7 @@ from missiva_consent.rpc_ledger import LedgerRpcs
 from missiva_consent.rpc_links import LinkRpcs
 from missiva_consent.rpc_privacy import PrivacyRequestRpcs
 from missiva_consent.rpc_purposes import PurposeRpcs
+from missiva_consent.rpc_senders import SenderRpcs
 from missiva_consent.rpc_suppressions import SuppressionRpcs
 from missiva_platform.auth import Access, MethodRule, rule
 
@@ -58,6 +59,9 @@ ACCESS_RULES: dict[str, MethodRule] = {
         Access.AUTHENTICATED, "suppressions:read", MEMBER_ROLES,
         "CheckSuppression", "ListSuppressions", "ExportSuppressions",
     ),
+    # Who the account is to its recipients: shown on every public page of its links.
+    **_rules(Access.AUTHENTICATED, "consent:write", ADMIN_ROLES, "SetSenderIdentity"),
+    **_rules(Access.AUTHENTICATED, "consent:read", MEMBER_ROLES, "GetSenderIdentity"),
     **_rules(Access.USER, "privacy:read", ADMIN_ROLES, "ListPrivacyRequests"),
     **_rules(Access.USER, "privacy:write", ADMIN_ROLES, "ExtendPrivacyRequest"),
     # Public texts: anyone may read them (the sign-up page shows them before any login).
@@ -70,6 +74,7 @@ ACCESS_RULES: dict[str, MethodRule] = {
     "GetPreferences": rule(Access.ANONYMOUS),
     "UpdatePreferences": rule(Access.ANONYMOUS),
     "SendMyDataLink": rule(Access.ANONYMOUS),
+    "DescribeLink": rule(Access.ANONYMOUS),  # read-only: nothing changes, nothing recorded
     # Privacy requests: the caller's token (an admin, a privacy:write key, the signed-in
     # person) or a my-data token decides (dsar.py); the export download is authorised by the
     # signed token of its link.
@@ -88,6 +93,7 @@ class ConsentServicer(
     DoubleOptInRpcs,
     SuppressionRpcs,
     PrivacyRequestRpcs,
+    SenderRpcs,
     consent_service_pb2_grpc.ConsentServiceServicer,
 ):
     """Every ConsentService RPC (constructed with the ``ConsentCore`` and the privacy requests)."""

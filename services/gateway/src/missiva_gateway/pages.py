@@ -54,6 +54,7 @@ from missiva_gateway.backends import Backends
 from missiva_gateway.client import client_context
 from missiva_gateway.config import GatewaySettings
 from missiva_gateway.errors import SERVER_MESSAGES, Problem, problem_of, route_template
+from missiva_gateway.senders import CONFIRM, MY_DATA, UNSUBSCRIBE, describe, safe_link, sender_view
 from missiva_gateway.web.i18n import negotiate, translations
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,8 @@ CSS = (
     "a{color:inherit}"
     "input[type=email]{font:inherit;padding:.5rem .6rem;width:100%;max-width:26rem;"
     "box-sizing:border-box;border:1px solid #767676;border-radius:.3rem}"
+    ".sender{border-top:1px solid #8884;margin-top:2rem;font-size:.95rem}"
+    ".sender h2{font-size:1.05rem;margin-bottom:.25rem}"
 )
 _CSS_HASH = base64.b64encode(hashlib.sha256(CSS.encode()).digest()).decode()
 CONTENT_SECURITY_POLICY = (
@@ -256,11 +259,6 @@ def _when(stamp: Any) -> str:
     return str(stamp.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%d %H:%M UTC"))
 
 
-def _safe_link(url: str) -> str:
-    """Only http(s) links reach an ``href``."""
-    return url if urllib.parse.urlsplit(url).scheme in ("http", "https") else ""
-
-
 def _item_view(item: Any, _: Any) -> dict[str, Any]:
     return {
         "purpose_id": item.purpose_id,
@@ -294,7 +292,7 @@ def _request_view(item: Any, _: Any) -> dict[str, Any]:
         "status": _(REQUEST_STATUS.get(item.status, N_("in progress"))),
         "done": item.status == pb.PRIVACY_REQUEST_STATUS_COMPLETED,
         "due": _when(item.due_at),
-        "export_url": _safe_link(item.export_url),
+        "export_url": safe_link(item.export_url),
         "reason": item.rejection_reason,
     }
 
@@ -316,7 +314,6 @@ def _preferences_page(
         }
         for record in reply.history
     ]
-    sender = reply.sender
     return render(
         "preferences.html",
         status=status,
@@ -326,12 +323,7 @@ def _preferences_page(
         choosable=any(item.changeable for item in reply.items),
         my_data_action=f"{request.url.path.rstrip('/')}/my-data",
         history=history,
-        sender={
-            "name": sender.name,
-            "postal_address": sender.postal_address,
-            "privacy_contact": sender.privacy_contact,
-            "privacy_policy_url": _safe_link(sender.privacy_policy_url),
-        },
+        sender=sender_view(reply.sender),
         notice=notice,
     )
 
@@ -368,12 +360,23 @@ class PublicPagesController(Controller):
 
     # -- unsubscribe -------------------------------------------------------------------------
 
-    @get("/unsubscribe/{token:str}", sync_to_thread=False)
-    def unsubscribe_page(
-        self, token: FromPath[str], request: Request[Any, Any, Any]
+    @get("/unsubscribe/{token:str}")
+    async def unsubscribe_page(
+        self,
+        token: FromPath[str],
+        request: Request[Any, Any, Any],
+        backends: NamedDependency[Backends],
     ) -> Response[str]:
-        """The unsubscribe page: one button; nothing changes until it is pressed."""
-        return render("unsubscribe.html", request=request, title=gettext_of(request)("Unsubscribe"))
+        """The unsubscribe page: the token checked first (read-only), then one button;
+        nothing changes until it is pressed."""
+        link = await describe(backends, token, UNSUBSCRIBE)
+        return render(
+            "unsubscribe.html",
+            request=request,
+            title=gettext_of(request)("Unsubscribe"),
+            purposes=list(link.purpose_names),
+            sender=sender_view(link.sender),
+        )
 
     @post("/unsubscribe/{token:str}", status_code=200, request_max_body_size=MAX_FORM_BYTES)
     async def unsubscribe(
@@ -401,9 +404,11 @@ class PublicPagesController(Controller):
             return text(f"{readable(problem)}\n", status=problem.status)
         if one_click:
             return text("unsubscribed\n")
+        link = await describe(backends, token, UNSUBSCRIBE)
         return render(
             "unsubscribed.html",
             request=request,
+            sender=sender_view(link.sender),
             title=gettext_of(request)("You are unsubscribed"),
             purposes=list(reply.purpose_names),
             already=reply.already_unsubscribed,
@@ -488,11 +493,23 @@ class PublicPagesController(Controller):
 
     # -- double opt-in -----------------------------------------------------------------------
 
-    @get("/confirm/{token:str}", sync_to_thread=False)
-    def confirm_page(self, token: FromPath[str], request: Request[Any, Any, Any]) -> Response[str]:
-        """The confirmation page: one button; nothing is confirmed until it is pressed."""
+    @get("/confirm/{token:str}")
+    async def confirm_page(
+        self,
+        token: FromPath[str],
+        request: Request[Any, Any, Any],
+        backends: NamedDependency[Backends],
+    ) -> Response[str]:
+        """The confirmation page: the token checked first (read-only), then one button;
+        nothing is confirmed until it is pressed."""
+        link = await describe(backends, token, CONFIRM)
         return render(
-            "confirm.html", request=request, title=gettext_of(request)("Confirm your subscription")
+            "confirm.html",
+            request=request,
+            title=gettext_of(request)("Confirm your subscription"),
+            purposes=list(link.purpose_names),
+            already=link.already_confirmed,
+            sender=sender_view(link.sender),
         )
 
     @post("/confirm/{token:str}", status_code=200, request_max_body_size=MAX_FORM_BYTES)
@@ -511,9 +528,11 @@ class PublicPagesController(Controller):
             ),
             timeout=backends.call_timeout,
         )
+        link = await describe(backends, token, CONFIRM)
         return render(
             "confirmed.html",
             request=request,
+            sender=sender_view(link.sender),
             title=gettext_of(request)("Your subscription is confirmed"),
             purposes=list(reply.purpose_names),
         )
@@ -555,6 +574,7 @@ class PublicPagesController(Controller):
     ) -> Response[str]:
         """What the recipient may ask of the sender; with ``request_id``, that request's state."""
         _ = gettext_of(request)
+        link = await describe(backends, token, MY_DATA)
         opened = None
         if request_id:
             reply = await backends.consent().GetPrivacyRequest(
@@ -562,7 +582,13 @@ class PublicPagesController(Controller):
                 timeout=backends.call_timeout,
             )
             opened = _request_view(reply.privacy_request, _)
-        return render("my_data.html", request=request, title=_("Your data"), opened=opened)
+        return render(
+            "my_data.html",
+            request=request,
+            title=_("Your data"),
+            opened=opened,
+            sender=sender_view(link.sender),
+        )
 
     @post("/my-data/{token:str}", status_code=200, request_max_body_size=MAX_FORM_BYTES)
     async def open_privacy_request(
@@ -579,9 +605,11 @@ class PublicPagesController(Controller):
             "erase": privacy_pb.PRIVACY_REQUEST_KIND_ERASE,
         }.get(next(iter(fields.get("kind", [])), ""), privacy_pb.PRIVACY_REQUEST_KIND_UNSPECIFIED)
         _ = gettext_of(request)
+        sender = sender_view((await describe(backends, token, MY_DATA)).sender)
         if kind == privacy_pb.PRIVACY_REQUEST_KIND_ERASE and "yes" not in fields.get("sure", []):
             return render(
                 "my_data.html",
+                sender=sender,
                 request=request,
                 title=_("Your data"),
                 opened=None,
@@ -606,6 +634,7 @@ class PublicPagesController(Controller):
             request=request,
             title=_("Your data"),
             opened=_request_view(reply.privacy_request, _),
+            sender=sender,
         )
 
     # -- privacy export ----------------------------------------------------------------------

@@ -35,6 +35,10 @@ SELECT {_DOI_COLUMNS} FROM double_opt_ins
 WHERE confirmation_id = %s AND account_id = %s FOR UPDATE
 """
 
+_DOI_READ = f"""
+SELECT {_DOI_COLUMNS} FROM double_opt_ins WHERE confirmation_id = %s AND account_id = %s
+"""
+
 _DOI_CONFIRMED = """
 UPDATE double_opt_ins SET confirmed_at = %s, email = NULL, to_name = NULL
 WHERE confirmation_id = %s
@@ -69,6 +73,17 @@ async def lock_double_opt_in(
     if row is None:
         return None
     return dict(zip(_DOI_NAMES, row, strict=True))
+
+
+async def find_double_opt_in(
+    conn: Conn, account_id: str, confirmation_id: str
+) -> dict[str, Any] | None:
+    """The pending (or confirmed) double opt-in, read without a lock."""
+    if not domain.is_uuid(confirmation_id):
+        return None
+    cur = await conn.execute(_DOI_READ, (confirmation_id, account_id))
+    row = await cur.fetchone()
+    return dict(zip(_DOI_NAMES, row, strict=True)) if row else None
 
 
 async def mark_confirmed(conn: Conn, confirmation_id: str, at: datetime) -> None:

@@ -21,6 +21,7 @@ _PURGE_ACCOUNT = (
     ("suppressions", "DELETE FROM suppressions WHERE scope = %s"),
     ("suppression_removals", "DELETE FROM suppression_removals WHERE scope = %s"),
     ("link_hits", "DELETE FROM link_hits WHERE account_id = %s"),
+    ("sender_identities", "DELETE FROM sender_identities WHERE account_id = %s"),
 )
 
 

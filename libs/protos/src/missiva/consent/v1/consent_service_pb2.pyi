@@ -87,6 +87,14 @@ class PrivacyRequestStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PRIVACY_REQUEST_STATUS_IN_PROGRESS: _ClassVar[PrivacyRequestStatus]
     PRIVACY_REQUEST_STATUS_COMPLETED: _ClassVar[PrivacyRequestStatus]
     PRIVACY_REQUEST_STATUS_REJECTED: _ClassVar[PrivacyRequestStatus]
+
+class LinkKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    LINK_KIND_UNSPECIFIED: _ClassVar[LinkKind]
+    LINK_KIND_UNSUBSCRIBE: _ClassVar[LinkKind]
+    LINK_KIND_PREFERENCES: _ClassVar[LinkKind]
+    LINK_KIND_CONFIRM: _ClassVar[LinkKind]
+    LINK_KIND_MY_DATA: _ClassVar[LinkKind]
 PURPOSE_KIND_UNSPECIFIED: PurposeKind
 PURPOSE_KIND_EMAIL: PurposeKind
 PURPOSE_KIND_ENGAGEMENT_TRACKING: PurposeKind
@@ -138,6 +146,11 @@ PRIVACY_REQUEST_STATUS_OPEN: PrivacyRequestStatus
 PRIVACY_REQUEST_STATUS_IN_PROGRESS: PrivacyRequestStatus
 PRIVACY_REQUEST_STATUS_COMPLETED: PrivacyRequestStatus
 PRIVACY_REQUEST_STATUS_REJECTED: PrivacyRequestStatus
+LINK_KIND_UNSPECIFIED: LinkKind
+LINK_KIND_UNSUBSCRIBE: LinkKind
+LINK_KIND_PREFERENCES: LinkKind
+LINK_KIND_CONFIRM: LinkKind
+LINK_KIND_MY_DATA: LinkKind
 
 class Purpose(_message.Message):
     __slots__ = ("purpose_id", "key", "name", "description", "kind", "category", "legal_basis", "double_opt_in", "max_emails_per_month", "state", "created_at", "updated_at", "default_enabled", "frequency_cap_count", "frequency_cap_days", "changeable")
@@ -1066,3 +1079,47 @@ class LiftRestrictionResponse(_message.Message):
     RECORDS_FIELD_NUMBER: _ClassVar[int]
     records: _containers.RepeatedCompositeFieldContainer[ConsentRecord]
     def __init__(self, records: _Optional[_Iterable[_Union[ConsentRecord, _Mapping]]] = ...) -> None: ...
+
+class SetSenderIdentityRequest(_message.Message):
+    __slots__ = ("sender",)
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    sender: SenderIdentity
+    def __init__(self, sender: _Optional[_Union[SenderIdentity, _Mapping]] = ...) -> None: ...
+
+class SetSenderIdentityResponse(_message.Message):
+    __slots__ = ("sender", "updated_at")
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    sender: SenderIdentity
+    updated_at: _timestamp_pb2.Timestamp
+    def __init__(self, sender: _Optional[_Union[SenderIdentity, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetSenderIdentityRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class GetSenderIdentityResponse(_message.Message):
+    __slots__ = ("sender", "updated_at")
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    sender: SenderIdentity
+    updated_at: _timestamp_pb2.Timestamp
+    def __init__(self, sender: _Optional[_Union[SenderIdentity, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class DescribeLinkRequest(_message.Message):
+    __slots__ = ("token", "kind")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    kind: LinkKind
+    def __init__(self, token: _Optional[str] = ..., kind: _Optional[_Union[LinkKind, str]] = ...) -> None: ...
+
+class DescribeLinkResponse(_message.Message):
+    __slots__ = ("sender", "purpose_names", "already_confirmed")
+    SENDER_FIELD_NUMBER: _ClassVar[int]
+    PURPOSE_NAMES_FIELD_NUMBER: _ClassVar[int]
+    ALREADY_CONFIRMED_FIELD_NUMBER: _ClassVar[int]
+    sender: SenderIdentity
+    purpose_names: _containers.RepeatedScalarFieldContainer[str]
+    already_confirmed: bool
+    def __init__(self, sender: _Optional[_Union[SenderIdentity, _Mapping]] = ..., purpose_names: _Optional[_Iterable[str]] = ..., already_confirmed: _Optional[bool] = ...) -> None: ...

@@ -218,6 +218,21 @@ class ConsentServiceStub:
                 request_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.SendMyDataLinkRequest.SerializeToString,
                 response_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.SendMyDataLinkResponse.FromString,
                 _registered_method=True)
+        self.SetSenderIdentity = channel.unary_unary(
+                '/missiva.consent.v1.ConsentService/SetSenderIdentity',
+                request_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.SetSenderIdentityRequest.SerializeToString,
+                response_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.SetSenderIdentityResponse.FromString,
+                _registered_method=True)
+        self.GetSenderIdentity = channel.unary_unary(
+                '/missiva.consent.v1.ConsentService/GetSenderIdentity',
+                request_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.GetSenderIdentityRequest.SerializeToString,
+                response_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.GetSenderIdentityResponse.FromString,
+                _registered_method=True)
+        self.DescribeLink = channel.unary_unary(
+                '/missiva.consent.v1.ConsentService/DescribeLink',
+                request_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.DescribeLinkRequest.SerializeToString,
+                response_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.DescribeLinkResponse.FromString,
+                _registered_method=True)
 
 
 class ConsentServiceServicer:
@@ -487,6 +502,29 @@ class ConsentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetSenderIdentity(self, request, context):
+        """SetSenderIdentity declares who the account is to its recipients (the data controller:
+        name, postal address, privacy contact); every public page of its links shows it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetSenderIdentity(self, request, context):
+        """GetSenderIdentity returns what the account declared (empty fields when nothing yet).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DescribeLink(self, request, context):
+        """DescribeLink checks a public link's token without using it (nothing changes, nothing is
+        recorded) and says what the page may show: who sent it and what it is about.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConsentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -669,6 +707,21 @@ def add_ConsentServiceServicer_to_server(servicer, server):
                     servicer.SendMyDataLink,
                     request_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.SendMyDataLinkRequest.FromString,
                     response_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.SendMyDataLinkResponse.SerializeToString,
+            ),
+            'SetSenderIdentity': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetSenderIdentity,
+                    request_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.SetSenderIdentityRequest.FromString,
+                    response_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.SetSenderIdentityResponse.SerializeToString,
+            ),
+            'GetSenderIdentity': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSenderIdentity,
+                    request_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.GetSenderIdentityRequest.FromString,
+                    response_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.GetSenderIdentityResponse.SerializeToString,
+            ),
+            'DescribeLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.DescribeLink,
+                    request_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.DescribeLinkRequest.FromString,
+                    response_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.DescribeLinkResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1647,6 +1700,87 @@ class ConsentService:
             '/missiva.consent.v1.ConsentService/SendMyDataLink',
             missiva_dot_consent_dot_v1_dot_consent__service__pb2.SendMyDataLinkRequest.SerializeToString,
             missiva_dot_consent_dot_v1_dot_consent__service__pb2.SendMyDataLinkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetSenderIdentity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.consent.v1.ConsentService/SetSenderIdentity',
+            missiva_dot_consent_dot_v1_dot_consent__service__pb2.SetSenderIdentityRequest.SerializeToString,
+            missiva_dot_consent_dot_v1_dot_consent__service__pb2.SetSenderIdentityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetSenderIdentity(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.consent.v1.ConsentService/GetSenderIdentity',
+            missiva_dot_consent_dot_v1_dot_consent__service__pb2.GetSenderIdentityRequest.SerializeToString,
+            missiva_dot_consent_dot_v1_dot_consent__service__pb2.GetSenderIdentityResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DescribeLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.consent.v1.ConsentService/DescribeLink',
+            missiva_dot_consent_dot_v1_dot_consent__service__pb2.DescribeLinkRequest.SerializeToString,
+            missiva_dot_consent_dot_v1_dot_consent__service__pb2.DescribeLinkResponse.FromString,
             options,
             channel_credentials,
             insecure,
