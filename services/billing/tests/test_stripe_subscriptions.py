@@ -38,6 +38,7 @@ class _Stripe(BaseHTTPRequestHandler):
     """Stripe's API as documented: what billing sends is recorded; cards are declined."""
 
     seen: list[tuple[str, str, dict]] = []
+    refuse: set[str] = set()  # Stripe subscription ids whose updates are refused
 
     def _answer(self, status: int, body: dict) -> None:
         data = json.dumps(body).encode()
@@ -88,6 +89,29 @@ class _Stripe(BaseHTTPRequestHandler):
                     }
                 },
             )
+        elif method == "GET" and self.path.startswith("/v1/subscriptions/"):
+            sub_id = self.path.rsplit("/", 1)[1]
+            self._answer(
+                200,
+                {
+                    "id": sub_id,
+                    "object": "subscription",
+                    "status": "active",
+                    "items": {"object": "list", "data": [{"id": f"si_{sub_id}"}]},
+                },
+            )
+        elif method == "POST" and self.path == "/v1/prices":
+            self._answer(200, {"id": f"price_{form['unit_amount'][0]}", "object": "price"})
+        elif method == "POST" and self.path.rsplit("/", 1)[1] in self.refuse:
+            self._answer(
+                400,
+                {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "message": "This subscription is locked.",
+                    }
+                },
+            )
         elif method == "POST" and self.path.startswith("/v1/subscriptions/"):
             self._answer(
                 200,
@@ -114,6 +138,9 @@ class _Stripe(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:
         self._handle("DELETE")
+
+    def do_GET(self) -> None:
+        self._handle("GET")
 
     def log_message(self, *args) -> None:
         return
@@ -430,19 +457,11 @@ async def test_an_unknown_customer_or_subscription_is_named_and_changes_nothing(
     assert await billing.sql("SELECT 1 FROM invoices WHERE account_id = %s", tenant) == []
 
 
-async def test_cancelling_stops_stripe_too_and_a_plan_change_is_refused(billing):
+async def test_cancelling_stops_stripe_too(billing):
     tenant, customer, stripe_sub = await _subscribed(billing)
     start = datetime.now(UTC).replace(microsecond=0)
     await send(billing, event("invoice.paid", _invoice(customer, stripe_sub, start)))
     writer = _writer(billing, tenant)
-    with pytest.raises(grpc.aio.AioRpcError) as err:
-        await billing.stub.ChangePlan(
-            pb.ChangePlanRequest(plan_id="business-monthly", idempotency_key=billing.key()),
-            metadata=writer,
-            timeout=10,
-        )
-    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert (await _row(billing, tenant)).plan_id == "pro-monthly"
     _Stripe.seen.clear()
     reply = await billing.stub.CancelSubscription(
         pb.CancelSubscriptionRequest(at_period_end=True, idempotency_key=billing.key()),
@@ -478,3 +497,119 @@ async def test_a_checkout_never_finished_is_dropped_after_its_period(billing):
     assert counts.get("abandoned", 0) >= 1
     after = await _row(billing, tenant)
     assert (after.status, after.cancel_reason) == ("canceled", "checkout abandoned")
+
+
+async def _change(billing, tenant, plan_id):
+    return await billing.stub.ChangePlan(
+        pb.ChangePlanRequest(plan_id=plan_id, idempotency_key=billing.key()),
+        metadata=_writer(billing, tenant),
+        timeout=10,
+    )
+
+
+def _price_change(stripe_sub: str) -> tuple[dict, dict]:
+    """The Price made and the subscription update of the last plan change seen at Stripe."""
+    [price] = [f for m, p, f in _Stripe.seen if (m, p) == ("POST", "/v1/prices")]
+    [update] = [
+        f for m, p, f in _Stripe.seen if (m, p) == ("POST", f"/v1/subscriptions/{stripe_sub}")
+    ]
+    return price, update
+
+
+async def test_an_upgrade_through_stripe_is_charged_there_and_credited_here_at_once(billing):
+    tenant, customer, stripe_sub = await _subscribed(billing)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=15)
+    await send(billing, event("invoice.paid", _invoice(customer, stripe_sub, start)))
+    before = (await billing.balance(tenant)).available
+    _Stripe.seen.clear()
+    reply = await _change(billing, tenant, "business-monthly")
+    assert reply.subscription.plan_id == "business-monthly"
+    assert ("GET", f"/v1/subscriptions/{stripe_sub}") == _Stripe.seen[0][:2]
+    price, update = _price_change(stripe_sub)
+    assert (price["unit_amount"], price["currency"], price["recurring[interval]"]) == (
+        ["14900"], ["eur"], ["month"],
+    )  # fmt: skip
+    assert update["items[0][id]"] == [f"si_{stripe_sub}"]
+    assert update["items[0][price]"] == ["price_14900"]
+    assert update["proration_behavior"] == ["always_invoice"]
+    assert abs(int(update["proration_date"][0]) - time.time()) < 60
+    # About half the period is left: about half the difference in credits, granted now.
+    extra = (await billing.balance(tenant)).available - before
+    assert 70_000 < extra < 80_000  # (200,000 - 50,000) x 15/30 days, give or take a day
+    # Stripe's prorated invoice: the unused Pro time credited, the Business rest charged.
+    proration = _invoice(customer, stripe_sub, datetime.now(UTC), "in_upgrade", paid=6100)
+    proration["billing_reason"] = "subscription_update"
+    rest = proration["lines"]["data"][0]["period"]  # now to the period's end
+    proration["lines"]["data"] = [
+        {"description": "Unused time on Missiva Pro", "quantity": 1, "amount": -2450,
+         "period": rest},
+        {"description": "Remaining time on Missiva Business", "quantity": 1, "amount": 7450,
+         "period": rest},
+    ]  # fmt: skip
+    assert (await send(billing, event("invoice.paid", proration))).handled
+    assert await billing.sql(
+        "SELECT total_cents FROM invoices WHERE account_id = %s AND payment_ref = 'in_upgrade'",
+        tenant,
+    ) == [(6100,)]  # 50.00 net + 22% VAT
+    sub = await _row(billing, tenant)
+    assert (sub.plan_id, sub.current_period_start) == ("business-monthly", start)  # unchanged
+    assert (await billing.balance(tenant)).available == before + extra  # no second grant
+
+
+async def test_a_downgrade_through_stripe_waits_for_the_next_cycle(billing):
+    tenant, customer, stripe_sub = await _subscribed(billing)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=20)
+    await send(billing, event("invoice.paid", _invoice(customer, stripe_sub, start)))
+    _Stripe.seen.clear()
+    reply = await _change(billing, tenant, "starter-monthly")
+    assert (reply.subscription.plan_id, reply.subscription.pending_plan_id) == (
+        "pro-monthly", "starter-monthly",
+    )  # fmt: skip
+    price, update = _price_change(stripe_sub)
+    assert price["unit_amount"] == ["1500"]
+    assert update["proration_behavior"] == ["none"]
+    assert "proration_date" not in update
+    # Choosing Pro again cancels the waiting downgrade, at Stripe too.
+    _Stripe.seen.clear()
+    back = await _change(billing, tenant, "pro-monthly")
+    assert back.subscription.pending_plan_id == ""
+    assert _price_change(stripe_sub)[1]["items[0][price]"] == ["price_4900"]
+    await _change(billing, tenant, "starter-monthly")
+    balance = (await billing.balance(tenant)).available
+    # The next cycle's invoice is Starter's: the plan switches before its credits are granted.
+    cycle = start + timedelta(days=30)
+    body = _invoice(customer, stripe_sub, cycle, "in_cycle_2", amount=1500, paid=1830)
+    assert (await send(billing, event("invoice.paid", body))).handled
+    sub = await _row(billing, tenant)
+    assert (sub.plan_id, sub.pending_plan_id, sub.current_period_start) == (
+        "starter-monthly", None, cycle,
+    )  # fmt: skip
+    assert (await billing.balance(tenant)).available == balance + 10_000
+
+
+async def test_a_plan_change_stripe_refuses_or_before_checkout_changes_nothing(billing):
+    tenant, customer, stripe_sub = await _subscribed(billing)
+    start = datetime.now(UTC).replace(microsecond=0)
+    await send(billing, event("invoice.paid", _invoice(customer, stripe_sub, start)))
+    before = (await billing.balance(tenant)).available
+    _Stripe.refuse.add(stripe_sub)
+    try:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await _change(billing, tenant, "business-monthly")
+    finally:
+        _Stripe.refuse.discard(stripe_sub)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert "try again" in err.value.details()
+    sub = await _row(billing, tenant)
+    assert (sub.plan_id, sub.pending_plan_id) == ("pro-monthly", None)
+    assert (await billing.balance(tenant)).available == before
+    # A subscription whose checkout never finished has nothing at Stripe to change yet.
+    waiting = billing.tenant()
+    await customers.write(billing, waiting, customers.ITALIAN_COMPANY)
+    await billing.stub.Subscribe(
+        _subscribe_request(), metadata=_writer(billing, waiting), timeout=10
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await _change(billing, waiting, "business-monthly")
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "checkout" in err.value.details()

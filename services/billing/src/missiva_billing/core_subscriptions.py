@@ -66,6 +66,10 @@ class RemoteSubscriptions(Protocol):
 
     async def cancel_at_period_end(self, sub: SubscriptionRow) -> None: ...
 
+    async def change_plan(
+        self, conn: Any, sub: SubscriptionRow, plan: Plan, now: datetime
+    ) -> SubscriptionRow: ...
+
 
 def euros(cents: int) -> str:
     return f"EUR {cents // 100:,}.{cents % 100:02d}"
@@ -239,13 +243,12 @@ class Subscriptions:
         """Upgrade now (the rest of the period prorated) or downgrade at the period's end."""
         sub = await self._current(conn, account_id)
         current = _plan(sub.plan_id)
-        if sub.provider != PROVIDER and plan.plan_id != current.plan_id:
-            raise FailedPrecondition(
-                "a subscription paid through Stripe cannot change plan here yet: cancel it at"
-                " the period's end and subscribe to the new plan",
-                [("PROVIDER_SUBSCRIPTION", "plan_id", "cancel, then subscribe")],
-            )
-        if plan.plan_id == current.plan_id:
+        if sub.provider != PROVIDER:
+            if self.remote is None:
+                raise FailedPrecondition("Stripe is not configured: PAYMENT_PROVIDER=stripe")
+            # The provider charges (its proration); a refusal rolls ours back: try again.
+            sub = await self.remote.change_plan(conn, sub, plan, now)
+        elif plan.plan_id == current.plan_id:
             sub = replace(sub, pending_plan_id=None)
         elif sub.status == "trialing":
             sub = replace(sub, plan_id=plan.plan_id, pending_plan_id=None)

@@ -55,6 +55,9 @@ def subscription_pb(sub: SubscriptionRow) -> pb.Subscription:
         current_period_start=timestamp(sub.current_period_start),
         current_period_end=timestamp(sub.current_period_end),
         cancel_at_period_end=sub.cancel_at_period_end,
+        provider_customer_id=sub.provider_customer_id or "",
+        provider_subscription_id=sub.provider_subscription_id or "",
+        pending_plan_id=sub.pending_plan_id or "",
     )
     if sub.trial_ends_at is not None:
         message.trial_ends_at.CopyFrom(timestamp(sub.trial_ends_at))

@@ -71,6 +71,20 @@ def _field(obj: dict[str, Any], name: str) -> str:
     return value
 
 
+def _proration_items(lines: list[Any]) -> list[Item]:
+    """A plan change's prorated invoice (Stripe's "Unused time on …" credit and "Remaining
+    time on …" charge) as one line of its net amount; nothing when it nets to zero or less."""
+    net = 0
+    for index, line in enumerate(lines):
+        amount = line.get("amount")
+        if not isinstance(amount, int) or isinstance(amount, bool):
+            raise InvalidArgument.field(f"{_OBJECT}.lines.data[{index}].amount", "is not valid")
+        net += amount
+    charged = [str(line.get("description") or "") for line in lines if line.get("amount", 0) > 0]
+    label = f"Change of plan, prorated: {charged[-1]}" if charged else "Change of plan, prorated"
+    return [Item(label[:200], 1, net)] if net > 0 else []
+
+
 class StripeProvider:
     name = NAME
 
@@ -233,17 +247,22 @@ class StripeProvider:
         lines = (obj.get("lines") or {}).get("data")
         if not isinstance(lines, list) or not lines:
             raise InvalidArgument.field(f"{_OBJECT}.lines", "has no line")
-        items = []
-        for index, line in enumerate(lines):
-            quantity = line.get("quantity") or 1
-            amount = line.get("amount")
-            if not isinstance(amount, int) or amount < 0 or not isinstance(quantity, int):
-                raise InvalidArgument.field(f"{_OBJECT}.lines.data[{index}].amount", "is not valid")
-            if amount % quantity:
-                quantity, unit = 1, amount
-            else:
-                unit = amount // quantity
-            items.append(Item(str(line.get("description") or "Missiva"), quantity, unit))
+        if obj.get("billing_reason") == "subscription_update":
+            items = _proration_items(lines)
+        else:
+            items = []
+            for index, line in enumerate(lines):
+                quantity = line.get("quantity") or 1
+                amount = line.get("amount")
+                if not isinstance(amount, int) or amount < 0 or not isinstance(quantity, int):
+                    raise InvalidArgument.field(
+                        f"{_OBJECT}.lines.data[{index}].amount", "is not valid"
+                    )
+                if amount % quantity:
+                    quantity, unit = 1, amount
+                else:
+                    unit = amount // quantity
+                items.append(Item(str(line.get("description") or "Missiva"), quantity, unit))
         if any(item.unit_price_cents for item in items):  # a trial's zero invoice is no sale
             ours, _ = await self.invoices.issue(
                 conn, account, provider=NAME, payment_ref=_field(obj, "id"), items=items, paid=True

@@ -19,8 +19,18 @@
   INVALID_ARGUMENT naming the field, and nothing of the event is kept.
 - **Cancel** (``CancelSubscription``): at the period's end is ``cancel_at_period_end`` at
   Stripe too, now is ``DELETE /v1/subscriptions/<id>``; if Stripe refuses, ours is unchanged.
-  ``ChangePlan`` to another plan is refused for now (FAILED_PRECONDITION): cancel at the
-  period's end, then subscribe to the new plan.
+- **Change plan** (``ChangePlan``): the subscription's item gets the new plan's Price (made
+  with ``POST /v1/prices``). An upgrade of an active subscription takes effect at once and
+  Stripe charges the rest of the period itself (``proration_behavior=always_invoice`` at
+  ``proration_date`` = the change's second: Stripe's proration, by the second like ours);
+  its ``invoice.paid`` (``billing_reason`` ``subscription_update``) becomes our invoice of
+  the net amount and changes no period, and the prorated extra credits are granted at the
+  change by our rule (``subscription_rules.prorate``). A downgrade waits for the period's end
+  (``proration_behavior=none``: Stripe's next cycle invoices the cheaper price, and that
+  cycle's ``invoice.paid`` switches our plan before granting its credits); choosing the
+  current plan again cancels a waiting downgrade there too. During a trial the plan changes
+  at once, free. No Stripe subscription yet (checkout not finished) is FAILED_PRECONDITION;
+  if Stripe refuses, ours is unchanged.
 - **Dunning** (``renew-subscriptions``): at each retry day ``POST /v1/invoices/<id>/pay`` asks
   Stripe to collect again; after the grace ``DELETE /v1/subscriptions/<id>`` ends it there.
 """
@@ -45,7 +55,7 @@ from missiva_billing.profile import invoice_problem
 from missiva_billing.store import providers, subscriptions
 from missiva_billing.store.subscriptions import SubscriptionRow
 from missiva_billing.stripe_provider import StripeProvider
-from missiva_billing.subscription_rules import period_end
+from missiva_billing.subscription_rules import is_upgrade, period_end, prorate
 from missiva_billing.tax import treatment
 from missiva_platform.errors import FailedPrecondition, InvalidArgument, Unavailable
 
@@ -209,6 +219,8 @@ class StripeSubscriptions:
     async def invoice_paid(self, conn: Any, account: str, obj: dict[str, Any]) -> None:
         """After our invoice was issued: the period is active, its credits granted once."""
         sub = await self._ours(conn, account, obj["subscription"], f"{_OBJECT}.subscription")
+        if obj.get("billing_reason") == "subscription_update":
+            return  # an upgrade's prorated charge: invoiced, credits granted at the change
         lines = (obj.get("lines") or {}).get("data") or []
         period = (lines[0].get("period") if lines else None) or {}
         start = _moment(period.get("start"), f"{_OBJECT}.lines.data[0].period.start")
@@ -217,6 +229,8 @@ class StripeSubscriptions:
             raise InvalidArgument.field(f"{_OBJECT}.lines.data[0].period.end", "is not after start")
         if obj.get("amount_paid", 0) == 0 and sub.status == "trialing":
             return  # the trial's zero invoice: the trial goes on
+        if sub.pending_plan_id and start >= sub.current_period_end - timedelta(minutes=5):
+            sub = replace(sub, plan_id=sub.pending_plan_id, pending_plan_id=None)
         sub = replace(
             sub,
             status="active",
@@ -289,6 +303,69 @@ class StripeSubscriptions:
         if status == "active":
             changed = replace(changed, past_due_since=None, reminders_sent=0)
         await subscriptions.save(conn, changed)
+
+    # -- ChangePlan (RemoteSubscriptions) --------------------------------------------------
+
+    async def change_plan(
+        self, conn: Any, sub: SubscriptionRow, plan: Plan, now: datetime
+    ) -> SubscriptionRow:
+        """Our row after the change, made at Stripe first (see the module's docstring)."""
+        current = _plan(sub.plan_id)
+        if not sub.provider_subscription_id:
+            raise FailedPrecondition(
+                "the Stripe checkout of this subscription is not finished: finish it first",
+                [("CHECKOUT_NOT_FINISHED", "plan_id", "finish the checkout, then change")],
+            )
+        if plan.plan_id == current.plan_id:
+            if sub.pending_plan_id:  # back to the current plan: the waiting downgrade goes
+                await self._set_price(sub, plan, "none", now)
+            return replace(sub, pending_plan_id=None)
+        if sub.status == "trialing":
+            await self._set_price(sub, plan, "none", now)
+            return replace(sub, plan_id=plan.plan_id, pending_plan_id=None)
+        if not is_upgrade(current, plan):
+            await self._set_price(sub, plan, "none", now)
+            return replace(sub, pending_plan_id=plan.plan_id)
+        if sub.status != "active":
+            raise FailedPrecondition("pay the open invoice before upgrading")
+        owed = prorate(current, plan, sub.current_period_start, sub.current_period_end, now)
+        await self._set_price(sub, plan, "always_invoice", now)
+        changed = replace(sub, plan_id=plan.plan_id, pending_plan_id=None)
+        await self.subs.grant_period(conn, changed, owed.extra_credits, f"upgrade:{plan.plan_id}")
+        return changed
+
+    async def _set_price(
+        self, sub: SubscriptionRow, plan: Plan, proration: str, now: datetime
+    ) -> None:
+        assert sub.provider_subscription_id
+        key = f"change:{sub.subscription_id}:{plan.plan_id}:{int(now.timestamp())}"
+        try:
+            remote = await self.client.v1.subscriptions.retrieve_async(sub.provider_subscription_id)
+            items = remote["items"]["data"]
+            if not items:
+                raise Unavailable("Stripe's subscription has no item to change: try again")
+            price = await self.client.v1.prices.create_async(
+                params={
+                    "currency": "eur",
+                    "unit_amount": plan.price_cents,
+                    "recurring": {"interval": _INTERVAL[plan.interval]},
+                    "product_data": {"name": f"Missiva {plan.name}"},
+                    "metadata": {"plan_id": plan.plan_id},
+                },
+                options={"idempotency_key": f"{key}:price"},
+            )
+            params: Any = {
+                "items": [{"id": items[0]["id"], "price": price.id}],
+                "proration_behavior": proration,
+                "metadata": {"subscription_id": sub.subscription_id, "plan_id": plan.plan_id},
+            }
+            if proration != "none":
+                params["proration_date"] = int(now.timestamp())
+            await self.client.v1.subscriptions.update_async(
+                sub.provider_subscription_id, params=params, options={"idempotency_key": key}
+            )
+        except stripe.StripeError as exc:  # ours stays as it was; the next call tries again
+            raise Unavailable(f"Stripe did not confirm ({type(exc).__name__}): try again") from None
 
     # -- dunning (RemoteSubscriptions) -----------------------------------------------------
 

@@ -88,7 +88,7 @@ class Plan(_message.Message):
     def __init__(self, plan_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., price: _Optional[_Union[_types_pb2.Money, _Mapping]] = ..., interval: _Optional[_Union[BillingInterval, str]] = ..., included_credits: _Optional[int] = ..., trial_days: _Optional[int] = ..., features: _Optional[_Iterable[str]] = ..., contact_limit: _Optional[int] = ...) -> None: ...
 
 class Subscription(_message.Message):
-    __slots__ = ("subscription_id", "plan_id", "status", "current_period_start", "current_period_end", "trial_ends_at", "cancel_at_period_end", "canceled_at", "provider_customer_id", "provider_subscription_id")
+    __slots__ = ("subscription_id", "plan_id", "status", "current_period_start", "current_period_end", "trial_ends_at", "cancel_at_period_end", "canceled_at", "provider_customer_id", "provider_subscription_id", "pending_plan_id")
     SUBSCRIPTION_ID_FIELD_NUMBER: _ClassVar[int]
     PLAN_ID_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -99,6 +99,7 @@ class Subscription(_message.Message):
     CANCELED_AT_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     PROVIDER_SUBSCRIPTION_ID_FIELD_NUMBER: _ClassVar[int]
+    PENDING_PLAN_ID_FIELD_NUMBER: _ClassVar[int]
     subscription_id: str
     plan_id: str
     status: SubscriptionStatus
@@ -109,7 +110,8 @@ class Subscription(_message.Message):
     canceled_at: _timestamp_pb2.Timestamp
     provider_customer_id: str
     provider_subscription_id: str
-    def __init__(self, subscription_id: _Optional[str] = ..., plan_id: _Optional[str] = ..., status: _Optional[_Union[SubscriptionStatus, str]] = ..., current_period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., current_period_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trial_ends_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cancel_at_period_end: _Optional[bool] = ..., canceled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., provider_customer_id: _Optional[str] = ..., provider_subscription_id: _Optional[str] = ...) -> None: ...
+    pending_plan_id: str
+    def __init__(self, subscription_id: _Optional[str] = ..., plan_id: _Optional[str] = ..., status: _Optional[_Union[SubscriptionStatus, str]] = ..., current_period_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., current_period_end: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trial_ends_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cancel_at_period_end: _Optional[bool] = ..., canceled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., provider_customer_id: _Optional[str] = ..., provider_subscription_id: _Optional[str] = ..., pending_plan_id: _Optional[str] = ...) -> None: ...
 
 class CreditBalance(_message.Message):
     __slots__ = ("available", "reserved", "period_allowance", "resets_at")
