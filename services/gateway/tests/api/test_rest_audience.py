@@ -250,3 +250,35 @@ async def test_purposes_and_read_only_consent_state(platform) -> None:
         # Read-only: there is no way to write consent through the contact.
         r = await client.post(f"/api/v1/contacts/{cid}/consent", headers=a.auth, json={})
         assert_problem(r, 405, "METHOD_NOT_ALLOWED")
+
+
+async def test_the_sender_identity_is_read_and_replaced_per_account(platform) -> None:
+    a = await platform.account(scopes=("consent:read", "consent:write"))
+    b = await platform.account(scopes=("consent:read",))
+    body = {
+        "name": "Bottega Rossi",
+        "postal_address": "Via Roma 1\n00100 Roma",
+        "privacy_contact": "privacy@rossi.example",
+    }
+    async with platform.client() as client:
+        empty = await client.get("/api/v1/sender-identity", headers=a.auth)
+        assert empty.status_code == 200, empty.text
+        assert (empty.json()["name"], empty.json()["updated_at"]) == ("", None)
+        r = await client.put("/api/v1/sender-identity", headers=a.auth, json=body)
+        assert r.status_code == 200, r.text
+        assert {k: r.json()[k] for k in body} == body
+        assert r.json()["updated_at"]
+        read = (await client.get("/api/v1/sender-identity", headers=a.auth)).json()
+        assert read["privacy_contact"] == "privacy@rossi.example"
+        # Bad input names the field and keeps what was stored.
+        bad = await client.put(
+            "/api/v1/sender-identity", headers=a.auth, json={**body, "privacy_contact": "ftp://x"}
+        )
+        assert_problem(bad, 400, "INVALID_ARGUMENT", field="privacy_contact")
+        missing = await client.put("/api/v1/sender-identity", headers=a.auth, json={"name": "x"})
+        assert missing.status_code == 400
+        assert (await client.get("/api/v1/sender-identity", headers=a.auth)).json() == read
+        # Another account sees its own (none); a key without consent:write cannot replace it.
+        assert (await client.get("/api/v1/sender-identity", headers=b.auth)).json()["name"] == ""
+        refused = await client.put("/api/v1/sender-identity", headers=b.auth, json=body)
+        assert_problem(refused, 403, "PERMISSION_DENIED")

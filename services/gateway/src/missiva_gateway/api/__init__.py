@@ -32,7 +32,7 @@ from missiva_gateway.api.routes_audience import (
     TagsController,
 )
 from missiva_gateway.api.routes_imports import ImportsController
-from missiva_gateway.api.routes_purposes import PurposesController
+from missiva_gateway.api.routes_purposes import PurposesController, SenderIdentityController
 from missiva_gateway.api.routes_sending import (
     CampaignsController,
     CreditsController,
@@ -212,6 +212,7 @@ class RestApi:
             SenderDomainsController,
             SuppressionsController,
             PurposesController,
+            SenderIdentityController,
             CreditsController,
         ]
         uploads = Router(

@@ -1,5 +1,6 @@
 """Consent purposes (consent's ``ListPurposes`` / ``CreatePurpose``): what lists and
-campaigns send under, and what people consent to."""
+campaigns send under, and what people consent to; and the account's sender identity
+(``GetSenderIdentity`` / ``SetSenderIdentity``), shown on every public page of its links."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 import msgspec
-from litestar import Controller, get, post
+from litestar import Controller, get, post, put
 from litestar.params import JSONBody
 
 from missiva.common.v1 import types_pb2
@@ -124,3 +125,73 @@ class PurposesController(Controller):
         return PurposePage(
             data=[Purpose.from_pb(p) for p in reply.purposes], next_cursor=next_cursor(reply)
         )
+
+
+class SenderIdentity(msgspec.Struct, kw_only=True):
+    """Who the account is to its recipients (the controller of their data), shown on every
+    unsubscribe, preference-centre, confirmation and my-data page of its links."""
+
+    name: Annotated[str, doc("Organisation name; empty when nothing was declared yet.")]
+    postal_address: Annotated[str, doc("Postal address, lines separated by newlines.")]
+    privacy_contact: Annotated[
+        str, doc("An email address, or an https address (a contact page), for privacy questions.")
+    ]
+    privacy_policy_url: Annotated[
+        str, doc("The account's published privacy notice (read-only; empty when none).")
+    ]
+    updated_at: Annotated[datetime | None, doc("When it was last stored; null when never.")]
+
+    @classmethod
+    def from_pb(cls, sender: conpb.SenderIdentity, reply: object) -> SenderIdentity:
+        return cls(
+            name=sender.name,
+            postal_address=sender.postal_address,
+            privacy_contact=sender.privacy_contact,
+            privacy_policy_url=sender.privacy_policy_url,
+            updated_at=ts(reply, "updated_at"),
+        )
+
+
+class SenderIdentityUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """The account's sender identity, replaced whole."""
+
+    name: Annotated[str, doc("Organisation name (required).", max_length=200)]
+    privacy_contact: Annotated[
+        str, doc("An email address or an https address (required).", max_length=320)
+    ]
+    postal_address: Annotated[
+        str, doc("Postal address, lines separated by newlines.", max_length=500)
+    ] = ""
+
+
+class SenderIdentityController(Controller):
+    """The account's sender identity (scopes `consent:read`, `consent:write`)."""
+
+    path = "/sender-identity"
+    tags = ["sender identity"]
+
+    @get("/", responses=PROBLEMS, summary="Read the sender identity")
+    async def get_sender_identity(self, ctx: CtxDep) -> SenderIdentity:
+        """What recipients are shown about the account (consent's `GetSenderIdentity`)."""
+        reply = await ctx.call("consent", "GetSenderIdentity", conpb.GetSenderIdentityRequest())
+        return SenderIdentity.from_pb(reply.sender, reply)
+
+    @put("/", responses=PROBLEMS, summary="Replace the sender identity")
+    async def put_sender_identity(
+        self, ctx: CtxDep, data: JSONBody[SenderIdentityUpdate]
+    ) -> SenderIdentity:
+        """Replace it (consent's `SetSenderIdentity`); idempotent by nature: the same body
+        twice stores the same identity."""
+        reply = await ctx.call(
+            "consent",
+            "SetSenderIdentity",
+            conpb.SetSenderIdentityRequest(
+                sender=conpb.SenderIdentity(
+                    name=data.name,
+                    postal_address=data.postal_address,
+                    privacy_contact=data.privacy_contact,
+                )
+            ),
+            fields={"sender.": ""},
+        )
+        return SenderIdentity.from_pb(reply.sender, reply)
