@@ -38,6 +38,28 @@ def _reference(value: str) -> str:
     return value
 
 
+MAX_LEDGER_PAGE = 200
+LEDGER_CURSOR_PREFIX = "ce:"
+_ENTRY_KINDS = {
+    "grant": pb.CREDIT_ENTRY_KIND_GRANT,
+    "reserve": pb.CREDIT_ENTRY_KIND_RESERVE,
+    "release": pb.CREDIT_ENTRY_KIND_RELEASE,
+    "expire": pb.CREDIT_ENTRY_KIND_EXPIRE,
+    "adjust": pb.CREDIT_ENTRY_KIND_ADJUST,
+}
+
+
+def _ledger_position(token: str) -> int:
+    """The entry id a ``ListCreditEntries`` page token stands for (the first page: beyond
+    every entry). The account filter of the query, not the token, decides what is seen."""
+    if not token:
+        return 2**63 - 1
+    digits = token.removeprefix(LEDGER_CURSOR_PREFIX)
+    if not token.startswith(LEDGER_CURSOR_PREFIX) or not digits.isdigit() or len(digits) > 18:
+        raise InvalidArgument.field("page_token", "is not a token from ListCreditEntries")
+    return int(digits)
+
+
 class CreditRpcs(RpcBase):
     def _ttl(self, request: pb.ReserveCreditsRequest) -> timedelta:
         if not request.HasField("ttl"):
@@ -55,6 +77,34 @@ class CreditRpcs(RpcBase):
         async with self.pool.connection() as conn:
             balance = await ledger.read(conn, tenant)
         return pb.GetCreditBalanceResponse(balance=balance_pb(balance))
+
+    async def ListCreditEntries(
+        self, request: pb.ListCreditEntriesRequest, context: Any
+    ) -> pb.ListCreditEntriesResponse:
+        tenant = current_tenant()
+        if request.page_size < 0:
+            raise InvalidArgument.field("page_size", "must not be negative")
+        size = min(request.page_size or 50, MAX_LEDGER_PAGE)
+        before = _ledger_position(request.page_token)
+        async with self.pool.connection() as conn:
+            lines = await ledger.page(conn, tenant, before=before, limit=size + 1)
+        reply = pb.ListCreditEntriesResponse(
+            entries=[
+                pb.CreditEntry(
+                    entry_id=line.entry_id,
+                    kind=_ENTRY_KINDS[line.kind],
+                    amount=line.amount,
+                    reference=line.reference,
+                    reservation_id=line.reservation_id or "",
+                    committed=line.committed,
+                    created_at=timestamp(line.created_at),
+                )
+                for line in lines[:size]
+            ]
+        )
+        if len(lines) > size:
+            reply.next_page_token = f"{LEDGER_CURSOR_PREFIX}{lines[size - 1].entry_id}"
+        return reply
 
     async def ReserveCredits(
         self, request: pb.ReserveCreditsRequest, context: Any

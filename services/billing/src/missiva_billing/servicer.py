@@ -1,8 +1,8 @@
 """Billing gRPC servicer: the RPC groups of ``rpc_*.py`` and every method's access rule.
 
-Built today: ``ListPlans``, the credits (``GetCreditBalance``, ``ReserveCredits``,
-``CommitCredits``, ``ReleaseCredits``), the billing profile (``GetBillingProfile``,
-``UpdateBillingProfile``), the invoices (``ListInvoices``, ``GetInvoice``,
+Built today: ``ListPlans``, the credits (``GetCreditBalance``, ``ListCreditEntries``,
+``ReserveCredits``, ``CommitCredits``, ``ReleaseCredits``), the billing profile
+(``GetBillingProfile``, ``UpdateBillingProfile``), the invoices (``ListInvoices``, ``GetInvoice``,
 ``DownloadInvoicePdf``, ``DownloadInvoiceXml``) and provider webhooks
 (``HandleProviderEvent``) and subscriptions (``GetSubscription``, ``Subscribe``,
 ``ChangePlan``, ``CancelSubscription``), the operator's ``MarkInvoicePaid`` and referrals
@@ -42,6 +42,7 @@ ACCESS_RULES: dict[str, MethodRule] = {
     "ChangePlan": _BILLING_WRITE,
     "CancelSubscription": _BILLING_WRITE,
     "GetCreditBalance": rule(Access.USER, scopes=("credits:read",), roles=CREDIT_READERS),
+    "ListCreditEntries": rule(Access.USER, scopes=("credits:read",), roles=CREDIT_READERS),
     "ReserveCredits": _CREDIT_WRITE,
     "CommitCredits": _CREDIT_WRITE,
     "ReleaseCredits": _CREDIT_WRITE,

@@ -139,3 +139,33 @@ async def entries(conn: Any, account_id: str) -> list[dict[str, Any]]:
     )
     names = [c.name for c in cur.description]
     return [dict(zip(names, row, strict=True)) for row in await cur.fetchall()]
+
+
+_PAGE = """
+SELECT l.entry_id, l.kind, l.amount, l.reference, l.reservation_id::text, l.created_at,
+       COALESCE(r.committed, 0)
+FROM credit_ledger l
+LEFT JOIN credit_reservations r ON l.kind = 'reserve' AND r.reservation_id = l.reservation_id
+WHERE l.account_id = %s AND l.kind <> 'commit' AND l.entry_id < %s
+ORDER BY l.entry_id DESC LIMIT %s
+"""
+
+
+@dataclass(frozen=True)
+class Line:
+    """A ledger entry as the account sees it (a reservation with its commits summed)."""
+
+    entry_id: int
+    kind: str
+    amount: int
+    reference: str
+    reservation_id: str | None
+    created_at: Any
+    committed: int
+
+
+async def page(conn: Any, account_id: str, *, before: int, limit: int) -> list[Line]:
+    """The account's entries older than ``before``, newest first; commits are left out
+    (each is one message sent, summed on its reservation's line)."""
+    cur = await conn.execute(_PAGE, (account_id, before, limit))
+    return [Line(*row) for row in await cur.fetchall()]

@@ -44,6 +44,15 @@ class SdiStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SDI_STATUS_SENT: _ClassVar[SdiStatus]
     SDI_STATUS_DELIVERED: _ClassVar[SdiStatus]
     SDI_STATUS_REJECTED: _ClassVar[SdiStatus]
+
+class CreditEntryKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CREDIT_ENTRY_KIND_UNSPECIFIED: _ClassVar[CreditEntryKind]
+    CREDIT_ENTRY_KIND_GRANT: _ClassVar[CreditEntryKind]
+    CREDIT_ENTRY_KIND_RESERVE: _ClassVar[CreditEntryKind]
+    CREDIT_ENTRY_KIND_RELEASE: _ClassVar[CreditEntryKind]
+    CREDIT_ENTRY_KIND_EXPIRE: _ClassVar[CreditEntryKind]
+    CREDIT_ENTRY_KIND_ADJUST: _ClassVar[CreditEntryKind]
 BILLING_INTERVAL_UNSPECIFIED: BillingInterval
 BILLING_INTERVAL_NONE: BillingInterval
 BILLING_INTERVAL_MONTHLY: BillingInterval
@@ -64,6 +73,12 @@ SDI_STATUS_PENDING: SdiStatus
 SDI_STATUS_SENT: SdiStatus
 SDI_STATUS_DELIVERED: SdiStatus
 SDI_STATUS_REJECTED: SdiStatus
+CREDIT_ENTRY_KIND_UNSPECIFIED: CreditEntryKind
+CREDIT_ENTRY_KIND_GRANT: CreditEntryKind
+CREDIT_ENTRY_KIND_RESERVE: CreditEntryKind
+CREDIT_ENTRY_KIND_RELEASE: CreditEntryKind
+CREDIT_ENTRY_KIND_EXPIRE: CreditEntryKind
+CREDIT_ENTRY_KIND_ADJUST: CreditEntryKind
 
 class Plan(_message.Message):
     __slots__ = ("plan_id", "name", "description", "price", "interval", "included_credits", "trial_days", "features", "contact_limit")
@@ -518,3 +533,37 @@ class RecordReferralClickResponse(_message.Message):
     KNOWN_FIELD_NUMBER: _ClassVar[int]
     known: bool
     def __init__(self, known: _Optional[bool] = ...) -> None: ...
+
+class ListCreditEntriesRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class CreditEntry(_message.Message):
+    __slots__ = ("entry_id", "kind", "amount", "reference", "reservation_id", "committed", "created_at")
+    ENTRY_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    RESERVATION_ID_FIELD_NUMBER: _ClassVar[int]
+    COMMITTED_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    entry_id: int
+    kind: CreditEntryKind
+    amount: int
+    reference: str
+    reservation_id: str
+    committed: int
+    created_at: _timestamp_pb2.Timestamp
+    def __init__(self, entry_id: _Optional[int] = ..., kind: _Optional[_Union[CreditEntryKind, str]] = ..., amount: _Optional[int] = ..., reference: _Optional[str] = ..., reservation_id: _Optional[str] = ..., committed: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class ListCreditEntriesResponse(_message.Message):
+    __slots__ = ("entries", "next_page_token")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[CreditEntry]
+    next_page_token: str
+    def __init__(self, entries: _Optional[_Iterable[_Union[CreditEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

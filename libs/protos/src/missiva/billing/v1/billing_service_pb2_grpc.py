@@ -67,6 +67,11 @@ class BillingServiceStub:
                 request_serializer=missiva_dot_billing_dot_v1_dot_billing__service__pb2.GetCreditBalanceRequest.SerializeToString,
                 response_deserializer=missiva_dot_billing_dot_v1_dot_billing__service__pb2.GetCreditBalanceResponse.FromString,
                 _registered_method=True)
+        self.ListCreditEntries = channel.unary_unary(
+                '/missiva.billing.v1.BillingService/ListCreditEntries',
+                request_serializer=missiva_dot_billing_dot_v1_dot_billing__service__pb2.ListCreditEntriesRequest.SerializeToString,
+                response_deserializer=missiva_dot_billing_dot_v1_dot_billing__service__pb2.ListCreditEntriesResponse.FromString,
+                _registered_method=True)
         self.ReserveCredits = channel.unary_unary(
                 '/missiva.billing.v1.BillingService/ReserveCredits',
                 request_serializer=missiva_dot_billing_dot_v1_dot_billing__service__pb2.ReserveCreditsRequest.SerializeToString,
@@ -183,6 +188,15 @@ class BillingServiceServicer:
 
     def GetCreditBalance(self, request, context):
         """GetCreditBalance returns the account's sending credits.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCreditEntries(self, request, context):
+        """ListCreditEntries pages through the credit ledger, newest first: grants, reservations
+        (with what their sends used so far), releases, expiries and adjustments. Each message
+        sent commits a credit of its reservation: those commits are summed on its line.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -323,6 +337,11 @@ def add_BillingServiceServicer_to_server(servicer, server):
                     servicer.GetCreditBalance,
                     request_deserializer=missiva_dot_billing_dot_v1_dot_billing__service__pb2.GetCreditBalanceRequest.FromString,
                     response_serializer=missiva_dot_billing_dot_v1_dot_billing__service__pb2.GetCreditBalanceResponse.SerializeToString,
+            ),
+            'ListCreditEntries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCreditEntries,
+                    request_deserializer=missiva_dot_billing_dot_v1_dot_billing__service__pb2.ListCreditEntriesRequest.FromString,
+                    response_serializer=missiva_dot_billing_dot_v1_dot_billing__service__pb2.ListCreditEntriesResponse.SerializeToString,
             ),
             'ReserveCredits': grpc.unary_unary_rpc_method_handler(
                     servicer.ReserveCredits,
@@ -560,6 +579,33 @@ class BillingService:
             '/missiva.billing.v1.BillingService/GetCreditBalance',
             missiva_dot_billing_dot_v1_dot_billing__service__pb2.GetCreditBalanceRequest.SerializeToString,
             missiva_dot_billing_dot_v1_dot_billing__service__pb2.GetCreditBalanceResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCreditEntries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.billing.v1.BillingService/ListCreditEntries',
+            missiva_dot_billing_dot_v1_dot_billing__service__pb2.ListCreditEntriesRequest.SerializeToString,
+            missiva_dot_billing_dot_v1_dot_billing__service__pb2.ListCreditEntriesResponse.FromString,
             options,
             channel_credentials,
             insecure,
