@@ -21,6 +21,9 @@ from pathlib import Path
 
 import pytest
 
+# The modules here share helpers by importing each other (``from test_session import …``).
+sys.path.insert(0, str(Path(__file__).parent))
+
 from missiva_platform.devstack.platform import Ports
 from missiva_platform.devstack.ports import free_base_port
 from missiva_platform.devstack.processes import default_sigint

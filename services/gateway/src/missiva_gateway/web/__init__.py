@@ -29,6 +29,7 @@ class WebPlugin(InitPluginProtocol):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         from missiva_gateway.web.account import AccountPages
         from missiva_gateway.web.app_pages import AppPages
+        from missiva_gateway.web.billing_pages import BillingPages
         from missiva_gateway.web.campaigns import CampaignPages
         from missiva_gateway.web.imports import ImportPages
         from missiva_gateway.web.mailbox import MailboxPages
@@ -43,6 +44,7 @@ class WebPlugin(InitPluginProtocol):
                 ImportPages,
                 CampaignPages,
                 SettingsPages,
+                BillingPages,
                 MailboxPages,
             ],
             middleware=[WebHeaders(self.web.settings.trusted_proxy_networks)],

@@ -1,10 +1,8 @@
-"""The account's settings: billing (plan, credits, invoices as PDF and XML), team
-(members, invitations, removal), API keys (created once shown, revoked) and security
-(sessions, second factor)."""
+"""The account's settings: team (members, invitations, removal), API keys (created once
+shown, revoked) and security (sessions, second factor). Billing is ``billing_pages``."""
 
 from __future__ import annotations
 
-import re
 import uuid
 from typing import Any
 
@@ -13,10 +11,8 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromPath
 
-from missiva.billing.v1 import billing_service_pb2 as bpb
 from missiva.identity.v1 import identity_service_pb2 as ipb
 from missiva_gateway.web.account import MAX_FORM_BYTES, form_of
-from missiva_gateway.web.app_pages import billing_stub, optional
 from missiva_gateway.web.context import Caller, Web
 from missiva_gateway.web.problems import FormProblem, form_problem
 from missiva_gateway.web.render import gettext_for, page
@@ -47,75 +43,12 @@ API_SCOPES = (
     "mail:send",
     "mail:read",
 )
-_FILE = re.compile(r"[^A-Za-z0-9._-]")
-
-
-def money(value: Any) -> str:
-    amount = value.units + value.nanos / 1e9
-    return f"{amount:,.2f} {value.currency_code}".strip()
 
 
 class SettingsPages(Controller):
-    """``/app/billing``, ``/app/team``, ``/app/api-keys``, ``/app/security``."""
+    """``/app/team``, ``/app/api-keys``, ``/app/security``."""
 
     include_in_schema = False
-
-    # -- billing ---------------------------------------------------------------------------
-
-    @get("/app/billing")
-    async def billing(self, request: Request[Any, Any, Any], web: NamedDependency[Web]) -> Any:
-        caller = await web.signed_in(request)
-        stub, md, t = billing_stub(web), caller.metadata, web.timeout
-        balance, subscription, invoices = await web.gather(
-            optional(stub.GetCreditBalance(bpb.GetCreditBalanceRequest(), metadata=md, timeout=t)),
-            optional(stub.GetSubscription(bpb.GetSubscriptionRequest(), metadata=md, timeout=t)),
-            optional(
-                stub.ListInvoices(bpb.ListInvoicesRequest(page_size=50), metadata=md, timeout=t)
-            ),
-        )
-        _ = gettext_for(request)
-        return page(
-            request,
-            "billing.html",
-            title=_("Billing"),
-            balance=balance.balance if balance else None,
-            subscription=subscription,
-            invoices=list(invoices.invoices) if invoices else [],
-            money=money,
-        )
-
-    @get("/app/billing/invoices/{invoice_id:str}/{kind:str}")
-    async def invoice_file(
-        self,
-        invoice_id: FromPath[str],
-        kind: FromPath[str],
-        request: Request[Any, Any, Any],
-        web: NamedDependency[Web],
-    ) -> Response[bytes]:
-        caller = await web.signed_in(request)
-        stub = billing_stub(web)
-        if kind == "pdf":
-            reply = await stub.DownloadInvoicePdf(
-                bpb.DownloadInvoicePdfRequest(invoice_id=invoice_id[:64]),
-                metadata=caller.metadata,
-                timeout=web.timeout * 6,
-            )
-        elif kind == "xml":
-            reply = await stub.DownloadInvoiceXml(
-                bpb.DownloadInvoiceXmlRequest(invoice_id=invoice_id[:64]),
-                metadata=caller.metadata,
-                timeout=web.timeout * 6,
-            )
-        else:
-            from litestar.exceptions import NotFoundException
-
-            raise NotFoundException()
-        name = _FILE.sub("_", reply.file_name)[:100] or f"invoice.{kind}"
-        return Response(
-            reply.content,
-            media_type=reply.media_type or "application/octet-stream",
-            headers={"content-disposition": f'attachment; filename="{name}"'},
-        )
 
     # -- team ------------------------------------------------------------------------------
 
