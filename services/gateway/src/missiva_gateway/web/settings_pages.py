@@ -29,6 +29,12 @@ INVITABLE = {
     "member": ipb.MEMBER_ROLE_MEMBER,
     "billing": ipb.MEMBER_ROLE_BILLING,
 }
+AUDIT_OUTCOMES = {
+    ipb.AUDIT_OUTCOME_SUCCESS: N_("done"),
+    ipb.AUDIT_OUTCOME_FAILURE: N_("failed"),
+    ipb.AUDIT_OUTCOME_DENIED: N_("refused"),
+}
+AUDIT_LINES = 30
 MEMBER_STATUS = {
     ipb.MEMBER_STATUS_INVITED: N_("invited"),
     ipb.MEMBER_STATUS_ACTIVE: N_("active"),
@@ -138,6 +144,48 @@ class SettingsPages(Controller):
             return await self._team(request, web, caller, problem=problem, status=problem.status)
         return await self._team(request, web, caller, notice=_("The member is removed."))
 
+    @post("/app/team/{user_id:str}/restore", request_max_body_size=MAX_FORM_BYTES)
+    async def restore(
+        self, user_id: FromPath[str], request: Request[Any, Any, Any], web: NamedDependency[Web]
+    ) -> Any:
+        caller = await web.signed_in(request)
+        _ = gettext_for(request)
+        try:
+            await web.backends.identity().RestoreMember(
+                ipb.RestoreMemberRequest(user_id=user_id[:64]),
+                metadata=caller.metadata,
+                timeout=web.timeout,
+            )
+        except grpc.aio.AioRpcError as exc:
+            problem = form_problem(exc)
+            if problem.status >= 500:
+                raise
+            return await self._team(request, web, caller, problem=problem, status=problem.status)
+        return await self._team(request, web, caller, notice=_("The member is back."))
+
+    @post("/app/team/{user_id:str}/role", request_max_body_size=MAX_FORM_BYTES)
+    async def change_role(
+        self, user_id: FromPath[str], request: Request[Any, Any, Any], web: NamedDependency[Web]
+    ) -> Any:
+        caller = await web.signed_in(request)
+        form = await form_of(request)
+        _ = gettext_for(request)
+        try:
+            await web.backends.identity().ChangeMemberRole(
+                ipb.ChangeMemberRoleRequest(
+                    user_id=user_id[:64],
+                    role=INVITABLE.get(form.get("role", ""), ipb.MEMBER_ROLE_UNSPECIFIED),
+                ),
+                metadata=caller.metadata,
+                timeout=web.timeout,
+            )
+        except grpc.aio.AioRpcError as exc:
+            problem = form_problem(exc)
+            if problem.status >= 500:
+                raise
+            return await self._team(request, web, caller, problem=problem, status=problem.status)
+        return await self._team(request, web, caller, notice=_("The role is changed."))
+
     # -- API keys --------------------------------------------------------------------------
 
     async def _keys(
@@ -233,8 +281,10 @@ class SettingsPages(Controller):
         codes: list[str] | None = None,
         status: int = 200,
     ) -> Response[str]:
-        sessions = await web.backends.identity().ListSessions(
-            ipb.ListSessionsRequest(page_size=50), metadata=caller.metadata, timeout=web.timeout
+        identity, md, t = web.backends.identity(), caller.metadata, web.timeout
+        sessions, audit = await web.gather(
+            identity.ListSessions(ipb.ListSessionsRequest(page_size=50), metadata=md, timeout=t),
+            self._audit(web, caller),
         )
         _ = gettext_for(request)
         return page(
@@ -243,12 +293,40 @@ class SettingsPages(Controller):
             status=status,
             title=_("Security"),
             sessions=list(sessions.sessions),
+            audit=audit,
+            outcomes=AUDIT_OUTCOMES,
             mfa=caller.account.profile.mfa_enabled,
             problem=problem,
             notice=notice,
             enrolment=enrolment,
             codes=codes or [],
         )
+
+    async def _audit(self, web: Web, caller: Caller) -> list[dict[str, Any]] | None:
+        """The account's latest audit entries with who acted, for admins (None otherwise)."""
+        if not caller.is_admin:
+            return None
+        identity, md, t = web.backends.identity(), caller.metadata, web.timeout
+        events, members = await web.gather(
+            identity.ListAuditEvents(
+                ipb.ListAuditEventsRequest(page_size=AUDIT_LINES), metadata=md, timeout=t
+            ),
+            identity.ListMembers(
+                ipb.ListMembersRequest(page_size=100, show_removed=True), metadata=md, timeout=t
+            ),
+        )
+        names = {m.user_id: m.display_name or m.email for m in members.members}
+        return [
+            {
+                "when": event.occurred_at,
+                "action": event.action,
+                "who": names.get(event.actor_user_id, "—" if not event.actor_user_id else "?"),
+                "outcome": event.outcome,
+                "ip": event.ip_pseudonym[:12],
+                "agent": event.user_agent[:60],
+            }
+            for event in events.audit_events
+        ]
 
     @get("/app/security")
     async def security_page(
