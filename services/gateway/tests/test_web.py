@@ -2,7 +2,8 @@
 security headers and CSP nonces, CSRF refusals, rate limits, the session cookie, the error
 mapping onto form fields, and the embedded mailbox over a folder of ``.eml`` files; then the
 sender domains page against a real identity and delivery (CSRF, field violations, another
-account's domain, a member's refusal)."""
+account's domain, a member's refusal) and a campaign's Retry button (shown only when there
+are failed sends; posted to a real campaign service)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ from babel.messages.pofile import read_po
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from litestar.testing import TestClient
 
+from missiva.campaign.v1 import campaign_service_pb2 as cpb
+from missiva_campaign.__main__ import build as build_campaign
+from missiva_campaign.config import CampaignSettings
 from missiva_delivery.__main__ import build as build_delivery
 from missiva_delivery.config import DeliverySettings
 from missiva_gateway.app import create_app
@@ -32,6 +36,7 @@ from missiva_gateway.config import GatewaySettings, parse_networks
 from missiva_gateway.web.frames import FRAME_POLICY
 from missiva_gateway.web.i18n import from_accept_language, negotiate, translations
 from missiva_gateway.web.problems import form_problem
+from missiva_gateway.web.render import environment
 from missiva_gateway.web.security import CSRF_COOKIE, RateLimited, RateLimiter, is_https
 from missiva_gateway.web.session import Session
 from missiva_identity import store as identity_store
@@ -244,8 +249,8 @@ PASSWORD = "correct horse battery staple 42"
 async def domain_backends(
     make_database: Any, nats_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[dict[str, Any]]:
-    """Identity (accounts, sign-in) and delivery (sender domains); delivery's resolver is a
-    port nobody answers, so a verification finds nothing, quickly."""
+    """Identity (accounts, sign-in), delivery (sender domains; its resolver is a port nobody
+    answers, so a verification finds nothing, quickly) and campaign (campaign pages)."""
     files = {k: str(v) for k, v in secrets.generate_secrets(tmp_path_factory.mktemp("s")).items()}
     own = secrets.own_credential_files(Path(files[secrets.SERVICE_CREDENTIALS_FILE]))
     probe = "postgresql://x@127.0.0.1/x"
@@ -286,9 +291,18 @@ async def domain_backends(
         )
     )
     await delivery.start()
+    campaign = build_campaign(
+        CampaignSettings(
+            **common(build_campaign, CampaignSettings, "campaign"),
+            identity_target=f"127.0.0.1:{identity.grpc_port}",
+            service_credentials_file=str(own["campaign"]),
+        )
+    )
+    await campaign.start()
     try:
-        yield {"identity": identity, "delivery": delivery}
+        yield {"identity": identity, "delivery": delivery, "campaign": campaign}
     finally:
+        await campaign.stop()
         await delivery.stop()
         await identity.stop()
 
@@ -321,6 +335,7 @@ async def _signed_in(backends: dict[str, Any], email: str) -> AsyncIterator[http
         GatewaySettings(
             identity_target=f"127.0.0.1:{backends['identity'].grpc_port}",
             delivery_target=f"127.0.0.1:{backends['delivery'].grpc_port}",
+            campaign_target=f"127.0.0.1:{backends['campaign'].grpc_port}",
         )
     )
     async with app.lifespan():
@@ -450,3 +465,53 @@ async def test_another_accounts_domain_is_not_found_and_a_member_cannot_register
         assert refused.status_code == 403
         assert 'role="alert"' in refused.text
         assert _domain_ids(refused.text) == {name: domain_id}  # nothing was registered
+
+
+# -- a campaign's Retry button -----------------------------------------------------------
+
+
+def _campaign_page(campaign: cpb.Campaign, lang: str = "en") -> str:
+    from missiva_gateway.web.app_pages import STATUS_NAMES
+    from missiva_gateway.web.campaigns import retryable
+
+    return environment(lang).get_template("campaign.html").render(
+        lang=lang, languages=[], nonce="n", csrf_field="csrf_token", csrf_token="t", htmx="h.js",
+        user=None, embedded=False, path="/app/campaigns/c", year=2026, title=campaign.name,
+        campaign=campaign, stats=None, chart=None, status_names=STATUS_NAMES, problem="",
+        notice="", key="k", running=False, retryable=retryable(campaign),
+    )  # fmt: skip
+
+
+def test_retry_is_offered_only_for_a_campaign_completed_with_failed_sends() -> None:
+    failed = cpb.Campaign(
+        campaign_id="c1", name="Autumn", status=cpb.CAMPAIGN_STATUS_COMPLETED_WITH_FAILURES,
+        failed_count=2, sent_count=8,
+    )  # fmt: skip
+    assert 'action="/app/campaigns/c1/retry"' in _campaign_page(failed)
+    assert "Riprova gli invii non riusciti" in _campaign_page(failed, "it")
+    nothing = (
+        cpb.Campaign(campaign_id="c1", status=cpb.CAMPAIGN_STATUS_COMPLETED, sent_count=10),
+        cpb.Campaign(campaign_id="c1", status=cpb.CAMPAIGN_STATUS_SENDING, failed_count=2),
+        cpb.Campaign(campaign_id="c1", status=cpb.CAMPAIGN_STATUS_SENDING, deferred_count=3),
+        cpb.Campaign(campaign_id="c1", status=cpb.CAMPAIGN_STATUS_COMPLETED_WITH_FAILURES),
+        cpb.Campaign(campaign_id="c1", status=cpb.CAMPAIGN_STATUS_DRAFT),
+    )
+    for campaign in nothing:
+        assert "/retry" not in _campaign_page(campaign), campaign
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_retry_is_posted_to_campaign_with_its_csrf_token_and_an_unknown_one_is_404(
+    domain_backends: dict[str, Any],
+) -> None:
+    _account, email = await _user(domain_backends, None, "primary_admin")
+    unknown = str(uuid.uuid4())
+    async with _signed_in(domain_backends, email) as c:
+        refused = await c.post(f"/app/campaigns/{unknown}/retry", data={})
+        assert refused.status_code == 403  # no CSRF token
+        reply = await c.post(
+            f"/app/campaigns/{unknown}/retry",
+            data={"idempotency_key": str(uuid.uuid4()), "csrf_token": _csrf(c)},
+        )
+        assert reply.status_code == 404  # campaign's NOT_FOUND, as a page
+        assert "Retry" not in reply.text
