@@ -265,3 +265,84 @@ def test_each_service_runs_as_a_role_that_can_write_rows_but_not_change_the_sche
     other_url = roles.app_url.rsplit("/", 1)[0] + f"/{other}"
     with pytest.raises(psycopg.OperationalError, match="permission denied"):
         psycopg.connect(other_url)
+
+
+def test_missiva_publish_dns_runs_delivery_with_the_running_platforms_environment(
+    pg_server, tmp_path, monkeypatch
+):
+    """``missiva publish-dns`` in a data folder as ``missiva up`` leaves it (state, secrets,
+    database roles): delivery's own command runs as delivery's role on its database and
+    writes the domain's records into the folder's zone file."""
+    import io
+    import json
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    from missiva_platform.devstack import cli
+    from missiva_platform.devstack.platform import Platform, process_start_time
+    from missiva_platform.devstack.publish import run_publish_dns
+
+    for name in list(os.environ):
+        if name.endswith("_DATABASE_URL"):
+            monkeypatch.delenv(name)
+    data = tmp_path / "data"
+    out = io.StringIO()
+    assert run_publish_dns(data, "news.example.com", out=out) == 3
+    assert "no platform has run" in out.getvalue()
+
+    # The folder as missiva up leaves it, with this cluster as its PostgreSQL (base + 40).
+    base = pg_server.port - 40
+    platform = Platform(data, base, env={})
+    pg_server.create_database("delivery")
+    roles = pg_server.service_roles("delivery")
+    platform.layout.postgres.mkdir(parents=True)
+    (platform.layout.postgres / "role-passwords.json").write_text(
+        (pg_server.data_dir / "role-passwords.json").read_text()
+    )
+    platform.attach(services=("delivery",))
+    env = platform.service_env("delivery")
+    assert env["DATABASE_URL"] == roles.app_url
+    assert env["DNS_ZONE_FILE"] == str(data / "dns" / "zone.json")
+    migrated = subprocess.run(
+        [sys.executable, "-m", "missiva_delivery", "migrate"],
+        env={**env, "DATABASE_URL": roles.owner_url},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert migrated.returncode == 0, migrated.stderr[-2000:]
+    state = {
+        "supervisor": {"pid": os.getpid(), "start": process_start_time(os.getpid())},
+        "base_port": base,
+    }
+    platform.layout.state_file.write_text(json.dumps(state))
+
+    name, tenant = f"news-{uuid.uuid4().hex[:8]}.example.com", "acct-1"
+    out = io.StringIO()
+    assert run_publish_dns(data, name, tenant, out=out) == 1
+    assert f"delivery: {name} is not a sender domain of account {tenant}" in out.getvalue()
+
+    domain_id = uuid.uuid4()
+    with psycopg.connect(roles.app_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO sender_domains (id, tenant_id, domain, return_path)"
+            " VALUES (%s, %s, %s, %s)",
+            (domain_id, tenant, name, f"bounces.{name}"),
+        )
+        conn.execute(
+            "INSERT INTO dkim_keys (sender_domain_id, selector, tenant_id, algorithm, state,"
+            " private_key_enc, dns_value) VALUES (%s, 'mv1-ed25519', %s, 'ed25519-sha256',"
+            " 'active', '\\x00', 'v=DKIM1; k=ed25519; p=AAAA')",
+            (domain_id, tenant),
+        )
+    with pytest.raises(SystemExit) as done:
+        cli.main(["publish-dns", name, "--tenant", tenant, "--data-dir", str(data)])
+    assert done.value.code == 0
+    zone = json.loads((data / "dns" / "zone.json").read_text())
+    text = json.dumps(zone)
+    assert f"mv1-ed25519._domainkey.{name}" in text
+    assert "v=DKIM1; k=ed25519; p=AAAA" in text
+    assert f"_dmarc.{name}" in text
+    assert f"bounces.{name}" in text

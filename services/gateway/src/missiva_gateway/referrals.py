@@ -8,8 +8,9 @@ own client credential (``SERVICE_CREDENTIALS_FILE``, its ``gateway`` entry; ``mi
 writes it), cached until shortly before it expires.
 
 The answer is a ``303`` to the sign-up page (``SIGNUP_URL``, default ``/signup``) with
-``?ref=<code>`` when the code is one of ours, without it otherwise; the sign-up page then
-calls billing's ``RedeemReferralCode`` for the new account. No cookie is ever set, the answer
+``?ref=<code>`` when the code is one of ours, without it otherwise; the sign-up page carries
+the code, and the new account's first sign-in calls billing's ``RedeemReferralCode``
+(``web/referral_signup.py``). No cookie is ever set, the answer
 is ``no-store`` and ``no-referrer``. If billing or identity cannot be reached the visitor is
 sent on all the same (with the code: the link is probably good), the click unlogged and a
 warning logged. A malformed code is a readable 404.

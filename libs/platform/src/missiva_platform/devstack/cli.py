@@ -1,4 +1,5 @@
-"""The ``missiva`` command: ``up`` runs the whole platform, ``status`` reports on it."""
+"""The ``missiva`` command: ``up`` runs the whole platform, ``status`` reports on it,
+``publish-dns`` publishes a sender domain's records into its loopback DNS."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from missiva_platform.devstack.platform import (
     run_up,
 )
 from missiva_platform.devstack.processes import stop_with_parent
+from missiva_platform.devstack.publish import run_publish_dns
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,6 +47,21 @@ def _parser() -> argparse.ArgumentParser:
 
     status = commands.add_parser("status", help="which processes of the platform are alive")
     status.add_argument("--data-dir", type=Path, default=Path(data_default))
+
+    publish = commands.add_parser(
+        "publish-dns",
+        help="publish a sender domain's records into the platform's loopback DNS",
+        description=(
+            "Write the DNS records of a registered sender domain into the zone of the "
+            "running platform's loopback DNS server (what a DNS provider does in "
+            "production), so that Verify finds them."
+        ),
+    )
+    publish.add_argument("domain", help="the sender domain, e.g. news.example.com")
+    publish.add_argument(
+        "--tenant", default="", help="the account id, when several accounts registered it"
+    )
+    publish.add_argument("--data-dir", type=Path, default=Path(data_default))
     return parser
 
 
@@ -55,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         # If whatever started us (make, a shell script) dies, stop cleanly rather than orphan.
         stop_with_parent()
         sys.exit(run_up(args.data_dir, args.base_port))
+    if args.command == "publish-dns":
+        sys.exit(run_publish_dns(args.data_dir, args.domain, args.tenant))
     sys.exit(run_status(args.data_dir))
 
 

@@ -96,7 +96,7 @@ def _tail(path: Path, lines: int = 15, offset: int = 0) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def _describe_exit(code: int) -> str:
+def describe_exit(code: int) -> str:
     if code < 0:
         with contextlib.suppress(ValueError):
             return f"was killed by {signal.Signals(-code).name}"
@@ -271,6 +271,26 @@ class Platform:
             env["SMTP_SINK_DIR"] = str(self.layout.mail)
         return env
 
+    def attach(self, services: Sequence[str] = SERVICES) -> None:
+        """What ``start`` sets up, read from the data folder of a platform that ``missiva up``
+        started (secrets, credentials, database roles), so ``service_env`` gives a command
+        the same environment the running service has. Starts nothing."""
+        from missiva_platform.secrets import (
+            SERVICE_CREDENTIALS_FILE,
+            generate_secrets,
+            own_credential_files,
+        )
+
+        self.secret_files = generate_secrets(self.layout.secrets)  # never regenerates a file
+        self.credential_files = own_credential_files(self.secret_files[SERVICE_CREDENTIALS_FILE])
+        server = PostgresServer(self.layout.postgres, self.ports.postgres)
+        for service in services:
+            if service not in self.external.database_urls:
+                try:
+                    self.roles[service] = server.existing_roles(service)
+                except RuntimeError as exc:
+                    raise PlatformError(str(exc)) from None
+
     # -- start --------------------------------------------------------------------------------
 
     def check_not_running(self) -> None:
@@ -441,7 +461,7 @@ class Platform:
                 ) from None
             if code != 0:
                 raise PlatformError(
-                    f"{service} migrations failed ({_describe_exit(code)}); see {child.log_path}",
+                    f"{service} migrations failed ({describe_exit(code)}); see {child.log_path}",
                     _tail(child.log_path, offset=child.log_offset),
                 )
         self.migrations.clear()
@@ -461,7 +481,7 @@ class Platform:
                     code = child.exit_code()
                     if code is not None:
                         raise PlatformError(
-                            f"{service} {_describe_exit(code)} before it was ready; "
+                            f"{service} {describe_exit(code)} before it was ready; "
                             f"see {child.log_path}",
                             _tail(child.log_path, offset=child.log_offset),
                         )
@@ -494,7 +514,7 @@ class Platform:
             code = self.gateway.exit_code()
             if code is not None:
                 raise PlatformError(
-                    f"the gateway {_describe_exit(code)} before it was ready; "
+                    f"the gateway {describe_exit(code)} before it was ready; "
                     f"see {self.gateway.log_path}",
                     _tail(self.gateway.log_path, offset=self.gateway.log_offset),
                 )
@@ -530,7 +550,7 @@ class Platform:
                     continue
                 if process.proc is None or process.proc.poll() is None:
                     continue
-                why = f"{process.name} {_describe_exit(process.proc.returncode)}"
+                why = f"{process.name} {describe_exit(process.proc.returncode)}"
                 last_lines = _tail(process.log_path, offset=process.log_offset)
                 if not process.restartable:
                     raise PlatformError(

@@ -289,6 +289,19 @@ class PostgresServer(ManagedProcess):
             app_url=self._role_url(app_name, passwords[app_name], database),
         )
 
+    def existing_roles(self, database: str) -> ServiceRoles:
+        """The roles ``service_roles`` made for ``database``, read from the data folder
+        without touching the server (a command beside a running platform)."""
+        owner_name, app_name = f"missiva_{database}_owner", f"missiva_{database}"
+        path = self.data_dir / "role-passwords.json"
+        known: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+        if owner_name not in known or app_name not in known:
+            raise RuntimeError(f"no database roles of {database} in {path}: run missiva up first")
+        return ServiceRoles(
+            owner_url=self._role_url(owner_name, known[owner_name], database),
+            app_url=self._role_url(app_name, known[app_name], database),
+        )
+
     def _role_passwords(self, *names: str) -> dict[str, str]:
         """Each role's password, generated once into the data folder (0600)."""
         path = self.data_dir / "role-passwords.json"

@@ -31,6 +31,7 @@ class WebPlugin(InitPluginProtocol):
         from missiva_gateway.web.app_pages import AppPages
         from missiva_gateway.web.billing_pages import BillingPages
         from missiva_gateway.web.campaigns import CampaignPages
+        from missiva_gateway.web.domains import DomainPages
         from missiva_gateway.web.imports import ImportPages
         from missiva_gateway.web.mailbox import MailboxPages
         from missiva_gateway.web.problems import EXCEPTION_HANDLERS
@@ -43,6 +44,7 @@ class WebPlugin(InitPluginProtocol):
                 AppPages,
                 ImportPages,
                 CampaignPages,
+                DomainPages,
                 SettingsPages,
                 BillingPages,
                 MailboxPages,

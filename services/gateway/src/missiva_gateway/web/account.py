@@ -25,6 +25,7 @@ from missiva.consent.v1 import consent_service_pb2 as cpb
 from missiva.identity.v1 import identity_service_pb2 as ipb
 from missiva_gateway.web.context import Web
 from missiva_gateway.web.problems import FormProblem, form_problem
+from missiva_gateway.web.referral_signup import redeem, referral_code, remember
 from missiva_gateway.web.render import gettext_for, language, page
 from missiva_gateway.web.session import Session
 
@@ -110,10 +111,12 @@ class AccountPages(Controller):
         return list(reply.documents)
 
     @get("/signup")
-    async def signup_page(self, request: Request[Any, Any, Any], web: NamedDependency[Web]) -> Any:
+    async def signup_page(
+        self, request: Request[Any, Any, Any], web: NamedDependency[Web], ref: FromQuery[str] = ""
+    ) -> Any:
         web.prepare(request)
         web.limit(request, "public")
-        return await self._signup(request, web, {}, None)
+        return await self._signup(request, web, {"ref": referral_code(ref)}, None)
 
     async def _signup(
         self,
@@ -168,13 +171,14 @@ class AccountPages(Controller):
             idempotency_key=form.get("idempotency_key", "")[:64],
         )
         try:
-            await web.backends.identity().SignUp(call, timeout=web.timeout * 6)
+            created = await web.backends.identity().SignUp(call, timeout=web.timeout * 6)
         except grpc.aio.AioRpcError as exc:
             problem = form_problem(exc, {"acceptances": "acceptances"}, SIGN_UP_FIELDS)
             values = {k: v for k, v in form.items() if k != "password"}
             if problem.status >= 500:
                 raise
             return await self._signup(request, web, values, problem, status=problem.status)
+        remember(request, form.get("ref", ""), created.account_id)  # for the first sign-in
         _ = gettext_for(request)
         return page(
             request,
@@ -282,12 +286,14 @@ class AccountPages(Controller):
         outcome = reply.WhichOneof("outcome")
         if outcome == "tokens":
             session = Session.of(reply.tokens)
+            account = None
             try:
                 account = await web.account_of(session)
                 session = Session.of(reply.tokens, account.profile.locale)
             except grpc.aio.AioRpcError:
                 pass
             web.sessions.write(request, session)
+            await redeem(request, web, session, account)
             return Redirect(target, status_code=303)
         if outcome == "mfa_required":
             return page(
@@ -376,6 +382,11 @@ class AccountPages(Controller):
         )
         session = Session.of(reply.tokens)
         web.sessions.write(request, session)
+        try:
+            account = await web.account_of(session)
+        except grpc.aio.AioRpcError:
+            account = None
+        await redeem(request, web, session, account)
         return Redirect(safe_next(str(form.get("next", ""))), status_code=303)
 
     @post("/logout", request_max_body_size=MAX_FORM_BYTES)

@@ -73,6 +73,14 @@ def template_values(template: Any) -> dict[str, str]:
     return {name: getattr(template, name) for name in TEMPLATE_FIELDS[:-1]} | {"category": category}
 
 
+def retryable(campaign: Any) -> bool:
+    """Whether Retry has something to do: a campaign completed with failures that has failed
+    sends (deferred ones delivery retries by itself until they are sent or fail)."""
+    return bool(
+        campaign.status == pb.CAMPAIGN_STATUS_COMPLETED_WITH_FAILURES and campaign.failed_count
+    )
+
+
 def chart(series: list[Any]) -> dict[str, Any]:
     """An inline SVG bar chart of sends, deliveries, opens, clicks and bounces over time."""
     keys = ("sent", "delivered", "opens", "clicks", "bounces")
@@ -419,6 +427,7 @@ class CampaignPages(Controller):
             notice=notice,
             key=str(uuid.uuid4()),
             running=campaign.status in (pb.CAMPAIGN_STATUS_SENDING, pb.CAMPAIGN_STATUS_SCHEDULED),
+            retryable=retryable(campaign),
         )
 
     @get("/app/campaigns/{campaign_id:str}")
@@ -476,6 +485,8 @@ class CampaignPages(Controller):
                 _("The campaign is cancelled."),
             ),
         }
+        if action == "retry":
+            return await self._retry(request, web, caller, cid, key)
         if action not in calls:
             raise NotFoundException()
         call, done = calls[action]
@@ -489,3 +500,29 @@ class CampaignPages(Controller):
                 request, web, caller, cid, problem=problem.general, status=problem.status
             )
         return await self._campaign_page(request, web, caller, cid, notice=done)
+
+    async def _retry(
+        self, request: Request[Any, Any, Any], web: Web, caller: Caller, cid: str, key: str
+    ) -> Response[str]:
+        """Campaign's ``RetryCampaignSends``: the failed recipients still allowed to get the
+        campaign are queued again (credits held first); the others are counted as skipped."""
+        _ = gettext_for(request)
+        try:
+            reply = await campaign_stub(web).RetryCampaignSends(
+                pb.RetryCampaignSendsRequest(campaign_id=cid, idempotency_key=key),
+                metadata=caller.metadata,
+                timeout=web.timeout * 6,
+            )
+        except grpc.aio.AioRpcError as exc:
+            problem = form_problem(exc)
+            if problem.status >= 500 and problem.status != 501:
+                raise
+            return await self._campaign_page(
+                request, web, caller, cid, problem=problem.general, status=problem.status
+            )
+        notice = _("Sending again to %(count)s recipient(s).") % {"count": reply.requeued_count}
+        if reply.skipped_count:
+            notice += " " + _(
+                "%(count)s left out: no longer consented, suppressed or no longer a contact."
+            ) % {"count": reply.skipped_count}
+        return await self._campaign_page(request, web, caller, cid, notice=notice)
