@@ -1,0 +1,621 @@
+"""Outbound webhooks end to end: endpoints over gRPC, events from the bus (delivery's own,
+campaign's, consent's) POSTed to a real HTTP receiver on loopback that verifies each
+signature as a customer would, retries after a 500, the SSRF guard, secret rotation,
+disabling a failing endpoint, retention, privacy, tenant isolation and scopes."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import grpc
+import psycopg
+import pytest
+from google.protobuf import field_mask_pb2
+
+from missiva.campaign.v1 import events_pb2 as campaign_events
+from missiva.common.v1 import types_pb2
+from missiva.delivery.v1 import delivery_service_pb2 as pb
+from missiva.identity.v1 import events_pb2 as identity_events
+from missiva.privacy.v1 import privacy_service_pb2 as ppb
+from missiva_delivery import hooks_domain as hd
+from missiva_delivery.hooks_events import HookSources
+from missiva_delivery.hooks_sender import Refused, resolve
+from missiva_delivery.retention import rules
+from missiva_platform.auth import CallerKind
+from missiva_platform.crypto import DecryptionError
+from missiva_platform.errors import InvalidArgument
+from missiva_platform.events import envelope
+from missiva_platform.retention import run_retention
+from missiva_platform.secrets import load_field_cipher
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+SETTINGS = {
+    "webhook_allow_loopback_http": True,
+    "webhook_retry_base_seconds": 0.2,
+    "webhook_retry_max_seconds": 0.4,
+    "webhook_poll_seconds": 0.1,
+    "webhook_timeout_seconds": 3.0,
+}
+
+
+# -- a customer's receiver ------------------------------------------------------------------
+
+
+class Receiver:
+    """A real HTTP server on loopback: records each POST and answers as scripted (a list of
+    statuses, the last one repeating)."""
+
+    def __init__(self, statuses: list[int] | None = None) -> None:
+        self.statuses = list(statuses or [200])
+        self.received: list[dict[str, Any]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                receiver.received.append(
+                    {"headers": {k.lower(): v for k, v in self.headers.items()}, "body": body}
+                )
+                status = (
+                    receiver.statuses.pop(0)
+                    if len(receiver.statuses) > 1
+                    else (receiver.statuses[0])
+                )
+                answer = b"ok" if status < 300 else b"boom: server error " * 100
+                self.send_response(status)
+                self.send_header("content-length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/missiva"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receivers() -> Iterator[Callable[..., Receiver]]:
+    made: list[Receiver] = []
+
+    def make(statuses: list[int] | None = None) -> Receiver:
+        made.append(Receiver(statuses))
+        return made[-1]
+
+    yield make
+    for receiver in made:
+        receiver.close()
+
+
+def customer_verifies(secret: str, headers: dict[str, str], body: bytes) -> bool:
+    """What the README tells a customer to do, written without Missiva's code."""
+    parts = [p.split("=", 1) for p in headers["missiva-signature"].split(",")]
+    stamp = next(v for k, v in parts if k == "t")
+    if stamp != headers["missiva-webhook-timestamp"] or abs(time.time() - int(stamp)) > 300:
+        return False
+    expected = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return any(hmac.compare_digest(expected, v) for k, v in parts if k == "v1")
+
+
+async def until(check: Callable[[], Any], timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        found = check()
+        if asyncio.iscoroutine(found):
+            found = await found
+        if found or time.monotonic() > deadline:
+            return found
+        await asyncio.sleep(0.05)
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _key(delivery: Any, tenant: str, *scopes: str) -> Any:
+    return delivery.md(tenant, kind=CallerKind.API_KEY, subject="key-1", scopes=scopes)
+
+
+def _member(delivery: Any, tenant: str) -> Any:
+    return delivery.md(tenant, kind=CallerKind.USER, subject="user-2", roles=("member",),
+                       scopes=("*",))  # fmt: skip
+
+
+async def _create(delivery: Any, tenant: str, url: str, types: list[str], **kw: Any) -> Any:
+    return await delivery.stub.CreateWebhookEndpoint(
+        pb.CreateWebhookEndpointRequest(url=url, event_types=types, **kw),
+        metadata=_key(delivery, tenant, "webhooks:write"),
+        timeout=10,
+    )
+
+
+async def _deliveries(delivery: Any, tenant: str, endpoint_id: str) -> list[pb.WebhookDelivery]:
+    reply = await delivery.stub.ListWebhookDeliveries(
+        pb.ListWebhookDeliveriesRequest(webhook_endpoint_id=endpoint_id),
+        metadata=_key(delivery, tenant, "webhooks:read"),
+        timeout=10,
+    )
+    return list(reply.webhook_deliveries)
+
+
+def _campaign_event(tenant: str, subject: str, message: Any) -> Any:
+    return envelope(message, subject=subject, tenant_id=tenant, producer="campaign",
+                    aggregate_id=message.campaign_id, aggregate_version=2)  # fmt: skip
+
+
+# -- tests ------------------------------------------------------------------------------------
+
+
+async def test_events_arrive_signed_and_a_customer_verifies_them(delivery, receivers) -> None:
+    tenant = delivery.tenant()
+    receiver = receivers()
+    created = await _create(
+        delivery, tenant, receiver.url, ["message.sent", "campaign.started"],
+        description="CRM sync",
+    )  # fmt: skip
+    secret = created.signing_secret
+    endpoint = created.webhook_endpoint
+    assert secret.startswith("whsec_")
+    assert endpoint.enabled
+    assert list(endpoint.event_types) == ["campaign.started", "message.sent"]
+    # Stored only encrypted, bound to its tenant and endpoint.
+    sealed = await delivery.scalar(
+        "SELECT secret_enc FROM webhook_endpoints WHERE id = %s", endpoint.webhook_endpoint_id
+    )
+    assert secret.encode() not in bytes(sealed)
+    cipher = load_field_cipher(delivery.app.settings.field_keys_file)
+    with pytest.raises(DecryptionError):
+        cipher.decrypt(bytes(sealed), hd.secret_aad("another-tenant", endpoint.webhook_endpoint_id))
+
+    # The account's own transactional mail: message.sent once the SMTP server took it.
+    address = delivery.address()
+    sent = await delivery.send(delivery.request(address), metadata=delivery.admin(tenant))
+    # Campaign's lifecycle, from the bus.
+    campaign_id = str(uuid.uuid4())
+    started = campaign_events.CampaignStarted(campaign_id=campaign_id, recipient_count=12)
+    await delivery.publish_to(
+        "campaign.campaign.started",
+        _campaign_event(tenant, "campaign.campaign.started", started),
+    )
+    assert await until(lambda: len(receiver.received) >= 2, timeout=30), receiver.received
+    by_type = {json.loads(r["body"])["type"]: r for r in receiver.received}
+    assert set(by_type) == {"message.sent", "campaign.started"}
+    for request in receiver.received:
+        assert customer_verifies(secret, request["headers"], request["body"])
+        assert not customer_verifies("whsec_wrong", request["headers"], request["body"])
+        payload = json.loads(request["body"])
+        assert set(payload) == {"id", "type", "created_at", "account_id", "data"}
+        assert payload["account_id"] == tenant
+        assert request["headers"]["missiva-webhook-id"] == payload["id"]
+        assert address not in request["body"].decode()  # never an address
+    mail = json.loads(by_type["message.sent"]["body"])["data"]
+    assert mail["message_id"] == sent.message_id
+    assert mail["template_key"] == "identity.verify_email"
+    assert json.loads(by_type["campaign.started"]["body"])["data"] == {
+        "campaign_id": campaign_id, "recipient_count": 12,
+    }  # fmt: skip
+    rows = await until(
+        lambda: _all_delivered(delivery, tenant, endpoint.webhook_endpoint_id, want=2)
+    )
+    assert rows
+    assert all(r.last_status_code == 200 and r.attempts == 1 for r in rows)
+    assert all(r.last_response_excerpt == "ok" for r in rows)
+
+
+async def _all_delivered(delivery: Any, tenant: str, endpoint_id: str, want: int) -> Any:
+    rows = await _deliveries(delivery, tenant, endpoint_id)
+    done = [r for r in rows if r.status == pb.WEBHOOK_DELIVERY_STATUS_DELIVERED]
+    return rows if len(done) >= want else None
+
+
+async def test_a_bus_event_seen_twice_queues_one_delivery_per_endpoint(delivery) -> None:
+    tenant = delivery.tenant()
+    first = await _create(delivery, tenant, "https://hooks.example.com/a", ["campaign.paused"])
+    second = await _create(delivery, tenant, "https://hooks.example.com/b", ["campaign.paused"])
+    await _create(delivery, tenant, "https://hooks.example.com/c", ["campaign.cancelled"])
+    paused = campaign_events.CampaignPaused(campaign_id=str(uuid.uuid4()), reason="by hand")
+    event = _campaign_event(tenant, "campaign.campaign.paused", paused)
+    sources = HookSources()
+    async with await psycopg.AsyncConnection.connect(delivery.url) as conn:
+        await sources.campaign_event(conn, event, None)
+        await sources.campaign_event(conn, event, None)  # a redelivery
+        await conn.commit()
+    rows = await delivery.sql(
+        "SELECT endpoint_id::text, event_id FROM webhook_deliveries WHERE tenant_id = %s", tenant
+    )
+    endpoints = {first.webhook_endpoint.webhook_endpoint_id,
+                 second.webhook_endpoint.webhook_endpoint_id}  # fmt: skip
+    assert {r[0] for r in rows} == endpoints
+    assert len(rows) == 2
+    assert {r[1] for r in rows} == {hd.event_id(event.event_id)}
+
+
+async def test_a_500_is_retried_with_backoff_until_a_200(delivery, receivers) -> None:
+    tenant = delivery.tenant()
+    receiver = receivers([500, 200])
+    created = await _create(delivery, tenant, receiver.url, ["message.bounced"])
+    endpoint_id = created.webhook_endpoint.webhook_endpoint_id
+    test = await delivery.stub.SendTestWebhook(
+        pb.SendTestWebhookRequest(webhook_endpoint_id=endpoint_id),
+        metadata=_key(delivery, tenant, "webhooks:write"),
+    )
+    assert test.webhook_delivery.status == pb.WEBHOOK_DELIVERY_STATUS_PENDING
+    rows = await until(lambda: _all_delivered(delivery, tenant, endpoint_id, want=1))
+    assert rows, await _deliveries(delivery, tenant, endpoint_id)
+    assert rows[0].attempts == 2
+    assert rows[0].last_status_code == 200
+    assert rows[0].event_type == "webhook.test"
+    assert len(receiver.received) == 2
+    ids = {r["headers"]["missiva-webhook-id"] for r in receiver.received}
+    assert ids == {test.webhook_delivery.event_id}  # the same id on the retry
+    for request in receiver.received:
+        assert customer_verifies(created.signing_secret, request["headers"], request["body"])
+
+    # An endpoint that keeps failing: the last answer is kept, and the next attempt is due.
+    failing = receivers([503])
+    other = await _create(delivery, tenant, failing.url, ["message.bounced"])
+    other_id = other.webhook_endpoint.webhook_endpoint_id
+    await delivery.stub.SendTestWebhook(
+        pb.SendTestWebhookRequest(webhook_endpoint_id=other_id), metadata=delivery.admin(tenant)
+    )
+
+    async def retried() -> Any:
+        rows = await _deliveries(delivery, tenant, other_id)
+        return rows if rows and rows[0].attempts >= 2 else None
+
+    rows = await until(retried)
+    assert rows
+    assert rows[0].last_status_code == 503
+    assert rows[0].last_response_excerpt.startswith("boom: server error")
+    assert len(rows[0].last_response_excerpt.encode()) <= hd.RESPONSE_EXCERPT
+    assert rows[0].status in (pb.WEBHOOK_DELIVERY_STATUS_PENDING,
+                              pb.WEBHOOK_DELIVERY_STATUS_DELIVERING)  # fmt: skip
+    got = await delivery.stub.GetWebhookEndpoint(
+        pb.GetWebhookEndpointRequest(webhook_endpoint_id=other_id),
+        metadata=_key(delivery, tenant, "webhooks:read"),
+    )
+    assert got.webhook_endpoint.HasField("failing_since")
+    await delivery.stub.DeleteWebhookEndpoint(
+        pb.DeleteWebhookEndpointRequest(webhook_endpoint_id=other_id),
+        metadata=delivery.admin(tenant),
+    )
+
+
+async def test_an_endpoint_failing_for_too_long_is_disabled(delivery, receivers) -> None:
+    tenant = delivery.tenant()
+    failing = receivers([500])
+    created = await _create(delivery, tenant, failing.url, ["campaign.completed"])
+    endpoint_id = created.webhook_endpoint.webhook_endpoint_id
+    await delivery.sql(
+        "UPDATE webhook_endpoints SET failing_since = now() - interval '73 hours' WHERE id = %s",
+        endpoint_id,
+    )
+    await delivery.stub.SendTestWebhook(
+        pb.SendTestWebhookRequest(webhook_endpoint_id=endpoint_id), metadata=delivery.admin(tenant)
+    )
+
+    async def disabled() -> Any:
+        got = await delivery.stub.GetWebhookEndpoint(
+            pb.GetWebhookEndpointRequest(webhook_endpoint_id=endpoint_id),
+            metadata=delivery.admin(tenant),
+        )
+        return got.webhook_endpoint if not got.webhook_endpoint.enabled else None
+
+    endpoint = await until(disabled)
+    assert endpoint
+    assert "failed since" in endpoint.disabled_reason
+    rows = await _deliveries(delivery, tenant, endpoint_id)
+    assert rows[0].status == pb.WEBHOOK_DELIVERY_STATUS_FAILED
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await delivery.stub.SendTestWebhook(
+            pb.SendTestWebhookRequest(webhook_endpoint_id=endpoint_id),
+            metadata=delivery.admin(tenant),
+        )
+    assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    # Enabled again by an admin, with a clean slate.
+    reply = await delivery.stub.UpdateWebhookEndpoint(
+        pb.UpdateWebhookEndpointRequest(
+            webhook_endpoint_id=endpoint_id,
+            webhook_endpoint=pb.WebhookEndpoint(enabled=True),
+            update_mask=field_mask_pb2.FieldMask(paths=["enabled"]),
+        ),
+        metadata=delivery.admin(tenant),
+    )
+    assert reply.webhook_endpoint.enabled
+    assert not reply.webhook_endpoint.disabled_reason
+    assert not reply.webhook_endpoint.HasField("failing_since")
+
+
+async def test_a_rotated_secret_overlaps_with_the_previous_one(delivery, receivers) -> None:
+    tenant = delivery.tenant()
+    receiver = receivers()
+    created = await _create(delivery, tenant, receiver.url, ["message.sent"])
+    endpoint_id = created.webhook_endpoint.webhook_endpoint_id
+    key = {"webhook_endpoint_id": endpoint_id, "idempotency_key": "rotate-1"}
+    rotated = await delivery.stub.RotateWebhookSecret(
+        pb.RotateWebhookSecretRequest(**key), metadata=delivery.admin(tenant)
+    )
+    again = await delivery.stub.RotateWebhookSecret(
+        pb.RotateWebhookSecretRequest(**key), metadata=delivery.admin(tenant)
+    )
+    assert rotated.signing_secret != created.signing_secret
+    assert again.signing_secret == rotated.signing_secret  # rotated once
+    # The idempotency store never holds the secret.
+    stored = await delivery.sql(
+        "SELECT response FROM kit_idempotency WHERE method = 'RotateWebhookSecret'"
+        " AND tenant_id = %s", tenant,
+    )  # fmt: skip
+    assert stored
+    assert rotated.signing_secret.encode() not in bytes(stored[0][0])
+    until_at = rotated.previous_secret_expires_at.ToDatetime(tzinfo=UTC)
+    assert timedelta(hours=23) < until_at - datetime.now(UTC) <= timedelta(hours=24)
+    await delivery.stub.SendTestWebhook(
+        pb.SendTestWebhookRequest(webhook_endpoint_id=endpoint_id), metadata=delivery.admin(tenant)
+    )
+    assert await until(lambda: receiver.received)
+    request = receiver.received[0]
+    assert request["headers"]["missiva-signature"].count("v1=") == 2
+    assert customer_verifies(rotated.signing_secret, request["headers"], request["body"])
+    assert customer_verifies(created.signing_secret, request["headers"], request["body"])
+
+
+async def test_the_ssrf_guard_refuses_private_addresses_and_plain_http(delivery) -> None:
+    tenant = delivery.tenant()
+    refused = (
+        "https://10.1.2.3/hook", "https://192.168.0.10/hook", "https://169.254.169.254/",
+        "https://[::ffff:10.0.0.1]/hook", "https://[fd00::1]/x", "ftp://example.com/x",
+        "https://user:pw@hooks.example.com/", "not a url", "https://intranet/hook",
+    )  # fmt: skip
+    for url in refused:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await _create(delivery, tenant, url, ["message.sent"])
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT, url
+        assert "url" in err.value.details()
+    # Without the embedded platform's setting, loopback and plain http are refused too.
+    for url in (
+        "http://127.0.0.1:8080/hook",
+        "https://localhost/hook",
+        "http://hooks.example.com/",
+    ):
+        with pytest.raises(InvalidArgument):
+            hd.valid_url("url", url, allow_loopback_http=False)
+    assert hd.valid_url("url", "https://Hooks.Example.com", allow_loopback_http=False) == (
+        "https://hooks.example.com/"
+    )
+    # At send time the resolved addresses are checked again (a name may point anywhere).
+    with pytest.raises(Refused, match="loopback"):
+        await resolve("https://localhost:9/hook", allow_loopback=False)
+    with pytest.raises(Refused, match="https"):
+        await resolve("http://93.184.216.34/hook", allow_loopback=True)
+    assert (await resolve("http://127.0.0.1:9/", allow_loopback=True))[0] == "127.0.0.1"
+
+
+async def test_bad_input_names_the_field(delivery) -> None:
+    tenant = delivery.tenant()
+    cases = [
+        ({"url": "https://hooks.example.com/", "event_types": []}, "event_types"),
+        ({"url": "https://hooks.example.com/", "event_types": ["message.opened"]},
+         "event_types[0]"),
+        ({"url": "", "event_types": ["message.sent"]}, "url"),
+        ({"url": "https://hooks.example.com/", "event_types": ["message.sent"],
+          "description": "x" * 501}, "description"),
+    ]  # fmt: skip
+    for fields, field in cases:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await delivery.stub.CreateWebhookEndpoint(
+                pb.CreateWebhookEndpointRequest(**fields), metadata=delivery.admin(tenant)
+            )
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert err.value.details().startswith(field + ":"), err.value.details()
+    created = await _create(delivery, tenant, "https://hooks.example.com/", ["message.sent"])
+    endpoint_id = created.webhook_endpoint.webhook_endpoint_id
+    for mask, field in ((["secret"], "update_mask"), ([], "update_mask"),
+                        (["event_types"], "webhook_endpoint.event_types")):  # fmt: skip
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await delivery.stub.UpdateWebhookEndpoint(
+                pb.UpdateWebhookEndpointRequest(
+                    webhook_endpoint_id=endpoint_id,
+                    update_mask=field_mask_pb2.FieldMask(paths=mask),
+                ),
+                metadata=delivery.admin(tenant),
+            )
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert err.value.details().startswith(field + ":"), err.value.details()
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await delivery.stub.GetWebhookEndpoint(
+            pb.GetWebhookEndpointRequest(webhook_endpoint_id="nope"),
+            metadata=delivery.admin(tenant),
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    # Nothing changed by the refused updates.
+    got = await delivery.stub.GetWebhookEndpoint(
+        pb.GetWebhookEndpointRequest(webhook_endpoint_id=endpoint_id),
+        metadata=delivery.admin(tenant),
+    )
+    assert list(got.webhook_endpoint.event_types) == ["message.sent"]
+
+
+async def test_create_is_idempotent_list_pages_update_and_delete(delivery) -> None:
+    tenant = delivery.tenant()
+    request = {"url": "https://hooks.example.com/x", "event_types": ["message.sent"],
+               "idempotency_key": "create-1"}  # fmt: skip
+    one = await _create(delivery, tenant, **{"types": request.pop("event_types"), **request})
+    two = await delivery.stub.CreateWebhookEndpoint(
+        pb.CreateWebhookEndpointRequest(
+            url="https://hooks.example.com/x", event_types=["message.sent"],
+            idempotency_key="create-1",
+        ),
+        metadata=delivery.admin(tenant),
+    )  # fmt: skip
+    assert two.webhook_endpoint.webhook_endpoint_id == one.webhook_endpoint.webhook_endpoint_id
+    assert two.signing_secret == one.signing_secret
+    for n in range(2):
+        await _create(delivery, tenant, f"https://hooks.example.com/{n}", ["campaign.started"])
+    seen, token = [], ""
+    while True:
+        page = await delivery.stub.ListWebhookEndpoints(
+            pb.ListWebhookEndpointsRequest(page_size=2, page_token=token),
+            metadata=_member(delivery, tenant),
+        )
+        seen += [e.webhook_endpoint_id for e in page.webhook_endpoints]
+        token = page.next_page_token
+        if not token:
+            break
+    assert len(seen) == 3
+    assert len(set(seen)) == 3
+    endpoint_id = seen[0]
+    updated = await delivery.stub.UpdateWebhookEndpoint(
+        pb.UpdateWebhookEndpointRequest(
+            webhook_endpoint_id=endpoint_id,
+            webhook_endpoint=pb.WebhookEndpoint(
+                event_types=["message.bounced", "message.complained"], enabled=False,
+                description="ops", url="https://other.example.com/h",
+            ),
+            update_mask=field_mask_pb2.FieldMask(paths=["event_types", "enabled", "description"]),
+        ),
+        metadata=delivery.admin(tenant),
+    )  # fmt: skip
+    e = updated.webhook_endpoint
+    assert list(e.event_types) == ["message.bounced", "message.complained"]
+    assert not e.enabled
+    assert e.description == "ops"
+    assert e.url == "https://hooks.example.com/x"
+    await delivery.stub.DeleteWebhookEndpoint(
+        pb.DeleteWebhookEndpointRequest(webhook_endpoint_id=endpoint_id),
+        metadata=delivery.admin(tenant),
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await delivery.stub.GetWebhookEndpoint(
+            pb.GetWebhookEndpointRequest(webhook_endpoint_id=endpoint_id),
+            metadata=delivery.admin(tenant),
+        )
+    assert err.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_another_accounts_endpoint_is_not_found(delivery) -> None:
+    mine, theirs = delivery.tenant(), delivery.tenant()
+    created = await _create(delivery, mine, "https://hooks.example.com/m", ["message.sent"])
+    endpoint_id = created.webhook_endpoint.webhook_endpoint_id
+    admin = delivery.admin(theirs)
+    calls = [
+        ("GetWebhookEndpoint", pb.GetWebhookEndpointRequest(webhook_endpoint_id=endpoint_id)),
+        ("UpdateWebhookEndpoint", pb.UpdateWebhookEndpointRequest(
+            webhook_endpoint_id=endpoint_id, webhook_endpoint=pb.WebhookEndpoint(enabled=False),
+            update_mask=field_mask_pb2.FieldMask(paths=["enabled"]))),
+        ("DeleteWebhookEndpoint", pb.DeleteWebhookEndpointRequest(webhook_endpoint_id=endpoint_id)),
+        ("RotateWebhookSecret", pb.RotateWebhookSecretRequest(webhook_endpoint_id=endpoint_id)),
+        ("SendTestWebhook", pb.SendTestWebhookRequest(webhook_endpoint_id=endpoint_id)),
+        ("ListWebhookDeliveries",
+         pb.ListWebhookDeliveriesRequest(webhook_endpoint_id=endpoint_id)),
+    ]  # fmt: skip
+    for method, request in calls:
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await getattr(delivery.stub, method)(request, metadata=admin)
+        assert err.value.code() == grpc.StatusCode.NOT_FOUND, method
+    listed = await delivery.stub.ListWebhookEndpoints(
+        pb.ListWebhookEndpointsRequest(), metadata=admin
+    )
+    assert list(listed.webhook_endpoints) == []
+    # Still there and unchanged for its own account.
+    got = await delivery.stub.GetWebhookEndpoint(
+        pb.GetWebhookEndpointRequest(webhook_endpoint_id=endpoint_id),
+        metadata=delivery.admin(mine),
+    )
+    assert got.webhook_endpoint.enabled
+
+
+async def test_reading_needs_webhooks_read_and_writing_webhooks_write(delivery) -> None:
+    tenant = delivery.tenant()
+    created = await _create(delivery, tenant, "https://hooks.example.com/s", ["message.sent"])
+    endpoint_id = created.webhook_endpoint.webhook_endpoint_id
+    reader = _key(delivery, tenant, "webhooks:read")
+    await delivery.stub.GetWebhookEndpoint(
+        pb.GetWebhookEndpointRequest(webhook_endpoint_id=endpoint_id), metadata=reader
+    )
+    for metadata in (reader, _member(delivery, tenant)):
+        with pytest.raises(grpc.aio.AioRpcError) as err:
+            await delivery.stub.CreateWebhookEndpoint(
+                pb.CreateWebhookEndpointRequest(
+                    url="https://hooks.example.com/", event_types=["message.sent"]
+                ),
+                metadata=metadata,
+            )
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.aio.AioRpcError) as err:
+        await delivery.stub.ListWebhookEndpoints(
+            pb.ListWebhookEndpointsRequest(), metadata=_key(delivery, tenant, "webhooks:write")
+        )
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with pytest.raises(grpc.aio.AioRpcError) as err:  # a service acts for no account here
+        await delivery.stub.ListWebhookEndpoints(
+            pb.ListWebhookEndpointsRequest(),
+            metadata=delivery.md(tenant, scopes=("webhooks:read",)),
+        )
+    assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def test_deliveries_go_after_30_days_and_with_the_person_or_account(delivery) -> None:
+    tenant = delivery.tenant()
+    created = await _create(delivery, tenant, "https://hooks.example.com/r", ["campaign.started"])
+    endpoint_id = created.webhook_endpoint.webhook_endpoint_id
+    person = "cd" * 32
+    async with await psycopg.AsyncConnection.connect(delivery.url) as conn:
+        from missiva_delivery.store import hooks as store
+
+        for n in range(3):
+            await store.enqueue(
+                conn, tenant_id=tenant, endpoint_ids=[endpoint_id], event_id=f"evt_{n}",
+                event_type="contact.unsubscribed", person_key=person if n else "", body="{}",
+            )  # fmt: skip
+        await conn.execute(
+            "UPDATE webhook_deliveries SET status = 'delivered' WHERE tenant_id = %s", (tenant,)
+        )
+        await conn.commit()
+    count = "SELECT count(*) FROM webhook_deliveries WHERE tenant_id = %s"
+    now = datetime.now(UTC)
+    await run_retention(delivery.url, rules(delivery.app.settings), now=now + timedelta(days=29))
+    assert await delivery.scalar(count, tenant) == 3
+    # A person's erasure takes their rows (of the caller's account).
+    erased = await delivery.privacy.ErasePersonData(
+        ppb.ErasePersonDataRequest(
+            request_id=f"dsar-{uuid.uuid4().hex[:6]}",
+            person=types_pb2.PersonRef(person_key=person),
+        ),
+        metadata=delivery.md(tenant, subject="consent", scopes=("*",)),
+        timeout=10,
+    )
+    assert {e.category: e.count for e in erased.erased}.get("delivery.webhook_deliveries") == 2
+    assert await delivery.scalar(count, tenant) == 1
+    await run_retention(delivery.url, rules(delivery.app.settings), now=now + timedelta(days=31))
+    assert await delivery.scalar(count, tenant) == 0
+    # The erased account's endpoints (and secrets) go with it.
+    erased_account = envelope(
+        identity_events.AccountErased(account_id=tenant), subject="identity.account.erased",
+        tenant_id=tenant, producer="identity",
+    )  # fmt: skip
+    async with await psycopg.AsyncConnection.connect(delivery.url) as conn:
+        await HookSources().account_erased(conn, erased_account, None)
+        await conn.commit()
+    assert (
+        await delivery.scalar("SELECT count(*) FROM webhook_endpoints WHERE tenant_id = %s", tenant)
+        == 0
+    )
