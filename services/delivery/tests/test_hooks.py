@@ -24,10 +24,13 @@ from google.protobuf import field_mask_pb2
 
 from missiva.campaign.v1 import events_pb2 as campaign_events
 from missiva.common.v1 import types_pb2
+from missiva.consent.v1 import consent_service_pb2 as consent_pb
+from missiva.consent.v1 import events_pb2 as consent_events
 from missiva.delivery.v1 import delivery_service_pb2 as pb
 from missiva.identity.v1 import events_pb2 as identity_events
 from missiva.privacy.v1 import privacy_service_pb2 as ppb
 from missiva_delivery import hooks_domain as hd
+from missiva_delivery.events import message_sent
 from missiva_delivery.hooks_events import HookSources
 from missiva_delivery.hooks_sender import Refused, resolve
 from missiva_delivery.retention import rules
@@ -619,3 +622,88 @@ async def test_deliveries_go_after_30_days_and_with_the_person_or_account(delive
         await delivery.scalar("SELECT count(*) FROM webhook_endpoints WHERE tenant_id = %s", tenant)
         == 0
     )
+
+
+async def test_bounces_unsubscribes_and_withdrawals_name_the_accounts_contact(
+    delivery, receivers
+) -> None:
+    tenant = delivery.tenant()
+    receiver = receivers()
+    types = ["message.bounced", "contact.unsubscribed", "consent.withdrawn", "message.sent"]
+    created = await _create(delivery, tenant, receiver.url, types)
+    address = delivery.address("nouser")
+    contact_id = str(uuid.uuid5(uuid.NAMESPACE_URL, address))
+    event, campaign_id = delivery.batch(tenant, [address])
+    await delivery.publish_to("cmd.delivery.send_batch", event)
+    rows = await delivery.campaign_rows(tenant, campaign_id, want=1)
+    assert rows[0][3] == "bounced"
+
+    def got(event_type: str) -> list[dict[str, Any]]:
+        found = [json.loads(r["body"]) for r in receiver.received]
+        return [p for p in found if p["type"] == event_type]
+
+    bounced = await until(lambda: got("message.bounced"), timeout=30)
+    assert bounced, [json.loads(r["body"])["type"] for r in receiver.received]
+    data = bounced[0]["data"]
+    assert data["bounce_class"] == "hard"
+    assert data["status_code"] == "5.1.1"
+    assert data["contact_id"] == contact_id
+    assert data["campaign_id"] == campaign_id
+    assert address not in json.dumps(bounced[0])  # the diagnostic is redacted too
+
+    # Consent: the unsubscribe, and a withdrawal from the campaign's link.
+    await delivery.publish_to("consent.contact.suppressed", delivery.suppression(tenant, address))
+    withdrawn = consent_events.ConsentWithdrawn(
+        person_key=delivery.key(address), purpose_id="0195a3d0-1111-7abc-8def-0123456789ab",
+        purpose_key="newsletter", campaign_id=campaign_id,
+        source=consent_pb.CONSENT_SOURCE_UNSUBSCRIBE_LINK,
+    )  # fmt: skip
+    await delivery.publish_to(
+        "consent.purpose.withdrawn",
+        envelope(withdrawn, subject="consent.purpose.withdrawn", tenant_id=tenant,
+                 producer="consent", aggregate_version=3),
+    )  # fmt: skip
+    assert await until(lambda: got("contact.unsubscribed") and got("consent.withdrawn"))
+    assert got("contact.unsubscribed")[0]["data"]["contact_id"] == contact_id
+    assert got("contact.unsubscribed")[0]["data"]["source"] == "unsubscribe_link"
+    consent = got("consent.withdrawn")[0]["data"]
+    assert consent["contact_id"] == contact_id
+    assert consent["kind"] == "withdrawn"
+    assert consent["purpose_key"] == "newsletter"
+    for request in receiver.received:
+        assert customer_verifies(created.signing_secret, request["headers"], request["body"])
+
+    # The person's export lists what was sent about them; their erasure takes it.
+    exported = await delivery.privacy.ExportPersonData(
+        ppb.ExportPersonDataRequest(
+            request_id=f"dsar-{uuid.uuid4().hex[:6]}",
+            person=types_pb2.PersonRef(person_key=delivery.key(address)),
+        ),
+        metadata=delivery.md(tenant, subject="consent", scopes=("*",)),
+        timeout=10,
+    )
+    sections = {s.name: json.loads(s.content) for s in exported.sections}
+    sent_out = sections["delivery.webhook_deliveries"]
+    assert {item["event_type"] for item in sent_out} >= {"message.bounced", "consent.withdrawn"}
+    assert all(item["account_id"] == tenant for item in sent_out)
+
+
+async def test_mail_the_platform_sends_for_an_account_is_not_reported(delivery) -> None:
+    tenant = delivery.tenant()
+    await _create(delivery, tenant, "https://hooks.example.com/p", ["message.sent"])
+    # identity's verification mail for a user of the account (a service sent it)...
+    by_service = await delivery.send(delivery.request(delivery.address()), tenant)
+    # ...and the account's own, through the API.
+    by_account = await delivery.send(
+        delivery.request(delivery.address()), metadata=delivery.admin(tenant)
+    )
+    sources = HookSources()
+    async with await psycopg.AsyncConnection.connect(delivery.url) as conn:
+        for reply in (by_service, by_account):
+            row = {"id": reply.message_id, "tenant_id": tenant, "campaign_id": "",
+                   "batch_id": "", "contact_id": "", "person_key": "ab" * 32, "category": 1,
+                   "rfc822_message_id": "<x@y>", "attempts": 1}  # fmt: skip
+            await sources.message_event(conn, message_sent(row, resend=False), None)
+        await conn.commit()
+    bodies = await delivery.sql("SELECT body FROM webhook_deliveries WHERE tenant_id = %s", tenant)
+    assert [json.loads(b)["data"]["message_id"] for (b,) in bodies] == [by_account.message_id]

@@ -134,6 +134,8 @@ class HookSources:
             MESSAGE_FAILED: ("message.failed", events_pb2.MessageFailed),
         }
         event_type, message_type = kinds[event.event_type]
+        if not await store.subscribed(conn, event.tenant_id, event_type):
+            return  # the common case: no endpoint wants it, so no ledger lookup
         message = unpack(event, message_type)
         row = await store.message_of(conn, event.tenant_id, message.message_id)
         if row is None or not (row["campaign_id"] or row["requested_by"] == "api"):
@@ -170,6 +172,8 @@ class HookSources:
         entry = unpack(event, consent_events.ContactSuppressed)
         if not event.tenant_id or entry.reason != consent_pb.SUPPRESSION_REASON_UNSUBSCRIBED:
             return
+        if not await store.subscribed(conn, event.tenant_id, "contact.unsubscribed"):
+            return
         data = {
             "contact_id": await store.contact_of(conn, event.tenant_id, entry.person_key) or None,
             "purpose_id": entry.purpose_id or None,
@@ -182,6 +186,8 @@ class HookSources:
         kind: Any = consent_events.ConsentObjected if objected else consent_events.ConsentWithdrawn
         entry: Any = unpack(event, kind)
         if not event.tenant_id or not entry.person_key:
+            return
+        if not await store.subscribed(conn, event.tenant_id, "consent.withdrawn"):
             return
         data = {
             "contact_id": await store.contact_of(conn, event.tenant_id, entry.person_key) or None,
