@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import ssl
 import threading
 import time
 import uuid
@@ -18,8 +19,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import grpc
+import httpx
 import psycopg
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from google.protobuf import field_mask_pb2
 
 from missiva.campaign.v1 import events_pb2 as campaign_events
@@ -30,6 +36,7 @@ from missiva.delivery.v1 import delivery_service_pb2 as pb
 from missiva.identity.v1 import events_pb2 as identity_events
 from missiva.privacy.v1 import privacy_service_pb2 as ppb
 from missiva_delivery import hooks_domain as hd
+from missiva_delivery.__main__ import hooks_of
 from missiva_delivery.events import message_sent
 from missiva_delivery.hooks_events import HookSources
 from missiva_delivery.hooks_sender import Refused, resolve
@@ -707,3 +714,57 @@ async def test_mail_the_platform_sends_for_an_account_is_not_reported(delivery) 
         await conn.commit()
     bodies = await delivery.sql("SELECT body FROM webhook_deliveries WHERE tenant_id = %s", tenant)
     assert [json.loads(b)["data"]["message_id"] for (b,) in bodies] == [by_account.message_id]
+
+
+async def test_https_goes_to_the_checked_address_with_the_urls_name_for_tls(
+    delivery, tmp_path
+) -> None:
+    """The worker connects to the address it checked, and TLS still verifies the URL's host
+    name (SNI and certificate), so pinning the address costs no authentication."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=1)).not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    (tmp_path / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )  # fmt: skip
+    receiver = Receiver()
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    receiver.server.socket = server_tls.wrap_socket(receiver.server.socket, server_side=True)
+    hooks = hooks_of(delivery.app)
+    trusted = hooks.client
+    # The worker trusts this test's certificate authority (and only it) from now on.
+    hooks._client = httpx.AsyncClient(
+        verify=ssl.create_default_context(cafile=str(tmp_path / "cert.pem")),
+        follow_redirects=False, trust_env=False, timeout=3.0,
+    )  # fmt: skip
+    await trusted.aclose()
+    try:
+        tenant = delivery.tenant()
+        port = receiver.server.server_address[1]
+        created = await _create(
+            delivery, tenant, f"https://localhost:{port}/hook", ["message.sent"]
+        )
+        endpoint_id = created.webhook_endpoint.webhook_endpoint_id
+        await delivery.stub.SendTestWebhook(
+            pb.SendTestWebhookRequest(webhook_endpoint_id=endpoint_id),
+            metadata=delivery.admin(tenant),
+        )
+        rows = await until(lambda: _all_delivered(delivery, tenant, endpoint_id, want=1))
+        assert rows, await _deliveries(delivery, tenant, endpoint_id)
+        request = receiver.received[0]
+        assert request["headers"]["host"] == f"localhost:{port}"
+        assert customer_verifies(created.signing_secret, request["headers"], request["body"])
+    finally:
+        receiver.close()

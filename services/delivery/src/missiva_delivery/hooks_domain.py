@@ -136,8 +136,9 @@ def valid_url(field: str, value: str, *, allow_loopback_http: bool) -> str:
         if refusal:
             raise InvalidArgument.field(field, f"points at {refusal}; use a public https URL")
         loopback = address.is_loopback
-    elif loopback and not allow_loopback_http:
-        raise InvalidArgument.field(field, "points at a loopback host; use a public https URL")
+    elif loopback:
+        if not allow_loopback_http:
+            raise InvalidArgument.field(field, "points at a loopback host; use a public https URL")
     elif "." not in host:
         raise InvalidArgument.field(field, "needs a fully qualified host name")
     if parts.scheme == "http" and not (allow_loopback_http and loopback):
