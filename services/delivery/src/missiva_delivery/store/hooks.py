@@ -273,9 +273,12 @@ async def page_deliveries(
 
 
 async def queue_depth(conn: Any) -> dict[str, int]:
+    """Deliveries waiting for an attempt or under way, of enabled endpoints (a disabled
+    endpoint's rows wait for it to be enabled again: not the worker's backlog)."""
     cur = await conn.execute(
-        "SELECT status, count(*) FROM webhook_deliveries"
-        " WHERE status IN ('pending', 'delivering') GROUP BY status"
+        "SELECT d.status, count(*) FROM webhook_deliveries d"
+        " JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled"
+        " WHERE d.status IN ('pending', 'delivering') GROUP BY d.status"
     )
     return {status: int(n) for status, n in await cur.fetchall()}
 
