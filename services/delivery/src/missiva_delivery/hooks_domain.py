@@ -200,7 +200,10 @@ def gives_up(created_at: datetime, now: datetime, give_up_after: timedelta) -> b
 
 
 def excerpt(body: bytes) -> str:
-    return body[:RESPONSE_EXCERPT].decode("utf-8", "replace")
+    """The first bytes of an answer, as text the database and a page can hold (invalid
+    UTF-8 replaced, control characters but tab and newlines dropped: PostgreSQL refuses NUL)."""
+    text = body[:RESPONSE_EXCERPT].decode("utf-8", "replace")
+    return "".join(c for c in text if c in "\t\n\r" or not (ord(c) < 32 or ord(c) == 127))
 
 
 # -- payloads -----------------------------------------------------------------------------

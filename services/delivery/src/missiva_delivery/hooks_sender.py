@@ -189,12 +189,17 @@ class HookSender:
             "missiva-signature": hd.signature_header(self._secrets(endpoint), stamp, body),
         }
         status_code, excerpt, error = 0, "", ""
+        s = self.settings
         started = time.monotonic()
         try:
-            status_code, excerpt = await self.post(endpoint, body, headers)
+            # The whole attempt, answer included, within the timeout (and a DNS lookup's
+            # allowance): a server that trickles its answer is cut off too.
+            async with asyncio.timeout(s.webhook_timeout_seconds + 5.0):
+                status_code, excerpt = await self.post(endpoint, body, headers)
         except Refused as exc:
             error = f"refused: {exc}"
-        except httpx.TimeoutException:
+        except (httpx.TimeoutException, TimeoutError):
+            status_code, excerpt = 0, ""
             error = "timed out"
         except httpx.HTTPError as exc:
             error = f"no answer ({type(exc).__name__})"
@@ -202,7 +207,6 @@ class HookSender:
         self.metrics.latency.observe(elapsed)
         ok = 200 <= status_code < 300
         now = datetime.now(UTC)
-        s = self.settings
         if ok:
             outcome, next_at = "delivered", None
         elif hd.gives_up(row["created_at"], now, timedelta(hours=s.webhook_give_up_after_hours)):
