@@ -303,7 +303,7 @@ async def test_deliveries_go_after_30_days_and_with_the_person_or_account(delive
     )
 
 
-def test_an_answers_excerpt_is_text_the_database_holds() -> None:
+async def test_an_answers_excerpt_is_text_the_database_holds() -> None:
     kept = hd.excerpt(b"bad\x00gateway\x1b[31m\n\xff" + b"x" * 600)
     assert kept.startswith("badgateway[31m\n\ufffd")
     assert "\x00" not in kept
