@@ -74,13 +74,6 @@ NOT_YET_HANDLED: set[tuple[str, str]] = {
         for message in ("campaign.v1.ContactCreated", "campaign.v1.ContactsImported")
     ),
     *(
-        ("delivery", f"missiva.{message}")
-        for message in (
-            "campaign.v1.CampaignStarted",
-            "identity.v1.AccountErased",
-        )
-    ),
-    *(
         ("billing", f"missiva.{message}")
         for message in (
             # subscriptions (issue 10's last part): a deletion request pauses and a restore

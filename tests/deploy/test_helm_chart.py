@@ -639,7 +639,14 @@ def test_network_policies_deny_by_default_and_allow_only_the_architecture_arrows
         policy = find(manifests, "NetworkPolicy", f"{PREFIX}-{name}")
         return {p["port"] for rule in policy["spec"]["egress"] for p in rule["ports"]}
 
-    assert egress_ports("delivery") == {53, 4222, 5432, 25, 465, 587, 50051}
+    # 443: outbound webhooks, to public addresses only.
+    assert egress_ports("delivery") == {53, 4222, 5432, 25, 465, 587, 50051, 443}
+    delivery = find(manifests, "NetworkPolicy", f"{PREFIX}-delivery")
+    hooks = [
+        r for r in delivery["spec"]["egress"] if r["ports"] == [{"port": 443, "protocol": "TCP"}]
+    ]
+    assert hooks[0]["to"][0]["ipBlock"]["cidr"] == "0.0.0.0/0"
+    assert "10.0.0.0/8" in hooks[0]["to"][0]["ipBlock"]["except"]
     assert egress_ports("billing") == {53, 4222, 5432, 50051}
     assert egress_ports("gateway") == {53, 50051}  # no database, no NATS, no SMTP
 

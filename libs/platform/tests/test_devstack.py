@@ -123,6 +123,9 @@ def test_missiva_up_gives_each_service_its_own_credential_and_the_gateways_url(t
     assert delivery["DNS_RESOLVER"] == f"127.0.0.1:{platform.ports.base + 43}"
     assert delivery["DNS_ZONE_FILE"] == str(tmp_path / "dns" / "zone.json")
     assert "DNS_RESOLVER" not in platform.service_env("campaign")
+    # Its outbound webhooks may reach a receiver on this machine (loopback only).
+    assert delivery["WEBHOOK_ALLOW_LOOPBACK_HTTP"] == "true"
+    assert "WEBHOOK_ALLOW_LOOPBACK_HTTP" not in platform.service_env("campaign")
     assert (platform.ports.dns, "the loopback DNS server") in platform.planned_ports()
 
 

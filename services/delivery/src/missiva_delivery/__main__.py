@@ -17,6 +17,8 @@ from missiva_delivery.dns_publish import COMMANDS as DNS_COMMANDS
 from missiva_delivery.domain_jobs import COMMANDS as DOMAIN_JOBS
 from missiva_delivery.events import add_consumers
 from missiva_delivery.feedback import Feedback
+from missiva_delivery.hooks_sender import HookSender, queue_gauge
+from missiva_delivery.hooks_sender import run_forever as run_hooks
 from missiva_delivery.inbound import InboundServer
 from missiva_delivery.metrics import queue_gauges
 from missiva_delivery.privacy import DeliveryPrivacy
@@ -56,7 +58,7 @@ def build(settings: DeliverySettings, *, jwks: JwksSource | None = None) -> Serv
     # Our work queue and our events (provisioning is idempotent: producers declare them too).
     app.add_streams(
         commands_stream("delivery"),
-        *(events_stream(producer) for producer in ("delivery", "consent", "campaign")),
+        *(events_stream(p) for p in ("delivery", "consent", "campaign", "identity")),
     )
     add_consumers(app, core)
     app.add_refresher("queue-gauges", 5.0, queue_gauges(core))
@@ -72,6 +74,11 @@ def build(settings: DeliverySettings, *, jwks: JwksSource | None = None) -> Serv
         )
     # The sender loop: stopped, after the message in hand, before the kit closes the pool.
     app.add_worker("sender", lambda stopping: run_forever(sender, stopping, core.queued))
+    # Outbound webhooks: the worker that POSTs the queued deliveries (hooks_sender.py).
+    hooks = HookSender(core)
+    _HOOKS[id(app)] = hooks
+    app.add_worker("webhooks", lambda stopping: run_hooks(hooks, stopping, core.hooks_queued))
+    app.add_refresher("webhook-queue", 5.0, queue_gauge(core))
     # Bounces and complaints: the bounce domain's SMTP server (when it has a port).
     if settings.inbound_smtp_port:
         app.add_worker("inbound-smtp", InboundServer(core, core.feedback).run)
@@ -80,6 +87,11 @@ def build(settings: DeliverySettings, *, jwks: JwksSource | None = None) -> Serv
 
 # Each built app's core and sender, for tests and benchmarks that look inside a running one.
 _PARTS: dict[int, tuple[DeliveryCore, Sender]] = {}
+_HOOKS: dict[int, HookSender] = {}
+
+
+def hooks_of(app: ServiceApp) -> HookSender:
+    return _HOOKS[id(app)]
 
 
 def parts_of(app: ServiceApp) -> tuple[DeliveryCore, Sender]:

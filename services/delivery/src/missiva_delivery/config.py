@@ -145,6 +145,27 @@ class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type:
     spf_include: str = "_spf.missiva.localhost"
     # A superseded DKIM key stays published (and stored) this long: mail it signed is older.
     dkim_retire_after_days: int = 7
+    # -- outbound webhooks (hooks_*.py) -----------------------------------------------------
+    # An attempt's time limit; the retry schedule (WEBHOOK_RETRY_BASE_SECONDS doubling up to
+    # WEBHOOK_RETRY_MAX_SECONDS, failed once the delivery is WEBHOOK_GIVE_UP_AFTER_HOURS
+    # old); an endpoint that has failed every attempt for WEBHOOK_DISABLE_AFTER_HOURS is
+    # disabled. A rotated secret keeps signing for WEBHOOK_SECRET_OVERLAP_HOURS.
+    webhook_timeout_seconds: float = 10.0
+    webhook_retry_base_seconds: float = 30.0
+    webhook_retry_max_seconds: float = 6 * 3600.0
+    webhook_give_up_after_hours: float = 24.0
+    webhook_disable_after_hours: float = 72.0
+    webhook_secret_overlap_hours: float = 24.0
+    webhook_delivery_days: int = 30
+    # The worker: deliveries claimed per round (sent concurrently), how often it looks when
+    # idle, and when a claim is old enough to be a stopped worker's.
+    webhook_batch_size: int = 16
+    webhook_poll_seconds: float = 1.0
+    webhook_claim_stale_seconds: float = 120.0
+    # SSRF guard: endpoints are https:// and every address they resolve to must be public.
+    # True admits http:// and https:// to loopback hosts (127.0.0.1, ::1, localhost): for
+    # the embedded platform (`missiva up`) and tests only, never in production.
+    webhook_allow_loopback_http: bool = False
 
     def validate(self) -> None:
         super().validate()
@@ -189,6 +210,16 @@ class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type:
             "ALERT_CHECK_SECONDS": self.alert_check_seconds,
             "DNS_TIMEOUT_SECONDS": self.dns_timeout_seconds,
             "DKIM_RETIRE_AFTER_DAYS": self.dkim_retire_after_days,
+            "WEBHOOK_TIMEOUT_SECONDS": self.webhook_timeout_seconds,
+            "WEBHOOK_RETRY_BASE_SECONDS": self.webhook_retry_base_seconds,
+            "WEBHOOK_RETRY_MAX_SECONDS": self.webhook_retry_max_seconds,
+            "WEBHOOK_GIVE_UP_AFTER_HOURS": self.webhook_give_up_after_hours,
+            "WEBHOOK_DISABLE_AFTER_HOURS": self.webhook_disable_after_hours,
+            "WEBHOOK_SECRET_OVERLAP_HOURS": self.webhook_secret_overlap_hours,
+            "WEBHOOK_DELIVERY_DAYS": self.webhook_delivery_days,
+            "WEBHOOK_BATCH_SIZE": self.webhook_batch_size,
+            "WEBHOOK_POLL_SECONDS": self.webhook_poll_seconds,
+            "WEBHOOK_CLAIM_STALE_SECONDS": self.webhook_claim_stale_seconds,
         }
         for variable, value in positive.items():
             if value <= 0:
@@ -229,6 +260,10 @@ class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type:
                 raise kit.ConfigError(variable, "must be an ASCII host name")
         if self.retry_max_seconds < self.retry_base_seconds:
             raise kit.ConfigError("RETRY_MAX_SECONDS", "must be at least RETRY_BASE_SECONDS")
+        if self.webhook_retry_max_seconds < self.webhook_retry_base_seconds:
+            raise kit.ConfigError(
+                "WEBHOOK_RETRY_MAX_SECONDS", "must be at least WEBHOOK_RETRY_BASE_SECONDS"
+            )
 
     def limit_settings(self) -> LimitSettings:
         """The transport's limits from these settings (before any SMTP_LIMITS_FILE)."""

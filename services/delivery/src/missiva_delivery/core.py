@@ -52,10 +52,14 @@ class DeliveryCore:
         source = first_of(self.domain_keys, files)
         self.signing = Signing(source, ttl=settings.dkim_signer_ttl_seconds)
         self.queued = asyncio.Event()  # set when this process queued a message: send now
+        self.hooks_queued = asyncio.Event()  # set when a webhook delivery was queued
         self.feedback: Any = None  # feedback.Feedback (bounces, complaints), set by build()
 
     def wake(self) -> None:
         self.queued.set()
+
+    def hooks_wake(self) -> None:
+        self.hooks_queued.set()
 
     @property
     def pool(self) -> AsyncConnectionPool:

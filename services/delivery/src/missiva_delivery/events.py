@@ -21,6 +21,7 @@ from missiva.consent.v1 import events_pb2 as consent_events
 from missiva.delivery.v1 import delivery_service_pb2 as pb
 from missiva.delivery.v1 import events_pb2
 from missiva_delivery import batches, domain, domain_events, feedback
+from missiva_delivery.hooks_events import with_hooks
 from missiva_delivery.store import holds, suppressions
 from missiva_platform.bus import ConsumerSpec
 from missiva_platform.errors import InvalidArgument
@@ -356,13 +357,14 @@ class DeliveryConsumers:
 
 
 def add_consumers(app: ServiceApp, core: DeliveryCore) -> None:
-    for subject, handler in DeliveryConsumers(core).handlers().items():
+    for subject, handler in with_hooks(DeliveryConsumers(core).handlers(), core).items():
         app.add_consumer(consumer_spec(subject), handler)
 
 
-# The subjects delivery consumes. The app registers the same handlers bound to its core
-# (``add_consumers``), and those are the ones that run.
-HANDLERS: dict[str, Any] = DeliveryConsumers(None).handlers()
+# The subjects delivery consumes (with the webhook sources of hooks_events.py). The app
+# registers the same handlers bound to its core (``add_consumers``), and those are the ones
+# that run.
+HANDLERS: dict[str, Any] = with_hooks(DeliveryConsumers(None).handlers(), None)
 
 
 # --------------------------------------------------------------------------- examples

@@ -7,7 +7,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from missiva.common.v1 import types_pb2
-from missiva_delivery.store import bounces, messages, suppressions
+from missiva_delivery.store import bounces, hooks, messages, suppressions
 from missiva_platform.privacy import DataSection, Erasure, Person, Retained
 
 if TYPE_CHECKING:
@@ -88,6 +88,18 @@ class DeliveryPrivacy:
                     json.dumps(feedback["provider_events"], ensure_ascii=False).encode(),
                 )
             )
+        sent_out = await hooks.for_person(conn, person.person_key, person.tenant_id)
+        if sent_out:
+            for item in sent_out:
+                item["created_at"] = _when(item["created_at"])
+                item["body"] = json.loads(item["body"])
+            sections.append(
+                DataSection(
+                    "delivery.webhook_deliveries",
+                    "Events about you sent to the sender's own systems (webhooks, 30 days)",
+                    json.dumps(sent_out, ensure_ascii=False).encode(),
+                )
+            )
         if entries and not person.tenant_id:
             sections.append(
                 DataSection(
@@ -115,6 +127,9 @@ class DeliveryPrivacy:
         reports = await bounces.erase_person(conn, person.person_key, person.tenant_id)
         kept = await suppressions.for_person(conn, person.person_key)
         result = Erasure(erased={"delivery.send_log": erased} if erased else {})
+        hooked = await hooks.erase_person(conn, person.person_key, person.tenant_id)
+        if hooked:
+            result.erased["delivery.webhook_deliveries"] = hooked
         if await suppressions.blocks_of_person(conn, person.person_key):
             result.retained.append(
                 Retained(

@@ -37,6 +37,7 @@ def rules(settings: DeliverySettings | None = None) -> tuple[RetentionRule, ...]
     days = settings.send_log_days if settings is not None else 90
     provider_days = settings.provider_events_days if settings is not None else 548
     dkim_days = settings.dkim_retire_after_days if settings is not None else 7
+    hook_days = settings.webhook_delivery_days if settings is not None else 30
     return (
         RetentionRule(
             table="bounce_records",
@@ -86,6 +87,13 @@ def rules(settings: DeliverySettings | None = None) -> tuple[RetentionRule, ...]
             time_column="superseded_at",
             max_age=timedelta(days=dkim_days),
             why="a superseded DKIM key stays published until mail it signed is old, then goes",
+        ),
+        RetentionRule(
+            table="webhook_deliveries",
+            time_column="created_at",
+            max_age=timedelta(days=hook_days),
+            why="a webhook delivery is retried for a day at most; a month of history answers"
+            " 'did my endpoint get it', then the payload (a contact id) goes",
         ),
     )
 

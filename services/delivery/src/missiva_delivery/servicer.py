@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from missiva.delivery.v1 import delivery_service_pb2_grpc
+from missiva_delivery.hooks_rpc import WebhookRpcs
 from missiva_delivery.rpc_domains import DomainRpcs
 from missiva_delivery.rpc_feedback import FeedbackRpcs
 from missiva_delivery.rpc_messages import MessageRpcs
@@ -39,6 +40,16 @@ ACCESS_RULES: dict[str, MethodRule] = {
     "GetCampaignDeliveryStats": rule(Access.USER, scopes=("campaigns:read",), roles=MEMBER_ROLES),
     # An email provider's webhook, forwarded by the gateway: its HMAC signature authenticates it.
     "HandleProviderFeedback": rule(Access.ANONYMOUS),
+    # Outbound webhooks: any team member (or a key with webhooks:read) reads; account admins
+    # (or a key with webhooks:write) change endpoints and send test events.
+    "CreateWebhookEndpoint": rule(Access.USER, scopes=("webhooks:write",), roles=ADMIN_ROLES),
+    "ListWebhookEndpoints": rule(Access.USER, scopes=("webhooks:read",), roles=MEMBER_ROLES),
+    "GetWebhookEndpoint": rule(Access.USER, scopes=("webhooks:read",), roles=MEMBER_ROLES),
+    "UpdateWebhookEndpoint": rule(Access.USER, scopes=("webhooks:write",), roles=ADMIN_ROLES),
+    "DeleteWebhookEndpoint": rule(Access.USER, scopes=("webhooks:write",), roles=ADMIN_ROLES),
+    "RotateWebhookSecret": rule(Access.USER, scopes=("webhooks:write",), roles=ADMIN_ROLES),
+    "SendTestWebhook": rule(Access.USER, scopes=("webhooks:write",), roles=ADMIN_ROLES),
+    "ListWebhookDeliveries": rule(Access.USER, scopes=("webhooks:read",), roles=MEMBER_ROLES),
 }
 
 
@@ -47,6 +58,7 @@ class DeliveryServicer(
     ReportRpcs,
     DomainRpcs,
     FeedbackRpcs,
+    WebhookRpcs,
     delivery_service_pb2_grpc.DeliveryServiceServicer,
 ):
     """Every DeliveryService RPC (constructed with the ``DeliveryCore``)."""

@@ -50,6 +50,7 @@ EVERY_SCOPE = (
     "segments:write", "templates:read", "templates:write", "campaigns:read", "campaigns:write",
     "consent:read", "consent:write", "suppressions:read", "suppressions:write", "mail:send",
     "mail:read", "domains:read", "domains:write", "credits:read", "account:read",
+    "webhooks:read", "webhooks:write",
 )  # fmt: skip
 PASSWORD = "correct horse battery staple 42"
 
@@ -166,6 +167,9 @@ def _delivery_extra(smtp_url: str) -> dict[str, Any]:
     names = {f.name for f in msgspec.structs.fields(DeliverySettings)}
     if {"dns_resolver", "dns_timeout_seconds"} <= names:
         extra.update(dns_resolver=f"127.0.0.1:{free_port()}", dns_timeout_seconds=0.5)
+    if "webhook_allow_loopback_http" in names:  # webhooks to the tests' loopback receiver
+        extra.update(webhook_allow_loopback_http=True, webhook_retry_base_seconds=0.2,
+                     webhook_retry_max_seconds=0.4, webhook_poll_seconds=0.1)  # fmt: skip
     return extra
 
 

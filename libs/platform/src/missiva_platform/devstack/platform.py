@@ -236,6 +236,8 @@ class Platform:
             # Sender domains are verified against the loopback DNS, whose zone it publishes to.
             env["DNS_RESOLVER"] = f"{HOST}:{self.ports.dns}"
             env["DNS_ZONE_FILE"] = str(self.layout.dns_zone)
+            # Outbound webhooks may reach a receiver on this machine (the README's SSRF rule).
+            env.setdefault("WEBHOOK_ALLOW_LOOPBACK_HTTP", "true")
         if service == "billing":  # no cron here: billing runs its scheduled jobs itself
             env.setdefault("JOBS_INTERVAL_SECONDS", "60")
             env.setdefault("SDI_OUTBOX_DIR", str(self.layout.root / "sdi" / "outbox"))

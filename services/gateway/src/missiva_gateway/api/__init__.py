@@ -23,6 +23,7 @@ from litestar.static_files import create_static_files_router
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from missiva_gateway.api.auth import Authenticators, TokenCache, identity_exchange
+from missiva_gateway.api.models_webhooks import SIGNATURE_SCHEME
 from missiva_gateway.api.problems import API_EXCEPTION_HANDLERS, PROBLEM_TYPES, add_request_id
 from missiva_gateway.api.ratelimit import RateLimiter
 from missiva_gateway.api.routes_audience import (
@@ -41,6 +42,7 @@ from missiva_gateway.api.routes_sending import (
     TemplatesController,
     TransactionalController,
 )
+from missiva_gateway.api.routes_webhooks import WebhooksController, document_webhooks
 from missiva_gateway.api.routing import Ctx, Stubs
 from missiva_gateway.backends import Backends
 from missiva_gateway.config import GatewaySettings
@@ -58,9 +60,9 @@ DOCS_CSP = (
 
 DESCRIPTION = """\
 Missiva's REST API: the platform's contacts, lists, segments, imports, templates,
-campaigns, suppressions, transactional mail, sender domains and credits, for scripts and
-integrations. Every operation maps onto the owning service's RPC; the services enforce
-the rules, scopes and account isolation.
+campaigns, suppressions, transactional mail, sender domains, credits and outbound webhooks,
+for scripts and integrations. Every operation maps onto the owning service's RPC; the
+services enforce the rules, scopes and account isolation.
 
 **Authentication.** `Authorization: Bearer <API key>` (a key made in the web app or with
 `python -m missiva_identity create-api-key`). The key's scopes decide what it may do.
@@ -82,16 +84,29 @@ key gets the first answer and is never applied twice (24 hours).
 """
 
 
+WEBHOOKS_TAG = (
+    "HTTPS endpoints that receive your account's events, signed with HMAC-SHA256 and"
+    " retried with backoff (scopes `webhooks:read`, `webhooks:write`). What is sent, how to"
+    " verify it, and the retry schedule:\n\n" + SIGNATURE_SCHEME
+)
+
+
 def _model_docs() -> dict[str, str]:
     """Model name → its docstring (the schema's description in the document)."""
     import inspect
 
     import msgspec
 
-    from missiva_gateway.api import models_audience, models_sending, problems, routes_purposes
+    from missiva_gateway.api import (
+        models_audience,
+        models_sending,
+        models_webhooks,
+        problems,
+        routes_purposes,
+    )
 
     found: dict[str, str] = {}
-    for module in (models_audience, models_sending, problems, routes_purposes):
+    for module in (models_audience, models_sending, models_webhooks, problems, routes_purposes):
         for name, value in vars(module).items():
             if isinstance(value, type) and issubclass(value, msgspec.Struct) and value.__doc__:
                 found[name] = inspect.cleandoc(value.__doc__)
@@ -103,6 +118,7 @@ class DocumentedJson(JsonRenderPlugin):
     the fields' documentation from msgspec, not the classes')."""
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        document_webhooks(openapi_schema)
         docs = _model_docs()
         for name, schema in openapi_schema.get("components", {}).get("schemas", {}).items():
             if name in docs and not schema.get("description"):
@@ -214,6 +230,7 @@ class RestApi:
             PurposesController,
             SenderIdentityController,
             CreditsController,
+            WebhooksController,
         ]
         uploads = Router(
             path="/",
@@ -277,6 +294,7 @@ class RestApi:
                     ("suppressions", "Addresses never to be mailed."),
                     ("purposes", "Consent purposes lists and campaigns send under."),
                     ("billing", "Credits."),
+                    ("webhooks", WEBHOOKS_TAG),
                 )
             ],
         )

@@ -1,5 +1,6 @@
 import datetime
 
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from missiva.common.v1 import types_pb2 as _types_pb2
 from google.protobuf.internal import containers as _containers
@@ -53,6 +54,14 @@ class DnsRecordPurpose(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DNS_RECORD_PURPOSE_SPF: _ClassVar[DnsRecordPurpose]
     DNS_RECORD_PURPOSE_DMARC: _ClassVar[DnsRecordPurpose]
     DNS_RECORD_PURPOSE_RETURN_PATH: _ClassVar[DnsRecordPurpose]
+
+class WebhookDeliveryStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    WEBHOOK_DELIVERY_STATUS_UNSPECIFIED: _ClassVar[WebhookDeliveryStatus]
+    WEBHOOK_DELIVERY_STATUS_PENDING: _ClassVar[WebhookDeliveryStatus]
+    WEBHOOK_DELIVERY_STATUS_DELIVERING: _ClassVar[WebhookDeliveryStatus]
+    WEBHOOK_DELIVERY_STATUS_DELIVERED: _ClassVar[WebhookDeliveryStatus]
+    WEBHOOK_DELIVERY_STATUS_FAILED: _ClassVar[WebhookDeliveryStatus]
 MESSAGE_STATUS_UNSPECIFIED: MessageStatus
 MESSAGE_STATUS_QUEUED: MessageStatus
 MESSAGE_STATUS_SENDING: MessageStatus
@@ -81,6 +90,11 @@ DNS_RECORD_PURPOSE_DKIM: DnsRecordPurpose
 DNS_RECORD_PURPOSE_SPF: DnsRecordPurpose
 DNS_RECORD_PURPOSE_DMARC: DnsRecordPurpose
 DNS_RECORD_PURPOSE_RETURN_PATH: DnsRecordPurpose
+WEBHOOK_DELIVERY_STATUS_UNSPECIFIED: WebhookDeliveryStatus
+WEBHOOK_DELIVERY_STATUS_PENDING: WebhookDeliveryStatus
+WEBHOOK_DELIVERY_STATUS_DELIVERING: WebhookDeliveryStatus
+WEBHOOK_DELIVERY_STATUS_DELIVERED: WebhookDeliveryStatus
+WEBHOOK_DELIVERY_STATUS_FAILED: WebhookDeliveryStatus
 
 class Message(_message.Message):
     __slots__ = ("message_id", "rfc822_message_id", "campaign_id", "batch_id", "contact_id", "person_key", "template_key", "category", "status", "subject", "attempts", "bounce_type", "last_smtp_response", "queued_at", "sent_at", "updated_at")
@@ -376,3 +390,181 @@ class HandleProviderFeedbackResponse(_message.Message):
     duplicate: bool
     handled: bool
     def __init__(self, provider_event_id: _Optional[str] = ..., duplicate: _Optional[bool] = ..., handled: _Optional[bool] = ...) -> None: ...
+
+class WebhookEndpoint(_message.Message):
+    __slots__ = ("webhook_endpoint_id", "url", "description", "event_types", "enabled", "disabled_reason", "created_at", "updated_at", "secret_rotated_at", "failing_since")
+    WEBHOOK_ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TYPES_FIELD_NUMBER: _ClassVar[int]
+    ENABLED_FIELD_NUMBER: _ClassVar[int]
+    DISABLED_REASON_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    SECRET_ROTATED_AT_FIELD_NUMBER: _ClassVar[int]
+    FAILING_SINCE_FIELD_NUMBER: _ClassVar[int]
+    webhook_endpoint_id: str
+    url: str
+    description: str
+    event_types: _containers.RepeatedScalarFieldContainer[str]
+    enabled: bool
+    disabled_reason: str
+    created_at: _timestamp_pb2.Timestamp
+    updated_at: _timestamp_pb2.Timestamp
+    secret_rotated_at: _timestamp_pb2.Timestamp
+    failing_since: _timestamp_pb2.Timestamp
+    def __init__(self, webhook_endpoint_id: _Optional[str] = ..., url: _Optional[str] = ..., description: _Optional[str] = ..., event_types: _Optional[_Iterable[str]] = ..., enabled: _Optional[bool] = ..., disabled_reason: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., secret_rotated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., failing_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class WebhookDelivery(_message.Message):
+    __slots__ = ("webhook_delivery_id", "webhook_endpoint_id", "event_id", "event_type", "status", "attempts", "last_status_code", "last_response_excerpt", "last_error", "last_duration_ms", "created_at", "last_attempt_at", "next_attempt_at", "delivered_at")
+    WEBHOOK_DELIVERY_ID_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOK_ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TYPE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    LAST_STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
+    LAST_RESPONSE_EXCERPT_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    LAST_DURATION_MS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_ATTEMPT_AT_FIELD_NUMBER: _ClassVar[int]
+    NEXT_ATTEMPT_AT_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_AT_FIELD_NUMBER: _ClassVar[int]
+    webhook_delivery_id: str
+    webhook_endpoint_id: str
+    event_id: str
+    event_type: str
+    status: WebhookDeliveryStatus
+    attempts: int
+    last_status_code: int
+    last_response_excerpt: str
+    last_error: str
+    last_duration_ms: int
+    created_at: _timestamp_pb2.Timestamp
+    last_attempt_at: _timestamp_pb2.Timestamp
+    next_attempt_at: _timestamp_pb2.Timestamp
+    delivered_at: _timestamp_pb2.Timestamp
+    def __init__(self, webhook_delivery_id: _Optional[str] = ..., webhook_endpoint_id: _Optional[str] = ..., event_id: _Optional[str] = ..., event_type: _Optional[str] = ..., status: _Optional[_Union[WebhookDeliveryStatus, str]] = ..., attempts: _Optional[int] = ..., last_status_code: _Optional[int] = ..., last_response_excerpt: _Optional[str] = ..., last_error: _Optional[str] = ..., last_duration_ms: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., next_attempt_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delivered_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateWebhookEndpointRequest(_message.Message):
+    __slots__ = ("url", "event_types", "description", "idempotency_key")
+    URL_FIELD_NUMBER: _ClassVar[int]
+    EVENT_TYPES_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    event_types: _containers.RepeatedScalarFieldContainer[str]
+    description: str
+    idempotency_key: str
+    def __init__(self, url: _Optional[str] = ..., event_types: _Optional[_Iterable[str]] = ..., description: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class CreateWebhookEndpointResponse(_message.Message):
+    __slots__ = ("webhook_endpoint", "signing_secret")
+    WEBHOOK_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    SIGNING_SECRET_FIELD_NUMBER: _ClassVar[int]
+    webhook_endpoint: WebhookEndpoint
+    signing_secret: str
+    def __init__(self, webhook_endpoint: _Optional[_Union[WebhookEndpoint, _Mapping]] = ..., signing_secret: _Optional[str] = ...) -> None: ...
+
+class ListWebhookEndpointsRequest(_message.Message):
+    __slots__ = ("page_size", "page_token")
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    page_size: int
+    page_token: str
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListWebhookEndpointsResponse(_message.Message):
+    __slots__ = ("webhook_endpoints", "next_page_token")
+    WEBHOOK_ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    webhook_endpoints: _containers.RepeatedCompositeFieldContainer[WebhookEndpoint]
+    next_page_token: str
+    def __init__(self, webhook_endpoints: _Optional[_Iterable[_Union[WebhookEndpoint, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetWebhookEndpointRequest(_message.Message):
+    __slots__ = ("webhook_endpoint_id",)
+    WEBHOOK_ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    webhook_endpoint_id: str
+    def __init__(self, webhook_endpoint_id: _Optional[str] = ...) -> None: ...
+
+class GetWebhookEndpointResponse(_message.Message):
+    __slots__ = ("webhook_endpoint",)
+    WEBHOOK_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    webhook_endpoint: WebhookEndpoint
+    def __init__(self, webhook_endpoint: _Optional[_Union[WebhookEndpoint, _Mapping]] = ...) -> None: ...
+
+class UpdateWebhookEndpointRequest(_message.Message):
+    __slots__ = ("webhook_endpoint_id", "webhook_endpoint", "update_mask")
+    WEBHOOK_ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    WEBHOOK_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    webhook_endpoint_id: str
+    webhook_endpoint: WebhookEndpoint
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, webhook_endpoint_id: _Optional[str] = ..., webhook_endpoint: _Optional[_Union[WebhookEndpoint, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdateWebhookEndpointResponse(_message.Message):
+    __slots__ = ("webhook_endpoint",)
+    WEBHOOK_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    webhook_endpoint: WebhookEndpoint
+    def __init__(self, webhook_endpoint: _Optional[_Union[WebhookEndpoint, _Mapping]] = ...) -> None: ...
+
+class DeleteWebhookEndpointRequest(_message.Message):
+    __slots__ = ("webhook_endpoint_id",)
+    WEBHOOK_ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    webhook_endpoint_id: str
+    def __init__(self, webhook_endpoint_id: _Optional[str] = ...) -> None: ...
+
+class DeleteWebhookEndpointResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class RotateWebhookSecretRequest(_message.Message):
+    __slots__ = ("webhook_endpoint_id", "idempotency_key")
+    WEBHOOK_ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    webhook_endpoint_id: str
+    idempotency_key: str
+    def __init__(self, webhook_endpoint_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
+class RotateWebhookSecretResponse(_message.Message):
+    __slots__ = ("webhook_endpoint", "signing_secret", "previous_secret_expires_at")
+    WEBHOOK_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    SIGNING_SECRET_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_SECRET_EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    webhook_endpoint: WebhookEndpoint
+    signing_secret: str
+    previous_secret_expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, webhook_endpoint: _Optional[_Union[WebhookEndpoint, _Mapping]] = ..., signing_secret: _Optional[str] = ..., previous_secret_expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class SendTestWebhookRequest(_message.Message):
+    __slots__ = ("webhook_endpoint_id",)
+    WEBHOOK_ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    webhook_endpoint_id: str
+    def __init__(self, webhook_endpoint_id: _Optional[str] = ...) -> None: ...
+
+class SendTestWebhookResponse(_message.Message):
+    __slots__ = ("webhook_delivery",)
+    WEBHOOK_DELIVERY_FIELD_NUMBER: _ClassVar[int]
+    webhook_delivery: WebhookDelivery
+    def __init__(self, webhook_delivery: _Optional[_Union[WebhookDelivery, _Mapping]] = ...) -> None: ...
+
+class ListWebhookDeliveriesRequest(_message.Message):
+    __slots__ = ("webhook_endpoint_id", "page_size", "page_token")
+    WEBHOOK_ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    webhook_endpoint_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, webhook_endpoint_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListWebhookDeliveriesResponse(_message.Message):
+    __slots__ = ("webhook_deliveries", "next_page_token")
+    WEBHOOK_DELIVERIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    webhook_deliveries: _containers.RepeatedCompositeFieldContainer[WebhookDelivery]
+    next_page_token: str
+    def __init__(self, webhook_deliveries: _Optional[_Iterable[_Union[WebhookDelivery, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...

@@ -82,6 +82,46 @@ class DeliveryServiceStub:
                 request_serializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.HandleProviderFeedbackRequest.SerializeToString,
                 response_deserializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.HandleProviderFeedbackResponse.FromString,
                 _registered_method=True)
+        self.CreateWebhookEndpoint = channel.unary_unary(
+                '/missiva.delivery.v1.DeliveryService/CreateWebhookEndpoint',
+                request_serializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.CreateWebhookEndpointRequest.SerializeToString,
+                response_deserializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.CreateWebhookEndpointResponse.FromString,
+                _registered_method=True)
+        self.ListWebhookEndpoints = channel.unary_unary(
+                '/missiva.delivery.v1.DeliveryService/ListWebhookEndpoints',
+                request_serializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.ListWebhookEndpointsRequest.SerializeToString,
+                response_deserializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.ListWebhookEndpointsResponse.FromString,
+                _registered_method=True)
+        self.GetWebhookEndpoint = channel.unary_unary(
+                '/missiva.delivery.v1.DeliveryService/GetWebhookEndpoint',
+                request_serializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.GetWebhookEndpointRequest.SerializeToString,
+                response_deserializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.GetWebhookEndpointResponse.FromString,
+                _registered_method=True)
+        self.UpdateWebhookEndpoint = channel.unary_unary(
+                '/missiva.delivery.v1.DeliveryService/UpdateWebhookEndpoint',
+                request_serializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.UpdateWebhookEndpointRequest.SerializeToString,
+                response_deserializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.UpdateWebhookEndpointResponse.FromString,
+                _registered_method=True)
+        self.DeleteWebhookEndpoint = channel.unary_unary(
+                '/missiva.delivery.v1.DeliveryService/DeleteWebhookEndpoint',
+                request_serializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.DeleteWebhookEndpointRequest.SerializeToString,
+                response_deserializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.DeleteWebhookEndpointResponse.FromString,
+                _registered_method=True)
+        self.RotateWebhookSecret = channel.unary_unary(
+                '/missiva.delivery.v1.DeliveryService/RotateWebhookSecret',
+                request_serializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.RotateWebhookSecretRequest.SerializeToString,
+                response_deserializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.RotateWebhookSecretResponse.FromString,
+                _registered_method=True)
+        self.SendTestWebhook = channel.unary_unary(
+                '/missiva.delivery.v1.DeliveryService/SendTestWebhook',
+                request_serializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.SendTestWebhookRequest.SerializeToString,
+                response_deserializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.SendTestWebhookResponse.FromString,
+                _registered_method=True)
+        self.ListWebhookDeliveries = channel.unary_unary(
+                '/missiva.delivery.v1.DeliveryService/ListWebhookDeliveries',
+                request_serializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+                response_deserializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.ListWebhookDeliveriesResponse.FromString,
+                _registered_method=True)
 
 
 class DeliveryServiceServicer:
@@ -156,6 +196,64 @@ class DeliveryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateWebhookEndpoint(self, request, context):
+        """CreateWebhookEndpoint registers an HTTPS endpoint for some of the account's events; the
+        reply carries the signing secret, which is never shown again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhookEndpoints(self, request, context):
+        """ListWebhookEndpoints lists the account's webhook endpoints, oldest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetWebhookEndpoint(self, request, context):
+        """GetWebhookEndpoint returns one webhook endpoint.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateWebhookEndpoint(self, request, context):
+        """UpdateWebhookEndpoint changes an endpoint's URL, description, event types or enabled flag.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteWebhookEndpoint(self, request, context):
+        """DeleteWebhookEndpoint removes an endpoint and its deliveries.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateWebhookSecret(self, request, context):
+        """RotateWebhookSecret makes a new signing secret; the previous one keeps signing too until
+        the overlap ends.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SendTestWebhook(self, request, context):
+        """SendTestWebhook queues a "webhook.test" event for one endpoint.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhookDeliveries(self, request, context):
+        """ListWebhookDeliveries lists an endpoint's recent deliveries, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DeliveryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -203,6 +301,46 @@ def add_DeliveryServiceServicer_to_server(servicer, server):
                     servicer.HandleProviderFeedback,
                     request_deserializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.HandleProviderFeedbackRequest.FromString,
                     response_serializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.HandleProviderFeedbackResponse.SerializeToString,
+            ),
+            'CreateWebhookEndpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateWebhookEndpoint,
+                    request_deserializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.CreateWebhookEndpointRequest.FromString,
+                    response_serializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.CreateWebhookEndpointResponse.SerializeToString,
+            ),
+            'ListWebhookEndpoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookEndpoints,
+                    request_deserializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.ListWebhookEndpointsRequest.FromString,
+                    response_serializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.ListWebhookEndpointsResponse.SerializeToString,
+            ),
+            'GetWebhookEndpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetWebhookEndpoint,
+                    request_deserializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.GetWebhookEndpointRequest.FromString,
+                    response_serializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.GetWebhookEndpointResponse.SerializeToString,
+            ),
+            'UpdateWebhookEndpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateWebhookEndpoint,
+                    request_deserializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.UpdateWebhookEndpointRequest.FromString,
+                    response_serializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.UpdateWebhookEndpointResponse.SerializeToString,
+            ),
+            'DeleteWebhookEndpoint': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteWebhookEndpoint,
+                    request_deserializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.DeleteWebhookEndpointRequest.FromString,
+                    response_serializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.DeleteWebhookEndpointResponse.SerializeToString,
+            ),
+            'RotateWebhookSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateWebhookSecret,
+                    request_deserializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.RotateWebhookSecretRequest.FromString,
+                    response_serializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.RotateWebhookSecretResponse.SerializeToString,
+            ),
+            'SendTestWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.SendTestWebhook,
+                    request_deserializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.SendTestWebhookRequest.FromString,
+                    response_serializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.SendTestWebhookResponse.SerializeToString,
+            ),
+            'ListWebhookDeliveries': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhookDeliveries,
+                    request_deserializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.ListWebhookDeliveriesRequest.FromString,
+                    response_serializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.ListWebhookDeliveriesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -451,6 +589,222 @@ class DeliveryService:
             '/missiva.delivery.v1.DeliveryService/HandleProviderFeedback',
             missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.HandleProviderFeedbackRequest.SerializeToString,
             missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.HandleProviderFeedbackResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateWebhookEndpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.delivery.v1.DeliveryService/CreateWebhookEndpoint',
+            missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.CreateWebhookEndpointRequest.SerializeToString,
+            missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.CreateWebhookEndpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhookEndpoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.delivery.v1.DeliveryService/ListWebhookEndpoints',
+            missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.ListWebhookEndpointsRequest.SerializeToString,
+            missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.ListWebhookEndpointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetWebhookEndpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.delivery.v1.DeliveryService/GetWebhookEndpoint',
+            missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.GetWebhookEndpointRequest.SerializeToString,
+            missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.GetWebhookEndpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateWebhookEndpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.delivery.v1.DeliveryService/UpdateWebhookEndpoint',
+            missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.UpdateWebhookEndpointRequest.SerializeToString,
+            missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.UpdateWebhookEndpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteWebhookEndpoint(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.delivery.v1.DeliveryService/DeleteWebhookEndpoint',
+            missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.DeleteWebhookEndpointRequest.SerializeToString,
+            missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.DeleteWebhookEndpointResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateWebhookSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.delivery.v1.DeliveryService/RotateWebhookSecret',
+            missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.RotateWebhookSecretRequest.SerializeToString,
+            missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.RotateWebhookSecretResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SendTestWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.delivery.v1.DeliveryService/SendTestWebhook',
+            missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.SendTestWebhookRequest.SerializeToString,
+            missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.SendTestWebhookResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhookDeliveries(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.delivery.v1.DeliveryService/ListWebhookDeliveries',
+            missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.ListWebhookDeliveriesRequest.SerializeToString,
+            missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.ListWebhookDeliveriesResponse.FromString,
             options,
             channel_credentials,
             insecure,
