@@ -48,6 +48,10 @@ API_SCOPES = (
     "consent:read",
     "mail:send",
     "mail:read",
+    "domains:read",
+    "credits:read",
+    "webhooks:read",
+    "webhooks:write",
 )
 
 
