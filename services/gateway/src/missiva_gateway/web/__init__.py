@@ -33,6 +33,7 @@ class WebPlugin(InitPluginProtocol):
         from missiva_gateway.web.campaigns import CampaignPages
         from missiva_gateway.web.domains import DomainPages
         from missiva_gateway.web.imports import ImportPages
+        from missiva_gateway.web.invitations import InvitationPages
         from missiva_gateway.web.mailbox import MailboxPages
         from missiva_gateway.web.problems import EXCEPTION_HANDLERS
         from missiva_gateway.web.settings_pages import SettingsPages
@@ -41,6 +42,7 @@ class WebPlugin(InitPluginProtocol):
             path="/",
             route_handlers=[
                 AccountPages,
+                InvitationPages,
                 AppPages,
                 ImportPages,
                 CampaignPages,

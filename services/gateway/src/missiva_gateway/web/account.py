@@ -59,6 +59,29 @@ def marketing_text(request: Request[Any, Any, Any]) -> str:
     return str(_("Send me Missiva's product news and offers by email (optional)."))
 
 
+async def sign_up_documents(request: Request[Any, Any, Any], web: Web) -> list[Any]:
+    """The platform's Terms and Privacy policy in effect, which a new user accepts."""
+    reply = await web.backends.consent().GetCurrentDocuments(
+        cpb.GetCurrentDocumentsRequest(kinds=SIGN_UP_DOCUMENTS, locale=language(request)),
+        timeout=web.timeout,
+    )
+    return list(reply.documents)
+
+
+def acceptances_of(form: dict[str, str], documents: list[Any]) -> list[ipb.DocumentAcceptance]:
+    """The documents whose box the form ticked, at the version the page showed."""
+    return [
+        ipb.DocumentAcceptance(
+            document_id=doc.document_id,
+            version=form.get(f"version_{doc.document_id}", ""),
+            checkbox_text=doc.checkbox_text,
+            accepted=True,
+        )
+        for doc in documents
+        if form.get(f"accept_{doc.document_id}") == "1"
+    ]
+
+
 class AccountPages(Controller):
     """Sign-up, sign-in and their email links."""
 
@@ -104,11 +127,7 @@ class AccountPages(Controller):
     # -- sign-up ---------------------------------------------------------------------------
 
     async def _documents(self, request: Request[Any, Any, Any], web: Web) -> list[Any]:
-        reply = await web.backends.consent().GetCurrentDocuments(
-            cpb.GetCurrentDocumentsRequest(kinds=SIGN_UP_DOCUMENTS, locale=language(request)),
-            timeout=web.timeout,
-        )
-        return list(reply.documents)
+        return await sign_up_documents(request, web)
 
     @get("/signup")
     async def signup_page(
@@ -145,17 +164,7 @@ class AccountPages(Controller):
         web.prepare(request)
         web.limit(request, "auth")
         form = await form_of(request)
-        documents = {d.document_id: d for d in await self._documents(request, web)}
-        acceptances = [
-            ipb.DocumentAcceptance(
-                document_id=doc_id,
-                version=form.get(f"version_{doc_id}", ""),
-                checkbox_text=doc.checkbox_text,
-                accepted=True,
-            )
-            for doc_id, doc in documents.items()
-            if form.get(f"accept_{doc_id}") == "1"
-        ]
+        acceptances = acceptances_of(form, await self._documents(request, web))
         marketing = form.get("marketing_opt_in") == "1"
         call = ipb.SignUpRequest(
             email=form.get("email", ""),
