@@ -32,6 +32,7 @@ class WebPlugin(InitPluginProtocol):
         from missiva_gateway.web.campaigns import CampaignPages
         from missiva_gateway.web.imports import ImportPages
         from missiva_gateway.web.mailbox import MailboxPages
+        from missiva_gateway.web.privacy_pages import PrivacyPages
         from missiva_gateway.web.problems import EXCEPTION_HANDLERS
         from missiva_gateway.web.settings_pages import SettingsPages
 
@@ -43,6 +44,7 @@ class WebPlugin(InitPluginProtocol):
                 ImportPages,
                 CampaignPages,
                 SettingsPages,
+                PrivacyPages,
                 MailboxPages,
             ],
             middleware=[WebHeaders(self.web.settings.trusted_proxy_networks)],
