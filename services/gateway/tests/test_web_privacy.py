@@ -28,7 +28,7 @@ from missiva_identity.core import new_id
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-PEER_HEADERS = {"accept-language": "en-GB"}
+LABELS = {"terms": "Terms of Service", "privacy": "Privacy Policy"}
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -174,7 +174,7 @@ async def test_a_copy_of_my_data_shows_the_terms_acceptance_with_its_ip_pseudony
         for document_id, version, pseudonym in rows:
             assert pseudonym
             assert re.search(
-                rf"<td>{document_id}</td><td>{re.escape(version)}</td><td>[^<]+</td>"
+                rf"<td>{LABELS[document_id]}</td><td>{re.escape(version)}</td><td>[^<]+ UTC</td>"
                 rf"<td><code>{re.escape(pseudonym)}</code>",
                 page,
             ), page

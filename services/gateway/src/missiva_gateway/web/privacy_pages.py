@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -82,6 +83,19 @@ ACTIONS = {
     "restrict": N_("restricted"),
     "lift": N_("lifted the restriction"),
 }
+DOCUMENTS = {"terms": N_("Terms of Service"), "privacy": N_("Privacy Policy")}
+SOURCES = {
+    "sign_up": N_("signing up or in"),
+    "form": N_("a form"),
+    "import": N_("an import"),
+    "api": N_("the API"),
+    "confirmation_link": N_("a confirmation link"),
+    "unsubscribe_link": N_("an unsubscribe link"),
+    "preference_center": N_("the preference centre"),
+    "admin": N_("an admin"),
+    "privacy_request": N_("a privacy request"),
+    "delivery_feedback": N_("mail delivery feedback"),
+}
 MAX_EXPORT_SUMMARY_BYTES = 8 * 1024 * 1024
 _REQUEST_ID = re.compile(r"^[0-9a-fA-F-]{36}$")
 SENDER_FIELDS = {
@@ -119,6 +133,8 @@ def export_summary(bundle: bytes, user_id: str) -> dict[str, Any]:
         )
     ours = [e for e in history if platform is not None and e.get("account_id") == platform]
     ours.sort(key=lambda e: (str(e.get("occurred_at", "")), int(e.get("seq") or 0)))
+    for entry in ours:
+        entry["when"] = _when(str(entry.get("occurred_at") or ""))
     states = {
         s.get("purpose"): s.get("status")
         for s in sections.get("consent_state") or []
@@ -222,9 +238,12 @@ class PrivacyPages(Controller):
             download=f"/my-data/export/{token}" if token else "",
             summary=summary,
             purposes=EMAIL_PURPOSES,
+            purpose_labels=dict(EMAIL_PURPOSES),
             purpose_states=PURPOSE_STATES,
             default_states=DEFAULT_STATES,
             actions=ACTIONS,
+            documents=DOCUMENTS,
+            sources=SOURCES,
         )
 
     async def _summary(self, web: Web, token: str, caller: Caller) -> dict[str, Any] | None:
@@ -460,6 +479,15 @@ class PrivacyPages(Controller):
         return await self._sender(
             request, web, caller, notice=_("Saved. Your recipients see it from now on.")
         )
+
+
+def _when(stamp: str) -> str:
+    """Consent's ``2026-12-07T11:40:00.000000Z`` as the pages write times."""
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return stamp
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _password_missing(form: dict[str, str], _: Any) -> dict[str, str]:
