@@ -102,8 +102,8 @@ async def sign_in(client: httpx.AsyncClient, email: str, password: str = PASSWOR
     assert reply.headers["location"] == "/app"
 
 
-async def add_member(platform: Platform, owner_email: str) -> str:
-    """A verified member (role member) in the owner's account; their address."""
+async def add_member(platform: Platform, owner_email: str, verified: bool = True) -> str:
+    """A member (role member) in the owner's account; their address."""
     core = platform.apps["identity"].services[0].servicer.core
     rows = await platform.sql(
         "identity", "SELECT account_id::text FROM users WHERE email = %s", owner_email
@@ -119,7 +119,8 @@ async def add_member(platform: Platform, owner_email: str) -> str:
                 role="member", password_hash=await core.hashing.hash(PASSWORD),
             ),
         )  # fmt: skip
-        await store.mark_verified(conn, user_id)
+        if verified:
+            await store.mark_verified(conn, user_id)
     return email
 
 
@@ -310,6 +311,23 @@ async def test_a_member_cannot_delete_the_account_and_erasing_needs_confirmation
         return not rows
 
     await Platform.until(member_gone, timeout=60)
+
+
+async def test_a_copy_needs_a_verified_address(platform: Platform) -> None:
+    async with platform.client() as owner:
+        owner_email = await sign_up(platform, owner)
+    member_email = await add_member(platform, owner_email, verified=False)
+    async with platform.client() as client:
+        await sign_in(client, member_email)
+        shown = await client.get("/app/privacy")
+        assert "Confirm your email address first" in shown.text
+        assert 'action="/app/privacy/export"' not in shown.text
+        refused = await client.post(
+            "/app/privacy/export",
+            data={"csrf_token": csrf(client), "idempotency_key": str(uuid.uuid4())},
+        )
+        assert refused.status_code == 403, refused.text
+        assert "verify your email address first" in refused.text
 
 
 # -- the sender identity -------------------------------------------------------------------
