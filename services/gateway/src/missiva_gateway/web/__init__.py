@@ -35,6 +35,7 @@ class WebPlugin(InitPluginProtocol):
         from missiva_gateway.web.imports import ImportPages
         from missiva_gateway.web.invitations import InvitationPages
         from missiva_gateway.web.mailbox import MailboxPages
+        from missiva_gateway.web.privacy_pages import PrivacyPages
         from missiva_gateway.web.problems import EXCEPTION_HANDLERS
         from missiva_gateway.web.settings_pages import SettingsPages
 
@@ -49,6 +50,7 @@ class WebPlugin(InitPluginProtocol):
                 DomainPages,
                 SettingsPages,
                 BillingPages,
+                PrivacyPages,
                 MailboxPages,
             ],
             middleware=[WebHeaders(self.web.settings.trusted_proxy_networks)],
