@@ -33,6 +33,7 @@ class WebPlugin(InitPluginProtocol):
         from missiva_gateway.web.imports import ImportPages
         from missiva_gateway.web.mailbox import MailboxPages
         from missiva_gateway.web.problems import EXCEPTION_HANDLERS
+        from missiva_gateway.web.segments import SegmentPages
         from missiva_gateway.web.settings_pages import SettingsPages
 
         pages = Router(
@@ -41,6 +42,7 @@ class WebPlugin(InitPluginProtocol):
                 AccountPages,
                 AppPages,
                 ImportPages,
+                SegmentPages,
                 CampaignPages,
                 SettingsPages,
                 MailboxPages,
