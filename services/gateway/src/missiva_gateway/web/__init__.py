@@ -30,6 +30,7 @@ class WebPlugin(InitPluginProtocol):
         from missiva_gateway.web.account import AccountPages
         from missiva_gateway.web.app_pages import AppPages
         from missiva_gateway.web.campaigns import CampaignPages
+        from missiva_gateway.web.forms_builder import FormPages
         from missiva_gateway.web.imports import ImportPages
         from missiva_gateway.web.mailbox import MailboxPages
         from missiva_gateway.web.problems import EXCEPTION_HANDLERS
@@ -43,6 +44,7 @@ class WebPlugin(InitPluginProtocol):
                 AppPages,
                 ImportPages,
                 SegmentPages,
+                FormPages,
                 CampaignPages,
                 SettingsPages,
                 MailboxPages,
