@@ -28,6 +28,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
 from missiva.campaign.v1 import campaign_service_pb2 as pb
+from missiva_gateway.errors import problem_of
 from missiva_gateway.web.account import MAX_FORM_BYTES, form_of
 from missiva_gateway.web.app_pages import campaign_stub
 from missiva_gateway.web.context import Caller, Web
@@ -162,8 +163,6 @@ def row_problems(raw: list[tuple[str, str]]) -> dict[int, str]:
 
 def split_problem(exc: grpc.aio.AioRpcError) -> tuple[FormProblem, dict[int, str]]:
     """The refusal as the form's problem (the name, the general message) and per row."""
-    from missiva_gateway.errors import problem_of
-
     raw = [(v.field, v.description) for v in problem_of(exc).fields]
     rows = row_problems(raw)
     problem = form_problem(exc, {"segment.name": "name"})
