@@ -247,3 +247,61 @@ async def test_the_segment_pages_speak_italian(web_platform: Platform) -> None:
         builder = await client.get("/app/segments/new")
         assert "Aggiungi una regola" in builder.text
         assert "Conteggio in tempo reale" in builder.text
+
+
+async def a_list_of(client: Any, contact_ids: list[str]) -> str:
+    auth = client.account.auth
+    reply = await client.post(
+        "/api/v1/purposes",
+        headers=auth,
+        json={"key": f"news-{uuid.uuid4().hex[:6]}", "name": "Newsletter"},
+    )
+    assert reply.status_code == 201, reply.text
+    reply = await client.post(
+        "/api/v1/lists",
+        headers=auth,
+        json={"name": "Friends", "purpose_id": reply.json()["purpose_id"]},
+    )
+    assert reply.status_code == 201, reply.text
+    list_id = str(reply.json()["list_id"])
+    reply = await client.post(
+        f"/api/v1/lists/{list_id}/members", headers=auth, json={"contact_ids": contact_ids}
+    )
+    assert reply.status_code == 200, reply.text
+    return list_id
+
+
+async def test_a_list_rule_picks_one_of_the_accounts_lists(web_platform: Platform) -> None:
+    tag = uuid.uuid4().hex[:6]
+    async with web_client(web_platform) as client:
+        ids = [await contact(client, f"l{i}-{tag}@example.org") for i in range(3)]
+        list_id = await a_list_of(client, ids[:2])
+        token = await csrf(client, "/app/segments/new")
+        headers = {"hx-request": "true", "x-csrf-token": token}
+        # Every row offers the account's lists; a list rule counts that list's members.
+        page = await client.get("/app/segments/new")
+        assert re.search(
+            rf'<select id="f-list_0" name="list_0">\s*<option value="{list_id}"', page.text
+        )
+        chosen = await client.post(
+            "/app/segments/preview",
+            data=rows(("in_list", "", "equals", "")) | {"list_0": list_id},
+            headers=headers,
+        )
+        assert count_of(chosen.text) == 2
+        narrowed = await client.post(
+            "/app/segments/preview",
+            data=rows(("in_list", "", "equals", ""), ("email", "", "contains", "l1-"))
+            | {"list_0": list_id},
+            headers=headers,
+        )
+        assert count_of(narrowed.text) == 1
+        async with web_client(web_platform) as other:
+            theirs = await other.post(
+                "/app/segments/preview",
+                data=rows(("in_list", "", "equals", "")) | {"list_0": list_id},
+                headers={"x-csrf-token": await csrf(other, "/app/segments/new")},
+            )
+            assert theirs.status_code == 200
+            assert "segment-count" not in theirs.text
+            assert 'id="count-problem"' in theirs.text

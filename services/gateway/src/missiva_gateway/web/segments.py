@@ -8,7 +8,8 @@ HTMX only the rows are swapped. The live count is campaign's ``PreviewSegment`` 
 as it stands; its field violations (``rule_tree_json.all[2].value``) land under their row.
 
 The fields offered are campaign's whitelist (``missiva_campaign.segments.ALLOWED_FIELDS``;
-no RPC describes them, a test keeps the two equal) plus its ``has_tag`` rule. Nothing is
+no RPC describes them, a test keeps the two equal) plus its ``has_tag`` and ``in_list``
+rules. Nothing is
 checked here: what campaign refuses is shown as campaign says it.
 """
 
@@ -51,6 +52,7 @@ FIELDS = (
 )
 ATTRIBUTE = "attributes"
 TAG = "has_tag"
+LIST = "in_list"
 OPS = (
     ("equals", N_("is")),
     ("differs", N_("is not")),
@@ -71,6 +73,7 @@ _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 class Row:
     field: str = "email"
     key: str = ""  # the attribute's key, for field == "attributes"
+    list_id: str = ""  # for field == "in_list"
     op: str = "equals"
     value: str = ""
 
@@ -94,6 +97,7 @@ class Builder:
             Row(
                 field=form.get(f"field_{i}", "email"),
                 key=form.get(f"key_{i}", "").strip(),
+                list_id=form.get(f"list_{i}", "").strip(),
                 op=form.get(f"op_{i}", "equals"),
                 value=form.get(f"value_{i}", ""),
             )
@@ -129,6 +133,8 @@ def rule(row: Row) -> dict[str, Any]:
     """One row as a node of the tree."""
     if row.field == TAG:
         return {"has_tag": row.value.strip()}
+    if row.field == LIST:
+        return {"in_list": row.list_id}
     name = f"attributes.{row.key}" if row.field == ATTRIBUTE else row.field
     node: dict[str, Any] = {"field": name, "op": row.op}
     if row.op == "exists":
@@ -242,9 +248,11 @@ class SegmentPages(Controller):
             return None  # shown as "—": the count is a convenience of this page
         return int(reply.matching_count)
 
-    def _builder(
+    async def _builder(
         self,
         request: Request[Any, Any, Any],
+        web: Web,
+        caller: Caller,
         builder: Builder,
         *,
         template: str = "segment_new.html",
@@ -254,15 +262,17 @@ class SegmentPages(Controller):
         key: str = "",
         status: int = 200,
     ) -> Response[str]:
+        lists = await self._lists(web, caller) if template != "segment_preview.html" else []
         _ = gettext_for(request)
         return page(
             request,
             template,
             status=status,
             title=_("New segment"),
+            lists=lists,
             builder=builder,
             fields=[(v, _(t)) for v, t in FIELDS]
-            + [(ATTRIBUTE, _("Attribute…")), (TAG, _("Has the tag"))],
+            + [(ATTRIBUTE, _("Attribute…")), (TAG, _("Has the tag")), (LIST, _("Is on the list"))],
             ops=[(v, _(t)) for v, t in OPS],
             problem=problem,
             row_problems=rows_problems or {},
@@ -271,10 +281,16 @@ class SegmentPages(Controller):
             key=key or str(uuid.uuid4()),
         )
 
+    async def _lists(self, web: Web, caller: Caller) -> list[tuple[str, str]]:
+        reply = await campaign_stub(web).ListLists(
+            pb.ListListsRequest(page_size=100), metadata=caller.metadata, timeout=web.timeout
+        )
+        return [(x.list_id, x.name) for x in reply.lists]
+
     @get("/app/segments/new")
     async def new(self, request: Request[Any, Any, Any], web: NamedDependency[Web]) -> Any:
-        await web.signed_in(request)
-        return self._builder(request, Builder(name="", rows=[Row()]))
+        caller = await web.signed_in(request)
+        return await self._builder(request, web, caller, Builder(name="", rows=[Row()]))
 
     @post("/app/segments/new", request_max_body_size=MAX_FORM_BYTES)
     async def create(self, request: Request[Any, Any, Any], web: NamedDependency[Web]) -> Any:
@@ -287,8 +303,15 @@ class SegmentPages(Controller):
         if action != "save":
             builder.act(action)
             preview, problem, rows = await self._preview(web, caller, builder)
-            return self._builder(
-                request, builder, problem=problem, rows_problems=rows, preview=preview, key=key
+            return await self._builder(
+                request,
+                web,
+                caller,
+                builder,
+                problem=problem,
+                rows_problems=rows,
+                preview=preview,
+                key=key,
             )
         try:
             await campaign_stub(web).CreateSegment(
@@ -303,8 +326,8 @@ class SegmentPages(Controller):
             problem, rows = split_problem(exc)
             if problem.status >= 500:
                 raise
-            return self._builder(
-                request, builder, problem=problem, rows_problems=rows, key=key,
+            return await self._builder(
+                request, web, caller, builder, problem=problem, rows_problems=rows, key=key,
                 status=problem.status,
             )  # fmt: skip
         return Redirect("/app/segments?done=created", status_code=303)
@@ -333,8 +356,8 @@ class SegmentPages(Controller):
         builder = Builder.of(form)
         builder.act(form.get("action", ""))
         preview, problem, rows = await self._preview(web, caller, builder)
-        return self._builder(
-            request, builder, template="segment_rules.html", problem=problem,
+        return await self._builder(
+            request, web, caller, builder, template="segment_rules.html", problem=problem,
             rows_problems=rows, preview=preview,
         )  # fmt: skip
 
@@ -344,8 +367,8 @@ class SegmentPages(Controller):
         caller = await web.signed_in(request)
         builder = Builder.of(await form_of(request))
         preview, problem, rows = await self._preview(web, caller, builder)
-        return self._builder(
-            request, builder, template="segment_preview.html", problem=problem,
+        return await self._builder(
+            request, web, caller, builder, template="segment_preview.html", problem=problem,
             rows_problems=rows, preview=preview,
         )  # fmt: skip
 
