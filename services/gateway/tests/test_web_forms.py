@@ -88,6 +88,10 @@ async def test_a_form_is_built_embedded_edited_and_deleted(web_platform: Any) ->
         assert "The form is saved." in page.text
         text = html.unescape(page.text)
         assert f'<script src="http://gateway.test/forms/{fid}/embed.js"></script>' in text
+        assert f'<iframe src="http://gateway.test/forms/{fid}?embed=1" title="Our letter"' in text
+        framed = await client.get(f"/forms/{fid}?embed=1")
+        assert framed.status_code == 200
+        assert "frame-ancestors *" in framed.headers["content-security-policy"]
         assert f'id="hosted-link" href="http://gateway.test/forms/{fid}"' in page.text
         hosted = await client.get(f"/forms/{fid}")
         assert hosted.status_code == 200

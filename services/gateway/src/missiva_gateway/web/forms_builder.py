@@ -10,6 +10,7 @@ are served.
 
 from __future__ import annotations
 
+import html
 import uuid
 from typing import Any
 
@@ -121,6 +122,14 @@ def snippet(origin: str, form_id: str) -> str:
     return f'<script src="{origin}/forms/{form_id}/embed.js"></script>'
 
 
+def frame_snippet(origin: str, form_id: str, title: str) -> str:
+    """The same form for a site that runs no third-party script: a plain inline frame."""
+    return (
+        f'<iframe src="{origin}/forms/{form_id}?embed=1" title="{html.escape(title)}"'
+        ' style="border:0;width:100%;min-height:28rem"></iframe>'
+    )
+
+
 class FormPages(Controller):
     """``/app/forms``."""
 
@@ -162,6 +171,7 @@ class FormPages(Controller):
         )
         _ = gettext_for(request)
         origin = str(request.base_url).rstrip("/")
+        heading = str(values.get("title") or values.get("name", ""))
         return page(
             request,
             "form_edit.html",
@@ -176,6 +186,7 @@ class FormPages(Controller):
             counts=counts,
             hosted=f"{origin}/forms/{form_id}" if form_id else "",
             snippet=snippet(origin, form_id) if form_id else "",
+            frame_snippet=frame_snippet(origin, form_id, heading) if form_id else "",
             notice=notice,
             key=str(values.get("idempotency_key") or uuid.uuid4()),
         )  # fmt: skip

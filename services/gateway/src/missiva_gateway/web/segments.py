@@ -65,6 +65,7 @@ OPS = (
 MAX_ROWS = 30
 SAMPLE = 5
 COUNTED = 20  # segments counted on the list page (one PreviewSegment each)
+COUNT_SECONDS = 2.0  # a count slower than this shows "—" rather than holding the page
 _ROW_PATH = re.compile(r"^(?:segment\.)?rule_tree_json(?:\.not)?\.(?:all|any)\[(\d+)\]")
 _NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
 
@@ -242,7 +243,7 @@ class SegmentPages(Controller):
             reply = await campaign_stub(web).PreviewSegment(
                 pb.PreviewSegmentRequest(rule_tree_json=tree, sample_size=1),
                 metadata=caller.metadata,
-                timeout=web.timeout,
+                timeout=min(web.timeout, COUNT_SECONDS),
             )
         except grpc.aio.AioRpcError:
             return None  # shown as "—": the count is a convenience of this page
