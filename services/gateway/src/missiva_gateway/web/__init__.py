@@ -32,11 +32,13 @@ class WebPlugin(InitPluginProtocol):
         from missiva_gateway.web.billing_pages import BillingPages
         from missiva_gateway.web.campaigns import CampaignPages
         from missiva_gateway.web.domains import DomainPages
+        from missiva_gateway.web.forms_builder import FormPages
         from missiva_gateway.web.imports import ImportPages
         from missiva_gateway.web.invitations import InvitationPages
         from missiva_gateway.web.mailbox import MailboxPages
         from missiva_gateway.web.privacy_pages import PrivacyPages
         from missiva_gateway.web.problems import EXCEPTION_HANDLERS
+        from missiva_gateway.web.segments import SegmentPages
         from missiva_gateway.web.settings_pages import SettingsPages
 
         pages = Router(
@@ -46,6 +48,8 @@ class WebPlugin(InitPluginProtocol):
                 InvitationPages,
                 AppPages,
                 ImportPages,
+                SegmentPages,
+                FormPages,
                 CampaignPages,
                 DomainPages,
                 SettingsPages,

@@ -1,0 +1,307 @@
+"""The segments pages against the real platform (identity, consent, campaign, delivery,
+billing in this process; the gateway app through httpx): the rule builder's rows added and
+removed by posting the form, the live count and its sample matching the contacts made here,
+campaign's field violations under their row, save, delete to the trash and restore, CSRF
+refusals, another account's segment a 404, and the pages in Italian.
+
+``web_platform`` and ``web_client`` are shared with ``test_web_forms.py``."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from missiva_gateway.web import segments as web_segments
+from missiva_gateway.web.security import CSRF_COOKIE
+
+sys.path.insert(0, str(Path(__file__).parent / "api"))
+
+from platform_testkit import PASSWORD, Platform, running_platform
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def web_platform(
+    make_database: Any, nats_url: str, _smtp_sink_session: Any, tmp_path_factory: Any
+) -> AsyncIterator[Platform]:
+    hint = f"web{uuid.uuid4().hex[:4]}"
+    async with running_platform(
+        make_database, nats_url, _smtp_sink_session.url, tmp_path_factory.mktemp(hint), hint
+    ) as running:
+        yield running
+
+
+@contextlib.asynccontextmanager
+async def web_client(platform: Platform, locale: str = "en") -> AsyncIterator[Any]:
+    """A gateway signed in as a fresh account's admin (``client.account``, its API key for
+    making contacts over REST); ``locale`` is the user's language."""
+    account = await platform.account()
+    if locale != "en":
+        await platform.sql(
+            "identity", "UPDATE users SET locale = %s WHERE id = %s", locale, account.user_id
+        )
+    async with platform.client() as client:
+        client.account = account
+        reply = await client.post(
+            "/login",
+            data={
+                "csrf_token": await csrf(client, "/login"),
+                "email": account.email,
+                "password": PASSWORD,
+            },
+        )
+        assert reply.status_code == 303, reply.text
+        assert reply.headers["location"] == "/app"
+        yield client
+
+
+async def csrf(client: httpx.AsyncClient, path: str = "/app") -> str:
+    await client.get(path)
+    return str(client.cookies[CSRF_COOKIE])
+
+
+async def contact(client: Any, address: str, **body: Any) -> str:
+    reply = await client.post(
+        "/api/v1/contacts", headers=client.account.auth, json={"email": address, **body}
+    )
+    assert reply.status_code == 201, reply.text
+    return str(reply.json()["contact_id"])
+
+
+def rows(*items: tuple[str, str, str, str]) -> dict[str, str]:
+    """The builder's form fields for rows of (field, key, op, value)."""
+    form = {"rows": str(len(items))}
+    for i, (field, key, op, value) in enumerate(items):
+        form |= {f"field_{i}": field, f"key_{i}": key, f"op_{i}": op, f"value_{i}": value}
+    return form
+
+
+def count_of(html: str) -> int:
+    found = re.search(r'id="segment-count">([\d.,]+)<', html)
+    assert found, html
+    return int(found.group(1).replace(",", "").replace(".", ""))
+
+
+async def test_the_builder_offers_exactly_campaigns_whitelisted_fields() -> None:
+    from missiva_campaign.segments import ALLOWED_FIELDS
+
+    offered = [name for name, _ in web_segments.FIELDS] + ["attributes.<key>"]
+    assert offered == list(ALLOWED_FIELDS)
+
+
+async def test_a_segment_is_built_counted_saved_trashed_and_restored(
+    web_platform: Platform,
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    async with web_client(web_platform) as client:
+        for i, city in enumerate(("Rome", "Rome", "Milan")):
+            await contact(client, f"p{i}-{tag}@example.org", attributes={"city": city, "n": i})
+        page = await client.get("/app/segments/new")
+        assert page.status_code == 200
+        assert 'name="field_0"' in page.text
+        for field, _label in web_segments.FIELDS:
+            assert f'<option value="{field}"' in page.text
+        token = client.cookies[CSRF_COOKIE]
+        base = {"csrf_token": token, "name": f"Romans {tag}", "combine": "all"}
+
+        # No JavaScript: adding a row posts the form and the page comes back with two rows.
+        added = await client.post(
+            "/app/segments/new",
+            data=base | rows(("attributes", "city", "equals", "Rome")) | {"action": "add"},
+        )
+        assert added.status_code == 200
+        assert 'name="field_1"' in added.text
+        assert 'name="field_2"' not in added.text
+        assert count_of(added.text) == 0  # the empty second row is email = ""
+
+        # HTMX: the rows alone, one removed, and the count for what is left (out of band).
+        two = rows(("attributes", "city", "equals", "Rome"), ("email", "", "contains", tag))
+        removed = await client.post(
+            "/app/segments/rules",
+            data=base | two | {"action": "remove-1"},
+            headers={"hx-request": "true", "x-csrf-token": token},
+        )
+        assert removed.status_code == 200
+        assert removed.text.lstrip().startswith('<fieldset id="rules">')
+        assert 'name="field_1"' not in removed.text
+        assert 'hx-swap-oob="innerHTML"' in removed.text
+        assert count_of(removed.text) == 2
+
+        live = await client.post(
+            "/app/segments/preview", data=base | two, headers={"x-csrf-token": token}
+        )
+        assert count_of(live.text) == 2
+        assert f"p0-{tag}@example.org" in live.text
+        assert f"p2-{tag}@example.org" not in live.text
+        anyof = await client.post(
+            "/app/segments/preview",
+            data=base | two | {"combine": "any"},
+            headers={"x-csrf-token": token},
+        )
+        assert count_of(anyof.text) == 3
+        negated = await client.post(
+            "/app/segments/preview",
+            data=base | rows(("attributes", "n", "greater", "0")) | {"negate": "1"},
+            headers={"x-csrf-token": token},
+        )
+        assert count_of(negated.text) == 1  # n is a number: only n=0 is not greater than 0
+
+        saved = await client.post("/app/segments/new", data=base | two | {"action": "save"})
+        assert saved.status_code == 303
+        listing = await client.get(saved.headers["location"])
+        assert "The segment is saved." in listing.text
+        sid = re.search(r'href="/app/segments/([0-9a-f-]{36})"', listing.text).group(1)  # type: ignore[union-attr]
+        assert re.search(rf"Romans {tag}</a></td><td>2</td>", listing.text)
+        one = await client.get(f"/app/segments/{sid}")
+        assert one.status_code == 200
+        assert f"p1-{tag}@example.org" in one.text
+        assert f"p2-{tag}@example.org" not in one.text
+
+        gone = await client.post(f"/app/segments/{sid}/delete", data={"csrf_token": token})
+        assert gone.status_code == 303
+        trash = await client.get(gone.headers["location"])
+        assert "The segment is in the trash." in trash.text
+        assert f'action="/app/segments/{sid}/restore"' in trash.text
+        back = await client.post(f"/app/segments/{sid}/restore", data={"csrf_token": token})
+        assert "The segment is restored." in (await client.get(back.headers["location"])).text
+
+        # Another account sees none of it: its id is a 404 there, page and actions alike.
+        async with web_client(web_platform) as other:
+            other_token = await csrf(other)
+            assert (await other.get(f"/app/segments/{sid}")).status_code == 404
+            for action in ("delete", "restore"):
+                reply = await other.post(
+                    f"/app/segments/{sid}/{action}", data={"csrf_token": other_token}
+                )
+                assert reply.status_code == 404
+            assert f"Romans {tag}" not in (await other.get("/app/segments")).text
+
+
+async def test_campaigns_field_violations_show_under_their_row(web_platform: Platform) -> None:
+    async with web_client(web_platform) as client:
+        token = await csrf(client, "/app/segments/new")
+        bad = rows(("email", "", "equals", "x"), ("bogus", "", "equals", "x"))
+        live = await client.post(
+            "/app/segments/preview",
+            data={"csrf_token": token} | bad,
+            headers={"x-csrf-token": token},
+        )
+        assert live.status_code == 200
+        error = re.search(
+            r'<p class="field-error" id="rerr-1" hx-swap-oob="true">([^<]+)<', live.text
+        )
+        assert error
+        assert "unknown field" in error.group(1)
+        assert "attributes.&lt;key&gt;" in error.group(1)
+        assert re.search(r'id="rerr-0" hx-swap-oob="true"></p>', live.text)
+
+        refused = await client.post(
+            "/app/segments/new",
+            data={"csrf_token": token, "name": "Bad", "action": "save"}
+            | rows(("created_at", "", "greater", "not a time")),
+        )
+        assert refused.status_code == 400
+        assert re.search(r'id="rerr-0">[^<]*ISO 8601', refused.text)
+        assert 'aria-describedby="rerr-0"' in refused.text
+        assert 'value="not a time"' in refused.text  # what was typed stays
+        nameless = await client.post(
+            "/app/segments/new",
+            data={"csrf_token": token, "name": "", "action": "save"}
+            | rows(("email", "", "exists", "")),
+        )
+        assert nameless.status_code == 400
+        assert 'id="e-name"' in nameless.text
+
+
+async def test_the_forms_refuse_a_missing_or_wrong_csrf_token(web_platform: Platform) -> None:
+    async with web_client(web_platform) as client:
+        await csrf(client)
+        form = {"name": "x", "action": "save"} | rows(("email", "", "exists", ""))
+        for path in (
+            "/app/segments/new",
+            "/app/segments/rules",
+            "/app/segments/preview",
+            f"/app/segments/{uuid.uuid4()}/delete",
+        ):
+            for body in (form, form | {"csrf_token": "x" * 43}):
+                reply = await client.post(path, data=body)
+                assert reply.status_code == 403, path
+                assert "This form has expired" in reply.text
+
+
+async def test_the_segment_pages_speak_italian(web_platform: Platform) -> None:
+    async with web_client(web_platform, locale="it") as client:
+        listing = await client.get("/app/segments")
+        assert 'lang="it"' in listing.text
+        assert "Nuovo segmento" in listing.text
+        builder = await client.get("/app/segments/new")
+        assert "Aggiungi una regola" in builder.text
+        assert "Conteggio in tempo reale" in builder.text
+
+
+async def a_list_of(client: Any, contact_ids: list[str]) -> str:
+    auth = client.account.auth
+    reply = await client.post(
+        "/api/v1/purposes",
+        headers=auth,
+        json={"key": f"news-{uuid.uuid4().hex[:6]}", "name": "Newsletter"},
+    )
+    assert reply.status_code == 201, reply.text
+    reply = await client.post(
+        "/api/v1/lists",
+        headers=auth,
+        json={"name": "Friends", "purpose_id": reply.json()["purpose_id"]},
+    )
+    assert reply.status_code == 201, reply.text
+    list_id = str(reply.json()["list_id"])
+    reply = await client.post(
+        f"/api/v1/lists/{list_id}/members", headers=auth, json={"contact_ids": contact_ids}
+    )
+    assert reply.status_code == 200, reply.text
+    return list_id
+
+
+async def test_a_list_rule_picks_one_of_the_accounts_lists(web_platform: Platform) -> None:
+    tag = uuid.uuid4().hex[:6]
+    async with web_client(web_platform) as client:
+        ids = [await contact(client, f"l{i}-{tag}@example.org") for i in range(3)]
+        list_id = await a_list_of(client, ids[:2])
+        token = await csrf(client, "/app/segments/new")
+        headers = {"hx-request": "true", "x-csrf-token": token}
+        # Every row offers the account's lists; a list rule counts that list's members.
+        page = await client.get("/app/segments/new")
+        assert re.search(
+            rf'<select id="f-list_0" name="list_0">\s*<option value="{list_id}"', page.text
+        )
+        chosen = await client.post(
+            "/app/segments/preview",
+            data=rows(("in_list", "", "equals", "")) | {"list_0": list_id},
+            headers=headers,
+        )
+        assert count_of(chosen.text) == 2
+        narrowed = await client.post(
+            "/app/segments/preview",
+            data=rows(("in_list", "", "equals", ""), ("email", "", "contains", "l1-"))
+            | {"list_0": list_id},
+            headers=headers,
+        )
+        assert count_of(narrowed.text) == 1
+        async with web_client(web_platform) as other:
+            theirs = await other.post(
+                "/app/segments/preview",
+                data=rows(("in_list", "", "equals", "")) | {"list_0": list_id},
+                headers={"x-csrf-token": await csrf(other, "/app/segments/new")},
+            )
+            assert theirs.status_code == 200
+            assert "segment-count" not in theirs.text
+            assert 'id="count-problem"' in theirs.text
