@@ -13,6 +13,7 @@ from missiva_delivery.rpc_domains import DomainRpcs
 from missiva_delivery.rpc_feedback import FeedbackRpcs
 from missiva_delivery.rpc_messages import MessageRpcs
 from missiva_delivery.rpc_reports import ReportRpcs
+from missiva_delivery.rpc_tracking import TrackingRpcs
 from missiva_platform.auth import Access, MethodRule, rule
 
 if TYPE_CHECKING:
@@ -39,6 +40,8 @@ ACCESS_RULES: dict[str, MethodRule] = {
     "GetCampaignDeliveryStats": rule(Access.USER, scopes=("campaigns:read",), roles=MEMBER_ROLES),
     # An email provider's webhook, forwarded by the gateway: its HMAC signature authenticates it.
     "HandleProviderFeedback": rule(Access.ANONYMOUS),
+    # The gateway's /t/c/<token> and /t/o/<token> (its service token: no account, no scope).
+    "RecordEngagement": rule(Access.SERVICE, services=("gateway",)),
 }
 
 
@@ -47,6 +50,7 @@ class DeliveryServicer(
     ReportRpcs,
     DomainRpcs,
     FeedbackRpcs,
+    TrackingRpcs,
     delivery_service_pb2_grpc.DeliveryServiceServicer,
 ):
     """Every DeliveryService RPC (constructed with the ``DeliveryCore``)."""

@@ -53,6 +53,12 @@ class DnsRecordPurpose(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DNS_RECORD_PURPOSE_SPF: _ClassVar[DnsRecordPurpose]
     DNS_RECORD_PURPOSE_DMARC: _ClassVar[DnsRecordPurpose]
     DNS_RECORD_PURPOSE_RETURN_PATH: _ClassVar[DnsRecordPurpose]
+
+class EngagementKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ENGAGEMENT_KIND_UNSPECIFIED: _ClassVar[EngagementKind]
+    ENGAGEMENT_KIND_OPEN: _ClassVar[EngagementKind]
+    ENGAGEMENT_KIND_CLICK: _ClassVar[EngagementKind]
 MESSAGE_STATUS_UNSPECIFIED: MessageStatus
 MESSAGE_STATUS_QUEUED: MessageStatus
 MESSAGE_STATUS_SENDING: MessageStatus
@@ -81,6 +87,9 @@ DNS_RECORD_PURPOSE_DKIM: DnsRecordPurpose
 DNS_RECORD_PURPOSE_SPF: DnsRecordPurpose
 DNS_RECORD_PURPOSE_DMARC: DnsRecordPurpose
 DNS_RECORD_PURPOSE_RETURN_PATH: DnsRecordPurpose
+ENGAGEMENT_KIND_UNSPECIFIED: EngagementKind
+ENGAGEMENT_KIND_OPEN: EngagementKind
+ENGAGEMENT_KIND_CLICK: EngagementKind
 
 class Message(_message.Message):
     __slots__ = ("message_id", "rfc822_message_id", "campaign_id", "batch_id", "contact_id", "person_key", "template_key", "category", "status", "subject", "attempts", "bounce_type", "last_smtp_response", "queued_at", "sent_at", "updated_at")
@@ -376,3 +385,23 @@ class HandleProviderFeedbackResponse(_message.Message):
     duplicate: bool
     handled: bool
     def __init__(self, provider_event_id: _Optional[str] = ..., duplicate: _Optional[bool] = ..., handled: _Optional[bool] = ...) -> None: ...
+
+class RecordEngagementRequest(_message.Message):
+    __slots__ = ("kind", "token", "client")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_FIELD_NUMBER: _ClassVar[int]
+    kind: EngagementKind
+    token: str
+    client: _types_pb2.ClientContext
+    def __init__(self, kind: _Optional[_Union[EngagementKind, str]] = ..., token: _Optional[str] = ..., client: _Optional[_Union[_types_pb2.ClientContext, _Mapping]] = ...) -> None: ...
+
+class RecordEngagementResponse(_message.Message):
+    __slots__ = ("target_url", "anonymous", "position")
+    TARGET_URL_FIELD_NUMBER: _ClassVar[int]
+    ANONYMOUS_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    target_url: str
+    anonymous: bool
+    position: int
+    def __init__(self, target_url: _Optional[str] = ..., anonymous: _Optional[bool] = ..., position: _Optional[int] = ...) -> None: ...
