@@ -139,7 +139,7 @@ async def gateway(platform, monkeypatch, *, rate: int = 600):
             yield c
 
 
-async def _campaign_mail(platform, *, tracked: bool) -> tuple[str, str, str]:
+async def _campaign_mail(platform, *, tracked: bool, html: str = HTML) -> tuple[str, str, str]:
     """A marketing campaign to one new address; (click link, pixel link, campaign id) of the
     message it received."""
     address = f"person-{uuid.uuid4().hex[:12]}@example.org"
@@ -157,7 +157,7 @@ async def _campaign_mail(platform, *, tracked: bool) -> tuple[str, str, str]:
             )
         ],
         content=campaign_events.RenderedContent(
-            subject="Spring", html_body=HTML, text_body="Hello", template_revision=1
+            subject="Spring", html_body=html, text_body="Hello", template_revision=1
         ),
         category=types_pb2.EMAIL_CATEGORY_MARKETING,
         purpose_id="0195a3d0-1111-7abc-8def-0123456789ab",
@@ -257,3 +257,12 @@ async def test_clicks_are_rate_limited_per_client(platform, monkeypatch):
     assert int(limited.headers["retry-after"]) > 0
     assert quiet_pixel.status_code == 200  # served, not recorded
     assert await _counts(platform, campaign_id) == [("click", 2, 0)]
+
+
+async def test_a_target_with_other_than_ascii_goes_percent_encoded(platform, monkeypatch):
+    html = '<p><a href="https://bottegarossi.example/caffè?tipo=crème">Caffè</a></p>'
+    click, _, _ = await _campaign_mail(platform, tracked=False, html=html)
+    async with gateway(platform, monkeypatch) as client:
+        reply = await client.get(click.removeprefix(BASE))
+    assert reply.status_code == 302
+    assert reply.headers["location"] == "https://bottegarossi.example/caff%C3%A8?tipo=cr%C3%A8me"

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import urllib.parse
 from typing import Any
 
 import grpc
@@ -44,6 +45,7 @@ from missiva_platform.config import load_settings
 log = logging.getLogger(__name__)
 
 MAX_TOKEN = 200
+_URL_SAFE = ":/?#[]@!$&'()*+,;=%~"
 GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 _HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"}
 _NOT_FOUND = (
@@ -134,7 +136,9 @@ class TrackingController(Controller):
         target = reply.target_url
         if not target.lower().startswith(("https://", "http://")):  # never anything else
             return _page(_NOT_FOUND, 404)
-        return Response("", status_code=302, headers={**_HEADERS, "Location": target})
+        # A header is ASCII: a target with other characters (an IRI) goes percent-encoded.
+        location = urllib.parse.quote(target, safe=_URL_SAFE)
+        return Response("", status_code=302, headers={**_HEADERS, "Location": location})
 
     @get("/t/o/{token:str}")
     async def pixel(
