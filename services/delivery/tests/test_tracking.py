@@ -112,9 +112,9 @@ async def _refused(delivery: Any, token: str, kind: int = pb.ENGAGEMENT_KIND_CLI
 
 
 async def test_marketing_links_are_rewritten_once_per_revision_with_a_pixel(delivery) -> None:
-    tenant, campaign_id, addresses, _rows = await _send(delivery, people=3)
+    tenant, campaign_id, addresses, rows = await _send(delivery, people=3, tracked=1)
     base = delivery.app.settings.public_base_url.rstrip("/")
-    tokens: set[str] = set()
+    tokens: dict[str, tuple[str, ...]] = {}
     for address in addresses:
         clicks, pixel, text = _links(delivery, address)
         # Two distinct targets in the HTML (the repeated one keeps its position).
@@ -125,7 +125,7 @@ async def test_marketing_links_are_rewritten_once_per_revision_with_a_pixel(deli
         # The text part's fixed URL is tracked too; its unsubscribe link is not.
         [text_link] = re.findall(rf"{re.escape(base)}/t/c/\S+?(?=\.\s)", text)
         assert f"{base}/unsubscribe/" in text
-        tokens.update(_token(c) for c in [*clicks, text_link])
+        tokens[address] = tuple(_token(c) for c in [*clicks, text_link, pixel])
         [received] = delivery.sink.for_address(address)
         body, _ = _parts(received)
         assert "bottegarossi.example" not in body  # no target left in the open
@@ -133,7 +133,16 @@ async def test_marketing_links_are_rewritten_once_per_revision_with_a_pixel(deli
         assert f'href="{base}/unsubscribe/' in body
         assert body.count(f'href="{base}/preferences/') == 2
         assert received.message["List-Unsubscribe"].startswith(f"<{base}/unsubscribe/")
-    assert len(tokens) == 3 * 3  # each message's own tokens
+    # The person who allows tracking has the message's own tokens; the others share the
+    # revision's anonymous ones, which name no message.
+    personal, *anonymous = (tokens[a] for a in addresses)
+    assert anonymous[0] == anonymous[1]
+    assert not set(personal) & set(anonymous[0])
+    check = delivery.app_core.tracking_tokens.check
+    [mine] = [r[0] for r in rows if r[2] == delivery.key(addresses[0])]
+    assert check(tracking.CLICK, personal[0]).message_id == mine
+    assert check(tracking.CLICK, anonymous[0][0]).message_id == ""
+    assert check(tracking.OPEN, anonymous[0][-1]).message_id == ""
     positions = await delivery.sql(
         "SELECT l.position, l.url FROM tracked_links l JOIN tracked_contents c USING"
         " (link_set_id) WHERE c.tenant_id = %s AND c.campaign_id = %s ORDER BY 1",

@@ -112,7 +112,10 @@ class CampaignMail:
         }
         values = campaign_render.values_of(fields, extra)
         if compiled.link_set is not None:  # a tracked revision: this message's tokens
-            values.update(self.tracker.values(compiled.link_set, len(compiled.links), row["id"]))
+            values.update(self.tracker.values(
+                compiled.link_set, len(compiled.links), row["id"],
+                personal=bool(payload.get("tracking")),
+            ))  # fmt: skip
         rendered = campaign_render.render(compiled, values)
         headers = [
             fastmime.address_header("From", content.from_name, content.from_address),

@@ -5,8 +5,9 @@ token is checked (tracking.Tokens); the account, campaign and, for a click, the 
 from the link set it names — never from the token or the request — so a bad, tampered or
 foreign token (or one for a position the campaign does not have) is NOT_FOUND, and so is a
 token of another account when the caller acts for one. The engagement is kept with the
-person (``engagement_events``, the events naming message and person) only when the ledger
-row says the recipient allowed engagement tracking and consent's replica shows no
+person (``engagement_events``, the events naming message and person) only when the token
+names a message (the recipient allowed engagement tracking at send time: others got the
+revision's anonymous tokens), the ledger row says so and consent's replica shows no
 withdrawal since; otherwise only the counter of (campaign, kind, position) grows and the
 event is anonymous. The ledger row may be gone (the send log is kept 90 days): the link
 still works, anonymously. An open is never taken as proof of anything (images load through
@@ -65,7 +66,11 @@ class TrackingRpcs:
                 raise NotFound("no such link")
             tenant, campaign = target["tenant_id"], target["campaign_id"]
             url = str(target["url"] or "")
-            person = await store.recipient(conn, tenant, campaign, found.message_id)
+            person = (
+                await store.recipient(conn, tenant, campaign, found.message_id)
+                if found.message_id  # an anonymous token names nobody
+                else None
+            )
             personal = bool(person and person["tracking"])
             person_key = str(person["person_key"]) if personal and person else ""
             device = tracking.device_class(request.client.user_agent) if personal else ""

@@ -20,7 +20,11 @@ message only the tokens are made (one HMAC per link), no parsing.
 derived from tenant, campaign and revision), the message and, for a click, the position; the
 tag is a 12-byte HMAC of the data under the token keyring's ``delivery-click`` or
 ``delivery-open`` derivation (an open token is no click token). No URL is in a token: the
-target is looked up from the link set, so the redirect cannot be aimed anywhere else.
+target is looked up from the link set, so the redirect cannot be aimed anywhere else. A
+recipient who did not allow engagement tracking gets the revision's *anonymous* tokens
+instead, whose message is the nil UUID: the same for every such recipient, made once per
+revision and process, so their links carry nothing that could name them (and cost nothing
+per message).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ MAX_LINKS = 200  # positions are a smallint; a template with more keeps the rest
 MAX_URL = 2000
 _TAG = 12
 _NAMESPACE = uuid.UUID("6f1d2c3e-8a4b-5c6d-9e0f-a1b2c3d4e5f6")
+NOBODY = uuid.UUID(int=0)  # the message of an anonymous token
 _HREF = re.compile(r"""(<a\b[^>]*?\bhref\s*=\s*)(["'])(.*?)\2""", re.IGNORECASE | re.DOTALL)
 _TEXT_URL = re.compile(r"""https?://[^\s<>"'{}()\[\]]+""", re.IGNORECASE)
 _TRAILING = ".,;:!?"
@@ -133,7 +138,7 @@ class Engagement:
 
     kind: str
     link_set_id: str
-    message_id: str
+    message_id: str  # "" for an anonymous token
     position: int  # 0 for an open
 
 
@@ -174,23 +179,41 @@ class Tokens:
         position = int.from_bytes(data[32:34], "big") if kind == CLICK else 0
         if kind == CLICK and position < 1:
             return None
+        message = uuid.UUID(bytes=data[16:32])
         return Engagement(
             kind=kind,
             link_set_id=str(uuid.UUID(bytes=data[:16])),
-            message_id=str(uuid.UUID(bytes=data[16:32])),
+            message_id="" if message == NOBODY else str(message),
             position=position,
         )
 
 
 class LinkMaker:
-    """The per-message tracking variables of a tracked revision: ``_links`` and ``_open``."""
+    """The per-message tracking variables of a tracked revision: ``_links`` and ``_open``,
+    the message's own for a person who allows tracking, else the revision's anonymous ones
+    (kept for the ``ANONYMOUS_KEPT`` revisions used last)."""
+
+    ANONYMOUS_KEPT = 256
 
     def __init__(self, tokens: Tokens, public_base_url: str) -> None:
         self.tokens = tokens
         self.base = public_base_url.rstrip("/")
+        self._anonymous: dict[tuple[uuid.UUID, int], dict[str, object]] = {}
 
-    def values(self, link_set: uuid.UUID, links: int, message_id: str) -> dict[str, object]:
-        message = uuid.UUID(message_id)
+    def values(
+        self, link_set: uuid.UUID, links: int, message_id: str, *, personal: bool
+    ) -> dict[str, object]:
+        if personal:
+            return self._made(link_set, links, uuid.UUID(message_id))
+        key = (link_set, links)
+        found = self._anonymous.get(key)
+        if found is None:
+            if len(self._anonymous) >= self.ANONYMOUS_KEPT:
+                self._anonymous.clear()
+            found = self._anonymous[key] = self._made(link_set, links, NOBODY)
+        return found
+
+    def _made(self, link_set: uuid.UUID, links: int, message: uuid.UUID) -> dict[str, object]:
         click, base = self.tokens.click, self.base
         return {
             "_links": [f"{base}/t/c/{click(link_set, message, p)}" for p in range(1, links + 1)],
