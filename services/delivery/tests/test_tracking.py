@@ -26,6 +26,7 @@ from missiva.privacy.v1 import privacy_service_pb2 as ppb
 from missiva_delivery import tracking
 from missiva_delivery.retention import RULES
 from missiva_delivery.store import suppressions
+from missiva_platform import metrics
 from missiva_platform.auth import CallerKind
 from missiva_platform.events import envelope, unpack
 from missiva_platform.retention import run_retention
@@ -53,6 +54,10 @@ def _parts(received: Any) -> tuple[str, str]:
     found = {p.get_content_type(): p.get_content() for p in received.message.walk()
              if p.get_content_type() in ("text/plain", "text/html")}  # fmt: skip
     return found["text/html"], found["text/plain"]
+
+
+def counted(name: str, **labels: str) -> float:
+    return metrics.registry().get_sample_value(metrics.full_name(name), labels) or 0.0
 
 
 def gateway(delivery: Any, tenant: str = "") -> Any:
@@ -179,6 +184,8 @@ async def test_a_click_is_personal_only_with_tracking_consent(delivery) -> None:
     tenant, campaign_id, addresses, rows = await _send(delivery, tracked=1)
     by_address = {a: next(r for r in rows if r[2] == delivery.key(a)) for a in addresses}
     allowed, refused = addresses
+    before = {r: counted("engagement_total", kind="click", recording=r)
+              for r in ("personal", "anonymous")}  # fmt: skip
 
     reply = await record(delivery, _token(_links(delivery, allowed)[0][1]))
     assert (reply.target_url, reply.position, reply.anonymous) == (
@@ -186,6 +193,10 @@ async def test_a_click_is_personal_only_with_tracking_consent(delivery) -> None:
     )  # fmt: skip
     anonymous = await record(delivery, _token(_links(delivery, refused)[0][0]))
     assert (anonymous.target_url, anonymous.position, anonymous.anonymous) == (SHOP, 1, True)
+    for recording in ("personal", "anonymous"):
+        assert counted("engagement_total", kind="click", recording=recording) == (
+            before[recording] + 1
+        )
 
     personal = await delivery.sql(
         "SELECT message_id::text, person_key, kind, position, url, device_class"
@@ -257,9 +268,11 @@ async def test_tampered_foreign_and_out_of_range_tokens_are_not_found(delivery) 
     link_set = tracking.link_set_id(tenant, campaign_id, 1)
     beyond = tokens.click(link_set, uuid.UUID(mine), 4)  # signed, but no position 4
     unknown_set = tokens.click(uuid.uuid4(), uuid.UUID(mine), 1)
+    refused_before = counted("engagement_refused_total", kind="click")
     for bad in (f"{moved}.{kid}.{tag}", f"{data}.{kid}.{flipped}", f"{swapped}.{kid}.{tag}",
                 f"{data}.nokey.{tag}", beyond, unknown_set, "x", "a" * 300):  # fmt: skip
         assert await _refused(delivery, bad) == grpc.StatusCode.NOT_FOUND, bad
+    assert counted("engagement_refused_total", kind="click") == refused_before + 8
     # An open token is no click token, and the reverse.
     assert await _refused(delivery, _token(pixel)) == grpc.StatusCode.NOT_FOUND
     assert await _refused(delivery, good, pb.ENGAGEMENT_KIND_OPEN) == grpc.StatusCode.NOT_FOUND
