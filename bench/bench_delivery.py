@@ -70,6 +70,11 @@ SOURCE = "/usr/sbin/smtp-source"
 HTML = (
     "<table><tr><td><h1>Spring news, {{ first_name }}</h1>"
     + "<p>Here is what we built this season for you in {{ attributes.city }}.</p>" * 12
+    # Four fixed links: tracked (rewritten once per revision, a token per message each).
+    + "".join(
+        f'<p><a href="https://{DOMAIN}/spring/{n}?utm_source=missiva">Item {n}</a></p>'
+        for n in range(1, 5)
+    )
     + '<p><a href="{{ unsubscribe_url }}">Unsubscribe</a> · <a href="{{ my_data_url }}">My data</a>'
     "</p></td></tr></table>"
 )

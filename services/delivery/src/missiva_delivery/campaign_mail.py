@@ -18,7 +18,7 @@ from email.utils import format_datetime
 from typing import Any
 
 from missiva.common.v1 import types_pb2
-from missiva_delivery import campaign_render, fastmime
+from missiva_delivery import campaign_render, fastmime, tracking
 from missiva_delivery.batches import Content
 from missiva_delivery.campaign_render import Compiled, Links
 from missiva_delivery.verp import Verp
@@ -45,9 +45,12 @@ def _label(value: str) -> str:
 
 
 class CampaignMail:
-    def __init__(self, *, links: Links, verp: Verp, list_id_domain: str,
-                 feedback_sender_id: str) -> None:  # fmt: skip
+    def __init__(
+        self, *, links: Links, verp: Verp, list_id_domain: str, feedback_sender_id: str,
+        tracker: tracking.LinkMaker | None = None,
+    ) -> None:  # fmt: skip
         self.links = links
+        self.tracker = tracker or tracking.LinkMaker(tracking.Tokens(links.keyring), links.base)
         self.verp = verp
         self.list_id_domain = list_id_domain
         self.feedback_sender_id = feedback_sender_id
@@ -107,7 +110,13 @@ class CampaignMail:
             "sender_address": content.from_address,
             "reply_to": content.reply_to,
         }
-        rendered = campaign_render.render(compiled, campaign_render.values_of(fields, extra))
+        values = campaign_render.values_of(fields, extra)
+        if compiled.link_set is not None:  # a tracked revision: this message's tokens
+            values.update(self.tracker.values(
+                compiled.link_set, len(compiled.links), row["id"],
+                personal=bool(payload.get("tracking")),
+            ))  # fmt: skip
+        rendered = campaign_render.render(compiled, values)
         headers = [
             fastmime.address_header("From", content.from_name, content.from_address),
         ]

@@ -12,6 +12,7 @@ read as ``attributes.x``.
 from __future__ import annotations
 
 import html
+import uuid
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from jinja2 import Template, Undefined
 from jinja2.exceptions import SecurityError, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
+from missiva_delivery import tracking
 from missiva_delivery.batches import Content
 from missiva_platform.crypto import TokenKeyring
 
@@ -47,6 +49,10 @@ class Compiled:
     preheader: Template
     html: Template
     text: Template
+    # Tracked revisions (their purpose allows tracking): the link set the tokens name and
+    # the targets by position (tracking.py); None for untracked mail.
+    link_set: uuid.UUID | None = None
+    links: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -93,8 +99,9 @@ class Links:
 class RenderCache:
     """Compiled templates by (tenant, campaign, revision); the least recently used go."""
 
-    def __init__(self, size: int = 64) -> None:
+    def __init__(self, size: int = 64, *, public_base_url: str = "") -> None:
         self.size = size
+        self.own_base = public_base_url.rstrip("/")
         self._html = _Sandbox(autoescape=True)
         self._plain = _Sandbox(autoescape=False)
         self._cache: OrderedDict[tuple[str, str, int], Compiled] = OrderedDict()
@@ -106,13 +113,23 @@ class RenderCache:
         if found is not None:
             self._cache.move_to_end(key)
             return found
+        html_body, text_body = content.html_body, content.text_body
+        link_set: uuid.UUID | None = None
+        links: tuple[str, ...] = ()
+        if tracking.tracked(content.category):  # rewritten once per revision, here
+            rewritten = tracking.rewrite(html_body, text_body, self.own_base)
+            html_body, text_body, links = rewritten.html, rewritten.text, rewritten.links
+            link_set = tracking.link_set_id(tenant_id, content.campaign_id,
+                                            content.template_revision)  # fmt: skip
         try:
             compiled = Compiled(
                 content=content,
                 subject=self._plain.from_string(content.subject),
                 preheader=self._plain.from_string(content.preheader),
-                html=self._html.from_string(content.html_body),
-                text=self._plain.from_string(content.text_body),
+                html=self._html.from_string(html_body),
+                text=self._plain.from_string(text_body),
+                link_set=link_set,
+                links=links,
             )
         except TemplateError as exc:
             raise RenderProblem(f"the campaign's template does not compile: {exc}") from None
@@ -124,6 +141,9 @@ class RenderCache:
 
     def cached(self, tenant_id: str, campaign_id: str, revision: int) -> Compiled | None:
         return self._cache.get((tenant_id, campaign_id, revision))
+
+    def forget(self, tenant_id: str, campaign_id: str, revision: int) -> None:
+        self._cache.pop((tenant_id, campaign_id, revision), None)
 
 
 def values_of(fields: Mapping[str, str], extra: Mapping[str, str]) -> dict[str, Any]:

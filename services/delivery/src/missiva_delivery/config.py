@@ -131,6 +131,9 @@ class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type:
     # timestamp may be, and how long the received events are kept.
     provider_webhook_secret_file: str = ""
     provider_webhook_tolerance_seconds: int = 300
+    # Tracking (tracking.py): personal opens and clicks, counters and link sets are kept
+    # this long (18 months).
+    engagement_days: int = 548
     provider_events_days: int = 548
     # Sender domains. DNS_RESOLVER is host:port of the resolver that verification asks
     # (empty: the system's); `missiva up` points it at its loopback DNS server, whose zone

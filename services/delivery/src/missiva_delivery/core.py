@@ -8,7 +8,7 @@ import json
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from missiva_delivery import batches, domain
+from missiva_delivery import batches, domain, tracking
 from missiva_delivery.campaign_mail import CampaignMail
 from missiva_delivery.campaign_render import Links, RenderCache
 from missiva_delivery.config import DeliverySettings
@@ -43,7 +43,9 @@ class DeliveryCore:
         self._hasher: Any = None
         self._keyring: TokenKeyring | None = None
         self._mail: CampaignMail | None = None
-        self.renders = RenderCache(settings.render_cache_size)
+        self.renders = RenderCache(
+            settings.render_cache_size, public_base_url=settings.public_base_url
+        )
         files = (
             FileKeys(load_keys_file(settings.dkim_keys_file))
             if settings.dkim_keys_file
@@ -111,6 +113,10 @@ class DeliveryCore:
             else:  # settings built in code only (``validate`` requires the file)
                 self._keyring = TokenKeyring.generate()
         return self._keyring
+
+    @property
+    def tracking_tokens(self) -> tracking.Tokens:
+        return self.campaign_mail.tracker.tokens
 
     @property
     def campaign_mail(self) -> CampaignMail:
@@ -251,6 +257,7 @@ class DeliveryCore:
                     ),
                     status=str(Status.FAILED if problem else Status.QUEUED),
                     failure_reason=problem,
+                    tracking=recipient.engagement_tracking,
                     **sealed,
                 )
             )

@@ -23,6 +23,7 @@ from missiva.delivery.v1 import events_pb2
 from missiva_delivery import batches, domain, domain_events, feedback
 from missiva_delivery.hooks_events import with_hooks
 from missiva_delivery.store import holds, suppressions
+from missiva_delivery.store import tracking as tracking_store
 from missiva_platform.bus import ConsumerSpec
 from missiva_platform.errors import InvalidArgument
 from missiva_platform.events import EventEnvelope, envelope, unpack
@@ -46,6 +47,8 @@ MESSAGE_SENT = "delivery.message.sent"
 MESSAGE_DEFERRED = "delivery.message.deferred"
 MESSAGE_BOUNCED = "delivery.message.bounced"
 MESSAGE_FAILED = "delivery.message.failed"
+MESSAGE_OPENED = "delivery.message.opened"
+LINK_CLICKED = "delivery.link.clicked"
 
 CONTACT_SUPPRESSED = "consent.contact.suppressed"
 CONTACT_UNSUPPRESSED = "consent.contact.unsuppressed"
@@ -174,6 +177,45 @@ def message_failed(
     )
 
 
+def _engagement(message: Any, subject: str, tenant_id: str, aggregate_id: str) -> EventEnvelope:
+    return envelope(message, subject=subject, tenant_id=tenant_id, producer=PRODUCER,
+                    aggregate_id=aggregate_id)  # fmt: skip
+
+
+def message_opened(
+    tenant_id: str, campaign_id: str, *, message_id: str = "", person_key: str = "",
+    device_class: str = "",
+) -> EventEnvelope:  # fmt: skip
+    """An open; anonymous (no message, no person, aggregate the campaign) unless the person
+    allows engagement tracking. An open is never proof of anything (a client that loads
+    images, a privacy proxy that prefetches them)."""
+    anonymous = not person_key
+    return _engagement(
+        events_pb2.MessageOpened(
+            message_id="" if anonymous else message_id, campaign_id=campaign_id,
+            person_key=person_key, anonymous=anonymous,
+            device_class="" if anonymous else device_class,
+        ),
+        MESSAGE_OPENED, tenant_id, campaign_id if anonymous else message_id,
+    )  # fmt: skip
+
+
+def link_clicked(
+    tenant_id: str, campaign_id: str, position: int, url: str, *, message_id: str = "",
+    person_key: str = "", device_class: str = "",
+) -> EventEnvelope:  # fmt: skip
+    """A click on link ``position``; anonymous unless the person allows tracking."""
+    anonymous = not person_key
+    return _engagement(
+        events_pb2.LinkClicked(
+            message_id="" if anonymous else message_id, campaign_id=campaign_id,
+            person_key=person_key, anonymous=anonymous, position=position, url=url,
+            device_class="" if anonymous else device_class,
+        ),
+        LINK_CLICKED, tenant_id, campaign_id if anonymous else message_id,
+    )  # fmt: skip
+
+
 # --------------------------------------------------------------------------- consumers
 
 
@@ -296,9 +338,15 @@ class DeliveryConsumers:
             log.warning("a consent purpose event without a person, purpose or account; skipped",
                         extra={"event_id": event.event_id})  # fmt: skip
             return
+        # An engagement-tracking purpose: its withdrawal makes later opens and clicks of the
+        # person anonymous (store.tracking); it never stops mail.
+        kind = getattr(entry, "kind", consent_pb.PURPOSE_KIND_UNSPECIFIED)
+        source = "purpose"
+        if kind == consent_pb.PURPOSE_KIND_ENGAGEMENT_TRACKING:
+            source = tracking_store.TRACKING_BLOCK
         await suppressions.apply_block(
             conn, tenant_id=event.tenant_id, person_key=entry.person_key,
-            purpose_id=entry.purpose_id, source="purpose", active=blocked,
+            purpose_id=entry.purpose_id, source=source, active=blocked,
             version=event.aggregate_version,
         )  # fmt: skip
 
@@ -370,6 +418,21 @@ HANDLERS: dict[str, Any] = with_hooks(DeliveryConsumers(None).handlers(), None)
 # --------------------------------------------------------------------------- examples
 
 
+def _engagement_examples() -> list[EventEnvelope]:
+    tenant = "0195a3c2-4b7e-7c1a-9f20-6d1e2a3b4c5d"
+    campaign = "0195a3d1-2222-7abc-8def-0123456789ab"
+    message, person = "0195a3e0-5555-7abc-8def-0123456789ab", "ab" * 32
+    url = "https://bottegarossi.example/spring"
+    return [
+        message_opened(tenant, campaign, message_id=message, person_key=person,
+                       device_class="mobile"),
+        message_opened(tenant, campaign),
+        link_clicked(tenant, campaign, 2, url, message_id=message, person_key=person,
+                     device_class="desktop"),
+        link_clicked(tenant, campaign, 2, url),
+    ]  # fmt: skip
+
+
 def EXAMPLES() -> list[EventEnvelope]:
     """One envelope of each event delivery emits, built by the production builders."""
     row = {
@@ -409,6 +472,7 @@ def EXAMPLES() -> list[EventEnvelope]:
         message_failed(campaign_row, "suppressed (unsubscribed)", suppressed=True),
         message_failed(campaign_row, "refused", reply="550 5.1.1 <address>: no such user"),
         *feedback.EXAMPLES(row, campaign_row),
+        *_engagement_examples(),
         export_reply(PRODUCER, request, [DataSection("delivery.send_log", "sent mail", b"[]")], ""),
         erasure_reply(PRODUCER, request, erasure, ""),
         *domain_events.examples(),

@@ -52,6 +52,23 @@ class DeliveryMetrics:
             counter.labels(lane).inc()
 
 
+class TrackingMetrics:
+    """Opens and clicks of tracked campaign mail (RecordEngagement)."""
+
+    def __init__(self) -> None:
+        self.recorded = metrics.counter(
+            "engagement_total",
+            "Opens and clicks recorded, by kind and whether kept with the person (personal,"
+            " with engagement-tracking consent) or only counted (anonymous).",
+            ("kind", "recording"),
+        )
+        self.refused = metrics.counter(
+            "engagement_refused_total",
+            "Tracking requests with a bad, tampered or unknown token (nothing recorded).",
+            ("kind",),
+        )
+
+
 def queue_gauges(core: DeliveryCore):  # type: ignore[no-untyped-def]
     """A refresher: the ledger's waiting messages by lane and state, and the oldest's age."""
 

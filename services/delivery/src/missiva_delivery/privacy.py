@@ -7,7 +7,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from missiva.common.v1 import types_pb2
-from missiva_delivery.store import bounces, hooks, messages, suppressions
+from missiva_delivery.store import bounces, hooks, messages, suppressions, tracking
 from missiva_platform.privacy import DataSection, Erasure, Person, Retained
 
 if TYPE_CHECKING:
@@ -100,6 +100,16 @@ class DeliveryPrivacy:
                     json.dumps(sent_out, ensure_ascii=False).encode(),
                 )
             )
+        engagement = await tracking.for_person(conn, person.person_key, person.tenant_id)
+        if engagement:
+            sections.append(
+                DataSection(
+                    "delivery.engagement",
+                    "Opens and clicks of emails sent to you, kept because you allowed engagement"
+                    " tracking (18 months)",
+                    json.dumps(engagement, ensure_ascii=False).encode(),
+                )
+            )
         if entries and not person.tenant_id:
             sections.append(
                 DataSection(
@@ -125,11 +135,14 @@ class DeliveryPrivacy:
             return Erasure()
         erased = await messages.erase_person(conn, person.person_key, person.tenant_id)
         reports = await bounces.erase_person(conn, person.person_key, person.tenant_id)
+        engagement = await tracking.erase_person(conn, person.person_key, person.tenant_id)
         kept = await suppressions.for_person(conn, person.person_key)
         result = Erasure(erased={"delivery.send_log": erased} if erased else {})
         hooked = await hooks.erase_person(conn, person.person_key, person.tenant_id)
         if hooked:
             result.erased["delivery.webhook_deliveries"] = hooked
+        if engagement:
+            result.erased["delivery.engagement"] = engagement
         if await suppressions.blocks_of_person(conn, person.person_key):
             result.retained.append(
                 Retained(

@@ -20,6 +20,13 @@
   messages give up after ``GIVE_UP_AFTER_HOURS``).
 - ``campaign_holds`` (a campaign's pause or cancellation: no personal data) goes
   ``SEND_LOG_DAYS`` after its last change, with the rows it held.
+- ``engagement_events`` (personal opens and clicks: person key, message, link position,
+  device class; only of people who allowed engagement tracking): 18 months
+  (``ENGAGEMENT_DAYS``), erased with the person before that.
+- ``engagement_counts`` (opens and clicks per campaign and link position: no person) and the
+  link sets of tracked revisions (``tracked_contents`` and their ``tracked_links``: a
+  template's URLs, no person): 18 months after their last use; a link older than that is a
+  plain 404.
 - ``sender_domains`` hold no personal data (a domain, its DNS check results). Their
   ``dkim_keys`` are secrets: a key superseded by a rotation is deleted
   ``DKIM_RETIRE_AFTER_DAYS`` after it stopped signing (mail it signed is older by then).
@@ -38,7 +45,26 @@ def rules(settings: DeliverySettings | None = None) -> tuple[RetentionRule, ...]
     provider_days = settings.provider_events_days if settings is not None else 548
     dkim_days = settings.dkim_retire_after_days if settings is not None else 7
     hook_days = settings.webhook_delivery_days if settings is not None else 30
+    engagement_days = settings.engagement_days if settings is not None else 548
     return (
+        RetentionRule(
+            table="engagement_events",
+            time_column="occurred_at",
+            max_age=timedelta(days=engagement_days),
+            why="personal opens and clicks (with tracking consent) are kept 18 months",
+        ),
+        RetentionRule(
+            table="engagement_counts",
+            time_column="updated_at",
+            max_age=timedelta(days=engagement_days),
+            why="a campaign's anonymous open and click counters, 18 months after the last",
+        ),
+        RetentionRule(
+            table="tracked_contents",
+            time_column="created_at",
+            max_age=timedelta(days=engagement_days),
+            why="a tracked revision's links (no person) lead on for 18 months; its links go too",
+        ),
         RetentionRule(
             table="bounce_records",
             time_column="received_at",

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from missiva.delivery.v1 import delivery_service_pb2 as pb
 from missiva_delivery import domain
 from missiva_delivery.domain import Status
-from missiva_delivery.store import campaigns, messages
+from missiva_delivery.store import campaigns, messages, tracking
 from missiva_platform.auth import current_principal
 from missiva_platform.errors import InvalidArgument, NotFound, PermissionDenied
 
@@ -75,9 +75,13 @@ class ReportRpcs:
             raise InvalidArgument.field("campaign_id", "is not a campaign id")
         async with self.core.pool.connection() as conn:
             counts = await campaigns.stats(conn, principal.tenant_id, campaign_id)
+            opens, clicks, links = await tracking.campaign_counts(
+                conn, principal.tenant_id, campaign_id
+            )
         if counts is None:
             raise NotFound(f"no delivery of campaign {campaign_id}")
         return pb.GetCampaignDeliveryStatsResponse(
+            links=[pb.LinkClicks(position=p, url=u, clicks=n) for p, u, n in links],
             stats=pb.DeliveryStats(
                 queued=counts["queued"],
                 sent=counts["sent"],
@@ -88,5 +92,7 @@ class ReportRpcs:
                 suppressed=counts["suppressed"],
                 failed=counts["failed"],
                 resent=counts["resent"],
-            )
+                opens=opens,
+                clicks=clicks,
+            ),
         )

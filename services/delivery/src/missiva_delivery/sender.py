@@ -25,6 +25,7 @@ from missiva_delivery.domain import Outcome, Status
 from missiva_delivery.fastmime import HeaderProblem
 from missiva_delivery.smtp import Reply, TransportError
 from missiva_delivery.store import campaigns, holds, messages, suppressions
+from missiva_delivery.store import tracking as tracking_store
 from missiva_delivery.templates import TemplateProblem
 from missiva_delivery.transport import Limits, SmtpPool
 from missiva_platform.crypto import DecryptionError
@@ -160,14 +161,27 @@ class Sender:
                 continue
             async with self.core.pool.connection() as conn:
                 content = await campaigns.content(conn, tenant, campaign_id, revision)
-            try:
-                found[key] = (
-                    self.core.renders.get(tenant, content)
-                    if content is not None
-                    else "the campaign's content is no longer held"
-                )
-            except RenderProblem as exc:
-                found[key] = str(exc)
+                try:
+                    compiled = (
+                        self.core.renders.get(tenant, content)
+                        if content is not None
+                        else "the campaign's content is no longer held"
+                    )
+                except RenderProblem as exc:
+                    compiled = str(exc)
+                if not isinstance(compiled, str) and compiled.link_set is not None:
+                    # Before any message carries its tokens: what each position leads to
+                    # (not cached unless kept, so the next round tries again).
+                    try:
+                        async with conn.transaction():
+                            await tracking_store.save_links(
+                                conn, compiled.link_set, tenant, campaign_id, revision,
+                                compiled.links,
+                            )  # fmt: skip
+                    except Exception:
+                        self.core.renders.forget(tenant, campaign_id, revision)
+                        raise
+            found[key] = compiled
         return found
 
     async def _blocked(

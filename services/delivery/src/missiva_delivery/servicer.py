@@ -14,6 +14,7 @@ from missiva_delivery.rpc_domains import DomainRpcs
 from missiva_delivery.rpc_feedback import FeedbackRpcs
 from missiva_delivery.rpc_messages import MessageRpcs
 from missiva_delivery.rpc_reports import ReportRpcs
+from missiva_delivery.rpc_tracking import TrackingRpcs
 from missiva_platform.auth import Access, MethodRule, rule
 
 if TYPE_CHECKING:
@@ -50,6 +51,8 @@ ACCESS_RULES: dict[str, MethodRule] = {
     "RotateWebhookSecret": rule(Access.USER, scopes=("webhooks:write",), roles=ADMIN_ROLES),
     "SendTestWebhook": rule(Access.USER, scopes=("webhooks:write",), roles=ADMIN_ROLES),
     "ListWebhookDeliveries": rule(Access.USER, scopes=("webhooks:read",), roles=MEMBER_ROLES),
+    # The gateway's /t/c/<token> and /t/o/<token> (its service token: no account, no scope).
+    "RecordEngagement": rule(Access.SERVICE, services=("gateway",)),
 }
 
 
@@ -59,6 +62,7 @@ class DeliveryServicer(
     DomainRpcs,
     FeedbackRpcs,
     WebhookRpcs,
+    TrackingRpcs,
     delivery_service_pb2_grpc.DeliveryServiceServicer,
 ):
     """Every DeliveryService RPC (constructed with the ``DeliveryCore``)."""

@@ -20,6 +20,7 @@ from missiva_gateway.forms_pages import FormPagesController
 from missiva_gateway.observability import RequestMetrics
 from missiva_gateway.pages import PublicPagesController
 from missiva_gateway.referrals import ReferralController
+from missiva_gateway.tracking import TrackingController
 from missiva_gateway.web import WebPlugin
 from missiva_gateway.webhooks import ProviderWebhookController
 
@@ -41,6 +42,7 @@ class GatewayPlugin(InitPluginProtocol):
         """Register the gateway's parts on the app being built."""
         app_config.route_handlers.extend([ProbeController, JwksController, PublicPagesController])
         app_config.route_handlers.append(ReferralController)  # /r/<code>
+        app_config.route_handlers.append(TrackingController)  # /t/c/<token>, /t/o/<token>
         app_config.route_handlers.append(self.api.router())
         app_config.route_handlers.append(FormPagesController)
         app_config.route_handlers.append(ProviderWebhookController)

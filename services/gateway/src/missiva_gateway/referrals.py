@@ -60,9 +60,11 @@ class ReferralSettings(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class GatewayTokens:
-    """The gateway's service token for billing, from identity, reused until near expiry."""
+    """The gateway's service token for one backend (billing by default), from identity,
+    reused until near expiry."""
 
-    def __init__(self) -> None:
+    def __init__(self, audience: str = "billing") -> None:
+        self.audience = audience
         self._token: tuple[str, float] | None = None
         self._lock = asyncio.Lock()
         self._credential: ServiceCredential | None = None
@@ -95,7 +97,7 @@ class GatewayTokens:
                 identity_pb.IssueServiceTokenRequest(
                     client_id=credential.client_id,
                     client_secret=credential.client_secret,
-                    audience="billing",
+                    audience=self.audience,
                 ),
                 timeout=backends.call_timeout,
             )

@@ -55,6 +55,7 @@ class CampaignRow:
     rfc822_message_id: str
     status: str
     failure_reason: str
+    tracking: bool = False  # the recipient allows personal engagement tracking
 
 
 async def insert_rows(
@@ -70,14 +71,14 @@ async def insert_rows(
         "INSERT INTO messages (id, tenant_id, idempotency_key, lane, priority, category,"
         " campaign_id, batch_id, contact_id, person_key, purpose_id, content_revision,"
         " credit_reservation_id, to_address_enc, payload_enc, rfc822_message_id, status,"
-        " failure_reason, subject, next_attempt_at)"
+        " failure_reason, subject, next_attempt_at, tracking)"
         " SELECT u.id, %(tenant)s, u.key, %(lane)s, %(priority)s, %(category)s, %(campaign)s,"
         " %(batch)s, u.contact, u.person, %(purpose)s, %(revision)s, %(reservation)s, u.addr,"
-        " u.payload, u.rfc, u.status, u.reason, '', COALESCE(%(held)s, now())"
+        " u.payload, u.rfc, u.status, u.reason, '', COALESCE(%(held)s, now()), u.tracking"
         " FROM unnest(%(ids)s::uuid[], %(keys)s::text[], %(contacts)s::text[],"
         " %(persons)s::text[], %(addrs)s::bytea[], %(payloads)s::bytea[], %(rfcs)s::text[],"
-        " %(statuses)s::text[], %(reasons)s::text[])"
-        " AS u(id, key, contact, person, addr, payload, rfc, status, reason)"
+        " %(statuses)s::text[], %(reasons)s::text[], %(tracking)s::boolean[])"
+        " AS u(id, key, contact, person, addr, payload, rfc, status, reason, tracking)"
         " ON CONFLICT DO NOTHING RETURNING id::text, status",
         {
             "tenant": tenant_id, "lane": LANE_CAMPAIGN, "priority": PRIORITY_CAMPAIGN,
@@ -89,6 +90,7 @@ async def insert_rows(
             "addrs": [r.to_address_enc for r in rows], "payloads": [r.payload_enc for r in rows],
             "rfcs": [r.rfc822_message_id for r in rows], "statuses": [r.status for r in rows],
             "reasons": [r.failure_reason for r in rows],
+            "tracking": [r.tracking for r in rows],
         },
     )  # fmt: skip
     inserted = [(str(a), str(b)) for a, b in await cur.fetchall()]

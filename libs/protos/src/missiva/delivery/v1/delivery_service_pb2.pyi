@@ -62,6 +62,12 @@ class WebhookDeliveryStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     WEBHOOK_DELIVERY_STATUS_DELIVERING: _ClassVar[WebhookDeliveryStatus]
     WEBHOOK_DELIVERY_STATUS_DELIVERED: _ClassVar[WebhookDeliveryStatus]
     WEBHOOK_DELIVERY_STATUS_FAILED: _ClassVar[WebhookDeliveryStatus]
+
+class EngagementKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ENGAGEMENT_KIND_UNSPECIFIED: _ClassVar[EngagementKind]
+    ENGAGEMENT_KIND_OPEN: _ClassVar[EngagementKind]
+    ENGAGEMENT_KIND_CLICK: _ClassVar[EngagementKind]
 MESSAGE_STATUS_UNSPECIFIED: MessageStatus
 MESSAGE_STATUS_QUEUED: MessageStatus
 MESSAGE_STATUS_SENDING: MessageStatus
@@ -95,6 +101,9 @@ WEBHOOK_DELIVERY_STATUS_PENDING: WebhookDeliveryStatus
 WEBHOOK_DELIVERY_STATUS_DELIVERING: WebhookDeliveryStatus
 WEBHOOK_DELIVERY_STATUS_DELIVERED: WebhookDeliveryStatus
 WEBHOOK_DELIVERY_STATUS_FAILED: WebhookDeliveryStatus
+ENGAGEMENT_KIND_UNSPECIFIED: EngagementKind
+ENGAGEMENT_KIND_OPEN: EngagementKind
+ENGAGEMENT_KIND_CLICK: EngagementKind
 
 class Message(_message.Message):
     __slots__ = ("message_id", "rfc822_message_id", "campaign_id", "batch_id", "contact_id", "person_key", "template_key", "category", "status", "subject", "attempts", "bounce_type", "last_smtp_response", "queued_at", "sent_at", "updated_at")
@@ -568,3 +577,23 @@ class ListWebhookDeliveriesResponse(_message.Message):
     webhook_deliveries: _containers.RepeatedCompositeFieldContainer[WebhookDelivery]
     next_page_token: str
     def __init__(self, webhook_deliveries: _Optional[_Iterable[_Union[WebhookDelivery, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class RecordEngagementRequest(_message.Message):
+    __slots__ = ("kind", "token", "client")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_FIELD_NUMBER: _ClassVar[int]
+    kind: EngagementKind
+    token: str
+    client: _types_pb2.ClientContext
+    def __init__(self, kind: _Optional[_Union[EngagementKind, str]] = ..., token: _Optional[str] = ..., client: _Optional[_Union[_types_pb2.ClientContext, _Mapping]] = ...) -> None: ...
+
+class RecordEngagementResponse(_message.Message):
+    __slots__ = ("target_url", "anonymous", "position")
+    TARGET_URL_FIELD_NUMBER: _ClassVar[int]
+    ANONYMOUS_FIELD_NUMBER: _ClassVar[int]
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    target_url: str
+    anonymous: bool
+    position: int
+    def __init__(self, target_url: _Optional[str] = ..., anonymous: _Optional[bool] = ..., position: _Optional[int] = ...) -> None: ...

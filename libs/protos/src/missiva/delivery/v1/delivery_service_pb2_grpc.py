@@ -122,6 +122,11 @@ class DeliveryServiceStub:
                 request_serializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.ListWebhookDeliveriesRequest.SerializeToString,
                 response_deserializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.ListWebhookDeliveriesResponse.FromString,
                 _registered_method=True)
+        self.RecordEngagement = channel.unary_unary(
+                '/missiva.delivery.v1.DeliveryService/RecordEngagement',
+                request_serializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.RecordEngagementRequest.SerializeToString,
+                response_deserializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.RecordEngagementResponse.FromString,
+                _registered_method=True)
 
 
 class DeliveryServiceServicer:
@@ -254,6 +259,16 @@ class DeliveryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordEngagement(self, request, context):
+        """RecordEngagement verifies a click or open token of campaign mail (the gateway's
+        /t/c/<token> and /t/o/<token>), records it (with the person only when they allow
+        engagement tracking) and returns a click's target, looked up from the campaign's own
+        links (never from the token). A bad token is NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DeliveryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -341,6 +356,11 @@ def add_DeliveryServiceServicer_to_server(servicer, server):
                     servicer.ListWebhookDeliveries,
                     request_deserializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.ListWebhookDeliveriesRequest.FromString,
                     response_serializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.ListWebhookDeliveriesResponse.SerializeToString,
+            ),
+            'RecordEngagement': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordEngagement,
+                    request_deserializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.RecordEngagementRequest.FromString,
+                    response_serializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.RecordEngagementResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -805,6 +825,33 @@ class DeliveryService:
             '/missiva.delivery.v1.DeliveryService/ListWebhookDeliveries',
             missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.ListWebhookDeliveriesRequest.SerializeToString,
             missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.ListWebhookDeliveriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordEngagement(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.delivery.v1.DeliveryService/RecordEngagement',
+            missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.RecordEngagementRequest.SerializeToString,
+            missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.RecordEngagementResponse.FromString,
             options,
             channel_credentials,
             insecure,
