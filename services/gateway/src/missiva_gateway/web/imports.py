@@ -30,7 +30,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
-from litestar.response import Stream
+from litestar.response import Redirect, Stream
 
 from missiva.campaign.v1 import campaign_service_pb2 as pb
 from missiva_gateway.errors import problem_of
@@ -80,6 +80,7 @@ class Upload:
     reply: Any = None
     problem: Any = None
     task: asyncio.Task[None] | None = None
+    form: dict[str, str] = field(default_factory=dict)  # the mapping form last started
 
     @property
     def total(self) -> int:
@@ -165,6 +166,15 @@ async def run_import(web: Web, caller: Caller, upload: Upload, options: pb.Impor
         raise
     finally:
         upload.lines = upload.lines if upload.state != "done" else []
+
+
+def _options_refused(upload: Upload) -> FormProblem | None:
+    """Campaign's refusal of the import's options (a field of the mapping form at fault,
+    nothing imported), when that is how the import ended."""
+    if upload.state != "failed" or upload.problem is None or not upload.lines:
+        return None
+    problem = form_problem(upload.problem, OPTION_FIELDS)
+    return problem if problem.fields and problem.status < 500 else None
 
 
 class ImportPages(Controller):
@@ -285,7 +295,7 @@ class ImportPages(Controller):
                     pass
                 options.consent_proof.collected_by = form.get("collected_by", "")
                 options.consent_proof.consent_text = form.get("consent_text", "")
-            upload.state, upload.problem, upload.sent = "running", None, 0
+            upload.state, upload.problem, upload.sent, upload.form = "running", None, 0, form
             upload.task = asyncio.create_task(run_import(web, caller, upload, options))
             await asyncio.wait({upload.task}, timeout=START_WAIT_SECONDS)
             if upload.state == "failed" and upload.problem is not None:
@@ -309,12 +319,48 @@ class ImportPages(Controller):
     def _problem(self, upload: Upload) -> str:
         return problem_of(upload.problem).message if upload.problem is not None else ""
 
+    @get("/app/import/{key:str}/mapping")
+    async def mapping_again(
+        self, key: FromPath[str], request: Request[Any, Any, Any], web: NamedDependency[Web]
+    ) -> Any:
+        """The mapping form again, with campaign's refusal of the options under their fields
+        when it came after the start had stopped waiting (a slow answer)."""
+        caller = await web.signed_in(request)
+        upload = web.imports.get(owner_of(caller), key)
+        problem = _options_refused(upload)
+        if problem is not None:
+            upload.state = "mapping"
+            return await self._mapping(
+                request, web, caller, key, problem, upload.form, status=problem.status
+            )
+        if upload.state != "mapping":
+            return Redirect(f"/app/import/{key}/progress-page", status_code=303)
+        return await self._mapping(request, web, caller, key, None, upload.form)
+
+    @get("/app/import/{key:str}/progress-page")
+    async def progress_page(
+        self, key: FromPath[str], request: Request[Any, Any, Any], web: NamedDependency[Web]
+    ) -> Any:
+        caller = await web.signed_in(request)
+        upload = web.imports.get(owner_of(caller), key)
+        _ = gettext_for(request)
+        return page(
+            request,
+            "import_progress.html",
+            title=_("Importing"),
+            key=key,
+            upload=upload,
+            problem=self._problem(upload),
+        )
+
     @get("/app/import/{key:str}/progress")
     async def progress(
         self, key: FromPath[str], request: Request[Any, Any, Any], web: NamedDependency[Web]
     ) -> Any:
         caller = await web.signed_in(request)
         upload = web.imports.get(owner_of(caller), key)
+        if _options_refused(upload) is not None:  # back to the form, the violations under it
+            return Response("", headers={"HX-Redirect": f"/app/import/{key}/mapping"})
         return page(
             request,
             "import_progress_part.html",
