@@ -32,6 +32,10 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 UP_LINE = "missiva is up"
 UP_TIMEOUT = 120.0
+# Every module here signs up and in from 127.0.0.1 against this one platform, so the web
+# app's per-address limit on those POSTs (20 a minute) would refuse a later module's sign-up
+# by the order they happen to run in. The limit itself is tested in ``tests/test_web.py``.
+PLATFORM_ENV = {**os.environ, "WEB_AUTH_REQUESTS_PER_MINUTE": "1000"}
 
 
 def ensure_chromium() -> str:
@@ -75,6 +79,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Pa
             stdin=subprocess.DEVNULL,
             text=True,
             preexec_fn=default_sigint,
+            env=PLATFORM_ENV,
         )
     try:
         deadline = time.monotonic() + UP_TIMEOUT
