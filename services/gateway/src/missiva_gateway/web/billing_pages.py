@@ -20,7 +20,7 @@ from missiva_gateway.web.account import MAX_FORM_BYTES, form_of
 from missiva_gateway.web.app_pages import billing_stub, optional
 from missiva_gateway.web.context import Caller, Web
 from missiva_gateway.web.problems import FormProblem, form_problem
-from missiva_gateway.web.render import gettext_for, page
+from missiva_gateway.web.render import gettext_for, origin, page
 
 N_ = str
 _FILE = re.compile(r"[^A-Za-z0-9._-]")
@@ -89,11 +89,6 @@ def money(value: Any) -> str:
     return f"{amount:,.2f} {value.currency_code}".strip()
 
 
-def _origin(request: Request[Any, Any, Any]) -> str:
-    """This gateway's address as the browser reached it."""
-    return str(request.base_url).rstrip("/")
-
-
 def _live(subscription: Any) -> bool:
     """Whether the account has a subscription to change (not Free, not cancelled)."""
     if subscription is None or not subscription.subscription.subscription_id:
@@ -146,7 +141,7 @@ class BillingPages(Controller):
             entries=list(entries.entries) if entries else [],
             invoices=list(invoices.invoices) if invoices else [],
             referral=referral,
-            referral_url=f"{_origin(request)}{referral.link_path}" if referral else "",
+            referral_url=f"{origin(request)}{referral.link_path}" if referral else "",
             statuses=STATUS,
             kinds=ENTRY_KINDS,
             intervals=INTERVALS,
@@ -185,7 +180,7 @@ class BillingPages(Controller):
                 else:
                     notice = _("The new plan applies now.")
             else:
-                back = f"{_origin(request)}/app/billing"
+                back = f"{origin(request)}/app/billing"
                 started = await stub.Subscribe(
                     bpb.SubscribeRequest(
                         plan_id=plan_id, success_url=back, cancel_url=back, idempotency_key=key

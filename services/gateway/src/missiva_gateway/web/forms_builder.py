@@ -26,7 +26,7 @@ from missiva_gateway.web.account import MAX_FORM_BYTES
 from missiva_gateway.web.app_pages import campaign_stub
 from missiva_gateway.web.context import Caller, Web
 from missiva_gateway.web.problems import FormProblem, form_problem
-from missiva_gateway.web.render import gettext_for, language, page
+from missiva_gateway.web.render import gettext_for, language, origin, page
 
 TEXTS = (
     "name", "title", "description", "submit_label", "consent_text", "policy_document_id",
@@ -170,7 +170,7 @@ class FormPages(Controller):
             pb.ListListsRequest(page_size=100), metadata=caller.metadata, timeout=web.timeout
         )
         _ = gettext_for(request)
-        origin = str(request.base_url).rstrip("/")
+        base = origin(request)
         heading = str(values.get("title") or values.get("name", ""))
         return page(
             request,
@@ -184,9 +184,9 @@ class FormPages(Controller):
             named_inputs=NAMED_INPUTS,
             input_rows=INPUT_ROWS,
             counts=counts,
-            hosted=f"{origin}/forms/{form_id}" if form_id else "",
-            snippet=snippet(origin, form_id) if form_id else "",
-            frame_snippet=frame_snippet(origin, form_id, heading) if form_id else "",
+            hosted=f"{base}/forms/{form_id}" if form_id else "",
+            snippet=snippet(base, form_id) if form_id else "",
+            frame_snippet=frame_snippet(base, form_id, heading) if form_id else "",
             notice=notice,
             key=str(values.get("idempotency_key") or uuid.uuid4()),
         )  # fmt: skip

@@ -306,6 +306,11 @@ class ImportPages(Controller):
                 return await self._mapping(
                     request, web, caller, key, problem, form, status=problem.status
                 )
+        return self._progress_page(request, key, upload)
+
+    def _progress_page(
+        self, request: Request[Any, Any, Any], key: str, upload: Upload
+    ) -> Response[str]:
         _ = gettext_for(request)
         return page(
             request,
@@ -342,16 +347,7 @@ class ImportPages(Controller):
         self, key: FromPath[str], request: Request[Any, Any, Any], web: NamedDependency[Web]
     ) -> Any:
         caller = await web.signed_in(request)
-        upload = web.imports.get(owner_of(caller), key)
-        _ = gettext_for(request)
-        return page(
-            request,
-            "import_progress.html",
-            title=_("Importing"),
-            key=key,
-            upload=upload,
-            problem=self._problem(upload),
-        )
+        return self._progress_page(request, key, web.imports.get(owner_of(caller), key))
 
     @get("/app/import/{key:str}/progress")
     async def progress(

@@ -57,6 +57,11 @@ def language(request: Request[Any, Any, Any]) -> str:
     return str(state["lang"])
 
 
+def origin(request: Request[Any, Any, Any]) -> str:
+    """This gateway's address as the browser reached it (links and return addresses)."""
+    return str(request.base_url).rstrip("/")
+
+
 def gettext_for(request: Request[Any, Any, Any]) -> Any:
     """``_`` for strings built in Python."""
     return translations(language(request)).gettext

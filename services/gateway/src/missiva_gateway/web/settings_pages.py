@@ -4,6 +4,7 @@ shown, revoked) and security (sessions, second factor). Billing is ``billing_pag
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable
 from typing import Any
 
 import grpc
@@ -129,24 +130,36 @@ class SettingsPages(Controller):
             )
         return await self._team(request, web, caller, notice=_("The invitation is sent."))
 
+    async def _member_change(
+        self,
+        request: Request[Any, Any, Any],
+        web: Web,
+        caller: Caller,
+        call: Awaitable[Any],
+        notice: str,
+    ) -> Response[str]:
+        """The team page after identity's answer to a change of one member."""
+        try:
+            await call
+        except grpc.aio.AioRpcError as exc:
+            problem = form_problem(exc)
+            if problem.status >= 500:
+                raise
+            return await self._team(request, web, caller, problem=problem, status=problem.status)
+        return await self._team(request, web, caller, notice=notice)
+
     @post("/app/team/{user_id:str}/remove", request_max_body_size=MAX_FORM_BYTES)
     async def remove(
         self, user_id: FromPath[str], request: Request[Any, Any, Any], web: NamedDependency[Web]
     ) -> Any:
         caller = await web.signed_in(request)
         _ = gettext_for(request)
-        try:
-            await web.backends.identity().RemoveMember(
-                ipb.RemoveMemberRequest(user_id=user_id[:64]),
-                metadata=caller.metadata,
-                timeout=web.timeout,
-            )
-        except grpc.aio.AioRpcError as exc:
-            problem = form_problem(exc)
-            if problem.status >= 500:
-                raise
-            return await self._team(request, web, caller, problem=problem, status=problem.status)
-        return await self._team(request, web, caller, notice=_("The member is removed."))
+        call = web.backends.identity().RemoveMember(
+            ipb.RemoveMemberRequest(user_id=user_id[:64]),
+            metadata=caller.metadata,
+            timeout=web.timeout,
+        )
+        return await self._member_change(request, web, caller, call, _("The member is removed."))
 
     @post("/app/team/{user_id:str}/restore", request_max_body_size=MAX_FORM_BYTES)
     async def restore(
@@ -154,18 +167,12 @@ class SettingsPages(Controller):
     ) -> Any:
         caller = await web.signed_in(request)
         _ = gettext_for(request)
-        try:
-            await web.backends.identity().RestoreMember(
-                ipb.RestoreMemberRequest(user_id=user_id[:64]),
-                metadata=caller.metadata,
-                timeout=web.timeout,
-            )
-        except grpc.aio.AioRpcError as exc:
-            problem = form_problem(exc)
-            if problem.status >= 500:
-                raise
-            return await self._team(request, web, caller, problem=problem, status=problem.status)
-        return await self._team(request, web, caller, notice=_("The member is back."))
+        call = web.backends.identity().RestoreMember(
+            ipb.RestoreMemberRequest(user_id=user_id[:64]),
+            metadata=caller.metadata,
+            timeout=web.timeout,
+        )
+        return await self._member_change(request, web, caller, call, _("The member is back."))
 
     @post("/app/team/{user_id:str}/role", request_max_body_size=MAX_FORM_BYTES)
     async def change_role(
@@ -174,21 +181,15 @@ class SettingsPages(Controller):
         caller = await web.signed_in(request)
         form = await form_of(request)
         _ = gettext_for(request)
-        try:
-            await web.backends.identity().ChangeMemberRole(
-                ipb.ChangeMemberRoleRequest(
-                    user_id=user_id[:64],
-                    role=INVITABLE.get(form.get("role", ""), ipb.MEMBER_ROLE_UNSPECIFIED),
-                ),
-                metadata=caller.metadata,
-                timeout=web.timeout,
-            )
-        except grpc.aio.AioRpcError as exc:
-            problem = form_problem(exc)
-            if problem.status >= 500:
-                raise
-            return await self._team(request, web, caller, problem=problem, status=problem.status)
-        return await self._team(request, web, caller, notice=_("The role is changed."))
+        call = web.backends.identity().ChangeMemberRole(
+            ipb.ChangeMemberRoleRequest(
+                user_id=user_id[:64],
+                role=INVITABLE.get(form.get("role", ""), ipb.MEMBER_ROLE_UNSPECIFIED),
+            ),
+            metadata=caller.metadata,
+            timeout=web.timeout,
+        )
+        return await self._member_change(request, web, caller, call, _("The role is changed."))
 
     # -- API keys --------------------------------------------------------------------------
 
