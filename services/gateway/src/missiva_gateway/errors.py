@@ -2,7 +2,7 @@
 
 Every error body has the same shape, ``{"error": {"code", "message", "fields": [...]}}``,
 whether it came from a backend's gRPC status, from request validation or from a bug. The
-public pages (``pages.py``) show the same ``problem_of`` mapping as HTML instead.
+public pages (``pages.py``, ``my_data_pages.py``) show the same ``problem_of`` mapping as HTML instead.
 
 gRPC → HTTP (``GRPC_TO_HTTP``):
 

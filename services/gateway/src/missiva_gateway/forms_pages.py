@@ -44,7 +44,7 @@ from missiva_gateway.backends import Backends
 from missiva_gateway.client import client_context
 from missiva_gateway.config import GatewaySettings
 from missiva_gateway.errors import problem_of
-from missiva_gateway.pages import BRAND, CSS, MAX_FORM_BYTES, _form, error_page, templates
+from missiva_gateway.public import BRAND, CSS, MAX_FORM_BYTES, _form, error_page, templates
 
 FORM_CSS = CSS + (
     "input[type=email],input[type=text]{font:inherit;width:100%;box-sizing:border-box;"
