@@ -245,7 +245,16 @@ async def test_deleting_the_account_needs_the_password_and_the_emailed_link_rest
             "/login", data={"csrf_token": csrf(client), "email": email, "password": PASSWORD}
         )
         assert refused.status_code == 409, refused.text
-        assert "use the restore link" in refused.text
+        assert "This account is being deleted, so nobody can sign in to it." in refused.text
+        assert "use the restore link" not in refused.text  # identity's raw text is not shown
+        await client.get("/login")
+        italian = await client.post(
+            "/login",
+            data={"csrf_token": csrf(client), "email": email, "password": PASSWORD},
+            headers={"accept-language": "it"},
+        )
+        assert italian.status_code == 409, italian.text
+        assert "apri il link di ripristino" in italian.text
 
         async def link() -> str:
             return restore_link(smtp_sink, email)
@@ -418,6 +427,47 @@ async def test_the_pages_speak_italian(platform: Platform) -> None:
             "/restore-account", params={"token": "x"}, headers={"accept-language": "it"}
         )
         assert "Ripristina il mio account" in restore.text
+
+
+async def test_service_refusals_on_italian_pages_are_in_italian(platform: Platform) -> None:
+    """Identity's violations (a short password, a bad address) are English; an Italian page
+    shows them from the catalogue, an English page as identity wrote them."""
+    for lang, short, bad_email in (
+        ("it", "deve avere almeno 8 caratteri", "non è un indirizzo email valido"),
+        ("en", "must be at least 8 characters", "is not an email address ("),
+    ):
+        headers = {"accept-language": lang}
+        async with platform.client() as client:
+            form = await client.get("/signup", headers=headers)
+            versions = dict(re.findall(r'name="version_([\w-]+)" value="([^"]+)"', form.text))
+            body = {
+                "csrf_token": csrf(client),
+                "idempotency_key": str(uuid.uuid4()),
+                "account_name": "Bottega",
+                "age_confirmed": "1",
+                **{f"version_{doc}": version for doc, version in versions.items()},
+                **{f"accept_{doc}": "1" for doc in versions},
+            }
+            weak = await client.post(
+                "/signup",
+                data={
+                    **body,
+                    "email": f"w-{uuid.uuid4().hex[:8]}@example.org",
+                    "password": "short",
+                },
+                headers=headers,
+            )
+            assert weak.status_code == 400, weak.text
+            assert f'<p class="field-error" id="e-password">{short}</p>' in weak.text
+            wrong = await client.post(
+                "/signup",
+                data={**body, "email": "not-an-address", "password": PASSWORD},
+                headers=headers,
+            )
+            assert wrong.status_code == 400, wrong.text
+            assert re.search(
+                f'<p class="field-error" id="e-email">{re.escape(bad_email)}', wrong.text
+            )
 
 
 # -- the export's summary, without the platform ---------------------------------------------

@@ -31,6 +31,7 @@ from missiva_gateway.client import client_context
 from missiva_gateway.config import GatewaySettings
 from missiva_gateway.errors import SERVER_MESSAGES, Problem, problem_of, route_template
 from missiva_gateway.web.i18n import negotiate, translations
+from missiva_gateway.web.service_text import localise
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +188,7 @@ def error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[str]
     elif problem.status >= 500:
         message = _("Something went wrong on our side. Please try again in a few minutes.")
     else:
-        message = readable(problem)
+        message = localise(readable(problem), _)
     return render(
         "error.html",
         status=problem.status,
