@@ -5,11 +5,14 @@ sign-up and sign-in forms, driven over httpx's ASGI transport."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import sys
 import urllib.parse
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +24,17 @@ sys.path.insert(0, str(Path(__file__).parent / "api"))
 
 from platform_testkit import PASSWORD, Platform, running_platform
 
+from missiva_gateway.export_csv import export_csv
 from missiva_gateway.web.privacy_pages import export_summary, export_token
 from missiva_gateway.web.security import CSRF_COOKIE
 from missiva_identity import store
 from missiva_identity.core import new_id
+from missiva_platform.secrets import (
+    EMAIL_HASH_KEY_FILE,
+    TOKEN_KEYRING_FILE,
+    load_email_hasher,
+    load_token_keyring,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -186,6 +196,21 @@ async def test_a_copy_of_my_data_shows_the_terms_acceptance_with_its_ip_pseudony
         bundle = await client.get(download.group(1))
         assert bundle.status_code == 200
         assert user_id in bundle.text
+        assert f'href="{download.group(1)}?format=csv"' in page
+        sheet = await client.get(download.group(1), params={"format": "csv"})
+        assert sheet.status_code == 200, sheet.text
+        assert sheet.headers["content-type"].startswith("text/csv")
+        assert re.fullmatch(
+            r'attachment; filename="[\w.-]+\.csv"', sheet.headers["content-disposition"]
+        )
+        table = list(csv.reader(io.StringIO(sheet.content.decode("utf-8-sig"))))
+        assert table[0] == ["section", "field", "value"]
+        assert {len(row) for row in table} == {3}
+        assert export_csv(bundle.content).removeprefix("\ufeff") == sheet.content.decode(
+            "utf-8-sig"
+        )
+        assert any(row[0] == "consent / consent_history" for row in table[1:])
+        assert any(user_id in row[2] for row in table[1:])
         assert email not in (await client.get(path)).text  # the page shows no address
     async with platform.client() as other:
         await sign_up(platform, other)
@@ -468,6 +493,64 @@ async def test_service_refusals_on_italian_pages_are_in_italian(platform: Platfo
             assert re.search(
                 f'<p class="field-error" id="e-email">{re.escape(bad_email)}', wrong.text
             )
+
+
+async def test_a_recipient_corrects_their_details_from_the_my_data_link(platform: Platform) -> None:
+    """The my-data page links to the correction form (campaign's GetMyContact and
+    CorrectMyContact, by the link's token alone); bad values come back under their field, in
+    the page's language; a token of another kind or a forged one shows no form."""
+    account = await platform.account()
+    async with platform.client() as client:
+        address = f"r-{uuid.uuid4().hex[:8]}@example.org"
+        made = await client.post(
+            "/api/v1/contacts",
+            headers={**account.auth, "idempotency-key": uuid.uuid4().hex},
+            json={"email": address, "first_name": "Mrio"},
+        )
+        assert made.status_code == 201, made.text
+        contact = made.json()
+        keyring = load_token_keyring(platform.files[TOKEN_KEYRING_FILE])
+        person_key = load_email_hasher(platform.files[EMAIL_HASH_KEY_FILE]).person_key(address)
+        claims = {"a": account.account_id, "k": person_key}
+        token = keyring.sign("my_data", claims, ttl=timedelta(hours=1))  # as consent signs it
+        data_page = await client.get(f"/my-data/{token}")
+        assert data_page.status_code == 200, data_page.text
+        assert f'href="/my-data/{token}/correct"' in data_page.text
+        form = await client.get(f"/my-data/{token}/correct")
+        assert form.status_code == 200, form.text
+        assert form.headers["referrer-policy"] == "no-referrer"
+        assert 'name="first_name" value="Mrio"' in form.text
+        values = {"first_name": "Mario", "last_name": "Rossi", "locale": "it-it", "timezone": ""}
+        saved = await client.post(f"/my-data/{token}/correct", data=values)
+        assert saved.status_code == 200, saved.text
+        assert "Your details are corrected." in saved.text
+        assert 'name="locale" value="it-IT"' in saved.text
+        held = await client.get(f"/api/v1/contacts/{contact['contact_id']}", headers=account.auth)
+        assert (held.json()["first_name"], held.json()["last_name"]) == ("Mario", "Rossi")
+        bad = await client.post(
+            f"/my-data/{token}/correct",
+            data={**values, "timezone": "Mars/Olympus"},
+            headers={"accept-language": "it"},
+        )
+        assert bad.status_code == 400, bad.text
+        assert (
+            '<p class="problem" id="e-timezone">non è un nome di fuso orario IANA come '
+            "Europe/Rome</p>" in bad.text
+        )
+        assert 'aria-invalid="true" aria-errormessage="e-timezone"' in bad.text
+        other_kind = keyring.sign("preferences", claims, ttl=timedelta(hours=1))
+        for refused in (other_kind, "v1.x.y.z"):
+            page = await client.get(f"/my-data/{refused}/correct")
+            assert page.status_code == 400, page.text
+            assert 'name="first_name"' not in page.text
+            posted = await client.post(f"/my-data/{refused}/correct", data=values)
+            assert posted.status_code == 400
+        stranger = keyring.sign(
+            "my_data", {"a": account.account_id, "k": "k" * 43}, ttl=timedelta(hours=1)
+        )
+        nothing = await client.get(f"/my-data/{stranger}/correct")
+        assert nothing.status_code == 200
+        assert "there is nothing to correct" in nothing.text
 
 
 # -- the export's summary, without the platform ---------------------------------------------

@@ -59,8 +59,8 @@ CSS = (
     "vertical-align:top}"
     ".scroll{overflow-x:auto}"
     "a{color:inherit}"
-    "input[type=email]{font:inherit;padding:.5rem .6rem;width:100%;max-width:26rem;"
-    "box-sizing:border-box;border:1px solid #767676;border-radius:.3rem}"
+    "input[type=email],input[type=text]{font:inherit;padding:.5rem .6rem;width:100%;"
+    "max-width:26rem;box-sizing:border-box;border:1px solid #767676;border-radius:.3rem}"
     ".sender{border-top:1px solid #8884;margin-top:2rem;font-size:.95rem}"
     ".sender h2{font-size:1.05rem;margin-bottom:.25rem}"
 )

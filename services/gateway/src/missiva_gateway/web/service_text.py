@@ -55,7 +55,11 @@ EXACT: frozenset[str] = frozenset(
         N_("this subscription is already confirmed"),
         N_("this pending subscription has expired: subscribe again"),
         N_("this export is not complete yet"),
-        # campaign: imports
+        # campaign: contacts (and the recipient's own correction), imports
+        N_("is not a BCP 47 language tag such as en or it-IT"),
+        N_("is not an IANA time zone name such as Europe/Rome"),
+        N_("this link has expired: ask for a new one from the preference centre"),
+        N_("the sender holds no contact details for you"),
         N_("this import was cancelled; start a new one"),
         N_("the CSV is empty: no header line"),
     }
