@@ -274,7 +274,7 @@ class MyDataPagesController(Controller):
                 found=True,
                 values=values,
                 problems=by_field,
-                problem="; ".join(others) if others or not by_field else "",
+                problem="; ".join(others) or ("" if by_field else problem.message),
                 status=400,
             )
         saved = {name: getattr(reply.fields, name) for name in CORRECTABLE}
