@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 
 import grpc
 import nats.js.errors
@@ -18,7 +19,11 @@ from missiva.campaign.v1 import events_pb2
 from missiva.common.v1 import types_pb2
 from missiva.consent.v1 import consent_service_pb2 as consent_pb
 from missiva.delivery.v1 import events_pb2 as delivery_events
+from missiva_campaign.privacy import CampaignPrivacy
+from missiva_campaign.retention import RULES
 from missiva_platform.events import EventEnvelope, unpack
+from missiva_platform.privacy import Person
+from missiva_platform.retention import run_retention, travel
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -125,7 +130,28 @@ async def test_a_recipient_sees_and_corrects_their_own_fields_and_the_change_is_
     again = await env.stub.CorrectMyContact(
         correction(token, ["first_name"], first_name="Mario"), timeout=10
     )
-    assert list(again.changed_fields) == []  # the same value: nothing changes, nothing published
+    assert list(again.changed_fields) == []  # the same value: nothing changes, nothing recorded
+    recorded = await env.sql(
+        "SELECT contact_id::text, fields FROM contact_rectifications WHERE account_id = %s",
+        tenant,
+    )
+    assert recorded == [(contact.contact_id, ["first_name", "locale", "timezone"])]
+    exported = await CampaignPrivacy(lambda: env.app.pool).export(
+        Person(request_id="r-fix", tenant_id=tenant, person_key=env.key(email))
+    )
+    sections = {s.name: json.loads(s.content) for s in exported}
+    assert [r["fields"] for r in sections["rectifications"]] == [
+        ["first_name", "locale", "timezone"]
+    ]
+    # Kept two years as the record of the rectification (time travel), then gone.
+    await run_retention(env.url, RULES, now=travel(days=729))
+    assert await env.sql(
+        "SELECT count(*) FROM contact_rectifications WHERE account_id = %s", tenant
+    ) == [(1,)]
+    await run_retention(env.url, RULES, now=travel(days=731))
+    assert await env.sql(
+        "SELECT count(*) FROM contact_rectifications WHERE account_id = %s", tenant
+    ) == [(0,)]
 
 
 async def test_a_bad_or_foreign_token_opens_nothing(forms_env) -> None:

@@ -12,9 +12,10 @@ key is refused like a malformed one.
 What may be corrected (GDPR Art. 16) is what a person can know to be right about
 themselves: first and last name, locale, time zone. Not the address: a different address
 is a different subscription, with its own consent. Attributes and tags are the sender's
-own segmentation and stay theirs. A correction is published as ``ContactUpdated`` with
-``by_data_subject`` set (the trail of who changed what, and when), through the outbox
-like every contact change.
+own segmentation and stay theirs. A correction is recorded in ``contact_rectifications``
+(which fields, when; never the values; two years, and gone with the contact) and published
+as ``ContactUpdated`` with ``by_data_subject`` set, through the outbox like every contact
+change.
 """
 
 from __future__ import annotations
@@ -133,5 +134,10 @@ class MyContactRpcs:
                 return pb.CorrectMyContactResponse(fields=fields_pb(row))
             updated = await contacts.update(conn, account, row["id"], changes)
             changed = sorted(changes)
+            await conn.execute(
+                "INSERT INTO contact_rectifications (account_id, contact_id, fields)"
+                " VALUES (%s, %s, %s)",
+                (account, row["id"], changed),
+            )
             await add_event(conn, outgoing.contact_updated(updated, changed, by_data_subject=True))
         return pb.CorrectMyContactResponse(fields=fields_pb(updated), changed_fields=changed)
