@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
+import msgspec
 import pytest
 
 from missiva.campaign.v1 import events_pb2 as campaign_events
@@ -20,6 +21,7 @@ from missiva.delivery.v1 import delivery_service_pb2 as pb
 from missiva.privacy.v1 import privacy_service_pb2 as ppb
 from missiva_delivery.retention import RULES
 from missiva_platform.auth import CallerKind
+from missiva_platform.config import ConfigError
 from missiva_platform.events import unpack
 from missiva_platform.retention import run_retention
 
@@ -219,3 +221,10 @@ async def test_the_copy_is_exported_and_erased_with_the_person(delivery) -> None
     )
     assert {e.category: e.count for e in erased.erased}["delivery.view_online"] == 1
     assert await _refused(delivery, token) == grpc.StatusCode.NOT_FOUND
+
+
+async def test_the_copies_cannot_outlive_the_send_log(delivery) -> None:
+    settings = msgspec.structs.replace(delivery.app.settings, view_online_days=91)
+    with pytest.raises(ConfigError, match="VIEW_ONLINE_DAYS"):
+        settings.validate()
+    msgspec.structs.replace(settings, send_log_days=91).validate()

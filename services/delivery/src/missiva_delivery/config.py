@@ -307,8 +307,6 @@ class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type:
         for variable, value in positive.items():
             if value <= 0:
                 raise kit.ConfigError(variable, "must be positive")
-        if self.view_online_days > self.send_log_days:
-            raise kit.ConfigError("VIEW_ONLINE_DAYS", "must be at most SEND_LOG_DAYS")
         for variable, rate in (
             ("REPUTATION_BOUNCE_RATE", self.reputation_bounce_rate),
             ("REPUTATION_COMPLAINT_RATE", self.reputation_complaint_rate),

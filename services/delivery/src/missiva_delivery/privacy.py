@@ -107,7 +107,7 @@ class DeliveryPrivacy:
                 DataSection(
                     "delivery.view_online",
                     "What the emails sent to you said about you, kept for their 'View online'"
-                    " page (30 days after each was sent)",
+                    f" page ({self.core.settings.view_online_days} days after each was sent)",
                     json.dumps(copies, ensure_ascii=False).encode(),
                 )
             )
