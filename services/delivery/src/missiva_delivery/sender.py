@@ -25,6 +25,7 @@ from missiva_delivery.domain import Outcome, Status
 from missiva_delivery.fastmime import HeaderProblem
 from missiva_delivery.smtp import Reply, TransportError
 from missiva_delivery.store import campaigns, holds, messages, suppressions
+from missiva_delivery.store import online as online_store
 from missiva_delivery.store import tracking as tracking_store
 from missiva_delivery.templates import TemplateProblem
 from missiva_delivery.transport import Limits, SmtpPool
@@ -229,6 +230,8 @@ class Sender:
         except (RenderProblem, HeaderProblem) as exc:
             await self._finish(row, Status.FAILED, reason=str(exc))
             return
+        # Once sent, its merge data is kept for its view-online link (online.py), if it has one.
+        row["view_online"] = compiled.online
         data = built.data
         signer = await self.core.signing.signer(row["tenant_id"], compiled.content.from_address)
         if signer is not None:
@@ -380,6 +383,10 @@ class Sender:
         if not outcomes:
             return
         async with self.core.pool.connection() as conn, conn.transaction():
+            # Before the ledger drops the sealed merge data: what view online needs.
+            online = [o.row["id"] for o in outcomes if o.status is Status.SENT
+                      and o.row.get("view_online")]  # fmt: skip
+            await online_store.keep(conn, online)
             moved = await messages.finish_many(conn, outcomes)
             done = [o for o in outcomes if o.row["id"] in moved]
             for o in done:

@@ -18,6 +18,7 @@ from missiva_gateway.controllers import JwksController, ProbeController
 from missiva_gateway.errors import EXCEPTION_HANDLERS
 from missiva_gateway.forms_pages import FormPagesController
 from missiva_gateway.observability import RequestMetrics
+from missiva_gateway.online import OnlineController
 from missiva_gateway.pages import PublicPagesController
 from missiva_gateway.referrals import ReferralController
 from missiva_gateway.tracking import TrackingController
@@ -43,6 +44,7 @@ class GatewayPlugin(InitPluginProtocol):
         app_config.route_handlers.extend([ProbeController, JwksController, PublicPagesController])
         app_config.route_handlers.append(ReferralController)  # /r/<code>
         app_config.route_handlers.append(TrackingController)  # /t/c/<token>, /t/o/<token>
+        app_config.route_handlers.append(OnlineController)  # /v/<token>
         app_config.route_handlers.append(self.api.router())
         app_config.route_handlers.append(FormPagesController)
         app_config.route_handlers.append(ProviderWebhookController)
