@@ -42,7 +42,7 @@ async def update(
     conn: Conn, account_id: str, segment_id: str, changes: dict[str, Any]
 ) -> dict[str, Any] | None:
     """Change a live segment's name and/or rule tree; ``DuplicateName`` on a name clash."""
-    sets = [sql.SQL("updated_at = now()")]
+    sets: list[sql.Composable] = [sql.SQL("updated_at = now()")]
     values: dict[str, Any] = {"account": account_id, "segment": segment_id}
     for column in ("name", "rule_tree"):
         if column in changes:
