@@ -54,7 +54,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "last_interaction_at": ("last_interaction_at", "time"),
     "inactive_since": ("inactive_since", "time"),
 }
-ALLOWED_FIELDS = (*FIELDS, "attributes.<key>")  # as ATTRIBUTE_FIELD below
+ALLOWED_FIELDS = (*FIELDS, "attributes.<key>")
 OPS = {
     "equals": "equals",
     "eq": "equals",
@@ -86,7 +86,7 @@ ENGAGEMENT_UNAVAILABLE = "not available until statistics exist"
 TIME_REFUSES = ("contains", "in")
 # Node kinds refused whatever they hold (described as unavailable, not offered).
 UNAVAILABLE_KINDS = ("engaged",)
-ATTRIBUTE_FIELD = "attributes.<key>"
+ATTRIBUTE_FIELD = ALLOWED_FIELDS[-1]  # any custom attribute
 
 
 @dataclass(frozen=True)
