@@ -397,3 +397,33 @@ async def test_rules_the_builder_cannot_show_keep_and_only_the_name_changes(
         assert got.status_code == 200, got.text
         assert got.json()["name"] == "Nested, renamed"
         assert got.json()["rules"] == rules
+
+
+async def test_the_rows_hold_a_saved_tree_only_when_they_rebuild_it_exactly() -> None:
+    from missiva_gateway.web.segment_rules import builder_of
+
+    aliases = {"equals": "equals", "eq": "equals", "in": "in", "exists": "exists"}
+    held = {"all": [{"field": "attributes.age", "op": "eq", "value": 36},
+                    {"field": "first_name", "op": "exists"}, {"in_list": "l1"}]}  # fmt: skip
+    builder = builder_of("S", held, aliases)
+    assert builder is not None
+    assert [(r.field, r.key, r.op, r.value) for r in builder.rows] == [
+        ("attributes", "age", "equals", "36"), ("first_name", "", "exists", ""),
+        ("in_list", "", "equals", ""),
+    ]  # fmt: skip
+    assert builder.rows[2].list_id == "l1"
+    assert builder.tree() == {"all": [{**held["all"][0], "op": "equals"}, *held["all"][1:]]}
+    for lost in (
+        {"all": [{"field": "attributes.zip", "op": "eq", "value": "12"}]},  # text, read as 12
+        {"all": [{"field": "email", "op": "in", "value": ["a,b"]}]},  # a comma splits it
+        {"all": [{"any": [{"has_tag": "a"}]}]},  # nested
+        {"consent": {"purpose_id": "p", "state": "granted"}},
+        {"all": [{"field": "email", "op": "starts", "value": "a"}]},  # not campaign's
+        {"all": []},
+        [],
+    ):
+        assert builder_of("S", lost, aliases) is None, lost
+    single = builder_of("S", {"not": {"has_tag": "vip"}}, aliases)
+    assert single is not None
+    assert single.negate
+    assert single.tree() == {"not": {"all": [{"has_tag": "vip"}]}}
