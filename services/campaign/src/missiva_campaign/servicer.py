@@ -62,6 +62,9 @@ ACCESS_RULES: dict[str, MethodRule] = {
     "PreviewSegment": _rule("segments:read", "contacts:read"),
     "DeleteSegment": _rule("segments:write"),
     "RestoreSegment": _rule("segments:write"),
+    "GetSegment": _rule("segments:read"),
+    "UpdateSegment": _rule("segments:write"),
+    "ListSegmentFields": _rule("segments:read"),
     # Templates: a preview may fill in a real contact's fields.
     "CreateTemplate": _rule("templates:write"),
     "GetTemplate": _rule("templates:read"),
@@ -85,6 +88,7 @@ ACCESS_RULES: dict[str, MethodRule] = {
     "ListForms": _rule("forms:read"),
     "UpdateForm": _rule("forms:write"),
     "DeleteForm": _rule("forms:write"),
+    "RestoreForm": _rule("forms:write"),
     # Retries, caps and the content screen belong to the campaigns.
     "RetryCampaignSends": _rule("campaigns:write"),
     "SetFrequencyCap": _rule("campaigns:write"),

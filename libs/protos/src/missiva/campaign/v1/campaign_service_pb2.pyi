@@ -798,6 +798,70 @@ class RestoreSegmentResponse(_message.Message):
     segment: Segment
     def __init__(self, segment: _Optional[_Union[Segment, _Mapping]] = ...) -> None: ...
 
+class GetSegmentRequest(_message.Message):
+    __slots__ = ("segment_id",)
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    segment_id: str
+    def __init__(self, segment_id: _Optional[str] = ...) -> None: ...
+
+class GetSegmentResponse(_message.Message):
+    __slots__ = ("segment",)
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    segment: Segment
+    def __init__(self, segment: _Optional[_Union[Segment, _Mapping]] = ...) -> None: ...
+
+class UpdateSegmentRequest(_message.Message):
+    __slots__ = ("segment", "update_mask")
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    segment: Segment
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, segment: _Optional[_Union[Segment, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdateSegmentResponse(_message.Message):
+    __slots__ = ("segment",)
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    segment: Segment
+    def __init__(self, segment: _Optional[_Union[Segment, _Mapping]] = ...) -> None: ...
+
+class ListSegmentFieldsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SegmentField(_message.Message):
+    __slots__ = ("name", "kind", "operators")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    OPERATORS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    kind: str
+    operators: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., operators: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SegmentOperator(_message.Message):
+    __slots__ = ("name", "aliases", "no_value", "list_value")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ALIASES_FIELD_NUMBER: _ClassVar[int]
+    NO_VALUE_FIELD_NUMBER: _ClassVar[int]
+    LIST_VALUE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    aliases: _containers.RepeatedScalarFieldContainer[str]
+    no_value: bool
+    list_value: bool
+    def __init__(self, name: _Optional[str] = ..., aliases: _Optional[_Iterable[str]] = ..., no_value: _Optional[bool] = ..., list_value: _Optional[bool] = ...) -> None: ...
+
+class ListSegmentFieldsResponse(_message.Message):
+    __slots__ = ("fields", "operators", "rules", "consent_states")
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    OPERATORS_FIELD_NUMBER: _ClassVar[int]
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_STATES_FIELD_NUMBER: _ClassVar[int]
+    fields: _containers.RepeatedCompositeFieldContainer[SegmentField]
+    operators: _containers.RepeatedCompositeFieldContainer[SegmentOperator]
+    rules: _containers.RepeatedScalarFieldContainer[str]
+    consent_states: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, fields: _Optional[_Iterable[_Union[SegmentField, _Mapping]]] = ..., operators: _Optional[_Iterable[_Union[SegmentOperator, _Mapping]]] = ..., rules: _Optional[_Iterable[str]] = ..., consent_states: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class CreateTemplateRequest(_message.Message):
     __slots__ = ("template", "idempotency_key")
     TEMPLATE_FIELD_NUMBER: _ClassVar[int]
@@ -1082,7 +1146,7 @@ class PopupRules(_message.Message):
     def __init__(self, delay_seconds: _Optional[int] = ..., scroll_percent: _Optional[int] = ..., exit_intent: _Optional[bool] = ..., show_again_after_days: _Optional[int] = ...) -> None: ...
 
 class Form(_message.Message):
-    __slots__ = ("form_id", "name", "kind", "fields", "list_ids", "title", "description", "submit_label", "consent_text", "policy_document_id", "policy_version", "single_opt_in", "thank_you_message", "thank_you_url", "confirmed_message", "confirmed_url", "popup", "min_fill_seconds", "challenge_required", "locale", "active", "submission_count", "confirmed_count", "created_at", "updated_at", "deleted_at")
+    __slots__ = ("form_id", "name", "kind", "fields", "list_ids", "title", "description", "submit_label", "consent_text", "policy_document_id", "policy_version", "single_opt_in", "thank_you_message", "thank_you_url", "confirmed_message", "confirmed_url", "popup", "min_fill_seconds", "challenge_required", "locale", "active", "submission_count", "confirmed_count", "created_at", "updated_at", "deleted_at", "restorable_until")
     FORM_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -1109,6 +1173,7 @@ class Form(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     DELETED_AT_FIELD_NUMBER: _ClassVar[int]
+    RESTORABLE_UNTIL_FIELD_NUMBER: _ClassVar[int]
     form_id: str
     name: str
     kind: FormKind
@@ -1135,7 +1200,8 @@ class Form(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
     deleted_at: _timestamp_pb2.Timestamp
-    def __init__(self, form_id: _Optional[str] = ..., name: _Optional[str] = ..., kind: _Optional[_Union[FormKind, str]] = ..., fields: _Optional[_Iterable[_Union[FormField, _Mapping]]] = ..., list_ids: _Optional[_Iterable[str]] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., submit_label: _Optional[str] = ..., consent_text: _Optional[str] = ..., policy_document_id: _Optional[str] = ..., policy_version: _Optional[str] = ..., single_opt_in: _Optional[bool] = ..., thank_you_message: _Optional[str] = ..., thank_you_url: _Optional[str] = ..., confirmed_message: _Optional[str] = ..., confirmed_url: _Optional[str] = ..., popup: _Optional[_Union[PopupRules, _Mapping]] = ..., min_fill_seconds: _Optional[int] = ..., challenge_required: _Optional[bool] = ..., locale: _Optional[str] = ..., active: _Optional[bool] = ..., submission_count: _Optional[int] = ..., confirmed_count: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deleted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    restorable_until: _timestamp_pb2.Timestamp
+    def __init__(self, form_id: _Optional[str] = ..., name: _Optional[str] = ..., kind: _Optional[_Union[FormKind, str]] = ..., fields: _Optional[_Iterable[_Union[FormField, _Mapping]]] = ..., list_ids: _Optional[_Iterable[str]] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., submit_label: _Optional[str] = ..., consent_text: _Optional[str] = ..., policy_document_id: _Optional[str] = ..., policy_version: _Optional[str] = ..., single_opt_in: _Optional[bool] = ..., thank_you_message: _Optional[str] = ..., thank_you_url: _Optional[str] = ..., confirmed_message: _Optional[str] = ..., confirmed_url: _Optional[str] = ..., popup: _Optional[_Union[PopupRules, _Mapping]] = ..., min_fill_seconds: _Optional[int] = ..., challenge_required: _Optional[bool] = ..., locale: _Optional[str] = ..., active: _Optional[bool] = ..., submission_count: _Optional[int] = ..., confirmed_count: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deleted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., restorable_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreateFormRequest(_message.Message):
     __slots__ = ("form", "idempotency_key")
@@ -1164,12 +1230,14 @@ class GetFormResponse(_message.Message):
     def __init__(self, form: _Optional[_Union[Form, _Mapping]] = ...) -> None: ...
 
 class ListFormsRequest(_message.Message):
-    __slots__ = ("page_size", "page_token")
+    __slots__ = ("page_size", "page_token", "in_trash")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    IN_TRASH_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    in_trash: bool
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., in_trash: _Optional[bool] = ...) -> None: ...
 
 class ListFormsResponse(_message.Message):
     __slots__ = ("forms", "next_page_token")
@@ -1200,6 +1268,18 @@ class DeleteFormRequest(_message.Message):
     def __init__(self, form_id: _Optional[str] = ...) -> None: ...
 
 class DeleteFormResponse(_message.Message):
+    __slots__ = ("form",)
+    FORM_FIELD_NUMBER: _ClassVar[int]
+    form: Form
+    def __init__(self, form: _Optional[_Union[Form, _Mapping]] = ...) -> None: ...
+
+class RestoreFormRequest(_message.Message):
+    __slots__ = ("form_id",)
+    FORM_ID_FIELD_NUMBER: _ClassVar[int]
+    form_id: str
+    def __init__(self, form_id: _Optional[str] = ...) -> None: ...
+
+class RestoreFormResponse(_message.Message):
     __slots__ = ("form",)
     FORM_FIELD_NUMBER: _ClassVar[int]
     form: Form

@@ -146,6 +146,21 @@ class CampaignServiceStub:
                 request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreSegmentRequest.SerializeToString,
                 response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreSegmentResponse.FromString,
                 _registered_method=True)
+        self.GetSegment = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/GetSegment',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetSegmentRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetSegmentResponse.FromString,
+                _registered_method=True)
+        self.UpdateSegment = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/UpdateSegment',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.UpdateSegmentRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.UpdateSegmentResponse.FromString,
+                _registered_method=True)
+        self.ListSegmentFields = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/ListSegmentFields',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListSegmentFieldsRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListSegmentFieldsResponse.FromString,
+                _registered_method=True)
         self.CreateTemplate = channel.unary_unary(
                 '/missiva.campaign.v1.CampaignService/CreateTemplate',
                 request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.CreateTemplateRequest.SerializeToString,
@@ -250,6 +265,11 @@ class CampaignServiceStub:
                 '/missiva.campaign.v1.CampaignService/DeleteForm',
                 request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFormRequest.SerializeToString,
                 response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFormResponse.FromString,
+                _registered_method=True)
+        self.RestoreForm = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/RestoreForm',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreFormRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreFormResponse.FromString,
                 _registered_method=True)
         self.GetPublicForm = channel.unary_unary(
                 '/missiva.campaign.v1.CampaignService/GetPublicForm',
@@ -457,6 +477,29 @@ class CampaignServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSegment(self, request, context):
+        """GetSegment returns a live segment.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateSegment(self, request, context):
+        """UpdateSegment changes the fields named in the mask (name, rule_tree_json); the rule tree
+        is validated by the same compiler as CreateSegment's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSegmentFields(self, request, context):
+        """ListSegmentFields describes what the segment compiler accepts: the contact fields, the
+        operators and the other rules (the compiler's whitelist, for rule builders).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateTemplate(self, request, context):
         """CreateTemplate creates an email template.
         """
@@ -600,6 +643,13 @@ class CampaignServiceServicer:
 
     def DeleteForm(self, request, context):
         """DeleteForm moves a form to the trash (its page and script stop answering).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestoreForm(self, request, context):
+        """RestoreForm brings a deleted form back from the trash (within 30 days).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -786,6 +836,21 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreSegmentRequest.FromString,
                     response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreSegmentResponse.SerializeToString,
             ),
+            'GetSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSegment,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetSegmentRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetSegmentResponse.SerializeToString,
+            ),
+            'UpdateSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateSegment,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.UpdateSegmentRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.UpdateSegmentResponse.SerializeToString,
+            ),
+            'ListSegmentFields': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSegmentFields,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListSegmentFieldsRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListSegmentFieldsResponse.SerializeToString,
+            ),
             'CreateTemplate': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateTemplate,
                     request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.CreateTemplateRequest.FromString,
@@ -890,6 +955,11 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     servicer.DeleteForm,
                     request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFormRequest.FromString,
                     response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFormResponse.SerializeToString,
+            ),
+            'RestoreForm': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestoreForm,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreFormRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreFormResponse.SerializeToString,
             ),
             'GetPublicForm': grpc.unary_unary_rpc_method_handler(
                     servicer.GetPublicForm,
@@ -1544,6 +1614,87 @@ class CampaignService:
             _registered_method=True)
 
     @staticmethod
+    def GetSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/GetSegment',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetSegmentRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetSegmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/UpdateSegment',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.UpdateSegmentRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.UpdateSegmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSegmentFields(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/ListSegmentFields',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListSegmentFieldsRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListSegmentFieldsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def CreateTemplate(request,
             target,
             options=(),
@@ -2100,6 +2251,33 @@ class CampaignService:
             '/missiva.campaign.v1.CampaignService/DeleteForm',
             missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFormRequest.SerializeToString,
             missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFormResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestoreForm(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/RestoreForm',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreFormRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreFormResponse.FromString,
             options,
             channel_credentials,
             insecure,
