@@ -19,8 +19,8 @@ COLUMNS = (
     # Whether consent's list suppresses the person for every purpose (account or platform).
     " EXISTS (SELECT 1 FROM suppressions s WHERE s.person_key = contacts.person_key"
     " AND s.active AND s.purpose_id = '' AND s.scope IN (contacts.account_id, '')) AS suppressed,"
-    " ARRAY(SELECT m.list_id::text FROM list_members m WHERE m.contact_id = contacts.id"
-    " ORDER BY m.list_id) AS list_ids"
+    " ARRAY(SELECT m.list_id::text FROM list_members m JOIN contact_lists l ON l.id = m.list_id"
+    " AND l.deleted_at IS NULL WHERE m.contact_id = contacts.id ORDER BY m.list_id) AS list_ids"
 )
 # Columns an update may set (the caller has validated the values).
 UPDATABLE = frozenset(
