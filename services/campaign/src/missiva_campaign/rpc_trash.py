@@ -28,7 +28,8 @@ DELETABLE = ("draft", "completed", "completed_with_failures", "cancelled")
 
 
 def _named(users: list[dict[str, Any]]) -> str:
-    return ", ".join(f'"{u["name"]}" ({u["status"]})' for u in users)
+    shown = ", ".join(f'"{u["name"]}" ({u["status"]})' for u in users[:3])
+    return shown + (f" and {len(users) - 3} more" if len(users) > 3 else "")
 
 
 class TrashRpcs:
@@ -98,10 +99,6 @@ class TrashRpcs:
         tenant = current_tenant()
         list_id = domain.contact_id("list_id", request.list_id)
         async with self.core.pool.connection() as conn, conn.transaction():
-            await conn.execute(
-                "SELECT 1 FROM contact_lists WHERE account_id = %s AND id = %s FOR UPDATE",
-                (tenant, list_id),
-            )
             users = await campaigns.blocking(conn, tenant, list_id=list_id)
             if users:
                 raise FailedPrecondition(

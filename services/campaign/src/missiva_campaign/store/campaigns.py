@@ -148,18 +148,23 @@ async def blocking(
     conn: Conn, account_id: str, *, template_id: str = "", list_id: str = ""
 ) -> list[dict[str, Any]]:
     """The live scheduled or sending campaigns that send the template or go to (or leave out)
-    the list: deleting either would change or break them."""
+    the list: deleting either would change or break them.
+
+    The drafts among its users are locked too (as Schedule and SendCampaignNow lock the
+    campaign before reading its template and lists), so a draft scheduled meanwhile is seen.
+    """
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             "SELECT id::text AS id, name, status FROM campaigns WHERE account_id = %(account)s"
-            " AND deleted_at IS NULL AND status IN ('scheduled', 'sending')"
+            " AND deleted_at IS NULL AND status IN ('draft', 'scheduled', 'sending')"
             " AND ((%(template)s <> '' AND template_id = %(template)s)"
             " OR (%(list)s <> '' AND (%(list)s::text = ANY(list_ids::text[])"
             " OR %(list)s::text = ANY(excluded_list_ids::text[]))))"
-            " ORDER BY id LIMIT 3",
+            " ORDER BY id FOR UPDATE",
             {"account": account_id, "template": template_id, "list": list_id},
         )
-        return [dict(r) for r in await cur.fetchall()]
+        found = [dict(r) for r in await cur.fetchall()]
+    return [r for r in found if r["status"] != "draft"]
 
 
 async def due(conn: Conn, now: Any, limit: int = 100) -> list[tuple[str, str]]:
