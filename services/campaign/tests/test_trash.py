@@ -6,6 +6,7 @@ is refused, another account's ids are NOT_FOUND."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +17,10 @@ from google.protobuf import timestamp_pb2
 from sending_testkit import PURPOSE
 
 from missiva.campaign.v1 import campaign_service_pb2 as pb
+from missiva.common.v1 import types_pb2
+from missiva.privacy.v1 import privacy_service_pb2 as ppb
 from missiva_campaign.retention import RULES
+from missiva_platform.auth import CallerKind
 from missiva_platform.retention import run_retention, travel
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -247,6 +251,26 @@ async def test_a_list_goes_to_the_trash_with_its_members_and_its_name_is_freed(s
         metadata=sender.md(tenant, scopes=("contacts:read",)),
     )
     assert list(got.contact.list_ids) == [old.list_id]
+
+
+async def test_a_persons_export_shows_the_lists_in_the_trash_they_are_on(sender) -> None:
+    tenant = sender.tenant()
+    contact = await sender.create(tenant)
+    old = await new_list(sender, tenant, "Old news")
+    write = sender.md(tenant, scopes=("lists:write",))
+    await sender.stub.AddToList(
+        pb.AddToListRequest(list_id=old.list_id, contact_ids=[contact.contact_id]), metadata=write
+    )
+    await sender.stub.DeleteList(pb.DeleteListRequest(list_id=old.list_id), metadata=write)
+    reply = await sender.privacy.ExportPersonData(
+        ppb.ExportPersonDataRequest(
+            request_id=str(uuid.uuid4()),
+            person=types_pb2.PersonRef(person_key=contact.person_key),
+        ),
+        metadata=sender.md(tenant, kind=CallerKind.SERVICE, subject="consent", scopes=(), roles=()),
+    )
+    sections = {s.name: json.loads(s.content) for s in reply.sections}
+    assert sections["contacts"][0]["list_ids"] == [old.list_id]  # still held, so shown
 
 
 async def test_a_sent_campaign_is_deleted_once_cancelled_and_purged_with_its_recipients(
