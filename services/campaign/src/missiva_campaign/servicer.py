@@ -21,6 +21,7 @@ from missiva_campaign.rpc_lists import ListRpcs
 from missiva_campaign.rpc_policy import PolicyRpcs
 from missiva_campaign.rpc_segments import SegmentRpcs
 from missiva_campaign.rpc_templates import TemplateRpcs
+from missiva_campaign.rpc_trash import TrashRpcs
 from missiva_campaign.sending import SendPath
 from missiva_platform.auth import Access, MethodRule, rule
 
@@ -97,6 +98,13 @@ ACCESS_RULES: dict[str, MethodRule] = {
     "ScreenCampaignContent": _rule("campaigns:write"),
     # Deleting inactive contacts account-wide is an admin's decision.
     "GetContactPolicy": _rule("contacts:read"),
+    # The trash of templates, campaigns and lists: the write scope of each kind.
+    "DeleteTemplate": _rule("templates:write"),
+    "RestoreTemplate": _rule("templates:write"),
+    "DeleteCampaign": _rule("campaigns:write"),
+    "RestoreCampaign": _rule("campaigns:write"),
+    "DeleteList": _rule("lists:write"),
+    "RestoreList": _rule("lists:write"),
     "SetContactPolicy": _rule("contacts:write", roles=ADMIN_ROLES),
     "GetPublicForm": rule(Access.ANONYMOUS),
     "SubmitForm": rule(Access.ANONYMOUS),
@@ -115,6 +123,7 @@ class CampaignServicer(
     CampaignRpcs,
     CapRpcs,
     PolicyRpcs,
+    TrashRpcs,
     campaign_service_pb2_grpc.CampaignServiceServicer,
 ):
     """Every CampaignService RPC (constructed with the ``CampaignCore`` and the send path)."""

@@ -86,6 +86,16 @@ class CampaignServiceStub:
                 request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RemoveFromListRequest.SerializeToString,
                 response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RemoveFromListResponse.FromString,
                 _registered_method=True)
+        self.DeleteList = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/DeleteList',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteListRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteListResponse.FromString,
+                _registered_method=True)
+        self.RestoreList = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/RestoreList',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreListRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreListResponse.FromString,
+                _registered_method=True)
         self.AddTags = channel.unary_unary(
                 '/missiva.campaign.v1.CampaignService/AddTags',
                 request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.AddTagsRequest.SerializeToString,
@@ -186,6 +196,16 @@ class CampaignServiceStub:
                 request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RenderPreviewRequest.SerializeToString,
                 response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RenderPreviewResponse.FromString,
                 _registered_method=True)
+        self.DeleteTemplate = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/DeleteTemplate',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteTemplateRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteTemplateResponse.FromString,
+                _registered_method=True)
+        self.RestoreTemplate = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/RestoreTemplate',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreTemplateRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreTemplateResponse.FromString,
+                _registered_method=True)
         self.CreateCampaign = channel.unary_unary(
                 '/missiva.campaign.v1.CampaignService/CreateCampaign',
                 request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.CreateCampaignRequest.SerializeToString,
@@ -235,6 +255,16 @@ class CampaignServiceStub:
                 '/missiva.campaign.v1.CampaignService/GetCampaignStats',
                 request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetCampaignStatsRequest.SerializeToString,
                 response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetCampaignStatsResponse.FromString,
+                _registered_method=True)
+        self.DeleteCampaign = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/DeleteCampaign',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteCampaignRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteCampaignResponse.FromString,
+                _registered_method=True)
+        self.RestoreCampaign = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/RestoreCampaign',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreCampaignRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreCampaignResponse.FromString,
                 _registered_method=True)
         self.ExportContacts = channel.unary_stream(
                 '/missiva.campaign.v1.CampaignService/ExportContacts',
@@ -393,6 +423,20 @@ class CampaignServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteList(self, request, context):
+        """DeleteList moves a list to the trash (restorable for 30 days; its members are kept).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestoreList(self, request, context):
+        """RestoreList brings a deleted list back from the trash.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def AddTags(self, request, context):
         """AddTags tags contacts.
         """
@@ -535,6 +579,20 @@ class CampaignServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteTemplate(self, request, context):
+        """DeleteTemplate moves a template to the trash (restorable for 30 days).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestoreTemplate(self, request, context):
+        """RestoreTemplate brings a deleted template back from the trash.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateCampaign(self, request, context):
         """CreateCampaign creates a draft campaign.
         """
@@ -600,6 +658,21 @@ class CampaignServiceServicer:
 
     def GetCampaignStats(self, request, context):
         """GetCampaignStats returns a campaign's statistics.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteCampaign(self, request, context):
+        """DeleteCampaign moves a draft, completed or cancelled campaign to the trash (restorable
+        for 30 days; its recipients and statistics stay until it is purged).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestoreCampaign(self, request, context):
+        """RestoreCampaign brings a deleted campaign back from the trash.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -776,6 +849,16 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RemoveFromListRequest.FromString,
                     response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RemoveFromListResponse.SerializeToString,
             ),
+            'DeleteList': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteList,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteListRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteListResponse.SerializeToString,
+            ),
+            'RestoreList': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestoreList,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreListRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreListResponse.SerializeToString,
+            ),
             'AddTags': grpc.unary_unary_rpc_method_handler(
                     servicer.AddTags,
                     request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.AddTagsRequest.FromString,
@@ -876,6 +959,16 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RenderPreviewRequest.FromString,
                     response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RenderPreviewResponse.SerializeToString,
             ),
+            'DeleteTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteTemplate,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteTemplateRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteTemplateResponse.SerializeToString,
+            ),
+            'RestoreTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestoreTemplate,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreTemplateRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreTemplateResponse.SerializeToString,
+            ),
             'CreateCampaign': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateCampaign,
                     request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.CreateCampaignRequest.FromString,
@@ -925,6 +1018,16 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     servicer.GetCampaignStats,
                     request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetCampaignStatsRequest.FromString,
                     response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetCampaignStatsResponse.SerializeToString,
+            ),
+            'DeleteCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteCampaign,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteCampaignRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteCampaignResponse.SerializeToString,
+            ),
+            'RestoreCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestoreCampaign,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreCampaignRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreCampaignResponse.SerializeToString,
             ),
             'ExportContacts': grpc.unary_stream_rpc_method_handler(
                     servicer.ExportContacts,
@@ -1279,6 +1382,60 @@ class CampaignService:
             '/missiva.campaign.v1.CampaignService/RemoveFromList',
             missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RemoveFromListRequest.SerializeToString,
             missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RemoveFromListResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteList(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/DeleteList',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteListRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteListResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestoreList(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/RestoreList',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreListRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreListResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1830,6 +1987,60 @@ class CampaignService:
             _registered_method=True)
 
     @staticmethod
+    def DeleteTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/DeleteTemplate',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteTemplateRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteTemplateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestoreTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/RestoreTemplate',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreTemplateRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreTemplateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def CreateCampaign(request,
             target,
             options=(),
@@ -2089,6 +2300,60 @@ class CampaignService:
             '/missiva.campaign.v1.CampaignService/GetCampaignStats',
             missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetCampaignStatsRequest.SerializeToString,
             missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetCampaignStatsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/DeleteCampaign',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteCampaignRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteCampaignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestoreCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/RestoreCampaign',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreCampaignRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreCampaignResponse.FromString,
             options,
             channel_credentials,
             insecure,
