@@ -16,7 +16,10 @@ import contextvars
 import logging
 import urllib.parse
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
+
+from aiosmtplib.email import flatten_message
 
 from missiva_delivery import domain, events, metrics, mime
 from missiva_delivery.alerts import TransportWatch
@@ -294,15 +297,28 @@ class Sender:
             message_id=row["rfc822_message_id"],
             date=datetime.now(UTC),
         )
+        outgoing = await self._signed(row["tenant_id"], message, address)
         try:
             # The VERP return path names the row, so a bounce of this mail finds it too.
             envelope_sender = self.core.campaign_mail.verp.address(row["id"])
-            reply = await self.transport.send(message, sender=envelope_sender, recipient=address)
+            reply = await self.transport.send(outgoing, sender=envelope_sender, recipient=address)
         except TransportError as exc:
             self.watch.failed(row["campaign_id"])
             await self._defer(row, domain.redact_addresses(str(exc)), rendered.subject)
             return
         await self._outcome(row, reply, rendered.subject)
+
+    async def _signed(
+        self, tenant_id: str, message: EmailMessage, address: str
+    ) -> EmailMessage | bytes:
+        """The transactional message DKIM-signed by the keys of its From domain (the
+        platform's MAIL_FROM_ADDRESS): its bytes as aiosmtplib would flatten them, with the
+        signatures in front; the message itself when the domain has no keys."""
+        signer = await self.core.signing.signer(tenant_id, self.settings.mail_from_address)
+        if signer is None:
+            return message
+        data = flatten_message(message, utf8=not address.isascii(), cte_type="8bit")
+        return signer.sign(data) + data
 
     async def _outcome(self, row: dict[str, Any], reply: Reply, subject: str) -> None:
         text = str(reply)

@@ -99,7 +99,9 @@ class SmtpTransport:
     ) -> str:
         """MAIL, RCPT and DATA for finished bytes, with the addresses (already checked) as
         they are: aiosmtplib's ``sendmail`` parses both again on every message."""
-        reply = await client.execute_command(b"MAIL", b"FROM:<" + sender.encode() + b">")
+        # An address beyond ASCII (a transactional recipient) needs the SMTPUTF8 option.
+        utf8 = b"" if sender.isascii() and recipient.isascii() else b" SMTPUTF8"
+        reply = await client.execute_command(b"MAIL", b"FROM:<" + sender.encode() + b">" + utf8)
         if reply.code != 250:
             raise aiosmtplib.SMTPResponseException(reply.code, reply.message)
         reply = await client.execute_command(b"RCPT", b"TO:<" + recipient.encode() + b">")
