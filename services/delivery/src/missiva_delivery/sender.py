@@ -119,36 +119,57 @@ class Sender:
         template comes from the cache, or is compiled now, once for the revision."""
         compiled = await self._compiled(rows)
         step = self.settings.suppression_check_size
-        for start in range(0, len(rows), step):
-            piece = rows[start : start + step]
-            blocked, states = await self._blocked(piece)
-            work = []
-            for row in piece:
-                reason = blocked.get(row["id"])
-                found = compiled[_content_key(row)]
-                state = states.get((row["tenant_id"], row["campaign_id"]))
-                if state == "paused":  # handed over before the pause: held with the rest
-                    work.append(self._guarded(row, self._finish(
-                        row, Status.QUEUED, reason="held: the campaign is paused",
-                        next_attempt_at=holds.HELD_UNTIL,
-                    )))  # fmt: skip
-                elif state == "cancelled":
-                    work.append(self._guarded(
-                        row, self._finish(row, Status.FAILED, reason=holds.CANCELLED_REASON)
-                    ))  # fmt: skip
-                elif reason is not None:
-                    work.append(self._guarded(row, self._suppress(row, reason)))
-                elif isinstance(found, str):
-                    work.append(self._guarded(row, self._finish(row, Status.FAILED, reason=found)))
-                else:
-                    work.append(self._guarded(row, self.process_campaign(row, found)))
-            collected: list[messages.Finished] = []
-            token = _COLLECTOR.set(collected)
-            try:
-                await asyncio.gather(*work)
-            finally:
-                _COLLECTOR.reset(token)
-            await self._record(collected)
+        recording: asyncio.Future[None] | None = None
+        suppressing = False
+        try:
+            for start in range(0, len(rows), step):
+                if recording is not None and suppressing:
+                    # A hard bounce's suppression is written before the next replica read.
+                    await recording
+                    recording = None
+                outcomes = await self._campaign_slice(rows[start : start + step], compiled)
+                # The previous slice's outcomes were written while this one was sent; this
+                # one's are while the next is sent (each a transaction of its own, as before).
+                if recording is not None:
+                    await recording
+                recording = asyncio.ensure_future(self._record(outcomes))
+                suppressing = any(o.suppress for o in outcomes)
+        finally:
+            if recording is not None:
+                await recording
+
+    async def _campaign_slice(
+        self, piece: list[dict[str, Any]], compiled: dict[Any, Compiled | str]
+    ) -> list[messages.Finished]:
+        """Send one slice (the suppression replica read right before); its outcomes."""
+        blocked, states = await self._blocked(piece)
+        work = []
+        for row in piece:
+            reason = blocked.get(row["id"])
+            found = compiled[_content_key(row)]
+            state = states.get((row["tenant_id"], row["campaign_id"]))
+            if state == "paused":  # handed over before the pause: held with the rest
+                work.append(self._guarded(row, self._finish(
+                    row, Status.QUEUED, reason="held: the campaign is paused",
+                    next_attempt_at=holds.HELD_UNTIL,
+                )))  # fmt: skip
+            elif state == "cancelled":
+                work.append(self._guarded(
+                    row, self._finish(row, Status.FAILED, reason=holds.CANCELLED_REASON)
+                ))  # fmt: skip
+            elif reason is not None:
+                work.append(self._guarded(row, self._suppress(row, reason)))
+            elif isinstance(found, str):
+                work.append(self._guarded(row, self._finish(row, Status.FAILED, reason=found)))
+            else:
+                work.append(self._guarded(row, self.process_campaign(row, found)))
+        collected: list[messages.Finished] = []
+        token = _COLLECTOR.set(collected)
+        try:
+            await asyncio.gather(*work)
+        finally:
+            _COLLECTOR.reset(token)
+        return collected
 
     async def _compiled(self, rows: list[dict[str, Any]]) -> dict[Any, Compiled | str]:
         """Each (tenant, campaign, revision) of ``rows``: its compiled template, or why not."""
