@@ -25,6 +25,7 @@ class Handler(SinkHandler):
     pipelining: bool = True
     mail_with_rcpt_waiting: list[bool] = field(default_factory=list)
     peers: list[Any] = field(default_factory=list)
+    mail_options: list[list[str]] = field(default_factory=list)
 
     async def handle_EHLO(
         self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
@@ -39,6 +40,7 @@ class Handler(SinkHandler):
     ) -> str:
         self.mail_with_rcpt_waiting.append(bytes(server._reader._buffer).startswith(b"RCPT"))
         self.peers.append(session.peer)
+        self.mail_options.append(list(options))
         if address.startswith("refused-"):
             return "553 5.7.1 Sender address rejected"
         envelope.mail_from = address
@@ -99,6 +101,7 @@ async def test_a_pipelining_server_gets_each_transaction_in_two_writes(
     assert [m.data for m in handler.messages] == [_message(n) for n in range(6)]
     assert [m.rcpt_tos for m in handler.messages] == [(f"r{n}@example.org",) for n in range(6)]
     assert handler.mail_with_rcpt_waiting == [True] * 6
+    assert handler.mail_options == [["BODY=8BITMIME"]] * 6  # the server offers 8BITMIME
     assert len(set(handler.peers)) == 1  # one connection, reused
 
 

@@ -112,6 +112,8 @@ class SmtpTransport:
         # An address beyond ASCII (a transactional recipient) needs the SMTPUTF8 option.
         utf8 = b"" if sender.isascii() and recipient.isascii() else b" SMTPUTF8"
         mail = b"FROM:<" + sender.encode() + b">" + utf8
+        if client.supports_extension("8bitmime"):  # as aiosmtplib's send_message says it
+            mail += b" BODY=8BITMIME"
         rcpt = b"TO:<" + recipient.encode() + b">"
         if client.supports_extension("pipelining"):
             return await _pipelined(client, mail, rcpt, message, recipient)
