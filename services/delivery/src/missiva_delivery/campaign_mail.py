@@ -86,8 +86,11 @@ class CampaignMail:
             self._date_cache = (second, fastmime.raw("Date", format_datetime(now)))
         return self._date_cache[1]
 
-    def unsubscribe_mailto(self, message_id: str) -> str:
-        token = self.verp.address(message_id).split("@", 1)[0].removeprefix("bounce+")
+    def unsubscribe_mailto(self, message_id: str, verp_address: str = "") -> str:
+        """The List-Unsubscribe mailto of the row; ``verp_address``: its VERP address, when
+        the caller made it already (it carries the same token)."""
+        address = verp_address or self.verp.address(message_id)
+        token = address.split("@", 1)[0].removeprefix("bounce+")
         return f"mailto:unsubscribe@{self.verp.domain}?subject=unsubscribe%20{token}"
 
     def values(
@@ -143,9 +146,10 @@ class CampaignMail:
             self._date(now),
             fastmime.raw("Message-ID", row["rfc822_message_id"]),
         ]
+        envelope_sender = self.verp.address(row["id"])
         if content.category != SYSTEM:
             url = links["unsubscribe_url"]
-            mailto = self.unsubscribe_mailto(row["id"])
+            mailto = self.unsubscribe_mailto(row["id"], envelope_sender)
             headers += [
                 fastmime.raw("List-Unsubscribe", f"<{url}>, <{mailto}>"),
                 fastmime.raw("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
@@ -157,5 +161,4 @@ class CampaignMail:
             html=rendered.html,
             boundary=f"=_{uuid.UUID(row['id']).hex}",
         )
-        return Built(data=data, envelope_sender=self.verp.address(row["id"]),
-                     subject=rendered.subject)  # fmt: skip
+        return Built(data=data, envelope_sender=envelope_sender, subject=rendered.subject)
