@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -189,15 +188,14 @@ async def stage(conn: Conn, rows: Iterable[tuple[Any, ...]]) -> None:
     module writes it far faster than adapting each value), then let the planner see it.
 
     A row is (line, id, email, email_key, person_key, first_name, last_name, locale,
-    timezone, attributes as a dict, tags as a list); the values hold no NUL (validated)."""
+    timezone, attributes as JSON text, tags as a list); the values hold no NUL (validated)."""
     await conn.execute(STAGING)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)  # "" is not NULL
     for row in rows:
         writer.writerow(
             (
-                *row[:9],
-                json.dumps(row[9], ensure_ascii=False, separators=(",", ":")),
+                *row[:10],
                 _array(row[10]),
             )
         )
