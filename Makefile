@@ -27,12 +27,16 @@ run: install ## start the whole platform: PostgreSQL, NATS, SMTP sink, five serv
 	.venv/bin/missiva up
 
 .PHONY: test
-test: lint chromium ## lint, then every test against real PostgreSQL, NATS and SMTP
+test: lint chromium node ## lint, then every test against real PostgreSQL, NATS and SMTP
 	$(RUN) pytest $(PYTEST_ARGS)
 
 .PHONY: chromium
 chromium: ## Debian's Chromium for the browser tests (Playwright's own download is unreachable)
 	@command -v chromium >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium)
+
+.PHONY: node
+node: ## Debian's Node.js and npm for the mailauth DKIM check (the tests npm ci its pinned lock)
+	@(command -v node && command -v npm) >/dev/null || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q nodejs npm)
 
 .PHONY: chaos
 chaos: install ## fault tests at full length (a five-minute database outage under load)

@@ -8,8 +8,8 @@ a local port; the client only reads the file and sends 64 KiB pieces):
 - (b) ``ImportContacts`` of the same file (1,000,000 rows, email, names, two attributes, tags)
   with a declared consent proof: CSV split and parse, every address through email-validator,
   typed attributes, the person key, COPY into staging and one merge per chunk of
-  ``IMPORT_CHUNK_ROWS`` (5,000), the rejected-row report, ``ContactCreated`` per contact and
-  one consent command per chunk in the outbox (the relay publishing them meanwhile);
+  ``IMPORT_CHUNK_ROWS`` (5,000), the rejected-row report, one ``ContactsImported`` and one
+  consent command per chunk in the outbox (the relay publishing them meanwhile);
 - (c) the peak resident memory of the process during (b) (``VmHWM`` after ``clear_refs``);
 - (d) ``PreviewSegment`` of a tree of three predicates (an attribute equality, a numeric
   attribute comparison, a tag), median of runs;

@@ -46,7 +46,7 @@ from bench import Result
 from missiva.common.v1 import types_pb2
 from missiva.consent.v1 import consent_service_pb2 as pb
 from missiva.consent.v1 import consent_service_pb2_grpc
-from missiva_consent import domain, store
+from missiva_consent import domain, links, store
 from missiva_consent.__main__ import build
 from missiva_consent.config import ConsentSettings
 from missiva_consent.domain import Action, Basis, Change, Evidence, Source
@@ -229,7 +229,7 @@ async def _latencies(url: str, nats_url: str, secrets: dict[str, Path], folder: 
     tokens = [
         keyring.sign(
             "unsubscribe",
-            domain.LinkScope(ACCOUNT, _person(1_000_000 + i), purpose.purpose_id, "c1").claims(),
+            links.LinkScope(ACCOUNT, _person(1_000_000 + i), purpose.purpose_id, "c1").claims(),
         )
         for i in range(people)
     ]

@@ -13,7 +13,9 @@ On embedded PostgreSQL and NATS, with Postfix's C ``smtp-sink`` on loopback (Deb
   delivery processes (``python -m missiva_delivery``, default 2: the cores) sharing the work
   queue and the ledger, from the first command published to the last row recorded ``sent``;
   the baselines are (c) and (a) times the processes;
-- (e) the peak resident memory of the largest delivery process during (d).
+- (e) the peak resident memory of the largest delivery process during (d);
+- (f) the CPU time (user + system) the delivery processes spent during (d), per message:
+  unlike (d) it hardly moves with what else the machine runs.
 """
 
 from __future__ import annotations
@@ -183,6 +185,15 @@ def _peak_rss_mib(pid: int) -> float:
     return 0.0
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (``/proc/<pid>/stat``)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _start(folder: Path, env: dict[str, str]) -> list[tuple[Any, Any]]:
     """The delivery processes, each with its log file (closed when it is stopped)."""
     children = []
@@ -200,7 +211,7 @@ def _start(folder: Path, env: dict[str, str]) -> list[tuple[Any, Any]]:
 
 
 async def _campaign(folder: Path, url: str, nats_url: str, sink_port: int, keys_file: Path,
-                    secrets: dict) -> tuple[float, float]:  # fmt: skip
+                    secrets: dict) -> tuple[float, float, float]:  # fmt: skip
     env = {
         **os.environ, "DATABASE_URL": url, "NATS_URL": nats_url,
         "SMTP_URL": f"smtp://127.0.0.1:{sink_port}", "SMTP_POOL_SIZE": "8",
@@ -223,6 +234,7 @@ async def _campaign(folder: Path, url: str, nats_url: str, sink_port: int, keys_
     try:
         await asyncio.sleep(3)  # the processes start and declare their consumers
         js = nc.jetstream()
+        cpu_before = sum(_cpu_seconds(p.pid) for p, _ in children)
         started = time.perf_counter()
         for event in events:
             for _ in range(600):  # the stream exists once a delivery process declared it
@@ -244,6 +256,7 @@ async def _campaign(folder: Path, url: str, nats_url: str, sink_port: int, keys_
                     raise TimeoutError(f"{row} of {MESSAGES} sent after 30 minutes")
                 await asyncio.sleep(0.25)
         seconds = time.perf_counter() - started
+        cpu = sum(_cpu_seconds(p.pid) for p, _ in children) - cpu_before
         peak = max([peak, *(_peak_rss_mib(p.pid) for p, _ in children)])
     finally:
         await nc.close()
@@ -254,7 +267,7 @@ async def _campaign(folder: Path, url: str, nats_url: str, sink_port: int, keys_
             except subprocess.TimeoutExpired:
                 proc.kill()
             log.close()
-    return MESSAGES / seconds, peak
+    return MESSAGES / seconds, peak, cpu * 1e6 / MESSAGES
 
 
 async def _measure(folder: Path, pg: PostgresServer, nats_url: str, sink_port: int) -> list[Result]:
@@ -273,7 +286,7 @@ async def _measure(folder: Path, pg: PostgresServer, nats_url: str, sink_port: i
     probe = build(DeliverySettings(database_url="postgresql://x@127.0.0.1/x"))
     url = pg.create_database("bench_delivery")
     await migrate(url, probe.migration_sets)
-    rate, peak = await _campaign(folder, url, nats_url, sink_port, keys_file, secrets)
+    rate, peak, cpu = await _campaign(folder, url, nats_url, sink_port, keys_file, secrets)
     a = "(a) raw RSA-2048 + Ed25519 signing, one core"
     c = "(c) smtp-source into the same smtp-sink"
     cores = f"(a) x {PROCESSES} processes"
@@ -301,6 +314,14 @@ async def _measure(folder: Path, pg: PostgresServer, nats_url: str, sink_port: i
         ),
         Result(
             "(e) peak RSS of a delivery process (goal ≤ 400)", peak, "MiB", higher_is_better=False
+        ),
+        Result(
+            "(f) CPU time of the delivery processes per message during (d)",
+            cpu,
+            "µs",
+            higher_is_better=False,
+            note="user + system time of every delivery process (/proc/<pid>/stat) over the "
+            "messages sent: what one message costs, whatever else the machine runs",
         ),
     ]
 

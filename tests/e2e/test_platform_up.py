@@ -26,9 +26,10 @@ import psycopg
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from missiva_platform.devstack.platform import SERVICES, Ports, is_alive, read_state
+from missiva_platform.devstack.platform import SERVICES, Ports
 from missiva_platform.devstack.ports import free_base_port
 from missiva_platform.devstack.processes import default_sigint
+from missiva_platform.devstack.state import is_alive, read_state
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -284,8 +284,9 @@ def test_missiva_publish_dns_runs_delivery_with_the_running_platforms_environmen
     import uuid
 
     from missiva_platform.devstack import cli
-    from missiva_platform.devstack.platform import Platform, process_start_time
+    from missiva_platform.devstack.platform import Platform
     from missiva_platform.devstack.publish import run_publish_dns
+    from missiva_platform.devstack.state import process_start_time
 
     for name in list(os.environ):
         if name.endswith("_DATABASE_URL"):

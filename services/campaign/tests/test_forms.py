@@ -339,3 +339,46 @@ async def test_privacy_export_and_erasure_cover_pending_submissions(forms_env) -
         )
         == 0
     )
+
+
+async def test_a_deleted_form_is_listed_in_the_trash_and_restored(forms_env) -> None:
+    env, tenant, other = forms_env, forms_env.tenant(), forms_env.tenant()
+    form, _ = await make_form(env, tenant, name="Letter")
+    gone = await env.stub.DeleteForm(pb.DeleteFormRequest(form_id=form.form_id),
+                                     metadata=env.md(tenant, scopes=WRITE))  # fmt: skip
+    until = gone.form.restorable_until.ToDatetime(tzinfo=UTC)
+    assert 29 <= (until - datetime.now(UTC)).days <= 30
+    md = env.md(tenant, scopes=READ)
+    assert list((await env.stub.ListForms(pb.ListFormsRequest(), metadata=md)).forms) == []
+    trash = await env.stub.ListForms(pb.ListFormsRequest(in_trash=True), metadata=md)
+    assert [f.form_id for f in trash.forms] == [form.form_id]
+    restore = pb.RestoreFormRequest(form_id=form.form_id)
+    err = await refused(env.stub.RestoreForm, restore, metadata=env.md(tenant, scopes=READ))
+    assert err.code() == grpc.StatusCode.PERMISSION_DENIED
+    err = await refused(env.stub.RestoreForm, restore, metadata=env.md(other, scopes=WRITE))
+    assert err.code() == grpc.StatusCode.NOT_FOUND
+    err = await refused(env.stub.RestoreForm, pb.RestoreFormRequest(form_id="nope"),
+                        metadata=env.md(tenant, scopes=WRITE))  # fmt: skip
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert violated_fields(err) == ["form_id"]
+    # Its name is free while it is in the trash; restoring it then clashes.
+    clash, _ = await make_form(env, tenant, name="letter")
+    err = await refused(env.stub.RestoreForm, restore, metadata=env.md(tenant, scopes=WRITE))
+    assert err.code() == grpc.StatusCode.ALREADY_EXISTS
+    await env.stub.DeleteForm(pb.DeleteFormRequest(form_id=clash.form_id),
+                              metadata=env.md(tenant, scopes=WRITE))  # fmt: skip
+    back = await env.stub.RestoreForm(restore, metadata=env.md(tenant, scopes=WRITE))
+    assert not back.form.HasField("deleted_at")
+    assert not back.form.HasField("restorable_until")
+    public = await env.stub.GetPublicForm(pb.GetPublicFormRequest(form_id=form.form_id))
+    assert public.form.form_id == form.form_id  # its page answers again
+    err = await refused(env.stub.RestoreForm, restore, metadata=env.md(tenant, scopes=WRITE))
+    assert err.code() == grpc.StatusCode.NOT_FOUND  # live: nothing to restore
+    # Past the 30 days a form in the trash is no longer offered nor restorable.
+    await env.sql("UPDATE forms SET deleted_at = now() - interval '31 days' WHERE id = %s",
+                  clash.form_id)  # fmt: skip
+    trash = await env.stub.ListForms(pb.ListFormsRequest(in_trash=True), metadata=md)
+    assert list(trash.forms) == []
+    err = await refused(env.stub.RestoreForm, pb.RestoreFormRequest(form_id=clash.form_id),
+                        metadata=env.md(tenant, scopes=WRITE))  # fmt: skip
+    assert err.code() == grpc.StatusCode.NOT_FOUND

@@ -78,9 +78,15 @@ def test_the_header_maps_columns_and_refuses_a_file_without_an_address():
 
 @pytest.mark.parametrize(
     ("kind", "text", "value"),
-    [("number", "36", 36), ("number", "2.5", 2.5), ("boolean", "Yes", True),
-     ("boolean", "0", False), ("date", "2026-03-01", "2026-03-01"), ("text", "x", "x")],
-)  # fmt: skip
+    [
+        ("number", "36", 36),
+        ("number", "2.5", 2.5),
+        ("boolean", "Yes", True),
+        ("boolean", "0", False),
+        ("date", "2026-03-01", "2026-03-01"),
+        ("text", "x", "x"),
+    ],
+)
 def test_typed_attribute_values(kind, text, value):
     assert import_rows.typed(kind, text) == value
 
@@ -92,3 +98,41 @@ def test_typed_attribute_values(kind, text, value):
 def test_bad_typed_values_are_refused(kind, text):
     with pytest.raises(ValueError):
         import_rows.typed(kind, text)
+
+
+class LineByLine(import_rows.CsvRecords):
+    """The reader without its whole-block path: every record through ``_emit``."""
+
+    def _block(self, chunk: bytes, start: int) -> None:
+        return None
+
+
+RAW = st.lists(
+    st.sampled_from(
+        [b"a", b"b,", b",", b"\n", b"\r", b"\r\n", b" ", b'"', b"\xc3\xa9", b"\xff", b"\x00"]
+    ),
+    max_size=60,
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(parts=RAW, cuts=st.lists(st.integers(min_value=0, max_value=80), max_size=6))
+def test_the_whole_block_path_reads_what_line_by_line_reads(parts: list[bytes], cuts: list[int]):
+    """Blank lines, bad UTF-8, stray carriage returns, NULs, quotes: the same records."""
+    data = b"".join(parts)
+    cuts = [c for c in cuts if c <= len(data)]
+    reference = LineByLine()
+    expected: list[import_rows.Record] = []
+    start = 0
+    for cut in [*sorted(set(cuts)), len(data)]:
+        expected += reference.feed(data[start:cut])
+        start = cut
+    expected += reference.finish()
+    assert read(data, cuts) == expected
+
+
+def test_a_long_line_in_a_big_chunk_is_refused_as_line_by_line():
+    data = b"email\n" + b"a" * import_rows.MAX_RECORD_BYTES + b"\nb@example.org\n"
+    found = read(data, [])
+    assert [(r.line, r.cells is None) for r in found] == [(1, False), (2, True), (3, False)]
+    assert found == list(LineByLine().feed(data))

@@ -8,7 +8,7 @@ import pytest
 from google.protobuf import timestamp_pb2
 
 from missiva.consent.v1 import consent_service_pb2 as pb
-from missiva_consent import domain
+from missiva_consent import domain, legal
 from missiva_consent.domain import Action, Basis, Purpose, Reason, Source, State, Status
 from missiva_consent.verify_proof import (
     canonical_entry,
@@ -101,12 +101,12 @@ def test_a_material_change_is_announced_14_days_ahead_and_sub_processors_30():
         document_id="privacy", kind=pb.DOCUMENT_KIND_PRIVACY_POLICY, version="2", title="Privacy",
         body_markdown="text", material=True, effective_at=effective,
     )  # fmt: skip
-    document = domain.document_from_pb(message, account_id="pl", platform_account_id="pl", now=now)
+    document = legal.document_from_pb(message, account_id="pl", platform_account_id="pl", now=now)
     assert document.notice_at == now + timedelta(days=6)
     assert document.body_sha256 == hashlib.sha256(b"text").hexdigest()
     message.kind = pb.DOCUMENT_KIND_SUB_PROCESSOR_LIST
     with pytest.raises(InvalidArgument, match="30 days"):
-        domain.document_from_pb(message, account_id="pl", platform_account_id="pl", now=now)
+        legal.document_from_pb(message, account_id="pl", platform_account_id="pl", now=now)
 
 
 def test_purpose_rules_match_the_email_categories():

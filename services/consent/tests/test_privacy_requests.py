@@ -20,7 +20,7 @@ from missiva.common.v1 import types_pb2
 from missiva.consent.v1 import consent_service_pb2 as pb
 from missiva.privacy.v1 import events_pb2 as privacy_events
 from missiva.privacy.v1 import privacy_service_pb2 as ppb
-from missiva_consent import domain
+from missiva_consent import links
 from missiva_consent.retention import rules
 from missiva_platform import metrics
 from missiva_platform.auth import CallerKind
@@ -275,10 +275,8 @@ async def test_an_api_key_with_the_privacy_scope_opens_and_reads(consent):
 
 async def test_the_data_subject_opens_and_follows_a_request_with_their_my_data_token(consent):
     tenant, email = consent.tenant(), consent.email()
-    token = consent.keyring.sign(domain.MY_DATA, {"a": tenant, "k": consent.key(email)})
-    stranger = consent.keyring.sign(
-        domain.MY_DATA, {"a": tenant, "k": consent.key(consent.email())}
-    )
+    token = consent.keyring.sign(links.MY_DATA, {"a": tenant, "k": consent.key(email)})
+    stranger = consent.keyring.sign(links.MY_DATA, {"a": tenant, "k": consent.key(consent.email())})
 
     reply = await consent.stub.OpenPrivacyRequest(
         pb.OpenPrivacyRequestRequest(kind=ERASE, verification_token=token), timeout=10
@@ -307,7 +305,7 @@ async def test_the_data_subject_opens_and_follows_a_request_with_their_my_data_t
             pb.OpenPrivacyRequestRequest(
                 kind=ERASE,
                 verification_token=consent.keyring.sign(
-                    domain.UNSUBSCRIBE, {"a": tenant, "k": consent.key(email)}
+                    links.UNSUBSCRIBE, {"a": tenant, "k": consent.key(email)}
                 ),
             ),
             timeout=10,
@@ -514,7 +512,7 @@ async def test_the_download_needs_a_valid_token_of_a_finished_export(consent):
         ttl=timedelta(seconds=1),
         now=datetime.now(UTC) - timedelta(hours=1),
     )
-    wrong_purpose = consent.keyring.sign(domain.PREFERENCES, {"r": pending.request_id})
+    wrong_purpose = consent.keyring.sign(links.PREFERENCES, {"r": pending.request_id})
 
     async def refused(token: str) -> grpc.aio.AioRpcError:
         return await error_of(

@@ -156,7 +156,7 @@ async def test_a_recipient_with_a_bad_address_fails_with_the_reason(delivery) ->
 
 async def test_the_unsubscribe_link_is_a_token_the_consent_pages_accept(delivery) -> None:
     """Signed with the shared keyring for consent's purpose and claims (LinkScope)."""
-    from missiva_consent.domain import UNSUBSCRIBE, LinkScope
+    from missiva_consent.links import UNSUBSCRIBE, LinkScope
 
     tenant = delivery.tenant()
     address = delivery.address()

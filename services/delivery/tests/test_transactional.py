@@ -273,7 +273,7 @@ async def test_consents_my_data_link_command_arrives_with_its_link(delivery) -> 
     """The command consent's SendMyDataLink queues (built by consent's own builder)."""
     from datetime import UTC, datetime, timedelta
 
-    from missiva_consent.domain import my_data_command
+    from missiva_consent.links import my_data_command
 
     tenant = delivery.tenant()
     address = delivery.address()

@@ -122,8 +122,30 @@ async def test_a_form_is_built_embedded_edited_and_deleted(web_platform: Any) ->
         assert deleted.status_code == 303
         listing = await client.get(deleted.headers["location"])
         assert "The form is in the trash." in listing.text
-        assert fid not in listing.text
+        assert f'href="/app/forms/{fid}"' not in listing.text
+        assert f'action="/app/forms/{fid}/restore"' in listing.text  # in the trash
         assert (await client.get(f"/forms/{fid}")).status_code == 404
+
+        # Restored from the trash: listed, its hosted page answers again. Another account's
+        # restore of it is a 404; a live form with its name makes the restore a problem shown.
+        async with web_client(web_platform) as other:
+            other_token = await csrf(other)
+            stolen = await other.post(f"/app/forms/{fid}/restore", data={"csrf_token": other_token})
+            assert stolen.status_code == 404
+        same_name = filled(token, list_id, name=changed["name"].upper())
+        clash = await client.post("/app/forms/new", data=same_name)
+        assert clash.status_code == 303, clash.text
+        refused = await client.post(f"/app/forms/{fid}/restore", data={"csrf_token": token})
+        assert refused.status_code == 409
+        assert "rename that one first" in refused.text
+        clash_id = clash.headers["location"].split("/")[3].split("?")[0]
+        await client.post(f"/app/forms/{clash_id}/delete", data={"csrf_token": token})
+        back = await client.post(f"/app/forms/{fid}/restore", data={"csrf_token": token})
+        assert back.status_code == 303
+        listing = await client.get(back.headers["location"])
+        assert "The form is restored." in listing.text
+        assert f'href="/app/forms/{fid}"' in listing.text
+        assert (await client.get(f"/forms/{fid}")).status_code == 200
 
 
 async def test_campaigns_field_violations_show_under_their_field(web_platform: Any) -> None:  # noqa: F811
@@ -149,7 +171,12 @@ async def test_the_forms_refuse_a_missing_or_wrong_csrf_token(web_platform: Any)
     async with web_client(web_platform) as client:
         await csrf(client)
         fid = str(uuid.uuid4())
-        for path in ("/app/forms/new", f"/app/forms/{fid}", f"/app/forms/{fid}/delete"):
+        for path in (
+            "/app/forms/new",
+            f"/app/forms/{fid}",
+            f"/app/forms/{fid}/delete",
+            f"/app/forms/{fid}/restore",
+        ):
             for body in ({"name": "x"}, {"name": "x", "csrf_token": "x" * 43}):
                 reply = await client.post(path, data=body)
                 assert reply.status_code == 403, path

@@ -2,7 +2,8 @@
 billing in this process; the gateway app through httpx): the rule builder's rows added and
 removed by posting the form, the live count and its sample matching the contacts made here,
 campaign's field violations under their row, save, delete to the trash and restore, CSRF
-refusals, another account's segment a 404, and the pages in Italian.
+refusals, another account's segment a 404, editing a saved segment (its rows prefilled, a
+tree written over the API only renamed), and the pages in Italian.
 
 ``web_platform`` and ``web_client`` are shared with ``test_web_forms.py``."""
 
@@ -20,7 +21,7 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from missiva_gateway.web import segments as web_segments
+from missiva_campaign.segments import FIELDS as CAMPAIGN_FIELDS
 from missiva_gateway.web.security import CSRF_COOKIE
 
 sys.path.insert(0, str(Path(__file__).parent / "api"))
@@ -92,13 +93,6 @@ def count_of(html: str) -> int:
     return int(found.group(1).replace(",", "").replace(".", ""))
 
 
-async def test_the_builder_offers_exactly_campaigns_whitelisted_fields() -> None:
-    from missiva_campaign.segments import ALLOWED_FIELDS
-
-    offered = [name for name, _ in web_segments.FIELDS] + ["attributes.<key>"]
-    assert offered == list(ALLOWED_FIELDS)
-
-
 async def test_a_segment_is_built_counted_saved_trashed_and_restored(
     web_platform: Platform,
 ) -> None:
@@ -109,7 +103,8 @@ async def test_a_segment_is_built_counted_saved_trashed_and_restored(
         page = await client.get("/app/segments/new")
         assert page.status_code == 200
         assert 'name="field_0"' in page.text
-        for field, _label in web_segments.FIELDS:
+        # The fields offered are campaign's compiler's whitelist (its ListSegmentFields).
+        for field in (*CAMPAIGN_FIELDS, "attributes", "has_tag", "in_list"):
             assert f'<option value="{field}"' in page.text
         token = client.cookies[CSRF_COOKIE]
         base = {"csrf_token": token, "name": f"Romans {tag}", "combine": "all"}
@@ -232,6 +227,7 @@ async def test_the_forms_refuse_a_missing_or_wrong_csrf_token(web_platform: Plat
             "/app/segments/rules",
             "/app/segments/preview",
             f"/app/segments/{uuid.uuid4()}/delete",
+            f"/app/segments/{uuid.uuid4()}/edit",
         ):
             for body in (form, form | {"csrf_token": "x" * 43}):
                 reply = await client.post(path, data=body)
@@ -305,3 +301,129 @@ async def test_a_list_rule_picks_one_of_the_accounts_lists(web_platform: Platfor
             assert theirs.status_code == 200
             assert "segment-count" not in theirs.text
             assert 'id="count-problem"' in theirs.text
+
+
+async def api_segment(client: Any, name: str, rules: Any) -> str:
+    reply = await client.post(
+        "/api/v1/segments", headers=client.account.auth, json={"name": name, "rules": rules}
+    )
+    assert reply.status_code == 201, reply.text
+    return str(reply.json()["segment_id"])
+
+
+async def test_a_saved_segment_opens_in_the_builder_and_is_updated(web_platform: Platform) -> None:
+    tag = uuid.uuid4().hex[:6]
+    async with web_client(web_platform) as client:
+        for i, city in enumerate(("Rome", "Milan")):
+            await contact(client, f"e{i}-{tag}@example.org", attributes={"city": city, "n": i})
+        listed = {"field": "email", "op": "in", "value": ["a@b.c", "d@e.f"]}
+        gt = {"field": "attributes.n", "op": "gt", "value": 5}
+        rules = {"not": {"any": [gt, {"has_tag": "x"}, listed]}}
+        sid = await api_segment(client, f"Edit me {tag}", rules)
+        page = await client.get(f"/app/segments/{sid}/edit")
+        assert page.status_code == 200
+        assert f'action="/app/segments/{sid}/edit"' in page.text
+        assert f'value="Edit me {tag}"' in page.text
+        assert 'name="rows" value="3"' in page.text
+        assert re.search(r'name="negate" value="1"[^>]*checked', page.text)
+        assert re.search(r'<option value="any" selected>', page.text)
+        assert re.search(
+            r'name="op_0">\s*(<option[^>]*>[^<]*</option>)*?<option value="greater"'
+            r" selected>",
+            page.text,
+        )  # "gt" is shown as its canonical name
+        assert 'name="key_0" value="n"' in page.text
+        assert 'name="value_0" value="5"' in page.text
+        assert 'name="value_1" value="x"' in page.text
+        assert 'name="value_2" value="a@b.c, d@e.f"' in page.text
+        assert 'id="fixed-rules"' not in page.text
+
+        token = client.cookies[CSRF_COOKIE]
+        base = {"csrf_token": token, "name": f"Romans {tag}", "combine": "all"}
+        wanted = rows(("attributes", "city", "equals", "Rome"), ("email", "", "contains", tag))
+        bad = await client.post(
+            f"/app/segments/{sid}/edit",
+            data=base | rows(("created_at", "", "greater", "not a time")) | {"action": "save"},
+        )
+        assert bad.status_code == 400
+        assert re.search(r'id="rerr-0">[^<]*ISO 8601', bad.text)
+        assert f'action="/app/segments/{sid}/edit"' in bad.text  # still the edit form
+        added = await client.post(
+            f"/app/segments/{sid}/edit", data=base | wanted | {"action": "add"}
+        )
+        assert added.status_code == 200
+        assert 'name="field_2"' in added.text
+        assert count_of(added.text) == 0  # the empty third row is email = ""
+        saved = await client.post(
+            f"/app/segments/{sid}/edit", data=base | wanted | {"action": "save"}
+        )
+        assert saved.status_code == 303, saved.text
+        listing = await client.get(saved.headers["location"])
+        assert "The segment is updated." in listing.text
+        assert re.search(rf"Romans {tag}</a></td><td>1</td>", listing.text)
+        one = await client.get(f"/app/segments/{sid}")
+        assert f"e0-{tag}@example.org" in one.text
+        assert f"e1-{tag}@example.org" not in one.text
+
+        async with web_client(web_platform) as other:
+            other_token = await csrf(other)
+            assert (await other.get(f"/app/segments/{sid}/edit")).status_code == 404
+            stolen = await other.post(
+                f"/app/segments/{sid}/edit",
+                data={"csrf_token": other_token, "name": "Mine", "action": "save"} | wanted,
+            )
+            assert stolen.status_code == 404
+        assert f"Romans {tag}" in (await client.get("/app/segments")).text
+
+
+async def test_rules_the_builder_cannot_show_keep_and_only_the_name_changes(
+    web_platform: Platform,
+) -> None:
+    async with web_client(web_platform) as client:
+        rules = {"all": [{"any": [{"has_tag": "a"}, {"has_tag": "b"}]}, {"has_tag": "c"}]}
+        sid = await api_segment(client, "Nested", rules)
+        page = await client.get(f"/app/segments/{sid}/edit")
+        assert page.status_code == 200
+        assert 'id="fixed-rules"' in page.text
+        assert 'name="keep_rules" value="1"' in page.text
+        assert 'name="field_0"' not in page.text
+        token = client.cookies[CSRF_COOKIE]
+        saved = await client.post(
+            f"/app/segments/{sid}/edit",
+            data={"csrf_token": token, "name": "Nested, renamed", "keep_rules": "1"},
+        )
+        assert saved.status_code == 303, saved.text
+        got = await client.get(f"/api/v1/segments/{sid}", headers=client.account.auth)
+        assert got.status_code == 200, got.text
+        assert got.json()["name"] == "Nested, renamed"
+        assert got.json()["rules"] == rules
+
+
+async def test_the_rows_hold_a_saved_tree_only_when_they_rebuild_it_exactly() -> None:
+    from missiva_gateway.web.segment_rules import builder_of
+
+    aliases = {"equals": "equals", "eq": "equals", "in": "in", "exists": "exists"}
+    held = {"all": [{"field": "attributes.age", "op": "eq", "value": 36},
+                    {"field": "first_name", "op": "exists"}, {"in_list": "l1"}]}  # fmt: skip
+    builder = builder_of("S", held, aliases)
+    assert builder is not None
+    assert [(r.field, r.key, r.op, r.value) for r in builder.rows] == [
+        ("attributes", "age", "equals", "36"), ("first_name", "", "exists", ""),
+        ("in_list", "", "equals", ""),
+    ]  # fmt: skip
+    assert builder.rows[2].list_id == "l1"
+    assert builder.tree() == {"all": [{**held["all"][0], "op": "equals"}, *held["all"][1:]]}
+    for lost in (
+        {"all": [{"field": "attributes.zip", "op": "eq", "value": "12"}]},  # text, read as 12
+        {"all": [{"field": "email", "op": "in", "value": ["a,b"]}]},  # a comma splits it
+        {"all": [{"any": [{"has_tag": "a"}]}]},  # nested
+        {"consent": {"purpose_id": "p", "state": "granted"}},
+        {"all": [{"field": "email", "op": "starts", "value": "a"}]},  # not campaign's
+        {"all": []},
+        [],
+    ):
+        assert builder_of("S", lost, aliases) is None, lost
+    single = builder_of("S", {"not": {"has_tag": "vip"}}, aliases)
+    assert single is not None
+    assert single.negate
+    assert single.tree() == {"not": {"all": [{"has_tag": "vip"}]}}

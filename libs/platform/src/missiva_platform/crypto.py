@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -490,8 +491,31 @@ _PERSON_KEY_DOMAIN = b"missiva.person.v1\x00"
 def normalise_email(email: str) -> str:
     """Canonical form of an email address: trimmed, NFC, lower-case, IDNA (ASCII) domain.
 
-    Raises ``ValueError`` unless there is exactly one "@" with text on both sides.
+    Raises ``ValueError`` unless there is exactly one "@" with text on both sides. An ASCII
+    address (NFC leaves it as it is) has its domain's IDNA form from a cache: an import hashes
+    a million addresses on a few domains.
     """
+    if not email.isascii():
+        return _normalise_email(email)
+    text = email.strip().lower()
+    if text.count("@") != 1:
+        raise ValueError("an email address needs exactly one '@'")
+    local, domain = text.split("@")
+    if not local or not domain:
+        raise ValueError("an email address needs a local part and a domain")
+    return f"{local}@{_ascii_domain(domain)}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _ascii_domain(domain: str) -> str:
+    try:
+        return domain.encode("idna").decode("ascii").lower()
+    except UnicodeError as exc:
+        raise ValueError(f"invalid email domain: {exc}") from exc
+
+
+def _normalise_email(email: str) -> str:
+    """``normalise_email`` of any text, without the cache."""
     text = unicodedata.normalize("NFC", email.strip()).lower()
     if text.count("@") != 1:
         raise ValueError("an email address needs exactly one '@'")
@@ -516,7 +540,7 @@ class EmailHasher:
     def person_key(self, email: str) -> str:
         """Hex HMAC-SHA256 of the normalised address (``ValueError`` if it is not one)."""
         message = _PERSON_KEY_DOMAIN + normalise_email(email).encode("utf-8")
-        return hmac.new(self._key, message, hashlib.sha256).hexdigest()
+        return hmac.digest(self._key, message, "sha256").hex()
 
     def __repr__(self) -> str:
         return "EmailHasher(<key hidden>)"

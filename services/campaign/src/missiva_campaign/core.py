@@ -93,8 +93,17 @@ def contact_pb(row: dict[str, Any]) -> pb.Contact:
     return contact
 
 
+def in_trash(message: Any, row: dict[str, Any]) -> Any:
+    """Set a message's ``deleted_at`` and ``restorable_until`` from a row in the trash."""
+    deleted = row.get("deleted_at")
+    if deleted is not None:
+        message.deleted_at.FromDatetime(deleted.astimezone(UTC))
+        message.restorable_until.FromDatetime((deleted + domain.TRASH_WINDOW).astimezone(UTC))
+    return message
+
+
 def list_pb(row: dict[str, Any]) -> pb.ContactList:
-    return pb.ContactList(
+    found = pb.ContactList(
         list_id=row["id"],
         name=row["name"],
         description=row["description"],
@@ -102,6 +111,7 @@ def list_pb(row: dict[str, Any]) -> pb.ContactList:
         member_count=row["member_count"],
         created_at=timestamp(row["created_at"]),
     )
+    return in_trash(found, row)  # type: ignore[no-any-return]
 
 
 class CampaignCore:

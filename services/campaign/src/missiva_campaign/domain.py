@@ -200,24 +200,34 @@ def attribute_key(field: str, key: str) -> str:
 
 def attributes(field: str, values: Mapping[str, Any]) -> dict[str, Any]:
     """Custom attributes: at most 100 keys, 16 KiB as JSON, scalar values or lists of them."""
+    return attributes_json(field, values)[0]
+
+
+def attributes_json(field: str, values: Mapping[str, Any]) -> tuple[dict[str, Any], str]:
+    """``attributes`` with their JSON text (compact), for a caller that writes it as it is."""
     if len(values) > MAX_ATTRIBUTES:
         raise InvalidArgument.field(field, f"has more than {MAX_ATTRIBUTES} attributes")
     clean = {
         attribute_key(f"{field}.{key}", key): _attribute_value(f"{field}.{key}", value)
         for key, value in values.items()
     }
-    check_attributes_size(field, clean)
-    return clean
+    return clean, _sized_json(field, clean)
 
 
 def check_attributes_size(field: str, values: Mapping[str, Any]) -> None:
+    _sized_json(field, values)
+
+
+def _sized_json(field: str, values: Mapping[str, Any]) -> str:
     if len(values) > MAX_ATTRIBUTES:
         raise InvalidArgument.field(field, f"has more than {MAX_ATTRIBUTES} attributes")
-    size = len(json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode())
+    text = json.dumps(values, ensure_ascii=False, separators=(",", ":"))
+    size = len(text) if text.isascii() else len(text.encode())
     if size > MAX_ATTRIBUTES_BYTES:
         raise InvalidArgument.field(
             field, f"is {size} bytes as JSON, more than the {MAX_ATTRIBUTES_BYTES} allowed"
         )
+    return text
 
 
 # ------------------------------------------------------------------------------- tags

@@ -32,6 +32,7 @@ ATTRIBUTE_TYPES = ("text", "number", "boolean", "date")
 TRUE = frozenset({"true", "yes", "y", "1"})
 FALSE = frozenset({"false", "no", "n", "0"})
 TAG_SEPARATOR = re.compile(r"[;|]")
+MAX_CACHED_TAG_CELLS = 1024
 
 
 @dataclass
@@ -57,7 +58,14 @@ class CsvRecords:
             if chunk.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte order mark
                 chunk = chunk[3:]
         start = 0
+        tried = False
         while True:
+            if not tried and not self._pending:
+                tried = True  # once a chunk: a block with quotes goes line by line
+                block = self._block(chunk, start)
+                if block is not None:
+                    yield from block[0]
+                    start = block[1]
             end = chunk.find(b"\n", start)
             if end < 0:
                 self._take(chunk[start:])
@@ -72,6 +80,34 @@ class CsvRecords:
                 yield self._overflow()
             elif self._quotes % 2 == 0:
                 yield self._emit()
+
+    def _block(self, chunk: bytes, start: int) -> tuple[list[Record], int] | None:
+        """The whole lines of ``chunk`` from ``start`` at once, when they hold no quote (each
+        line is then one record) and are UTF-8 and valid CSV: what ``_emit`` would give line
+        by line, with one decode and one reader. None: go line by line."""
+        last = chunk.rfind(b"\n", start) + 1
+        if last <= start or chunk.find(b'"', start, last) >= 0:
+            return None
+        block = chunk[start:last]
+        if len(block) > MAX_RECORD_BYTES and max(map(len, block.split(b"\n"))) >= MAX_RECORD_BYTES:
+            return None
+        try:
+            lines = block.decode("utf-8").split("\n")
+        except UnicodeDecodeError:
+            return None
+        lines.pop()  # after the last newline
+        try:
+            rows = list(csv.reader([f"{line}\n" for line in lines], strict=True))
+        except csv.Error:
+            return None
+        first = self._line + 1
+        records = [
+            Record(first + i, cells if line.strip() else [])
+            for i, (line, cells) in enumerate(zip(lines, rows, strict=True))
+        ]
+        self._line += len(lines)
+        self._start = self._line + 1
+        return records, last
 
     def finish(self) -> Iterator[Record]:
         if self._pending.strip():
@@ -201,6 +237,7 @@ class Contact:
     timezone: str = ""
     attributes: dict[str, Any] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
+    attributes_json: str = "{}"  # the attributes as the staging table takes them
 
 
 @dataclass
@@ -238,6 +275,23 @@ class Validator:
         self.columns = columns
         self.types = dict(types)
         self.extra_tags = extra_tags
+        self._names: tuple[Columns | None, dict[str, str]] = (None, {})
+        self._tags: dict[str, list[str]] = {}  # a tags cell → its tags (files repeat them)
+
+    def _column_names(self, columns: Columns) -> dict[str, str]:
+        """Field → the header's name of its column, for the reasons (once per header)."""
+        if self._names[0] is not columns:
+            self._names = (columns, {t: columns.header[i] for i, t in columns.targets.items()})
+        return self._names[1]
+
+    def _row_tags(self, cell: str) -> list[str]:
+        found = self._tags.get(cell)
+        if found is None:
+            given = [t for t in TAG_SEPARATOR.split(cell) if t.strip()]
+            found = sorted(set(domain.tags("tags", [*given, *self.extra_tags])))
+            if len(self._tags) < MAX_CACHED_TAG_CELLS:
+                self._tags[cell] = found
+        return found
 
     def record(self, record: Record) -> Contact | Rejected | None:
         """A CSV record as a contact or a rejection; None for a blank line."""
@@ -254,8 +308,7 @@ class Validator:
         for index, target in self.columns.targets.items():
             if index < len(record.cells):
                 values[target] = record.cells[index]
-        names = {t: self.columns.header[i] for i, t in self.columns.targets.items()}
-        return self.values(record.line, values, names)
+        return self.values(record.line, values, self._column_names(self.columns))
 
     def values(
         self, line: int, values: Mapping[str, str], names: Mapping[str, str] | None = None
@@ -278,8 +331,7 @@ class Validator:
             current = "timezone"
             contact.timezone = domain.timezone("timezone", values.get("timezone", ""))
             current = "tags"
-            given = [t for t in TAG_SEPARATOR.split(values.get("tags", "")) if t.strip()]
-            contact.tags = sorted(set(domain.tags("tags", [*given, *self.extra_tags])))
+            contact.tags = self._row_tags(values.get("tags", ""))
             attributes: dict[str, Any] = {}
             for target, text in values.items():
                 if not target.startswith("attributes.") or not text.strip():
@@ -294,7 +346,9 @@ class Validator:
                         target, f"{reason} for type {self.types[key]}"
                     ) from None
             current = "attributes"
-            contact.attributes = domain.attributes("attributes", attributes)
+            contact.attributes, contact.attributes_json = domain.attributes_json(
+                "attributes", attributes
+            )
         except InvalidArgument as exc:
             where, why = exc.violations[0] if exc.violations else (current, str(exc))
             column = names.get(where, names.get(current, where))

@@ -24,6 +24,11 @@
 - ``contacts`` (inactivity): a contact with no interaction (a counted open or click, a
   confirmed form) for 24 months is flagged (``inactive_since``); in an account whose contact
   policy says ``delete_inactive`` it goes to the trash, and from there as any deleted one.
+- ``templates``, ``campaigns``, ``contact_lists``: one in the trash is purged 30 days after it
+  was deleted (a template's text or a campaign's subject may name a person). A campaign takes
+  its recipient snapshot, engagement markers and statistics with it, by the foreign keys (the
+  snapshot of a send that ended 6 months ago was already anonymised above); a list its
+  memberships.
 - ``document_notices_sent``: which contact was told about which version (contact id, locale,
   time) is kept 2 years as proof of having informed them, then deleted.
 - ``contact_rectifications``: which of their fields a person corrected, and when (no
@@ -148,6 +153,26 @@ RULES: tuple[RetentionRule, ...] = (
         custom=inactive_contacts,
         why="a contact with no interaction for 24 months is flagged; deleted if the account"
         " chose so (then purged from the trash 30 days later)",
+    ),
+    RetentionRule(
+        table="templates",
+        time_column="deleted_at",
+        max_age=TRASH_WINDOW,
+        why="a deleted template can be restored from the trash for 30 days, then it is purged",
+    ),
+    RetentionRule(
+        table="campaigns",
+        time_column="deleted_at",
+        max_age=TRASH_WINDOW,
+        why="a deleted campaign can be restored from the trash for 30 days, then it is purged"
+        " with its recipients and statistics",
+    ),
+    RetentionRule(
+        table="contact_lists",
+        time_column="deleted_at",
+        max_age=TRASH_WINDOW,
+        why="a deleted list can be restored from the trash for 30 days, then it is purged"
+        " with its memberships",
     ),
     RetentionRule(
         table="document_notices_sent",

@@ -21,7 +21,7 @@ from psycopg.types.json import Jsonb
 
 from missiva.campaign.v1 import campaign_service_pb2 as pb
 from missiva_campaign import campaign_events, domain, rendering, sender_domains, sending
-from missiva_campaign.core import CampaignCore, current_actor, new_id, timestamp
+from missiva_campaign.core import CampaignCore, current_actor, in_trash, new_id, now, timestamp
 from missiva_campaign.rpc_templates import load as load_template
 from missiva_campaign.rpc_templates import source_of
 from missiva_campaign.rpc_templates import template_id as valid_template_id
@@ -54,7 +54,7 @@ MAX_IDS = 50
 
 
 def campaign_pb(row: dict[str, Any]) -> pb.Campaign:
-    return pb.Campaign(
+    found = pb.Campaign(
         campaign_id=row["id"],
         name=row["name"],
         status=STATUS_VALUES[row["status"]],  # type: ignore[arg-type]
@@ -90,6 +90,7 @@ def campaign_pb(row: dict[str, Any]) -> pb.Campaign:
         review_flags=[pb.ContentFlag(**f) for f in row.get("review_flags") or ()],
         retry_count=row.get("retry_count", 0),
     )
+    return in_trash(found, row)  # type: ignore[no-any-return]
 
 
 def campaign_id(field: str, value: str) -> str:
@@ -226,10 +227,13 @@ class CampaignRpcs:
         if request.status and request.status not in STATUS_NAMES:
             raise InvalidArgument.field("status", "is not a campaign status")
         status = STATUS_NAMES.get(request.status)
-        digest = domain.filter_digest("campaigns", status)
+        digest = domain.filter_digest("campaigns", status, request.in_trash)
         after = domain.decode_page_token("page_token", request.page_token, digest)
+        since = now() - domain.TRASH_WINDOW if request.in_trash else None
         async with self.core.pool.connection() as conn:
-            rows = await campaigns.page(conn, tenant, status=status, after=after, limit=size + 1)
+            rows = await campaigns.page(
+                conn, tenant, status=status, after=after, limit=size + 1, trash_since=since
+            )
         more = len(rows) > size
         rows = rows[:size]
         token = domain.encode_page_token(rows[-1]["id"], digest) if more else ""

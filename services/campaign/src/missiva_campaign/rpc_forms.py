@@ -1,4 +1,5 @@
-"""Form RPCs: the account's CRUD (CreateForm, GetForm, ListForms, UpdateForm, DeleteForm) and
+"""Form RPCs: the account's CRUD (CreateForm, GetForm, ListForms, UpdateForm, DeleteForm,
+RestoreForm from the 30-day trash) and
 the two public ones the gateway calls for visitors (GetPublicForm, SubmitForm).
 
 A submission passes the anti-bot checks (``forms.py``), is validated field by field, is
@@ -23,7 +24,7 @@ from missiva.campaign.v1 import campaign_service_pb2 as pb
 from missiva.consent.v1 import consent_service_pb2 as consent_pb
 from missiva_campaign import domain, forms
 from missiva_campaign.consent_client import ConsentClient
-from missiva_campaign.core import CampaignCore, new_id, timestamp
+from missiva_campaign.core import CampaignCore, new_id, now, timestamp
 from missiva_campaign.rpc_my_contact import MyDataLinks
 from missiva_campaign.store import forms as form_store
 from missiva_campaign.store import lists
@@ -65,7 +66,7 @@ def _dropped() -> Any:
 
 def form_pb(row: dict[str, Any]) -> pb.Form:
     popup = row["popup"] or {}
-    return pb.Form(
+    form = pb.Form(
         form_id=row["id"],
         name=row["name"],
         kind=forms.KIND_VALUES[row["kind"]],  # type: ignore[arg-type]
@@ -93,6 +94,11 @@ def form_pb(row: dict[str, Any]) -> pb.Form:
         updated_at=timestamp(row["updated_at"]),
         deleted_at=timestamp(row["deleted_at"]),
     )
+    if row["deleted_at"] is not None:
+        form.restorable_until.FromDatetime(
+            (row["deleted_at"] + domain.TRASH_WINDOW).astimezone(UTC)
+        )
+    return form
 
 
 def public_pb(row: dict[str, Any]) -> pb.PublicForm:
@@ -207,10 +213,13 @@ class FormRpcs:
     async def ListForms(self, request: pb.ListFormsRequest, context: Any) -> Any:
         tenant = current_tenant()
         size = domain.page_size("page_size", request.page_size)
-        digest = domain.filter_digest("forms")
+        digest = domain.filter_digest("forms", request.in_trash)
         after = domain.decode_page_token("page_token", request.page_token, digest)
+        since = now() - domain.TRASH_WINDOW if request.in_trash else None
         async with self.core.pool.connection() as conn:
-            rows = await form_store.page(conn, tenant, after=after, limit=size + 1)
+            rows = await form_store.page(
+                conn, tenant, after=after, limit=size + 1, trash_since=since
+            )
         more = len(rows) > size
         rows = rows[:size]
         token = domain.encode_page_token(rows[-1]["id"], digest) if more else ""
@@ -250,6 +259,21 @@ class FormRpcs:
         if row is None:
             raise NotFound(FORM_NOT_FOUND)
         return pb.DeleteFormResponse(form=form_pb(row))
+
+    async def RestoreForm(self, request: pb.RestoreFormRequest, context: Any) -> Any:
+        tenant = current_tenant()
+        fid = form_id("form_id", request.form_id)
+        since = now() - domain.TRASH_WINDOW
+        try:
+            async with self.core.pool.connection() as conn, conn.transaction():
+                row = await form_store.restore(conn, tenant, fid, since=since)
+        except form_store.DuplicateName:
+            raise AlreadyExists(
+                "form_id: a live form has this form's name; rename that one first"
+            ) from None
+        if row is None:
+            raise NotFound(FORM_NOT_FOUND)
+        return pb.RestoreFormResponse(form=form_pb(row))
 
     # -- public ------------------------------------------------------------------------------
 

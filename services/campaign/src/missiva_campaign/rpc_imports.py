@@ -310,7 +310,7 @@ class ImportRun:
                 c.last_name,
                 c.locale,
                 c.timezone,
-                c.attributes,
+                c.attributes_json,
                 c.tags,
             )
             for c in good

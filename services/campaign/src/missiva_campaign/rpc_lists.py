@@ -8,7 +8,7 @@ from typing import Any
 
 from missiva.campaign.v1 import campaign_service_pb2 as pb
 from missiva_campaign import domain
-from missiva_campaign.core import CampaignCore, list_pb, new_id
+from missiva_campaign.core import CampaignCore, list_pb, new_id, now
 from missiva_campaign.store import contacts, lists
 from missiva_platform.auth import current_tenant
 from missiva_platform.errors import AlreadyExists, NotFound
@@ -70,10 +70,11 @@ class ListRpcs:
     async def ListLists(self, request: pb.ListListsRequest, context: Any) -> Any:
         tenant = current_tenant()
         size = domain.page_size("page_size", request.page_size)
-        digest = domain.filter_digest("lists")
+        digest = domain.filter_digest("lists", request.in_trash)
         after = domain.decode_page_token("page_token", request.page_token, digest)
+        since = now() - domain.TRASH_WINDOW if request.in_trash else None
         async with self.core.pool.connection() as conn:
-            rows = await lists.page(conn, tenant, after=after, limit=size + 1)
+            rows = await lists.page(conn, tenant, after=after, limit=size + 1, trash_since=since)
         more = len(rows) > size
         rows = rows[:size]
         token = domain.encode_page_token(rows[-1]["id"], digest) if more else ""

@@ -1,4 +1,5 @@
-"""Segment RPCs: save, list, preview (a live count and a sample), and the trash.
+"""Segment RPCs: save, read, update, list, preview (a live count and a sample), the trash,
+and the compiler's whitelist for rule builders (ListSegmentFields).
 
 The rule tree is validated and compiled by ``segments.py`` (a whitelist of fields, every
 value a parameter, the account filter added by the compiler); a saved segment keeps the
@@ -26,6 +27,7 @@ SEGMENT_NOT_FOUND = "segment not found"
 MAX_SEGMENT_NAME_CHARS = 200
 DEFAULT_SAMPLE = 10
 MAX_SAMPLE = 50
+UPDATABLE = ("name", "rule_tree_json")
 
 
 def segment_pb(row: dict[str, Any]) -> pb.Segment:
@@ -59,7 +61,8 @@ async def check_lists(conn: Any, tenant: str, compiled: segments.Compiled) -> No
 
 
 class SegmentRpcs:
-    """CreateSegment, ListSegments, PreviewSegment, DeleteSegment, RestoreSegment."""
+    """CreateSegment, GetSegment, UpdateSegment, ListSegments, ListSegmentFields,
+    PreviewSegment, DeleteSegment, RestoreSegment."""
 
     core: CampaignCore
 
@@ -89,6 +92,70 @@ class SegmentRpcs:
             request=request,
             response_type=pb.CreateSegmentResponse,
             work=work,
+        )
+
+    async def GetSegment(self, request: pb.GetSegmentRequest, context: Any) -> Any:
+        tenant = current_tenant()
+        segment_id = domain.contact_id("segment_id", request.segment_id)
+        async with self.core.pool.connection() as conn:
+            row = await segment_store.get(conn, tenant, segment_id)
+        if row is None:
+            raise NotFound(SEGMENT_NOT_FOUND)
+        return pb.GetSegmentResponse(segment=segment_pb(row))
+
+    async def UpdateSegment(self, request: pb.UpdateSegmentRequest, context: Any) -> Any:
+        tenant = current_tenant()
+        given = request.segment
+        segment_id = domain.contact_id("segment.segment_id", given.segment_id)
+        paths = list(dict.fromkeys(request.update_mask.paths))
+        if not paths:
+            raise segments.InvalidArgument.field(
+                "update_mask", "is required (name, rule_tree_json)"
+            )
+        for path in paths:
+            if path not in UPDATABLE:
+                raise segments.InvalidArgument.field(
+                    "update_mask", f"{path} is not updatable; these are: " + ", ".join(UPDATABLE)
+                )
+        changes: dict[str, Any] = {}
+        compiled = None
+        if "name" in paths:
+            changes["name"] = domain.text(
+                "segment.name", given.name, limit=MAX_SEGMENT_NAME_CHARS, required=True
+            )
+        if "rule_tree_json" in paths:
+            root = "segment.rule_tree_json"
+            changes["rule_tree"] = segments.parse(given.rule_tree_json, root)
+            compiled = segments.compile_tree(changes["rule_tree"], tenant, root)
+        async with self.core.pool.connection() as conn, conn.transaction():
+            if await segment_store.get(conn, tenant, segment_id) is None:
+                raise NotFound(SEGMENT_NOT_FOUND)
+            if compiled is not None:
+                await check_lists(conn, tenant, compiled)
+            try:
+                row = await segment_store.update(conn, tenant, segment_id, changes)
+            except segment_store.DuplicateName:
+                raise AlreadyExists(
+                    "segment.name: the account already has a segment of this name"
+                ) from None
+        if row is None:
+            raise NotFound(SEGMENT_NOT_FOUND)
+        return pb.UpdateSegmentResponse(segment=segment_pb(row))
+
+    async def ListSegmentFields(self, request: pb.ListSegmentFieldsRequest, context: Any) -> Any:
+        return pb.ListSegmentFieldsResponse(
+            fields=[
+                pb.SegmentField(name=f.name, kind=f.kind, operators=f.operators)
+                for f in segments.fields()
+            ],
+            operators=[
+                pb.SegmentOperator(
+                    name=o.name, aliases=o.aliases, no_value=o.no_value, list_value=o.list_value
+                )
+                for o in segments.operators()
+            ],
+            rules=segments.rule_kinds(),
+            consent_states=segments.CONSENT_STATES,
         )
 
     async def ListSegments(self, request: pb.ListSegmentsRequest, context: Any) -> Any:

@@ -14,7 +14,7 @@ from typing import Any
 from missiva.campaign.v1 import campaign_service_pb2 as pb
 from missiva.common.v1 import types_pb2
 from missiva_campaign import domain, rendering
-from missiva_campaign.core import CampaignCore, new_id, timestamp
+from missiva_campaign.core import CampaignCore, in_trash, new_id, now, timestamp
 from missiva_campaign.starters import STARTERS
 from missiva_campaign.store import contacts
 from missiva_campaign.store import templates as store
@@ -39,7 +39,7 @@ UPDATABLE = ("name", "category", "locale", "subject", "preheader", "html_body", 
 
 
 def template_pb(row: dict[str, Any], *, bodies: bool = True) -> pb.Template:
-    return pb.Template(
+    found = pb.Template(
         template_id=row["id"],
         name=row["name"],
         subject=row["subject"],
@@ -53,6 +53,7 @@ def template_pb(row: dict[str, Any], *, bodies: bool = True) -> pb.Template:
         created_at=timestamp(row.get("created_at")),
         updated_at=timestamp(row.get("updated_at")),
     )
+    return in_trash(found, row)  # type: ignore[no-any-return]
 
 
 def template_id(field: str, value: str) -> str:
@@ -137,14 +138,15 @@ class TemplateRpcs:
     async def ListTemplates(self, request: pb.ListTemplatesRequest, context: Any) -> Any:
         tenant = current_tenant()
         size = domain.page_size("page_size", request.page_size)
-        digest = domain.filter_digest("templates")
+        digest = domain.filter_digest("templates", request.in_trash)
         after = domain.decode_page_token("page_token", request.page_token, digest)
+        since = now() - domain.TRASH_WINDOW if request.in_trash else None
         async with self.core.pool.connection() as conn:
-            rows = await store.page(conn, tenant, after=after, limit=size + 1)
+            rows = await store.page(conn, tenant, after=after, limit=size + 1, trash_since=since)
         more = len(rows) > size
         rows = rows[:size]
         found = [template_pb(r, bodies=False) for r in rows]
-        if after is None:  # the starters head the first page
+        if after is None and since is None:  # the starters head the first live page
             found = [template_pb(s, bodies=False) for s in STARTERS.values()] + found
         token = domain.encode_page_token(rows[-1]["id"], digest) if more else ""
         return pb.ListTemplatesResponse(templates=found, next_page_token=token)

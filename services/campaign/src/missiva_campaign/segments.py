@@ -82,6 +82,57 @@ NODE_KINDS = (
     "engaged",
 )
 ENGAGEMENT_UNAVAILABLE = "not available until statistics exist"
+# Operators a time column refuses (the others compare moments).
+TIME_REFUSES = ("contains", "in")
+# Node kinds refused whatever they hold (described as unavailable, not offered).
+UNAVAILABLE_KINDS = ("engaged",)
+ATTRIBUTE_FIELD = ALLOWED_FIELDS[-1]  # any custom attribute
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """A field a rule may compare: its name in a tree, its kind, the operators it takes."""
+
+    name: str
+    kind: str
+    operators: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class OperatorInfo:
+    name: str
+    aliases: tuple[str, ...]
+    no_value: bool
+    list_value: bool
+
+
+def operators() -> list[OperatorInfo]:
+    """The canonical operators in ``OPS`` order, each with its other names."""
+    names = list(dict.fromkeys(OPS.values()))
+    return [
+        OperatorInfo(
+            name=n,
+            aliases=tuple(a for a, c in OPS.items() if c == n and a != n),
+            no_value=n == "exists",
+            list_value=n == "in",
+        )
+        for n in names
+    ]
+
+
+def fields() -> list[FieldInfo]:
+    """The whitelist as the compiler applies it: ``FIELDS``, then any attribute."""
+    every = tuple(o.name for o in operators())
+    found = [
+        FieldInfo(name, kind, tuple(o for o in every if kind != "time" or o not in TIME_REFUSES))
+        for name, (_, kind) in FIELDS.items()
+    ]
+    return [*found, FieldInfo(ATTRIBUTE_FIELD, "any", every)]
+
+
+def rule_kinds() -> list[str]:
+    """The node kinds besides ``field`` the compiler accepts."""
+    return [k for k in NODE_KINDS if k != "field" and k not in UNAVAILABLE_KINDS]
 
 
 @dataclass
@@ -290,7 +341,7 @@ def _time_column(
 ) -> sql.Composable:
     if op == "exists":
         return sql.SQL("({} IS NOT NULL)").format(ident)
-    if op in ("contains", "in"):
+    if op in TIME_REFUSES:
         raise InvalidArgument.field(path, f"{op} does not apply to a time field")
     symbol = {"equals": "=", "differs": "<>", "greater": ">", "less": "<"}[op]
     return sql.SQL("({} " + symbol + " {}::timestamptz)").format(

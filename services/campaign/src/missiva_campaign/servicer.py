@@ -22,6 +22,7 @@ from missiva_campaign.rpc_my_contact import MyContactRpcs
 from missiva_campaign.rpc_policy import PolicyRpcs
 from missiva_campaign.rpc_segments import SegmentRpcs
 from missiva_campaign.rpc_templates import TemplateRpcs
+from missiva_campaign.rpc_trash import TrashRpcs
 from missiva_campaign.sending import SendPath
 from missiva_platform.auth import Access, MethodRule, rule
 
@@ -63,6 +64,9 @@ ACCESS_RULES: dict[str, MethodRule] = {
     "PreviewSegment": _rule("segments:read", "contacts:read"),
     "DeleteSegment": _rule("segments:write"),
     "RestoreSegment": _rule("segments:write"),
+    "GetSegment": _rule("segments:read"),
+    "UpdateSegment": _rule("segments:write"),
+    "ListSegmentFields": _rule("segments:read"),
     # Templates: a preview may fill in a real contact's fields.
     "CreateTemplate": _rule("templates:write"),
     "GetTemplate": _rule("templates:read"),
@@ -86,6 +90,7 @@ ACCESS_RULES: dict[str, MethodRule] = {
     "ListForms": _rule("forms:read"),
     "UpdateForm": _rule("forms:write"),
     "DeleteForm": _rule("forms:write"),
+    "RestoreForm": _rule("forms:write"),
     # Retries, caps and the content screen belong to the campaigns.
     "RetryCampaignSends": _rule("campaigns:write"),
     "SetFrequencyCap": _rule("campaigns:write"),
@@ -94,6 +99,13 @@ ACCESS_RULES: dict[str, MethodRule] = {
     "ScreenCampaignContent": _rule("campaigns:write"),
     # Deleting inactive contacts account-wide is an admin's decision.
     "GetContactPolicy": _rule("contacts:read"),
+    # The trash of templates, campaigns and lists: the write scope of each kind.
+    "DeleteTemplate": _rule("templates:write"),
+    "RestoreTemplate": _rule("templates:write"),
+    "DeleteCampaign": _rule("campaigns:write"),
+    "RestoreCampaign": _rule("campaigns:write"),
+    "DeleteList": _rule("lists:write"),
+    "RestoreList": _rule("lists:write"),
     "SetContactPolicy": _rule("contacts:write", roles=ADMIN_ROLES),
     "GetPublicForm": rule(Access.ANONYMOUS),
     "SubmitForm": rule(Access.ANONYMOUS),
@@ -117,6 +129,7 @@ class CampaignServicer(
     CapRpcs,
     PolicyRpcs,
     MyContactRpcs,
+    TrashRpcs,
     campaign_service_pb2_grpc.CampaignServiceServicer,
 ):
     """Every CampaignService RPC (constructed with the ``CampaignCore`` and the send path)."""

@@ -17,24 +17,17 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from missiva.consent.v1 import consent_service_pb2 as pb
-from missiva_consent import domain
-from missiva_consent.domain import (
-    Change,
-    Evidence,
-    LinkScope,
-    Purpose,
-    Reason,
-    Source,
-    State,
-    SuppressionEntry,
-)
+from missiva_consent import domain, links
+from missiva_consent.domain import Change, Evidence, Purpose, Reason, Source, State
 from missiva_consent.keys import ConsentKeys, link_ip_hash
+from missiva_consent.links import LinkScope
 from missiva_consent.store import base as db
 from missiva_consent.store import ledger as ledger_store
 from missiva_consent.store import link_hits as link_store
 from missiva_consent.store import purposes as purpose_store
 from missiva_consent.store import suppressions as suppression_store
 from missiva_consent.store import unsubscribe as unsubscribe_store
+from missiva_consent.suppression import SuppressionEntry, ip_abuse
 from missiva_platform import metrics
 from missiva_platform.crypto import InvalidToken
 from missiva_platform.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -220,20 +213,20 @@ class ConsentCore:
         try:
             return self.keys.tokens.verify(token, purpose)
         except InvalidToken as exc:
-            message = domain.TOKEN_MESSAGES[exc.reason]
+            message = links.TOKEN_MESSAGES[exc.reason]
             if exc.reason == "expired":
                 raise FailedPrecondition(message, [("LINK_EXPIRED", "token", message)]) from None
             raise InvalidArgument.field("token", message) from None
 
     def link_tokens(self, scope: LinkScope) -> tuple[str, str]:
         ttl = timedelta(days=self.settings.link_token_days)
-        unsubscribe = self.keys.tokens.sign(domain.UNSUBSCRIBE, scope.claims(), ttl=ttl)
+        unsubscribe = self.keys.tokens.sign(links.UNSUBSCRIBE, scope.claims(), ttl=ttl)
         return unsubscribe, self.preferences_token(scope)
 
     def preferences_token(self, scope: LinkScope) -> str:
         ttl = timedelta(days=self.settings.link_token_days)
         return self.keys.tokens.sign(
-            domain.PREFERENCES, {"a": scope.account_id, "k": scope.person_key}, ttl=ttl
+            links.PREFERENCES, {"a": scope.account_id, "k": scope.person_key}, ttl=ttl
         )
 
     def url(self, page: str, token: str) -> str:
@@ -312,7 +305,7 @@ class ConsentCore:
         async with self.pool.connection() as conn, conn.pipeline(), conn.transaction():
             if ip:
                 await self.note_link_hit(conn, scope, ip, "unsubscribe", now)
-            if all_purposes or scope.purpose_id == domain.ALL_BUT_SYSTEM:
+            if all_purposes or scope.purpose_id == links.ALL_BUT_SYSTEM:
                 targets = [p for p in await self.purposes(conn, scope.account_id) if p.changeable]
                 suppression_purpose = ""
             else:
@@ -408,7 +401,7 @@ class ConsentCore:
         appended, added, people = applied
         for entry in plan.entries:
             self.metrics.ledger_entries.labels(str(entry.action)).inc()
-        if hit is not None and domain.ip_abuse(people, hit.threshold):
+        if hit is not None and ip_abuse(people, hit.threshold):
             async with self.pool.connection() as conn:
                 await self.flag_link_ip(conn, hit.ip_hash, now, people)
         changed = appended or added
@@ -440,7 +433,7 @@ class ConsentCore:
             threshold=self.settings.unsubscribe_abuse_threshold,
             salt=await self.link_salt(conn, now),
         )
-        if domain.ip_abuse(people, self.settings.unsubscribe_abuse_threshold):
+        if ip_abuse(people, self.settings.unsubscribe_abuse_threshold):
             await self.flag_link_ip(conn, ip_hash, now, people)
 
     async def flag_link_ip(self, conn: db.Conn, ip_hash: str, now: datetime, people: int) -> None:
@@ -458,11 +451,11 @@ class ConsentCore:
         self, conn: db.Conn, row: dict[str, Any], names: list[str], expires: datetime
     ) -> None:
         token = self.keys.tokens.sign(
-            domain.CONFIRM,
+            links.CONFIRM,
             {"a": row["account_id"], "d": row["confirmation_id"]},
             ttl=expires - utc_now(),
         )
-        command = domain.confirmation_command(
+        command = links.confirmation_command(
             confirmation_id=row["confirmation_id"],
             account_id=row["account_id"],
             person_key=row["person_key"],

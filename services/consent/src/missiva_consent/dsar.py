@@ -47,9 +47,9 @@ from missiva.common.v1 import types_pb2
 from missiva.consent.v1 import consent_service_pb2 as pb
 from missiva.privacy.v1 import events_pb2 as privacy_events
 from missiva.privacy.v1 import privacy_service_pb2 as ppb
-from missiva_consent import domain
-from missiva_consent.domain import LinkScope
+from missiva_consent import domain, links
 from missiva_consent.keys import link_ip_hash
+from missiva_consent.links import LinkScope
 from missiva_consent.store import base as db
 from missiva_consent.store import privacy_requests as dsar_store
 from missiva_consent.store.privacy_requests import Progress, RequestRow
@@ -167,9 +167,9 @@ class PrivacyRequests:
 
     def verified_scope(self, token: str, field_name: str) -> LinkScope:
         try:
-            claims = self.svc.keys.tokens.verify(token, domain.MY_DATA)
+            claims = self.svc.keys.tokens.verify(token, links.MY_DATA)
         except InvalidToken as exc:
-            message = domain.TOKEN_MESSAGES[exc.reason]
+            message = links.TOKEN_MESSAGES[exc.reason]
             if exc.reason == "expired":
                 raise FailedPrecondition(message, [("LINK_EXPIRED", field_name, message)]) from None
             raise InvalidArgument.field(field_name, message) from None

@@ -30,19 +30,9 @@ from missiva.campaign.v1 import events_pb2 as campaign_events
 from missiva.delivery.v1 import delivery_service_pb2
 from missiva.delivery.v1 import events_pb2 as delivery_events
 from missiva.identity.v1 import events_pb2 as identity_events
-from missiva_consent import domain, dsar, notices
+from missiva_consent import domain, dsar, legal, links, notices
 from missiva_consent.config import DEFAULT_PLATFORM_ACCOUNT, ConsentSettings
-from missiva_consent.domain import (
-    Action,
-    Basis,
-    Change,
-    Evidence,
-    Reason,
-    Source,
-    State,
-    Status,
-    SuppressionEntry,
-)
+from missiva_consent.domain import Action, Basis, Change, Evidence, Reason, Source, State, Status
 from missiva_consent.store import base as db
 from missiva_consent.store import double_opt_ins as doi_store
 from missiva_consent.store import ledger as ledger_store
@@ -50,6 +40,7 @@ from missiva_consent.store import people as people_store
 from missiva_consent.store import privacy_requests as dsar_store
 from missiva_consent.store import purposes as purpose_store
 from missiva_consent.store import suppressions as suppression_store
+from missiva_consent.suppression import SuppressionEntry, suppressed_event, unsuppressed_event
 from missiva_platform.bus import ConsumerSpec
 from missiva_platform.events import EventEnvelope, envelope, unpack
 from missiva_platform.privacy import DataSection, Erasure, Retained, erasure_reply, export_reply
@@ -341,7 +332,7 @@ def EXAMPLES() -> list[EventEnvelope]:
         )
         found.append(
             envelope(
-                domain.suppressed_event(suppression),
+                suppressed_event(suppression),
                 subject=domain.SUPPRESSED_SUBJECT,
                 tenant_id=suppression.scope,
                 producer=db.PRODUCER,
@@ -353,7 +344,7 @@ def EXAMPLES() -> list[EventEnvelope]:
         (SuppressionEntry(account, person, Reason.MANUAL, purpose.purpose_id), True),
         (SuppressionEntry("", person, Reason.MANUAL), False),
     ):
-        message = domain.unsuppressed_event(lifted, still)
+        message = unsuppressed_event(lifted, still)
         found.append(
             envelope(
                 message,
@@ -367,7 +358,7 @@ def EXAMPLES() -> list[EventEnvelope]:
             )
         )
     for material in (True, False):
-        document = domain.Document(
+        document = legal.Document(
             account_id=account, document_id="terms", version="2026-03" if material else "2026-02",
             locale="en", kind=domain.DocumentKind.TERMS_OF_SERVICE, title="Terms of Service",
             body_markdown="…", body_sha256="0" * 64, url="https://missiva.example/terms",
@@ -378,7 +369,7 @@ def EXAMPLES() -> list[EventEnvelope]:
         )  # fmt: skip
         found.append(
             envelope(
-                domain.published_event(document),
+                legal.published_event(document),
                 subject=domain.DOCUMENT_SUBJECT,
                 tenant_id=account,
                 producer=db.PRODUCER,
@@ -388,7 +379,7 @@ def EXAMPLES() -> list[EventEnvelope]:
         )
     found.append(
         envelope(
-            domain.confirmation_command(
+            links.confirmation_command(
                 confirmation_id="0195a3d0-2222-7abc-8def-0123456789ab",
                 account_id=account,
                 person_key=person,
@@ -407,7 +398,7 @@ def EXAMPLES() -> list[EventEnvelope]:
         )
     )
     # An account's privacy notice changes materially: campaign tells its contacts (jobs.py).
-    notice = domain.Document(
+    notice = legal.Document(
         account_id=account, document_id="privacy-notice", version="2026-04", locale="de",
         kind=domain.DocumentKind.ACCOUNT_PRIVACY_NOTICE, title="Datenschutzhinweis",
         body_markdown="…", body_sha256="0" * 64,

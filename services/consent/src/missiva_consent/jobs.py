@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from missiva.consent.v1 import events_pb2
-from missiva_consent import domain, notices
+from missiva_consent import domain, legal, notices
 from missiva_consent.config import ConsentSettings
 from missiva_consent.store import base as db
 from missiva_consent.store import digests as digest_store
@@ -38,7 +38,7 @@ async def seal_digests(
     conn: db.Conn, day: date, *, now: datetime | None = None
 ) -> list[dict[str, Any]]:
     """Seal ``day`` for every account with a ledger; publish each new digest."""
-    _, end = domain.day_bounds(day)
+    _, end = legal.day_bounds(day)
     if (now or datetime.now(UTC)) < end + SEAL_GRACE:
         raise ValueError(f"{day} is not over yet (sealing waits {SEAL_GRACE} after midnight UTC)")
     sealed = []

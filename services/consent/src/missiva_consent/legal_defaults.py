@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from missiva.consent.v1 import consent_service_pb2 as pb
-from missiva_consent import domain
+from missiva_consent import domain, legal
 from missiva_consent.config import ConsentSettings
 from missiva_consent.store import base as db
 from missiva_consent.store import documents as document_store
@@ -75,7 +75,7 @@ DEFAULTS = tuple(
 )
 
 
-async def publish_document(conn: db.Conn, document: domain.Document) -> bool:
+async def publish_document(conn: db.Conn, document: legal.Document) -> bool:
     """Store ``document`` and announce it, in the caller's transaction; ``False`` when that
     version (in that locale) is already published (versions never change)."""
     if not await document_store.insert_document(conn, document):
@@ -83,7 +83,7 @@ async def publish_document(conn: db.Conn, document: domain.Document) -> bool:
     aggregate = f"{document.account_id}:document:{document.document_id}"
     await db.emit(
         conn,
-        domain.published_event(document),
+        legal.published_event(document),
         subject=domain.DOCUMENT_SUBJECT,
         tenant_id=document.account_id,
         aggregate_id=aggregate,
@@ -115,7 +115,7 @@ def document_from_file(
     effective_at: datetime | None = None,
     summary_of_changes: str = "",
     url: str = "",
-) -> domain.Document:
+) -> legal.Document:
     """A version of a platform document read from ``path``, checked by the same rules as
     ``PublishDocumentVersion`` (``InvalidArgument`` names what is wrong)."""
     if kind not in KINDS:
@@ -139,17 +139,17 @@ def document_from_file(
     )
     if effective_at is not None:
         message.effective_at.FromDatetime(effective_at)
-    return domain.document_from_pb(
+    return legal.document_from_pb(
         message, account_id=platform_account_id, platform_account_id=platform_account_id, now=now
     )
 
 
 async def publish_defaults(
     conn: db.Conn, platform_account_id: str, *, now: datetime | None = None
-) -> list[domain.Document]:
+) -> list[legal.Document]:
     """Publish each default document that has no version at all yet; what was published."""
     now = now or datetime.now(UTC)
-    published: list[domain.Document] = []
+    published: list[legal.Document] = []
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (_LOCK,))
         cur = await conn.execute(

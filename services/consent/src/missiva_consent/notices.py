@@ -1,7 +1,7 @@
 """Notices of material changes to an account's own privacy notice, for its contacts.
 
 A material version of an ``ACCOUNT_PRIVACY_NOTICE`` gets ``notice_at`` = ``effective_at``
-minus 14 days (``domain.document_from_pb``). Consent keeps the texts but no contact address:
+minus 14 days (``legal.document_from_pb``). Consent keeps the texts but no contact address:
 campaign owns the contacts, so from ``notice_at`` on consent queues a durable command,
 ``SendDocumentNoticeCommand`` on campaign's work queue (``cmd.campaign.send_document_notice``),
 one per (account, document, version, locale), and campaign mails every contact. The platform's
@@ -37,7 +37,8 @@ from typing import Any
 
 from missiva.campaign.v1 import events_pb2 as campaign_events
 from missiva_consent import domain
-from missiva_consent.domain import Document, DocumentKind
+from missiva_consent.domain import DocumentKind
+from missiva_consent.legal import Document
 from missiva_consent.store import base as db
 from missiva_consent.store import documents as document_store
 from missiva_platform.events import EventEnvelope, envelope

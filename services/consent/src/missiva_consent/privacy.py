@@ -21,12 +21,13 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from missiva.common.v1 import types_pb2
-from missiva_consent.domain import Reason, Source, SuppressionEntry
+from missiva_consent.domain import Reason, Source
 from missiva_consent.store import base as db
 from missiva_consent.store import ledger as ledger_store
 from missiva_consent.store import people as people_store
 from missiva_consent.store import privacy_requests as dsar_store
 from missiva_consent.store import suppressions as suppression_store
+from missiva_consent.suppression import SuppressionEntry
 from missiva_platform.errors import InvalidArgument
 from missiva_platform.privacy import DataSection, Erasure, Person, PrivacyHandler, Retained
 

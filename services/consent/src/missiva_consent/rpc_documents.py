@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from missiva.consent.v1 import consent_service_pb2 as pb
-from missiva_consent import domain
+from missiva_consent import domain, legal
 from missiva_consent.core import utc_now
 from missiva_consent.legal_defaults import publish_document
 from missiva_consent.rpc_base import ConsentRpcs
@@ -33,7 +33,7 @@ class DocumentRpcs(ConsentRpcs):
 
     async def PublishDocumentVersion(self, request: Any, context: Any) -> Any:
         account = current_tenant()
-        document = domain.document_from_pb(
+        document = legal.document_from_pb(
             request.document,
             account_id=account,
             platform_account_id=self.svc.platform,

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from missiva.consent.v1 import consent_service_pb2 as pb
-from missiva_consent import domain
+from missiva_consent import domain, links
 from missiva_consent.core import DOI_SOURCES, PENDING_LIFETIME, utc_now
 from missiva_consent.domain import Action, Change, Evidence, Reason, Source
 from missiva_consent.rpc_base import ConsentRpcs
@@ -93,7 +93,7 @@ class DoubleOptInRpcs(ConsentRpcs):
         return await self._once("StartDoubleOptIn", request, pb.StartDoubleOptInResponse, work)
 
     async def ConfirmDoubleOptIn(self, request: Any, context: Any) -> Any:
-        claims = self.svc.verify_token(request.token, domain.CONFIRM)
+        claims = self.svc.verify_token(request.token, links.CONFIRM)
         account, confirmation_id = str(claims.get("a", "")), str(claims.get("d", ""))
         now = utc_now()
         async with self.pool.connection() as conn, conn.transaction():

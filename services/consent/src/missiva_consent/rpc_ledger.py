@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from missiva.consent.v1 import consent_service_pb2 as pb
-from missiva_consent import domain
+from missiva_consent import domain, legal
 from missiva_consent.core import (
     CHANGE_SOURCES,
     GRANT_SOURCES,
@@ -204,7 +204,7 @@ class LedgerRpcs(ConsentRpcs):
             ]
         else:
             shown = entries
-        bundle = domain.ProofBundle(
+        bundle = legal.ProofBundle(
             account_id=account,
             person_key=person_key,
             entries=entries,

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from missiva.consent.v1 import consent_service_pb2 as pb
-from missiva_consent import domain
+from missiva_consent import domain, links
 from missiva_consent.core import HISTORY_LIMIT, PREFERENCE_CHECKBOX, utc_now
-from missiva_consent.domain import Action, Change, Evidence, LinkScope, Source
+from missiva_consent.domain import Action, Change, Evidence, Source
+from missiva_consent.links import LinkScope
 from missiva_consent.rpc_base import ConsentRpcs
 from missiva_consent.rpc_senders import sender_of
 from missiva_consent.store import base as db
@@ -24,7 +25,7 @@ class LinkRpcs(ConsentRpcs):
         account = current_tenant()
         person_key, _ = self.svc.person_key(request.person)
         domain.check_text(request.campaign_id, "campaign_id", limit=128)
-        purpose_id = domain.ALL_BUT_SYSTEM
+        purpose_id = links.ALL_BUT_SYSTEM
         if request.purpose_id:
             async with self.pool.connection() as conn:
                 purpose = await self.svc.purpose(conn, account, request.purpose_id, "purpose_id")
@@ -44,9 +45,9 @@ class LinkRpcs(ConsentRpcs):
         if not request.preferences_token:
             raise InvalidArgument.field("preferences_token", "is required")
         try:
-            claims = self.svc.keys.tokens.verify(request.preferences_token, domain.PREFERENCES)
+            claims = self.svc.keys.tokens.verify(request.preferences_token, links.PREFERENCES)
         except InvalidToken as exc:
-            message = domain.TOKEN_MESSAGES[exc.reason]
+            message = links.TOKEN_MESSAGES[exc.reason]
             if exc.reason == "expired":
                 raise FailedPrecondition(
                     message, [("LINK_EXPIRED", "preferences_token", message)]
@@ -58,13 +59,13 @@ class LinkRpcs(ConsentRpcs):
         email = request.email.strip()
         if self.svc.keys.person_key(email, "email") != scope.person_key:
             raise PermissionDenied("this is not the address the link was sent to")
-        expires = utc_now() + domain.MY_DATA_LIFETIME
+        expires = utc_now() + links.MY_DATA_LIFETIME
         token = self.svc.keys.tokens.sign(
-            domain.MY_DATA,
+            links.MY_DATA,
             {"a": scope.account_id, "k": scope.person_key},
-            ttl=domain.MY_DATA_LIFETIME,
+            ttl=links.MY_DATA_LIFETIME,
         )
-        command = domain.my_data_command(
+        command = links.my_data_command(
             account_id=scope.account_id,
             person_key=scope.person_key,
             email=email,
@@ -81,7 +82,7 @@ class LinkRpcs(ConsentRpcs):
         return reply
 
     async def Unsubscribe(self, request: Any, context: Any) -> Any:
-        scope = LinkScope.from_claims(self.svc.verify_token(request.token, domain.UNSUBSCRIBE))
+        scope = LinkScope.from_claims(self.svc.verify_token(request.token, links.UNSUBSCRIBE))
         targets, changed = await self.svc.unsubscribe(
             scope,
             all_purposes=request.all_purposes,
@@ -97,7 +98,7 @@ class LinkRpcs(ConsentRpcs):
         )
 
     def _preference_scope(self, token: str) -> LinkScope:
-        claims = self.svc.verify_token(token, domain.PREFERENCES)
+        claims = self.svc.verify_token(token, links.PREFERENCES)
         return LinkScope.from_claims(claims)
 
     async def GetPreferences(self, request: Any, context: Any) -> Any:

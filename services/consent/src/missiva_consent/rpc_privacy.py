@@ -17,9 +17,8 @@ from typing import Any
 from missiva.consent.v1 import consent_service_pb2 as pb
 from missiva.privacy.v1 import events_pb2 as privacy_events
 from missiva.privacy.v1 import privacy_service_pb2 as ppb
-from missiva_consent import domain
+from missiva_consent import domain, links
 from missiva_consent.core import utc_now
-from missiva_consent.domain import LinkScope
 from missiva_consent.dsar import (
     EXPORT_TOKEN,
     MAX_EXTENSION_DAYS,
@@ -32,6 +31,7 @@ from missiva_consent.dsar import (
     parse_request_id,
     stamp,
 )
+from missiva_consent.links import LinkScope
 from missiva_consent.rpc_base import ConsentRpcs
 from missiva_consent.store import privacy_requests as dsar_store
 from missiva_consent.store.privacy_requests import RequestRow
@@ -212,7 +212,7 @@ class PrivacyRequestRpcs(ConsentRpcs):
         try:
             claims = self.svc.keys.tokens.verify(token, EXPORT_TOKEN)
         except InvalidToken as exc:
-            message = domain.TOKEN_MESSAGES[exc.reason]
+            message = links.TOKEN_MESSAGES[exc.reason]
             if exc.reason == "expired":
                 raise FailedPrecondition(
                     "this export has expired", [("EXPORT_EXPIRED", "token", message)]

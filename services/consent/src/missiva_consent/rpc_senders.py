@@ -12,9 +12,9 @@ from typing import Any
 from google.protobuf import timestamp_pb2
 
 from missiva.consent.v1 import consent_service_pb2 as pb
-from missiva_consent import domain
+from missiva_consent import domain, links
 from missiva_consent.core import utc_now
-from missiva_consent.domain import LinkScope
+from missiva_consent.links import LinkScope
 from missiva_consent.rpc_base import ConsentRpcs
 from missiva_consent.senders import identity_of
 from missiva_consent.store import base as db
@@ -26,10 +26,10 @@ from missiva_platform.auth import current_tenant
 from missiva_platform.errors import FailedPrecondition, InvalidArgument
 
 LINK_PURPOSES = {
-    pb.LINK_KIND_UNSUBSCRIBE: domain.UNSUBSCRIBE,
-    pb.LINK_KIND_PREFERENCES: domain.PREFERENCES,
-    pb.LINK_KIND_CONFIRM: domain.CONFIRM,
-    pb.LINK_KIND_MY_DATA: domain.MY_DATA,
+    pb.LINK_KIND_UNSUBSCRIBE: links.UNSUBSCRIBE,
+    pb.LINK_KIND_PREFERENCES: links.PREFERENCES,
+    pb.LINK_KIND_CONFIRM: links.CONFIRM,
+    pb.LINK_KIND_MY_DATA: links.MY_DATA,
 }
 
 CONFIRMATION_GONE = "this confirmation link has expired: please subscribe again"
@@ -90,7 +90,7 @@ class SenderRpcs(ConsentRpcs):
             raise InvalidArgument.field("token", "this link is not valid")
         reply = pb.DescribeLinkResponse()
         async with self.pool.connection() as conn:
-            if purpose == domain.CONFIRM:
+            if purpose == links.CONFIRM:
                 row = await doi_store.find_double_opt_in(conn, account, str(claims.get("d", "")))
                 if row is None:
                     raise FailedPrecondition(
@@ -99,9 +99,9 @@ class SenderRpcs(ConsentRpcs):
                     )
                 reply.already_confirmed = row["confirmed_at"] is not None
                 purpose_ids = [str(p) for p in row["purpose_ids"]]
-            elif purpose == domain.UNSUBSCRIBE:
+            elif purpose == links.UNSUBSCRIBE:
                 scope = LinkScope.from_claims(claims)
-                all_marketing = scope.purpose_id == domain.ALL_BUT_SYSTEM
+                all_marketing = scope.purpose_id == links.ALL_BUT_SYSTEM
                 purpose_ids = [] if all_marketing else [scope.purpose_id]
             else:
                 LinkScope.from_claims(claims)  # names an account and a person

@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from missiva.consent.v1 import consent_service_pb2 as pb
-from missiva_consent import domain
+from missiva_consent import domain, suppression
 from missiva_consent.core import (
     ADDABLE_REASONS,
     MAX_BATCH,
@@ -16,10 +16,11 @@ from missiva_consent.core import (
     MAX_IMPORT_ROWS,
     STREAM_CHUNK,
 )
-from missiva_consent.domain import Reason, Source, SuppressionEntry
+from missiva_consent.domain import Reason, Source
 from missiva_consent.rpc_base import ConsentRpcs
 from missiva_consent.store import base as db
 from missiva_consent.store import suppressions as suppression_store
+from missiva_consent.suppression import SuppressionEntry
 from missiva_platform.auth import current_principal_or_none, current_tenant
 from missiva_platform.errors import InvalidArgument, NotFound, ResourceExhausted
 from missiva_platform.pagination import page_size
@@ -81,7 +82,7 @@ class SuppressionRpcs(ConsentRpcs):
             )
             if entry is None:
                 raise NotFound("this person is not suppressed for that reason in this account")
-            domain.check_removable(entry)
+            suppression.check_removable(entry)
             principal = current_principal_or_none()
             still = await suppression_store.remove_suppression(
                 conn, entry, note=request.note, removed_by=principal.subject if principal else ""

@@ -18,7 +18,7 @@ from email.utils import format_datetime
 from typing import Any
 
 from missiva.common.v1 import types_pb2
-from missiva_delivery import campaign_render, fastmime, tracking
+from missiva_delivery import campaign_render, fastmime, online, tracking
 from missiva_delivery.batches import Content
 from missiva_delivery.campaign_render import Compiled, Links
 from missiva_delivery.verp import Verp
@@ -51,6 +51,7 @@ class CampaignMail:
     ) -> None:  # fmt: skip
         self.links = links
         self.tracker = tracker or tracking.LinkMaker(tracking.Tokens(links.keyring), links.base)
+        self.online = online.OnlineTokens(links.keyring, links.base)
         self.verp = verp
         self.list_id_domain = list_id_domain
         self.feedback_sender_id = feedback_sender_id
@@ -85,23 +86,26 @@ class CampaignMail:
             self._date_cache = (second, fastmime.raw("Date", format_datetime(now)))
         return self._date_cache[1]
 
-    def unsubscribe_mailto(self, message_id: str) -> str:
-        token = self.verp.address(message_id).split("@", 1)[0].removeprefix("bounce+")
+    def unsubscribe_mailto(self, message_id: str, verp_address: str = "") -> str:
+        """The List-Unsubscribe mailto of the row; ``verp_address``: its VERP address, when
+        the caller made it already (it carries the same token)."""
+        address = verp_address or self.verp.address(message_id)
+        token = address.split("@", 1)[0].removeprefix("bounce+")
         return f"mailto:unsubscribe@{self.verp.domain}?subject=unsubscribe%20{token}"
 
-    def build(
-        self,
-        compiled: Compiled,
-        row: dict[str, Any],
-        address: str,
-        payload: dict[str, Any],
-        now: datetime,
-    ) -> Built:
+    def values(
+        self, compiled: Compiled, row: dict[str, Any], address: str, payload: dict[str, Any],
+        *, personal: bool,
+    ) -> tuple[dict[str, Any], dict[str, str]]:  # fmt: skip
+        """The template's variables for one message (and its consent page links): merge
+        fields, links, sender, and for a tracked revision the message's tokens (its own when
+        ``personal``, the revision's anonymous ones otherwise)."""
         content = compiled.content
-        tenant = row["tenant_id"]
         links = self.links.for_recipient(
-            tenant, row["person_key"], content.purpose_id, content.campaign_id
+            row["tenant_id"], row["person_key"], content.purpose_id, content.campaign_id
         )
+        if compiled.online:
+            links["view_online_url"] = self.online.url(row["id"])
         fields: dict[str, str] = dict(payload.get("fields") or {})
         extra = {
             **links,
@@ -113,9 +117,23 @@ class CampaignMail:
         values = campaign_render.values_of(fields, extra)
         if compiled.link_set is not None:  # a tracked revision: this message's tokens
             values.update(self.tracker.values(
-                compiled.link_set, len(compiled.links), row["id"],
-                personal=bool(payload.get("tracking")),
+                compiled.link_set, len(compiled.links), row["id"], personal=personal,
             ))  # fmt: skip
+        return values, links
+
+    def build(
+        self,
+        compiled: Compiled,
+        row: dict[str, Any],
+        address: str,
+        payload: dict[str, Any],
+        now: datetime,
+    ) -> Built:
+        content = compiled.content
+        tenant = row["tenant_id"]
+        values, links = self.values(
+            compiled, row, address, payload, personal=bool(payload.get("tracking"))
+        )
         rendered = campaign_render.render(compiled, values)
         headers = [
             fastmime.address_header("From", content.from_name, content.from_address),
@@ -128,9 +146,10 @@ class CampaignMail:
             self._date(now),
             fastmime.raw("Message-ID", row["rfc822_message_id"]),
         ]
+        envelope_sender = self.verp.address(row["id"])
         if content.category != SYSTEM:
             url = links["unsubscribe_url"]
-            mailto = self.unsubscribe_mailto(row["id"])
+            mailto = self.unsubscribe_mailto(row["id"], envelope_sender)
             headers += [
                 fastmime.raw("List-Unsubscribe", f"<{url}>, <{mailto}>"),
                 fastmime.raw("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
@@ -142,5 +161,4 @@ class CampaignMail:
             html=rendered.html,
             boundary=f"=_{uuid.UUID(row['id']).hex}",
         )
-        return Built(data=data, envelope_sender=self.verp.address(row["id"]),
-                     subject=rendered.subject)  # fmt: skip
+        return Built(data=data, envelope_sender=envelope_sender, subject=rendered.subject)

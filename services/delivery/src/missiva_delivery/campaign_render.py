@@ -23,7 +23,7 @@ from jinja2 import Template, Undefined
 from jinja2.exceptions import SecurityError, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-from missiva_delivery import tracking
+from missiva_delivery import online, tracking
 from missiva_delivery.batches import Content
 from missiva_platform.crypto import TokenKeyring
 
@@ -53,6 +53,7 @@ class Compiled:
     # the targets by position (tracking.py); None for untracked mail.
     link_set: uuid.UUID | None = None
     links: tuple[str, ...] = ()
+    online: bool = False  # the template links to the message's online copy (online.py)
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ class Links:
             # The preference centre is where a person asks for their my-data link (consent's
             # SendMyDataLink mails it to the address only).
             "my_data_url": preferences,
-            # No stored copy to show (bodies are not kept): the preference centre instead.
+            # Campaign mail replaces it with the message's own /v/ link (online.py).
             "view_online_url": preferences,
         }
 
@@ -99,9 +100,10 @@ class Links:
 class RenderCache:
     """Compiled templates by (tenant, campaign, revision); the least recently used go."""
 
-    def __init__(self, size: int = 64, *, public_base_url: str = "") -> None:
+    def __init__(self, size: int = 64, *, public_base_url: str = "", track: bool = True) -> None:
         self.size = size
         self.own_base = public_base_url.rstrip("/")
+        self.track = track  # False: the template's own links, no pixel (view online, untracked)
         self._html = _Sandbox(autoescape=True)
         self._plain = _Sandbox(autoescape=False)
         self._cache: OrderedDict[tuple[str, str, int], Compiled] = OrderedDict()
@@ -116,7 +118,7 @@ class RenderCache:
         html_body, text_body = content.html_body, content.text_body
         link_set: uuid.UUID | None = None
         links: tuple[str, ...] = ()
-        if tracking.tracked(content.category):  # rewritten once per revision, here
+        if self.track and tracking.tracked(content.category):  # rewritten once, here
             rewritten = tracking.rewrite(html_body, text_body, self.own_base)
             html_body, text_body, links = rewritten.html, rewritten.text, rewritten.links
             link_set = tracking.link_set_id(tenant_id, content.campaign_id,
@@ -130,6 +132,7 @@ class RenderCache:
                 text=self._plain.from_string(text_body),
                 link_set=link_set,
                 links=links,
+                online=online.linked(content),
             )
         except TemplateError as exc:
             raise RenderProblem(f"the campaign's template does not compile: {exc}") from None

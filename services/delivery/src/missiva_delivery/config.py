@@ -134,6 +134,9 @@ class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type:
     # Tracking (tracking.py): personal opens and clicks, counters and link sets are kept
     # this long (18 months).
     engagement_days: int = 548
+    # View online (online.py): a sent campaign message's merge data is kept this long after
+    # the send, for its /v/<token> page (at most SEND_LOG_DAYS: it goes with its ledger row).
+    view_online_days: int = 30
     provider_events_days: int = 548
     # Sender domains. DNS_RESOLVER is host:port of the resolver that verification asks
     # (empty: the system's); `missiva up` points it at its loopback DNS server, whose zone
@@ -203,6 +206,7 @@ class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type:
             "SENDER_BATCH_SIZE": self.sender_batch_size,
             "SENDER_POLL_SECONDS": self.sender_poll_seconds,
             "SEND_LOG_DAYS": self.send_log_days,
+            "VIEW_ONLINE_DAYS": self.view_online_days,
             "LINK_TOKEN_DAYS": self.link_token_days,
             "CAMPAIGN_BATCH_SIZE": self.campaign_batch_size,
             "RENDER_CACHE_SIZE": self.render_cache_size,
@@ -227,6 +231,8 @@ class DeliverySettings(kit.ServiceSettings, frozen=True, kw_only=True):  # type:
         for variable, value in positive.items():
             if value <= 0:
                 raise kit.ConfigError(variable, "must be positive")
+        if self.view_online_days > self.send_log_days:
+            raise kit.ConfigError("VIEW_ONLINE_DAYS", "must be at most SEND_LOG_DAYS")
         rates = {
             "SMTP_GLOBAL_RATE": self.smtp_global_rate,
             "SMTP_DOMAIN_RATE": self.smtp_domain_rate,

@@ -46,6 +46,10 @@ class DeliveryCore:
         self.renders = RenderCache(
             settings.render_cache_size, public_base_url=settings.public_base_url
         )
+        # View online for a person who does not allow tracking: the template's own links.
+        self.plain_renders = RenderCache(
+            settings.render_cache_size, public_base_url=settings.public_base_url, track=False
+        )
         files = (
             FileKeys(load_keys_file(settings.dkim_keys_file))
             if settings.dkim_keys_file

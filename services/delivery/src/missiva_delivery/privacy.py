@@ -7,7 +7,8 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from missiva.common.v1 import types_pb2
-from missiva_delivery.store import bounces, hooks, messages, suppressions, tracking
+from missiva_delivery.store import bounces, hooks, messages, online, suppressions, tracking
+from missiva_platform.crypto import DecryptionError
 from missiva_platform.privacy import DataSection, Erasure, Person, Retained
 
 if TYPE_CHECKING:
@@ -100,6 +101,16 @@ class DeliveryPrivacy:
                     json.dumps(sent_out, ensure_ascii=False).encode(),
                 )
             )
+        copies = await self._online_copies(conn, person)
+        if copies:
+            sections.append(
+                DataSection(
+                    "delivery.view_online",
+                    "What the emails sent to you said about you, kept for their 'View online'"
+                    f" page ({self.core.settings.view_online_days} days after each was sent)",
+                    json.dumps(copies, ensure_ascii=False).encode(),
+                )
+            )
         engagement = await tracking.for_person(conn, person.person_key, person.tenant_id)
         if engagement:
             sections.append(
@@ -128,11 +139,31 @@ class DeliveryPrivacy:
             )
         return sections
 
+    async def _online_copies(self, conn: Any, person: Person) -> list[dict[str, Any]]:
+        copies = []
+        for row in await online.for_person(conn, person.person_key, person.tenant_id):
+            try:
+                payload = self.core.open_payload(row["message_id"], row["payload_enc"])
+            except DecryptionError:  # its key was retired: nothing readable is held
+                payload = {}
+            copies.append(
+                {
+                    "message_id": row["message_id"],
+                    "account_id": row["tenant_id"],
+                    "campaign_id": row["campaign_id"],
+                    "sent_at": _when(row["sent_at"]),
+                    "to_name": payload.get("to_name", ""),
+                    "merge_fields": payload.get("fields", {}),
+                }
+            )
+        return copies
+
     async def erase_in(self, conn: Any, person: Person) -> Erasure:
         """The send log's rows of the person (of the caller's account when it names one);
         a hard-bounce suppression stays, as a keyed hash."""
         if not person.person_key:
             return Erasure()
+        copies = await online.erase_person(conn, person.person_key, person.tenant_id)
         erased = await messages.erase_person(conn, person.person_key, person.tenant_id)
         reports = await bounces.erase_person(conn, person.person_key, person.tenant_id)
         engagement = await tracking.erase_person(conn, person.person_key, person.tenant_id)
@@ -143,6 +174,8 @@ class DeliveryPrivacy:
             result.erased["delivery.webhook_deliveries"] = hooked
         if engagement:
             result.erased["delivery.engagement"] = engagement
+        if copies:
+            result.erased["delivery.view_online"] = copies
         if await suppressions.blocks_of_person(conn, person.person_key):
             result.retained.append(
                 Retained(

@@ -17,7 +17,11 @@
   days after it was lifted (consent keeps the history).
 - ``campaign_contents`` (a campaign's compiled template and sender: no personal data) goes
   with the send log, ``SEND_LOG_DAYS`` after the first batch (no row of it can still be sent:
-  messages give up after ``GIVE_UP_AFTER_HOURS``).
+  messages give up after ``GIVE_UP_AFTER_HOURS``), but not while an online copy of one of
+  its messages is kept (the page is rendered from it).
+- ``online_copies`` (a sent campaign message's sealed merge data, for its view-online page;
+  online.py): ``VIEW_ONLINE_DAYS`` after the send (default 30), erased with the person, and
+  with its ledger row (ON DELETE CASCADE).
 - ``campaign_holds`` (a campaign's pause or cancellation: no personal data) goes
   ``SEND_LOG_DAYS`` after its last change, with the rows it held.
 - ``engagement_events`` (personal opens and clicks: person key, message, link position,
@@ -46,7 +50,15 @@ def rules(settings: DeliverySettings | None = None) -> tuple[RetentionRule, ...]
     dkim_days = settings.dkim_retire_after_days if settings is not None else 7
     hook_days = settings.webhook_delivery_days if settings is not None else 30
     engagement_days = settings.engagement_days if settings is not None else 548
+    online_days = settings.view_online_days if settings is not None else 30
     return (
+        RetentionRule(
+            table="online_copies",
+            time_column="sent_at",
+            max_age=timedelta(days=online_days),
+            why="a message's merge data is kept for its view-online page for a month after the"
+            " send, then the page is gone",
+        ),
         RetentionRule(
             table="engagement_events",
             time_column="occurred_at",
@@ -100,6 +112,10 @@ def rules(settings: DeliverySettings | None = None) -> tuple[RetentionRule, ...]
             table="campaign_contents",
             time_column="created_at",
             max_age=timedelta(days=days),
+            where="NOT EXISTS (SELECT 1 FROM online_copies o"
+            " WHERE o.tenant_id = campaign_contents.tenant_id"
+            " AND o.campaign_id = campaign_contents.campaign_id"
+            " AND o.content_revision = campaign_contents.template_revision)",
             why="what a campaign rendered is kept as long as the send log of its messages",
         ),
         RetentionRule(

@@ -16,7 +16,10 @@ import contextvars
 import logging
 import urllib.parse
 from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
 from typing import TYPE_CHECKING, Any
+
+from aiosmtplib.email import flatten_message
 
 from missiva_delivery import domain, events, metrics, mime
 from missiva_delivery.alerts import TransportWatch
@@ -25,6 +28,7 @@ from missiva_delivery.domain import Outcome, Status
 from missiva_delivery.fastmime import HeaderProblem
 from missiva_delivery.smtp import Reply, TransportError
 from missiva_delivery.store import campaigns, holds, messages, suppressions
+from missiva_delivery.store import online as online_store
 from missiva_delivery.store import tracking as tracking_store
 from missiva_delivery.templates import TemplateProblem
 from missiva_delivery.transport import Limits, SmtpPool
@@ -116,36 +120,57 @@ class Sender:
         template comes from the cache, or is compiled now, once for the revision."""
         compiled = await self._compiled(rows)
         step = self.settings.suppression_check_size
-        for start in range(0, len(rows), step):
-            piece = rows[start : start + step]
-            blocked, states = await self._blocked(piece)
-            work = []
-            for row in piece:
-                reason = blocked.get(row["id"])
-                found = compiled[_content_key(row)]
-                state = states.get((row["tenant_id"], row["campaign_id"]))
-                if state == "paused":  # handed over before the pause: held with the rest
-                    work.append(self._guarded(row, self._finish(
-                        row, Status.QUEUED, reason="held: the campaign is paused",
-                        next_attempt_at=holds.HELD_UNTIL,
-                    )))  # fmt: skip
-                elif state == "cancelled":
-                    work.append(self._guarded(
-                        row, self._finish(row, Status.FAILED, reason=holds.CANCELLED_REASON)
-                    ))  # fmt: skip
-                elif reason is not None:
-                    work.append(self._guarded(row, self._suppress(row, reason)))
-                elif isinstance(found, str):
-                    work.append(self._guarded(row, self._finish(row, Status.FAILED, reason=found)))
-                else:
-                    work.append(self._guarded(row, self.process_campaign(row, found)))
-            collected: list[messages.Finished] = []
-            token = _COLLECTOR.set(collected)
-            try:
-                await asyncio.gather(*work)
-            finally:
-                _COLLECTOR.reset(token)
-            await self._record(collected)
+        recording: asyncio.Future[None] | None = None
+        suppressing = False
+        try:
+            for start in range(0, len(rows), step):
+                if recording is not None and suppressing:
+                    # A hard bounce's suppression is written before the next replica read.
+                    await recording
+                    recording = None
+                outcomes = await self._campaign_slice(rows[start : start + step], compiled)
+                # The previous slice's outcomes were written while this one was sent; this
+                # one's are while the next is sent (each a transaction of its own, as before).
+                if recording is not None:
+                    await recording
+                recording = asyncio.ensure_future(self._record(outcomes))
+                suppressing = any(o.suppress for o in outcomes)
+        finally:
+            if recording is not None:
+                await recording
+
+    async def _campaign_slice(
+        self, piece: list[dict[str, Any]], compiled: dict[Any, Compiled | str]
+    ) -> list[messages.Finished]:
+        """Send one slice (the suppression replica read right before); its outcomes."""
+        blocked, states = await self._blocked(piece)
+        work = []
+        for row in piece:
+            reason = blocked.get(row["id"])
+            found = compiled[_content_key(row)]
+            state = states.get((row["tenant_id"], row["campaign_id"]))
+            if state == "paused":  # handed over before the pause: held with the rest
+                work.append(self._guarded(row, self._finish(
+                    row, Status.QUEUED, reason="held: the campaign is paused",
+                    next_attempt_at=holds.HELD_UNTIL,
+                )))  # fmt: skip
+            elif state == "cancelled":
+                work.append(self._guarded(
+                    row, self._finish(row, Status.FAILED, reason=holds.CANCELLED_REASON)
+                ))  # fmt: skip
+            elif reason is not None:
+                work.append(self._guarded(row, self._suppress(row, reason)))
+            elif isinstance(found, str):
+                work.append(self._guarded(row, self._finish(row, Status.FAILED, reason=found)))
+            else:
+                work.append(self._guarded(row, self.process_campaign(row, found)))
+        collected: list[messages.Finished] = []
+        token = _COLLECTOR.set(collected)
+        try:
+            await asyncio.gather(*work)
+        finally:
+            _COLLECTOR.reset(token)
+        return collected
 
     async def _compiled(self, rows: list[dict[str, Any]]) -> dict[Any, Compiled | str]:
         """Each (tenant, campaign, revision) of ``rows``: its compiled template, or why not."""
@@ -229,6 +254,8 @@ class Sender:
         except (RenderProblem, HeaderProblem) as exc:
             await self._finish(row, Status.FAILED, reason=str(exc))
             return
+        # Once sent, its merge data is kept for its view-online link (online.py), if it has one.
+        row["view_online"] = compiled.online
         data = built.data
         signer = await self.core.signing.signer(row["tenant_id"], compiled.content.from_address)
         if signer is not None:
@@ -294,15 +321,28 @@ class Sender:
             message_id=row["rfc822_message_id"],
             date=datetime.now(UTC),
         )
+        outgoing = await self._signed(row["tenant_id"], message, address)
         try:
             # The VERP return path names the row, so a bounce of this mail finds it too.
             envelope_sender = self.core.campaign_mail.verp.address(row["id"])
-            reply = await self.transport.send(message, sender=envelope_sender, recipient=address)
+            reply = await self.transport.send(outgoing, sender=envelope_sender, recipient=address)
         except TransportError as exc:
             self.watch.failed(row["campaign_id"])
             await self._defer(row, domain.redact_addresses(str(exc)), rendered.subject)
             return
         await self._outcome(row, reply, rendered.subject)
+
+    async def _signed(
+        self, tenant_id: str, message: EmailMessage, address: str
+    ) -> EmailMessage | bytes:
+        """The transactional message DKIM-signed by the keys of its From domain (the
+        platform's MAIL_FROM_ADDRESS): its bytes as aiosmtplib would flatten them, with the
+        signatures in front; the message itself when the domain has no keys."""
+        signer = await self.core.signing.signer(tenant_id, self.settings.mail_from_address)
+        if signer is None:
+            return message
+        data = flatten_message(message, utf8=not address.isascii(), cte_type="8bit")
+        return signer.sign(data) + data
 
     async def _outcome(self, row: dict[str, Any], reply: Reply, subject: str) -> None:
         text = str(reply)
@@ -380,6 +420,10 @@ class Sender:
         if not outcomes:
             return
         async with self.core.pool.connection() as conn, conn.transaction():
+            # Before the ledger drops the sealed merge data: what view online needs.
+            online = [o.row["id"] for o in outcomes if o.status is Status.SENT
+                      and o.row.get("view_online")]  # fmt: skip
+            await online_store.keep(conn, online)
             moved = await messages.finish_many(conn, outcomes)
             done = [o for o in outcomes if o.row["id"] in moved]
             for o in done:

@@ -13,6 +13,7 @@ from missiva_delivery.hooks_rpc import WebhookRpcs
 from missiva_delivery.rpc_domains import DomainRpcs
 from missiva_delivery.rpc_feedback import FeedbackRpcs
 from missiva_delivery.rpc_messages import MessageRpcs
+from missiva_delivery.rpc_online import OnlineRpcs
 from missiva_delivery.rpc_reports import ReportRpcs
 from missiva_delivery.rpc_tracking import TrackingRpcs
 from missiva_platform.auth import Access, MethodRule, rule
@@ -53,6 +54,8 @@ ACCESS_RULES: dict[str, MethodRule] = {
     "ListWebhookDeliveries": rule(Access.USER, scopes=("webhooks:read",), roles=MEMBER_ROLES),
     # The gateway's /t/c/<token> and /t/o/<token> (its service token: no account, no scope).
     "RecordEngagement": rule(Access.SERVICE, services=("gateway",)),
+    # The gateway's /v/<token> (view online), the same way.
+    "RenderOnline": rule(Access.SERVICE, services=("gateway",)),
 }
 
 
@@ -63,6 +66,7 @@ class DeliveryServicer(
     FeedbackRpcs,
     WebhookRpcs,
     TrackingRpcs,
+    OnlineRpcs,
     delivery_service_pb2_grpc.DeliveryServiceServicer,
 ):
     """Every DeliveryService RPC (constructed with the ``DeliveryCore``)."""

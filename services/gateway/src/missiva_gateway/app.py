@@ -19,6 +19,7 @@ from missiva_gateway.errors import EXCEPTION_HANDLERS
 from missiva_gateway.forms_pages import FormPagesController
 from missiva_gateway.my_data_pages import MyDataPagesController
 from missiva_gateway.observability import RequestMetrics
+from missiva_gateway.online import OnlineController
 from missiva_gateway.pages import PublicPagesController
 from missiva_gateway.referrals import ReferralController
 from missiva_gateway.tracking import TrackingController
@@ -45,6 +46,7 @@ class GatewayPlugin(InitPluginProtocol):
         app_config.route_handlers.append(MyDataPagesController)  # /my-data/<token>
         app_config.route_handlers.append(ReferralController)  # /r/<code>
         app_config.route_handlers.append(TrackingController)  # /t/c/<token>, /t/o/<token>
+        app_config.route_handlers.append(OnlineController)  # /v/<token>
         app_config.route_handlers.append(self.api.router())
         app_config.route_handlers.append(FormPagesController)
         app_config.route_handlers.append(ProviderWebhookController)

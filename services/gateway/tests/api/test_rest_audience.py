@@ -217,9 +217,46 @@ async def test_segments_with_count_preview(platform) -> None:
         assert_problem(
             await client.delete(f"/api/v1/segments/{sid}", headers=b.auth), 404, "NOT_FOUND"
         )
+
+        # Read back and changed: only the fields sent, the tree checked again by campaign.
+        r = await client.get(f"/api/v1/segments/{sid}", headers=a.auth)
+        assert r.status_code == 200, r.text
+        assert (r.json()["name"], r.json()["rules"]) == ("Romans", rules)
+        r = await client.patch(f"/api/v1/segments/{sid}", headers=a.auth, json={"name": "Rome"})
+        assert r.status_code == 200, r.text
+        assert (r.json()["name"], r.json()["rules"]) == ("Rome", rules)
+        milan = {"all": [{"field": "attributes.city", "op": "eq", "value": "Milan"}]}
+        r = await client.patch(f"/api/v1/segments/{sid}", headers=a.auth, json={"rules": milan})
+        assert (r.json()["name"], r.json()["rules"]) == ("Rome", milan)
+        r = await client.get("/api/v1/contacts", headers=a.auth, params={"segment_id": sid})
+        assert len(r.json()["data"]) == 1
+        bad = {"all": [{"field": "password", "op": "eq", "value": "x"}]}
+        r = await client.patch(f"/api/v1/segments/{sid}", headers=a.auth, json={"rules": bad})
+        assert_problem(r, 400, "INVALID_ARGUMENT", field="rules.all[0].field")
+        r = await client.patch(f"/api/v1/segments/{sid}", headers=a.auth, json={"name": ""})
+        assert_problem(r, 400, "INVALID_ARGUMENT", field="name")
+        r = await client.patch(f"/api/v1/segments/{sid}", headers=a.auth, json={})
+        assert_problem(r, 400, "INVALID_ARGUMENT", field="update_mask")
+        assert_problem(
+            await client.get(f"/api/v1/segments/{sid}", headers=b.auth), 404, "NOT_FOUND"
+        )
+        reader = await platform.account(scopes=("segments:read",))
+        r = await client.patch(f"/api/v1/segments/{sid}", headers=reader.auth, json={"name": "X"})
+        assert_problem(r, 403, "PERMISSION_DENIED")
+        fields = await client.get("/api/v1/segments/fields", headers=reader.auth)
+        assert fields.status_code == 200, fields.text
+        names = [f["name"] for f in fields.json()["fields"]]
+        assert names[0] == "email"
+        assert names[-1] == "attributes.<key>"
+        ops = {o["name"]: o for o in fields.json()["operators"]}
+        assert "eq" in ops["equals"]["aliases"]
+
         r = await client.delete(f"/api/v1/segments/{sid}", headers=a.auth)
         assert r.status_code == 200
         assert r.json()["deleted_at"] is not None
+        assert_problem(
+            await client.get(f"/api/v1/segments/{sid}", headers=a.auth), 404, "NOT_FOUND"
+        )
 
 
 async def test_purposes_and_read_only_consent_state(platform) -> None:

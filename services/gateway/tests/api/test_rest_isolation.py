@@ -20,6 +20,8 @@ BY_ID = [
     ("PUT", "/contacts/{contact}/lists/{list}", None),
     ("DELETE", "/contacts/{contact}/lists/{list}", None),
     ("POST", "/lists/{list}/members", {"contact_ids": ["{contact}"]}),
+    ("GET", "/segments/{segment}", None),
+    ("PATCH", "/segments/{segment}", {"name": "X"}),
     ("DELETE", "/segments/{segment}", None),
     ("GET", "/templates/{template}", None),
     ("PATCH", "/templates/{template}", {"name": "X"}),

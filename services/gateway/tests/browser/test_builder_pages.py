@@ -79,9 +79,20 @@ def test_the_segment_and_form_builders(
     page.locator("button[value=save]").click()
     page.wait_for_load_state("networkidle")
     assert urllib.parse.urlsplit(page.url).path == "/app/segments"
-    assert page.locator("td a", has_text=f"Romans {lang}").count() == 1
+    saved = page.locator("td:first-child a", has_text=f"Romans {lang}")
+    assert saved.count() == 1
     j.check("segment-saved")
-    page.locator("td a", has_text=f"Romans {lang}").click()
+    # Edit: the rows come back as saved; a change is saved with UpdateSegment.
+    page.locator("td a[href$='/edit']", has_text=f"Romans {lang}").click()
+    page.wait_for_selector("#segment-count")
+    assert page.locator("#f-key_1").input_value() == "city"
+    assert page.locator("#f-op_0").input_value() == "greater"
+    j.check("segment-edit")
+    page.fill("#f-name", f"Romans {lang} 2")
+    page.locator("button[value=save]").click()
+    page.wait_for_load_state("networkidle")
+    assert urllib.parse.urlsplit(page.url).path == "/app/segments"
+    page.locator("td:first-child a", has_text=f"Romans {lang} 2").click()
     page.wait_for_load_state("networkidle")
     j.check("segment-page")
     page.locator("main form[action$='/delete'] button").click()

@@ -12,11 +12,11 @@ from pathlib import Path
 from missiva_platform.devstack.platform import (
     DEFAULT_BASE_PORT,
     DEFAULT_DATA_DIR,
-    run_status,
-    run_up,
 )
 from missiva_platform.devstack.processes import stop_with_parent
 from missiva_platform.devstack.publish import run_publish_dns
+from missiva_platform.devstack.running import run_up
+from missiva_platform.devstack.state import run_status
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -11,7 +11,6 @@ planned in ``plan.py``.
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
 import os
 import signal
@@ -21,14 +20,11 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
-from missiva_platform.config import ConfigError
 from missiva_platform.devstack.plan import (
     SERVICES,
     External,
-    Interrupted,
     Layout,
     PlatformError,
     Ports,
@@ -37,11 +33,15 @@ from missiva_platform.devstack.plan import (
 )
 from missiva_platform.devstack.ports import PortInUse, ensure_port_free, wait_for_port
 from missiva_platform.devstack.processes import (
+    Child,
     ManagedProcess,
     NatsServer,
     PostgresServer,
     ServiceRoles,
+    describe_exit,
+    tail_log,
 )
+from missiva_platform.devstack.state import http_status, is_alive, process_start_time, read_state
 
 DEFAULT_BASE_PORT = 50050
 DEFAULT_DATA_DIR = ".missiva"
@@ -63,62 +63,6 @@ _OWNED_VARIABLES = {
     "IP_SALTS_FILE", "SERVICE_CREDENTIALS_FILE", "JWT_SIGNING_KEYS_FILE", "SMTP_SINK_DIR",
     "MISSIVA_DATA_DIR", "METRICS_PORT", "DNS_RESOLVER", "DNS_ZONE_FILE", "INBOUND_SMTP_PORT",
 }  # fmt: skip
-
-
-# --------------------------------------------------------------------------- processes
-
-
-class Child(ManagedProcess):
-    """One of our own processes (a service, the gateway, the SMTP sink)."""
-
-    def __init__(self, name: str, argv: Sequence[str], log_path: Path, env: Mapping[str, str]):
-        super().__init__(log_path)
-        self.name = name
-        self.argv = list(argv)
-        self.env = dict(env)
-
-    def start(self) -> None:
-        """Spawn the process (returns at once)."""
-        self._spawn(self.argv, env=self.env)
-
-    def exit_code(self) -> int | None:
-        return self.proc.poll() if self.proc is not None else None
-
-
-def _tail(path: Path, lines: int = 15, offset: int = 0) -> str:
-    """The last ``lines`` lines of a log, from ``offset`` on (this run's part only)."""
-    try:
-        with open(path, "rb") as log:
-            log.seek(offset)
-            text = log.read().decode(errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.splitlines()[-lines:])
-
-
-def describe_exit(code: int) -> str:
-    if code < 0:
-        with contextlib.suppress(ValueError):
-            return f"was killed by {signal.Signals(-code).name}"
-    return f"exited with status {code}"
-
-
-def process_start_time(pid: int) -> int | None:
-    """The kernel's start time of ``pid`` (clock ticks since boot), None if it is gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    if fields[0] == "Z":  # a zombie has exited; only its exit status is left
-        return None
-    return int(fields[19])
-
-
-def is_alive(pid: int, start_time: int | None = None) -> bool:
-    """True when ``pid`` runs and, if given, started at ``start_time`` (not a reused pid)."""
-    started = process_start_time(pid)
-    return started is not None and (start_time is None or started == start_time)
 
 
 # --------------------------------------------------------------------------- the platform
@@ -464,7 +408,7 @@ class Platform:
             if code != 0:
                 raise PlatformError(
                     f"{service} migrations failed ({describe_exit(code)}); see {child.log_path}",
-                    _tail(child.log_path, offset=child.log_offset),
+                    tail_log(child.log_path, offset=child.log_offset),
                 )
         self.migrations.clear()
 
@@ -485,7 +429,7 @@ class Platform:
                         raise PlatformError(
                             f"{service} {describe_exit(code)} before it was ready; "
                             f"see {child.log_path}",
-                            _tail(child.log_path, offset=child.log_offset),
+                            tail_log(child.log_path, offset=child.log_offset),
                         )
                     stub = health_pb2_grpc.HealthStub(channels[service])
                     try:
@@ -518,7 +462,7 @@ class Platform:
                 raise PlatformError(
                     f"the gateway {describe_exit(code)} before it was ready; "
                     f"see {self.gateway.log_path}",
-                    _tail(self.gateway.log_path, offset=self.gateway.log_offset),
+                    tail_log(self.gateway.log_path, offset=self.gateway.log_offset),
                 )
             status = http_status(HOST, self.ports.gateway, "/readyz")
             if status == 200:
@@ -553,7 +497,7 @@ class Platform:
                 if process.proc is None or process.proc.poll() is None:
                     continue
                 why = f"{process.name} {describe_exit(process.proc.returncode)}"
-                last_lines = _tail(process.log_path, offset=process.log_offset)
+                last_lines = tail_log(process.log_path, offset=process.log_offset)
                 if not process.restartable:
                     raise PlatformError(
                         f"{why} unexpectedly and cannot be restarted; see {process.log_path}",
@@ -703,148 +647,3 @@ class Platform:
         urls["dns_zone"] = str(self.layout.dns_zone)
         urls["logs"] = str(self.layout.logs)
         return urls
-
-    def print_table(self) -> None:
-        """The short table of URLs printed once everything is up."""
-        rows: list[tuple[str, str, str]] = [
-            (
-                "gateway",
-                f"http://{HOST}:{self.ports.gateway}  "
-                f"metrics http://{HOST}:{self.ports.gateway_metrics}/metrics",
-                str(self.layout.log("gateway")),
-            )
-        ]
-        for service in SERVICES:
-            rows.append(
-                (
-                    service,
-                    f"grpc {HOST}:{self.ports.grpc(service)}  "
-                    f"metrics http://{HOST}:{self.ports.side(service)}/metrics",
-                    str(self.layout.log(service)),
-                )
-            )
-        for service in SERVICES:
-            if service in self.external.database_urls:
-                url = without_password(self.external.database_urls[service])
-                rows.append((f"db {service}", url, "(external)"))
-        if self.external.needs_postgres:
-            rows.append(("postgresql", f"{HOST}:{self.ports.postgres}", "(embedded)"))
-        nats_note = "(external)" if self.external.nats_url else "(embedded, JetStream)"
-        rows.append(("nats", without_password(self.nats_url), nats_note))
-        if self.external.smtp_url:
-            rows.append(("smtp", without_password(self.smtp_url), "(external)"))
-        else:
-            rows.append(("smtp", self.smtp_url, f"mail folder {self.layout.mail}"))
-        rows.append(
-            ("bounces in", f"smtp://{HOST}:{self.ports.inbound_smtp}", "(delivery, DSN and ARF)")
-        )
-        rows.append(("dns", f"{HOST}:{self.ports.dns} (udp, tcp)", f"zone {self.layout.dns_zone}"))
-        width = max(len(name) for name, _, _ in rows)
-        self.say(f"\nmissiva platform (data {self.layout.root})")
-        for name, url, note in rows:
-            self.say(f"  {name:<{width}}  {url}  {note}".rstrip())
-        self.say(f"\nmissiva is up at http://{HOST}:{self.ports.gateway}; press Ctrl-C to stop")
-
-
-def http_status(host: str, port: int, path: str, timeout: float = 2.0) -> int | None:
-    """The status of ``GET path`` on ``host:port``, or None if nothing answers."""
-    conn = http.client.HTTPConnection(host, port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        return conn.getresponse().status
-    except OSError:
-        return None
-    finally:
-        conn.close()
-
-
-def read_state(path: Path) -> dict[str, Any] | None:
-    """The ``platform.json`` a supervisor wrote, or None."""
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-# --------------------------------------------------------------------------- running
-
-
-def run_up(data_dir: Path, base_port: int, out: Any = None) -> int:
-    """``missiva up``: start, print the table, run until a signal, stop; the exit status."""
-    err = sys.stderr
-    try:
-        platform = Platform(data_dir, base_port, out=out)
-    except ConfigError as exc:
-        print(f"missiva: {exc}", file=err)
-        return 2
-
-    def interrupt(signum: int, frame: FrameType | None) -> None:
-        if platform.stopping:
-            return  # already stopping in order; a second Ctrl-C must not cut that short
-        raise Interrupted(signal.Signals(signum).name)
-
-    # Installed before any child exists: a handled signal is reset to default on exec,
-    # so children never inherit an "ignored" SIGINT from our own parent.
-    previous = {sig: signal.signal(sig, interrupt) for sig in _STOP_SIGNALS}
-    status = 0
-    try:
-        try:
-            platform.start()
-            platform.print_table()
-            platform.watch()
-        except Interrupted:
-            platform.stopping = True
-            platform.say("\nmissiva: stopping")
-        except PlatformError as exc:
-            platform.stopping = True
-            print(f"missiva: {exc.args[0]}", file=err, flush=True)
-            if len(exc.args) > 1 and exc.args[1]:
-                print(f"--- last lines ---\n{exc.args[1]}", file=err, flush=True)
-            status = 1
-        except ConfigError as exc:
-            platform.stopping = True
-            print(f"missiva: {exc}", file=err, flush=True)
-            status = 2
-        finally:
-            platform.stopping = True
-            platform.stop()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    if status == 0:
-        platform.say("missiva: stopped")
-    return status
-
-
-_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-def run_status(data_dir: Path, out: Any = None) -> int:
-    """``missiva status``: which processes of the last ``missiva up`` are alive (0: all)."""
-    out = out if out is not None else sys.stdout
-    layout = Layout(Path(data_dir).expanduser().resolve())
-    state = read_state(layout.state_file)
-    if state is None:
-        print(f"missiva: no platform has run in {layout.root}", file=out)
-        return 3
-    supervisor = state.get("supervisor") or {}
-    sup_alive = is_alive(int(supervisor.get("pid", 0)), supervisor.get("start"))
-    print(
-        f"missiva supervisor pid {supervisor.get('pid')}: "
-        f"{'running' if sup_alive else 'not running'} (data {layout.root})",
-        file=out,
-    )
-    all_alive = sup_alive
-    for entry in state.get("processes", []):
-        alive = is_alive(int(entry["pid"]), entry.get("start"))
-        all_alive = all_alive and alive
-        ports = ", ".join(
-            f"{k.removesuffix('_port')} {v}" for k, v in entry.items() if k.endswith("port")
-        )
-        print(
-            f"  {entry['name']:<11} pid {entry['pid']:<8} {'alive' if alive else 'dead':<6} "
-            f"{ports}",
-            file=out,
-        )
-    return 0 if all_alive else 1

@@ -1,4 +1,5 @@
-"""Child processes of the embedded platform: PostgreSQL (from ``pgserver``) and NATS.
+"""Child processes of the embedded platform: PostgreSQL (from ``pgserver``), NATS, and our own
+processes (``Child``: the services, the gateway, the SMTP sink).
 
 Both run on loopback only, keep their state in a folder that survives restarts, and die with
 their parent (``PR_SET_PDEATHSIG``), so a crashed supervisor leaves nothing behind.
@@ -6,6 +7,7 @@ their parent (``PR_SET_PDEATHSIG``), so a crashed supervisor leaves nothing behi
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import grp
 import json
@@ -471,3 +473,38 @@ class NatsServer(ManagedProcess):
             argv += ["-m", str(self.monitor_port)]
         self._spawn(argv)
         wait_for_port(self.port, timeout=timeout)
+
+
+class Child(ManagedProcess):
+    """One of our own processes (a service, the gateway, the SMTP sink)."""
+
+    def __init__(self, name: str, argv: Sequence[str], log_path: Path, env: Mapping[str, str]):
+        super().__init__(log_path)
+        self.name = name
+        self.argv = list(argv)
+        self.env = dict(env)
+
+    def start(self) -> None:
+        """Spawn the process (returns at once)."""
+        self._spawn(self.argv, env=self.env)
+
+    def exit_code(self) -> int | None:
+        return self.proc.poll() if self.proc is not None else None
+
+
+def tail_log(path: Path, lines: int = 15, offset: int = 0) -> str:
+    """The last ``lines`` lines of a log, from ``offset`` on (this run's part only)."""
+    try:
+        with open(path, "rb") as log:
+            log.seek(offset)
+            text = log.read().decode(errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def describe_exit(code: int) -> str:
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"was killed by {signal.Signals(-code).name}"
+    return f"exited with status {code}"

@@ -14,7 +14,9 @@ from typing import Any
 
 from missiva_platform.config import ConfigError
 from missiva_platform.devstack.plan import Layout, PlatformError
-from missiva_platform.devstack.platform import Platform, describe_exit, is_alive, read_state
+from missiva_platform.devstack.platform import Platform
+from missiva_platform.devstack.processes import describe_exit
+from missiva_platform.devstack.state import is_alive, read_state
 
 
 def run_publish_dns(data_dir: Path, domain: str, tenant: str = "", out: Any = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from psycopg.rows import dict_row
@@ -18,7 +19,7 @@ COLUMNS = (
     " compiled_html,"
     " compiled_text, compiled_revision, recipient_count, excluded_count, batch_count,"
     " batched_count, version, started_at, completed_at, created_at, updated_at,"
-    " dropped_count, retry_count, review_flags,"
+    " dropped_count, retry_count, review_flags, deleted_at,"
     # The outcome counters of the statistics read model (one primary-key lookup each).
     " COALESCE((SELECT s.sent FROM campaign_stats s WHERE s.campaign_id = campaigns.id), 0)"
     "   AS sent_count,"
@@ -59,7 +60,7 @@ async def get(
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             f"SELECT {COLUMNS} FROM campaigns WHERE account_id = %s AND id = %s"
-            + (" FOR UPDATE" if lock else ""),
+            " AND deleted_at IS NULL" + (" FOR UPDATE" if lock else ""),
             (account_id, campaign_id),
         )
         found = await cur.fetchone()
@@ -84,17 +85,86 @@ async def update(
 
 
 async def page(
-    conn: Conn, account_id: str, *, status: str | None, after: str | None, limit: int
+    conn: Conn,
+    account_id: str,
+    *,
+    status: str | None,
+    after: str | None,
+    limit: int,
+    trash_since: datetime | None = None,
 ) -> list[dict[str, Any]]:
+    """Live campaigns, or (``trash_since``) those deleted since then, newest id first."""
+    state = "deleted_at IS NULL" if trash_since is None else "deleted_at > %(since)s"
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            f"SELECT {COLUMNS} FROM campaigns WHERE account_id = %(account)s"
+            f"SELECT {COLUMNS} FROM campaigns WHERE account_id = %(account)s AND {state}"
             " AND (%(status)s::text IS NULL OR status = %(status)s)"
             " AND (%(after)s::uuid IS NULL OR id < %(after)s::uuid)"
             " ORDER BY id DESC LIMIT %(limit)s",
-            {"account": account_id, "status": status, "after": after, "limit": limit},
+            {
+                "account": account_id,
+                "status": status,
+                "after": after,
+                "limit": limit,
+                "since": trash_since,
+            },
         )
         return [dict(r) for r in await cur.fetchall()]
+
+
+async def trash(
+    conn: Conn, account_id: str, campaign_id: str, *, statuses: tuple[str, ...]
+) -> bool:
+    """Move a live campaign in one of ``statuses`` to the trash; whether it was."""
+    cur = await conn.execute(
+        "UPDATE campaigns SET deleted_at = now(), updated_at = now(), version = version + 1"
+        " WHERE account_id = %s AND id = %s AND deleted_at IS NULL AND status = ANY(%s)",
+        (account_id, campaign_id, list(statuses)),
+    )
+    return bool(cur.rowcount)
+
+
+async def restore(conn: Conn, account_id: str, campaign_id: str, *, since: datetime) -> bool:
+    cur = await conn.execute(
+        "UPDATE campaigns SET deleted_at = NULL, updated_at = now(), version = version + 1"
+        " WHERE account_id = %s AND id = %s AND deleted_at > %s",
+        (account_id, campaign_id, since),
+    )
+    return bool(cur.rowcount)
+
+
+async def get_trashed(conn: Conn, account_id: str, campaign_id: str) -> dict[str, Any] | None:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            f"SELECT {COLUMNS} FROM campaigns WHERE account_id = %s AND id = %s"
+            " AND deleted_at IS NOT NULL",
+            (account_id, campaign_id),
+        )
+        found = await cur.fetchone()
+    return dict(found) if found else None
+
+
+async def blocking(
+    conn: Conn, account_id: str, *, template_id: str = "", list_id: str = ""
+) -> list[dict[str, Any]]:
+    """The live scheduled or sending campaigns that send the template or go to (or leave out)
+    the list: deleting either would change or break them.
+
+    The drafts among its users are locked too (as Schedule and SendCampaignNow lock the
+    campaign before reading its template and lists), so a draft scheduled meanwhile is seen.
+    """
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "SELECT id::text AS id, name, status FROM campaigns WHERE account_id = %(account)s"
+            " AND deleted_at IS NULL AND status IN ('draft', 'scheduled', 'sending')"
+            " AND ((%(template)s <> '' AND template_id = %(template)s)"
+            " OR (%(list)s <> '' AND (%(list)s::text = ANY(list_ids::text[])"
+            " OR %(list)s::text = ANY(excluded_list_ids::text[]))))"
+            " ORDER BY id FOR UPDATE",
+            {"account": account_id, "template": template_id, "list": list_id},
+        )
+        found = [dict(r) for r in await cur.fetchall()]
+    return [r for r in found if r["status"] != "draft"]
 
 
 async def due(conn: Conn, now: Any, limit: int = 100) -> list[tuple[str, str]]:

@@ -19,9 +19,14 @@ COLUMNS = (
     # Whether consent's list suppresses the person for every purpose (account or platform).
     " EXISTS (SELECT 1 FROM suppressions s WHERE s.person_key = contacts.person_key"
     " AND s.active AND s.purpose_id = '' AND s.scope IN (contacts.account_id, '')) AS suppressed,"
-    " ARRAY(SELECT m.list_id::text FROM list_members m WHERE m.contact_id = contacts.id"
-    " ORDER BY m.list_id) AS list_ids"
 )
+# The lists a contact is on: the live ones; a person's export shows those in the trash too.
+_LISTS = (
+    " ARRAY(SELECT m.list_id::text FROM list_members m JOIN contact_lists l ON l.id = m.list_id"
+    " WHERE m.contact_id = contacts.id{live} ORDER BY m.list_id) AS list_ids"
+)
+PERSON_COLUMNS = COLUMNS + _LISTS.format(live="")
+COLUMNS += _LISTS.format(live=" AND l.deleted_at IS NULL")
 # Columns an update may set (the caller has validated the values).
 UPDATABLE = frozenset(
     {
@@ -275,7 +280,7 @@ async def of_person(conn: Conn, person_key: str, account_id: str = "") -> list[d
     """Every contact row (live or in the trash) of a person: in one account, or in all."""
     rows = await _all(
         conn,
-        f"SELECT {COLUMNS} FROM contacts WHERE person_key = %(key)s"
+        f"SELECT {PERSON_COLUMNS} FROM contacts WHERE person_key = %(key)s"
         " AND (%(account)s = '' OR account_id = %(account)s) ORDER BY account_id, id",
         {"key": person_key, "account": account_id},
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from psycopg import errors, sql
@@ -101,14 +102,41 @@ async def published(conn: Conn, form_id: str) -> dict[str, Any] | None:
     return dict(found) if found else None
 
 
-async def page(conn: Conn, account_id: str, *, after: str | None, limit: int) -> list[dict]:
+async def page(
+    conn: Conn,
+    account_id: str,
+    *,
+    after: str | None,
+    limit: int,
+    trash_since: datetime | None = None,
+) -> list[dict]:
+    """Live forms, or (``trash_since``) those deleted after that moment, in id order."""
+    state = "deleted_at IS NULL" if trash_since is None else "deleted_at > %(since)s"
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            f"SELECT {COLUMNS} FROM forms WHERE account_id = %(account)s AND deleted_at IS NULL"
+            f"SELECT {COLUMNS} FROM forms WHERE account_id = %(account)s AND {state}"
             " AND (%(after)s::uuid IS NULL OR id > %(after)s::uuid) ORDER BY id LIMIT %(limit)s",
-            {"account": account_id, "after": after, "limit": limit},
+            {"account": account_id, "after": after, "limit": limit, "since": trash_since},
         )
         return [dict(r) for r in await cur.fetchall()]
+
+
+async def restore(
+    conn: Conn, account_id: str, form_id: str, *, since: datetime
+) -> dict[str, Any] | None:
+    """Bring a form back from the trash; ``DuplicateName`` when a live one has its name."""
+    try:
+        async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                "UPDATE forms SET deleted_at = NULL, updated_at = now()"
+                " WHERE account_id = %s AND id = %s AND deleted_at > %s"
+                f" RETURNING {COLUMNS}",
+                (account_id, form_id, since),
+            )
+            found = await cur.fetchone()
+    except errors.UniqueViolation:
+        raise DuplicateName from None
+    return dict(found) if found else None
 
 
 async def trash(conn: Conn, account_id: str, form_id: str) -> dict[str, Any] | None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -77,6 +76,13 @@ listed AS (
     INSERT INTO list_members (list_id, contact_id)
     SELECT %(list)s::uuid, m.id FROM merged m WHERE %(list)s::uuid IS NOT NULL
     ON CONFLICT DO NOTHING
+),
+-- The staged rows the insert left alone (an address the account has), looked up one by one
+-- in the unique index: a join the planner may choose to hash would read every contact of
+-- the account for each chunk (at 200,000 contacts, half of a 5,000-row chunk's merge).
+unmerged AS MATERIALIZED (
+    SELECT s.line, s.email_key FROM import_staging s
+    WHERE NOT EXISTS (SELECT 1 FROM merged m WHERE m.email_key = s.email_key)
 )
 SELECT 'merged' AS outcome, s.line, m.id::text AS contact_id, m.person_key, m.version,
     m.inserted, s.email, s.locale, s.first_name, s.last_name,
@@ -89,11 +95,13 @@ SELECT 'merged' AS outcome, s.line, m.id::text AS contact_id, m.person_key, m.ve
 FROM merged m JOIN import_staging s ON s.email_key = m.email_key
 UNION ALL
 SELECT CASE WHEN c.last_import_id = %(import)s::uuid THEN 'duplicate' ELSE 'skipped' END,
-    s.line, c.id::text, c.person_key, c.version, false, '', '', '', '', false
-FROM import_staging s
-JOIN contacts c ON c.account_id = %(account)s AND c.email_key = s.email_key
-    AND c.deleted_at IS NULL
-WHERE NOT EXISTS (SELECT 1 FROM merged m WHERE m.email_key = s.email_key)
+    u.line, c.id::text, c.person_key, c.version, false, '', '', '', '', false
+FROM unmerged u
+CROSS JOIN LATERAL (
+    SELECT c.id, c.person_key, c.version, c.last_import_id FROM contacts c
+    WHERE c.account_id = %(account)s AND c.email_key = u.email_key AND c.deleted_at IS NULL
+    OFFSET 0
+) c
 """
 
 
@@ -177,24 +185,24 @@ def _array(values: Sequence[str]) -> str:
 
 async def stage(conn: Conn, rows: Iterable[tuple[Any, ...]]) -> None:
     """Create the chunk's staging table and COPY its good rows in (as CSV text: the csv
-    module writes it far faster than adapting each value), then let the planner see it.
+    module writes it far faster than adapting each value). No ANALYZE: the planner sizes a
+    never-analysed table by its pages, and the merge's one lookup that depends on the count
+    (``unmerged``) is a nested loop by construction (25 ms of a 5,000-row chunk saved).
 
     A row is (line, id, email, email_key, person_key, first_name, last_name, locale,
-    timezone, attributes as a dict, tags as a list); the values hold no NUL (validated)."""
+    timezone, attributes as JSON text, tags as a list); the values hold no NUL (validated)."""
     await conn.execute(STAGING)
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_ALL)  # "" is not NULL
     for row in rows:
         writer.writerow(
             (
-                *row[:9],
-                json.dumps(row[9], ensure_ascii=False, separators=(",", ":")),
+                *row[:10],
                 _array(row[10]),
             )
         )
     async with conn.cursor() as cur, cur.copy(COPY_STAGING) as copy:
         await copy.write(out.getvalue())
-    await conn.execute("ANALYZE import_staging")
 
 
 async def merge(conn: Conn, params: dict[str, Any]) -> list[Outcome]:

@@ -1,7 +1,8 @@
-"""Contact lists and their members."""
+"""Contact lists and their members; a deleted list waits in the trash (its members kept)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from psycopg import errors
@@ -11,12 +12,12 @@ from missiva_campaign.store import Conn
 
 COLUMNS = (
     "id::text AS id, account_id, name, description, purpose_id, member_count, created_at,"
-    " updated_at"
+    " updated_at, deleted_at"
 )
 
 
 class DuplicateName(Exception):
-    """The account already has a list of that name."""
+    """The account already has a live list of that name."""
 
 
 async def create(conn: Conn, row: dict[str, Any]) -> dict[str, Any]:
@@ -36,10 +37,11 @@ async def create(conn: Conn, row: dict[str, Any]) -> dict[str, Any]:
 
 
 async def missing(conn: Conn, account_id: str, ids: list[str]) -> list[str]:
-    """The ids among ``ids`` that are no list of the account."""
+    """The ids among ``ids`` that are no live list of the account."""
     cur = await conn.execute(
         "SELECT i::text FROM unnest(%(ids)s::uuid[]) i WHERE NOT EXISTS (SELECT 1 FROM"
-        " contact_lists l WHERE l.account_id = %(account)s AND l.id = i)",
+        " contact_lists l WHERE l.account_id = %(account)s AND l.id = i"
+        " AND l.deleted_at IS NULL)",
         {"account": account_id, "ids": ids},
     )
     return [row[0] for row in await cur.fetchall()]
@@ -48,7 +50,8 @@ async def missing(conn: Conn, account_id: str, ids: list[str]) -> list[str]:
 async def get(conn: Conn, account_id: str, list_id: str) -> dict[str, Any] | None:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            f"SELECT {COLUMNS} FROM contact_lists WHERE account_id = %s AND id = %s",
+            f"SELECT {COLUMNS} FROM contact_lists WHERE account_id = %s AND id = %s"
+            " AND deleted_at IS NULL",
             (account_id, list_id),
         )
         found = await cur.fetchone()
@@ -56,15 +59,52 @@ async def get(conn: Conn, account_id: str, list_id: str) -> dict[str, Any] | Non
 
 
 async def page(
-    conn: Conn, account_id: str, *, after: str | None, limit: int
+    conn: Conn,
+    account_id: str,
+    *,
+    after: str | None,
+    limit: int,
+    trash_since: datetime | None = None,
 ) -> list[dict[str, Any]]:
+    """Live lists, or (``trash_since``) those deleted since then, in id order after ``after``."""
+    state = "deleted_at IS NULL" if trash_since is None else "deleted_at > %(since)s"
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            f"SELECT {COLUMNS} FROM contact_lists WHERE account_id = %(account)s"
+            f"SELECT {COLUMNS} FROM contact_lists WHERE account_id = %(account)s AND {state}"
             " AND (%(after)s::uuid IS NULL OR id > %(after)s::uuid) ORDER BY id LIMIT %(limit)s",
-            {"account": account_id, "after": after, "limit": limit},
+            {"account": account_id, "after": after, "limit": limit, "since": trash_since},
         )
         return [dict(r) for r in await cur.fetchall()]
+
+
+async def trash(conn: Conn, account_id: str, list_id: str) -> dict[str, Any] | None:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "UPDATE contact_lists SET deleted_at = now(), updated_at = now()"
+            " WHERE account_id = %s AND id = %s AND deleted_at IS NULL"
+            f" RETURNING {COLUMNS}",
+            (account_id, list_id),
+        )
+        found = await cur.fetchone()
+    return dict(found) if found else None
+
+
+async def restore(
+    conn: Conn, account_id: str, list_id: str, *, since: datetime
+) -> dict[str, Any] | None:
+    """Bring a list back from the trash; ``DuplicateName`` when a live one has its name."""
+    try:
+        async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                "UPDATE contact_lists SET deleted_at = NULL, updated_at = now()"
+                " WHERE account_id = %s AND id = %s AND deleted_at > %s"
+                f" RETURNING {COLUMNS}",
+                (account_id, list_id, since),
+            )
+            found = await cur.fetchone()
+    except errors.UniqueViolation:
+        raise DuplicateName from None
+    return dict(found) if found else None
 
 
 async def add_members(conn: Conn, list_ids: list[str], contact_ids: list[str]) -> int:

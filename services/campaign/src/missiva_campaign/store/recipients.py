@@ -39,7 +39,10 @@ _SNAPSHOT = """
 WITH zones AS MATERIALIZED (
     SELECT name FROM pg_timezone_names WHERE %(local)s
 ), members AS (
-    SELECT m.contact_id AS id FROM list_members m WHERE m.list_id = ANY(%(lists)s::uuid[])
+    -- A list in the trash sends to nobody (its members are kept for a restore).
+    SELECT m.contact_id AS id FROM list_members m WHERE m.list_id = ANY(ARRAY(
+        SELECT l.id FROM contact_lists l WHERE l.id = ANY(%(lists)s::uuid[])
+        AND l.deleted_at IS NULL))
     {segments}
 ), audience AS (
     SELECT c.id, c.person_key, c.timezone

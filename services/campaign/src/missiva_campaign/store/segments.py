@@ -38,6 +38,30 @@ async def create(conn: Conn, row: dict[str, Any]) -> dict[str, Any]:
     return dict(created)
 
 
+async def update(
+    conn: Conn, account_id: str, segment_id: str, changes: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Change a live segment's name and/or rule tree; ``DuplicateName`` on a name clash."""
+    sets: list[sql.Composable] = [sql.SQL("updated_at = now()")]
+    values: dict[str, Any] = {"account": account_id, "segment": segment_id}
+    for column in ("name", "rule_tree"):
+        if column in changes:
+            sets.append(sql.SQL("{} = {}").format(sql.Identifier(column), sql.Placeholder(column)))
+            value = changes[column]
+            values[column] = Jsonb(value) if column == "rule_tree" else value
+    query = sql.SQL(
+        "UPDATE segments SET {} WHERE account_id = %(account)s AND id = %(segment)s"
+        " AND deleted_at IS NULL RETURNING " + COLUMNS
+    ).format(sql.SQL(", ").join(sets))
+    try:
+        async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(query, values)
+            found = await cur.fetchone()
+    except errors.UniqueViolation:
+        raise DuplicateName from None
+    return dict(found) if found else None
+
+
 async def page(
     conn: Conn, account_id: str, *, after: str | None, limit: int, trash_since: datetime | None
 ) -> list[dict[str, Any]]:

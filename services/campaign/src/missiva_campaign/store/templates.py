@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from psycopg.rows import dict_row
@@ -10,7 +11,7 @@ from missiva_campaign.store import Conn
 
 COLUMNS = (
     "id::text AS id, account_id, name, category, locale, subject, preheader, html_body,"
-    " text_body, revision, created_at, updated_at"
+    " text_body, revision, created_at, updated_at, deleted_at"
 )
 FIELDS = ("name", "category", "locale", "subject", "preheader", "html_body", "text_body")
 
@@ -35,7 +36,7 @@ async def get(
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
             f"SELECT {COLUMNS} FROM templates WHERE account_id = %s AND id = %s"
-            + (" FOR UPDATE" if lock else ""),
+            " AND deleted_at IS NULL" + (" FOR UPDATE" if lock else ""),
             (account_id, template_id),
         )
         found = await cur.fetchone()
@@ -58,15 +59,48 @@ async def update(
 
 
 async def page(
-    conn: Conn, account_id: str, *, after: str | None, limit: int
+    conn: Conn,
+    account_id: str,
+    *,
+    after: str | None,
+    limit: int,
+    trash_since: datetime | None = None,
 ) -> list[dict[str, Any]]:
+    """Live templates, or (``trash_since``) those deleted since then, in id order."""
+    state = "deleted_at IS NULL" if trash_since is None else "deleted_at > %(since)s"
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            f"SELECT {COLUMNS} FROM templates WHERE account_id = %(account)s"
+            f"SELECT {COLUMNS} FROM templates WHERE account_id = %(account)s AND {state}"
             " AND (%(after)s::uuid IS NULL OR id > %(after)s::uuid) ORDER BY id LIMIT %(limit)s",
-            {"account": account_id, "after": after, "limit": limit},
+            {"account": account_id, "after": after, "limit": limit, "since": trash_since},
         )
         return [dict(r) for r in await cur.fetchall()]
+
+
+async def trash(conn: Conn, account_id: str, template_id: str) -> dict[str, Any] | None:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "UPDATE templates SET deleted_at = now(), updated_at = now()"
+            " WHERE account_id = %s AND id = %s AND deleted_at IS NULL"
+            f" RETURNING {COLUMNS}",
+            (account_id, template_id),
+        )
+        found = await cur.fetchone()
+    return dict(found) if found else None
+
+
+async def restore(
+    conn: Conn, account_id: str, template_id: str, *, since: datetime
+) -> dict[str, Any] | None:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(
+            "UPDATE templates SET deleted_at = NULL, updated_at = now()"
+            " WHERE account_id = %s AND id = %s AND deleted_at > %s"
+            f" RETURNING {COLUMNS}",
+            (account_id, template_id, since),
+        )
+        found = await cur.fetchone()
+    return dict(found) if found else None
 
 
 async def purge_account(conn: Conn, account_id: str) -> int:

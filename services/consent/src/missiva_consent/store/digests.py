@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from missiva_consent import domain
+from missiva_consent import legal
 from missiva_consent.domain import GENESIS
 from missiva_consent.store.base import Conn
 from missiva_consent.verify_proof import digest_of, leaf_hash, merkle_path, merkle_root
@@ -59,7 +59,7 @@ async def seal_day(conn: Conn, account_id: str, day: date) -> dict[str, Any] | N
     """Seal ``day`` for the account: Merkle root over the chain heads at its end, chained to
     the previous digest. Returns the new digest, or None if the day was sealed already (or
     the account had no entries by then)."""
-    _, end = domain.day_bounds(day)
+    _, end = legal.day_bounds(day)
     heads = await heads_at(conn, account_id, end)
     if not heads:
         return None  # the account had no entries yet at the end of that day
@@ -125,7 +125,7 @@ async def inclusion(
     if row is None:
         return None
     sealed = _digest_row(row)
-    _, end = domain.day_bounds(row[1])
+    _, end = legal.day_bounds(row[1])
     heads = await heads_at(conn, account_id, end)
     leaves = [leaf_hash(k, s, h) for k, s, h in heads]
     if merkle_root(leaves) != sealed["merkle_root"]:

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from missiva_consent import domain
-from missiva_consent.domain import Document
+from missiva_consent.legal import Document
 from missiva_consent.store.base import Conn
 
 DOCUMENT_COLUMNS = (

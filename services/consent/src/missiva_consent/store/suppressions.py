@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from missiva_consent import domain
-from missiva_consent.domain import Reason, Source, SuppressionEntry
+from missiva_consent import domain, suppression
+from missiva_consent.domain import Reason, Source
 from missiva_consent.store.base import Conn, consent_envelope, emit, next_version
+from missiva_consent.suppression import SuppressionEntry
 from missiva_platform.events import EventEnvelope
 from missiva_platform.outbox import add_event, add_events
 
@@ -207,7 +208,7 @@ async def import_suppressions(
 def suppressed_envelope(entry: SuppressionEntry, aggregate: str, version: int) -> EventEnvelope:
     """The ContactSuppressed event of a new suppression entry, version ``version``."""
     return consent_envelope(
-        domain.suppressed_event(entry),
+        suppression.suppressed_event(entry),
         subject=domain.SUPPRESSED_SUBJECT,
         tenant_id=entry.scope,
         aggregate_id=aggregate,
@@ -241,7 +242,7 @@ async def _unsuppressed(conn: Conn, entry: SuppressionEntry) -> bool:
     )
     await emit(
         conn,
-        domain.unsuppressed_event(entry, still),
+        suppression.unsuppressed_event(entry, still),
         subject=domain.UNSUPPRESSED_SUBJECT,
         tenant_id=entry.scope,
         aggregate_id=aggregate,

@@ -11,10 +11,11 @@ from typing import Any
 
 import msgspec
 
-from missiva_consent.domain import Purpose, State, Status, SuppressionEntry
+from missiva_consent.domain import Purpose, State, Status
 from missiva_consent.store.base import Conn
 from missiva_consent.store.ledger import LEDGER_COLUMNS, AppendPlan, entry_params
 from missiva_consent.store.purposes import PURPOSE_COLUMNS, purpose_of_row
+from missiva_consent.suppression import SuppressionEntry
 from missiva_platform.events import EventEnvelope
 from missiva_platform.outbox import outbox_row
 

@@ -262,6 +262,72 @@ class SegmentCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     rules: RuleTree
 
 
+class SegmentPatch(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Fields of a segment to change; fields left out stay as they are."""
+
+    name: Annotated[str, doc("Name.", max_length=200)] | msgspec.UnsetType = msgspec.UNSET
+    rules: RuleTree | msgspec.UnsetType = msgspec.UNSET
+
+    def mask(self) -> list[str]:
+        """campaign's update mask for the fields sent."""
+        paths = {"name": "name", "rules": "rule_tree_json"}
+        return [paths[n] for n in self.__struct_fields__ if getattr(self, n) is not msgspec.UNSET]
+
+    def to_pb(self, segment_id: str) -> cpb.Segment:
+        segment = cpb.Segment(segment_id=segment_id)
+        if not isinstance(self.name, msgspec.UnsetType):
+            segment.name = self.name
+        if not isinstance(self.rules, msgspec.UnsetType):
+            segment.rule_tree_json = json.dumps(self.rules)
+        return segment
+
+
+class SegmentField(msgspec.Struct, kw_only=True):
+    """A contact field a rule may compare."""
+
+    name: Annotated[str, doc("Name in a rule, e.g. `first_name`; `attributes.<key>` for any.")]
+    kind: Annotated[str, doc("`text`, `time` (ISO 8601) or `any` (an attribute's value).")]
+    operators: Annotated[list[str], doc("The operators it takes.")]
+
+
+class SegmentOperator(msgspec.Struct, kw_only=True):
+    """An operator of a field rule."""
+
+    name: Annotated[str, doc("Canonical name, e.g. `equals`.")]
+    aliases: Annotated[list[str], doc("Other names accepted, e.g. `eq`.")]
+    no_value: Annotated[bool, doc("Takes no value (`exists`).")]
+    list_value: Annotated[bool, doc("Takes a list of values (`in`).")]
+
+
+class SegmentFields(msgspec.Struct, kw_only=True):
+    """What a rule tree may use: campaign's segment compiler's whitelist."""
+
+    fields: Annotated[list[SegmentField], doc("Contact fields, then `attributes.<key>`.")]
+    operators: Annotated[list[SegmentOperator], doc("Operators of field rules.")]
+    rules: Annotated[list[str], doc("Other node kinds: all, any, not, has_tag, in_list, ...")]
+    consent_states: Annotated[list[str], doc("States a `consent` rule may ask for.")]
+
+    @classmethod
+    def from_pb(cls, r: cpb.ListSegmentFieldsResponse) -> SegmentFields:
+        return cls(
+            fields=[
+                SegmentField(name=f.name, kind=f.kind, operators=list(f.operators))
+                for f in r.fields
+            ],
+            operators=[
+                SegmentOperator(
+                    name=o.name,
+                    aliases=list(o.aliases),
+                    no_value=o.no_value,
+                    list_value=o.list_value,
+                )
+                for o in r.operators
+            ],
+            rules=list(r.rules),
+            consent_states=list(r.consent_states),
+        )
+
+
 class SegmentPage(msgspec.Struct, kw_only=True):
     """A page of segments."""
 

@@ -311,6 +311,36 @@ class SegmentsController(Controller):
             data=[m.Segment.from_pb(s) for s in reply.segments], next_cursor=next_cursor(reply)
         )
 
+    @get("/fields", responses=PROBLEMS, summary="Fields and operators of rules")
+    async def segment_fields(self, ctx: CtxDep) -> m.SegmentFields:
+        """The fields, operators and rules a rule tree may use (campaign's whitelist)."""
+        reply = await ctx.call("campaign", "ListSegmentFields", cpb.ListSegmentFieldsRequest())
+        return m.SegmentFields.from_pb(reply)
+
+    @get("/{segment_id:str}", responses=PROBLEMS, summary="Get a segment")
+    async def get_segment(self, ctx: CtxDep, segment_id: PathId) -> m.Segment:
+        """A live segment."""
+        reply = await ctx.call(
+            "campaign", "GetSegment", cpb.GetSegmentRequest(segment_id=segment_id)
+        )
+        return m.Segment.from_pb(reply.segment)
+
+    @patch("/{segment_id:str}", responses=PROBLEMS, summary="Update a segment")
+    async def update_segment(
+        self, ctx: CtxDep, segment_id: PathId, data: JSONBody[m.SegmentPatch]
+    ) -> m.Segment:
+        """Change the name and/or the rule tree sent (campaign checks the tree again)."""
+        reply = await ctx.call(
+            "campaign",
+            "UpdateSegment",
+            cpb.UpdateSegmentRequest(
+                segment=data.to_pb(segment_id),
+                update_mask=field_mask_pb2.FieldMask(paths=data.mask()),
+            ),
+            fields={"segment.rule_tree_json": "rules", "segment.": ""},
+        )
+        return m.Segment.from_pb(reply.segment)
+
     @delete("/{segment_id:str}", status_code=200, responses=PROBLEMS, summary="Delete")
     async def delete_segment(self, ctx: CtxDep, segment_id: PathId) -> m.Segment:
         """Move a segment to the trash."""

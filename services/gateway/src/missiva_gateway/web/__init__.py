@@ -41,6 +41,7 @@ class WebPlugin(InitPluginProtocol):
         from missiva_gateway.web.problems import EXCEPTION_HANDLERS
         from missiva_gateway.web.segments import SegmentPages
         from missiva_gateway.web.settings_pages import SettingsPages
+        from missiva_gateway.web.trash_pages import TrashPages
 
         pages = Router(
             path="/",
@@ -53,6 +54,7 @@ class WebPlugin(InitPluginProtocol):
                 SegmentPages,
                 FormPages,
                 CampaignPages,
+                TrashPages,
                 DomainPages,
                 SettingsPages,
                 BillingPages,

@@ -178,47 +178,27 @@ class AppPages(Controller):
         request: Request[Any, Any, Any],
         web: Web,
         caller: Caller,
-        *,
-        problem: FormProblem | None = None,
-        purpose_problem: FormProblem | None = None,
-        values: dict[str, str] | None = None,
-        notice: str = "",
-        status: int = 200,
+        **given: Any,
     ) -> Response[str]:
-        lists, purposes = await web.gather(
-            campaign_stub(web).ListLists(
-                pb.ListListsRequest(page_size=100), metadata=caller.metadata, timeout=web.timeout
-            ),
-            web.backends.consent().ListPurposes(
-                cpb.ListPurposesRequest(page_size=100),
-                metadata=caller.metadata,
-                timeout=web.timeout,
-            ),
-        )
-        _ = gettext_for(request)
-        email_purposes = [
-            p for p in purposes.purposes if p.kind != cpb.PURPOSE_KIND_ENGAGEMENT_TRACKING
-        ]
-        return page(
-            request,
-            "lists.html",
-            status=status,
-            title=_("Lists"),
-            lists=list(lists.lists),
-            purposes=email_purposes,
-            purpose_options=[(p.purpose_id, p.name) for p in email_purposes],
-            names={p.purpose_id: p.name for p in purposes.purposes},
-            problem=problem,
-            purpose_problem=purpose_problem,
-            values=values or {},
-            notice=notice,
-            key=str(uuid.uuid4()),
-        )
+        return await lists_page(request, web, caller, **given)
 
     @get("/app/lists")
-    async def lists(self, request: Request[Any, Any, Any], web: NamedDependency[Web]) -> Any:
+    async def lists(
+        self,
+        request: Request[Any, Any, Any],
+        web: NamedDependency[Web],
+        done: FromQuery[str] = "",
+        undo: FromQuery[str] = "",
+    ) -> Any:
         caller = await web.signed_in(request)
-        return await self._lists(request, web, caller)
+        _ = gettext_for(request)
+        notices = {
+            "deleted": _("The list is in the trash."),
+            "restored": _("The list is restored."),
+        }
+        return await self._lists(
+            request, web, caller, notice=notices.get(done, ""), undo=trash_undo(done, undo)
+        )
 
     @post("/app/lists", request_max_body_size=MAX_FORM_BYTES)
     async def create_list(self, request: Request[Any, Any, Any], web: NamedDependency[Web]) -> Any:
@@ -303,6 +283,70 @@ class AppPages(Controller):
                 request, web, caller, purpose_problem=problem, values=form, status=problem.status
             )
         return await self._lists(request, web, caller, notice=_("The purpose is created."))
+
+
+async def lists_page(
+    request: Request[Any, Any, Any],
+    web: Web,
+    caller: Caller,
+    *,
+    problem: FormProblem | None = None,
+    purpose_problem: FormProblem | None = None,
+    values: dict[str, str] | None = None,
+    notice: str = "",
+    undo: str = "",
+    trash_problem: str = "",
+    status: int = 200,
+) -> Response[str]:
+    """``/app/lists``: the live lists (each with a delete button), the trash, the forms."""
+    lists, trash, purposes = await web.gather(
+        campaign_stub(web).ListLists(
+            pb.ListListsRequest(page_size=100), metadata=caller.metadata, timeout=web.timeout
+        ),
+        campaign_stub(web).ListLists(
+            pb.ListListsRequest(page_size=100, in_trash=True),
+            metadata=caller.metadata,
+            timeout=web.timeout,
+        ),
+        web.backends.consent().ListPurposes(
+            cpb.ListPurposesRequest(page_size=100),
+            metadata=caller.metadata,
+            timeout=web.timeout,
+        ),
+    )
+    _ = gettext_for(request)
+    email_purposes = [
+        p for p in purposes.purposes if p.kind != cpb.PURPOSE_KIND_ENGAGEMENT_TRACKING
+    ]
+    return page(
+        request,
+        "lists.html",
+        status=status,
+        title=_("Lists"),
+        lists=list(lists.lists),
+        trash=list(trash.lists),
+        undo=undo,
+        undo_text=notice if undo else "",
+        trash_problem=trash_problem,
+        purposes=email_purposes,
+        purpose_options=[(p.purpose_id, p.name) for p in email_purposes],
+        names={p.purpose_id: p.name for p in purposes.purposes},
+        problem=problem,
+        purpose_problem=purpose_problem,
+        values=values or {},
+        notice="" if undo else notice,
+        key=str(uuid.uuid4()),
+    )
+
+
+def trash_undo(done: str, item_id: str) -> str:
+    """The id a "deleted" notice offers to restore (a well-formed id only)."""
+    if done != "deleted":
+        return ""
+    try:
+        return str(uuid.UUID(item_id))
+    except ValueError:
+        return ""
 
 
 def redirect(to: str) -> Redirect:

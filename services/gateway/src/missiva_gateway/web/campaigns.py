@@ -113,17 +113,6 @@ class CampaignPages(Controller):
 
     # -- templates -------------------------------------------------------------------------
 
-    @get("/app/templates")
-    async def templates(self, request: Request[Any, Any, Any], web: NamedDependency[Web]) -> Any:
-        caller = await web.signed_in(request)
-        reply = await campaign_stub(web).ListTemplates(
-            pb.ListTemplatesRequest(page_size=100), metadata=caller.metadata, timeout=web.timeout
-        )
-        _ = gettext_for(request)
-        return page(
-            request, "templates.html", title=_("Templates"), templates=list(reply.templates)
-        )
-
     def _editor(
         self,
         request: Request[Any, Any, Any],
@@ -282,21 +271,6 @@ class CampaignPages(Controller):
         return frame_response(html)
 
     # -- campaigns -------------------------------------------------------------------------
-
-    @get("/app/campaigns")
-    async def campaigns(self, request: Request[Any, Any, Any], web: NamedDependency[Web]) -> Any:
-        caller = await web.signed_in(request)
-        reply = await campaign_stub(web).ListCampaigns(
-            pb.ListCampaignsRequest(page_size=50), metadata=caller.metadata, timeout=web.timeout
-        )
-        _ = gettext_for(request)
-        return page(
-            request,
-            "campaigns.html",
-            title=_("Campaigns"),
-            campaigns=list(reply.campaigns),
-            status_names=STATUS_NAMES,
-        )
 
     async def _new(
         self,

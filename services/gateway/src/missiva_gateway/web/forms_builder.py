@@ -1,11 +1,12 @@
 """Subscribe forms for account users: the list, the builder (create and edit: the inputs,
 the lists joined, the consent checkbox's text, double opt-in on by default, the thank-you
-and confirmed texts, popup rules), the embed snippet and the hosted page's address, delete.
+and confirmed texts, popup rules), the embed snippet and the hosted page's address, delete to
+the trash and restore from it (30 days, as segments).
 
 Everything is campaign's ``CreateForm`` / ``GetForm`` / ``ListForms`` / ``UpdateForm`` /
-``DeleteForm``; the visitor's side (the hosted page and ``embed.js``) is ``forms_pages.py``.
-The snippet points at this gateway's own address (the request's origin), where those pages
-are served.
+``DeleteForm`` / ``RestoreForm``; the visitor's side (the hosted page and ``embed.js``) is
+``forms_pages.py``. The snippet points at this gateway's own address (the request's
+origin), where those pages are served.
 """
 
 from __future__ import annotations
@@ -140,17 +141,40 @@ class FormPages(Controller):
         self, request: Request[Any, Any, Any], web: NamedDependency[Web], done: FromQuery[str] = ""
     ) -> Any:
         caller = await web.signed_in(request)
-        reply = await campaign_stub(web).ListForms(
-            pb.ListFormsRequest(page_size=100), metadata=caller.metadata, timeout=web.timeout
+        return await self._list(request, web, caller, done=done)
+
+    async def _list(
+        self,
+        request: Request[Any, Any, Any],
+        web: Web,
+        caller: Caller,
+        *,
+        done: str = "",
+        problem: str = "",
+        status: int = 200,
+    ) -> Response[str]:
+        stub, md = campaign_stub(web), caller.metadata
+        live, trash = await web.gather(
+            stub.ListForms(pb.ListFormsRequest(page_size=100), metadata=md, timeout=web.timeout),
+            stub.ListForms(
+                pb.ListFormsRequest(page_size=100, in_trash=True), metadata=md, timeout=web.timeout
+            ),
         )
         _ = gettext_for(request)
+        notices = {
+            "deleted": _("The form is in the trash."),
+            "restored": _("The form is restored."),
+        }
         return page(
             request,
             "forms.html",
+            status=status,
             title=_("Forms"),
-            forms=list(reply.forms),
+            forms=list(live.forms),
+            trash=list(trash.forms),
             popup=pb.FORM_KIND_POPUP,
-            notice=_("The form is in the trash.") if done == "deleted" else "",
+            notice=notices.get(done, ""),
+            problem=problem,
         )
 
     async def _editor(
@@ -297,3 +321,24 @@ class FormPages(Controller):
             timeout=web.timeout,
         )
         return Redirect("/app/forms?done=deleted", status_code=303)
+
+    @post("/app/forms/{form_id:str}/restore", request_max_body_size=MAX_FORM_BYTES)
+    async def restore(
+        self, form_id: FromPath[str], request: Request[Any, Any, Any], web: NamedDependency[Web]
+    ) -> Any:
+        """Bring a form back from the trash; a name clash is shown on the list."""
+        caller = await web.signed_in(request)
+        try:
+            await campaign_stub(web).RestoreForm(
+                pb.RestoreFormRequest(form_id=form_id[:64]),
+                metadata=caller.metadata,
+                timeout=web.timeout,
+            )
+        except grpc.aio.AioRpcError as exc:
+            problem = form_problem(exc)
+            if problem.status == 404 or problem.status >= 500:
+                raise
+            return await self._list(
+                request, web, caller, problem=problem.general, status=problem.status
+            )
+        return Redirect("/app/forms?done=restored", status_code=303)

@@ -1,27 +1,26 @@
-"""Segments: the saved ones with their counts, a rule builder with a live count, the trash.
+"""Segments: the saved ones with their counts, a rule builder with a live count (to create a
+segment or edit a saved one), the trash.
 
-The builder is rows of (field, operator, value) joined by *all* or *any*, optionally negated;
-it becomes campaign's JSON rule tree (``{"all": [{"field", "op", "value"}, ...]}``, wrapped
-in ``{"not": ...}``). Rows are added and removed by posting the form (``action=add`` /
-``action=remove-<n>``): without JavaScript the page comes back with the rows changed, with
-HTMX only the rows are swapped. The live count is campaign's ``PreviewSegment`` for the form
-as it stands; its field violations (``rule_tree_json.all[2].value``) land under their row.
+The builder's rows and campaign's rule tree are ``segment_rules.py``. Rows are added and
+removed by posting the form (``action=add`` / ``action=remove-<n>``): without JavaScript the
+page comes back with the rows changed, with HTMX only the rows are swapped. The live count is
+campaign's ``PreviewSegment`` for the form as it stands; its field violations
+(``rule_tree_json.all[2].value``) land under their row.
 
-The fields offered are campaign's whitelist (``missiva_campaign.segments.ALLOWED_FIELDS``;
-no RPC describes them, a test keeps the two equal) plus its ``has_tag`` and ``in_list``
-rules. Nothing is
-checked here: what campaign refuses is shown as campaign says it.
+The fields and operators offered are campaign's (``ListSegmentFields``, its compiler's
+whitelist). Nothing is checked here: what campaign refuses is shown as campaign says it.
+Editing loads the segment (``GetSegment``) into the rows and saves with ``UpdateSegment``; a
+tree the rows cannot hold (written over the API) keeps its rules, and only the name changes.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import grpc
+from google.protobuf.field_mask_pb2 import FieldMask
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException
@@ -29,156 +28,23 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect
 
 from missiva.campaign.v1 import campaign_service_pb2 as pb
-from missiva_gateway.errors import problem_of
 from missiva_gateway.web.account import MAX_FORM_BYTES, form_of
 from missiva_gateway.web.app_pages import campaign_stub
 from missiva_gateway.web.context import Caller, Web
 from missiva_gateway.web.problems import FormProblem, form_problem
 from missiva_gateway.web.render import gettext_for, page
+from missiva_gateway.web.segment_rules import (
+    Builder,
+    Row,
+    aliases_of,
+    builder_of,
+    choices,
+    split_problem,
+)
 
-N_ = str
-# Campaign's whitelisted contact fields (segments.FIELDS), then attributes and tags.
-FIELDS = (
-    ("email", N_("Email address")),
-    ("first_name", N_("First name")),
-    ("last_name", N_("Last name")),
-    ("locale", N_("Language (locale)")),
-    ("timezone", N_("Time zone")),
-    ("source", N_("Source")),
-    ("created_at", N_("Created")),
-    ("updated_at", N_("Updated")),
-    ("last_interaction_at", N_("Last interaction")),
-    ("inactive_since", N_("Inactive since")),
-)
-ATTRIBUTE = "attributes"
-TAG = "has_tag"
-LIST = "in_list"
-OPS = (
-    ("equals", N_("is")),
-    ("differs", N_("is not")),
-    ("greater", N_("is greater than")),
-    ("less", N_("is less than")),
-    ("contains", N_("contains")),
-    ("exists", N_("is set")),
-    ("in", N_("is one of (comma-separated)")),
-)
-MAX_ROWS = 30
 SAMPLE = 5
 COUNTED = 20  # segments counted on the list page (one PreviewSegment each)
 COUNT_SECONDS = 2.0  # a count slower than this shows "—" rather than holding the page
-_ROW_PATH = re.compile(r"^(?:segment\.)?rule_tree_json(?:\.not)?\.(?:all|any)\[(\d+)\]")
-_NUMBER = re.compile(r"^-?\d+(\.\d+)?$")
-
-
-@dataclass
-class Row:
-    field: str = "email"
-    key: str = ""  # the attribute's key, for field == "attributes"
-    list_id: str = ""  # for field == "in_list"
-    op: str = "equals"
-    value: str = ""
-
-
-@dataclass
-class Builder:
-    """The form as posted: a name, the rows, how they combine."""
-
-    name: str
-    rows: list[Row]
-    combine: str = "all"
-    negate: bool = False
-
-    @classmethod
-    def of(cls, form: dict[str, str]) -> Builder:
-        try:
-            count = min(max(int(form.get("rows", "1")), 0), MAX_ROWS)
-        except ValueError:
-            count = 1
-        rows = [
-            Row(
-                field=form.get(f"field_{i}", "email"),
-                key=form.get(f"key_{i}", "").strip(),
-                list_id=form.get(f"list_{i}", "").strip(),
-                op=form.get(f"op_{i}", "equals"),
-                value=form.get(f"value_{i}", ""),
-            )
-            for i in range(count)
-        ]
-        return cls(
-            name=form.get("name", ""),
-            rows=rows or [Row()],
-            combine="any" if form.get("combine") == "any" else "all",
-            negate=form.get("negate") == "1",
-        )
-
-    def act(self, action: str) -> None:
-        """Add a row, or remove one (the last one left is emptied, not removed)."""
-        if action == "add" and len(self.rows) < MAX_ROWS:
-            self.rows.append(Row())
-        elif action.startswith("remove-") and action[7:].isdigit():
-            index = int(action[7:])
-            if 0 <= index < len(self.rows):
-                del self.rows[index]
-            if not self.rows:
-                self.rows.append(Row())
-
-    def tree(self) -> dict[str, Any]:
-        tree: dict[str, Any] = {self.combine: [rule(r) for r in self.rows]}
-        return {"not": tree} if self.negate else tree
-
-    def tree_json(self) -> str:
-        return json.dumps(self.tree(), ensure_ascii=False, separators=(",", ":"))
-
-
-def rule(row: Row) -> dict[str, Any]:
-    """One row as a node of the tree."""
-    if row.field == TAG:
-        return {"has_tag": row.value.strip()}
-    if row.field == LIST:
-        return {"in_list": row.list_id}
-    name = f"attributes.{row.key}" if row.field == ATTRIBUTE else row.field
-    node: dict[str, Any] = {"field": name, "op": row.op}
-    if row.op == "exists":
-        return node
-    typed = row.field == ATTRIBUTE
-    if row.op == "in":
-        node["value"] = [value_of(v.strip(), typed) for v in row.value.split(",") if v.strip()]
-    else:
-        node["value"] = value_of(row.value.strip() if typed else row.value, typed)
-    return node
-
-
-def value_of(text: str, typed: bool) -> Any:
-    """A value as typed; for an attribute, a number or true/false is that, not text."""
-    if typed:
-        if _NUMBER.match(text):
-            return float(text) if "." in text else int(text)
-        if text in ("true", "false"):
-            return text == "true"
-    return text
-
-
-def row_problems(raw: list[tuple[str, str]]) -> dict[int, str]:
-    """Violations by row index (``raw``: the backend's (path, description) pairs)."""
-    found: dict[int, str] = {}
-    for path, description in raw:
-        matched = _ROW_PATH.match(path)
-        if matched:
-            found.setdefault(int(matched.group(1)), description)
-    return found
-
-
-def split_problem(exc: grpc.aio.AioRpcError) -> tuple[FormProblem, dict[int, str]]:
-    """The refusal as the form's problem (the name, the general message) and per row."""
-    raw = [(v.field, v.description) for v in problem_of(exc).fields]
-    rows = row_problems(raw)
-    problem = form_problem(exc, {"segment.name": "name"})
-    unplaced = [f"{p}: {d}" for p, d in raw if not _ROW_PATH.match(p) and p != "segment.name"]
-    problem.other = bool(unplaced) or not (rows or problem.fields)
-    if unplaced:
-        problem.message = "; ".join(unplaced)
-    problem.fields = {k: v for k, v in problem.fields.items() if k == "name"}
-    return problem, rows
 
 
 class SegmentPages(Controller):
@@ -225,6 +91,7 @@ class SegmentPages(Controller):
             "created": _("The segment is saved."),
             "deleted": _("The segment is in the trash."),
             "restored": _("The segment is restored."),
+            "updated": _("The segment is updated."),
         }
         return page(
             request,
@@ -262,24 +129,40 @@ class SegmentPages(Controller):
         preview: Any = None,
         key: str = "",
         status: int = 200,
+        segment: Any = None,
+        fixed_tree: str = "",
     ) -> Response[str]:
-        lists = await self._lists(web, caller) if template != "segment_preview.html" else []
         _ = gettext_for(request)
+        lists: list[tuple[str, str]] = []
+        fields: list[tuple[str, str]] = []
+        ops: list[tuple[str, str]] = []
+        if template != "segment_preview.html":
+            lists, described = await web.gather(
+                self._lists(web, caller), self._described(web, caller)
+            )
+            fields, ops = choices(described, _)
         return page(
             request,
             template,
             status=status,
-            title=_("New segment"),
+            title=_("Edit the segment") if segment is not None else _("New segment"),
             lists=lists,
             builder=builder,
-            fields=[(v, _(t)) for v, t in FIELDS]
-            + [(ATTRIBUTE, _("Attribute…")), (TAG, _("Has the tag")), (LIST, _("Is on the list"))],
-            ops=[(v, _(t)) for v, t in OPS],
+            fields=fields,
+            ops=ops,
+            segment=segment,
+            fixed_tree=fixed_tree,
+            action=f"/app/segments/{segment.segment_id}/edit" if segment else "/app/segments/new",
             problem=problem,
             row_problems=rows_problems or {},
             preview=preview,
             partial=template == "segment_rules.html",
             key=key or str(uuid.uuid4()),
+        )
+
+    async def _described(self, web: Web, caller: Caller) -> Any:
+        return await campaign_stub(web).ListSegmentFields(
+            pb.ListSegmentFieldsRequest(), metadata=caller.metadata, timeout=web.timeout
         )
 
     async def _lists(self, web: Web, caller: Caller) -> list[tuple[str, str]]:
@@ -392,8 +275,6 @@ class SegmentPages(Controller):
             timeout=web.timeout,
         )
         segment = await self._find(web, caller, segment_id[:64])
-        if segment is None:
-            raise NotFoundException()
         _ = gettext_for(request)
         return page(
             request,
@@ -406,20 +287,72 @@ class SegmentPages(Controller):
         )
 
     async def _find(self, web: Web, caller: Caller, segment_id: str) -> Any:
-        token = ""
-        for _ in range(20):  # ListSegments is the only read of a segment (no GetSegment)
-            reply = await campaign_stub(web).ListSegments(
-                pb.ListSegmentsRequest(page_size=100, page_token=token),
+        reply = await campaign_stub(web).GetSegment(
+            pb.GetSegmentRequest(segment_id=segment_id),
+            metadata=caller.metadata,
+            timeout=web.timeout,
+        )
+        return reply.segment
+
+    @get("/app/segments/{segment_id:str}/edit")
+    async def edit(
+        self, segment_id: FromPath[str], request: Request[Any, Any, Any], web: NamedDependency[Web]
+    ) -> Any:
+        """The builder with the saved segment's rows (or its fixed rules and the name)."""
+        caller = await web.signed_in(request)
+        segment, described = await web.gather(
+            self._find(web, caller, segment_id[:64]), self._described(web, caller)
+        )
+        tree = json.loads(segment.rule_tree_json)
+        builder = builder_of(segment.name, tree, aliases_of(described))
+        fixed = ""
+        if builder is None:
+            builder = Builder(name=segment.name, rows=[Row()])
+            fixed = json.dumps(tree, indent=2, ensure_ascii=False)
+        return await self._builder(request, web, caller, builder, segment=segment, fixed_tree=fixed)
+
+    @post("/app/segments/{segment_id:str}/edit", request_max_body_size=MAX_FORM_BYTES)
+    async def update(
+        self, segment_id: FromPath[str], request: Request[Any, Any, Any], web: NamedDependency[Web]
+    ) -> Any:
+        """Save with UpdateSegment; or, for add / remove-<n> / count, the form again."""
+        caller = await web.signed_in(request)
+        segment = await self._find(web, caller, segment_id[:64])
+        form = await form_of(request)
+        builder = Builder.of(form)
+        action = form.get("action", "save")
+        fixed = json.dumps(json.loads(segment.rule_tree_json), indent=2, ensure_ascii=False)
+        keep_rules = form.get("keep_rules") == "1"
+        if action != "save" and not keep_rules:
+            builder.act(action)
+            preview, problem, rows = await self._preview(web, caller, builder)
+            return await self._builder(
+                request, web, caller, builder, problem=problem, rows_problems=rows,
+                preview=preview, segment=segment,
+            )  # fmt: skip
+        paths = ["name"] if keep_rules else ["name", "rule_tree_json"]
+        try:
+            await campaign_stub(web).UpdateSegment(
+                pb.UpdateSegmentRequest(
+                    segment=pb.Segment(
+                        segment_id=segment.segment_id,
+                        name=builder.name,
+                        rule_tree_json="" if keep_rules else builder.tree_json(),
+                    ),
+                    update_mask=FieldMask(paths=paths),
+                ),
                 metadata=caller.metadata,
                 timeout=web.timeout,
             )
-            for segment in reply.segments:
-                if segment.segment_id == segment_id:
-                    return segment
-            token = reply.next_page_token
-            if not token:
-                return None
-        return None
+        except grpc.aio.AioRpcError as exc:
+            problem, rows = split_problem(exc)
+            if problem.status == 404 or problem.status >= 500:
+                raise
+            return await self._builder(
+                request, web, caller, builder, problem=problem, rows_problems=rows,
+                status=problem.status, segment=segment, fixed_tree=fixed if keep_rules else "",
+            )  # fmt: skip
+        return Redirect("/app/segments?done=updated", status_code=303)
 
     @post("/app/segments/{segment_id:str}/{action:str}", request_max_body_size=MAX_FORM_BYTES)
     async def act(

@@ -135,20 +135,24 @@ class ContactProvenance(_message.Message):
     def __init__(self, source: _Optional[_Union[ContactSource, str]] = ..., detail: _Optional[str] = ..., actor_kind: _Optional[str] = ..., actor_id: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ContactList(_message.Message):
-    __slots__ = ("list_id", "name", "description", "purpose_id", "member_count", "created_at")
+    __slots__ = ("list_id", "name", "description", "purpose_id", "member_count", "created_at", "deleted_at", "restorable_until")
     LIST_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_ID_FIELD_NUMBER: _ClassVar[int]
     MEMBER_COUNT_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    DELETED_AT_FIELD_NUMBER: _ClassVar[int]
+    RESTORABLE_UNTIL_FIELD_NUMBER: _ClassVar[int]
     list_id: str
     name: str
     description: str
     purpose_id: str
     member_count: int
     created_at: _timestamp_pb2.Timestamp
-    def __init__(self, list_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., purpose_id: _Optional[str] = ..., member_count: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    deleted_at: _timestamp_pb2.Timestamp
+    restorable_until: _timestamp_pb2.Timestamp
+    def __init__(self, list_id: _Optional[str] = ..., name: _Optional[str] = ..., description: _Optional[str] = ..., purpose_id: _Optional[str] = ..., member_count: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deleted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., restorable_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Tag(_message.Message):
     __slots__ = ("name", "contact_count")
@@ -177,7 +181,7 @@ class Segment(_message.Message):
     def __init__(self, segment_id: _Optional[str] = ..., name: _Optional[str] = ..., rule_tree_json: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deleted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., restorable_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Template(_message.Message):
-    __slots__ = ("template_id", "name", "subject", "preheader", "html_body", "text_body", "revision", "created_at", "updated_at", "category", "starter", "locale")
+    __slots__ = ("template_id", "name", "subject", "preheader", "html_body", "text_body", "revision", "created_at", "updated_at", "category", "starter", "locale", "deleted_at", "restorable_until")
     TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     SUBJECT_FIELD_NUMBER: _ClassVar[int]
@@ -190,6 +194,8 @@ class Template(_message.Message):
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
     STARTER_FIELD_NUMBER: _ClassVar[int]
     LOCALE_FIELD_NUMBER: _ClassVar[int]
+    DELETED_AT_FIELD_NUMBER: _ClassVar[int]
+    RESTORABLE_UNTIL_FIELD_NUMBER: _ClassVar[int]
     template_id: str
     name: str
     subject: str
@@ -202,7 +208,9 @@ class Template(_message.Message):
     category: _types_pb2.EmailCategory
     starter: bool
     locale: str
-    def __init__(self, template_id: _Optional[str] = ..., name: _Optional[str] = ..., subject: _Optional[str] = ..., preheader: _Optional[str] = ..., html_body: _Optional[str] = ..., text_body: _Optional[str] = ..., revision: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., category: _Optional[_Union[_types_pb2.EmailCategory, str]] = ..., starter: _Optional[bool] = ..., locale: _Optional[str] = ...) -> None: ...
+    deleted_at: _timestamp_pb2.Timestamp
+    restorable_until: _timestamp_pb2.Timestamp
+    def __init__(self, template_id: _Optional[str] = ..., name: _Optional[str] = ..., subject: _Optional[str] = ..., preheader: _Optional[str] = ..., html_body: _Optional[str] = ..., text_body: _Optional[str] = ..., revision: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., category: _Optional[_Union[_types_pb2.EmailCategory, str]] = ..., starter: _Optional[bool] = ..., locale: _Optional[str] = ..., deleted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., restorable_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Sender(_message.Message):
     __slots__ = ("from_name", "from_address", "reply_to", "sender_domain_id")
@@ -217,7 +225,7 @@ class Sender(_message.Message):
     def __init__(self, from_name: _Optional[str] = ..., from_address: _Optional[str] = ..., reply_to: _Optional[str] = ..., sender_domain_id: _Optional[str] = ...) -> None: ...
 
 class Campaign(_message.Message):
-    __slots__ = ("campaign_id", "name", "status", "category", "purpose_id", "template_id", "list_ids", "segment_ids", "excluded_list_ids", "sender", "scheduled_at", "started_at", "completed_at", "created_at", "updated_at", "pause_reason", "subject", "preheader", "schedule_timezone", "recipient_local_time", "recipient_count", "batched_count", "sent_count", "failed_count", "deferred_count", "last_error", "missing_credits", "review_flags", "retry_count")
+    __slots__ = ("campaign_id", "name", "status", "category", "purpose_id", "template_id", "list_ids", "segment_ids", "excluded_list_ids", "sender", "scheduled_at", "started_at", "completed_at", "created_at", "updated_at", "pause_reason", "subject", "preheader", "schedule_timezone", "recipient_local_time", "recipient_count", "batched_count", "sent_count", "failed_count", "deferred_count", "last_error", "missing_credits", "review_flags", "retry_count", "deleted_at", "restorable_until")
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -247,6 +255,8 @@ class Campaign(_message.Message):
     MISSING_CREDITS_FIELD_NUMBER: _ClassVar[int]
     REVIEW_FLAGS_FIELD_NUMBER: _ClassVar[int]
     RETRY_COUNT_FIELD_NUMBER: _ClassVar[int]
+    DELETED_AT_FIELD_NUMBER: _ClassVar[int]
+    RESTORABLE_UNTIL_FIELD_NUMBER: _ClassVar[int]
     campaign_id: str
     name: str
     status: CampaignStatus
@@ -276,7 +286,9 @@ class Campaign(_message.Message):
     missing_credits: int
     review_flags: _containers.RepeatedCompositeFieldContainer[ContentFlag]
     retry_count: int
-    def __init__(self, campaign_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[_Union[CampaignStatus, str]] = ..., category: _Optional[_Union[_types_pb2.EmailCategory, str]] = ..., purpose_id: _Optional[str] = ..., template_id: _Optional[str] = ..., list_ids: _Optional[_Iterable[str]] = ..., segment_ids: _Optional[_Iterable[str]] = ..., excluded_list_ids: _Optional[_Iterable[str]] = ..., sender: _Optional[_Union[Sender, _Mapping]] = ..., scheduled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pause_reason: _Optional[str] = ..., subject: _Optional[str] = ..., preheader: _Optional[str] = ..., schedule_timezone: _Optional[str] = ..., recipient_local_time: _Optional[bool] = ..., recipient_count: _Optional[int] = ..., batched_count: _Optional[int] = ..., sent_count: _Optional[int] = ..., failed_count: _Optional[int] = ..., deferred_count: _Optional[int] = ..., last_error: _Optional[str] = ..., missing_credits: _Optional[int] = ..., review_flags: _Optional[_Iterable[_Union[ContentFlag, _Mapping]]] = ..., retry_count: _Optional[int] = ...) -> None: ...
+    deleted_at: _timestamp_pb2.Timestamp
+    restorable_until: _timestamp_pb2.Timestamp
+    def __init__(self, campaign_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[_Union[CampaignStatus, str]] = ..., category: _Optional[_Union[_types_pb2.EmailCategory, str]] = ..., purpose_id: _Optional[str] = ..., template_id: _Optional[str] = ..., list_ids: _Optional[_Iterable[str]] = ..., segment_ids: _Optional[_Iterable[str]] = ..., excluded_list_ids: _Optional[_Iterable[str]] = ..., sender: _Optional[_Union[Sender, _Mapping]] = ..., scheduled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., completed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pause_reason: _Optional[str] = ..., subject: _Optional[str] = ..., preheader: _Optional[str] = ..., schedule_timezone: _Optional[str] = ..., recipient_local_time: _Optional[bool] = ..., recipient_count: _Optional[int] = ..., batched_count: _Optional[int] = ..., sent_count: _Optional[int] = ..., failed_count: _Optional[int] = ..., deferred_count: _Optional[int] = ..., last_error: _Optional[str] = ..., missing_credits: _Optional[int] = ..., review_flags: _Optional[_Iterable[_Union[ContentFlag, _Mapping]]] = ..., retry_count: _Optional[int] = ..., deleted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., restorable_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ContentFlag(_message.Message):
     __slots__ = ("kind", "detail")
@@ -574,12 +586,14 @@ class CreateListResponse(_message.Message):
     def __init__(self, list: _Optional[_Union[ContactList, _Mapping]] = ...) -> None: ...
 
 class ListListsRequest(_message.Message):
-    __slots__ = ("page_size", "page_token")
+    __slots__ = ("page_size", "page_token", "in_trash")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    IN_TRASH_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    in_trash: bool
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., in_trash: _Optional[bool] = ...) -> None: ...
 
 class ListListsResponse(_message.Message):
     __slots__ = ("lists", "next_page_token")
@@ -798,6 +812,70 @@ class RestoreSegmentResponse(_message.Message):
     segment: Segment
     def __init__(self, segment: _Optional[_Union[Segment, _Mapping]] = ...) -> None: ...
 
+class GetSegmentRequest(_message.Message):
+    __slots__ = ("segment_id",)
+    SEGMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    segment_id: str
+    def __init__(self, segment_id: _Optional[str] = ...) -> None: ...
+
+class GetSegmentResponse(_message.Message):
+    __slots__ = ("segment",)
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    segment: Segment
+    def __init__(self, segment: _Optional[_Union[Segment, _Mapping]] = ...) -> None: ...
+
+class UpdateSegmentRequest(_message.Message):
+    __slots__ = ("segment", "update_mask")
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    segment: Segment
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, segment: _Optional[_Union[Segment, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class UpdateSegmentResponse(_message.Message):
+    __slots__ = ("segment",)
+    SEGMENT_FIELD_NUMBER: _ClassVar[int]
+    segment: Segment
+    def __init__(self, segment: _Optional[_Union[Segment, _Mapping]] = ...) -> None: ...
+
+class ListSegmentFieldsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SegmentField(_message.Message):
+    __slots__ = ("name", "kind", "operators")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    OPERATORS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    kind: str
+    operators: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, name: _Optional[str] = ..., kind: _Optional[str] = ..., operators: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SegmentOperator(_message.Message):
+    __slots__ = ("name", "aliases", "no_value", "list_value")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    ALIASES_FIELD_NUMBER: _ClassVar[int]
+    NO_VALUE_FIELD_NUMBER: _ClassVar[int]
+    LIST_VALUE_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    aliases: _containers.RepeatedScalarFieldContainer[str]
+    no_value: bool
+    list_value: bool
+    def __init__(self, name: _Optional[str] = ..., aliases: _Optional[_Iterable[str]] = ..., no_value: _Optional[bool] = ..., list_value: _Optional[bool] = ...) -> None: ...
+
+class ListSegmentFieldsResponse(_message.Message):
+    __slots__ = ("fields", "operators", "rules", "consent_states")
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    OPERATORS_FIELD_NUMBER: _ClassVar[int]
+    RULES_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_STATES_FIELD_NUMBER: _ClassVar[int]
+    fields: _containers.RepeatedCompositeFieldContainer[SegmentField]
+    operators: _containers.RepeatedCompositeFieldContainer[SegmentOperator]
+    rules: _containers.RepeatedScalarFieldContainer[str]
+    consent_states: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, fields: _Optional[_Iterable[_Union[SegmentField, _Mapping]]] = ..., operators: _Optional[_Iterable[_Union[SegmentOperator, _Mapping]]] = ..., rules: _Optional[_Iterable[str]] = ..., consent_states: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class CreateTemplateRequest(_message.Message):
     __slots__ = ("template", "idempotency_key")
     TEMPLATE_FIELD_NUMBER: _ClassVar[int]
@@ -825,12 +903,14 @@ class GetTemplateResponse(_message.Message):
     def __init__(self, template: _Optional[_Union[Template, _Mapping]] = ...) -> None: ...
 
 class ListTemplatesRequest(_message.Message):
-    __slots__ = ("page_size", "page_token")
+    __slots__ = ("page_size", "page_token", "in_trash")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    IN_TRASH_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    in_trash: bool
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., in_trash: _Optional[bool] = ...) -> None: ...
 
 class ListTemplatesResponse(_message.Message):
     __slots__ = ("templates", "next_page_token")
@@ -912,14 +992,16 @@ class GetCampaignResponse(_message.Message):
     def __init__(self, campaign: _Optional[_Union[Campaign, _Mapping]] = ...) -> None: ...
 
 class ListCampaignsRequest(_message.Message):
-    __slots__ = ("page_size", "page_token", "status")
+    __slots__ = ("page_size", "page_token", "status", "in_trash")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
+    IN_TRASH_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
     status: CampaignStatus
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., status: _Optional[_Union[CampaignStatus, str]] = ...) -> None: ...
+    in_trash: bool
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., status: _Optional[_Union[CampaignStatus, str]] = ..., in_trash: _Optional[bool] = ...) -> None: ...
 
 class ListCampaignsResponse(_message.Message):
     __slots__ = ("campaigns", "next_page_token")
@@ -1082,7 +1164,7 @@ class PopupRules(_message.Message):
     def __init__(self, delay_seconds: _Optional[int] = ..., scroll_percent: _Optional[int] = ..., exit_intent: _Optional[bool] = ..., show_again_after_days: _Optional[int] = ...) -> None: ...
 
 class Form(_message.Message):
-    __slots__ = ("form_id", "name", "kind", "fields", "list_ids", "title", "description", "submit_label", "consent_text", "policy_document_id", "policy_version", "single_opt_in", "thank_you_message", "thank_you_url", "confirmed_message", "confirmed_url", "popup", "min_fill_seconds", "challenge_required", "locale", "active", "submission_count", "confirmed_count", "created_at", "updated_at", "deleted_at")
+    __slots__ = ("form_id", "name", "kind", "fields", "list_ids", "title", "description", "submit_label", "consent_text", "policy_document_id", "policy_version", "single_opt_in", "thank_you_message", "thank_you_url", "confirmed_message", "confirmed_url", "popup", "min_fill_seconds", "challenge_required", "locale", "active", "submission_count", "confirmed_count", "created_at", "updated_at", "deleted_at", "restorable_until")
     FORM_ID_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
@@ -1109,6 +1191,7 @@ class Form(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     DELETED_AT_FIELD_NUMBER: _ClassVar[int]
+    RESTORABLE_UNTIL_FIELD_NUMBER: _ClassVar[int]
     form_id: str
     name: str
     kind: FormKind
@@ -1135,7 +1218,8 @@ class Form(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
     deleted_at: _timestamp_pb2.Timestamp
-    def __init__(self, form_id: _Optional[str] = ..., name: _Optional[str] = ..., kind: _Optional[_Union[FormKind, str]] = ..., fields: _Optional[_Iterable[_Union[FormField, _Mapping]]] = ..., list_ids: _Optional[_Iterable[str]] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., submit_label: _Optional[str] = ..., consent_text: _Optional[str] = ..., policy_document_id: _Optional[str] = ..., policy_version: _Optional[str] = ..., single_opt_in: _Optional[bool] = ..., thank_you_message: _Optional[str] = ..., thank_you_url: _Optional[str] = ..., confirmed_message: _Optional[str] = ..., confirmed_url: _Optional[str] = ..., popup: _Optional[_Union[PopupRules, _Mapping]] = ..., min_fill_seconds: _Optional[int] = ..., challenge_required: _Optional[bool] = ..., locale: _Optional[str] = ..., active: _Optional[bool] = ..., submission_count: _Optional[int] = ..., confirmed_count: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deleted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    restorable_until: _timestamp_pb2.Timestamp
+    def __init__(self, form_id: _Optional[str] = ..., name: _Optional[str] = ..., kind: _Optional[_Union[FormKind, str]] = ..., fields: _Optional[_Iterable[_Union[FormField, _Mapping]]] = ..., list_ids: _Optional[_Iterable[str]] = ..., title: _Optional[str] = ..., description: _Optional[str] = ..., submit_label: _Optional[str] = ..., consent_text: _Optional[str] = ..., policy_document_id: _Optional[str] = ..., policy_version: _Optional[str] = ..., single_opt_in: _Optional[bool] = ..., thank_you_message: _Optional[str] = ..., thank_you_url: _Optional[str] = ..., confirmed_message: _Optional[str] = ..., confirmed_url: _Optional[str] = ..., popup: _Optional[_Union[PopupRules, _Mapping]] = ..., min_fill_seconds: _Optional[int] = ..., challenge_required: _Optional[bool] = ..., locale: _Optional[str] = ..., active: _Optional[bool] = ..., submission_count: _Optional[int] = ..., confirmed_count: _Optional[int] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., deleted_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., restorable_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class CreateFormRequest(_message.Message):
     __slots__ = ("form", "idempotency_key")
@@ -1164,12 +1248,14 @@ class GetFormResponse(_message.Message):
     def __init__(self, form: _Optional[_Union[Form, _Mapping]] = ...) -> None: ...
 
 class ListFormsRequest(_message.Message):
-    __slots__ = ("page_size", "page_token")
+    __slots__ = ("page_size", "page_token", "in_trash")
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    IN_TRASH_FIELD_NUMBER: _ClassVar[int]
     page_size: int
     page_token: str
-    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    in_trash: bool
+    def __init__(self, page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., in_trash: _Optional[bool] = ...) -> None: ...
 
 class ListFormsResponse(_message.Message):
     __slots__ = ("forms", "next_page_token")
@@ -1200,6 +1286,18 @@ class DeleteFormRequest(_message.Message):
     def __init__(self, form_id: _Optional[str] = ...) -> None: ...
 
 class DeleteFormResponse(_message.Message):
+    __slots__ = ("form",)
+    FORM_FIELD_NUMBER: _ClassVar[int]
+    form: Form
+    def __init__(self, form: _Optional[_Union[Form, _Mapping]] = ...) -> None: ...
+
+class RestoreFormRequest(_message.Message):
+    __slots__ = ("form_id",)
+    FORM_ID_FIELD_NUMBER: _ClassVar[int]
+    form_id: str
+    def __init__(self, form_id: _Optional[str] = ...) -> None: ...
+
+class RestoreFormResponse(_message.Message):
     __slots__ = ("form",)
     FORM_FIELD_NUMBER: _ClassVar[int]
     form: Form
@@ -1439,3 +1537,75 @@ class CorrectMyContactResponse(_message.Message):
     fields: MyContactFields
     changed_fields: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, fields: _Optional[_Union[MyContactFields, _Mapping]] = ..., changed_fields: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class DeleteListRequest(_message.Message):
+    __slots__ = ("list_id",)
+    LIST_ID_FIELD_NUMBER: _ClassVar[int]
+    list_id: str
+    def __init__(self, list_id: _Optional[str] = ...) -> None: ...
+
+class DeleteListResponse(_message.Message):
+    __slots__ = ("list",)
+    LIST_FIELD_NUMBER: _ClassVar[int]
+    list: ContactList
+    def __init__(self, list: _Optional[_Union[ContactList, _Mapping]] = ...) -> None: ...
+
+class RestoreListRequest(_message.Message):
+    __slots__ = ("list_id",)
+    LIST_ID_FIELD_NUMBER: _ClassVar[int]
+    list_id: str
+    def __init__(self, list_id: _Optional[str] = ...) -> None: ...
+
+class RestoreListResponse(_message.Message):
+    __slots__ = ("list",)
+    LIST_FIELD_NUMBER: _ClassVar[int]
+    list: ContactList
+    def __init__(self, list: _Optional[_Union[ContactList, _Mapping]] = ...) -> None: ...
+
+class DeleteTemplateRequest(_message.Message):
+    __slots__ = ("template_id",)
+    TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
+    template_id: str
+    def __init__(self, template_id: _Optional[str] = ...) -> None: ...
+
+class DeleteTemplateResponse(_message.Message):
+    __slots__ = ("template",)
+    TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    template: Template
+    def __init__(self, template: _Optional[_Union[Template, _Mapping]] = ...) -> None: ...
+
+class RestoreTemplateRequest(_message.Message):
+    __slots__ = ("template_id",)
+    TEMPLATE_ID_FIELD_NUMBER: _ClassVar[int]
+    template_id: str
+    def __init__(self, template_id: _Optional[str] = ...) -> None: ...
+
+class RestoreTemplateResponse(_message.Message):
+    __slots__ = ("template",)
+    TEMPLATE_FIELD_NUMBER: _ClassVar[int]
+    template: Template
+    def __init__(self, template: _Optional[_Union[Template, _Mapping]] = ...) -> None: ...
+
+class DeleteCampaignRequest(_message.Message):
+    __slots__ = ("campaign_id",)
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    def __init__(self, campaign_id: _Optional[str] = ...) -> None: ...
+
+class DeleteCampaignResponse(_message.Message):
+    __slots__ = ("campaign",)
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    campaign: Campaign
+    def __init__(self, campaign: _Optional[_Union[Campaign, _Mapping]] = ...) -> None: ...
+
+class RestoreCampaignRequest(_message.Message):
+    __slots__ = ("campaign_id",)
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    def __init__(self, campaign_id: _Optional[str] = ...) -> None: ...
+
+class RestoreCampaignResponse(_message.Message):
+    __slots__ = ("campaign",)
+    CAMPAIGN_FIELD_NUMBER: _ClassVar[int]
+    campaign: Campaign
+    def __init__(self, campaign: _Optional[_Union[Campaign, _Mapping]] = ...) -> None: ...

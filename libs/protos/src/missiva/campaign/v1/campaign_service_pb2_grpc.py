@@ -86,6 +86,16 @@ class CampaignServiceStub:
                 request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RemoveFromListRequest.SerializeToString,
                 response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RemoveFromListResponse.FromString,
                 _registered_method=True)
+        self.DeleteList = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/DeleteList',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteListRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteListResponse.FromString,
+                _registered_method=True)
+        self.RestoreList = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/RestoreList',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreListRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreListResponse.FromString,
+                _registered_method=True)
         self.AddTags = channel.unary_unary(
                 '/missiva.campaign.v1.CampaignService/AddTags',
                 request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.AddTagsRequest.SerializeToString,
@@ -146,6 +156,21 @@ class CampaignServiceStub:
                 request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreSegmentRequest.SerializeToString,
                 response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreSegmentResponse.FromString,
                 _registered_method=True)
+        self.GetSegment = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/GetSegment',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetSegmentRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetSegmentResponse.FromString,
+                _registered_method=True)
+        self.UpdateSegment = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/UpdateSegment',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.UpdateSegmentRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.UpdateSegmentResponse.FromString,
+                _registered_method=True)
+        self.ListSegmentFields = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/ListSegmentFields',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListSegmentFieldsRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListSegmentFieldsResponse.FromString,
+                _registered_method=True)
         self.CreateTemplate = channel.unary_unary(
                 '/missiva.campaign.v1.CampaignService/CreateTemplate',
                 request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.CreateTemplateRequest.SerializeToString,
@@ -170,6 +195,16 @@ class CampaignServiceStub:
                 '/missiva.campaign.v1.CampaignService/RenderPreview',
                 request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RenderPreviewRequest.SerializeToString,
                 response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RenderPreviewResponse.FromString,
+                _registered_method=True)
+        self.DeleteTemplate = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/DeleteTemplate',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteTemplateRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteTemplateResponse.FromString,
+                _registered_method=True)
+        self.RestoreTemplate = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/RestoreTemplate',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreTemplateRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreTemplateResponse.FromString,
                 _registered_method=True)
         self.CreateCampaign = channel.unary_unary(
                 '/missiva.campaign.v1.CampaignService/CreateCampaign',
@@ -221,6 +256,16 @@ class CampaignServiceStub:
                 request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetCampaignStatsRequest.SerializeToString,
                 response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetCampaignStatsResponse.FromString,
                 _registered_method=True)
+        self.DeleteCampaign = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/DeleteCampaign',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteCampaignRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteCampaignResponse.FromString,
+                _registered_method=True)
+        self.RestoreCampaign = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/RestoreCampaign',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreCampaignRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreCampaignResponse.FromString,
+                _registered_method=True)
         self.ExportContacts = channel.unary_stream(
                 '/missiva.campaign.v1.CampaignService/ExportContacts',
                 request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ExportContactsRequest.SerializeToString,
@@ -250,6 +295,11 @@ class CampaignServiceStub:
                 '/missiva.campaign.v1.CampaignService/DeleteForm',
                 request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFormRequest.SerializeToString,
                 response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFormResponse.FromString,
+                _registered_method=True)
+        self.RestoreForm = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/RestoreForm',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreFormRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreFormResponse.FromString,
                 _registered_method=True)
         self.GetPublicForm = channel.unary_unary(
                 '/missiva.campaign.v1.CampaignService/GetPublicForm',
@@ -383,6 +433,20 @@ class CampaignServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteList(self, request, context):
+        """DeleteList moves a list to the trash (restorable for 30 days; its members are kept).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestoreList(self, request, context):
+        """RestoreList brings a deleted list back from the trash.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def AddTags(self, request, context):
         """AddTags tags contacts.
         """
@@ -467,6 +531,29 @@ class CampaignServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetSegment(self, request, context):
+        """GetSegment returns a live segment.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateSegment(self, request, context):
+        """UpdateSegment changes the fields named in the mask (name, rule_tree_json); the rule tree
+        is validated by the same compiler as CreateSegment's.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListSegmentFields(self, request, context):
+        """ListSegmentFields describes what the segment compiler accepts: the contact fields, the
+        operators and the other rules (the compiler's whitelist, for rule builders).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def CreateTemplate(self, request, context):
         """CreateTemplate creates an email template.
         """
@@ -497,6 +584,20 @@ class CampaignServiceServicer:
 
     def RenderPreview(self, request, context):
         """RenderPreview renders a template for a sample contact or sample merge fields.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteTemplate(self, request, context):
+        """DeleteTemplate moves a template to the trash (restorable for 30 days).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestoreTemplate(self, request, context):
+        """RestoreTemplate brings a deleted template back from the trash.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -572,6 +673,21 @@ class CampaignServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def DeleteCampaign(self, request, context):
+        """DeleteCampaign moves a draft, completed or cancelled campaign to the trash (restorable
+        for 30 days; its recipients and statistics stay until it is purged).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestoreCampaign(self, request, context):
+        """RestoreCampaign brings a deleted campaign back from the trash.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ExportContacts(self, request, context):
         """ExportContacts streams the account's live contacts (all, one list's or one segment's)
         as CSV, JSON or XLSX, in pieces of at most 1 MiB.
@@ -610,6 +726,13 @@ class CampaignServiceServicer:
 
     def DeleteForm(self, request, context):
         """DeleteForm moves a form to the trash (its page and script stop answering).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestoreForm(self, request, context):
+        """RestoreForm brings a deleted form back from the trash (within 30 days).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -754,6 +877,16 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RemoveFromListRequest.FromString,
                     response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RemoveFromListResponse.SerializeToString,
             ),
+            'DeleteList': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteList,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteListRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteListResponse.SerializeToString,
+            ),
+            'RestoreList': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestoreList,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreListRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreListResponse.SerializeToString,
+            ),
             'AddTags': grpc.unary_unary_rpc_method_handler(
                     servicer.AddTags,
                     request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.AddTagsRequest.FromString,
@@ -814,6 +947,21 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreSegmentRequest.FromString,
                     response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreSegmentResponse.SerializeToString,
             ),
+            'GetSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetSegment,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetSegmentRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetSegmentResponse.SerializeToString,
+            ),
+            'UpdateSegment': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateSegment,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.UpdateSegmentRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.UpdateSegmentResponse.SerializeToString,
+            ),
+            'ListSegmentFields': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListSegmentFields,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListSegmentFieldsRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListSegmentFieldsResponse.SerializeToString,
+            ),
             'CreateTemplate': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateTemplate,
                     request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.CreateTemplateRequest.FromString,
@@ -838,6 +986,16 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     servicer.RenderPreview,
                     request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RenderPreviewRequest.FromString,
                     response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RenderPreviewResponse.SerializeToString,
+            ),
+            'DeleteTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteTemplate,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteTemplateRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteTemplateResponse.SerializeToString,
+            ),
+            'RestoreTemplate': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestoreTemplate,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreTemplateRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreTemplateResponse.SerializeToString,
             ),
             'CreateCampaign': grpc.unary_unary_rpc_method_handler(
                     servicer.CreateCampaign,
@@ -889,6 +1047,16 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetCampaignStatsRequest.FromString,
                     response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetCampaignStatsResponse.SerializeToString,
             ),
+            'DeleteCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteCampaign,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteCampaignRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteCampaignResponse.SerializeToString,
+            ),
+            'RestoreCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestoreCampaign,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreCampaignRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreCampaignResponse.SerializeToString,
+            ),
             'ExportContacts': grpc.unary_stream_rpc_method_handler(
                     servicer.ExportContacts,
                     request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ExportContactsRequest.FromString,
@@ -918,6 +1086,11 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     servicer.DeleteForm,
                     request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFormRequest.FromString,
                     response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFormResponse.SerializeToString,
+            ),
+            'RestoreForm': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestoreForm,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreFormRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreFormResponse.SerializeToString,
             ),
             'GetPublicForm': grpc.unary_unary_rpc_method_handler(
                     servicer.GetPublicForm,
@@ -1258,6 +1431,60 @@ class CampaignService:
             _registered_method=True)
 
     @staticmethod
+    def DeleteList(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/DeleteList',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteListRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteListResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestoreList(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/RestoreList',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreListRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreListResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def AddTags(request,
             target,
             options=(),
@@ -1582,6 +1809,87 @@ class CampaignService:
             _registered_method=True)
 
     @staticmethod
+    def GetSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/GetSegment',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetSegmentRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetSegmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateSegment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/UpdateSegment',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.UpdateSegmentRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.UpdateSegmentResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListSegmentFields(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/ListSegmentFields',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListSegmentFieldsRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.ListSegmentFieldsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def CreateTemplate(request,
             target,
             options=(),
@@ -1706,6 +2014,60 @@ class CampaignService:
             '/missiva.campaign.v1.CampaignService/RenderPreview',
             missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RenderPreviewRequest.SerializeToString,
             missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RenderPreviewResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/DeleteTemplate',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteTemplateRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteTemplateResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestoreTemplate(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/RestoreTemplate',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreTemplateRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreTemplateResponse.FromString,
             options,
             channel_credentials,
             insecure,
@@ -1987,6 +2349,60 @@ class CampaignService:
             _registered_method=True)
 
     @staticmethod
+    def DeleteCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/DeleteCampaign',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteCampaignRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteCampaignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestoreCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/RestoreCampaign',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreCampaignRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreCampaignResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def ExportContacts(request,
             target,
             options=(),
@@ -2138,6 +2554,33 @@ class CampaignService:
             '/missiva.campaign.v1.CampaignService/DeleteForm',
             missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFormRequest.SerializeToString,
             missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.DeleteFormResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestoreForm(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/RestoreForm',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreFormRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.RestoreFormResponse.FromString,
             options,
             channel_credentials,
             insecure,

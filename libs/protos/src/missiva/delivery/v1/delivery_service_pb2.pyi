@@ -597,3 +597,19 @@ class RecordEngagementResponse(_message.Message):
     anonymous: bool
     position: int
     def __init__(self, target_url: _Optional[str] = ..., anonymous: _Optional[bool] = ..., position: _Optional[int] = ...) -> None: ...
+
+class RenderOnlineRequest(_message.Message):
+    __slots__ = ("token",)
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    def __init__(self, token: _Optional[str] = ...) -> None: ...
+
+class RenderOnlineResponse(_message.Message):
+    __slots__ = ("html", "subject", "language")
+    HTML_FIELD_NUMBER: _ClassVar[int]
+    SUBJECT_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    html: str
+    subject: str
+    language: str
+    def __init__(self, html: _Optional[str] = ..., subject: _Optional[str] = ..., language: _Optional[str] = ...) -> None: ...

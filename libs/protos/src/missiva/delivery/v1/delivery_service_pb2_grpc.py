@@ -127,6 +127,11 @@ class DeliveryServiceStub:
                 request_serializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.RecordEngagementRequest.SerializeToString,
                 response_deserializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.RecordEngagementResponse.FromString,
                 _registered_method=True)
+        self.RenderOnline = channel.unary_unary(
+                '/missiva.delivery.v1.DeliveryService/RenderOnline',
+                request_serializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.RenderOnlineRequest.SerializeToString,
+                response_deserializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.RenderOnlineResponse.FromString,
+                _registered_method=True)
 
 
 class DeliveryServiceServicer:
@@ -269,6 +274,16 @@ class DeliveryServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RenderOnline(self, request, context):
+        """RenderOnline re-renders one campaign message for the gateway's /v/<token> ("View
+        online"): the token names the ledger row, whose merge data delivery keeps for a limited
+        time (VIEW_ONLINE_DAYS) after the send. Bodies are not stored: the page is rendered
+        again from the campaign's compiled template. A bad, expired or erased token is NOT_FOUND.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_DeliveryServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -361,6 +376,11 @@ def add_DeliveryServiceServicer_to_server(servicer, server):
                     servicer.RecordEngagement,
                     request_deserializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.RecordEngagementRequest.FromString,
                     response_serializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.RecordEngagementResponse.SerializeToString,
+            ),
+            'RenderOnline': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenderOnline,
+                    request_deserializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.RenderOnlineRequest.FromString,
+                    response_serializer=missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.RenderOnlineResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -852,6 +872,33 @@ class DeliveryService:
             '/missiva.delivery.v1.DeliveryService/RecordEngagement',
             missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.RecordEngagementRequest.SerializeToString,
             missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.RecordEngagementResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenderOnline(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.delivery.v1.DeliveryService/RenderOnline',
+            missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.RenderOnlineRequest.SerializeToString,
+            missiva_dot_delivery_dot_v1_dot_delivery__service__pb2.RenderOnlineResponse.FromString,
             options,
             channel_credentials,
             insecure,
