@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from missiva.consent.v1 import consent_service_pb2 as pb
-from missiva_consent import domain
+from missiva_consent import links
 from missiva_consent.core import utc_now
 from missiva_consent.rpc_base import ConsentRpcs
 from missiva_consent.store import privacy_requests as dsar_store
@@ -42,7 +42,7 @@ class SelfRpcs(ConsentRpcs):
             raise NotFound("consent holds no email preferences for you yet")
         expires = utc_now() + MY_PREFERENCES_TTL
         token = self.svc.keys.tokens.sign(
-            domain.PREFERENCES, {"a": self.svc.platform, "k": key}, ttl=MY_PREFERENCES_TTL
+            links.PREFERENCES, {"a": self.svc.platform, "k": key}, ttl=MY_PREFERENCES_TTL
         )
         reply = pb.IssueMyPreferencesTokenResponse(preferences_token=token)
         reply.expires_at.FromDatetime(expires)
