@@ -48,6 +48,7 @@ def build(settings: DeliverySettings, *, jwks: JwksSource | None = None) -> Serv
     sender = Sender(core)
     _PARTS[id(app)] = (core, sender)
     core.feedback = Feedback(settings)  # bounce and complaint reports (SMTP and webhooks)
+    core.feedback.hooks_wake = core.hooks_wake
     app.add_service(
         delivery_service_pb2_grpc.add_DeliveryServiceServicer_to_server,
         DeliveryServicer(core),

@@ -21,7 +21,7 @@ from missiva.consent.v1 import events_pb2 as consent_events
 from missiva.delivery.v1 import delivery_service_pb2 as pb
 from missiva.delivery.v1 import events_pb2
 from missiva_delivery import batches, domain, domain_events, feedback
-from missiva_delivery.hooks_events import with_hooks
+from missiva_delivery.hooks_events import queue_message_hooks, with_hooks
 from missiva_delivery.store import holds, suppressions
 from missiva_delivery.store import tracking as tracking_store
 from missiva_platform.bus import ConsumerSpec
@@ -295,7 +295,10 @@ class DeliveryConsumers:
         batch = batches.valid_batch(unpack(event, campaign_events.SendBatch))
         refused = await self.core.queue_batch(conn, event.tenant_id, batch)
         if refused:
-            await add_events(conn, [message_failed(r, r["failure_reason"]) for r in refused])
+            failed = [message_failed(r, r["failure_reason"]) for r in refused]
+            await add_events(conn, failed)
+            if await queue_message_hooks(conn, failed):
+                self.core.hooks_wake()
         log.info(
             "campaign batch queued",
             extra={"campaign_id": batch.campaign_id, "batch_id": batch.batch_id,

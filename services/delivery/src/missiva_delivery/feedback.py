@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +26,7 @@ from missiva.delivery.v1 import events_pb2
 from missiva_delivery import reputation
 from missiva_delivery.bounces import BounceClass
 from missiva_delivery.config import DeliverySettings
+from missiva_delivery.hooks_events import queue_message_hooks
 from missiva_delivery.store import bounces as store
 from missiva_delivery.store import suppressions
 from missiva_platform import metrics
@@ -153,12 +155,19 @@ class Feedback:
             window=timedelta(hours=settings.reputation_window_hours),
         )
         self._metrics: FeedbackMetrics | None = None
+        self.hooks_wake: Callable[[], None] | None = None  # the webhook worker's, set by build()
 
     @property
     def metrics(self) -> FeedbackMetrics:
         if self._metrics is None:  # the app names its metrics when it starts
             self._metrics = FeedbackMetrics()
         return self._metrics
+
+    async def _publish(self, conn: Any, event: EventEnvelope) -> None:
+        """The event in the outbox and its webhook deliveries, in the caller's transaction."""
+        await add_event(conn, event)
+        if await queue_message_hooks(conn, [event]) and self.hooks_wake is not None:
+            self.hooks_wake()
 
     async def apply(self, conn: Any, report: Report) -> str:
         """Apply ``report`` on ``conn`` (in the caller's transaction); what happened:
@@ -205,7 +214,7 @@ class Feedback:
                                  reply=report.diagnostic, reason=reason)  # fmt: skip
         if klass is BounceClass.HARD:
             await suppressions.add_hard_bounce(conn, row["person_key"], row["id"], reason)
-        await add_event(conn, bounced(row, replace(report, rule=reason), klass))
+        await self._publish(conn, bounced(row, replace(report, rule=reason), klass))
         self.metrics.bounces.labels(row["lane"], str(klass)).inc()
         if klass is BounceClass.BLOCKED:
             self.metrics.blocks.labels(self.metrics.destination(report.recipient_domain)).inc()
@@ -231,7 +240,7 @@ class Feedback:
             " VALUES (%s, %s, 'complaint', %s, %s) ON CONFLICT (person_key, tenant_id) DO NOTHING",
             (row["person_key"], row["tenant_id"], report.feedback_type, row["id"]),
         )
-        await add_event(conn, complained(row, report))
+        await self._publish(conn, complained(row, report))
         self.metrics.complaints.labels(row["lane"]).inc()
         await self._guard(conn, row)
         log.info("message complained about",

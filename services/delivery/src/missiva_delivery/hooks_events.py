@@ -77,6 +77,81 @@ def _consent_source(value: int) -> str:
         return "unspecified"
 
 
+MESSAGE_KINDS: dict[str, tuple[str, Any]] = {
+    MESSAGE_SENT: ("message.sent", events_pb2.MessageSent),
+    MESSAGE_DEFERRED: ("message.deferred", events_pb2.MessageDeferred),
+    MESSAGE_BOUNCED: ("message.bounced", events_pb2.MessageBounced),
+    MESSAGE_COMPLAINED: ("message.complained", events_pb2.MessageComplained),
+    MESSAGE_FAILED: ("message.failed", events_pb2.MessageFailed),
+}
+
+
+def _message_data(event_type: str, message: Any, row: dict[str, Any]) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "message_id": message.message_id,
+        "campaign_id": row["campaign_id"] or None,
+        "contact_id": row["contact_id"] or None,
+        "template_key": row["template_key"] or None,
+    }
+    if event_type == "message.sent":
+        data["resend"] = bool(message.resend)
+    elif event_type == "message.deferred":
+        data["smtp_response"] = message.smtp_response[:500]
+        data["attempt"] = int(message.attempt)
+        if message.HasField("next_attempt_at"):
+            data["next_attempt_at"] = message.next_attempt_at.ToDatetime(tzinfo=UTC).isoformat()
+    elif event_type == "message.bounced":
+        data["bounce_class"] = BOUNCE_CLASS.get(message.bounce_type, "unspecified")
+        data["status_code"] = message.status_code
+        data["diagnostic"] = message.diagnostic[:500]
+        data["source"] = SOURCES.get(message.source, "unspecified")
+    elif event_type == "message.complained":
+        data["feedback_type"] = message.feedback_type
+        data["source"] = SOURCES.get(message.source, "unspecified")
+    else:
+        data["reason"] = message.reason[:500]
+        data["suppressed"] = bool(message.suppressed)
+    return data
+
+
+async def queue_message_hooks(conn: Any, events: list[EventEnvelope]) -> int:
+    """The webhook deliveries of delivery's own message events, in the caller's transaction
+    (the one that records the outcomes and adds the events to the outbox): one endpoint
+    query for all of them, and only when an endpoint receives one of their types a ledger
+    read and one INSERT for the lot, once per (event, endpoint). Returns the rows made."""
+    mine = [e for e in events if e.tenant_id and e.event_type in MESSAGE_KINDS]
+    if not mine:
+        return 0
+    endpoints = await store.subscriptions(conn, sorted({e.tenant_id for e in mine}))
+    if not endpoints:
+        return 0  # the common case: no endpoint of these accounts wants message events
+    wanted: list[tuple[EventEnvelope, str, Any, list[str]]] = []
+    for event in mine:
+        event_type, message_type = MESSAGE_KINDS[event.event_type]
+        ids = [eid for eid, types in endpoints.get(event.tenant_id, []) if event_type in types]
+        if ids:
+            wanted.append((event, event_type, unpack(event, message_type), ids))
+    if not wanted:
+        return 0
+    ledger = await store.messages_of(conn, [(e.tenant_id, m.message_id) for e, _, m, _ in wanted])
+    rows: list[store.NewDelivery] = []
+    for event, event_type, message, ids in wanted:
+        row = ledger.get((event.tenant_id, message.message_id))
+        if row is None or not (row["campaign_id"] or row["requested_by"] == "api"):
+            continue  # not the account's own mail (or long forgotten)
+        public_id = hd.event_id(event.event_id)
+        body = hd.body(
+            event_id_=public_id, event_type=event_type, created_at=_created(event),
+            account_id=event.tenant_id, data=_message_data(event_type, message, row),
+        )  # fmt: skip
+        person_key = row["person_key"]
+        rows += [
+            store.NewDelivery(event.tenant_id, eid, public_id, event_type, person_key, body)
+            for eid in ids
+        ]
+    return await store.enqueue_many(conn, rows)
+
+
 class HookSources:
     """The webhook step of each source subject (``wake`` tells the worker to look now)."""
 
@@ -84,12 +159,9 @@ class HookSources:
         self.wake = wake
 
     def handlers(self) -> dict[str, Handler]:
+        """Other services' subjects only: delivery's own message events get their webhook
+        deliveries where they are recorded (``queue_message_hooks``), not consumed again."""
         return {
-            MESSAGE_SENT: self.message_event,
-            MESSAGE_DEFERRED: self.message_event,
-            MESSAGE_BOUNCED: self.message_event,
-            MESSAGE_COMPLAINED: self.message_event,
-            MESSAGE_FAILED: self.message_event,
             CONTACT_SUPPRESSED: self.contact_suppressed,
             PURPOSE_WITHDRAWN: self.consent_withdrawn,
             PURPOSE_OBJECTED: self.consent_withdrawn,
@@ -124,47 +196,11 @@ class HookSources:
     # -- delivery's messages --------------------------------------------------------------
 
     async def message_event(self, conn: Any, event: EventEnvelope, msg: Any) -> None:
-        if not event.tenant_id:
-            return
-        kinds: dict[str, tuple[str, Any]] = {
-            MESSAGE_SENT: ("message.sent", events_pb2.MessageSent),
-            MESSAGE_DEFERRED: ("message.deferred", events_pb2.MessageDeferred),
-            MESSAGE_BOUNCED: ("message.bounced", events_pb2.MessageBounced),
-            MESSAGE_COMPLAINED: ("message.complained", events_pb2.MessageComplained),
-            MESSAGE_FAILED: ("message.failed", events_pb2.MessageFailed),
-        }
-        event_type, message_type = kinds[event.event_type]
-        if not await store.subscribed(conn, event.tenant_id, event_type):
-            return  # the common case: no endpoint wants it, so no ledger lookup
-        message = unpack(event, message_type)
-        row = await store.message_of(conn, event.tenant_id, message.message_id)
-        if row is None or not (row["campaign_id"] or row["requested_by"] == "api"):
-            return  # not the account's own mail (or long forgotten)
-        data: dict[str, Any] = {
-            "message_id": message.message_id,
-            "campaign_id": row["campaign_id"] or None,
-            "contact_id": row["contact_id"] or None,
-            "template_key": row["template_key"] or None,
-        }
-        if event_type == "message.sent":
-            data["resend"] = bool(message.resend)
-        elif event_type == "message.deferred":
-            data["smtp_response"] = message.smtp_response[:500]
-            data["attempt"] = int(message.attempt)
-            if message.HasField("next_attempt_at"):
-                data["next_attempt_at"] = message.next_attempt_at.ToDatetime(tzinfo=UTC).isoformat()
-        elif event_type == "message.bounced":
-            data["bounce_class"] = BOUNCE_CLASS.get(message.bounce_type, "unspecified")
-            data["status_code"] = message.status_code
-            data["diagnostic"] = message.diagnostic[:500]
-            data["source"] = SOURCES.get(message.source, "unspecified")
-        elif event_type == "message.complained":
-            data["feedback_type"] = message.feedback_type
-            data["source"] = SOURCES.get(message.source, "unspecified")
-        else:
-            data["reason"] = message.reason[:500]
-            data["suppressed"] = bool(message.suppressed)
-        await self.publish(conn, event, event_type, data, row["person_key"])
+        """One message event's webhook deliveries (what ``queue_message_hooks`` does for
+        many in the transaction that records them)."""
+        made = await queue_message_hooks(conn, [event])
+        if made and self.wake is not None:
+            self.wake()
 
     # -- consent --------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from missiva_delivery.alerts import TransportWatch
 from missiva_delivery.campaign_render import Compiled, RenderProblem
 from missiva_delivery.domain import Outcome, Status
 from missiva_delivery.fastmime import HeaderProblem
+from missiva_delivery.hooks_events import queue_message_hooks
 from missiva_delivery.smtp import Reply, TransportError
 from missiva_delivery.store import campaigns, holds, messages, suppressions
 from missiva_delivery.store import online as online_store
@@ -431,7 +432,11 @@ class Sender:
                     await suppressions.add_hard_bounce(
                         conn, o.row["person_key"], o.row["id"], o.reply
                     )
-            await add_events(conn, [o.event for o in done if o.event is not None])
+            published = [o.event for o in done if o.event is not None]
+            await add_events(conn, published)
+            hooked = await queue_message_hooks(conn, published)
+        if hooked:
+            self.core.hooks_wake()
         for o in done:  # the others were taken over by another sender (a stale claim)
             self.metrics.outcome(o.row["lane"], o.status)
             log.info(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 _ENDPOINT = (
     "id, tenant_id, url, description, event_types, enabled, disabled_reason,"
@@ -153,6 +153,20 @@ async def subscribed(conn: Any, tenant_id: str, event_type: str) -> list[str]:
     return [row[0] for row in await cur.fetchall()]
 
 
+async def subscriptions(conn: Any, tenant_ids: list[str]) -> dict[str, list[tuple[str, set[str]]]]:
+    """The enabled endpoints of these tenants, oldest first, with the event types each
+    receives: one query for a slice's worth of events."""
+    cur = await conn.execute(
+        "SELECT tenant_id, id::text, event_types FROM webhook_endpoints"
+        " WHERE tenant_id = ANY(%s) AND enabled ORDER BY created_at",
+        (tenant_ids,),
+    )
+    found: dict[str, list[tuple[str, set[str]]]] = {}
+    for tenant_id, endpoint_id, types in await cur.fetchall():
+        found.setdefault(tenant_id, []).append((endpoint_id, set(types)))
+    return found
+
+
 async def record_failure(conn: Any, endpoint_id: str) -> datetime:
     """Start the endpoint's failure streak (if not started); since when it has failed."""
     cur = await conn.execute(
@@ -210,6 +224,37 @@ async def enqueue(
         if row is not None:
             made.append(_delivery(row))
     return made
+
+
+class NewDelivery(NamedTuple):
+    tenant_id: str
+    endpoint_id: str
+    event_id: str
+    event_type: str
+    person_key: str
+    body: str
+
+
+async def enqueue_many(conn: Any, deliveries: list[NewDelivery]) -> int:
+    """``enqueue`` for many events in one statement; how many rows were inserted now."""
+    if not deliveries:
+        return 0
+    cur = await conn.execute(
+        "INSERT INTO webhook_deliveries (id, tenant_id, endpoint_id, event_id, event_type,"
+        " person_key, body) SELECT * FROM unnest(%s::uuid[], %s::text[], %s::uuid[],"
+        " %s::text[], %s::text[], %s::text[], %s::text[])"
+        " ON CONFLICT (endpoint_id, event_id) DO NOTHING",
+        (
+            [uuid.uuid4() for _ in deliveries],
+            [d.tenant_id for d in deliveries],
+            [uuid.UUID(d.endpoint_id) for d in deliveries],
+            [d.event_id for d in deliveries],
+            [d.event_type for d in deliveries],
+            [d.person_key for d in deliveries],
+            [d.body for d in deliveries],
+        ),
+    )
+    return int(cur.rowcount)
 
 
 async def claim_due(conn: Any, limit: int, stale_seconds: float) -> list[dict[str, Any]]:
@@ -294,20 +339,23 @@ async def contact_of(conn: Any, tenant_id: str, person_key: str) -> str:
     return str(row[0]) if row else ""
 
 
-async def message_of(conn: Any, tenant_id: str, message_id: str) -> dict[str, Any] | None:
-    """What a payload says about a ledger message of the tenant's."""
-    key = _uuid(message_id)
-    if key is None:
-        return None
+async def messages_of(
+    conn: Any, keys: list[tuple[str, str]]
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """What a payload says about ledger messages, by (tenant, message id), in one query."""
+    pairs = [(tenant, key) for tenant, mid in keys if (key := _uuid(mid)) is not None]
+    if not pairs:
+        return {}
     cur = await conn.execute(
-        "SELECT contact_id, campaign_id, template_key, person_key, requested_by FROM messages"
-        " WHERE tenant_id = %s AND id = %s",
-        (tenant_id, key),
+        "SELECT m.tenant_id, m.id::text, contact_id, campaign_id, template_key, person_key,"
+        " requested_by FROM messages m JOIN unnest(%s::text[], %s::uuid[]) AS k(tenant_id, id)"
+        " ON m.tenant_id = k.tenant_id AND m.id = k.id",
+        ([t for t, _ in pairs], [k for _, k in pairs]),
     )
-    row = await cur.fetchone()
-    if row is None:
-        return None
-    return dict(zip(_MESSAGE_FIELDS, row, strict=True))
+    return {
+        (tenant, mid): dict(zip(_MESSAGE_FIELDS, rest, strict=True))
+        for tenant, mid, *rest in await cur.fetchall()
+    }
 
 
 async def for_person(conn: Any, person_key: str, tenant_id: str = "") -> list[dict[str, Any]]:
