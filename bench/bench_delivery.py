@@ -15,7 +15,11 @@ On embedded PostgreSQL and NATS, with Postfix's C ``smtp-sink`` on loopback (Deb
   the baselines are (c) and (a) times the processes;
 - (e) the peak resident memory of the largest delivery process during (d);
 - (f) the CPU time (user + system) the delivery processes spent during (d), per message:
-  unlike (d) it hardly moves with what else the machine runs.
+  unlike (d) it hardly moves with what else the machine runs;
+- (g) the same until the processes have done everything the campaign made: (d) plus the
+  outbox relayed, delivery's own consumers of its events (if any) caught up and, with
+  ``BENCH_DELIVERY_WEBHOOK=1`` (the account has an endpoint receiving ``message.sent``, a
+  loopback HTTP receiver in this process answering 200), every webhook delivered.
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +52,7 @@ from missiva_delivery.campaign_mail import CampaignMail
 from missiva_delivery.campaign_render import Links, RenderCache
 from missiva_delivery.config import DeliverySettings
 from missiva_delivery.dkim import ED25519_SHA256, RSA_SHA256, DkimSigner, generate_key
+from missiva_delivery.hooks_domain import secret_aad
 from missiva_delivery.verp import Verp
 from missiva_platform.crypto import TokenKeyring
 from missiva_platform.db import migrate
@@ -58,11 +65,14 @@ from missiva_platform.secrets import (
     TOKEN_KEYRING_FILE,
     generate_secrets,
     load_email_hasher,
+    load_field_cipher,
 )
 from missiva_platform.streams import SEND_BATCH
 
 MESSAGES = int(os.environ.get("BENCH_DELIVERY_MESSAGES", "20000"))
 PROCESSES = int(os.environ.get("BENCH_DELIVERY_PROCESSES", "2"))
+WEBHOOK = os.environ.get("BENCH_DELIVERY_WEBHOOK", "") == "1"
+TENANT = "acct-bench"
 SOURCE_MESSAGES = 10_000
 PER_BATCH = 500
 DOMAIN = "shop.example"
@@ -194,6 +204,62 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+class _Receiver(BaseHTTPRequestHandler):
+    """A customer's webhook endpoint: takes every POST with 200."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length", "0")))
+        self.send_response(200)
+        self.send_header("content-length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+async def _add_endpoint(url: str, receiver_url: str, secrets: dict) -> None:
+    """The bench account's endpoint receiving ``message.sent`` (as CreateWebhookEndpoint
+    stores it: the secret sealed for the tenant and endpoint)."""
+    import psycopg
+
+    endpoint_id = str(uuid.uuid4())
+    sealed = load_field_cipher(secrets[FIELD_KEYS_FILE]).encrypt(
+        "whsec_bench", secret_aad(TENANT, endpoint_id)
+    )
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute(
+            "INSERT INTO webhook_endpoints (id, tenant_id, url, event_types, secret_enc)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            (endpoint_id, TENANT, receiver_url, ["message.sent"], sealed),
+        )
+
+
+async def _settled(conn: Any, js: Any) -> bool:
+    """Nothing the campaign made is left: the outbox relayed, delivery's own consumers of
+    DELIVERY_EVENTS (if any) caught up, every webhook delivered (with BENCH_DELIVERY_WEBHOOK)."""
+    cur = await conn.execute("SELECT count(*) FROM kit_outbox")
+    row = await cur.fetchone()
+    if row and row[0]:
+        return False
+    if WEBHOOK:
+        cur = await conn.execute(
+            "SELECT count(*) FROM webhook_deliveries WHERE status = 'delivered'"
+        )
+        row = await cur.fetchone()
+        if not row or row[0] < MESSAGES:
+            return False
+    try:
+        consumers = await js.consumers_info("DELIVERY_EVENTS")
+    except nats.js.errors.NotFoundError:
+        return True
+    return all(
+        c.num_pending == 0 and c.num_ack_pending == 0
+        for c in consumers
+        if c.name.startswith("delivery-")
+    )
+
+
 def _start(folder: Path, env: dict[str, str]) -> list[tuple[Any, Any]]:
     """The delivery processes, each with its log file (closed when it is stopped)."""
     children = []
@@ -211,7 +277,7 @@ def _start(folder: Path, env: dict[str, str]) -> list[tuple[Any, Any]]:
 
 
 async def _campaign(folder: Path, url: str, nats_url: str, sink_port: int, keys_file: Path,
-                    secrets: dict) -> tuple[float, float, float]:  # fmt: skip
+                    secrets: dict) -> tuple[float, float, float, float]:  # fmt: skip
     env = {
         **os.environ, "DATABASE_URL": url, "NATS_URL": nats_url,
         "SMTP_URL": f"smtp://127.0.0.1:{sink_port}", "SMTP_POOL_SIZE": "8",
@@ -219,13 +285,13 @@ async def _campaign(folder: Path, url: str, nats_url: str, sink_port: int, keys_
         "TOKEN_KEYRING_FILE": str(secrets[TOKEN_KEYRING_FILE]),
         "EMAIL_HASH_KEY_FILE": str(secrets[EMAIL_HASH_KEY_FILE]),
         "DKIM_KEYS_FILE": str(keys_file), "SENDER_POLL_SECONDS": "0.05", "LOG_LEVEL": "WARNING",
-        "DB_POOL_MAX": "20",
+        "DB_POOL_MAX": "20", "WEBHOOK_ALLOW_LOOPBACK_HTTP": "true",
     }  # fmt: skip
     children = _start(folder, env)
     hasher = load_email_hasher(secrets[EMAIL_HASH_KEY_FILE])
     content = _content()
     events = [
-        _batch(hasher, "acct-bench", content, n, start, min(PER_BATCH, MESSAGES - start))
+        _batch(hasher, TENANT, content, n, start, min(PER_BATCH, MESSAGES - start))
         for n, start in enumerate(range(0, MESSAGES, PER_BATCH))
     ]
     import psycopg
@@ -255,8 +321,13 @@ async def _campaign(folder: Path, url: str, nats_url: str, sink_port: int, keys_
                 if time.perf_counter() - started > 1800:
                     raise TimeoutError(f"{row} of {MESSAGES} sent after 30 minutes")
                 await asyncio.sleep(0.25)
-        seconds = time.perf_counter() - started
-        cpu = sum(_cpu_seconds(p.pid) for p, _ in children) - cpu_before
+            seconds = time.perf_counter() - started
+            cpu = sum(_cpu_seconds(p.pid) for p, _ in children) - cpu_before
+            while not await _settled(conn, js):
+                if time.perf_counter() - started > 1800:
+                    raise TimeoutError("the campaign's events and webhooks not done in 30 minutes")
+                await asyncio.sleep(0.25)
+            settled = sum(_cpu_seconds(p.pid) for p, _ in children) - cpu_before
         peak = max([peak, *(_peak_rss_mib(p.pid) for p, _ in children)])
     finally:
         await nc.close()
@@ -267,7 +338,7 @@ async def _campaign(folder: Path, url: str, nats_url: str, sink_port: int, keys_
             except subprocess.TimeoutExpired:
                 proc.kill()
             log.close()
-    return MESSAGES / seconds, peak, cpu * 1e6 / MESSAGES
+    return MESSAGES / seconds, peak, cpu * 1e6 / MESSAGES, settled * 1e6 / MESSAGES
 
 
 async def _measure(folder: Path, pg: PostgresServer, nats_url: str, sink_port: int) -> list[Result]:
@@ -286,7 +357,18 @@ async def _measure(folder: Path, pg: PostgresServer, nats_url: str, sink_port: i
     probe = build(DeliverySettings(database_url="postgresql://x@127.0.0.1/x"))
     url = pg.create_database("bench_delivery")
     await migrate(url, probe.migration_sets)
-    rate, peak, cpu = await _campaign(folder, url, nats_url, sink_port, keys_file, secrets)
+    receiver = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    try:
+        if WEBHOOK:
+            hook_url = f"http://127.0.0.1:{receiver.server_address[1]}/hooks"
+            await _add_endpoint(url, hook_url, secrets)
+        rate, peak, cpu, settled = await _campaign(
+            folder, url, nats_url, sink_port, keys_file, secrets
+        )
+    finally:
+        receiver.shutdown()
+        receiver.server_close()
     a = "(a) raw RSA-2048 + Ed25519 signing, one core"
     c = "(c) smtp-source into the same smtp-sink"
     cores = f"(a) x {PROCESSES} processes"
@@ -322,6 +404,15 @@ async def _measure(folder: Path, pg: PostgresServer, nats_url: str, sink_port: i
             higher_is_better=False,
             note="user + system time of every delivery process (/proc/<pid>/stat) over the "
             "messages sent: what one message costs, whatever else the machine runs",
+        ),
+        Result(
+            "(g) the same until everything the campaign made is done"
+            + (" (a webhook endpoint receiving message.sent)" if WEBHOOK else ""),
+            settled,
+            "µs",
+            higher_is_better=False,
+            note="(f) plus the outbox relayed, delivery's own consumers of its events caught up"
+            + (f" and {MESSAGES:,} webhooks delivered" if WEBHOOK else ""),
         ),
     ]
 
