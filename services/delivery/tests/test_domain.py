@@ -75,7 +75,7 @@ SENT_TODAY = {
         "confirm_url": "u", "confirm_token": "t", "purposes": "Newsletter",
         "account_id": "a", "expires_at": "2027-01-01T00:00:00Z",
     },
-    # consent's SendMyDataLink (domain.my_data_command)
+    # consent's SendMyDataLink (links.my_data_command)
     "consent.my_data_link": {
         "my_data_url": "https://missiva.example/my-data/kid1.tok.sig", "my_data_token": "t",
         "account_id": "a", "expires_at": "2027-01-01T00:00:00Z",

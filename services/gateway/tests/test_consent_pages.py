@@ -38,7 +38,7 @@ from missiva_consent.config import ConsentSettings
 from missiva_gateway.app import create_app
 from missiva_gateway.client import client_ip
 from missiva_gateway.config import GatewaySettings, parse_networks
-from missiva_gateway.pages import CSS, SECURITY_HEADERS
+from missiva_gateway.public import CSS, SECURITY_HEADERS
 from missiva_platform.config import ConfigError, load_settings
 from missiva_platform.devstack.ports import free_port
 from missiva_platform.events import EventEnvelope, unpack

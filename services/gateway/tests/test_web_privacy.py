@@ -5,6 +5,8 @@ sign-up and sign-in forms, driven over httpx's ASGI transport."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import sys
 import urllib.parse
@@ -21,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).parent / "api"))
 
 from platform_testkit import PASSWORD, Platform, running_platform
 
+from missiva_gateway.export_csv import export_csv
 from missiva_gateway.web.privacy_pages import export_summary, export_token
 from missiva_gateway.web.security import CSRF_COOKIE
 from missiva_identity import store
@@ -186,6 +189,21 @@ async def test_a_copy_of_my_data_shows_the_terms_acceptance_with_its_ip_pseudony
         bundle = await client.get(download.group(1))
         assert bundle.status_code == 200
         assert user_id in bundle.text
+        assert f'href="{download.group(1)}?format=csv"' in page
+        sheet = await client.get(download.group(1), params={"format": "csv"})
+        assert sheet.status_code == 200, sheet.text
+        assert sheet.headers["content-type"].startswith("text/csv")
+        assert re.fullmatch(
+            r'attachment; filename="[\w.-]+\.csv"', sheet.headers["content-disposition"]
+        )
+        table = list(csv.reader(io.StringIO(sheet.content.decode("utf-8-sig"))))
+        assert table[0] == ["section", "field", "value"]
+        assert {len(row) for row in table} == {3}
+        assert export_csv(bundle.content).removeprefix("\ufeff") == sheet.content.decode(
+            "utf-8-sig"
+        )
+        assert any(row[0] == "consent / consent_history" for row in table[1:])
+        assert any(user_id in row[2] for row in table[1:])
         assert email not in (await client.get(path)).text  # the page shows no address
     async with platform.client() as other:
         await sign_up(platform, other)
@@ -245,7 +263,16 @@ async def test_deleting_the_account_needs_the_password_and_the_emailed_link_rest
             "/login", data={"csrf_token": csrf(client), "email": email, "password": PASSWORD}
         )
         assert refused.status_code == 409, refused.text
-        assert "use the restore link" in refused.text
+        assert "This account is being deleted, so nobody can sign in to it." in refused.text
+        assert "use the restore link" not in refused.text  # identity's raw text is not shown
+        await client.get("/login")
+        italian = await client.post(
+            "/login",
+            data={"csrf_token": csrf(client), "email": email, "password": PASSWORD},
+            headers={"accept-language": "it"},
+        )
+        assert italian.status_code == 409, italian.text
+        assert "apri il link di ripristino" in italian.text
 
         async def link() -> str:
             return restore_link(smtp_sink, email)

@@ -17,6 +17,7 @@ from missiva_campaign.forms import RenderTokens, SiteVerify
 from missiva_campaign.privacy import CampaignPrivacy
 from missiva_campaign.retention import RULES
 from missiva_campaign.rpc_forms import FormParts
+from missiva_campaign.rpc_my_contact import MyDataLinks
 from missiva_campaign.sending import SendPath
 from missiva_campaign.servicer import ACCESS_RULES, CampaignServicer
 from missiva_platform.auth import JwksSource
@@ -65,7 +66,9 @@ def form_parts(settings: CampaignSettings, consent_token_for: TokenFor | None) -
             )
         parts.consent = ConsentClient(settings.consent_target, consent_token_for)
     if settings.token_keyring_file:
-        parts.render = RenderTokens(load_token_keyring(settings.token_keyring_file))
+        keyring = load_token_keyring(settings.token_keyring_file)
+        parts.render = RenderTokens(keyring)
+        parts.links = MyDataLinks(keyring)
     if settings.form_challenge_url and settings.form_challenge_secret_file:
         secret = read_secret_file("FORM_CHALLENGE_SECRET_FILE", settings.form_challenge_secret_file)
         parts.challenge = SiteVerify(settings.form_challenge_url, secret.decode().strip())

@@ -69,13 +69,18 @@ def contact_created(row: dict[str, Any], list_ids: Iterable[str] = ()) -> EventE
 
 
 def contact_updated(
-    row: dict[str, Any], changed: Iterable[str], previous_person_key: str = ""
+    row: dict[str, Any],
+    changed: Iterable[str],
+    previous_person_key: str = "",
+    *,
+    by_data_subject: bool = False,
 ) -> EventEnvelope:
     message = events_pb2.ContactUpdated(
         contact_id=row["id"],
         person_key=row["person_key"],
         changed_fields=list(changed),
         previous_person_key=previous_person_key,
+        by_data_subject=by_data_subject,
     )
     return _contact_envelope(message, CONTACT_UPDATED, row)
 

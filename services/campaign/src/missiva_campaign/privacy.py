@@ -103,6 +103,23 @@ class CampaignPrivacy:
         sent = await notices.of_contacts(conn, [r["id"] for r in rows])
         people = [{k: _json(r[k]) for k in CONTACT_FIELDS} for r in rows]
         told = [{k: _json(v) for k, v in n.items()} for n in sent]
+        cur = await conn.execute(
+            "SELECT contact_id::text AS contact_id, fields, corrected_at"
+            " FROM contact_rectifications WHERE contact_id = ANY(%s::uuid[]) ORDER BY id",
+            ([r["id"] for r in rows],),
+        )
+        corrected = [
+            {"contact_id": c, "fields": list(f), "corrected_at": _json(t)}
+            for c, f, t in await cur.fetchall()
+        ]
+        if corrected:
+            extra.append(
+                DataSection(
+                    "rectifications",
+                    "the corrections you made to your details yourself: which fields, and when",
+                    json.dumps(corrected, ensure_ascii=False, sort_keys=True).encode(),
+                )
+            )
         return [
             DataSection(
                 "contacts",

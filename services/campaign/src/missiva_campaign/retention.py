@@ -31,6 +31,9 @@
   memberships.
 - ``document_notices_sent``: which contact was told about which version (contact id, locale,
   time) is kept 2 years as proof of having informed them, then deleted.
+- ``contact_rectifications``: which of their fields a person corrected, and when (no
+  values), is kept 2 years as the record of the rectification, then deleted; it goes with
+  the contact before that (erasure, purge), by the foreign key.
 """
 
 from __future__ import annotations
@@ -176,5 +179,11 @@ RULES: tuple[RetentionRule, ...] = (
         time_column="sent_at",
         max_age=timedelta(days=730),
         why="proof that a contact was told about a privacy notice change, kept two years",
+    ),
+    RetentionRule(
+        table="contact_rectifications",
+        time_column="corrected_at",
+        max_age=timedelta(days=730),
+        why="the record of a person's own corrections (fields and time), kept two years",
     ),
 )

@@ -25,6 +25,7 @@ from missiva.consent.v1 import consent_service_pb2 as consent_pb
 from missiva_campaign import domain, forms
 from missiva_campaign.consent_client import ConsentClient
 from missiva_campaign.core import CampaignCore, new_id, now, timestamp
+from missiva_campaign.rpc_my_contact import MyDataLinks
 from missiva_campaign.store import forms as form_store
 from missiva_campaign.store import lists
 from missiva_platform import metrics
@@ -53,6 +54,7 @@ class FormParts:
     consent: ConsentClient | None = None
     render: forms.RenderTokens | None = None
     challenge: forms.ChallengeVerifier | None = None
+    links: MyDataLinks | None = None  # consent's my-data link tokens (rpc_my_contact.py)
 
 
 def _dropped() -> Any:

@@ -18,6 +18,7 @@ from missiva_campaign.rpc_exports import ExportRpcs
 from missiva_campaign.rpc_forms import FormParts, FormRpcs
 from missiva_campaign.rpc_imports import ImportRpcs
 from missiva_campaign.rpc_lists import ListRpcs
+from missiva_campaign.rpc_my_contact import MyContactRpcs
 from missiva_campaign.rpc_policy import PolicyRpcs
 from missiva_campaign.rpc_segments import SegmentRpcs
 from missiva_campaign.rpc_templates import TemplateRpcs
@@ -108,8 +109,12 @@ ACCESS_RULES: dict[str, MethodRule] = {
     "SetContactPolicy": _rule("contacts:write", roles=ADMIN_ROLES),
     "GetPublicForm": rule(Access.ANONYMOUS),
     "SubmitForm": rule(Access.ANONYMOUS),
+    # The recipient's own fields: no account token; the my-data link token in the request is
+    # the credential, and names the account and the person (rpc_my_contact.py).
+    "GetMyContact": rule(Access.ANONYMOUS),
+    "CorrectMyContact": rule(Access.ANONYMOUS),
 }
-PUBLIC = ("GetPublicForm", "SubmitForm")
+PUBLIC = ("GetPublicForm", "SubmitForm", "GetMyContact", "CorrectMyContact")
 
 
 class CampaignServicer(
@@ -123,6 +128,7 @@ class CampaignServicer(
     CampaignRpcs,
     CapRpcs,
     PolicyRpcs,
+    MyContactRpcs,
     TrashRpcs,
     campaign_service_pb2_grpc.CampaignServiceServicer,
 ):

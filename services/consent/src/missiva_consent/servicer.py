@@ -16,6 +16,7 @@ from missiva_consent.rpc_ledger import LedgerRpcs
 from missiva_consent.rpc_links import LinkRpcs
 from missiva_consent.rpc_privacy import PrivacyRequestRpcs
 from missiva_consent.rpc_purposes import PurposeRpcs
+from missiva_consent.rpc_self import SelfRpcs
 from missiva_consent.rpc_senders import SenderRpcs
 from missiva_consent.rpc_suppressions import SuppressionRpcs
 from missiva_platform.auth import Access, MethodRule, rule
@@ -75,6 +76,11 @@ ACCESS_RULES: dict[str, MethodRule] = {
     "UpdatePreferences": rule(Access.ANONYMOUS),
     "SendMyDataLink": rule(Access.ANONYMOUS),
     "DescribeLink": rule(Access.ANONYMOUS),  # read-only: nothing changes, nothing recorded
+    # A signed-in person's own platform preferences (rpc_self.py): any member's own token
+    # (people's tokens carry scope "*"; the token it gives changes preferences: a write).
+    "IssueMyPreferencesToken": rule(
+        Access.PERSON, scopes=("consent:write",), roles=(*MEMBER_ROLES, "billing")
+    ),
     # Privacy requests: the caller's token (an admin, a privacy:write key, the signed-in
     # person) or a my-data token decides (dsar.py); the export download is authorised by the
     # signed token of its link.
@@ -94,6 +100,7 @@ class ConsentServicer(
     SuppressionRpcs,
     PrivacyRequestRpcs,
     SenderRpcs,
+    SelfRpcs,
     consent_service_pb2_grpc.ConsentServiceServicer,
 ):
     """Every ConsentService RPC (constructed with the ``ConsentCore`` and the privacy requests)."""

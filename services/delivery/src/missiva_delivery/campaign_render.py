@@ -27,7 +27,7 @@ from missiva_delivery import online, tracking
 from missiva_delivery.batches import Content
 from missiva_platform.crypto import TokenKeyring
 
-# Token purposes and claims the consent pages verify (consent's domain.LinkScope).
+# Token purposes and claims the consent pages verify (consent's links.LinkScope).
 UNSUBSCRIBE = "unsubscribe"
 PREFERENCES = "preferences"
 ALL_BUT_SYSTEM = "*"

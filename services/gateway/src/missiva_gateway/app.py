@@ -17,6 +17,7 @@ from missiva_gateway.config import GatewaySettings, load
 from missiva_gateway.controllers import JwksController, ProbeController
 from missiva_gateway.errors import EXCEPTION_HANDLERS
 from missiva_gateway.forms_pages import FormPagesController
+from missiva_gateway.my_data_pages import MyDataPagesController
 from missiva_gateway.observability import RequestMetrics
 from missiva_gateway.online import OnlineController
 from missiva_gateway.pages import PublicPagesController
@@ -42,6 +43,7 @@ class GatewayPlugin(InitPluginProtocol):
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         """Register the gateway's parts on the app being built."""
         app_config.route_handlers.extend([ProbeController, JwksController, PublicPagesController])
+        app_config.route_handlers.append(MyDataPagesController)  # /my-data/<token>
         app_config.route_handlers.append(ReferralController)  # /r/<code>
         app_config.route_handlers.append(TrackingController)  # /t/c/<token>, /t/o/<token>
         app_config.route_handlers.append(OnlineController)  # /v/<token>

@@ -2,7 +2,7 @@
 
 Every error body has the same shape, ``{"error": {"code", "message", "fields": [...]}}``,
 whether it came from a backend's gRPC status, from request validation or from a bug. The
-public pages (``pages.py``) show the same ``problem_of`` mapping as HTML instead.
+public pages (``public.py``) show the same ``problem_of`` mapping as HTML instead.
 
 gRPC → HTTP (``GRPC_TO_HTTP``):
 
@@ -149,6 +149,19 @@ def field_problems(status: status_pb2.Status | None) -> list[FieldProblem]:
             detail.Unpack(failure)
             problems += [FieldProblem(v.subject, v.description) for v in failure.violations]
     return problems
+
+
+def precondition_types(error: grpc.RpcError) -> set[str]:
+    """The ``type`` of each precondition failure a backend attached (a stable reason code,
+    e.g. identity's ``ACCOUNT_DELETION_REQUESTED``), for a page that explains it its own way."""
+    types: set[str] = set()
+    status = rich_status(error)
+    for detail in status.details if status is not None else ():
+        if detail.Is(error_details_pb2.PreconditionFailure.DESCRIPTOR):
+            failure = error_details_pb2.PreconditionFailure()
+            detail.Unpack(failure)
+            types.update(v.type for v in failure.violations if v.type)
+    return types
 
 
 class Problem(msgspec.Struct, frozen=True):

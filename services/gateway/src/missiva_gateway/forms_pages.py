@@ -44,7 +44,9 @@ from missiva_gateway.backends import Backends
 from missiva_gateway.client import client_context
 from missiva_gateway.config import GatewaySettings
 from missiva_gateway.errors import problem_of
-from missiva_gateway.pages import BRAND, CSS, MAX_FORM_BYTES, _form, error_page, templates
+from missiva_gateway.public import BRAND, CSS, MAX_FORM_BYTES, _form, error_page, templates
+from missiva_gateway.web.i18n import translations
+from missiva_gateway.web.service_text import localise
 
 FORM_CSS = CSS + (
     "input[type=email],input[type=text]{font:inherit;width:100%;box-sizing:border-box;"
@@ -107,6 +109,7 @@ def _page(
     reply: Any, *, embed: bool, values: dict[str, str], problem: str = "", status: int = 200
 ) -> Response[str]:
     form = reply.form
+    gettext = translations((form.locale or "en").split("-")[0]).gettext
     return _render(
         "forms/form.html",
         form=form,
@@ -116,7 +119,7 @@ def _page(
         render_token=reply.render_token,
         honeypot=HONEYPOT,
         values=values,
-        problem=problem,
+        problem=localise(problem, gettext),  # the form's language, like the rest of it
         action=f"/forms/{form.form_id}" + ("?embed=1" if embed else ""),
     )
 

@@ -30,7 +30,7 @@ from litestar.params import FromPath
 
 from missiva.delivery.v1 import delivery_service_pb2 as pb
 from missiva.delivery.v1 import delivery_service_pb2_grpc
-from missiva_gateway import pages
+from missiva_gateway import public
 from missiva_gateway.backends import Backends
 from missiva_gateway.client import client_context
 from missiva_gateway.config import GatewaySettings
@@ -91,11 +91,11 @@ def policy(html: str) -> str:
 
 
 def _problem(request: Request[Any, Any, Any], status: int, text: str) -> Response[str]:
-    _ = pages.gettext_of(request)
-    title = _(GONE_TITLE) if status == 404 else _(pages.ERROR_TITLES[status])
-    answer = pages.render("error.html", status=status, request=request, title=title,
+    _ = public.gettext_of(request)
+    title = _(GONE_TITLE) if status == 404 else _(public.ERROR_TITLES[status])
+    answer = public.render("error.html", status=status, request=request, title=title,
                           message=_(text))  # fmt: skip
-    answer.headers.update({**_HEADERS, "content-security-policy": pages.CONTENT_SECURITY_POLICY})
+    answer.headers.update({**_HEADERS, "content-security-policy": public.CONTENT_SECURITY_POLICY})
     if status >= 429:
         answer.headers["retry-after"] = "30"
     return answer

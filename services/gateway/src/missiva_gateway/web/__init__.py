@@ -32,6 +32,7 @@ class WebPlugin(InitPluginProtocol):
         from missiva_gateway.web.billing_pages import BillingPages
         from missiva_gateway.web.campaigns import CampaignPages
         from missiva_gateway.web.domains import DomainPages
+        from missiva_gateway.web.email_preferences import EmailPreferencePages
         from missiva_gateway.web.forms_builder import FormPages
         from missiva_gateway.web.imports import ImportPages
         from missiva_gateway.web.invitations import InvitationPages
@@ -46,6 +47,7 @@ class WebPlugin(InitPluginProtocol):
             path="/",
             route_handlers=[
                 AccountPages,
+                EmailPreferencePages,
                 InvitationPages,
                 AppPages,
                 ImportPages,

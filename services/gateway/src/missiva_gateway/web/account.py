@@ -23,6 +23,7 @@ from litestar.response import Redirect
 
 from missiva.consent.v1 import consent_service_pb2 as cpb
 from missiva.identity.v1 import identity_service_pb2 as ipb
+from missiva_gateway.errors import precondition_types
 from missiva_gateway.web.context import Web
 from missiva_gateway.web.problems import FormProblem, form_problem
 from missiva_gateway.web.referral_signup import redeem, referral_code, remember
@@ -40,6 +41,7 @@ SIGN_UP_FIELDS = (
     "acceptances",
     "marketing_opt_in",
 )
+ACCOUNT_DELETION_REQUESTED = "ACCOUNT_DELETION_REQUESTED"  # identity's precondition type
 _SAFE_NEXT = re.compile(r"^/(app|mailbox)(/[A-Za-z0-9/_-]*)?$")
 
 
@@ -47,6 +49,19 @@ async def form_of(request: Request[Any, Any, Any]) -> dict[str, str]:
     """The posted form, one value per name (the first)."""
     form = await request.form()
     return {key: value for key, value in form.items() if isinstance(value, str)}
+
+
+def deletion_requested(request: Request[Any, Any, Any]) -> FormProblem:
+    """Identity refuses to sign in to an account whose deletion was asked: say what to do."""
+    _ = gettext_for(request)
+    return FormProblem(
+        409,
+        _(
+            "This account is being deleted, so nobody can sign in to it. To keep it, open the "
+            "restore link in the email we sent when the deletion was asked for: it works for "
+            "30 days, then the account and its data are erased for good."
+        ),
+    )
 
 
 def safe_next(value: str) -> str:
@@ -284,6 +299,8 @@ class AccountPages(Controller):
             problem = form_problem(exc, {}, ("email", "password"))
             if problem.status >= 500:
                 raise
+            if ACCOUNT_DELETION_REQUESTED in precondition_types(exc):
+                problem = deletion_requested(request)
             return self._login(request, values, problem, status=problem.status)
         return await self._outcome(request, web, reply, values["next"])
 

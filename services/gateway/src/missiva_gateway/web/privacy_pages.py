@@ -8,11 +8,12 @@ Built only on what the services offer:
   ``/app/privacy/requests/<id>``; the finished export is downloaded from the gateway's
   ``/my-data/export/<token>`` (``StreamPrivacyExport``). No RPC lists a person's own
   requests, so the request's page is the place to come back to.
-- **Email preferences and consent history**: no RPC lets a user read or change their own
-  state of the platform's purposes (SYSTEM, PRODUCT_UPDATE, MARKETING); consent's part of
-  the finished export holds them (``consent_state``, ``consent_history``: the Terms and
-  Privacy acceptances with their time and IP pseudonym), so the request's page shows them
-  from the export, read-only.
+- **Email preferences**: the platform's purposes (SYSTEM always on, PRODUCT_UPDATE and
+  MARKETING the user's choice) are shown and saved on the page itself
+  (``email_preferences.py``: consent's ``IssueMyPreferencesToken``, then the preference
+  centre's RPCs). **Consent history**: consent's part of the finished export holds it
+  (``consent_state``, ``consent_history``: the Terms and Privacy acceptances with their
+  time and IP pseudonym), so the request's page shows it from the export, read-only.
 - **Delete the account**: identity's ``DeleteAccount`` (primary admin, password as
   confirmation); every session of the account ends and identity mails a restore link valid
   30 days, which opens ``/restore-account?token=`` (a button: a GET spends nothing) and
@@ -42,6 +43,7 @@ from missiva.identity.v1 import identity_service_pb2 as ipb
 from missiva.privacy.v1 import privacy_service_pb2 as ppb
 from missiva_gateway.web.account import MAX_FORM_BYTES, form_of
 from missiva_gateway.web.context import Caller, Web
+from missiva_gateway.web.email_preferences import my_preferences
 from missiva_gateway.web.problems import FormProblem, form_problem
 from missiva_gateway.web.render import gettext_for, page
 
@@ -164,11 +166,14 @@ class PrivacyPages(Controller):
         status: int = 200,
         values: dict[str, str] | None = None,
         form: str = "",
+        preferences: list[dict[str, Any]] | None = None,
     ) -> Response[str]:
         _ = gettext_for(request)
         return page(
             request,
             "privacy.html",
+            preferences=preferences,
+            saved=request.query_params.get("saved") == "preferences",
             status=status,
             title=_("Privacy"),
             problem=problem,
@@ -183,7 +188,7 @@ class PrivacyPages(Controller):
     @get("/app/privacy")
     async def privacy(self, request: Request[Any, Any, Any], web: NamedDependency[Web]) -> Any:
         caller = await web.signed_in(request)
-        return self._privacy(request, caller)
+        return self._privacy(request, caller, preferences=await my_preferences(web, caller))
 
     @post("/app/privacy/export", request_max_body_size=MAX_FORM_BYTES)
     async def export(self, request: Request[Any, Any, Any], web: NamedDependency[Web]) -> Any:

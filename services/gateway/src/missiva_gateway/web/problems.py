@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import urllib.parse
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import grpc
@@ -23,6 +23,7 @@ from litestar.response import Redirect
 from missiva_gateway.errors import Problem, problem_of, route_template
 from missiva_gateway.web.render import gettext_for, page
 from missiva_gateway.web.security import CsrfRefused, RateLimited
+from missiva_gateway.web.service_text import Gettext, localise
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,15 @@ class FormProblem:
     def general(self) -> str:
         """The message to show above the form (when no field carries it)."""
         return self.message
+
+    def localised(self, gettext: Gettext) -> FormProblem:
+        """The same problem with the services' known texts in the page's language
+        (``page`` calls this for every problem it renders)."""
+        return replace(
+            self,
+            message=localise(self.message, gettext),
+            fields={name: localise(text, gettext) for name, text in self.fields.items()},
+        )
 
 
 def form_problem(
@@ -151,7 +161,7 @@ def error_page(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]
     elif problem.status >= 500 and problem.status != 501:
         message = _("Something went wrong on our side. Please try again in a few minutes.")
     else:
-        message = problem.message
+        message = localise(problem.message, _)
     headers = {}
     if isinstance(exc, RateLimited):
         headers["retry-after"] = str(exc.retry_after)

@@ -13,6 +13,7 @@ from litestar.enums import MediaType
 
 from missiva_gateway.web.i18n import LANGUAGE_NAMES, LANGUAGES, negotiate, translations
 from missiva_gateway.web.security import CSRF_FIELD
+from missiva_gateway.web.service_text import Gettext
 
 HTMX = "vendor/htmx-2.0.8.min.js"
 
@@ -75,9 +76,11 @@ def page(
     headers: dict[str, str] | None = None,
     **context: Any,
 ) -> Response[str]:
-    """Render ``template`` for this request."""
+    """Render ``template`` for this request (a form problem's service texts translated)."""
     state = request.scope.setdefault("state", {})
     lang = language(request)
+    gettext = translations(lang).gettext
+    context = {key: _localised(value, gettext) for key, value in context.items()}
     body = (
         environment(lang)
         .get_template(template)
@@ -96,3 +99,9 @@ def page(
         )
     )
     return Response(body, status_code=status, media_type=MediaType.HTML, headers=headers or {})
+
+
+def _localised(value: Any, gettext: Gettext) -> Any:
+    """A value that knows how to show itself in a language (``FormProblem``), so shown."""
+    method = getattr(value, "localised", None)
+    return method(gettext) if callable(method) else value

@@ -1494,6 +1494,50 @@ class SetContactPolicyResponse(_message.Message):
     policy: ContactPolicy
     def __init__(self, policy: _Optional[_Union[ContactPolicy, _Mapping]] = ...) -> None: ...
 
+class MyContactFields(_message.Message):
+    __slots__ = ("first_name", "last_name", "locale", "timezone")
+    FIRST_NAME_FIELD_NUMBER: _ClassVar[int]
+    LAST_NAME_FIELD_NUMBER: _ClassVar[int]
+    LOCALE_FIELD_NUMBER: _ClassVar[int]
+    TIMEZONE_FIELD_NUMBER: _ClassVar[int]
+    first_name: str
+    last_name: str
+    locale: str
+    timezone: str
+    def __init__(self, first_name: _Optional[str] = ..., last_name: _Optional[str] = ..., locale: _Optional[str] = ..., timezone: _Optional[str] = ...) -> None: ...
+
+class GetMyContactRequest(_message.Message):
+    __slots__ = ("token",)
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    def __init__(self, token: _Optional[str] = ...) -> None: ...
+
+class GetMyContactResponse(_message.Message):
+    __slots__ = ("found", "fields")
+    FOUND_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    found: bool
+    fields: MyContactFields
+    def __init__(self, found: _Optional[bool] = ..., fields: _Optional[_Union[MyContactFields, _Mapping]] = ...) -> None: ...
+
+class CorrectMyContactRequest(_message.Message):
+    __slots__ = ("token", "fields", "update_mask")
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    token: str
+    fields: MyContactFields
+    update_mask: _field_mask_pb2.FieldMask
+    def __init__(self, token: _Optional[str] = ..., fields: _Optional[_Union[MyContactFields, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ...) -> None: ...
+
+class CorrectMyContactResponse(_message.Message):
+    __slots__ = ("fields", "changed_fields")
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    CHANGED_FIELDS_FIELD_NUMBER: _ClassVar[int]
+    fields: MyContactFields
+    changed_fields: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, fields: _Optional[_Union[MyContactFields, _Mapping]] = ..., changed_fields: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class DeleteListRequest(_message.Message):
     __slots__ = ("list_id",)
     LIST_ID_FIELD_NUMBER: _ClassVar[int]

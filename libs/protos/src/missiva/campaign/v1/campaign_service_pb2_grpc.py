@@ -346,6 +346,16 @@ class CampaignServiceStub:
                 request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SetContactPolicyRequest.SerializeToString,
                 response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SetContactPolicyResponse.FromString,
                 _registered_method=True)
+        self.GetMyContact = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/GetMyContact',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetMyContactRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetMyContactResponse.FromString,
+                _registered_method=True)
+        self.CorrectMyContact = channel.unary_unary(
+                '/missiva.campaign.v1.CampaignService/CorrectMyContact',
+                request_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.CorrectMyContactRequest.SerializeToString,
+                response_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.CorrectMyContactResponse.FromString,
+                _registered_method=True)
 
 
 class CampaignServiceServicer:
@@ -796,6 +806,24 @@ class CampaignServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetMyContact(self, request, context):
+        """GetMyContact shows a recipient the fields of their contact they may correct themselves,
+        authorised by the my-data link token consent mailed them (no account token: the account
+        and the person come only from the verified token).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CorrectMyContact(self, request, context):
+        """CorrectMyContact is the recipient's own correction of those fields (GDPR Art. 16), by the
+        same token; the address is not among them (a new address is a new subscription). The
+        change is published as ContactUpdated with by_data_subject set.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CampaignServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1108,6 +1136,16 @@ def add_CampaignServiceServicer_to_server(servicer, server):
                     servicer.SetContactPolicy,
                     request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SetContactPolicyRequest.FromString,
                     response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SetContactPolicyResponse.SerializeToString,
+            ),
+            'GetMyContact': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetMyContact,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetMyContactRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetMyContactResponse.SerializeToString,
+            ),
+            'CorrectMyContact': grpc.unary_unary_rpc_method_handler(
+                    servicer.CorrectMyContact,
+                    request_deserializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.CorrectMyContactRequest.FromString,
+                    response_serializer=missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.CorrectMyContactResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -2786,6 +2824,60 @@ class CampaignService:
             '/missiva.campaign.v1.CampaignService/SetContactPolicy',
             missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SetContactPolicyRequest.SerializeToString,
             missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.SetContactPolicyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetMyContact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/GetMyContact',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetMyContactRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.GetMyContactResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CorrectMyContact(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.campaign.v1.CampaignService/CorrectMyContact',
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.CorrectMyContactRequest.SerializeToString,
+            missiva_dot_campaign_dot_v1_dot_campaign__service__pb2.CorrectMyContactResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -45,16 +45,18 @@ class CreatedContact(_message.Message):
     def __init__(self, contact_id: _Optional[str] = ..., person_key: _Optional[str] = ...) -> None: ...
 
 class ContactUpdated(_message.Message):
-    __slots__ = ("contact_id", "person_key", "changed_fields", "previous_person_key")
+    __slots__ = ("contact_id", "person_key", "changed_fields", "previous_person_key", "by_data_subject")
     CONTACT_ID_FIELD_NUMBER: _ClassVar[int]
     PERSON_KEY_FIELD_NUMBER: _ClassVar[int]
     CHANGED_FIELDS_FIELD_NUMBER: _ClassVar[int]
     PREVIOUS_PERSON_KEY_FIELD_NUMBER: _ClassVar[int]
+    BY_DATA_SUBJECT_FIELD_NUMBER: _ClassVar[int]
     contact_id: str
     person_key: str
     changed_fields: _containers.RepeatedScalarFieldContainer[str]
     previous_person_key: str
-    def __init__(self, contact_id: _Optional[str] = ..., person_key: _Optional[str] = ..., changed_fields: _Optional[_Iterable[str]] = ..., previous_person_key: _Optional[str] = ...) -> None: ...
+    by_data_subject: bool
+    def __init__(self, contact_id: _Optional[str] = ..., person_key: _Optional[str] = ..., changed_fields: _Optional[_Iterable[str]] = ..., previous_person_key: _Optional[str] = ..., by_data_subject: _Optional[bool] = ...) -> None: ...
 
 class ContactDeleted(_message.Message):
     __slots__ = ("contact_id", "person_key")

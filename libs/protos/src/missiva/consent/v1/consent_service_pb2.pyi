@@ -1123,3 +1123,15 @@ class DescribeLinkResponse(_message.Message):
     purpose_names: _containers.RepeatedScalarFieldContainer[str]
     already_confirmed: bool
     def __init__(self, sender: _Optional[_Union[SenderIdentity, _Mapping]] = ..., purpose_names: _Optional[_Iterable[str]] = ..., already_confirmed: _Optional[bool] = ...) -> None: ...
+
+class IssueMyPreferencesTokenRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class IssueMyPreferencesTokenResponse(_message.Message):
+    __slots__ = ("preferences_token", "expires_at")
+    PREFERENCES_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    preferences_token: str
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, preferences_token: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...

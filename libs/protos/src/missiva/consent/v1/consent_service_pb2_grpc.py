@@ -233,6 +233,11 @@ class ConsentServiceStub:
                 request_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.DescribeLinkRequest.SerializeToString,
                 response_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.DescribeLinkResponse.FromString,
                 _registered_method=True)
+        self.IssueMyPreferencesToken = channel.unary_unary(
+                '/missiva.consent.v1.ConsentService/IssueMyPreferencesToken',
+                request_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.IssueMyPreferencesTokenRequest.SerializeToString,
+                response_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.IssueMyPreferencesTokenResponse.FromString,
+                _registered_method=True)
 
 
 class ConsentServiceServicer:
@@ -525,6 +530,16 @@ class ConsentServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def IssueMyPreferencesToken(self, request, context):
+        """IssueMyPreferencesToken gives a signed-in user (a person's own token, verified address) a
+        short-lived preference-centre token for their own email preferences with the platform
+        (SYSTEM, PRODUCT_UPDATE, MARKETING under the platform account): GetPreferences and
+        UpdatePreferences take it like a link's. The person comes only from the caller's token.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ConsentServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -722,6 +737,11 @@ def add_ConsentServiceServicer_to_server(servicer, server):
                     servicer.DescribeLink,
                     request_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.DescribeLinkRequest.FromString,
                     response_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.DescribeLinkResponse.SerializeToString,
+            ),
+            'IssueMyPreferencesToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.IssueMyPreferencesToken,
+                    request_deserializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.IssueMyPreferencesTokenRequest.FromString,
+                    response_serializer=missiva_dot_consent_dot_v1_dot_consent__service__pb2.IssueMyPreferencesTokenResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1781,6 +1801,33 @@ class ConsentService:
             '/missiva.consent.v1.ConsentService/DescribeLink',
             missiva_dot_consent_dot_v1_dot_consent__service__pb2.DescribeLinkRequest.SerializeToString,
             missiva_dot_consent_dot_v1_dot_consent__service__pb2.DescribeLinkResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def IssueMyPreferencesToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/missiva.consent.v1.ConsentService/IssueMyPreferencesToken',
+            missiva_dot_consent_dot_v1_dot_consent__service__pb2.IssueMyPreferencesTokenRequest.SerializeToString,
+            missiva_dot_consent_dot_v1_dot_consent__service__pb2.IssueMyPreferencesTokenResponse.FromString,
             options,
             channel_credentials,
             insecure,
