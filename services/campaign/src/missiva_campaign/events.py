@@ -12,7 +12,7 @@ Consumed:
 - identity's account erasure: every row of the account goes (segments and imports too).
 
 Emitted by imports (``import_events.py``), per merged chunk: one ``ContactsImported`` and
-one ``RecordImportedConsentsCommand`` to consent.
+one or more ``RecordImportedConsentsCommand``s to consent (split under a byte budget).
 
 Each handler runs inside the kit's transaction together with the inbox row, so an event is
 applied once even when JetStream redelivers it. ``HANDLERS`` (subject → handler) is what the
@@ -263,10 +263,11 @@ def import_examples(account: str, row: dict[str, Any], now: datetime) -> list[Ev
         ["0195a4e2-9999-7234-b567-89abcdef0123"],
     )  # fmt: skip
     return [chunk] + [
-        import_events.imported_consents(
+        event
+        for mode in ("proof", "double_opt_in")
+        for event in import_events.imported_consents(
             account, import_events.example_import(mode, now - timedelta(days=30)), 1, [imported]
         )
-        for mode in ("proof", "double_opt_in")
     ]
 
 

@@ -1,7 +1,14 @@
 """What an import writes to the outbox, per merged chunk: one ``ContactsImported`` with the
 contacts it created (not a ``ContactCreated`` each: at a million rows the per-contact events
-cost more than the merge) and one ``RecordImportedConsentsCommand`` to consent with every
-contact's consent proof (or the double opt-in to start). Also used by ``events.EXAMPLES``."""
+cost more than the merge) and the ``RecordImportedConsentsCommand``s to consent with every
+contact's consent proof (or the double opt-in to start). Also used by ``events.EXAMPLES``.
+
+A chunk's consents (about 110 bytes each) would outgrow NATS's ``max_payload`` (1 MiB by
+default) at about 9,000 rows, so they are split into as many commands ("parts") as needed for
+each serialized envelope to stay within a byte budget (``IMPORT_CONSENTS_MESSAGE_BYTES``),
+measured from the protobuf sizes, not estimated per row. Each part is its own envelope with its
+own event id, the key of consent's inbox, so a redelivered part is applied once and the parts
+of a chunk are independent of each other."""
 
 from __future__ import annotations
 
@@ -17,6 +24,16 @@ from missiva_platform.streams import command_subject, event_subject
 
 RECORD_IMPORTED_CONSENTS = command_subject("consent", "record_imported_consents")
 CONTACTS_IMPORTED = event_subject("campaign", "contact", "imported")
+# The default budget of one consents command (the settings' default too).
+MESSAGE_BYTES = 512 * 1024
+# What the sizes measured before filling a part may grow by: the payload's two length prefixes
+# (up to 3 more bytes each below 2 MiB) and the part and parts numbers (6 bytes each at most).
+_SLACK = 32
+_CONSENTS_TAG = 1  # field 7, length-delimited: one byte of tag
+
+
+def _varint_len(value: int) -> int:
+    return max(1, (value.bit_length() + 6) // 7)
 
 
 def contacts_imported(
@@ -45,13 +62,16 @@ def imported_consents(
     imp: dict[str, Any],
     chunk: int,
     contacts: Sequence[dict[str, Any]],
-) -> EventEnvelope:
-    """The chunk's consents; ``contacts`` carry contact_id, person_key, line and, for a double
-    opt-in, email, locale and the names."""
+    *,
+    budget: int = MESSAGE_BYTES,
+) -> list[EventEnvelope]:
+    """The chunk's consents, in as few commands as keep each serialized envelope within
+    ``budget`` bytes (one consent more than the budget still goes, alone); ``contacts`` carry
+    contact_id, person_key, line and, for a double opt-in, email, locale and the names."""
     options = imp["options"]
     proof = options.get("consentProof", {})
     doi = imp["consent_mode"] == "double_opt_in"
-    message = events_pb2.RecordImportedConsentsCommand(
+    base = events_pb2.RecordImportedConsentsCommand(
         import_id=imp["id"],
         purpose_id=imp["purpose_id"],
         double_opt_in=doi,
@@ -60,9 +80,12 @@ def imported_consents(
         chunk=chunk,
     )
     if not doi and proof.get("givenAt"):
-        message.given_at.FromJsonString(proof["givenAt"])
+        base.given_at.FromJsonString(proof["givenAt"])
+    overhead = _wrap(account_id, base, chunk).ByteSize() + _SLACK
+    groups: list[list[events_pb2.ImportedConsent]] = [[]]
+    size = overhead
     for contact in contacts:
-        message.consents.add(
+        item = events_pb2.ImportedConsent(
             contact_id=contact["contact_id"],
             person_key=contact["person_key"],
             line=contact["line"],
@@ -72,12 +95,33 @@ def imported_consents(
             if doi
             else "",
         )
+        length = item.ByteSize()
+        cost = _CONSENTS_TAG + _varint_len(length) + length
+        if groups[-1] and size + cost > budget:
+            groups.append([])
+            size = overhead
+        groups[-1].append(item)
+        size += cost
+    events = []
+    for number, group in enumerate(groups, start=1):
+        message = events_pb2.RecordImportedConsentsCommand()
+        message.CopyFrom(base)
+        message.part = number
+        message.parts = len(groups)
+        message.consents.extend(group)
+        events.append(_wrap(account_id, message, chunk))
+    return events
+
+
+def _wrap(
+    account_id: str, message: events_pb2.RecordImportedConsentsCommand, chunk: int
+) -> EventEnvelope:
     return envelope(
         message,
         subject=RECORD_IMPORTED_CONSENTS,
         tenant_id=account_id,
         producer=PRODUCER,
-        aggregate_id=imp["id"],
+        aggregate_id=message.import_id,
         aggregate_version=chunk,
     )
 
