@@ -1,6 +1,7 @@
-"""An import chunk whose consents outgrow the byte budget of one command: the commands that
-reach consent's work queue are each within the budget, and together carry every contact of
-the import exactly once, numbered by chunk and part, each with its own event id."""
+"""An import chunk whose consents and created contacts outgrow the byte budget of one message:
+the commands that reach consent's work queue and the ``ContactsImported`` events are each
+within the budget, and together carry every contact of the import exactly once, numbered by
+chunk and part, each with its own event id."""
 
 from __future__ import annotations
 
@@ -17,13 +18,13 @@ import pytest
 
 from missiva.campaign.v1 import campaign_service_pb2 as pb
 from missiva.campaign.v1 import events_pb2
-from missiva_campaign.import_events import RECORD_IMPORTED_CONSENTS
+from missiva_campaign.import_events import CONTACTS_IMPORTED, RECORD_IMPORTED_CONSENTS
 from missiva_platform.events import EventEnvelope, unpack
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 BUDGET = 1024  # about six consents a command
-SETTINGS = {"import_chunk_rows": 40, "import_consents_message_bytes": BUDGET}
+SETTINGS = {"import_chunk_rows": 40, "import_message_bytes": BUDGET}
 PURPOSE = "0195a3d0-1111-7abc-8def-0123456789ab"
 ROWS = 100
 
@@ -52,6 +53,9 @@ async def test_a_chunk_over_the_budget_is_split_and_every_contact_sent_once(camp
     sub = await js.pull_subscribe(
         RECORD_IMPORTED_CONSENTS, durable=durable, stream="CONSENT_COMMANDS"
     )
+    created_sub = await js.pull_subscribe(
+        CONTACTS_IMPORTED, durable=f"{durable}-created", stream="CAMPAIGN_EVENTS"
+    )
     tenant = campaign.tenant()
     out = io.StringIO()
     csv.writer(out, lineterminator="\n").writerows(
@@ -76,10 +80,29 @@ async def test_a_chunk_over_the_budget_is_split_and_every_contact_sent_once(camp
                     raw.append(msg.data)
                     mine.append((event, unpack(event, events_pb2.RecordImportedConsentsCommand)))
                 await msg.ack()
+    created: list[events_pb2.ContactsImported] = []
+    deadline = loop.time() + 15
+    while sum(len(c.contacts) for c in created) < ROWS and loop.time() < deadline:
+        with contextlib.suppress(nats.errors.TimeoutError, TimeoutError):
+            for msg in await created_sub.fetch(50, timeout=0.3):
+                event = EventEnvelope.FromString(msg.data)
+                if event.tenant_id == tenant:
+                    raw.append(msg.data)
+                    created.append(unpack(event, events_pb2.ContactsImported))
+                await msg.ack()
     await sub.unsubscribe()
+    await created_sub.unsubscribe()
     await js.delete_consumer("CONSENT_COMMANDS", durable)
+    await js.delete_consumer("CAMPAIGN_EVENTS", f"{durable}-created")
 
-    assert all(len(data) <= BUDGET for data in raw)
+    assert all(len(data) <= BUDGET for data in raw)  # consents commands and created events
+    made = sorted(c.person_key for event in created for c in event.contacts)
+    assert made == sorted(campaign.key(f"part{i}@example.org") for i in range(ROWS))
+    assert all(event.parts > 1 for event in created)
+    assert len({(e.chunk, e.part) for e in created}) == len(created)
+    assert {(e.chunk, e.part) for e in created} == {
+        (e.chunk, n) for e in created for n in range(1, e.parts + 1)
+    }
     keys = [c.person_key for _, cmd in mine for c in cmd.consents]
     assert sorted(keys) == sorted(campaign.key(f"part{i}@example.org") for i in range(ROWS))
     assert len({e.event_id for e, _ in mine}) == len(mine)  # each part its own inbox key

@@ -13,9 +13,10 @@ class CampaignSettings(kit_config.ServiceSettings, frozen=True, kw_only=True):  
     document_notice_batch_size: int = 500
     # Import rows merged per transaction (one COPY and one merge statement per chunk).
     import_chunk_rows: int = 5000
-    # Bytes of one serialized consents command of an import: a chunk's consents are split into
-    # as many commands as this needs (NATS refuses messages over its max_payload, 1 MiB).
-    import_consents_message_bytes: int = 512 * 1024
+    # Bytes of one serialized event or command of an import: a chunk's created contacts and its
+    # consents are each split into as many messages as this needs (NATS refuses messages over
+    # its max_payload, 1 MiB).
+    import_message_bytes: int = 512 * 1024
     # Billing's gRPC address (credits are reserved there before a campaign sends).
     billing_target: str | None = None
     # Consent's gRPC address (form submissions start double opt-in there).
@@ -34,10 +35,8 @@ class CampaignSettings(kit_config.ServiceSettings, frozen=True, kw_only=True):  
             raise kit_config.ConfigError("DOCUMENT_NOTICE_BATCH_SIZE", "must be between 1 and 5000")
         if not 1 <= self.import_chunk_rows <= 50000:
             raise kit_config.ConfigError("IMPORT_CHUNK_ROWS", "must be between 1 and 50000")
-        if not 1024 <= self.import_consents_message_bytes <= 768 * 1024:
-            raise kit_config.ConfigError(
-                "IMPORT_CONSENTS_MESSAGE_BYTES", "must be between 1024 and 786432"
-            )
+        if not 1024 <= self.import_message_bytes <= 768 * 1024:
+            raise kit_config.ConfigError("IMPORT_MESSAGE_BYTES", "must be between 1024 and 786432")
         if not 1 <= self.send_batch_size <= 5000:
             raise kit_config.ConfigError("SEND_BATCH_SIZE", "must be between 1 and 5000")
         if not 1 <= self.send_batches_per_run <= 50:

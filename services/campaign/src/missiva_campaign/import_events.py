@@ -3,12 +3,12 @@ contacts it created (not a ``ContactCreated`` each: at a million rows the per-co
 cost more than the merge) and the ``RecordImportedConsentsCommand``s to consent with every
 contact's consent proof (or the double opt-in to start). Also used by ``events.EXAMPLES``.
 
-A chunk's consents (about 110 bytes each) would outgrow NATS's ``max_payload`` (1 MiB by
-default) at about 9,000 rows, so they are split into as many commands ("parts") as needed for
-each serialized envelope to stay within a byte budget (``IMPORT_CONSENTS_MESSAGE_BYTES``),
-measured from the protobuf sizes, not estimated per row. Each part is its own envelope with its
-own event id, the key of consent's inbox, so a redelivered part is applied once and the parts
-of a chunk are independent of each other."""
+A chunk's consents and its created contacts (about 110 bytes each) would outgrow NATS's
+``max_payload`` (1 MiB by default) at about 9,000 rows, so each is split into as many messages
+("parts") as needed for each serialized envelope to stay within a byte budget
+(``IMPORT_MESSAGE_BYTES``), measured from the protobuf sizes, not estimated per row. Each part
+is its own envelope with its own event id, the key of a consumer's inbox, so a redelivered part
+is applied once and the parts of a chunk are independent of each other."""
 
 from __future__ import annotations
 
@@ -29,7 +29,6 @@ MESSAGE_BYTES = 512 * 1024
 # What the sizes measured before filling a part may grow by: the payload's two length prefixes
 # (up to 3 more bytes each below 2 MiB) and the part and parts numbers (6 bytes each at most).
 _SLACK = 32
-_CONSENTS_TAG = 1  # field 7, length-delimited: one byte of tag
 
 
 def _varint_len(value: int) -> int:
@@ -42,19 +41,17 @@ def contacts_imported(
     chunk: int,
     created: Sequence[tuple[str, str]],
     list_ids: Sequence[str],
-) -> EventEnvelope:
-    """The contacts a chunk created, (contact id, person key) each: one event per chunk."""
-    message = events_pb2.ContactsImported(import_id=import_id, chunk=chunk, list_ids=list_ids)
-    for contact_id, person_key in created:
-        message.contacts.add(contact_id=contact_id, person_key=person_key)
-    return envelope(
-        message,
-        subject=CONTACTS_IMPORTED,
-        tenant_id=account_id,
-        producer=PRODUCER,
-        aggregate_id=import_id,
-        aggregate_version=chunk,
-    )
+    *,
+    budget: int = MESSAGE_BYTES,
+) -> list[EventEnvelope]:
+    """The contacts a chunk created, (contact id, person key) each: one event per chunk, or
+    per part of it when they outgrow ``budget`` bytes."""
+    base = events_pb2.ContactsImported(import_id=import_id, chunk=chunk, list_ids=list_ids)
+    items = [
+        events_pb2.CreatedContact(contact_id=contact_id, person_key=person_key)
+        for contact_id, person_key in created
+    ]
+    return _in_parts(base, "contacts", items, budget, CONTACTS_IMPORTED, account_id, import_id)
 
 
 def imported_consents(
@@ -81,11 +78,8 @@ def imported_consents(
     )
     if not doi and proof.get("givenAt"):
         base.given_at.FromJsonString(proof["givenAt"])
-    overhead = _wrap(account_id, base, chunk).ByteSize() + _SLACK
-    groups: list[list[events_pb2.ImportedConsent]] = [[]]
-    size = overhead
-    for contact in contacts:
-        item = events_pb2.ImportedConsent(
+    items = [
+        events_pb2.ImportedConsent(
             contact_id=contact["contact_id"],
             person_key=contact["person_key"],
             line=contact["line"],
@@ -95,8 +89,43 @@ def imported_consents(
             if doi
             else "",
         )
+        for contact in contacts
+    ]
+    return _in_parts(
+        base, "consents", items, budget, RECORD_IMPORTED_CONSENTS, account_id, imp["id"]
+    )
+
+
+def _in_parts(
+    base: Any,
+    field: str,
+    items: Sequence[Any],
+    budget: int,
+    subject: str,
+    account_id: str,
+    import_id: str,
+) -> list[EventEnvelope]:
+    """Envelopes of ``base`` with ``items`` in its repeated ``field``, as few as keep each
+    serialized envelope within ``budget`` bytes (an item larger than that still goes, alone),
+    numbered ``part`` of ``parts``. Sizes are the items' own serialized sizes."""
+
+    def wrap(message: Any) -> EventEnvelope:
+        return envelope(
+            message,
+            subject=subject,
+            tenant_id=account_id,
+            producer=PRODUCER,
+            aggregate_id=import_id,
+            aggregate_version=message.chunk,
+        )
+
+    tag = _varint_len(base.DESCRIPTOR.fields_by_name[field].number << 3)
+    overhead = wrap(base).ByteSize() + _SLACK
+    groups: list[list[Any]] = [[]]
+    size = overhead
+    for item in items:
         length = item.ByteSize()
-        cost = _CONSENTS_TAG + _varint_len(length) + length
+        cost = tag + _varint_len(length) + length
         if groups[-1] and size + cost > budget:
             groups.append([])
             size = overhead
@@ -104,26 +133,13 @@ def imported_consents(
         size += cost
     events = []
     for number, group in enumerate(groups, start=1):
-        message = events_pb2.RecordImportedConsentsCommand()
+        message = type(base)()
         message.CopyFrom(base)
         message.part = number
         message.parts = len(groups)
-        message.consents.extend(group)
-        events.append(_wrap(account_id, message, chunk))
+        getattr(message, field).extend(group)
+        events.append(wrap(message))
     return events
-
-
-def _wrap(
-    account_id: str, message: events_pb2.RecordImportedConsentsCommand, chunk: int
-) -> EventEnvelope:
-    return envelope(
-        message,
-        subject=RECORD_IMPORTED_CONSENTS,
-        tenant_id=account_id,
-        producer=PRODUCER,
-        aggregate_id=message.import_id,
-        aggregate_version=chunk,
-    )
 
 
 def example_import(mode: str, given_at: datetime) -> dict[str, Any]:

@@ -25,16 +25,20 @@ class ContactCreated(_message.Message):
     def __init__(self, contact_id: _Optional[str] = ..., person_key: _Optional[str] = ..., source: _Optional[_Union[_campaign_service_pb2.ContactSource, str]] = ..., list_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ContactsImported(_message.Message):
-    __slots__ = ("import_id", "chunk", "contacts", "list_ids")
+    __slots__ = ("import_id", "chunk", "contacts", "list_ids", "part", "parts")
     IMPORT_ID_FIELD_NUMBER: _ClassVar[int]
     CHUNK_FIELD_NUMBER: _ClassVar[int]
     CONTACTS_FIELD_NUMBER: _ClassVar[int]
     LIST_IDS_FIELD_NUMBER: _ClassVar[int]
+    PART_FIELD_NUMBER: _ClassVar[int]
+    PARTS_FIELD_NUMBER: _ClassVar[int]
     import_id: str
     chunk: int
     contacts: _containers.RepeatedCompositeFieldContainer[CreatedContact]
     list_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, import_id: _Optional[str] = ..., chunk: _Optional[int] = ..., contacts: _Optional[_Iterable[_Union[CreatedContact, _Mapping]]] = ..., list_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    part: int
+    parts: int
+    def __init__(self, import_id: _Optional[str] = ..., chunk: _Optional[int] = ..., contacts: _Optional[_Iterable[_Union[CreatedContact, _Mapping]]] = ..., list_ids: _Optional[_Iterable[str]] = ..., part: _Optional[int] = ..., parts: _Optional[int] = ...) -> None: ...
 
 class CreatedContact(_message.Message):
     __slots__ = ("contact_id", "person_key")
