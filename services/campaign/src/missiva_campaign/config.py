@@ -12,7 +12,7 @@ class CampaignSettings(kit_config.ServiceSettings, frozen=True, kw_only=True):  
     # Contacts told about a document change per transaction (one command per batch).
     document_notice_batch_size: int = 500
     # Import rows merged per transaction (one COPY and one merge statement per chunk).
-    import_chunk_rows: int = 5000
+    import_chunk_rows: int = 20000
     # Bytes of one serialized event or command of an import: a chunk's created contacts and its
     # consents are each split into as many messages as this needs (NATS refuses messages over
     # its max_payload, 1 MiB).
