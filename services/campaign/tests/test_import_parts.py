@@ -18,7 +18,9 @@ import pytest
 
 from missiva.campaign.v1 import campaign_service_pb2 as pb
 from missiva.campaign.v1 import events_pb2
+from missiva_campaign.config import CampaignSettings
 from missiva_campaign.import_events import CONTACTS_IMPORTED, RECORD_IMPORTED_CONSENTS
+from missiva_platform.config import ConfigError, load_settings
 from missiva_platform.events import EventEnvelope, unpack
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -121,3 +123,12 @@ async def test_a_chunk_over_the_budget_is_split_and_every_contact_sent_once(camp
     assert (first.import_id, first.purpose_id) == (reply.import_id, PURPOSE)
     assert all(cmd.collected_by == "Acme Srl, trade fair stand" for _, cmd in mine)
     assert all(cmd.HasField("given_at") for _, cmd in mine)
+
+
+@pytest.mark.parametrize("value", ["1023", "786433"])
+async def test_a_message_budget_out_of_range_is_refused_at_start(value) -> None:
+    env = {"DATABASE_URL": "postgresql://x@127.0.0.1/x", "IMPORT_MESSAGE_BYTES": value}
+    with pytest.raises(ConfigError, match="IMPORT_MESSAGE_BYTES"):
+        load_settings(CampaignSettings, env)
+    env["IMPORT_MESSAGE_BYTES"] = "1024"
+    assert load_settings(CampaignSettings, env).import_message_bytes == 1024
