@@ -5,6 +5,7 @@ and a double opt-in import asks each person instead of granting."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -129,3 +130,45 @@ async def test_a_double_opt_in_import_sends_confirmations_and_grants_nothing(con
         "SELECT count(*) FROM double_opt_ins WHERE account_id = %s AND person_key = %s",
         tenant, consent.key(email),
     ) == 1  # fmt: skip
+
+
+async def test_the_parts_of_a_chunk_each_record_their_people_once(consent):
+    """Campaign splits a large chunk into parts (same import and chunk, each its own event id):
+    each part is applied, in any order, and a redelivered part adds nothing."""
+    tenant = consent.tenant()
+    purpose = await consent.purpose(tenant)
+    people = [consent.email() for _ in range(5)]
+    parts = []
+    for number, group in enumerate((people[:2], people[2:4], people[4:]), start=1):
+        event = command(tenant, purpose.purpose_id, [(consent.key(e), e) for e in group], chunk=3)
+        message = unpack(event, campaign_events.RecordImportedConsentsCommand)
+        message.part, message.parts = number, 3
+        event.payload.Pack(message)
+        parts.append(event)
+    assert len({p.event_id for p in parts}) == 3
+    for event in (parts[2], parts[0], parts[1]):  # in any order
+        await consent.publish(SUBJECT, event)
+    # A part sent again past JetStream's duplicate window (another message id): the inbox,
+    # keyed by the part's event id, is what keeps it from applying twice.
+    await consent.nc.jetstream().publish(
+        SUBJECT, parts[0].SerializeToString(), headers={"Nats-Msg-Id": f"again-{uuid.uuid4()}"}
+    )
+
+    async def everyone() -> bool:
+        return await consent.scalar(
+            "SELECT count(DISTINCT person_key) FROM consent_ledger WHERE account_id = %s",
+            tenant,
+        ) == len(people)  # fmt: skip
+
+    async def all_handled() -> bool:
+        info = await consent.nc.jetstream().consumer_info(
+            "CONSENT_COMMANDS", "consent-record-imported-consents"
+        )
+        return info.num_pending == 0 and info.num_ack_pending == 0
+
+    await eventually(everyone)
+    await eventually(all_handled)  # the part sent again too
+    for email in people:
+        [record] = await entries(consent, tenant, email)
+        assert record.action == pb.CONSENT_ACTION_GRANTED
+        assert record.source == pb.CONSENT_SOURCE_IMPORT

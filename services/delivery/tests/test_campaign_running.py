@@ -75,7 +75,7 @@ async def test_an_unsubscribe_during_the_send_stops_what_is_not_sent_yet(deliver
         assert len(delivery.sink.for_address(address)) <= 1
 
 
-async def _replica_sees(delivery, tenant: str, address: str, timeout: float = 60.0) -> None:
+async def _replica_sees(delivery, tenant: str, address: str, timeout: float = 120.0) -> None:
     await delivery.publish_to("consent.contact.suppressed", delivery.suppression(tenant, address))
     deadline = time.monotonic() + timeout
     key = delivery.key(address)

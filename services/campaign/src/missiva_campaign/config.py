@@ -12,7 +12,11 @@ class CampaignSettings(kit_config.ServiceSettings, frozen=True, kw_only=True):  
     # Contacts told about a document change per transaction (one command per batch).
     document_notice_batch_size: int = 500
     # Import rows merged per transaction (one COPY and one merge statement per chunk).
-    import_chunk_rows: int = 5000
+    import_chunk_rows: int = 20000
+    # Bytes of one serialized event or command of an import: a chunk's created contacts and its
+    # consents are each split into as many messages as this needs (NATS refuses messages over
+    # its max_payload, 1 MiB).
+    import_message_bytes: int = 512 * 1024
     # Billing's gRPC address (credits are reserved there before a campaign sends).
     billing_target: str | None = None
     # Consent's gRPC address (form submissions start double opt-in there).
@@ -31,6 +35,8 @@ class CampaignSettings(kit_config.ServiceSettings, frozen=True, kw_only=True):  
             raise kit_config.ConfigError("DOCUMENT_NOTICE_BATCH_SIZE", "must be between 1 and 5000")
         if not 1 <= self.import_chunk_rows <= 50000:
             raise kit_config.ConfigError("IMPORT_CHUNK_ROWS", "must be between 1 and 50000")
+        if not 1024 <= self.import_message_bytes <= 768 * 1024:
+            raise kit_config.ConfigError("IMPORT_MESSAGE_BYTES", "must be between 1024 and 786432")
         if not 1 <= self.send_batch_size <= 5000:
             raise kit_config.ConfigError("SEND_BATCH_SIZE", "must be between 1 and 5000")
         if not 1 <= self.send_batches_per_run <= 50:

@@ -11,8 +11,8 @@ Consumed:
   reads, ordered by aggregate version, its lag a metric.
 - identity's account erasure: every row of the account goes (segments and imports too).
 
-Emitted by imports (``import_events.py``), per merged chunk: one ``ContactsImported`` and
-one ``RecordImportedConsentsCommand`` to consent.
+Emitted by imports (``import_events.py``), per merged chunk: ``ContactsImported`` and
+``RecordImportedConsentsCommand`` to consent (each in parts under a byte budget).
 
 Each handler runs inside the kit's transaction together with the inbox row, so an event is
 applied once even when JetStream redelivers it. ``HANDLERS`` (subject → handler) is what the
@@ -262,11 +262,12 @@ def import_examples(account: str, row: dict[str, Any], now: datetime) -> list[Ev
         account, made["id"], 1, [(row["id"], row["person_key"])],
         ["0195a4e2-9999-7234-b567-89abcdef0123"],
     )  # fmt: skip
-    return [chunk] + [
-        import_events.imported_consents(
+    return [*chunk] + [
+        event
+        for mode in ("proof", "double_opt_in")
+        for event in import_events.imported_consents(
             account, import_events.example_import(mode, now - timedelta(days=30)), 1, [imported]
         )
-        for mode in ("proof", "double_opt_in")
     ]
 
 

@@ -3,12 +3,12 @@
 
 Rows are validated as they arrive (``import_rows.py``) and merged a chunk at a time
 (``store/imports.py``): every chunk commits its contacts, its memberships, its rejected rows,
-its events (one ``ContactsImported`` with the contacts it created, one
-``RecordImportedConsentsCommand`` to consent) and the import's progress together. An import
-is resumable: send the same file again with ``options.import_id`` (or the same
-``idempotency_key``); the lines already merged are skipped, so a crash, a dropped stream or a
-second run creates no duplicate. A cancellation takes effect at the next chunk; what was
-merged before stays.
+its events (``ContactsImported`` with the contacts it created, ``RecordImportedConsentsCommand``
+to consent, each split into parts to stay under NATS's payload limit) and
+the import's progress together. An import is resumable: send the same file again with
+``options.import_id`` (or the same ``idempotency_key``); the lines already merged are skipped,
+so a crash, a dropped stream or a second run creates no duplicate. A cancellation takes effect
+at the next chunk; what was merged before stays.
 """
 
 from __future__ import annotations
@@ -146,6 +146,7 @@ class ImportRun:
         self.merging: asyncio.Task[None] | None = None
         self.next_row = 0
         self.chunk_rows = core.settings.import_chunk_rows
+        self.message_budget = core.settings.import_message_bytes
 
     async def take(self, request: pb.ImportContactsRequest) -> None:
         if request.csv_chunk and request.rows:
@@ -262,18 +263,19 @@ class ImportRun:
             chunk = int(locked["chunks"]) + 1
             events = []
             if created:
-                events.append(
-                    import_events.contacts_imported(
-                        self.tenant,
-                        self.row["id"],
-                        chunk,
-                        [(o.contact_id, o.person_key) for o in created],
-                        [self.row["list_id"]] if self.row["list_id"] else [],
-                    )
+                events += import_events.contacts_imported(
+                    self.tenant,
+                    self.row["id"],
+                    chunk,
+                    [(o.contact_id, o.person_key) for o in created],
+                    [self.row["list_id"]] if self.row["list_id"] else [],
+                    budget=self.message_budget,
                 )
             consents = [vars(o) for o in merged if not o.refused]
             if consents:
-                events.append(import_events.imported_consents(self.tenant, locked, chunk, consents))
+                events += import_events.imported_consents(
+                    self.tenant, locked, chunk, consents, budget=self.message_budget
+                )
             await imports.add_outbox(conn, events)
             duplicates = sum(1 for o in outcomes if o.outcome == "duplicate")
             self.row = await imports.advance(

@@ -1,6 +1,6 @@
 """Campaign's contact imports: the consents of each merged chunk
-(``cmd.consent.record_imported_consents``, one command per chunk, in the consumer's
-transaction with its inbox row).
+(``cmd.consent.record_imported_consents``, one command per part of a chunk, each in the
+consumer's transaction with its inbox row: a part is applied once, whatever order they come in).
 
 - With the account's proof of a prior consent, each person gets a GRANT entry in their
   ledger chain: source IMPORT, the import id, the line and who collected it as the source

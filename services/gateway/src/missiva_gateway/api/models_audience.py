@@ -169,6 +169,10 @@ class ContactList(msgspec.Struct, kw_only=True):
     purpose_id: Annotated[str, doc("Consent purpose its subscribers consent to.")]
     member_count: Annotated[int, doc("Contacts on the list.")]
     created_at: Annotated[datetime | None, doc("Creation time.")]
+    deleted_at: Annotated[datetime | None, doc("When it went to the trash; null if live.")]
+    restorable_until: Annotated[
+        datetime | None, doc("Until when it can be restored from the trash.")
+    ]
 
     @classmethod
     def from_pb(cls, m: cpb.ContactList) -> ContactList:
@@ -179,6 +183,8 @@ class ContactList(msgspec.Struct, kw_only=True):
             purpose_id=m.purpose_id,
             member_count=m.member_count,
             created_at=ts(m, "created_at"),
+            deleted_at=ts(m, "deleted_at"),
+            restorable_until=ts(m, "restorable_until"),
         )
 
 
@@ -238,6 +244,9 @@ class Segment(msgspec.Struct, kw_only=True):
     created_at: Annotated[datetime | None, doc("Creation time.")]
     updated_at: Annotated[datetime | None, doc("Last update.")]
     deleted_at: Annotated[datetime | None, doc("When it went to the trash; null if live.")]
+    restorable_until: Annotated[
+        datetime | None, doc("Until when it can be restored from the trash.")
+    ]
 
     @classmethod
     def from_pb(cls, s: cpb.Segment) -> Segment:
@@ -252,6 +261,7 @@ class Segment(msgspec.Struct, kw_only=True):
             created_at=ts(s, "created_at"),
             updated_at=ts(s, "updated_at"),
             deleted_at=ts(s, "deleted_at"),
+            restorable_until=ts(s, "restorable_until"),
         )
 
 

@@ -38,6 +38,10 @@ class Template(msgspec.Struct, kw_only=True):
     locale: Annotated[str, doc("Language, e.g. `en`.")]
     created_at: Annotated[datetime | None, doc("Creation time.")]
     updated_at: Annotated[datetime | None, doc("Last update.")]
+    deleted_at: Annotated[datetime | None, doc("When it went to the trash; null if live.")]
+    restorable_until: Annotated[
+        datetime | None, doc("Until when it can be restored from the trash.")
+    ]
 
     @classmethod
     def from_pb(cls, t: cpb.Template) -> Template:
@@ -54,6 +58,8 @@ class Template(msgspec.Struct, kw_only=True):
             locale=t.locale,
             created_at=ts(t, "created_at"),
             updated_at=ts(t, "updated_at"),
+            deleted_at=ts(t, "deleted_at"),
+            restorable_until=ts(t, "restorable_until"),
         )
 
 
@@ -173,6 +179,10 @@ class Campaign(msgspec.Struct, kw_only=True):
     deferred_count: Annotated[int, doc("Messages still deferred.")]
     last_error: Annotated[str, doc("Why the last start attempt did not send.")]
     missing_credits: Annotated[int, doc("Credits missing at the last start attempt.")]
+    deleted_at: Annotated[datetime | None, doc("When it went to the trash; null if live.")]
+    restorable_until: Annotated[
+        datetime | None, doc("Until when it can be restored from the trash.")
+    ]
 
     @classmethod
     def from_pb(cls, c: cpb.Campaign) -> Campaign:
@@ -211,6 +221,8 @@ class Campaign(msgspec.Struct, kw_only=True):
             deferred_count=c.deferred_count,
             last_error=c.last_error,
             missing_credits=c.missing_credits,
+            deleted_at=ts(c, "deleted_at"),
+            restorable_until=ts(c, "restorable_until"),
         )
 
 

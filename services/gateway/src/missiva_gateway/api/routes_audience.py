@@ -18,6 +18,7 @@ from missiva_gateway.api.routing import (
     PROBLEMS,
     CtxDep,
     IdempotencyKey,
+    InTrash,
     Limit,
     PageCursor,
     next_cursor,
@@ -238,13 +239,28 @@ class ListsController(Controller):
 
     @get("/", responses=PROBLEMS, summary="List lists")
     async def list_lists(
-        self, ctx: CtxDep, limit: Limit = 50, cursor: PageCursor = None
+        self, ctx: CtxDep, limit: Limit = 50, cursor: PageCursor = None, in_trash: InTrash = False
     ) -> m.ListPage:
         """A page of the account's lists."""
-        reply = await ctx.call("campaign", "ListLists", cpb.ListListsRequest(**page(limit, cursor)))
+        reply = await ctx.call(
+            "campaign", "ListLists", cpb.ListListsRequest(**page(limit, cursor), in_trash=in_trash)
+        )
         return m.ListPage(
             data=[m.ContactList.from_pb(x) for x in reply.lists], next_cursor=next_cursor(reply)
         )
+
+    @delete("/{list_id:str}", status_code=200, responses=PROBLEMS, summary="Delete a list")
+    async def delete_list(self, ctx: CtxDep, list_id: PathId) -> m.ContactList:
+        """Move a list to the trash with its memberships (refused while a scheduled or sending
+        campaign sends to it or leaves it out)."""
+        reply = await ctx.call("campaign", "DeleteList", cpb.DeleteListRequest(list_id=list_id))
+        return m.ContactList.from_pb(reply.list)
+
+    @post("/{list_id:str}/restore", status_code=200, responses=PROBLEMS, summary="Restore")
+    async def restore_list(self, ctx: CtxDep, list_id: PathId) -> m.ContactList:
+        """Bring a list back from the trash (refused if a live list took its name)."""
+        reply = await ctx.call("campaign", "RestoreList", cpb.RestoreListRequest(list_id=list_id))
+        return m.ContactList.from_pb(reply.list)
 
     @post("/{list_id:str}/members", status_code=200, responses=PROBLEMS, summary="Add members")
     async def add_members(
@@ -299,7 +315,7 @@ class SegmentsController(Controller):
         ctx: CtxDep,
         limit: Limit = 50,
         cursor: PageCursor = None,
-        in_trash: Annotated[bool, QueryParameter(description="List the trash.")] = False,
+        in_trash: InTrash = False,
     ) -> m.SegmentPage:
         """A page of the account's segments."""
         reply = await ctx.call(
@@ -346,6 +362,14 @@ class SegmentsController(Controller):
         """Move a segment to the trash."""
         reply = await ctx.call(
             "campaign", "DeleteSegment", cpb.DeleteSegmentRequest(segment_id=segment_id)
+        )
+        return m.Segment.from_pb(reply.segment)
+
+    @post("/{segment_id:str}/restore", status_code=200, responses=PROBLEMS, summary="Restore")
+    async def restore_segment(self, ctx: CtxDep, segment_id: PathId) -> m.Segment:
+        """Bring a segment back from the trash."""
+        reply = await ctx.call(
+            "campaign", "RestoreSegment", cpb.RestoreSegmentRequest(segment_id=segment_id)
         )
         return m.Segment.from_pb(reply.segment)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from google.protobuf import field_mask_pb2
-from litestar import Controller, get, patch, post
+from litestar import Controller, delete, get, patch, post
 from litestar.params import JSONBody, PathParameter, QueryParameter
 
 from missiva.billing.v1 import billing_service_pb2 as bpb
@@ -20,6 +20,7 @@ from missiva_gateway.api.routing import (
     PROBLEMS,
     CtxDep,
     IdempotencyKey,
+    InTrash,
     Limit,
     PageCursor,
     next_cursor,
@@ -57,15 +58,34 @@ class TemplatesController(Controller):
 
     @get("/", responses=PROBLEMS, summary="List templates")
     async def list_templates(
-        self, ctx: CtxDep, limit: Limit = 50, cursor: PageCursor = None
+        self, ctx: CtxDep, limit: Limit = 50, cursor: PageCursor = None, in_trash: InTrash = False
     ) -> m.TemplatePage:
         """A page of templates, the starters included (bodies omitted)."""
         reply = await ctx.call(
-            "campaign", "ListTemplates", cpb.ListTemplatesRequest(**page(limit, cursor))
+            "campaign",
+            "ListTemplates",
+            cpb.ListTemplatesRequest(**page(limit, cursor), in_trash=in_trash),
         )
         return m.TemplatePage(
             data=[m.Template.from_pb(t) for t in reply.templates], next_cursor=next_cursor(reply)
         )
+
+    @delete("/{template_id:str}", status_code=200, responses=PROBLEMS, summary="Delete")
+    async def delete_template(self, ctx: CtxDep, template_id: PathId) -> m.Template:
+        """Move a template to the trash (refused for a starter, and while a scheduled or
+        sending campaign sends it)."""
+        reply = await ctx.call(
+            "campaign", "DeleteTemplate", cpb.DeleteTemplateRequest(template_id=template_id)
+        )
+        return m.Template.from_pb(reply.template)
+
+    @post("/{template_id:str}/restore", status_code=200, responses=PROBLEMS, summary="Restore")
+    async def restore_template(self, ctx: CtxDep, template_id: PathId) -> m.Template:
+        """Bring a template back from the trash."""
+        reply = await ctx.call(
+            "campaign", "RestoreTemplate", cpb.RestoreTemplateRequest(template_id=template_id)
+        )
+        return m.Template.from_pb(reply.template)
 
     @get("/{template_id:str}", responses=PROBLEMS, summary="Get a template")
     async def get_template(self, ctx: CtxDep, template_id: PathId) -> m.Template:
@@ -149,6 +169,7 @@ class CampaignsController(Controller):
         limit: Limit = 50,
         cursor: PageCursor = None,
         status: CampaignFilter = None,
+        in_trash: InTrash = False,
     ) -> m.CampaignPage:
         """A page of campaigns, newest first."""
         reply = await ctx.call(
@@ -157,11 +178,29 @@ class CampaignsController(Controller):
             cpb.ListCampaignsRequest(
                 **page(limit, cursor),
                 status=enum_in(cpb.CampaignStatus, status or "unspecified", "CAMPAIGN_STATUS_"),
+                in_trash=in_trash,
             ),
         )
         return m.CampaignPage(
             data=[m.Campaign.from_pb(c) for c in reply.campaigns], next_cursor=next_cursor(reply)
         )
+
+    @delete("/{campaign_id:str}", status_code=200, responses=PROBLEMS, summary="Delete")
+    async def delete_campaign(self, ctx: CtxDep, campaign_id: PathId) -> m.Campaign:
+        """Move a draft, completed or cancelled campaign to the trash with its statistics
+        (a scheduled, sending or paused one must be cancelled first)."""
+        reply = await ctx.call(
+            "campaign", "DeleteCampaign", cpb.DeleteCampaignRequest(campaign_id=campaign_id)
+        )
+        return m.Campaign.from_pb(reply.campaign)
+
+    @post("/{campaign_id:str}/restore", status_code=200, responses=PROBLEMS, summary="Restore")
+    async def restore_campaign(self, ctx: CtxDep, campaign_id: PathId) -> m.Campaign:
+        """Bring a campaign back from the trash."""
+        reply = await ctx.call(
+            "campaign", "RestoreCampaign", cpb.RestoreCampaignRequest(campaign_id=campaign_id)
+        )
+        return m.Campaign.from_pb(reply.campaign)
 
     @get("/{campaign_id:str}", responses=PROBLEMS, summary="Get a campaign")
     async def get_campaign(self, ctx: CtxDep, campaign_id: PathId) -> m.Campaign:

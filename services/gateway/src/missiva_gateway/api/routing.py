@@ -57,6 +57,12 @@ PageCursor = Annotated[
         description="`next_cursor` of the previous page; absent for the first page.",
     ),
 ]
+InTrash = Annotated[
+    bool,
+    QueryParameter(
+        description="List the trash instead: items restorable until `restorable_until`."
+    ),
+]
 
 
 def _problem(description: str) -> ResponseSpec:

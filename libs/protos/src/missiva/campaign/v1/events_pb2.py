@@ -28,7 +28,7 @@ from missiva.common.v1 import types_pb2 as missiva_dot_common_dot_v1_dot_types__
 from missiva.consent.v1 import consent_service_pb2 as missiva_dot_consent_dot_v1_dot_consent__service__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n missiva/campaign/v1/events.proto\x12\x13missiva.campaign.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a*missiva/campaign/v1/campaign_service.proto\x1a\x1dmissiva/common/v1/types.proto\x1a(missiva/consent/v1/consent_service.proto\"~\n\x0e\x43ontactCreated\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x12\n\nperson_key\x18\x02 \x01(\t\x12\x32\n\x06source\x18\x03 \x01(\x0e\x32\".missiva.campaign.v1.ContactSource\x12\x10\n\x08list_ids\x18\x04 \x03(\t\"}\n\x10\x43ontactsImported\x12\x11\n\timport_id\x18\x01 \x01(\t\x12\r\n\x05\x63hunk\x18\x02 \x01(\x03\x12\x35\n\x08\x63ontacts\x18\x03 \x03(\x0b\x32#.missiva.campaign.v1.CreatedContact\x12\x10\n\x08list_ids\x18\x04 \x03(\t\"8\n\x0e\x43reatedContact\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x12\n\nperson_key\x18\x02 \x01(\t\"\x86\x01\n\x0e\x43ontactUpdated\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x12\n\nperson_key\x18\x02 \x01(\t\x12\x16\n\x0e\x63hanged_fields\x18\x03 \x03(\t\x12\x1b\n\x13previous_person_key\x18\x04 \x01(\t\x12\x17\n\x0f\x62y_data_subject\x18\x05 \x01(\x08\"8\n\x0e\x43ontactDeleted\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x12\n\nperson_key\x18\x02 \x01(\t\"\x9d\x01\n\x11\x43\x61mpaignScheduled\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12+\n\x07send_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x08\x63\x61tegory\x18\x03 \x01(\x0e\x32 .missiva.common.v1.EmailCategory\x12\x12\n\npurpose_id\x18\x04 \x01(\t\"\xa0\x01\n\x0f\x43\x61mpaignStarted\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x17\n\x0frecipient_count\x18\x02 \x01(\x03\x12\x16\n\x0e\x65xcluded_count\x18\x03 \x01(\x03\x12\x32\n\x08\x63\x61tegory\x18\x04 \x01(\x0e\x32 .missiva.common.v1.EmailCategory\x12\x13\n\x0b\x62\x61tch_count\x18\x05 \x01(\x03\"P\n\x0e\x43\x61mpaignPaused\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x19\n\x11paused_by_user_id\x18\x03 \x01(\t\"B\n\x0f\x43\x61mpaignResumed\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x1a\n\x12resumed_by_user_id\x18\x02 \x01(\t\"l\n\x11\x43\x61mpaignCompleted\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x12\n\nsent_count\x18\x02 \x01(\x03\x12\x18\n\x10suppressed_count\x18\x03 \x01(\x03\x12\x14\n\x0c\x66\x61iled_count\x18\x04 \x01(\x03\"j\n\x11\x43\x61mpaignCancelled\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x1c\n\x14\x63\x61ncelled_by_user_id\x18\x03 \x01(\t\x12\x12\n\nsent_count\x18\x04 \x01(\x03\"\xda\x01\n\tRecipient\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x12\n\nperson_key\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x45\n\x0cmerge_fields\x18\x04 \x03(\x0b\x32/.missiva.campaign.v1.Recipient.MergeFieldsEntry\x12\x1b\n\x13\x65ngagement_tracking\x18\x05 \x01(\x08\x1a\x32\n\x10MergeFieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x8b\x01\n\x0fRenderedContent\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x11\n\tpreheader\x18\x02 \x01(\t\x12\x11\n\thtml_body\x18\x03 \x01(\t\x12\x11\n\ttext_body\x18\x04 \x01(\t\x12\x13\n\x0btemplate_id\x18\x05 \x01(\t\x12\x19\n\x11template_revision\x18\x06 \x01(\x03\"\xb1\x02\n\tSendBatch\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x10\n\x08\x62\x61tch_id\x18\x02 \x01(\t\x12\x32\n\nrecipients\x18\x03 \x03(\x0b\x32\x1e.missiva.campaign.v1.Recipient\x12\x35\n\x07\x63ontent\x18\x04 \x01(\x0b\x32$.missiva.campaign.v1.RenderedContent\x12\x32\n\x08\x63\x61tegory\x18\x05 \x01(\x0e\x32 .missiva.common.v1.EmailCategory\x12\x12\n\npurpose_id\x18\x06 \x01(\t\x12+\n\x06sender\x18\x07 \x01(\x0b\x32\x1b.missiva.campaign.v1.Sender\x12\x1d\n\x15\x63redit_reservation_id\x18\x08 \x01(\t\">\n\x13\x45mitCampaignBatches\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x12\n\ngeneration\x18\x02 \x01(\x03\"\xe8\x02\n\x19SendDocumentNoticeCommand\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12.\n\x04kind\x18\x03 \x01(\x0e\x32 .missiva.consent.v1.DocumentKind\x12\r\n\x05title\x18\x04 \x01(\t\x12\x0e\n\x06locale\x18\x05 \x01(\t\x12\x0b\n\x03url\x18\x06 \x01(\t\x12\x1a\n\x12summary_of_changes\x18\x07 \x01(\t\x12\x30\n\x0cpublished_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x65\x66\x66\x65\x63tive_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07locales\x18\n \x03(\t\x12\x17\n\x0f\x66\x61llback_locale\x18\x0b \x01(\t\x12\x1f\n\x17resume_after_contact_id\x18\x0c \x01(\t\"|\n\x0fImportedConsent\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x12\n\nperson_key\x18\x02 \x01(\t\x12\x0c\n\x04line\x18\x03 \x01(\x03\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12\x0e\n\x06locale\x18\x05 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x06 \x01(\t\"\xfe\x01\n\x1dRecordImportedConsentsCommand\x12\x11\n\timport_id\x18\x01 \x01(\t\x12\x12\n\npurpose_id\x18\x02 \x01(\t\x12\x15\n\rdouble_opt_in\x18\x03 \x01(\x08\x12\x14\n\x0c\x63ollected_by\x18\x04 \x01(\t\x12,\n\x08given_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x63onsent_text\x18\x06 \x01(\t\x12\x36\n\x08\x63onsents\x18\x07 \x03(\x0b\x32$.missiva.campaign.v1.ImportedConsent\x12\r\n\x05\x63hunk\x18\x08 \x01(\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n missiva/campaign/v1/events.proto\x12\x13missiva.campaign.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a*missiva/campaign/v1/campaign_service.proto\x1a\x1dmissiva/common/v1/types.proto\x1a(missiva/consent/v1/consent_service.proto\"~\n\x0e\x43ontactCreated\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x12\n\nperson_key\x18\x02 \x01(\t\x12\x32\n\x06source\x18\x03 \x01(\x0e\x32\".missiva.campaign.v1.ContactSource\x12\x10\n\x08list_ids\x18\x04 \x03(\t\"\x9a\x01\n\x10\x43ontactsImported\x12\x11\n\timport_id\x18\x01 \x01(\t\x12\r\n\x05\x63hunk\x18\x02 \x01(\x03\x12\x35\n\x08\x63ontacts\x18\x03 \x03(\x0b\x32#.missiva.campaign.v1.CreatedContact\x12\x10\n\x08list_ids\x18\x04 \x03(\t\x12\x0c\n\x04part\x18\x05 \x01(\x05\x12\r\n\x05parts\x18\x06 \x01(\x05\"8\n\x0e\x43reatedContact\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x12\n\nperson_key\x18\x02 \x01(\t\"\x86\x01\n\x0e\x43ontactUpdated\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x12\n\nperson_key\x18\x02 \x01(\t\x12\x16\n\x0e\x63hanged_fields\x18\x03 \x03(\t\x12\x1b\n\x13previous_person_key\x18\x04 \x01(\t\x12\x17\n\x0f\x62y_data_subject\x18\x05 \x01(\x08\"8\n\x0e\x43ontactDeleted\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x12\n\nperson_key\x18\x02 \x01(\t\"\x9d\x01\n\x11\x43\x61mpaignScheduled\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12+\n\x07send_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x32\n\x08\x63\x61tegory\x18\x03 \x01(\x0e\x32 .missiva.common.v1.EmailCategory\x12\x12\n\npurpose_id\x18\x04 \x01(\t\"\xa0\x01\n\x0f\x43\x61mpaignStarted\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x17\n\x0frecipient_count\x18\x02 \x01(\x03\x12\x16\n\x0e\x65xcluded_count\x18\x03 \x01(\x03\x12\x32\n\x08\x63\x61tegory\x18\x04 \x01(\x0e\x32 .missiva.common.v1.EmailCategory\x12\x13\n\x0b\x62\x61tch_count\x18\x05 \x01(\x03\"P\n\x0e\x43\x61mpaignPaused\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x19\n\x11paused_by_user_id\x18\x03 \x01(\t\"B\n\x0f\x43\x61mpaignResumed\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x1a\n\x12resumed_by_user_id\x18\x02 \x01(\t\"l\n\x11\x43\x61mpaignCompleted\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x12\n\nsent_count\x18\x02 \x01(\x03\x12\x18\n\x10suppressed_count\x18\x03 \x01(\x03\x12\x14\n\x0c\x66\x61iled_count\x18\x04 \x01(\x03\"j\n\x11\x43\x61mpaignCancelled\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x1c\n\x14\x63\x61ncelled_by_user_id\x18\x03 \x01(\t\x12\x12\n\nsent_count\x18\x04 \x01(\x03\"\xda\x01\n\tRecipient\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x12\n\nperson_key\x18\x02 \x01(\t\x12\r\n\x05\x65mail\x18\x03 \x01(\t\x12\x45\n\x0cmerge_fields\x18\x04 \x03(\x0b\x32/.missiva.campaign.v1.Recipient.MergeFieldsEntry\x12\x1b\n\x13\x65ngagement_tracking\x18\x05 \x01(\x08\x1a\x32\n\x10MergeFieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x8b\x01\n\x0fRenderedContent\x12\x0f\n\x07subject\x18\x01 \x01(\t\x12\x11\n\tpreheader\x18\x02 \x01(\t\x12\x11\n\thtml_body\x18\x03 \x01(\t\x12\x11\n\ttext_body\x18\x04 \x01(\t\x12\x13\n\x0btemplate_id\x18\x05 \x01(\t\x12\x19\n\x11template_revision\x18\x06 \x01(\x03\"\xb1\x02\n\tSendBatch\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x10\n\x08\x62\x61tch_id\x18\x02 \x01(\t\x12\x32\n\nrecipients\x18\x03 \x03(\x0b\x32\x1e.missiva.campaign.v1.Recipient\x12\x35\n\x07\x63ontent\x18\x04 \x01(\x0b\x32$.missiva.campaign.v1.RenderedContent\x12\x32\n\x08\x63\x61tegory\x18\x05 \x01(\x0e\x32 .missiva.common.v1.EmailCategory\x12\x12\n\npurpose_id\x18\x06 \x01(\t\x12+\n\x06sender\x18\x07 \x01(\x0b\x32\x1b.missiva.campaign.v1.Sender\x12\x1d\n\x15\x63redit_reservation_id\x18\x08 \x01(\t\">\n\x13\x45mitCampaignBatches\x12\x13\n\x0b\x63\x61mpaign_id\x18\x01 \x01(\t\x12\x12\n\ngeneration\x18\x02 \x01(\x03\"\xe8\x02\n\x19SendDocumentNoticeCommand\x12\x13\n\x0b\x64ocument_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12.\n\x04kind\x18\x03 \x01(\x0e\x32 .missiva.consent.v1.DocumentKind\x12\r\n\x05title\x18\x04 \x01(\t\x12\x0e\n\x06locale\x18\x05 \x01(\t\x12\x0b\n\x03url\x18\x06 \x01(\t\x12\x1a\n\x12summary_of_changes\x18\x07 \x01(\t\x12\x30\n\x0cpublished_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x30\n\x0c\x65\x66\x66\x65\x63tive_at\x18\t \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0f\n\x07locales\x18\n \x03(\t\x12\x17\n\x0f\x66\x61llback_locale\x18\x0b \x01(\t\x12\x1f\n\x17resume_after_contact_id\x18\x0c \x01(\t\"|\n\x0fImportedConsent\x12\x12\n\ncontact_id\x18\x01 \x01(\t\x12\x12\n\nperson_key\x18\x02 \x01(\t\x12\x0c\n\x04line\x18\x03 \x01(\x03\x12\r\n\x05\x65mail\x18\x04 \x01(\t\x12\x0e\n\x06locale\x18\x05 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x06 \x01(\t\"\x9b\x02\n\x1dRecordImportedConsentsCommand\x12\x11\n\timport_id\x18\x01 \x01(\t\x12\x12\n\npurpose_id\x18\x02 \x01(\t\x12\x15\n\rdouble_opt_in\x18\x03 \x01(\x08\x12\x14\n\x0c\x63ollected_by\x18\x04 \x01(\t\x12,\n\x08given_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0c\x63onsent_text\x18\x06 \x01(\t\x12\x36\n\x08\x63onsents\x18\x07 \x03(\x0b\x32$.missiva.campaign.v1.ImportedConsent\x12\r\n\x05\x63hunk\x18\x08 \x01(\x03\x12\x0c\n\x04part\x18\t \x01(\x05\x12\r\n\x05parts\x18\n \x01(\x05\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,40 +39,40 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECIPIENT_MERGEFIELDSENTRY']._serialized_options = b'8\001'
   _globals['_CONTACTCREATED']._serialized_start=207
   _globals['_CONTACTCREATED']._serialized_end=333
-  _globals['_CONTACTSIMPORTED']._serialized_start=335
-  _globals['_CONTACTSIMPORTED']._serialized_end=460
-  _globals['_CREATEDCONTACT']._serialized_start=462
-  _globals['_CREATEDCONTACT']._serialized_end=518
-  _globals['_CONTACTUPDATED']._serialized_start=521
-  _globals['_CONTACTUPDATED']._serialized_end=655
-  _globals['_CONTACTDELETED']._serialized_start=657
-  _globals['_CONTACTDELETED']._serialized_end=713
-  _globals['_CAMPAIGNSCHEDULED']._serialized_start=716
-  _globals['_CAMPAIGNSCHEDULED']._serialized_end=873
-  _globals['_CAMPAIGNSTARTED']._serialized_start=876
-  _globals['_CAMPAIGNSTARTED']._serialized_end=1036
-  _globals['_CAMPAIGNPAUSED']._serialized_start=1038
-  _globals['_CAMPAIGNPAUSED']._serialized_end=1118
-  _globals['_CAMPAIGNRESUMED']._serialized_start=1120
-  _globals['_CAMPAIGNRESUMED']._serialized_end=1186
-  _globals['_CAMPAIGNCOMPLETED']._serialized_start=1188
-  _globals['_CAMPAIGNCOMPLETED']._serialized_end=1296
-  _globals['_CAMPAIGNCANCELLED']._serialized_start=1298
-  _globals['_CAMPAIGNCANCELLED']._serialized_end=1404
-  _globals['_RECIPIENT']._serialized_start=1407
-  _globals['_RECIPIENT']._serialized_end=1625
-  _globals['_RECIPIENT_MERGEFIELDSENTRY']._serialized_start=1575
-  _globals['_RECIPIENT_MERGEFIELDSENTRY']._serialized_end=1625
-  _globals['_RENDEREDCONTENT']._serialized_start=1628
-  _globals['_RENDEREDCONTENT']._serialized_end=1767
-  _globals['_SENDBATCH']._serialized_start=1770
-  _globals['_SENDBATCH']._serialized_end=2075
-  _globals['_EMITCAMPAIGNBATCHES']._serialized_start=2077
-  _globals['_EMITCAMPAIGNBATCHES']._serialized_end=2139
-  _globals['_SENDDOCUMENTNOTICECOMMAND']._serialized_start=2142
-  _globals['_SENDDOCUMENTNOTICECOMMAND']._serialized_end=2502
-  _globals['_IMPORTEDCONSENT']._serialized_start=2504
-  _globals['_IMPORTEDCONSENT']._serialized_end=2628
-  _globals['_RECORDIMPORTEDCONSENTSCOMMAND']._serialized_start=2631
-  _globals['_RECORDIMPORTEDCONSENTSCOMMAND']._serialized_end=2885
+  _globals['_CONTACTSIMPORTED']._serialized_start=336
+  _globals['_CONTACTSIMPORTED']._serialized_end=490
+  _globals['_CREATEDCONTACT']._serialized_start=492
+  _globals['_CREATEDCONTACT']._serialized_end=548
+  _globals['_CONTACTUPDATED']._serialized_start=551
+  _globals['_CONTACTUPDATED']._serialized_end=685
+  _globals['_CONTACTDELETED']._serialized_start=687
+  _globals['_CONTACTDELETED']._serialized_end=743
+  _globals['_CAMPAIGNSCHEDULED']._serialized_start=746
+  _globals['_CAMPAIGNSCHEDULED']._serialized_end=903
+  _globals['_CAMPAIGNSTARTED']._serialized_start=906
+  _globals['_CAMPAIGNSTARTED']._serialized_end=1066
+  _globals['_CAMPAIGNPAUSED']._serialized_start=1068
+  _globals['_CAMPAIGNPAUSED']._serialized_end=1148
+  _globals['_CAMPAIGNRESUMED']._serialized_start=1150
+  _globals['_CAMPAIGNRESUMED']._serialized_end=1216
+  _globals['_CAMPAIGNCOMPLETED']._serialized_start=1218
+  _globals['_CAMPAIGNCOMPLETED']._serialized_end=1326
+  _globals['_CAMPAIGNCANCELLED']._serialized_start=1328
+  _globals['_CAMPAIGNCANCELLED']._serialized_end=1434
+  _globals['_RECIPIENT']._serialized_start=1437
+  _globals['_RECIPIENT']._serialized_end=1655
+  _globals['_RECIPIENT_MERGEFIELDSENTRY']._serialized_start=1605
+  _globals['_RECIPIENT_MERGEFIELDSENTRY']._serialized_end=1655
+  _globals['_RENDEREDCONTENT']._serialized_start=1658
+  _globals['_RENDEREDCONTENT']._serialized_end=1797
+  _globals['_SENDBATCH']._serialized_start=1800
+  _globals['_SENDBATCH']._serialized_end=2105
+  _globals['_EMITCAMPAIGNBATCHES']._serialized_start=2107
+  _globals['_EMITCAMPAIGNBATCHES']._serialized_end=2169
+  _globals['_SENDDOCUMENTNOTICECOMMAND']._serialized_start=2172
+  _globals['_SENDDOCUMENTNOTICECOMMAND']._serialized_end=2532
+  _globals['_IMPORTEDCONSENT']._serialized_start=2534
+  _globals['_IMPORTEDCONSENT']._serialized_end=2658
+  _globals['_RECORDIMPORTEDCONSENTSCOMMAND']._serialized_start=2661
+  _globals['_RECORDIMPORTEDCONSENTSCOMMAND']._serialized_end=2944
 # @@protoc_insertion_point(module_scope)

@@ -25,16 +25,20 @@ class ContactCreated(_message.Message):
     def __init__(self, contact_id: _Optional[str] = ..., person_key: _Optional[str] = ..., source: _Optional[_Union[_campaign_service_pb2.ContactSource, str]] = ..., list_ids: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ContactsImported(_message.Message):
-    __slots__ = ("import_id", "chunk", "contacts", "list_ids")
+    __slots__ = ("import_id", "chunk", "contacts", "list_ids", "part", "parts")
     IMPORT_ID_FIELD_NUMBER: _ClassVar[int]
     CHUNK_FIELD_NUMBER: _ClassVar[int]
     CONTACTS_FIELD_NUMBER: _ClassVar[int]
     LIST_IDS_FIELD_NUMBER: _ClassVar[int]
+    PART_FIELD_NUMBER: _ClassVar[int]
+    PARTS_FIELD_NUMBER: _ClassVar[int]
     import_id: str
     chunk: int
     contacts: _containers.RepeatedCompositeFieldContainer[CreatedContact]
     list_ids: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, import_id: _Optional[str] = ..., chunk: _Optional[int] = ..., contacts: _Optional[_Iterable[_Union[CreatedContact, _Mapping]]] = ..., list_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+    part: int
+    parts: int
+    def __init__(self, import_id: _Optional[str] = ..., chunk: _Optional[int] = ..., contacts: _Optional[_Iterable[_Union[CreatedContact, _Mapping]]] = ..., list_ids: _Optional[_Iterable[str]] = ..., part: _Optional[int] = ..., parts: _Optional[int] = ...) -> None: ...
 
 class CreatedContact(_message.Message):
     __slots__ = ("contact_id", "person_key")
@@ -244,7 +248,7 @@ class ImportedConsent(_message.Message):
     def __init__(self, contact_id: _Optional[str] = ..., person_key: _Optional[str] = ..., line: _Optional[int] = ..., email: _Optional[str] = ..., locale: _Optional[str] = ..., display_name: _Optional[str] = ...) -> None: ...
 
 class RecordImportedConsentsCommand(_message.Message):
-    __slots__ = ("import_id", "purpose_id", "double_opt_in", "collected_by", "given_at", "consent_text", "consents", "chunk")
+    __slots__ = ("import_id", "purpose_id", "double_opt_in", "collected_by", "given_at", "consent_text", "consents", "chunk", "part", "parts")
     IMPORT_ID_FIELD_NUMBER: _ClassVar[int]
     PURPOSE_ID_FIELD_NUMBER: _ClassVar[int]
     DOUBLE_OPT_IN_FIELD_NUMBER: _ClassVar[int]
@@ -253,6 +257,8 @@ class RecordImportedConsentsCommand(_message.Message):
     CONSENT_TEXT_FIELD_NUMBER: _ClassVar[int]
     CONSENTS_FIELD_NUMBER: _ClassVar[int]
     CHUNK_FIELD_NUMBER: _ClassVar[int]
+    PART_FIELD_NUMBER: _ClassVar[int]
+    PARTS_FIELD_NUMBER: _ClassVar[int]
     import_id: str
     purpose_id: str
     double_opt_in: bool
@@ -261,4 +267,6 @@ class RecordImportedConsentsCommand(_message.Message):
     consent_text: str
     consents: _containers.RepeatedCompositeFieldContainer[ImportedConsent]
     chunk: int
-    def __init__(self, import_id: _Optional[str] = ..., purpose_id: _Optional[str] = ..., double_opt_in: _Optional[bool] = ..., collected_by: _Optional[str] = ..., given_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., consent_text: _Optional[str] = ..., consents: _Optional[_Iterable[_Union[ImportedConsent, _Mapping]]] = ..., chunk: _Optional[int] = ...) -> None: ...
+    part: int
+    parts: int
+    def __init__(self, import_id: _Optional[str] = ..., purpose_id: _Optional[str] = ..., double_opt_in: _Optional[bool] = ..., collected_by: _Optional[str] = ..., given_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., consent_text: _Optional[str] = ..., consents: _Optional[_Iterable[_Union[ImportedConsent, _Mapping]]] = ..., chunk: _Optional[int] = ..., part: _Optional[int] = ..., parts: _Optional[int] = ...) -> None: ...
