@@ -8,41 +8,27 @@ translated 404 page."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
+import sys
 import uuid
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime
-from typing import Any
+from pathlib import Path
 
-import httpx
-import nats
-import nats.js.errors
 import pytest
-import pytest_asyncio
-from aiosmtpd.controller import Controller
 
 from missiva.campaign.v1 import campaign_service_pb2 as campaign_pb
 from missiva.campaign.v1 import events_pb2 as campaign_events
 from missiva.common.v1 import types_pb2
-from missiva_delivery.__main__ import build as build_delivery
-from missiva_delivery.config import DeliverySettings
-from missiva_gateway import online, tracking
-from missiva_gateway.app import create_app
-from missiva_gateway.config import GatewaySettings
-from missiva_identity.__main__ import build as build_identity
-from missiva_identity.config import IdentitySettings
-from missiva_platform import secrets
-from missiva_platform.devstack.ports import free_port
-from missiva_platform.devstack.smtp_sink import SinkHandler
+from missiva_gateway import online
 from missiva_platform.events import envelope
-from missiva_platform.secrets import load_email_hasher, own_credential_files
 from missiva_platform.streams import SEND_BATCH
+
+sys.path.insert(0, str(Path(__file__).parent))
+# The same stack as the tracking links' (identity, delivery to an SMTP sink, the gateway):
+# the view-online page is served beside /t/c and /t/o, under their rate limit.
+from test_tracking_links import BASE, gateway, platform  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-PEER = "192.0.2.46"
-BASE = "https://mail.missiva.test"
 LOGO = "https://cdn.bottegarossi.example/logo.png"
 HTML = (
     "<p>Ciao {{ first_name }}, a {{ attributes.city }} abbiamo novità.</p>"
@@ -52,93 +38,7 @@ HTML = (
 )
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def platform(make_database, nats_url, tmp_path_factory) -> AsyncIterator[dict[str, Any]]:
-    files = secrets.generate_secrets(tmp_path_factory.mktemp("secrets"), now=datetime.now(UTC))
-    common: dict[str, Any] = {
-        "nats_url": nats_url,
-        "grpc_port": 0,
-        "http_port": 0,
-        "health_interval_seconds": 0.5,
-        "shutdown_grace_seconds": 1,
-        "field_keys_file": str(files[secrets.FIELD_KEYS_FILE]),
-        "email_hash_key_file": str(files[secrets.EMAIL_HASH_KEY_FILE]),
-        "token_keyring_file": str(files[secrets.TOKEN_KEYRING_FILE]),
-    }
-    probe = build_identity(
-        IdentitySettings(database_url="postgresql://x@127.0.0.1/x", nats_url=nats_url)
-    )
-    identity = build_identity(
-        IdentitySettings(
-            database_url=make_database(probe.migration_sets, "gateway_online_identity"),
-            service_credentials_file=str(files[secrets.SERVICE_CREDENTIALS_FILE]),
-            jwt_signing_keys_file=str(files[secrets.JWT_SIGNING_KEYS_FILE]),
-            ip_salts_file=str(files[secrets.IP_SALTS_FILE]),
-            argon2_memory_kib=1024,
-            argon2_time_cost=1,
-            **common,
-        )
-    )
-    await identity.start()
-    sink = SinkHandler()
-    port = free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    probe = build_delivery(
-        DeliverySettings(database_url="postgresql://x@127.0.0.1/x", nats_url=nats_url)
-    )
-    delivery = build_delivery(
-        DeliverySettings(
-            database_url=make_database(probe.migration_sets, "gateway_online_delivery"),
-            identity_target=f"127.0.0.1:{identity.grpc_port}",
-            smtp_url=f"smtp://127.0.0.1:{port}",
-            sender_poll_seconds=0.1,
-            public_base_url=BASE,
-            **common,
-        )
-    )
-    await delivery.start()
-    nc = await nats.connect(nats_url)
-    own = own_credential_files(files[secrets.SERVICE_CREDENTIALS_FILE])
-    yield {
-        "identity": identity.grpc_port,
-        "delivery": delivery.grpc_port,
-        "credentials": str(own["gateway"]),
-        "sink": sink,
-        "nc": nc,
-        "hasher": load_email_hasher(files[secrets.EMAIL_HASH_KEY_FILE]),
-    }
-    await delivery.stop()
-    js = nc.jetstream()
-    for spec, _ in delivery.consumers:  # the work queue admits one consumer per subject
-        with contextlib.suppress(nats.js.errors.NotFoundError):
-            await js.delete_consumer(spec.stream, spec.durable)
-    await nc.close()
-    controller.stop()
-    await identity.stop()
-
-
-@contextlib.asynccontextmanager
-async def gateway(platform, monkeypatch):
-    monkeypatch.setenv("SERVICE_CREDENTIALS_FILE", platform["credentials"])
-    monkeypatch.setattr(tracking.TrackingController, "_settings", None)
-    monkeypatch.setattr(tracking.TrackingController, "_limits", None)
-    monkeypatch.setattr(tracking.TrackingController, "tokens", tracking.GatewayTokens("delivery"))
-    monkeypatch.setattr(tracking.ReferralController, "_settings", None)
-    app = create_app(
-        GatewaySettings(
-            identity_target=f"127.0.0.1:{platform['identity']}",
-            delivery_target=f"127.0.0.1:{platform['delivery']}",
-            backend_timeout_seconds=5,
-        )
-    )
-    async with app.lifespan():
-        transport = httpx.ASGITransport(app=app, client=(PEER, 41000))
-        async with httpx.AsyncClient(transport=transport, base_url=BASE) as c:
-            yield c
-
-
-async def _received(platform, *, tracked: bool) -> str:
+async def _received(platform, *, tracked: bool) -> str:  # noqa: F811
     """The HTML part of a marketing campaign's message to one new address."""
     address = f"person-{uuid.uuid4().hex[:12]}@example.org"
     command = campaign_events.SendBatch(
@@ -185,7 +85,7 @@ def _view_link(html: str) -> str:
     return link
 
 
-async def test_the_view_online_link_of_a_received_message_shows_it(platform, monkeypatch):
+async def test_the_view_online_link_of_a_received_message_shows_it(platform, monkeypatch):  # noqa: F811
     mailed = await _received(platform, tracked=True)
     link = _view_link(mailed)
     async with gateway(platform, monkeypatch) as client:
@@ -210,7 +110,7 @@ async def test_the_view_online_link_of_a_received_message_shows_it(platform, mon
     assert set(csp["img-src"].split()) == {"https://cdn.bottegarossi.example", BASE}
 
 
-async def test_without_tracking_consent_the_page_has_plain_links(platform, monkeypatch):
+async def test_without_tracking_consent_the_page_has_plain_links(platform, monkeypatch):  # noqa: F811
     link = _view_link(await _received(platform, tracked=False))
     async with gateway(platform, monkeypatch) as client:
         page = await client.get(link.removeprefix(BASE))
@@ -221,7 +121,7 @@ async def test_without_tracking_consent_the_page_has_plain_links(platform, monke
     assert "img-src https://cdn.bottegarossi.example;" in page.headers["content-security-policy"]
 
 
-async def test_a_bad_token_is_a_translated_404_page(platform, monkeypatch):
+async def test_a_bad_token_is_a_translated_404_page(platform, monkeypatch):  # noqa: F811
     link = _view_link(await _received(platform, tracked=False))
     data, kid, tag = link.rsplit("/", 1)[1].split(".")
     tampered = f"/v/{data}.{kid}.{tag[:-2]}{'AA' if tag[-2:] != 'AA' else 'BB'}"
