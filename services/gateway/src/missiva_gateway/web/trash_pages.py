@@ -32,19 +32,29 @@ KINDS = {
 ACTIONS = ("delete", "restore")
 
 
-def notices(_: Any, kind: str) -> dict[str, str]:
+def texts(_: Any, kind: str) -> tuple[str, dict[str, str]]:
+    """A listing's title, and its notices after a delete or a restore."""
     if kind == "templates":
-        return {
+        return _("Templates"), {
             "deleted": _("The template is in the trash."),
             "restored": _("The template is restored."),
         }
-    return {
+    return _("Campaigns"), {
         "deleted": _("The campaign is in the trash."),
         "restored": _("The campaign is restored."),
     }
 
 
-async def templates_page(
+# kind -> (list RPC, its request, page size, what else its page shows); the reply's field and
+# the page's template are named after the kind.
+LISTINGS: dict[str, tuple[str, Any, int, dict[str, Any]]] = {
+    "templates": ("ListTemplates", pb.ListTemplatesRequest, 100, {}),
+    "campaigns": ("ListCampaigns", pb.ListCampaignsRequest, 50, {"status_names": STATUS_NAMES}),
+}
+
+
+async def listing_page(
+    kind: str,
     request: Request[Any, Any, Any],
     web: Web,
     caller: Caller,
@@ -54,62 +64,28 @@ async def templates_page(
     problem: str = "",
     status: int = 200,
 ) -> Response[str]:
-    stub, md = campaign_stub(web), caller.metadata
+    """``/app/templates`` or ``/app/campaigns``: the live ones, then the trash."""
+    rpc, request_type, size, extra = LISTINGS[kind]
+    call, md = getattr(campaign_stub(web), rpc), caller.metadata
     live, trash = await web.gather(
-        stub.ListTemplates(
-            pb.ListTemplatesRequest(page_size=100), metadata=md, timeout=web.timeout
-        ),
-        stub.ListTemplates(
-            pb.ListTemplatesRequest(page_size=100, in_trash=True), metadata=md, timeout=web.timeout
-        ),
+        call(request_type(page_size=size), metadata=md, timeout=web.timeout),
+        call(request_type(page_size=size, in_trash=True), metadata=md, timeout=web.timeout),
     )
     _ = gettext_for(request)
-    notice = notices(_, "templates").get(done, "")
+    title, notices = texts(_, kind)
+    notice = notices.get(done, "")
+    items: dict[str, Any] = {kind: list(getattr(live, kind)), **extra}
     return page(
         request,
-        "templates.html",
+        f"{kind}.html",
         status=status,
-        title=_("Templates"),
-        templates=list(live.templates),
-        trash=list(trash.templates),
+        title=title,
+        trash=list(getattr(trash, kind)),
         notice="" if undo else notice,
         undo=undo,
         undo_text=notice if undo else "",
         problem=problem,
-    )
-
-
-async def campaigns_page(
-    request: Request[Any, Any, Any],
-    web: Web,
-    caller: Caller,
-    *,
-    done: str = "",
-    undo: str = "",
-    problem: str = "",
-    status: int = 200,
-) -> Response[str]:
-    stub, md = campaign_stub(web), caller.metadata
-    live, trash = await web.gather(
-        stub.ListCampaigns(pb.ListCampaignsRequest(page_size=50), metadata=md, timeout=web.timeout),
-        stub.ListCampaigns(
-            pb.ListCampaignsRequest(page_size=50, in_trash=True), metadata=md, timeout=web.timeout
-        ),
-    )
-    _ = gettext_for(request)
-    notice = notices(_, "campaigns").get(done, "")
-    return page(
-        request,
-        "campaigns.html",
-        status=status,
-        title=_("Campaigns"),
-        campaigns=list(live.campaigns),
-        trash=list(trash.campaigns),
-        status_names=STATUS_NAMES,
-        notice="" if undo else notice,
-        undo=undo,
-        undo_text=notice if undo else "",
-        problem=problem,
+        **items,
     )
 
 
@@ -127,7 +103,9 @@ class TrashPages(Controller):
         undo: FromQuery[str] = "",
     ) -> Any:
         caller = await web.signed_in(request)
-        return await templates_page(request, web, caller, done=done, undo=trash_undo(done, undo))
+        return await listing_page(
+            "templates", request, web, caller, done=done, undo=trash_undo(done, undo)
+        )
 
     @get("/app/campaigns")
     async def campaigns(
@@ -138,7 +116,9 @@ class TrashPages(Controller):
         undo: FromQuery[str] = "",
     ) -> Any:
         caller = await web.signed_in(request)
-        return await campaigns_page(request, web, caller, done=done, undo=trash_undo(done, undo))
+        return await listing_page(
+            "campaigns", request, web, caller, done=done, undo=trash_undo(done, undo)
+        )
 
     @post("/app/trash/{kind:str}/{item_id:str}/{action:str}", request_max_body_size=MAX_FORM_BYTES)
     async def act(
@@ -169,9 +149,8 @@ class TrashPages(Controller):
                 return await lists_page(
                     request, web, caller, trash_problem=problem.general, status=problem.status
                 )
-            listing = templates_page if kind == "templates" else campaigns_page
-            return await listing(
-                request, web, caller, problem=problem.general, status=problem.status
+            return await listing_page(
+                kind, request, web, caller, problem=problem.general, status=problem.status
             )
         undo = f"&undo={item}" if action == "delete" else ""
         return Redirect(f"/app/{kind}?done={action}d{undo}", status_code=303)
