@@ -10,6 +10,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from missiva_campaign.store import Conn
+from missiva_campaign.store.trash import restore_row, trash_row
 
 COLUMNS = (
     "id::text AS id, account_id, name, kind, fields, list_ids::text[] AS list_ids, title,"
@@ -125,29 +126,13 @@ async def restore(
     conn: Conn, account_id: str, form_id: str, *, since: datetime
 ) -> dict[str, Any] | None:
     """Bring a form back from the trash; ``DuplicateName`` when a live one has its name."""
-    try:
-        async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(
-                "UPDATE forms SET deleted_at = NULL, updated_at = now()"
-                " WHERE account_id = %s AND id = %s AND deleted_at > %s"
-                f" RETURNING {COLUMNS}",
-                (account_id, form_id, since),
-            )
-            found = await cur.fetchone()
-    except errors.UniqueViolation:
-        raise DuplicateName from None
-    return dict(found) if found else None
+    return await restore_row(
+        conn, "forms", COLUMNS, account_id, form_id, since=since, duplicate=DuplicateName
+    )
 
 
 async def trash(conn: Conn, account_id: str, form_id: str) -> dict[str, Any] | None:
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            "UPDATE forms SET deleted_at = now(), updated_at = now() WHERE account_id = %s"
-            f" AND id = %s AND deleted_at IS NULL RETURNING {COLUMNS}",
-            (account_id, form_id),
-        )
-        found = await cur.fetchone()
-    return dict(found) if found else None
+    return await trash_row(conn, "forms", COLUMNS, account_id, form_id)
 
 
 # -- submissions ------------------------------------------------------------------------------

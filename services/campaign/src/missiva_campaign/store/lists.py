@@ -9,6 +9,7 @@ from psycopg import errors
 from psycopg.rows import dict_row
 
 from missiva_campaign.store import Conn
+from missiva_campaign.store.trash import restore_row, trash_row
 
 COLUMNS = (
     "id::text AS id, account_id, name, description, purpose_id, member_count, created_at,"
@@ -78,33 +79,16 @@ async def page(
 
 
 async def trash(conn: Conn, account_id: str, list_id: str) -> dict[str, Any] | None:
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            "UPDATE contact_lists SET deleted_at = now(), updated_at = now()"
-            " WHERE account_id = %s AND id = %s AND deleted_at IS NULL"
-            f" RETURNING {COLUMNS}",
-            (account_id, list_id),
-        )
-        found = await cur.fetchone()
-    return dict(found) if found else None
+    return await trash_row(conn, "contact_lists", COLUMNS, account_id, list_id)
 
 
 async def restore(
     conn: Conn, account_id: str, list_id: str, *, since: datetime
 ) -> dict[str, Any] | None:
     """Bring a list back from the trash; ``DuplicateName`` when a live one has its name."""
-    try:
-        async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(
-                "UPDATE contact_lists SET deleted_at = NULL, updated_at = now()"
-                " WHERE account_id = %s AND id = %s AND deleted_at > %s"
-                f" RETURNING {COLUMNS}",
-                (account_id, list_id, since),
-            )
-            found = await cur.fetchone()
-    except errors.UniqueViolation:
-        raise DuplicateName from None
-    return dict(found) if found else None
+    return await restore_row(
+        conn, "contact_lists", COLUMNS, account_id, list_id, since=since, duplicate=DuplicateName
+    )
 
 
 async def add_members(conn: Conn, list_ids: list[str], contact_ids: list[str]) -> int:

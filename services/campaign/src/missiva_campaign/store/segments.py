@@ -12,6 +12,7 @@ from psycopg.types.json import Jsonb
 from missiva_campaign.segments import Compiled, count_query
 from missiva_campaign.store import Conn
 from missiva_campaign.store.contacts import COLUMNS as CONTACT_COLUMNS
+from missiva_campaign.store.trash import restore_row, trash_row
 
 COLUMNS = "id::text AS id, account_id, name, rule_tree, created_at, updated_at, deleted_at"
 # A preview is interactive: a tree the indexes cannot serve is stopped rather than left to run.
@@ -76,33 +77,16 @@ async def page(
 
 
 async def trash(conn: Conn, account_id: str, segment_id: str) -> dict[str, Any] | None:
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            "UPDATE segments SET deleted_at = now(), updated_at = now()"
-            " WHERE account_id = %s AND id = %s AND deleted_at IS NULL"
-            f" RETURNING {COLUMNS}",
-            (account_id, segment_id),
-        )
-        found = await cur.fetchone()
-    return dict(found) if found else None
+    return await trash_row(conn, "segments", COLUMNS, account_id, segment_id)
 
 
 async def restore(
     conn: Conn, account_id: str, segment_id: str, *, since: datetime
 ) -> dict[str, Any] | None:
     """Bring a segment back from the trash; ``DuplicateName`` when a live one has its name."""
-    try:
-        async with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(
-                "UPDATE segments SET deleted_at = NULL, updated_at = now()"
-                " WHERE account_id = %s AND id = %s AND deleted_at > %s"
-                f" RETURNING {COLUMNS}",
-                (account_id, segment_id, since),
-            )
-            found = await cur.fetchone()
-    except errors.UniqueViolation:
-        raise DuplicateName from None
-    return dict(found) if found else None
+    return await restore_row(
+        conn, "segments", COLUMNS, account_id, segment_id, since=since, duplicate=DuplicateName
+    )
 
 
 async def count(conn: Conn, compiled: Compiled) -> int:

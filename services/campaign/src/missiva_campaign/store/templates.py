@@ -8,6 +8,7 @@ from typing import Any
 from psycopg.rows import dict_row
 
 from missiva_campaign.store import Conn
+from missiva_campaign.store.trash import restore_row, trash_row
 
 COLUMNS = (
     "id::text AS id, account_id, name, category, locale, subject, preheader, html_body,"
@@ -78,29 +79,14 @@ async def page(
 
 
 async def trash(conn: Conn, account_id: str, template_id: str) -> dict[str, Any] | None:
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            "UPDATE templates SET deleted_at = now(), updated_at = now()"
-            " WHERE account_id = %s AND id = %s AND deleted_at IS NULL"
-            f" RETURNING {COLUMNS}",
-            (account_id, template_id),
-        )
-        found = await cur.fetchone()
-    return dict(found) if found else None
+    return await trash_row(conn, "templates", COLUMNS, account_id, template_id)
 
 
 async def restore(
     conn: Conn, account_id: str, template_id: str, *, since: datetime
 ) -> dict[str, Any] | None:
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            "UPDATE templates SET deleted_at = NULL, updated_at = now()"
-            " WHERE account_id = %s AND id = %s AND deleted_at > %s"
-            f" RETURNING {COLUMNS}",
-            (account_id, template_id, since),
-        )
-        found = await cur.fetchone()
-    return dict(found) if found else None
+    """Bring a template back from the trash."""
+    return await restore_row(conn, "templates", COLUMNS, account_id, template_id, since=since)
 
 
 async def purge_account(conn: Conn, account_id: str) -> int:
