@@ -268,6 +268,27 @@ class Delivery:
             aggregate_version=version,
         )  # fmt: skip
 
+    async def withdraw_tracking(self, tenant: str, key: str) -> None:
+        """Consent's ConsentWithdrawn of the person's engagement tracking, once the replica
+        has applied it."""
+        withdrawn = envelope(
+            consent_events_pb2.ConsentWithdrawn(
+                person_key=key, purpose_id="tracking-purpose", purpose_key="tracking",
+                kind=consent_pb2.PURPOSE_KIND_ENGAGEMENT_TRACKING,
+                source=consent_pb2.CONSENT_SOURCE_PREFERENCE_CENTER,
+            ),
+            subject="consent.purpose.withdrawn", tenant_id=tenant, producer="consent",
+            aggregate_id=f"{tenant}:{key}:tracking-purpose", aggregate_version=2,
+        )  # fmt: skip
+        await self.publish_to("consent.purpose.withdrawn", withdrawn)
+        for _ in range(300):
+            if await self.scalar(
+                "SELECT count(*) FROM consent_blocks WHERE person_key = %s AND source = 'tracking'"
+                " AND active", key,
+            ):  # fmt: skip
+                break
+            await asyncio.sleep(0.1)
+
     async def publish_to(self, subject: str, event: EventEnvelope) -> None:
         await self.nc.jetstream().publish(
             subject, event.SerializeToString(), headers={"Nats-Msg-Id": event.event_id}

@@ -5,7 +5,6 @@ RecordEngagement's access rule, retention and the privacy contract."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import re
@@ -18,8 +17,6 @@ import pytest
 
 from missiva.campaign.v1 import events_pb2 as campaign_events
 from missiva.common.v1 import types_pb2
-from missiva.consent.v1 import consent_service_pb2 as consent_pb
-from missiva.consent.v1 import events_pb2 as consent_events
 from missiva.delivery.v1 import delivery_service_pb2 as pb
 from missiva.delivery.v1 import events_pb2
 from missiva.privacy.v1 import privacy_service_pb2 as ppb
@@ -28,7 +25,7 @@ from missiva_delivery.retention import RULES
 from missiva_delivery.store import suppressions
 from missiva_platform import metrics
 from missiva_platform.auth import CallerKind
-from missiva_platform.events import envelope, unpack
+from missiva_platform.events import unpack
 from missiva_platform.retention import run_retention
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -309,23 +306,7 @@ async def test_only_the_gateway_may_record_and_only_for_its_account(delivery) ->
 async def test_a_tracking_withdrawal_after_the_send_makes_clicks_anonymous(delivery) -> None:
     tenant, _campaign_id, addresses, _rows = await _send(delivery, tracked=1, people=1)
     key = delivery.key(addresses[0])
-    withdrawn = envelope(
-        consent_events.ConsentWithdrawn(
-            person_key=key, purpose_id="tracking-purpose", purpose_key="tracking",
-            kind=consent_pb.PURPOSE_KIND_ENGAGEMENT_TRACKING,
-            source=consent_pb.CONSENT_SOURCE_PREFERENCE_CENTER,
-        ),
-        subject="consent.purpose.withdrawn", tenant_id=tenant, producer="consent",
-        aggregate_id=f"{tenant}:{key}:tracking-purpose", aggregate_version=2,
-    )  # fmt: skip
-    await delivery.publish_to("consent.purpose.withdrawn", withdrawn)
-    for _ in range(300):
-        if await delivery.scalar(
-            "SELECT count(*) FROM consent_blocks WHERE person_key = %s AND source = 'tracking'"
-            " AND active", key,
-        ):  # fmt: skip
-            break
-        await asyncio.sleep(0.1)
+    await delivery.withdraw_tracking(tenant, key)
     reply = await record(delivery, _token(_links(delivery, addresses[0])[0][0]))
     assert reply.anonymous
     assert not await delivery.scalar(
