@@ -5,63 +5,21 @@ is a 404 and a post without the CSRF token is refused."""
 
 from __future__ import annotations
 
-import contextlib
 import re
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-import pytest_asyncio
-
-from missiva_gateway.web.security import CSRF_COOKIE
 
 sys.path.insert(0, str(Path(__file__).parent / "api"))
+sys.path.insert(0, str(Path(__file__).parent))
 
-from platform_testkit import PASSWORD, Platform, running_platform
+from platform_testkit import Platform
+from test_web_segments import csrf, web_client, web_platform  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def web_platform(
-    make_database: Any, nats_url: str, _smtp_sink_session: Any, tmp_path_factory: Any
-) -> AsyncIterator[Platform]:
-    hint = f"trash{uuid.uuid4().hex[:4]}"
-    async with running_platform(
-        make_database, nats_url, _smtp_sink_session.url, tmp_path_factory.mktemp(hint), hint
-    ) as running:
-        yield running
-
-
-@contextlib.asynccontextmanager
-async def web_client(platform: Platform, locale: str = "en") -> AsyncIterator[Any]:
-    """A gateway signed in as a fresh account's admin (``client.account``: its API key)."""
-    account = await platform.account()
-    if locale != "en":
-        await platform.sql(
-            "identity", "UPDATE users SET locale = %s WHERE id = %s", locale, account.user_id
-        )
-    async with platform.client() as client:
-        client.account = account
-        reply = await client.post(
-            "/login",
-            data={
-                "csrf_token": await csrf(client, "/login"),
-                "email": account.email,
-                "password": PASSWORD,
-            },
-        )
-        assert reply.status_code == 303, reply.text
-        yield client
-
-
-async def csrf(client: httpx.AsyncClient, path: str = "/app") -> str:
-    await client.get(path)
-    return str(client.cookies[CSRF_COOKIE])
 
 
 async def made(client: Any, kind: str, body: dict[str, Any]) -> str:
@@ -77,7 +35,7 @@ async def a_template(client: Any, name: str) -> str:
 
 
 async def test_each_kind_is_deleted_restored_from_the_notice_and_listed_in_the_trash(
-    web_platform: Platform,
+    web_platform: Platform,  # noqa: F811
 ) -> None:
     async with web_client(web_platform) as client:
         token = await csrf(client)
@@ -135,7 +93,7 @@ async def test_each_kind_is_deleted_restored_from_the_notice_and_listed_in_the_t
             assert reply.status_code == 404, path
 
 
-async def test_a_refusal_shows_on_the_listing(web_platform: Platform) -> None:
+async def test_a_refusal_shows_on_the_listing(web_platform: Platform) -> None:  # noqa: F811
     async with web_client(web_platform) as client:
         token = await csrf(client)
         reply = await client.post(
@@ -146,7 +104,7 @@ async def test_a_refusal_shows_on_the_listing(web_platform: Platform) -> None:
         assert "New template" in reply.text
 
 
-async def test_a_post_without_the_csrf_token_is_refused(web_platform: Platform) -> None:
+async def test_a_post_without_the_csrf_token_is_refused(web_platform: Platform) -> None:  # noqa: F811
     async with web_client(web_platform) as client:
         await csrf(client)
         reply = await client.post(f"/app/trash/lists/{uuid.uuid4()}/delete", data={})
@@ -154,7 +112,7 @@ async def test_a_post_without_the_csrf_token_is_refused(web_platform: Platform) 
         assert "This form has expired" in reply.text
 
 
-async def test_the_trash_speaks_italian(web_platform: Platform) -> None:
+async def test_the_trash_speaks_italian(web_platform: Platform) -> None:  # noqa: F811
     async with web_client(web_platform, locale="it") as client:
         token = await csrf(client)
         list_id = await made(client, "lists", {"name": "Notizie", "purpose_id": "newsletter"})
