@@ -173,15 +173,6 @@ class AppPages(Controller):
 
     # -- lists and purposes ----------------------------------------------------------------
 
-    async def _lists(
-        self,
-        request: Request[Any, Any, Any],
-        web: Web,
-        caller: Caller,
-        **given: Any,
-    ) -> Response[str]:
-        return await lists_page(request, web, caller, **given)
-
     @get("/app/lists")
     async def lists(
         self,
@@ -196,7 +187,7 @@ class AppPages(Controller):
             "deleted": _("The list is in the trash."),
             "restored": _("The list is restored."),
         }
-        return await self._lists(
+        return await lists_page(
             request, web, caller, notice=notices.get(done, ""), undo=trash_undo(done, undo)
         )
 
@@ -230,10 +221,10 @@ class AppPages(Controller):
             )
             if problem.status >= 500:
                 raise
-            return await self._lists(
+            return await lists_page(
                 request, web, caller, problem=problem, values=form, status=problem.status
             )
-        return await self._lists(request, web, caller, notice=_("The list is created."))
+        return await lists_page(request, web, caller, notice=_("The list is created."))
 
     @post("/app/purposes", request_max_body_size=MAX_FORM_BYTES)
     async def create_purpose(
@@ -279,10 +270,10 @@ class AppPages(Controller):
             )
             if problem.status >= 500:
                 raise
-            return await self._lists(
+            return await lists_page(
                 request, web, caller, purpose_problem=problem, values=form, status=problem.status
             )
-        return await self._lists(request, web, caller, notice=_("The purpose is created."))
+        return await lists_page(request, web, caller, notice=_("The purpose is created."))
 
 
 async def lists_page(
